@@ -1,0 +1,156 @@
+"""Assembly: build every long-lived object from settings, wire them, start and stop them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aiogram import Bot
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.channels.telegram import TelegramReplySender
+from bot.config import Settings
+from bot.core.conversation import Conversation
+from bot.core.faq_catalog import FaqCatalog
+from bot.core.hours import parse_schedule
+from bot.metrics import Metrics
+from bot.telegram.inbox import TelegramInbox
+from bot.telegram.polling import ALLOWED_UPDATES, TelegramPoller
+from bot.telegram.setup import create_bot, create_dispatcher
+from bot.web import keys
+from bot.web.errors import error_middleware
+from handlers import health, web_chat
+from handlers.telegram_webhook import telegram_webhook
+from storage import migrate
+from storage.db import create_engine, create_session_pool
+from storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class ListenError(Exception):
+    """The HTTP port cannot be opened (taken, or not allowed)."""
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    session_pool: async_sessionmaker[AsyncSession]
+    metrics: Metrics
+    conversation: Conversation
+    bot: Bot | None = None
+    inbox: TelegramInbox | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def create_services(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    engine: AsyncEngine | None = None,
+) -> Services:
+    engine = engine or create_engine(settings.database.url, echo=settings.database.echo)
+    pool = create_session_pool(engine)
+    metrics = Metrics()
+    conversation = Conversation(
+        hours=parse_schedule(settings.hours),
+        faq=FaqCatalog(),
+        faq_config=settings.faq,
+        metrics=metrics,
+        bot_name=settings.bot.name,
+        default_language=settings.bot.default_language,
+        max_message_chars=settings.bot.max_message_chars,
+        clock=clock,
+    )
+    services = Services(settings, engine, pool, metrics, conversation)
+    if settings.telegram.enabled:
+        bot = create_bot(settings.telegram)
+        dispatcher = create_dispatcher(conversation, TelegramReplySender(bot))
+        services.bot = bot
+        services.inbox = TelegramInbox(dispatcher, bot, pool, metrics)
+    return services
+
+
+def create_app(services: Services) -> web.Application:
+    settings = services.settings
+    app = web.Application(
+        client_max_size=settings.http.max_body_bytes, middlewares=[error_middleware]
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.ENGINE] = services.engine
+    app[keys.SESSION_POOL] = services.session_pool
+    app[keys.METRICS] = services.metrics
+    app[keys.CONVERSATION] = services.conversation
+    app.add_routes(health.routes)
+    app.add_routes(web_chat.routes)
+    if services.inbox is not None and settings.telegram.mode == "webhook":
+        app[keys.TELEGRAM_INBOX] = services.inbox
+        app.router.add_post(settings.telegram.webhook_path, telegram_webhook)
+    app.on_startup.append(lambda _app: start(services))
+    app.on_cleanup.append(lambda _app: stop(services))
+    return app
+
+
+async def start(services: Services) -> None:
+    """Migrate if asked, then start Telegram: webhook registration or the polling loop."""
+    settings = services.settings
+    if settings.database.auto_migrate:
+        await migrate.upgrade(services.engine)
+    if services.bot is None or services.inbox is None:
+        log.info("telegram is off: set [telegram] token to enable it")
+        return
+    services.inbox.start()
+    tg = settings.telegram
+    if tg.mode == "webhook":
+        await services.bot.set_webhook(
+            url=tg.webhook_url,
+            secret_token=tg.webhook_secret or None,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+        log.info("telegram webhook registered at %s", tg.webhook_path)
+    else:
+        poller = TelegramPoller(services.bot, services.inbox, timeout=tg.polling_timeout)
+        services.background.append(asyncio.create_task(poller.run()))
+        log.info("telegram polling started")
+
+
+async def stop(services: Services) -> None:
+    for task in services.background:
+        task.cancel()
+    await asyncio.gather(*services.background, return_exceptions=True)
+    services.background.clear()
+    if services.inbox is not None:
+        await services.inbox.stop()
+    if services.bot is not None:
+        await services.bot.session.close()
+    await services.engine.dispose()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until cancelled (Ctrl+C or SIGTERM)."""
+    services = create_services(settings)
+    app = create_app(services)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http.host, settings.http.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ListenError(
+            f"cannot listen on {settings.http.host}:{settings.http.port}: {exc.strerror}"
+        ) from None
+    log.info(
+        "otklik listening on http://%s:%d (web chat at /chat)",
+        settings.http.host,
+        settings.http.port,
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

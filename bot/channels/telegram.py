@@ -1,0 +1,106 @@
+"""Telegram adapter: aiogram objects in, `InboundMessage` out; `Reply` in, Bot API calls out."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
+
+from bot.core.messages import InboundMessage, Reply, split_text
+
+CHANNEL = "telegram"
+TEXT_LIMIT = 4096
+_MAX_RETRIES = 3
+
+log = logging.getLogger(__name__)
+
+
+def _display_name(user: User | None) -> str:
+    if user is None:
+        return ""
+    return " ".join(part for part in (user.first_name, user.last_name) if part)
+
+
+def inbound_from_message(message: Message) -> InboundMessage:
+    text = message.text or message.caption or ""
+    command: str | None = None
+    if text.startswith("/"):
+        # "/start@OtklikBot payload" -> "start"
+        command = text[1:].split(maxsplit=1)[0].split("@")[0].lower() or None
+    user = message.from_user
+    return InboundMessage(
+        channel=CHANNEL,
+        external_id=str(message.chat.id),
+        text=text,
+        display_name=_display_name(user),
+        language_code=user.language_code if user else None,
+        command=command,
+    )
+
+
+def inbound_from_callback(query: CallbackQuery) -> InboundMessage | None:
+    if query.message is None or query.data is None:
+        return None
+    return InboundMessage(
+        channel=CHANNEL,
+        external_id=str(query.message.chat.id),
+        button=query.data,
+        display_name=_display_name(query.from_user),
+        language_code=query.from_user.language_code,
+    )
+
+
+def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+    """Escape customer-controlled text for HTML mode and split it under Telegram's limit."""
+    parts = split_text(reply.text, TEXT_LIMIT - (len(reply.title) + 1 if reply.title else 0))
+    rendered = [html.escape(part, quote=False) for part in parts]
+    if reply.title:
+        rendered[0] = f"<b>{html.escape(reply.title, quote=False)}</b>\n{rendered[0]}"
+    markup = None
+    if reply.buttons:
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [InlineKeyboardButton(text=b.text, callback_data=b.data) for b in row]
+                for row in reply.buttons
+            ]
+        )
+    return [(text, markup if i == len(rendered) - 1 else None) for i, text in enumerate(rendered)]
+
+
+class TelegramReplySender:
+    """Sends replies, honouring a 429's retry_after for every later call of this bot."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+        self._not_before = 0.0
+
+    async def _wait_turn(self) -> None:
+        delay = self._not_before - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def send(self, chat_id: int | str, replies: list[Reply]) -> bool:
+        """Send in order; False when the customer blocked the bot (nothing more can be sent)."""
+        for reply in replies:
+            for text, markup in render(reply):
+                for attempt in range(_MAX_RETRIES + 1):
+                    await self._wait_turn()
+                    try:
+                        await self._bot.send_message(
+                            chat_id, text, parse_mode="HTML", reply_markup=markup
+                        )
+                        break
+                    except TelegramRetryAfter as exc:
+                        self._not_before = time.monotonic() + exc.retry_after
+                        log.warning("telegram 429, retry after %ss", exc.retry_after)
+                        if attempt == _MAX_RETRIES:
+                            raise
+                    except TelegramForbiddenError:
+                        log.info("telegram 403 for chat %s: marked unreachable", chat_id)
+                        return False
+        return True

@@ -1,0 +1,267 @@
+"""Typed settings: one TOML file, environment overrides, strict validation.
+
+Every mistake in the config is reported as one line naming the file and the key, so an operator
+never has to read a traceback to find a typo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "OTKLIK__"
+CONFIG_ENV = "OTKLIK_CONFIG"
+
+
+class ConfigError(Exception):
+    """A config problem an operator can fix; the message is a single line."""
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite+aiosqlite:///otklik.db"
+    auto_migrate: bool = True
+    echo: bool = False
+
+    @property
+    def url_safe(self) -> str:
+        """The URL with its password masked, for messages and logs."""
+        try:
+            return make_url(self.url).render_as_string(hide_password=True)
+        except ArgumentError:
+            return "<invalid url>"
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token: str = ""
+    mode: str = "polling"
+    api_base: str = "https://api.telegram.org"
+    webhook_url: str = ""
+    webhook_path: str = "/telegram/webhook"
+    webhook_secret: str = ""
+    staff_chat_id: int = 0
+    admin_ids: list[int] = field(default_factory=list)
+    polling_timeout: int = 30
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token)
+
+
+@dataclass(frozen=True)
+class WeeklySchedule:
+    mon: list[str] = field(default_factory=lambda: ["09:00-18:00"])
+    tue: list[str] = field(default_factory=lambda: ["09:00-18:00"])
+    wed: list[str] = field(default_factory=lambda: ["09:00-18:00"])
+    thu: list[str] = field(default_factory=lambda: ["09:00-18:00"])
+    fri: list[str] = field(default_factory=lambda: ["09:00-18:00"])
+    sat: list[str] = field(default_factory=list)
+    sun: list[str] = field(default_factory=list)
+
+    def by_weekday(self) -> list[list[str]]:
+        """Intervals indexed like `date.weekday()` (Monday is 0)."""
+        return [self.mon, self.tue, self.wed, self.thu, self.fri, self.sat, self.sun]
+
+
+@dataclass(frozen=True)
+class HoursConfig:
+    timezone: str = "Europe/Moscow"
+    country: str = "RU"
+    subdivision: str = ""
+    extra_holidays: list[str] = field(default_factory=list)
+    reply_target_minutes: int = 120
+    weekly: WeeklySchedule = field(default_factory=WeeklySchedule)
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    name: str = "Otklik"
+    default_language: str = "ru"
+    max_message_chars: int = 16_000
+
+
+@dataclass(frozen=True)
+class FaqConfig:
+    confident_score: float = 0.45
+    confident_margin: float = 0.08
+    suggest_score: float = 0.25
+    max_suggestions: int = 3
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "INFO"
+    json: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    http: HttpConfig = field(default_factory=HttpConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    telegram: TelegramConfig = field(default_factory=TelegramConfig)
+    hours: HoursConfig = field(default_factory=HoursConfig)
+    bot: BotConfig = field(default_factory=BotConfig)
+    faq: FaqConfig = field(default_factory=FaqConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    source: str = "<defaults>"
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line."""
+        return [s for s in (self.telegram.token, self.telegram.webhook_secret) if s]
+
+
+def load_settings(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read the TOML file (if any), apply `OTKLIK__SECTION__KEY` overrides, validate."""
+    env = os.environ if environ is None else environ
+    if path is None and env.get(CONFIG_ENV):
+        path = env[CONFIG_ENV]
+    raw: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    _apply_env(raw, env)
+    settings: Settings = _build(Settings, raw, source, prefix="")
+    settings = dataclasses.replace(settings, source=source)
+    _check_semantics(settings)
+    return settings
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if not parts:
+            continue
+        node = raw
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment {name}: '{part}' is not a section")
+            node = child
+        node[parts[-1]] = _parse_env_value(value)
+
+
+def _parse_env_value(value: str) -> Any:
+    """Accept TOML literals (numbers, booleans, arrays); anything else is a plain string."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _build(cls: type[Any], raw: Any, source: str, prefix: str) -> Any:
+    where = f"[{prefix}]" if prefix else "top level"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {where}: expected a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        known = ", ".join(sorted(fields))
+        raise ConfigError(f"{source}: {where}: unknown key '{unknown[0]}' (known: {known})")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        key = f"{prefix}.{name}" if prefix else name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(typing.cast(type[Any], hint), value, source, key)
+        else:
+            values[name] = _coerce(hint, value, source, key)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
+    section, _, name = key.rpartition(".")
+    label = f"[{section}] {name}" if section else name
+    origin = typing.get_origin(hint)
+    if origin is list:
+        (item_type,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: {label}: expected a list, got {_describe(value)}")
+        return [_coerce(item_type, item, source, key) for item in value]
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{source}: {label}: unsupported type")  # pragma: no cover
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str and isinstance(value, str):
+        return value
+    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    raise ConfigError(
+        f"{source}: {label}: expected {expected.get(hint, str(hint))}, got {_describe(value)}"
+    )
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list"}.get(
+        type(value), type(value).__name__
+    )
+    text = repr(value)
+    return f"{kind} {text[:40]}"
+
+
+def _check_semantics(settings: Settings) -> None:
+    source = settings.source
+    tg = settings.telegram
+    if tg.mode not in ("webhook", "polling"):
+        raise ConfigError(
+            f"{source}: [telegram] mode: expected 'webhook' or 'polling', got {tg.mode!r}"
+        )
+    if tg.enabled and tg.mode == "webhook" and not tg.webhook_url:
+        raise ConfigError(f"{source}: [telegram] webhook_url: required when mode = 'webhook'")
+    if not tg.webhook_path.startswith("/"):
+        raise ConfigError(f"{source}: [telegram] webhook_path: must start with '/'")
+    if not 0 < settings.http.port < 65536:
+        raise ConfigError(f"{source}: [http] port: must be 1..65535, got {settings.http.port}")
+    if settings.bot.default_language not in ("ru", "en"):
+        raise ConfigError(f"{source}: [bot] default_language: expected 'ru' or 'en'")
+    if not settings.database.url:
+        raise ConfigError(f"{source}: [database] url: required")
+    try:
+        backend = make_url(settings.database.url).get_backend_name()
+    except ArgumentError:
+        raise ConfigError(f"{source}: [database] url: not a database URL") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"{source}: [database] url: use sqlite+aiosqlite:// or postgresql+asyncpg://"
+        )
+    from bot.core.hours import parse_schedule  # local: hours depends on nothing in config
+
+    try:
+        parse_schedule(settings.hours)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: [hours] {exc}") from None

@@ -1,0 +1,53 @@
+"""`otklik chat`: the conversation core in a terminal, for trying FAQ and hours quickly."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+
+from bot.app import create_services
+from bot.config import Settings
+from bot.core.messages import InboundMessage, Reply
+from storage import migrate
+
+CHANNEL = "console"
+
+
+def _print(replies: list[Reply]) -> list[str]:
+    """Show replies; buttons are numbered so the user can press one by typing its number."""
+    data: list[str] = []
+    for reply in replies:
+        if reply.title:
+            print(f"\n\033[1m{reply.title}\033[0m")
+        print(reply.text)
+        for row in reply.buttons:
+            for button in row:
+                data.append(button.data)
+                print(f"  [{len(data)}] {button.text}")
+    return data
+
+
+async def console_chat(settings: Settings) -> int:
+    services = create_services(settings)
+    await migrate.upgrade(services.engine)
+    user = getpass.getuser()
+    print("Type a question, a /command, or a button number. Ctrl+D quits.")
+    buttons: list[str] = []
+    text = "/start"
+    try:
+        while True:
+            if text.isdigit() and 0 < int(text) <= len(buttons):
+                message = InboundMessage(CHANNEL, user, button=buttons[int(text) - 1])
+            else:
+                command = text[1:].split()[0] if text.startswith("/") and len(text) > 1 else None
+                message = InboundMessage(CHANNEL, user, text=text, command=command)
+            async with services.session_pool() as session, session.begin():
+                replies = await services.conversation.handle(session, message)
+            buttons = _print(replies)
+            line = await asyncio.to_thread(sys.stdin.readline)
+            if not line:
+                return 0
+            text = line.strip() or "/menu"
+    finally:
+        await services.engine.dispose()

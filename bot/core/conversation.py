@@ -1,0 +1,304 @@
+"""The channel-agnostic conversation: menu, FAQ, working hours, messages for a person.
+
+It takes an `InboundMessage` and a database session and returns `Reply` objects; which channel
+carried the message is only a value it stores, never a branch it takes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import FaqConfig
+from bot.core import language as lang
+from bot.core.faq_catalog import FaqCatalog
+from bot.core.hours import WorkingHours
+from bot.core.hours_text import describe_hours, expectation
+from bot.core.messages import Button, InboundMessage, Reply
+from bot.core.texts import t
+from bot.metrics import Metrics
+from storage.models import Customer, utcnow
+from storage.repositories.conversation import ConversationLog
+from storage.repositories.customers import CustomerRepository
+from storage.repositories.faq import FaqRepository
+from storage.repositories.handoffs import HandoffRepository
+
+LEAVE_MESSAGE = "leave_message"
+_HOURS_INTENT = re.compile(
+    r"(час\w* работ|режим работ|график работ|когда (вы )?(открыва|работа|закрыва)|"
+    r"вы открыты|working hours|opening hours|business hours|are you open|when do you (open|close)"
+    r"|what time do you (open|close))",
+    re.IGNORECASE,
+)
+_FAQ_LIST_SIZE = 10
+
+
+@dataclass
+class _Turn:
+    """What one inbound message works with; built once, passed to each step."""
+
+    session: AsyncSession
+    customer: Customer
+    channel: str
+    language: str
+    inbound_id: int
+    replies: list[Reply] = field(default_factory=list)
+
+
+class Conversation:
+    def __init__(
+        self,
+        *,
+        hours: WorkingHours,
+        faq: FaqCatalog,
+        faq_config: FaqConfig,
+        metrics: Metrics,
+        bot_name: str = "Otklik",
+        default_language: str = "ru",
+        max_message_chars: int = 16_000,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._hours = hours
+        self._faq = faq
+        self._faq_config = faq_config
+        self._metrics = metrics
+        self._bot_name = bot_name
+        self._default_language = default_language
+        self._max_chars = max_message_chars
+        self._clock = clock
+
+    async def handle(self, session: AsyncSession, message: InboundMessage) -> list[Reply]:
+        customers = CustomerRepository(session)
+        customer = await customers.get_or_create(
+            message.channel,
+            message.external_id,
+            message.display_name[:256],
+            lang.detect(message.language_code, message.text, self._default_language),
+        )
+        customer.language = self._language_for(customer, message)
+        customer.last_channel = message.channel
+        customer.last_seen_at = self._clock()
+        if message.display_name:
+            customer.display_name = message.display_name[:256]
+        stored_text = message.text[: self._max_chars]
+        inbound = await ConversationLog(session).add(
+            customer.id, message.channel, "in", stored_text, button_data=message.button
+        )
+        turn = _Turn(session, customer, message.channel, customer.language, inbound.id)
+        if message.button is not None:
+            await self._on_button(turn, message.button)
+        elif message.command is not None:
+            await self._on_command(turn, message.command)
+        else:
+            await self._on_text(turn, message.text)
+        return turn.replies
+
+    def _language_for(self, customer: Customer, message: InboundMessage) -> str:
+        if message.command == "start" or message.button is not None:
+            return lang.from_language_code(message.language_code) or customer.language
+        return lang.from_text(message.text) or customer.language
+
+    async def _say(self, turn: _Turn, reply: Reply) -> None:
+        """Log an outbound reply and queue it for the channel."""
+        text = f"{reply.title}\n{reply.text}" if reply.title else reply.text
+        await self._log_out(turn, text)
+        turn.replies.append(reply)
+
+    async def _log_out(self, turn: _Turn, text: str, faq_entry_id: int | None = None) -> int:
+        logged = await ConversationLog(turn.session).add(
+            turn.customer.id, turn.channel, "out", text, faq_entry_id=faq_entry_id
+        )
+        return logged.id
+
+    def _menu_buttons(self, language: str) -> tuple[tuple[Button, ...], ...]:
+        return (
+            (Button(t("btn_faq", language), "faq:list"), Button(t("btn_hours", language), "hours")),
+            (Button(t("btn_leave_message", language), "handoff"),),
+        )
+
+    # Commands -------------------------------------------------------------------------------
+
+    async def _on_command(self, turn: _Turn, command: str) -> None:
+        if command == "start":
+            name = turn.customer.display_name
+            key = "greeting" if name else "greeting_anonymous"
+            text = t(key, turn.language, name=name, bot=self._bot_name)
+            await self._say(turn, Reply(text, buttons=self._menu_buttons(turn.language)))
+        elif command == "hours":
+            await self._hours_reply(turn)
+        elif command == "faq":
+            await self._faq_list(turn)
+        elif command == "cancel":
+            turn.customer.pending_action = None
+            await self._say(turn, Reply(t("cancelled", turn.language)))
+        else:
+            await self._menu(turn)
+
+    async def _menu(self, turn: _Turn, prefix: str | None = None) -> None:
+        text = prefix or t("menu_prompt", turn.language)
+        await self._say(turn, Reply(text, buttons=self._menu_buttons(turn.language)))
+
+    async def _hours_reply(self, turn: _Turn) -> None:
+        text = describe_hours(self._hours, self._clock(), turn.language)
+        await self._say(turn, Reply(text, buttons=self._menu_buttons(turn.language)))
+
+    async def _faq_list(self, turn: _Turn) -> None:
+        index = await self._faq.index(turn.session)
+        docs = [d for d in index.documents if d.language == turn.language] or index.documents
+        if not docs:
+            await self._say(turn, Reply(t("faq_empty", turn.language)))
+            return
+        rows = tuple(
+            (Button(_label(d.question), f"faq:{d.entry_id}"),) for d in docs[:_FAQ_LIST_SIZE]
+        )
+        await self._say(turn, Reply(t("faq_list_title", turn.language), buttons=rows))
+
+    # Buttons --------------------------------------------------------------------------------
+
+    async def _on_button(self, turn: _Turn, data: str) -> None:
+        kind, _, argument = data.partition(":")
+        if kind == "menu":
+            await self._menu(turn)
+        elif kind == "hours":
+            await self._hours_reply(turn)
+        elif kind == "faq" and argument == "list":
+            await self._faq_list(turn)
+        elif kind == "faq" and argument.isdigit():
+            await self._answer_entry(turn, int(argument))
+        elif kind == "fb" and _feedback_argument(argument):
+            message_id, vote = argument.split(":")
+            await self._feedback(turn, int(message_id), vote == "y")
+        elif kind == "handoff" and not argument:
+            turn.customer.pending_action = LEAVE_MESSAGE
+            cancel = ((Button(t("btn_cancel", turn.language), "cancel"),),)
+            await self._say(turn, Reply(t("leave_message_prompt", turn.language), buttons=cancel))
+        elif kind == "handoff" and argument.isdigit():
+            await self._handoff_logged(turn, int(argument))
+        elif kind == "cancel":
+            turn.customer.pending_action = None
+            await self._menu(turn, t("cancelled", turn.language))
+        else:
+            await self._menu(turn, t("unknown_button", turn.language))
+
+    async def _answer_entry(self, turn: _Turn, entry_id: int) -> None:
+        faq = FaqRepository(turn.session)
+        entry = await faq.get(entry_id)
+        if entry is None:
+            await self._menu(turn, t("unknown_button", turn.language))
+            return
+        await faq.count_hit(entry.id)
+        self._metrics.faq_hits.inc()
+        text = f"{entry.answer}\n\n{t('did_it_help', turn.language)}"
+        message_id = await self._log_out(turn, f"{entry.question}\n{text}", entry.id)
+        # The vote buttons name the logged answer, so a vote counts once per answer however
+        # often it is tapped.
+        votes = (
+            Button(t("btn_yes", turn.language), f"fb:{message_id}:y"),
+            Button(t("btn_no", turn.language), f"fb:{message_id}:n"),
+        )
+        turn.replies.append(Reply(text, title=entry.question, buttons=(votes,)))
+
+    async def _feedback(self, turn: _Turn, message_id: int, helpful: bool) -> None:
+        log = ConversationLog(turn.session)
+        answer = await log.get(message_id)
+        if answer is None or answer.customer_id != turn.customer.id or answer.faq_entry_id is None:
+            await self._menu(turn, t("unknown_button", turn.language))
+            return
+        counted = await FaqRepository(turn.session).record_feedback(
+            message_id, answer.faq_entry_id, turn.customer.id, helpful
+        )
+        if not counted:
+            await self._say(turn, Reply(t("feedback_already", turn.language)))
+        elif helpful:
+            await self._say(turn, Reply(t("thanks_feedback", turn.language)))
+        else:
+            buttons = (
+                (
+                    Button(t("btn_leave_message", turn.language), "handoff"),
+                    Button(t("btn_menu", turn.language), "menu"),
+                ),
+            )
+            await self._say(turn, Reply(t("sorry_feedback", turn.language), buttons=buttons))
+
+    async def _handoff_logged(self, turn: _Turn, message_id: int) -> None:
+        """Pass a question the FAQ could not answer to a person, without retyping it."""
+        question = await ConversationLog(turn.session).get(message_id)
+        if (
+            question is None
+            or question.customer_id != turn.customer.id
+            or question.direction != "in"
+        ):
+            await self._menu(turn, t("unknown_button", turn.language))
+            return
+        await self._leave_message(turn, question.text)
+
+    # Text -----------------------------------------------------------------------------------
+
+    async def _on_text(self, turn: _Turn, text: str) -> None:
+        text = text.strip()
+        if not text:
+            await self._say(turn, Reply(t("empty_message", turn.language)))
+            return
+        if len(text) > self._max_chars:
+            too_long = t("too_long", turn.language, length=len(text), limit=self._max_chars)
+            await self._say(turn, Reply(too_long))
+            return
+        if turn.customer.pending_action == LEAVE_MESSAGE:
+            await self._leave_message(turn, text)
+            return
+        if _HOURS_INTENT.search(text):
+            await self._hours_reply(turn)
+            return
+        await self._search(turn, text)
+
+    async def _search(self, turn: _Turn, text: str) -> None:
+        config = self._faq_config
+        index = await self._faq.index(turn.session)
+        matches = index.search(text, turn.language, limit=max(config.max_suggestions, 2))
+        best = matches[0] if matches else None
+        runner_up = matches[1].score if len(matches) > 1 else 0.0
+        if (
+            best is not None
+            and best.score >= config.confident_score
+            and best.score - runner_up >= config.confident_margin
+        ):
+            await self._answer_entry(turn, best.entry_id)
+            return
+        handoff = Button(t("btn_send_question", turn.language), f"handoff:{turn.inbound_id}")
+        suggestions = [
+            m for m in matches[: config.max_suggestions] if m.score >= config.suggest_score
+        ]
+        if suggestions:
+            self._metrics.faq_suggestions.inc()
+            rows = tuple((Button(_label(m.question), f"faq:{m.entry_id}"),) for m in suggestions)
+            await self._say(
+                turn, Reply(t("faq_suggest", turn.language), buttons=(*rows, (handoff,)))
+            )
+            return
+        self._metrics.faq_misses.inc()
+        menu = Button(t("btn_menu", turn.language), "menu")
+        await self._say(turn, Reply(t("faq_no_match", turn.language), buttons=((handoff, menu),)))
+
+    async def _leave_message(self, turn: _Turn, text: str) -> None:
+        turn.customer.pending_action = None
+        line, reply_by = expectation(self._hours, self._clock(), turn.language)
+        request = await HandoffRepository(turn.session).add(
+            turn.customer.id, turn.channel, text, reply_by
+        )
+        saved = t("message_saved", turn.language, id=request.id, text=text, expectation=line)
+        await self._say(
+            turn, Reply(saved, buttons=((Button(t("btn_menu", turn.language), "menu"),),))
+        )
+
+
+def _label(question: str, limit: int = 60) -> str:
+    return question if len(question) <= limit else question[: limit - 1] + "…"
+
+
+def _feedback_argument(argument: str) -> bool:
+    message_id, _, vote = argument.partition(":")
+    return message_id.isdigit() and vote in ("y", "n")

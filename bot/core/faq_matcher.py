@@ -1,0 +1,164 @@
+"""FAQ matching: Snowball stems, BM25 ranking, rapidfuzz for typos.
+
+The index is derived data, rebuilt from SQL whenever the FAQ changes; it is pure and knows
+nothing of channels or sessions, so it is tested and benchmarked on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import snowballstemmer
+from rapidfuzz import fuzz, process
+
+_WORD = re.compile(r"[a-zа-я0-9]+")
+_K1 = 1.2
+_B = 0.75
+_FIELD_WEIGHTS = {"question": 3, "keywords": 2, "answer": 1}
+_FUZZY_CUTOFF = 78.0
+_MIN_FUZZY_LEN = 4
+
+_STOPWORDS_TEXT = """
+a an the and or but if of to in on at by for with from as is are was were be been being do
+does did have has had i me my we our you your he she it its they them this that these those
+what which who whom how can could would should will shall may might must not no yes please
+hi hello there any some am so about just get got и в во не что он на я с со как а то все она
+так его но да ты к у же вы за бы по только ее мне было вот от меня еще нет о из ему теперь
+когда даже ну вдруг ли если уже или ни быть был него до вас нибудь опять уж вам ведь там
+потом себя ничего ей может они тут где есть надо ней для мы тебя их чем была сам чтобы без
+будто чего раз тоже себе под будет ж тогда кто этот того потому этого какой совсем ним здесь
+этом один почти мой тем чтоб нее сейчас были куда зачем всех никогда можно при наконец два
+об другой хоть после над больше тот через эти нас про всего них какая много разве три эту
+моя впрочем хорошо свою этой перед иногда лучше чуть том нельзя такой им более всегда
+конечно всю между здравствуйте привет подскажите скажите пожалуйста добрый день вечер утро
+хочу хотел хотела
+"""
+_STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+_STEMMERS = {
+    "ru": snowballstemmer.stemmer("russian"),
+    "en": snowballstemmer.stemmer("english"),
+}
+
+
+@lru_cache(maxsize=50_000)
+def _stem(word: str) -> str:
+    language = "ru" if "а" <= word[0] <= "я" or any("а" <= c <= "я" for c in word) else "en"
+    return str(_STEMMERS[language].stemWord(word))
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case, fold ё, drop stop words, stem each word by its own script."""
+    words = _WORD.findall(text.lower().replace("ё", "е"))
+    return [_stem(word) for word in words if word not in _STOPWORDS]
+
+
+@dataclass(frozen=True)
+class FaqDocument:
+    entry_id: int
+    language: str
+    question: str
+    keywords: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class FaqMatch:
+    entry_id: int
+    question: str
+    score: float  # 0..1: the share of the query's weight that the entry explains
+
+
+class FaqIndex:
+    def __init__(self, documents: Iterable[FaqDocument]) -> None:
+        self.documents = list(documents)
+        self._term_freqs: list[Counter[str]] = []
+        self._lengths: list[int] = []
+        self._questions: list[str] = []
+        for doc in self.documents:
+            bag: Counter[str] = Counter()
+            for field_name, weight in _FIELD_WEIGHTS.items():
+                for token in tokenize(getattr(doc, field_name)):
+                    bag[token] += weight
+            self._term_freqs.append(bag)
+            self._lengths.append(sum(bag.values()))
+            self._questions.append(doc.question.lower().replace("ё", "е"))
+        count = len(self.documents)
+        self._avg_length = sum(self._lengths) / count if count else 0.0
+        document_freq: Counter[str] = Counter()
+        for bag in self._term_freqs:
+            document_freq.update(bag.keys())
+        self._idf = {
+            term: math.log(1 + (count - df + 0.5) / (df + 0.5))
+            for term, df in document_freq.items()
+        }
+        self._vocabulary = list(self._idf)
+        self._max_idf = max(self._idf.values(), default=1.0)
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    def _resolve(self, token: str) -> tuple[str | None, float]:
+        """Map a query token to a vocabulary term, tolerating typos; returns (term, certainty)."""
+        if token in self._idf:
+            return token, 1.0
+        if len(token) < _MIN_FUZZY_LEN or not self._vocabulary:
+            return None, 0.0
+        found = process.extractOne(
+            token, self._vocabulary, scorer=fuzz.ratio, score_cutoff=_FUZZY_CUTOFF
+        )
+        if found is None:
+            return None, 0.0
+        return str(found[0]), float(found[1]) / 100.0
+
+    def search(self, text: str, language: str | None = None, limit: int = 3) -> list[FaqMatch]:
+        """Rank entries for a question; entries in `language` come first when it is given."""
+        tokens = tokenize(text)
+        if not tokens or not self.documents:
+            return []
+        query: dict[str, float] = {}
+        ceiling = 0.0
+        for token in tokens:
+            term, certainty = self._resolve(token)
+            if term is None:
+                # An unknown word still counts in the ceiling: the more of the question we do not
+                # recognise, the less sure the answer.
+                ceiling += self._max_idf * 0.5
+                continue
+            query[term] = max(query.get(term, 0.0), certainty)
+        for term, certainty in query.items():
+            ceiling += self._idf[term] * certainty
+        if ceiling <= 0:
+            return []
+        scored: list[tuple[float, int]] = []
+        for position, bag in enumerate(self._term_freqs):
+            doc = self.documents[position]
+            if language is not None and doc.language != language:
+                continue
+            norm = _K1 * (1 - _B + _B * self._lengths[position] / self._avg_length)
+            total = 0.0
+            for term, certainty in query.items():
+                tf = bag.get(term, 0)
+                if tf:
+                    saturation = tf * (_K1 + 1) / (tf + norm) / (_K1 + 1)
+                    total += self._idf[term] * certainty * saturation
+            if total > 0:
+                lexical = total / ceiling
+                similarity = fuzz.token_set_ratio(text.lower(), self._questions[position]) / 100
+                scored.append((0.85 * lexical + 0.15 * similarity, position))
+        if not scored and language is not None:
+            return self.search(text, None, limit)
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        return [
+            FaqMatch(self.documents[pos].entry_id, self.documents[pos].question, round(score, 4))
+            for score, pos in scored[:limit]
+        ]
+
+
+def build_index(documents: Sequence[FaqDocument]) -> FaqIndex:
+    return FaqIndex(documents)

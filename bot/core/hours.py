@@ -1,0 +1,165 @@
+"""Working hours: weekly schedule in a time zone, public holidays, overnight intervals.
+
+All arithmetic is done on aware datetimes built from local wall-clock times, so a daylight-saving
+change shifts the UTC instants of an interval rather than its local hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holidays_lib
+
+if TYPE_CHECKING:
+    from bot.config import HoursConfig
+
+_SEARCH_DAYS = 400  # more than a year, so a schedule with one open day a year is still found
+
+
+@dataclass(frozen=True)
+class LocalInterval:
+    start: time
+    end: time
+
+    @property
+    def overnight(self) -> bool:
+        return self.end <= self.start
+
+
+@dataclass(frozen=True)
+class OpenSpan:
+    """One concrete opening, in UTC: same-zone aware arithmetic in Python ignores DST shifts."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class HoursStatus:
+    open_now: bool
+    current: OpenSpan | None
+    next_opening: OpenSpan | None
+    today: list[OpenSpan]
+    holiday_name: str | None
+
+
+def _parse_interval(text: str) -> LocalInterval:
+    try:
+        start_text, end_text = (part.strip() for part in text.split("-"))
+        start = time.fromisoformat(start_text)
+        end = time(0, 0) if end_text == "24:00" else time.fromisoformat(end_text)
+    except ValueError:
+        raise ValueError(f"bad interval {text!r}: expected 'HH:MM-HH:MM'") from None
+    if start == end and end_text != "24:00":
+        raise ValueError(f"bad interval {text!r}: start equals end")
+    return LocalInterval(start, end)
+
+
+def parse_schedule(config: HoursConfig) -> WorkingHours:
+    try:
+        zone = ZoneInfo(config.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone: unknown time zone {config.timezone!r}") from None
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    weekly: list[list[LocalInterval]] = []
+    for name, intervals in zip(days, config.weekly.by_weekday(), strict=True):
+        try:
+            weekly.append([_parse_interval(item) for item in intervals])
+        except ValueError as exc:
+            raise ValueError(f"weekly.{name}: {exc}") from None
+    extra: set[date] = set()
+    for item in config.extra_holidays:
+        try:
+            extra.add(date.fromisoformat(item))
+        except ValueError:
+            raise ValueError(f"extra_holidays: bad date {item!r}, expected YYYY-MM-DD") from None
+    calendar: holidays_lib.HolidayBase | None = None
+    if config.country:
+        try:
+            calendar = holidays_lib.country_holidays(
+                config.country, subdiv=config.subdivision or None
+            )
+        except NotImplementedError:
+            raise ValueError(f"country: unknown country code {config.country!r}") from None
+    return WorkingHours(zone, weekly, calendar, extra, config.reply_target_minutes)
+
+
+class WorkingHours:
+    def __init__(
+        self,
+        zone: ZoneInfo,
+        weekly: list[list[LocalInterval]],
+        calendar: holidays_lib.HolidayBase | None,
+        extra_holidays: set[date],
+        reply_target_minutes: int,
+    ) -> None:
+        self.zone = zone
+        self._weekly = weekly
+        self._calendar = calendar
+        self._extra = extra_holidays
+        self.reply_target = timedelta(minutes=reply_target_minutes)
+
+    def holiday_name(self, day: date) -> str | None:
+        if day in self._extra:
+            return "holiday"
+        if self._calendar is not None and day in self._calendar:
+            name = self._calendar.get(day)
+            return str(name) if name else "holiday"
+        return None
+
+    def spans_starting_on(self, day: date) -> list[OpenSpan]:
+        """Openings that start on `day`; an overnight one ends on the next day."""
+        if self.holiday_name(day) is not None:
+            return []
+        spans = []
+        for interval in self._weekly[day.weekday()]:
+            start = datetime.combine(day, interval.start, self.zone)
+            end_day = day + timedelta(days=1) if interval.overnight else day
+            end = datetime.combine(end_day, interval.end, self.zone)
+            spans.append(OpenSpan(start.astimezone(UTC), end.astimezone(UTC)))
+        return sorted(spans, key=lambda span: span.start)
+
+    def _spans_from(self, day: date) -> Iterator[OpenSpan]:
+        for offset in range(_SEARCH_DAYS):
+            yield from self.spans_starting_on(day + timedelta(days=offset))
+
+    def status(self, now: datetime) -> HoursStatus:
+        utc_now = now.astimezone(UTC)
+        today = now.astimezone(self.zone).date()
+        current: OpenSpan | None = None
+        next_opening: OpenSpan | None = None
+        # Start a day early: yesterday's overnight interval may still be running.
+        for span in self._spans_from(today - timedelta(days=1)):
+            if span.end <= utc_now:
+                continue
+            if span.start <= utc_now:
+                current = current or span
+                continue
+            next_opening = span
+            break
+        return HoursStatus(
+            open_now=current is not None,
+            current=current,
+            next_opening=next_opening,
+            today=self.spans_starting_on(today),
+            holiday_name=self.holiday_name(today),
+        )
+
+    def expected_reply_by(self, now: datetime) -> datetime | None:
+        """When a person should answer a message sent at `now`, counting only open time."""
+        remaining = self.reply_target
+        cursor = now.astimezone(UTC)
+        for span in self._spans_from(now.astimezone(self.zone).date() - timedelta(days=1)):
+            if span.end <= cursor:
+                continue
+            start = max(span.start, cursor)
+            available = span.end - start
+            if available >= remaining:
+                return (start + remaining).astimezone(self.zone)
+            remaining -= available
+            cursor = span.end
+        return None

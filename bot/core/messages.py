@@ -1,0 +1,51 @@
+"""The two shapes every channel speaks: one inbound message, one outbound reply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Button:
+    text: str
+    data: str  # at most 64 bytes: Telegram's callback_data limit binds every channel
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A customer's text or button press, with nothing channel-specific left in it."""
+
+    channel: str
+    external_id: str
+    text: str = ""
+    button: str | None = None
+    display_name: str = ""
+    language_code: str | None = None
+    command: str | None = None  # "start", "hours", "menu", ... without the slash
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Plain text; each channel escapes and formats it for its own medium."""
+
+    text: str
+    title: str | None = None
+    buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
+
+
+def split_text(text: str, limit: int = 4096) -> list[str]:
+    """Split at paragraph, line or word boundaries so no part exceeds `limit` characters."""
+    if len(text) <= limit:
+        return [text]
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
+        if cut < limit // 2:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts

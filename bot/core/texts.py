@@ -1,0 +1,121 @@
+"""Everything the bot says, in Russian and English. Placeholders use str.format names."""
+
+from __future__ import annotations
+
+from typing import Final
+
+_TEXTS: Final[dict[str, dict[str, str]]] = {
+    "greeting": {
+        "ru": "Здравствуйте, {name}! Я помощник {bot}. Спросите что угодно своими словами "
+        "или выберите в меню.",
+        "en": "Hello, {name}! I am the {bot} assistant. Ask anything in your own words "
+        "or pick from the menu.",
+    },
+    "greeting_anonymous": {
+        "ru": "Здравствуйте! Я помощник {bot}. Спросите что угодно своими словами "
+        "или выберите в меню.",
+        "en": "Hello! I am the {bot} assistant. Ask anything in your own words "
+        "or pick from the menu.",
+    },
+    "menu_prompt": {"ru": "Чем могу помочь?", "en": "How can I help?"},
+    "btn_faq": {"ru": "❓ Частые вопросы", "en": "❓ Common questions"},
+    "btn_hours": {"ru": "🕘 Часы работы", "en": "🕘 Working hours"},
+    "btn_leave_message": {"ru": "✉️ Написать человеку", "en": "✉️ Message a person"},
+    "btn_menu": {"ru": "☰ Меню", "en": "☰ Menu"},
+    "btn_yes": {"ru": "👍 Да", "en": "👍 Yes"},
+    "btn_no": {"ru": "👎 Нет", "en": "👎 No"},
+    "btn_cancel": {"ru": "Отмена", "en": "Cancel"},
+    "faq_list_title": {"ru": "Частые вопросы", "en": "Common questions"},
+    "faq_empty": {
+        "ru": "Список вопросов пока пуст. Напишите свой вопрос — я передам его человеку.",
+        "en": "There are no common questions yet. Write your question and I will pass it on.",
+    },
+    "did_it_help": {"ru": "Это помогло?", "en": "Did this help?"},
+    "thanks_feedback": {"ru": "Спасибо за оценку!", "en": "Thanks for the feedback!"},
+    "sorry_feedback": {
+        "ru": "Жаль, что не помогло. Хотите написать человеку?",
+        "en": "Sorry it did not help. Would you like to message a person?",
+    },
+    "feedback_already": {"ru": "Оценка уже учтена.", "en": "Your vote is already counted."},
+    "faq_suggest": {
+        "ru": "Я не уверен, что понял. Может быть, вы имели в виду:",
+        "en": "I am not sure I understood. Did you mean:",
+    },
+    "faq_no_match": {
+        "ru": "Я не нашёл ответа на этот вопрос. Могу передать его человеку.",
+        "en": "I could not find an answer to that. I can pass it on to a person.",
+    },
+    "btn_send_question": {"ru": "✉️ Передать человеку", "en": "✉️ Pass it to a person"},
+    "leave_message_prompt": {
+        "ru": "Напишите ваше сообщение одним текстом — его прочитает человек.",
+        "en": "Write your message in one text and a person will read it.",
+    },
+    "message_saved": {
+        "ru": "Сообщение №{id} передано сотрудникам:\n«{text}»\n\n{expectation}",
+        "en": "Message #{id} is passed to our staff:\n“{text}”\n\n{expectation}",
+    },
+    "expect_open": {
+        "ru": "Мы сейчас работаем, ответим до {time}.",
+        "en": "We are open now and will answer by {time}.",
+    },
+    "expect_closed": {
+        "ru": "Сейчас мы не работаем. Откроемся {opening}, ответим до {time}.",
+        "en": "We are closed now. We open {opening} and will answer by {time}.",
+    },
+    "expect_unknown": {
+        "ru": "Мы ответим, как только сможем.",
+        "en": "We will answer as soon as we can.",
+    },
+    "cancelled": {"ru": "Отменено.", "en": "Cancelled."},
+    "too_long": {
+        "ru": "Сообщение слишком длинное ({length} символов). Максимум — {limit}.",
+        "en": "The message is too long ({length} characters). The limit is {limit}.",
+    },
+    "empty_message": {
+        "ru": "Я понимаю только текст. Напишите вопрос словами.",
+        "en": "I can only read text. Please write your question in words.",
+    },
+    "unknown_button": {
+        "ru": "Эта кнопка больше не работает. Вот меню:",
+        "en": "That button no longer works. Here is the menu:",
+    },
+    "hours_open": {
+        "ru": "Сейчас открыто, до {until}.",
+        "en": "We are open now, until {until}.",
+    },
+    "hours_closed": {"ru": "Сейчас закрыто.", "en": "We are closed now."},
+    "hours_next": {"ru": "Откроемся {opening}.", "en": "We open {opening}."},
+    "hours_today": {"ru": "Сегодня: {spans}.", "en": "Today: {spans}."},
+    "hours_today_closed": {"ru": "Сегодня выходной.", "en": "Today we are closed."},
+    "hours_holiday": {"ru": "Сегодня праздник: {name}.", "en": "Today is a holiday: {name}."},
+    "hours_zone": {"ru": "Время указано по зоне {zone}.", "en": "Times are in {zone}."},
+    "today": {"ru": "сегодня в {time}", "en": "today at {time}"},
+    "tomorrow": {"ru": "завтра в {time}", "en": "tomorrow at {time}"},
+    "on_day": {"ru": "{day} в {time}", "en": "on {day} at {time}"},
+    "by_today": {"ru": "{time} сегодня", "en": "{time} today"},
+    "by_tomorrow": {"ru": "{time} завтра", "en": "{time} tomorrow"},
+    "by_on_day": {"ru": "{time} {day}", "en": "{time} on {day}"},
+}
+
+_WEEKDAYS: Final[dict[str, list[str]]] = {
+    "ru": [
+        "в понедельник",
+        "во вторник",
+        "в среду",
+        "в четверг",
+        "в пятницу",
+        "в субботу",
+        "в воскресенье",
+    ],
+    "en": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+}
+
+
+def t(key: str, language: str, **values: object) -> str:
+    variants = _TEXTS[key]
+    template = variants.get(language) or variants["en"]
+    return template.format(**values) if values else template
+
+
+def weekday_name(weekday: int, language: str) -> str:
+    return _WEEKDAYS.get(language, _WEEKDAYS["en"])[weekday]

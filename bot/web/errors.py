@@ -1,0 +1,47 @@
+"""One JSON error shape for every endpoint, and the middleware that guarantees it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from bot.web.keys import SETTINGS
+from storage.db import DB_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """JSON with readable (unescaped) Cyrillic and emoji."""
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+def json_error(status: int, message: str) -> web.Response:
+    return json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].http.max_body_bytes
+        return json_error(413, f"body larger than {limit} bytes")
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            return json_error(exc.status, exc.reason)
+        raise
+    except DB_ERRORS:
+        log.warning("database unavailable during %s %s", request.method, request.path)
+        return json_error(503, "database unavailable, retry later")
+    except Exception:
+        log.exception("unhandled error during %s %s", request.method, request.path)
+        return json_error(500, "internal error")

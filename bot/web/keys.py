@@ -1,0 +1,18 @@
+"""Typed keys for what the aiohttp application carries; handlers read these, not globals."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.core.conversation import Conversation
+from bot.metrics import Metrics
+from bot.telegram.inbox import TelegramInbox
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSION_POOL = web.AppKey("session_pool", async_sessionmaker[AsyncSession])
+CONVERSATION = web.AppKey("conversation", Conversation)
+METRICS = web.AppKey("metrics", Metrics)
+TELEGRAM_INBOX = web.AppKey("telegram_inbox", TelegramInbox)

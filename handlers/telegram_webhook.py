@@ -1,0 +1,31 @@
+"""The Telegram webhook: check, store, acknowledge. Handling happens after the 200."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from aiohttp import web
+
+from bot.web.errors import json_error, json_response
+from bot.web.keys import SETTINGS, TELEGRAM_INBOX
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    secret = request.app[SETTINGS].telegram.webhook_secret
+    if secret and not hmac.compare_digest(request.headers.get(SECRET_HEADER, ""), secret):
+        return json_error(401, "wrong secret token")
+    body = await request.read()
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return json_error(400, "body is not valid JSON")
+    if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
+        return json_error(400, "expected an Update object with an integer update_id")
+    inbox = request.app[TELEGRAM_INBOX]
+    event_id = await inbox.accept(payload)
+    if event_id is not None:
+        inbox.schedule(event_id)
+    return json_response({"ok": True})

@@ -1,0 +1,120 @@
+"""Web chat: the page, its WebSocket, and the HTTP JSON fallback. Thin on purpose."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from bot.channels.webchat import (
+    CHANNEL,
+    BadPayload,
+    button_from_payload,
+    client_message_id,
+    message_from_payload,
+    reply_to_json,
+)
+from bot.core.messages import InboundMessage
+from bot.web.errors import json_error, json_response
+from bot.web.keys import CONVERSATION, METRICS, SESSION_POOL, SETTINGS
+from storage.db import DB_ERRORS
+from storage.repositories.events import InboundEventRepository
+
+routes = web.RouteTableDef()
+_PAGE = resources.files("bot.web").joinpath("static/chat.html")
+
+
+async def _converse(
+    app: web.Application, message: InboundMessage, dedup_key: str | None = None
+) -> dict[str, Any]:
+    """One transaction per inbound message; a repeated client id changes nothing."""
+    async with app[SESSION_POOL]() as session, session.begin():
+        if dedup_key is not None:
+            stored = await InboundEventRepository(session).store(CHANNEL, dedup_key, "{}")
+            if stored is None:
+                app[METRICS].updates_duplicate.labels(CHANNEL).inc()
+                return {"replies": [], "duplicate": True}
+        replies = await app[CONVERSATION].handle(session, message)
+    app[METRICS].updates_handled.labels(CHANNEL).inc()
+    return {"replies": [reply_to_json(r) for r in replies]}
+
+
+async def _read_json(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        raise BadPayload("body is not valid JSON") from None
+
+
+@routes.get("/chat")
+async def chat_page(request: web.Request) -> web.Response:
+    return web.Response(
+        text=_PAGE.read_text(encoding="utf-8"),
+        content_type="text/html",
+        headers={
+            "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
+            "script-src 'unsafe-inline'; connect-src 'self' ws: wss:"
+        },
+    )
+
+
+@routes.post("/api/v1/chat/messages")
+async def post_message(request: web.Request) -> web.Response:
+    try:
+        payload = await _read_json(request)
+        max_chars = request.app[SETTINGS].bot.max_message_chars
+        message = message_from_payload(payload, max_chars)
+        client_id = client_message_id(payload)
+    except BadPayload as exc:
+        return json_error(400, str(exc))
+    dedup = f"{message.external_id}:{client_id}" if client_id else None
+    return json_response(await _converse(request.app, message, dedup))
+
+
+@routes.post("/api/v1/chat/buttons")
+async def post_button(request: web.Request) -> web.Response:
+    try:
+        message = button_from_payload(await _read_json(request))
+    except BadPayload as exc:
+        return json_error(400, str(exc))
+    return json_response(await _converse(request.app, message))
+
+
+@routes.get("/chat/ws")
+async def chat_socket(request: web.Request) -> web.WebSocketResponse:
+    """Frames: {"type": "message", "text"} or {"type": "button", "data"}, with "session" in
+    the query string or in each frame; answers {"type": "replies", ...} or {"type": "error"}."""
+    max_body = request.app[SETTINGS].http.max_body_bytes
+    socket = web.WebSocketResponse(heartbeat=30, max_msg_size=max_body)
+    await socket.prepare(request)
+    session = request.query.get("session")
+    max_chars = request.app[SETTINGS].bot.max_message_chars
+    async for frame in socket:
+        if frame.type != WSMsgType.TEXT:
+            continue
+        try:
+            payload = json.loads(frame.data)
+            if not isinstance(payload, dict):
+                raise BadPayload("expected a JSON object")
+            payload.setdefault("session", session)
+            if payload.get("type") == "button":
+                message = button_from_payload(payload)
+                client_id = None
+            elif payload.get("type") == "message":
+                message = message_from_payload(payload, max_chars)
+                client_id = client_message_id(payload)
+            else:
+                raise BadPayload("'type' must be 'message' or 'button'")
+        except (ValueError, BadPayload) as exc:
+            await socket.send_json({"type": "error", "error": str(exc)})
+            continue
+        dedup = f"{message.external_id}:{client_id}" if client_id else None
+        try:
+            result = await _converse(request.app, message, dedup)
+        except DB_ERRORS:
+            await socket.send_json({"type": "error", "error": "database unavailable, retry"})
+            continue
+        await socket.send_json({"type": "replies", **result})
+    return socket

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import FaqEntry, FaqFeedback, utcnow
+from storage.repositories._upsert import insert_ignore
+
+
+@dataclass(frozen=True)
+class FaqRecord:
+    """One language version of one FAQ entry, as it is imported and exported."""
+
+    slug: str
+    language: str
+    question: str
+    answer: str
+    keywords: tuple[str, ...] = ()
+
+
+class FaqRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def all(self) -> Sequence[FaqEntry]:
+        statement = select(FaqEntry).order_by(FaqEntry.slug, FaqEntry.language)
+        return (await self._session.execute(statement)).scalars().all()
+
+    async def get(self, entry_id: int) -> FaqEntry | None:
+        return await self._session.get(FaqEntry, entry_id)
+
+    async def version(self) -> tuple[int, str]:
+        """Changes whenever entries are added, removed or edited: the matcher's cache key."""
+        statement = select(func.count(FaqEntry.id), func.max(FaqEntry.updated_at))
+        count, latest = (await self._session.execute(statement)).one()
+        return int(count), str(latest)
+
+    async def upsert(
+        self, records: Iterable[FaqRecord], *, replace: bool = False
+    ) -> tuple[int, int]:
+        """Insert new entries and update changed ones; returns (created, updated)."""
+        existing = {(e.slug, e.language): e for e in await self.all()}
+        created = updated = 0
+        seen: set[tuple[str, str]] = set()
+        now = utcnow()
+        for record in records:
+            key = (record.slug, record.language)
+            seen.add(key)
+            keywords = "\n".join(record.keywords)
+            entry = existing.get(key)
+            if entry is None:
+                self._session.add(
+                    FaqEntry(
+                        slug=record.slug,
+                        language=record.language,
+                        question=record.question,
+                        answer=record.answer,
+                        keywords=keywords,
+                        updated_at=now,
+                    )
+                )
+                created += 1
+            elif (entry.question, entry.answer, entry.keywords) != (
+                record.question,
+                record.answer,
+                keywords,
+            ):
+                entry.question, entry.answer, entry.keywords = (
+                    record.question,
+                    record.answer,
+                    keywords,
+                )
+                entry.updated_at = now
+                updated += 1
+        if replace:
+            for key, entry in existing.items():
+                if key not in seen:
+                    await self._session.delete(entry)
+        await self._session.flush()
+        return created, updated
+
+    async def count_hit(self, entry_id: int) -> None:
+        await self._session.execute(
+            update(FaqEntry).where(FaqEntry.id == entry_id).values(hits=FaqEntry.hits + 1)
+        )
+
+    async def record_feedback(
+        self, message_id: int, entry_id: int, customer_id: int, helpful: bool
+    ) -> bool:
+        """Count one vote per answer message; a repeated tap returns False and changes nothing."""
+        inserted = await insert_ignore(
+            self._session,
+            FaqFeedback.__table__,  # type: ignore[arg-type]
+            {
+                "message_id": message_id,
+                "faq_entry_id": entry_id,
+                "customer_id": customer_id,
+                "helpful": helpful,
+                "created_at": utcnow(),
+            },
+            ["message_id"],
+        )
+        if inserted is None:
+            return False
+        column = FaqEntry.helpful_count if helpful else FaqEntry.unhelpful_count
+        await self._session.execute(
+            update(FaqEntry).where(FaqEntry.id == entry_id).values({column: column + 1})
+        )
+        return True

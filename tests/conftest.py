@@ -1,0 +1,183 @@
+"""Shared fixtures: a real database per test, the fake Bot API, the real app on a real port.
+
+The database is SQLite in a temporary directory unless OTKLIK_TEST_DATABASE_URL names a
+PostgreSQL server; then every test gets a schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestServer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import Services, create_app, create_services
+from bot.config import Settings, load_settings
+from bot.core.faq_file import load_faq
+from storage import migrate
+from storage.db import create_engine, create_session_pool
+from storage.repositories.faq import FaqRepository
+from tests.fake_telegram import FakeTelegram
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("OTKLIK_TEST_DATABASE_URL", "")
+TOKEN = "123456:TEST-secret-token-value"
+WEBHOOK_SECRET = "hook-secret-123"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Database:
+    url: str
+    engine: AsyncEngine
+    connect_args: dict[str, Any]
+
+    def new_engine(self) -> AsyncEngine:
+        """A second engine on the same database, as a restarted process would have."""
+        return create_engine(self.url, connect_args=self.connect_args)
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    if PG_URL:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(PG_URL)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        connect_args: dict[str, Any] = {"server_settings": {"search_path": schema}}
+        url = PG_URL
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'otklik.db'}"
+        connect_args = {}
+    engine = create_engine(url, connect_args=connect_args)
+    await migrate.upgrade(engine)
+    try:
+        yield Database(url, engine, connect_args)
+    finally:
+        await engine.dispose()
+        if PG_URL:
+            async with admin.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            await admin.dispose()
+
+
+@pytest.fixture
+async def faq_loaded(database: Database) -> Database:
+    pool = create_session_pool(database.engine)
+    async with pool() as session, session.begin():
+        await FaqRepository(session).upsert(load_faq(ROOT / "faq.example.yaml"))
+    return database
+
+
+@pytest.fixture
+async def fake_tg() -> AsyncIterator[FakeTelegram]:
+    fake = FakeTelegram()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+def make_settings(**sections: dict[str, Any]) -> Settings:
+    """Settings from defaults plus overrides, never from the real environment."""
+    environ: dict[str, str] = {}
+    for section, values in sections.items():
+        for key, value in values.items():
+            environ[f"OTKLIK__{section.upper()}__{key.upper()}"] = _toml_literal(value)
+    return load_settings(None, environ=environ)
+
+
+def _toml_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass
+class RunningApp:
+    services: Services
+    server: TestServer
+    http: ClientSession
+    url: str
+
+    async def post_json(self, path: str, payload: Any) -> tuple[int, Any]:
+        async with self.http.post(self.url + path, json=payload) as resp:
+            return resp.status, await resp.json()
+
+    closed: bool = False
+
+    async def drain(self) -> None:
+        if self.services.inbox is not None:
+            await self.services.inbox.drain()
+
+    async def stop(self) -> None:
+        """Shut down the way a process does on SIGTERM (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            await self.http.close()
+            await self.server.close()
+
+
+AppFactory = Callable[..., Awaitable[RunningApp]]
+
+
+@pytest.fixture
+async def start_app(database: Database, fake_tg: FakeTelegram) -> AsyncIterator[AppFactory]:
+    """Start the real application on a real port; call again to simulate a restart."""
+    running: list[RunningApp] = []
+
+    async def factory(
+        *,
+        telegram: str | None = "webhook",
+        clock: Callable[[], datetime] | None = None,
+        engine: AsyncEngine | None = None,
+        **sections: dict[str, Any],
+    ) -> RunningApp:
+        port = free_port()
+        overrides: dict[str, dict[str, Any]] = {"database": {"url": database.url}}
+        if telegram is not None:
+            overrides["telegram"] = {
+                "token": TOKEN,
+                "mode": telegram,
+                "api_base": fake_tg.base_url,
+                "webhook_url": f"http://127.0.0.1:{port}/telegram/webhook",
+                "webhook_secret": WEBHOOK_SECRET,
+                "polling_timeout": 1,
+            }
+        for name, values in sections.items():
+            overrides.setdefault(name, {}).update(values)
+        settings = make_settings(**overrides)
+        services = create_services(
+            settings,
+            clock=clock or (lambda: datetime(2026, 11, 24, 10, 0, tzinfo=UTC)),
+            engine=engine or database.new_engine(),
+        )
+        server = TestServer(create_app(services), host="127.0.0.1", port=port)
+        await server.start_server()
+        app = RunningApp(services, server, ClientSession(), f"http://127.0.0.1:{port}")
+        running.append(app)
+        return app
+
+    yield factory
+    for app in running:
+        await app.stop()

@@ -1,0 +1,298 @@
+"""An in-repo fake of the Telegram Bot API, served by aiohttp on a real port.
+
+It speaks the same wire format as api.telegram.org (aiogram posts multipart forms with JSON-encoded
+nested values), records every call, keeps a getUpdates queue with offsets and long polling, can
+deliver updates to a registered webhook with its secret header, and answers 429 or 403 on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+BOT_USER = {"id": 4242, "is_bot": True, "first_name": "Otklik", "username": "otklik_test_bot"}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Failure:
+    method: str
+    status: int
+    description: str
+    retry_after: int | None = None
+    chat_id: int | None = None
+    times: int = 1
+
+
+def _decode(value: str) -> Any:
+    """aiogram sends nested objects as JSON strings inside the form; scalars as plain text."""
+    if value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+class FakeTelegram:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.failures: list[Failure] = []
+        self.blocked_chats: set[int] = set()
+        self.webhook: dict[str, Any] | None = None
+        self._updates: list[dict[str, Any]] = []
+        self._updates_changed = asyncio.Event()
+        self._message_ids = itertools.count(1000)
+        self._update_ids = itertools.count(1)
+        self._server: TestServer | None = None
+        self._client: aiohttp.ClientSession | None = None
+        self._call_event = asyncio.Event()
+
+    # Lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._server = TestServer(app, host="127.0.0.1")
+        await self._server.start_server()
+        self._client = aiohttp.ClientSession()
+        return self.base_url
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+        if self._server is not None:
+            await self._server.close()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.port}"
+
+    # Test controls --------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        status: int,
+        *,
+        retry_after: int | None = None,
+        chat_id: int | None = None,
+        times: int = 1,
+        description: str = "",
+    ) -> None:
+        text = description or {
+            429: f"Too Many Requests: retry after {retry_after}",
+            403: "Forbidden: bot was blocked by the user",
+        }.get(status, "Bad Request")
+        self.failures.append(Failure(method, status, text, retry_after, chat_id, times))
+
+    def block(self, chat_id: int) -> None:
+        self.blocked_chats.add(chat_id)
+
+    def calls_of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def sent_texts(self, chat_id: int | None = None) -> list[str]:
+        return [
+            str(c.params["text"])
+            for c in self.calls_of("sendMessage")
+            if chat_id is None or int(c.params["chat_id"]) == chat_id
+        ]
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
+        deadline = time.monotonic() + timeout
+        while len(self.calls_of(method)) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                found = [c.method for c in self.calls]
+                raise AssertionError(f"expected {count} {method} calls, saw {found}")
+            self._call_event.clear()
+            try:
+                await asyncio.wait_for(self._call_event.wait(), remaining)
+            except TimeoutError:
+                pass
+        return self.calls_of(method)
+
+    # Updates --------------------------------------------------------------------------------
+
+    def next_update_id(self) -> int:
+        return next(self._update_ids)
+
+    def message_update(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        update_id: int | None = None,
+        first_name: str = "Анна",
+        language_code: str | None = "ru",
+        chat_type: str = "private",
+    ) -> dict[str, Any]:
+        user: dict[str, Any] = {"id": chat_id, "is_bot": False, "first_name": first_name}
+        if language_code:
+            user["language_code"] = language_code
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": chat_type, "first_name": first_name},
+            "from": user,
+            "text": text,
+        }
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return {"update_id": update_id or self.next_update_id(), "message": message}
+
+    def callback_update(
+        self,
+        chat_id: int,
+        data: str,
+        *,
+        update_id: int | None = None,
+        first_name: str = "Анна",
+        language_code: str | None = "ru",
+    ) -> dict[str, Any]:
+        user: dict[str, Any] = {"id": chat_id, "is_bot": False, "first_name": first_name}
+        if language_code:
+            user["language_code"] = language_code
+        return {
+            "update_id": update_id or self.next_update_id(),
+            "callback_query": {
+                "id": str(next(self._message_ids)),
+                "from": user,
+                "chat_instance": "ci-1",
+                "data": data,
+                "message": {
+                    "message_id": next(self._message_ids),
+                    "date": int(time.time()),
+                    "chat": {"id": chat_id, "type": "private"},
+                    "from": BOT_USER,
+                    "text": "…",
+                },
+            },
+        }
+
+    def queue_update(self, update: dict[str, Any]) -> None:
+        """Make an update available to getUpdates."""
+        self._updates.append(update)
+        self._updates_changed.set()
+
+    async def deliver(self, update: dict[str, Any], secret: str | None = None) -> int:
+        """POST an update to the registered webhook the way Telegram does; returns the status."""
+        assert self.webhook is not None, "no webhook registered"
+        assert self._client is not None
+        headers = {}
+        token = self.webhook.get("secret_token") if secret is None else secret
+        if token:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = token
+        async with self._client.post(self.webhook["url"], json=update, headers=headers) as resp:
+            await resp.read()
+            return resp.status
+
+    # Bot API --------------------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            data = await request.json()
+            return dict(data) if isinstance(data, dict) else {}
+        form = await request.post()
+        return {k: _decode(v) if isinstance(v, str) else v for k, v in form.items()}
+
+    def _injected_failure(self, method: str, params: dict[str, Any]) -> web.Response | None:
+        chat_id = params.get("chat_id")
+        if method.startswith("send") and chat_id is not None and int(chat_id) in self.blocked_chats:
+            return self._error(403, "Forbidden: bot was blocked by the user")
+        for failure in self.failures:
+            if failure.method != method or failure.times <= 0:
+                continue
+            if failure.chat_id is not None and (chat_id is None or int(chat_id) != failure.chat_id):
+                continue
+            failure.times -= 1
+            extra = {"retry_after": failure.retry_after} if failure.retry_after else None
+            return self._error(failure.status, failure.description, extra)
+        return None
+
+    @staticmethod
+    def _error(
+        status: int, description: str, parameters: dict[str, Any] | None = None
+    ) -> web.Response:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        return web.json_response(body, status=status)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        self.calls.append(Call(method, params))
+        self._call_event.set()
+        failure = self._injected_failure(method, params)
+        if failure is not None:
+            return failure
+        handler = getattr(self, f"_api_{method}", None)
+        result = await handler(params) if handler is not None else True
+        return web.json_response({"ok": True, "result": result})
+
+    async def _api_getMe(self, params: dict[str, Any]) -> Any:
+        return BOT_USER
+
+    async def _api_setWebhook(self, params: dict[str, Any]) -> Any:
+        self.webhook = {"url": params["url"], "secret_token": params.get("secret_token")}
+        return True
+
+    async def _api_deleteWebhook(self, params: dict[str, Any]) -> Any:
+        self.webhook = None
+        return True
+
+    async def _api_getUpdates(self, params: dict[str, Any]) -> Any:
+        offset = int(params.get("offset") or 0)
+        if offset:
+            # Telegram forgets every update below the confirmed offset.
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        timeout = float(params.get("timeout") or 0)
+        if not self._updates and timeout > 0:
+            self._updates_changed.clear()
+            try:
+                await asyncio.wait_for(self._updates_changed.wait(), min(timeout, 1.0))
+            except TimeoutError:
+                pass
+        return list(self._updates[: int(params.get("limit") or 100)])
+
+    def _message(self, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+            "from": BOT_USER,
+            **extra,
+        }
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        if params.get("message_thread_id"):
+            message["message_thread_id"] = int(params["message_thread_id"])
+        return message
+
+    async def _api_sendMessage(self, params: dict[str, Any]) -> Any:
+        return self._message(params, text=str(params["text"]))
+
+    async def _api_editMessageText(self, params: dict[str, Any]) -> Any:
+        return self._message(params, text=str(params["text"]))
+
+    async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
+        return True
