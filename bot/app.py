@@ -12,11 +12,13 @@ from aiogram import Bot
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.channels.telegram import TelegramReplySender
+from bot.channels.telegram import CHANNEL as TELEGRAM
+from bot.channels.telegram import TelegramSender
 from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import parse_schedule
+from bot.core.outbox import Outbox
 from bot.metrics import Metrics
 from bot.telegram.inbox import TelegramInbox
 from bot.telegram.polling import ALLOWED_UPDATES, TelegramPoller
@@ -44,6 +46,7 @@ class Services:
     metrics: Metrics
     conversation: Conversation
     bot: Bot | None = None
+    outbox: Outbox | None = None
     inbox: TelegramInbox | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -54,7 +57,9 @@ def create_services(
     clock: Callable[[], datetime] = utcnow,
     engine: AsyncEngine | None = None,
 ) -> Services:
-    engine = engine or create_engine(settings.database.url, echo=settings.database.echo)
+    engine = engine or create_engine(
+        settings.database.url, echo=settings.database.echo, schema=settings.database.schema
+    )
     pool = create_session_pool(engine)
     metrics = Metrics()
     conversation = Conversation(
@@ -70,9 +75,11 @@ def create_services(
     services = Services(settings, engine, pool, metrics, conversation)
     if settings.telegram.enabled:
         bot = create_bot(settings.telegram)
-        dispatcher = create_dispatcher(conversation, TelegramReplySender(bot))
         services.bot = bot
-        services.inbox = TelegramInbox(dispatcher, bot, pool, metrics)
+        services.outbox = Outbox(pool, {TELEGRAM: TelegramSender(bot)})
+        services.inbox = TelegramInbox(
+            create_dispatcher(conversation), bot, pool, metrics, services.outbox
+        )
     return services
 
 
@@ -97,14 +104,22 @@ def create_app(services: Services) -> web.Application:
 
 
 async def start(services: Services) -> None:
-    """Migrate if asked, then start Telegram: webhook registration or the polling loop."""
-    settings = services.settings
-    if settings.database.auto_migrate:
+    """Migrate if asked; resume stored updates a previous process did not finish."""
+    if services.settings.database.auto_migrate:
         await migrate.upgrade(services.engine)
+    if services.outbox is not None:
+        services.outbox.start()
+    if services.inbox is not None:
+        services.inbox.start()
+
+
+async def connect_telegram(services: Services) -> None:
+    """Register the webhook or start polling; called once the HTTP port is listening, so the
+    first webhook delivery finds us."""
+    settings = services.settings
     if services.bot is None or services.inbox is None:
         log.info("telegram is off: set [telegram] token to enable it")
         return
-    services.inbox.start()
     tg = settings.telegram
     if tg.mode == "webhook":
         await services.bot.set_webhook(
@@ -126,6 +141,8 @@ async def stop(services: Services) -> None:
     services.background.clear()
     if services.inbox is not None:
         await services.inbox.stop()
+    if services.outbox is not None:
+        await services.outbox.stop()
     if services.bot is not None:
         await services.bot.session.close()
     await services.engine.dispose()
@@ -145,6 +162,7 @@ async def serve(settings: Settings) -> None:
         raise ListenError(
             f"cannot listen on {settings.http.host}:{settings.http.port}: {exc.strerror}"
         ) from None
+    await connect_telegram(services)
     log.info(
         "otklik listening on http://%s:%d (web chat at /chat)",
         settings.http.host,

@@ -117,7 +117,7 @@ def _run(settings: Settings) -> int:
 async def _migrate(settings: Settings, revision: str) -> int:
     from storage import migrate
 
-    engine = create_engine(settings.database.url)
+    engine = create_engine(settings.database.url, schema=settings.database.schema)
     try:
         await migrate.upgrade(engine, revision)
         print(f"database at revision {await migrate.current_revision(engine)}")
@@ -129,7 +129,7 @@ async def _migrate(settings: Settings, revision: str) -> int:
 async def _faq(settings: Settings, args: argparse.Namespace) -> int:
     from storage import migrate
 
-    engine = create_engine(settings.database.url)
+    engine = create_engine(settings.database.url, schema=settings.database.schema)
     pool = create_session_pool(engine)
     try:
         if settings.database.auto_migrate:
@@ -148,13 +148,14 @@ async def _faq(settings: Settings, args: argparse.Namespace) -> int:
         elif args.faq_command == "list":
             async with pool() as session:
                 entries = await FaqRepository(session).all()
+                hits = await FaqRepository(session).hits()
             rows = [e for e in entries if args.language in (None, e.language)]
             print(
                 f"{'id':>4}  {'lang':4}  {'slug':20}  {'hits':>5}  {'👍':>4}  {'👎':>4}  question"
             )
             for e in rows:
                 print(
-                    f"{e.id:>4}  {e.language:4}  {e.slug[:20]:20}  {e.hits:>5}  "
+                    f"{e.id:>4}  {e.language:4}  {e.slug[:20]:20}  {hits.get(e.id, 0):>5}  "
                     f"{e.helpful_count:>4}  {e.unhelpful_count:>4}  {e.question}"
                 )
             print(f"{len(rows)} entries")

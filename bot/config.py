@@ -37,6 +37,7 @@ class HttpConfig:
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str = "sqlite+aiosqlite:///otklik.db"
+    schema: str = ""
     auto_migrate: bool = True
     echo: bool = False
 
@@ -255,6 +256,8 @@ def _check_semantics(settings: Settings) -> None:
         backend = make_url(settings.database.url).get_backend_name()
     except ArgumentError:
         raise ConfigError(f"{source}: [database] url: not a database URL") from None
+    if settings.database.schema and backend != "postgresql":
+        raise ConfigError(f"{source}: [database] schema: only PostgreSQL has schemas")
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(
             f"{source}: [database] url: use sqlite+aiosqlite:// or postgresql+asyncpg://"

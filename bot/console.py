@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import sys
 
 from bot.app import create_services
@@ -32,16 +33,24 @@ async def console_chat(settings: Settings) -> int:
     services = create_services(settings)
     await migrate.upgrade(services.engine)
     user = getpass.getuser()
+    # The terminal's locale stands in for Telegram's language_code.
+    locale_code = (os.environ.get("LC_ALL") or os.environ.get("LANG") or "").split(".")[0] or None
+    if locale_code in ("C", "POSIX"):
+        locale_code = None
     print("Type a question, a /command, or a button number. Ctrl+D quits.")
     buttons: list[str] = []
     text = "/start"
     try:
         while True:
             if text.isdigit() and 0 < int(text) <= len(buttons):
-                message = InboundMessage(CHANNEL, user, button=buttons[int(text) - 1])
+                message = InboundMessage(
+                    CHANNEL, user, button=buttons[int(text) - 1], language_code=locale_code
+                )
             else:
                 command = text[1:].split()[0] if text.startswith("/") and len(text) > 1 else None
-                message = InboundMessage(CHANNEL, user, text=text, command=command)
+                message = InboundMessage(
+                    CHANNEL, user, text=text, command=command, language_code=locale_code
+                )
             async with services.session_pool() as session, session.begin():
                 replies = await services.conversation.handle(session, message)
             buttons = _print(replies)

@@ -1,60 +1,43 @@
-"""aiogram routers: translate, call the conversation core, send. Nothing else lives here."""
+"""aiogram routers: translate, call the conversation core, hand replies to the outbox."""
 
 from __future__ import annotations
 
-from contextlib import suppress
-
-from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
+from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.telegram import TelegramReplySender, inbound_from_callback, inbound_from_message
+from bot.channels.telegram import CHANNEL, inbound_from_callback, inbound_from_message
 from bot.core.conversation import Conversation
-from bot.core.messages import Reply
-from storage.repositories.customers import CustomerRepository
+from bot.core.outbox import ReplyBuffer
+
+
+async def private_chat(message: Message) -> bool:
+    """Customers write in private chats; an async filter, because aiogram runs synchronous
+    filters (MagicFilter included) in a thread pool, one hop per update."""
+    return message.chat.type == "private"
 
 
 def create_router() -> Router:
     router = Router(name="customer")
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(private_chat)
     router.message.register(on_message)
     router.callback_query.register(on_button)
     return router
 
 
-async def _deliver(
-    session: AsyncSession,
-    sender: TelegramReplySender,
-    chat_id: int,
-    replies: list[Reply],
-    channel: str,
-) -> None:
-    if await sender.send(chat_id, replies):
-        return
-    customer = await CustomerRepository(session).by_identity(channel, str(chat_id))
-    if customer is not None:
-        customer.unreachable = True
-
-
 async def on_message(
-    message: Message, session: AsyncSession, conversation: Conversation, sender: TelegramReplySender
+    message: Message, session: AsyncSession, conversation: Conversation, replies: ReplyBuffer
 ) -> None:
-    inbound = inbound_from_message(message)
-    replies = await conversation.handle(session, inbound)
-    await _deliver(session, sender, message.chat.id, replies, inbound.channel)
+    answer = await conversation.handle(session, inbound_from_message(message))
+    replies.extend(CHANNEL, str(message.chat.id), answer)
 
 
 async def on_button(
-    query: CallbackQuery,
-    session: AsyncSession,
-    conversation: Conversation,
-    sender: TelegramReplySender,
+    query: CallbackQuery, session: AsyncSession, conversation: Conversation, replies: ReplyBuffer
 ) -> None:
+    # The spinner is stopped by the inbox after commit: no network call inside a transaction.
     inbound = inbound_from_callback(query)
-    with suppress(TelegramBadRequest):  # a late or repeated tap: the spinner is gone anyway
-        await query.answer()
-    if inbound is None or query.message is None:
+    if inbound is None:
         return
-    replies = await conversation.handle(session, inbound)
-    await _deliver(session, sender, query.message.chat.id, replies, inbound.channel)
+    answer = await conversation.handle(session, inbound)
+    replies.extend(CHANNEL, inbound.external_id, answer)

@@ -27,5 +27,5 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     inbox = request.app[TELEGRAM_INBOX]
     event_id = await inbox.accept(payload)
     if event_id is not None:
-        inbox.schedule(event_id)
+        inbox.schedule(event_id, payload)
     return json_response({"ok": True})

@@ -17,7 +17,11 @@ from sqlalchemy.ext.asyncio import (
 
 
 def create_engine(
-    url: str, *, echo: bool = False, connect_args: dict[str, Any] | None = None
+    url: str,
+    *,
+    echo: bool = False,
+    connect_args: dict[str, Any] | None = None,
+    schema: str = "",
 ) -> AsyncEngine:
     """Build the async engine; SQLite gets WAL and a busy timeout so concurrent writers wait
     instead of failing with 'database is locked'."""
@@ -27,9 +31,15 @@ def create_engine(
     if parsed.get_backend_name() == "sqlite":
         args.setdefault("timeout", 30)
         kwargs.pop("pool_pre_ping")
+        # SQLite has one writer. Queueing for a single pooled connection in the event loop is
+        # far cheaper than many connections sleeping in SQLite's busy handler, whose back-off
+        # grows to 100 ms a try under contention.
+        kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
     else:
         kwargs.update(pool_size=10, max_overflow=10, pool_timeout=10)
         args.setdefault("timeout", 5)
+        if schema:
+            args.setdefault("server_settings", {})["search_path"] = schema
     engine = create_async_engine(url, connect_args=args, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)

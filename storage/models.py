@@ -67,7 +67,6 @@ class Customer(Base):
     pending_action: Mapped[str | None] = mapped_column(String(32), nullable=True)
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class ChannelIdentity(Base):
@@ -109,7 +108,6 @@ class FaqEntry(Base):
     # Alternative phrasings and search words, one per line; they feed matching, not display.
     keywords: Mapped[str] = mapped_column(Text, default="")
     answer: Mapped[str] = mapped_column(Text)
-    hits: Mapped[int] = mapped_column(Integer, default=0)
     helpful_count: Mapped[int] = mapped_column(Integer, default=0)
     unhelpful_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
@@ -163,3 +161,21 @@ class InboundEvent(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class OutboxMessage(Base):
+    """A reply waiting to be sent: written in the same transaction as the event that caused it,
+    sent after commit, retried after a crash. The payload is a channel-neutral Reply as JSON."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    event_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import Services, create_app, create_services
+from bot.app import Services, connect_telegram, create_app, create_services
 from bot.config import Settings, load_settings
 from bot.core.faq_file import load_faq
 from storage import migrate
@@ -174,6 +174,7 @@ async def start_app(database: Database, fake_tg: FakeTelegram) -> AsyncIterator[
         )
         server = TestServer(create_app(services), host="127.0.0.1", port=port)
         await server.start_server()
+        await connect_telegram(services)
         app = RunningApp(services, server, ClientSession(), f"http://127.0.0.1:{port}")
         running.append(app)
         return app

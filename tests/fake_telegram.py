@@ -8,9 +8,11 @@ deliver updates to a registered webhook with its secret header, and answers 429 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +55,9 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.failures: list[Failure] = []
         self.blocked_chats: set[int] = set()
+        self.delays: dict[str, float] = {}  # method -> seconds to sit on the request
+        self.listeners: list[Callable[[Call], None]] = []  # e.g. a benchmark's stopwatch
+        self.record_calls = True
         self.webhook: dict[str, Any] | None = None
         self._updates: list[dict[str, Any]] = []
         self._updates_changed = asyncio.Event()
@@ -114,18 +119,16 @@ class FakeTelegram:
             if chat_id is None or int(c.params["chat_id"]) == chat_id
         ]
 
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, method: str, count: int = 1, within: float = 5.0) -> list[Call]:
+        deadline = time.monotonic() + within
         while len(self.calls_of(method)) < count:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 found = [c.method for c in self.calls]
                 raise AssertionError(f"expected {count} {method} calls, saw {found}")
             self._call_event.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._call_event.wait(), remaining)
-            except TimeoutError:
-                pass
         return self.calls_of(method)
 
     # Updates --------------------------------------------------------------------------------
@@ -239,8 +242,14 @@ class FakeTelegram:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        self.calls.append(Call(method, params))
+        call = Call(method, params)
+        if self.record_calls:
+            self.calls.append(call)
+        for listener in self.listeners:
+            listener(call)
         self._call_event.set()
+        if method in self.delays:
+            await asyncio.sleep(self.delays[method])
         failure = self._injected_failure(method, params)
         if failure is not None:
             return failure
@@ -267,10 +276,8 @@ class FakeTelegram:
         timeout = float(params.get("timeout") or 0)
         if not self._updates and timeout > 0:
             self._updates_changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._updates_changed.wait(), min(timeout, 1.0))
-            except TimeoutError:
-                pass
         return list(self._updates[: int(params.get("limit") or 100)])
 
     def _message(self, params: dict[str, Any], **extra: Any) -> dict[str, Any]:

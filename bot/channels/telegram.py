@@ -8,10 +8,17 @@ import logging
 import time
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
 
 from bot.core.messages import InboundMessage, Reply, split_text
+from bot.core.outbox import SendResult, SendStatus
 
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096
@@ -72,8 +79,9 @@ def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
     return [(text, markup if i == len(rendered) - 1 else None) for i, text in enumerate(rendered)]
 
 
-class TelegramReplySender:
-    """Sends replies, honouring a 429's retry_after for every later call of this bot."""
+class TelegramSender:
+    """Sends one reply (split as needed). A 429 pauses every later call of this bot until
+    `retry_after` has passed, then retries; a 403 means the customer blocked the bot."""
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
@@ -84,23 +92,31 @@ class TelegramReplySender:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def send(self, chat_id: int | str, replies: list[Reply]) -> bool:
-        """Send in order; False when the customer blocked the bot (nothing more can be sent)."""
-        for reply in replies:
-            for text, markup in render(reply):
-                for attempt in range(_MAX_RETRIES + 1):
-                    await self._wait_turn()
-                    try:
-                        await self._bot.send_message(
-                            chat_id, text, parse_mode="HTML", reply_markup=markup
-                        )
-                        break
-                    except TelegramRetryAfter as exc:
-                        self._not_before = time.monotonic() + exc.retry_after
-                        log.warning("telegram 429, retry after %ss", exc.retry_after)
-                        if attempt == _MAX_RETRIES:
-                            raise
-                    except TelegramForbiddenError:
-                        log.info("telegram 403 for chat %s: marked unreachable", chat_id)
-                        return False
-        return True
+    async def send(self, recipient: str, reply: Reply) -> SendResult:
+        for text, markup in render(reply):
+            result = await self._send_part(recipient, text, markup)
+            if result.status is not SendStatus.SENT:
+                return result
+        return SendResult(SendStatus.SENT)
+
+    async def _send_part(
+        self, recipient: str, text: str, markup: InlineKeyboardMarkup | None
+    ) -> SendResult:
+        for _attempt in range(_MAX_RETRIES + 1):
+            await self._wait_turn()
+            try:
+                await self._bot.send_message(
+                    int(recipient), text, parse_mode="HTML", reply_markup=markup
+                )
+                return SendResult(SendStatus.SENT)
+            except TelegramRetryAfter as exc:
+                self._not_before = max(self._not_before, time.monotonic() + exc.retry_after)
+                log.warning("telegram 429: pausing sends for %ss", exc.retry_after)
+            except TelegramForbiddenError as exc:
+                log.info("telegram 403 for chat %s: unreachable", recipient)
+                return SendResult(SendStatus.BLOCKED, exc.message)
+            except TelegramBadRequest as exc:
+                return SendResult(SendStatus.FAILED, exc.message)
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                return SendResult(SendStatus.RETRY, f"{type(exc).__name__}: {exc}")
+        return SendResult(SendStatus.RETRY, "still rate limited")

@@ -73,22 +73,23 @@ class Conversation:
 
     async def handle(self, session: AsyncSession, message: InboundMessage) -> list[Reply]:
         customers = CustomerRepository(session)
+        free_text = message.text if message.command is None and message.button is None else ""
         customer = await customers.get_or_create(
             message.channel,
             message.external_id,
             message.display_name[:256],
-            lang.detect(message.language_code, message.text, self._default_language),
+            # A command's text ("/start") says nothing about the customer's language.
+            lang.detect(message.language_code, free_text, self._default_language),
         )
         customer.language = self._language_for(customer, message)
         customer.last_channel = message.channel
-        customer.last_seen_at = self._clock()
         if message.display_name:
             customer.display_name = message.display_name[:256]
         stored_text = message.text[: self._max_chars]
-        inbound = await ConversationLog(session).add(
+        inbound_id = await ConversationLog(session).add(
             customer.id, message.channel, "in", stored_text, button_data=message.button
         )
-        turn = _Turn(session, customer, message.channel, customer.language, inbound.id)
+        turn = _Turn(session, customer, message.channel, customer.language, inbound_id)
         if message.button is not None:
             await self._on_button(turn, message.button)
         elif message.command is not None:
@@ -109,10 +110,9 @@ class Conversation:
         turn.replies.append(reply)
 
     async def _log_out(self, turn: _Turn, text: str, faq_entry_id: int | None = None) -> int:
-        logged = await ConversationLog(turn.session).add(
+        return await ConversationLog(turn.session).add(
             turn.customer.id, turn.channel, "out", text, faq_entry_id=faq_entry_id
         )
-        return logged.id
 
     def _menu_buttons(self, language: str) -> tuple[tuple[Button, ...], ...]:
         return (
@@ -185,15 +185,13 @@ class Conversation:
             await self._menu(turn, t("unknown_button", turn.language))
 
     async def _answer_entry(self, turn: _Turn, entry_id: int) -> None:
-        faq = FaqRepository(turn.session)
-        entry = await faq.get(entry_id)
+        entry = (await self._faq.index(turn.session)).get(entry_id)
         if entry is None:
             await self._menu(turn, t("unknown_button", turn.language))
             return
-        await faq.count_hit(entry.id)
         self._metrics.faq_hits.inc()
         text = f"{entry.answer}\n\n{t('did_it_help', turn.language)}"
-        message_id = await self._log_out(turn, f"{entry.question}\n{text}", entry.id)
+        message_id = await self._log_out(turn, f"{entry.question}\n{text}", entry.entry_id)
         # The vote buttons name the logged answer, so a vote counts once per answer however
         # often it is tapped.
         votes = (

@@ -77,6 +77,7 @@ class FaqMatch:
 class FaqIndex:
     def __init__(self, documents: Iterable[FaqDocument]) -> None:
         self.documents = list(documents)
+        self._by_id = {doc.entry_id: doc for doc in self.documents}
         self._term_freqs: list[Counter[str]] = []
         self._lengths: list[int] = []
         self._questions: list[str] = []
@@ -102,6 +103,9 @@ class FaqIndex:
 
     def __len__(self) -> int:
         return len(self.documents)
+
+    def get(self, entry_id: int) -> FaqDocument | None:
+        return self._by_id.get(entry_id)
 
     def _resolve(self, token: str) -> tuple[str | None, float]:
         """Map a query token to a vocabulary term, tolerating typos; returns (term, certainty)."""

@@ -77,15 +77,16 @@ def parse_schedule(config: HoursConfig) -> WorkingHours:
             extra.add(date.fromisoformat(item))
         except ValueError:
             raise ValueError(f"extra_holidays: bad date {item!r}, expected YYYY-MM-DD") from None
-    calendar: holidays_lib.HolidayBase | None = None
+    calendars: dict[str, holidays_lib.HolidayBase] = {}
     if config.country:
         try:
-            calendar = holidays_lib.country_holidays(
-                config.country, subdiv=config.subdivision or None
-            )
+            for language, wanted in (("ru", "ru"), ("en", "en_US")):
+                calendars[language] = holidays_lib.country_holidays(
+                    config.country, subdiv=config.subdivision or None, language=wanted
+                )
         except NotImplementedError:
             raise ValueError(f"country: unknown country code {config.country!r}") from None
-    return WorkingHours(zone, weekly, calendar, extra, config.reply_target_minutes)
+    return WorkingHours(zone, weekly, calendars, extra, config.reply_target_minutes)
 
 
 class WorkingHours:
@@ -93,22 +94,23 @@ class WorkingHours:
         self,
         zone: ZoneInfo,
         weekly: list[list[LocalInterval]],
-        calendar: holidays_lib.HolidayBase | None,
+        calendars: dict[str, holidays_lib.HolidayBase],
         extra_holidays: set[date],
         reply_target_minutes: int,
     ) -> None:
         self.zone = zone
         self._weekly = weekly
-        self._calendar = calendar
+        self._calendars = calendars  # the same days, names in each language
         self._extra = extra_holidays
         self.reply_target = timedelta(minutes=reply_target_minutes)
 
-    def holiday_name(self, day: date) -> str | None:
+    def holiday_name(self, day: date, language: str = "en") -> str | None:
         if day in self._extra:
-            return "holiday"
-        if self._calendar is not None and day in self._calendar:
-            name = self._calendar.get(day)
-            return str(name) if name else "holiday"
+            return "праздник" if language == "ru" else "holiday"
+        # Not `or`: a calendar is a dict, empty (falsy) until it lazily loads a year.
+        calendar = self._calendars.get(language, self._calendars.get("en"))
+        if calendar is not None and day in calendar:
+            return str(calendar.get(day) or "holiday")
         return None
 
     def spans_starting_on(self, day: date) -> list[OpenSpan]:
@@ -127,7 +129,7 @@ class WorkingHours:
         for offset in range(_SEARCH_DAYS):
             yield from self.spans_starting_on(day + timedelta(days=offset))
 
-    def status(self, now: datetime) -> HoursStatus:
+    def status(self, now: datetime, language: str = "en") -> HoursStatus:
         utc_now = now.astimezone(UTC)
         today = now.astimezone(self.zone).date()
         current: OpenSpan | None = None
@@ -146,7 +148,7 @@ class WorkingHours:
             current=current,
             next_opening=next_opening,
             today=self.spans_starting_on(today),
-            holiday_name=self.holiday_name(today),
+            holiday_name=self.holiday_name(today, language),
         )
 
     def expected_reply_by(self, now: datetime) -> datetime | None:

@@ -29,7 +29,7 @@ def format_moment(
 
 
 def describe_hours(hours: WorkingHours, now: datetime, language: str) -> str:
-    status = hours.status(now)
+    status = hours.status(now, language)
     lines: list[str] = []
     if status.open_now and status.current is not None:
         until = format_moment(status.current.end, now, hours, language, deadline=True)

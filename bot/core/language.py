@@ -9,7 +9,7 @@ _CYRILLIC_LANGS = {"ru", "uk", "be", "kk", "ky", "tg", "uz", "mn", "sr", "bg", "
 def from_language_code(code: str | None) -> str | None:
     if not code:
         return None
-    base = code.split("-")[0].lower()
+    base = code.replace("_", "-").split("-")[0].lower()
     if base in _CYRILLIC_LANGS:
         return "ru"
     return "en"

@@ -11,14 +11,17 @@ import asyncio
 import json
 import logging
 import time
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Update
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.core.outbox import Outbox, ReplyBuffer
 from bot.metrics import Metrics
 from storage.db import DB_ERRORS
 from storage.models import utcnow
@@ -36,6 +39,7 @@ class TelegramInbox:
         bot: Bot,
         session_pool: async_sessionmaker[AsyncSession],
         metrics: Metrics,
+        outbox: Outbox,
         *,
         recovery_interval: float = 15.0,
     ) -> None:
@@ -43,6 +47,7 @@ class TelegramInbox:
         self._bot = bot
         self._pool = session_pool
         self._metrics = metrics
+        self._outbox = outbox
         self._recovery_interval = recovery_interval
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[int] = set()
@@ -62,33 +67,40 @@ class TelegramInbox:
             self._metrics.updates_received.labels(SOURCE).inc()
         return event_id
 
-    def schedule(self, event_id: int) -> None:
+    def schedule(self, event_id: int, payload: dict[str, Any] | None = None) -> None:
         if event_id in self._in_flight:
             return
         self._in_flight.add(event_id)
-        task = asyncio.create_task(self._run(event_id))
+        task = asyncio.create_task(self._run(event_id, payload))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, event_id: int) -> None:
+    async def _run(self, event_id: int, payload: dict[str, Any] | None) -> None:
         try:
-            await self.process(event_id)
+            await self.process(event_id, payload)
         finally:
             self._in_flight.discard(event_id)
 
-    async def process(self, event_id: int) -> None:
+    async def process(self, event_id: int, payload: dict[str, Any] | None = None) -> None:
+        """Handle one stored update in one transaction that also queues its replies and marks
+        it done; replies are sent after commit. `payload` spares a read on the hot path."""
         started = time.perf_counter()
+        buffer = ReplyBuffer()
         try:
             async with self._pool() as session, session.begin():
                 events = InboundEventRepository(session)
-                event = await events.get(event_id)
-                if event is None or event.status != "pending":
-                    return
-                payload = json.loads(event.payload)
+                if payload is None:
+                    event = await events.get(event_id)
+                    if event is None or event.status != "pending":
+                        return
+                    payload = json.loads(event.payload)
                 if any(kind in payload for kind in HANDLED_KINDS):
                     update = Update.model_validate(payload, context={"bot": self._bot})
-                    await self._dispatcher.feed_update(self._bot, update, session=session)
+                    await self._dispatcher.feed_update(
+                        self._bot, update, session=session, replies=buffer
+                    )
                 # Kinds we do not handle (polls, reactions, future ones) are acknowledged as done.
+                queued = await self._outbox.enqueue(session, buffer, event_id)
                 await events.mark_done(event_id)
         except ValidationError as exc:
             # Malformed beyond repair: retrying cannot help, so give up on it at once.
@@ -105,8 +117,17 @@ class TelegramInbox:
             log.exception("handling event %s failed", event_id)
             await self._record_failure(event_id, exc)
             return
+        await self._stop_spinner(payload)
+        await self._outbox.deliver(queued)
         self._metrics.updates_handled.labels(SOURCE).inc()
         self._metrics.handle_seconds.labels(SOURCE).observe(time.perf_counter() - started)
+
+    async def _stop_spinner(self, payload: dict[str, Any]) -> None:
+        query = payload.get("callback_query")
+        if not isinstance(query, dict) or "id" not in query:
+            return
+        with suppress(TelegramAPIError):  # a late or repeated tap: the spinner is gone anyway
+            await self._bot.answer_callback_query(str(query["id"]))
 
     async def _record_failure(self, event_id: int, exc: Exception, final: bool = False) -> None:
         try:

@@ -38,7 +38,7 @@ class TelegramPoller:
             payload = update.model_dump(mode="json", exclude_none=True, by_alias=True)
             event_id = await self._inbox.accept(payload)
             if event_id is not None:
-                self._inbox.schedule(event_id)
+                self._inbox.schedule(event_id, payload)
                 stored += 1
             # Only now may Telegram forget it: the next call confirms this offset.
             self._offset = update.update_id + 1

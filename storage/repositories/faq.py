@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import FaqEntry, FaqFeedback, utcnow
+from storage.models import ConversationMessage, FaqEntry, FaqFeedback, utcnow
 from storage.repositories._upsert import insert_ignore
 
 
@@ -82,10 +82,18 @@ class FaqRepository:
         await self._session.flush()
         return created, updated
 
-    async def count_hit(self, entry_id: int) -> None:
-        await self._session.execute(
-            update(FaqEntry).where(FaqEntry.id == entry_id).values(hits=FaqEntry.hits + 1)
+    async def hits(self) -> dict[int, int]:
+        """Times each entry was answered, counted from the conversation log (not stored twice)."""
+        statement = (
+            select(ConversationMessage.faq_entry_id, func.count())
+            .where(
+                ConversationMessage.direction == "out",
+                ConversationMessage.faq_entry_id.is_not(None),
+            )
+            .group_by(ConversationMessage.faq_entry_id)
         )
+        rows = (await self._session.execute(statement)).all()
+        return {int(entry_id or 0): int(count) for entry_id, count in rows}
 
     async def record_feedback(
         self, message_id: int, entry_id: int, customer_id: int, helpful: bool

@@ -27,7 +27,6 @@ def upgrade() -> None:
         sa.Column("pending_action", sa.String(length=32), nullable=True),
         sa.Column("unreachable", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
     )
     op.create_table(
@@ -38,7 +37,6 @@ def upgrade() -> None:
         sa.Column("question", sa.Text(), nullable=False),
         sa.Column("keywords", sa.Text(), nullable=False),
         sa.Column("answer", sa.Text(), nullable=False),
-        sa.Column("hits", sa.Integer(), nullable=False),
         sa.Column("helpful_count", sa.Integer(), nullable=False),
         sa.Column("unhelpful_count", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

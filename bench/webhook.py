@@ -1,0 +1,253 @@
+"""Webhook throughput: Otklik's full FAQ path against a bare aiogram echo bot, same fake API.
+
+Each bot runs as its own process; this process runs the fake Bot API and the load generator.
+Each concurrent worker is one chat with one update in flight, so the reply that closes an update
+is unambiguous: latency is POST sent -> sendMessage received by the fake.
+Run `python bench/webhook.py --help` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import free_port  # noqa: E402
+from tests.fake_telegram import Call, FakeTelegram  # noqa: E402
+
+TOKEN = "123456:BENCH-token"
+SECRET = "bench-secret"
+PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+@dataclass
+class Result:
+    name: str
+    count: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def questions() -> list[str]:
+    lines = (ROOT / "tests/data/faq_phrasings.txt").read_text(encoding="utf-8").splitlines()
+    return [line.split("|", 2)[2].strip() for line in lines if line and not line.startswith("#")]
+
+
+async def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"bot process exited with {process.returncode}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise SystemExit("bot did not start listening within 60 s")
+
+
+async def drive(
+    name: str, fake: FakeTelegram, port: int, texts: list[str], n: int, concurrency: int
+) -> Result:
+    url = f"http://127.0.0.1:{port}/telegram/webhook"
+    waiting: dict[int, asyncio.Future[float]] = {}
+
+    def on_call(call: Call) -> None:
+        if call.method == "sendMessage":
+            future = waiting.get(int(call.params["chat_id"]))
+            if future is not None and not future.done():
+                future.set_result(time.perf_counter())
+
+    fake.listeners.append(on_call)
+    latencies: list[float] = []
+    counter = iter(range(n))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def worker(number: int) -> None:
+            # One chat per worker, one update in flight per chat (as Telegram delivers them):
+            # returning customers, and every reply is attributable to its update.
+            chat_id = 10_000_000 + number
+            for i in counter:
+                update = fake.message_update(chat_id, texts[i % len(texts)], update_id=i + 1)
+                future = asyncio.get_running_loop().create_future()
+                waiting[chat_id] = future
+                started = time.perf_counter()
+                headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                async with http.post(url, json=update, headers=headers) as resp:
+                    if resp.status != 200:
+                        raise SystemExit(f"{name}: webhook answered {resp.status}")
+                done = await asyncio.wait_for(future, 30)
+                latencies.append(done - started)
+                del waiting[chat_id]
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    fake.listeners.remove(on_call)
+    return Result(name, n, elapsed, latencies)
+
+
+def start_process(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+async def run_echo(fake: FakeTelegram, texts: list[str], n: int, c: int) -> Result:
+    port = free_port()
+    env = {"API_BASE": fake.base_url, "TOKEN": TOKEN, "SECRET": SECRET, "PORT": str(port)}
+    process = start_process([sys.executable, str(ROOT / "bench/echo_bot.py")], env)
+    try:
+        await wait_listening(port, process)
+        await drive("echo warm-up", fake, port, texts, min(200, n), c)
+        return await drive("aiogram echo", fake, port, texts, n, c)
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+async def run_otklik(
+    fake: FakeTelegram, texts: list[str], n: int, c: int, database_url: str, schema: str
+) -> Result:
+    port = free_port()
+    env = {
+        "OTKLIK__DATABASE__URL": database_url,
+        "OTKLIK__DATABASE__SCHEMA": schema,
+        "OTKLIK__HTTP__PORT": str(port),
+        "OTKLIK__TELEGRAM__TOKEN": TOKEN,
+        "OTKLIK__TELEGRAM__MODE": "webhook",
+        "OTKLIK__TELEGRAM__API_BASE": fake.base_url,
+        "OTKLIK__TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram/webhook",
+        "OTKLIK__TELEGRAM__WEBHOOK_SECRET": SECRET,
+        "OTKLIK__LOGGING__LEVEL": "WARNING",
+    }
+    faq = [sys.executable, "-m", "bot", "faq", "import", str(ROOT / "faq.example.yaml")]
+    await asyncio.to_thread(
+        subprocess.run, faq, cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True
+    )
+    process = start_process([sys.executable, "-m", "bot", "run"], env)
+    try:
+        await wait_listening(port, process)
+        await drive("otklik warm-up", fake, port, texts, min(200, n), c)
+        # Update ids restart at 1 in each drive; use a fresh range so none is a redelivery.
+        return await drive_fresh(fake, port, texts, n, c, offset=1_000_000)
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=10)
+        if process.returncode not in (0, -15):
+            print(err.decode()[-2000:], file=sys.stderr)
+
+
+async def drive_fresh(
+    fake: FakeTelegram, port: int, texts: list[str], n: int, c: int, offset: int
+) -> Result:
+    original = fake.message_update
+
+    def shifted(chat_id: int, text: str, *, update_id: int | None = None, **kw: object):  # type: ignore[no-untyped-def]
+        return original(chat_id, text, update_id=(update_id or 0) + offset, **kw)  # type: ignore[arg-type]
+
+    fake.message_update = shifted  # type: ignore[method-assign]
+    try:
+        return await drive("otklik", fake, port, texts, n, c)
+    finally:
+        fake.message_update = original  # type: ignore[method-assign]
+
+
+async def postgres_schema(url: str) -> str | None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    try:
+        conn = await asyncpg.connect(
+            host=parsed.host,
+            port=parsed.port or 5432,
+            user=parsed.username,
+            password=parsed.password,
+            database=parsed.database,
+            timeout=3,
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        print(f"PostgreSQL unreachable ({exc}); skipping it", file=sys.stderr)
+        return None
+    schema = f"bench_{os.getpid()}"
+    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"')
+    await conn.close()
+    return schema
+
+
+def report(baseline: Result, results: list[Result]) -> None:
+    print(f"\n{'bot':28} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs echo':>8}")
+    for r in [baseline, *results]:
+        ratio = r.rate / baseline.rate
+        print(
+            f"{r.name:28} {r.rate:10.1f} {r.percentile(0.5):8.1f} {r.percentile(0.99):8.1f} "
+            f"{ratio:7.0%}"
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", type=int, default=2000, help="updates per run (2000)")
+    parser.add_argument("-c", "--concurrency", type=int, default=32, help="in flight (32)")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgresql", "both"],
+        default="both",
+        help="databases to run Otklik on (both)",
+    )
+    parser.add_argument("--pg-url", default=PG_DEFAULT, help="PostgreSQL URL for the PG run")
+    args = parser.parse_args()
+    texts = questions()
+    fake = FakeTelegram()
+    fake.record_calls = False  # keep memory flat over long runs
+    await fake.start()
+    try:
+        print(f"{args.n} updates, concurrency {args.concurrency}, {len(texts)} distinct questions")
+        print("running: bare aiogram echo bot ...", flush=True)
+        baseline = await run_echo(fake, texts, args.n, args.concurrency)
+        results = []
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.database in ("sqlite", "both"):
+                print("running: otklik on SQLite ...", flush=True)
+                url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+                result = await run_otklik(fake, texts, args.n, args.concurrency, url, "")
+                result.name = "otklik FAQ (SQLite)"
+                results.append(result)
+            if args.database in ("postgresql", "both"):
+                schema = await postgres_schema(args.pg_url)
+                if schema is not None:
+                    print("running: otklik on PostgreSQL ...", flush=True)
+                    result = await run_otklik(
+                        fake, texts, args.n, args.concurrency, args.pg_url, schema
+                    )
+                    result.name = "otklik FAQ (PostgreSQL)"
+                    results.append(result)
+        report(baseline, results)
+    finally:
+        await fake.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxMessage, utcnow
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_many(
+        self, rows: Sequence[tuple[str, str, str]], event_id: int | None = None
+    ) -> list[int]:
+        """Queue (channel, recipient, payload) rows in order; returns their ids in that order."""
+        now = utcnow()
+        ids = []
+        for channel, recipient, payload in rows:
+            statement = (
+                insert(OutboxMessage)
+                .values(
+                    channel=channel,
+                    recipient=recipient,
+                    payload=payload,
+                    status="pending",
+                    attempts=0,
+                    event_id=event_id,
+                    created_at=now,
+                )
+                .returning(OutboxMessage.id)
+            )
+            ids.append(int((await self._session.execute(statement)).scalar_one()))
+        return ids
+
+    async def pending(self, created_before: datetime, limit: int = 500) -> Sequence[OutboxMessage]:
+        statement = (
+            select(OutboxMessage)
+            .where(OutboxMessage.status == "pending", OutboxMessage.created_at <= created_before)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        return (await self._session.execute(statement)).scalars().all()
+
+    async def mark(self, ids: Sequence[int], status: str, error: str | None = None) -> None:
+        if not ids:
+            return
+        values: dict[str, object] = {"status": status, "attempts": OutboxMessage.attempts + 1}
+        if status == "sent":
+            values["sent_at"] = utcnow()
+        if error is not None:
+            values["error"] = error[:2000]
+        await self._session.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(values)
+        )
+
+    async def count_attempt(self, message_id: int, error: str, give_up: bool) -> None:
+        values: dict[str, object] = {"attempts": OutboxMessage.attempts + 1, "error": error[:2000]}
+        if give_up:
+            values["status"] = "failed"
+        await self._session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message_id).values(values)
+        )

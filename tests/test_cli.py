@@ -1,0 +1,90 @@
+"""The `otklik` command line, run as a real process against a real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import ROOT, Database
+
+
+def otklik(database: Database, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OTKLIK__DATABASE__URL": database.url, "OTKLIK__LOGGING__LEVEL": "WARNING"}
+    if database.connect_args:
+        env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_help_explains_every_command(tmp_path: Path, database: Database):
+    result = otklik(database, "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("run", "migrate", "faq", "chat"):
+        assert command in result.stdout
+    assert "OTKLIK__SECTION__KEY" in result.stdout
+    faq_help = otklik(database, "faq", "--help", cwd=tmp_path)
+    assert "import" in faq_help.stdout and "export" in faq_help.stdout
+
+
+def test_migrate_reports_revision(tmp_path: Path, database: Database):
+    result = otklik(database, "migrate", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "database at revision 0002" in result.stdout
+
+
+def test_faq_import_list_export_round_trip(tmp_path: Path, database: Database):
+    result = otklik(database, "faq", "import", str(ROOT / "faq.example.yaml"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "48 new, 0 updated" in result.stdout
+    again = otklik(database, "faq", "import", str(ROOT / "faq.example.yaml"), cwd=tmp_path)
+    assert "0 new, 0 updated" in again.stdout
+    listing = otklik(database, "faq", "list", "--language", "en", cwd=tmp_path)
+    assert "How long does delivery take?" in listing.stdout
+    assert "24 entries" in listing.stdout
+    out = tmp_path / "export.yaml"
+    export = otklik(database, "faq", "export", str(out), cwd=tmp_path)
+    assert export.returncode == 0, export.stderr
+    original = yaml.safe_load((ROOT / "faq.example.yaml").read_text(encoding="utf-8"))
+    exported = yaml.safe_load(out.read_text(encoding="utf-8"))
+    key = lambda e: e["slug"]  # noqa: E731
+    assert sorted(exported["entries"], key=key) == sorted(original["entries"], key=key)
+
+
+def test_faq_import_errors_name_the_entry(tmp_path: Path, database: Database):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("entries:\n  - slug: x\n    ru:\n      question: Q\n", encoding="utf-8")
+    result = otklik(database, "faq", "import", str(bad), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "entry 'x' [ru]: 'answer' is required" in result.stderr
+    assert "Traceback" not in result.stderr
+    missing = otklik(database, "faq", "import", str(tmp_path / "none.yaml"), cwd=tmp_path)
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
+
+
+def test_console_chat_answers(tmp_path: Path, database: Database):
+    otklik(database, "faq", "import", str(ROOT / "faq.example.yaml"), cwd=tmp_path)
+    env = {**os.environ, "OTKLIK__DATABASE__URL": database.url, "LANG": "ru_RU.UTF-8"}
+    if database.connect_args:
+        env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "chat"],
+        input="как вернуть товар\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Здравствуйте" in result.stdout
+    assert "14 дней" in result.stdout

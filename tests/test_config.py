@@ -1,0 +1,126 @@
+"""Config: TOML plus environment overrides; each mistake is one line naming key and file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+from tests.conftest import ROOT
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_any_config():
+    settings = load_settings(None, environ={})
+    assert settings.http.host == "127.0.0.1"
+    assert settings.http.port == 8080
+    assert settings.database.url == "sqlite+aiosqlite:///otklik.db"
+    assert not settings.telegram.enabled
+
+
+def test_example_config_is_valid_and_documents_every_key():
+    settings = load_settings(ROOT / "config.example.toml", environ={})
+    assert settings.telegram.webhook_path == "/telegram/webhook"
+    example = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    from dataclasses import fields, is_dataclass
+
+    def keys(obj: object, prefix: str) -> list[str]:
+        found = []
+        for f in fields(obj):  # type: ignore[arg-type]
+            if f.name == "source":
+                continue
+            value = getattr(obj, f.name)
+            if is_dataclass(value):
+                found.extend(keys(value, f"{prefix}{f.name}."))
+            else:
+                found.append(f"{prefix}{f.name}")
+        return found
+
+    for key in keys(settings, ""):
+        section, _, name = key.rpartition(".")
+        assert f"[{section}]" in example, section
+        assert f"\n{name} =" in example or f"\n# {name} =" in example, key
+
+
+def test_environment_overrides_file(tmp_path: Path):
+    path = write(tmp_path, "[http]\nport = 9000\n")
+    settings = load_settings(
+        path,
+        environ={
+            "OTKLIK__HTTP__PORT": "9100",
+            "OTKLIK__TELEGRAM__ADMIN_IDS": "[1, 2]",
+            "OTKLIK__TELEGRAM__TOKEN": "42:abc",
+            "OTKLIK__HOURS__WEEKLY__SAT": '["10:00-14:00"]',
+        },
+    )
+    assert settings.http.port == 9100
+    assert settings.telegram.admin_ids == [1, 2]
+    assert settings.telegram.token == "42:abc"
+    assert settings.hours.weekly.sat == ["10:00-14:00"]
+    assert settings.secrets() == ["42:abc"]
+
+
+def test_config_env_names_the_file(tmp_path: Path):
+    path = write(tmp_path, "[http]\nport = 9001\n")
+    assert load_settings(None, environ={"OTKLIK_CONFIG": str(path)}).http.port == 9001
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[http]\nport = "abc"\n', "[http] port: expected an integer, got string 'abc'"),
+        ("[http]\nprot = 1\n", "[http]: unknown key 'prot'"),
+        ("[htp]\n", "top level: unknown key 'htp'"),
+        ("[telegram]\ntoken = '1:x'\nmode = 'webhook'\n", "[telegram] webhook_url: required"),
+        ("[telegram]\nmode = 'push'\n", "[telegram] mode: expected 'webhook' or 'polling'"),
+        ("[telegram]\nadmin_ids = 5\n", "[telegram] admin_ids: expected a list"),
+        ("[database]\nurl = 'mysql://x'\n", "[database] url: use sqlite+aiosqlite"),
+        ("[hours]\ntimezone = 'Nowhere/City'\n", "[hours] timezone: unknown time zone"),
+        ("[hours.weekly]\nmon = ['9 to 5']\n", "[hours] weekly.mon: bad interval"),
+        ("[http\n", "not valid TOML"),
+    ],
+)
+def test_mistakes_name_key_and_file(tmp_path: Path, text: str, message: str):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path, environ={})
+    assert message in str(error.value)
+    assert str(path) in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_env_override_type_error_is_named():
+    with pytest.raises(ConfigError, match=r"\[http\] port: expected an integer"):
+        load_settings(None, environ={"OTKLIK__HTTP__PORT": "eighty"})
+
+
+def test_cli_reports_config_error_in_one_line_and_exits_non_zero(tmp_path: Path):
+    path = write(tmp_path, "[http]\nport = 'x'\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "Traceback" not in result.stderr
+    assert f"otklik: config error: {path}: [http] port" in result.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "bot", "migrate", "--config", str(tmp_path / "nope.toml")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert missing.returncode == 2
+    assert "nope.toml: file not found" in missing.stderr

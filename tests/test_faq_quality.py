@@ -1,0 +1,82 @@
+"""FAQ matching quality on a labelled set of customer phrasings (none copied from the FAQ)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import FaqConfig
+from bot.core.faq_file import load_faq
+from bot.core.faq_matcher import FaqDocument, FaqIndex, tokenize
+from tests.conftest import ROOT
+
+CASES = Path(__file__).parent / "data" / "faq_phrasings.txt"
+
+
+def _index() -> tuple[FaqIndex, dict[int, str]]:
+    records = load_faq(ROOT / "faq.example.yaml")
+    documents = [
+        FaqDocument(i, r.language, r.question, "\n".join(r.keywords), r.answer)
+        for i, r in enumerate(records)
+    ]
+    return FaqIndex(documents), {i: r.slug for i, r in enumerate(records)}
+
+
+def _cases() -> list[tuple[str, str, str]]:
+    rows = []
+    for line in CASES.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            language, slug, text = (part.strip() for part in line.split("|", 2))
+            rows.append((language, slug, text))
+    return rows
+
+
+def test_labelled_set_is_big_enough_and_not_copied():
+    records = load_faq(ROOT / "faq.example.yaml")
+    assert len({r.slug for r in records}) >= 20
+    questions = {r.question.lower().rstrip("?") for r in records}
+    cases = [c for c in _cases() if c[1] != "-"]
+    assert len(cases) >= 80
+    assert {c[0] for c in cases} == {"ru", "en"}
+    assert not [c for c in cases if c[2].lower().rstrip("?") in questions]
+
+
+def test_top1_accuracy_at_least_90_percent():
+    index, slugs = _index()
+    cases = [c for c in _cases() if c[1] != "-"]
+    misses = []
+    for language, slug, text in cases:
+        found = index.search(text, language)
+        top = slugs[found[0].entry_id] if found else None
+        if top != slug:
+            misses.append(f"{text!r}: wanted {slug}, got {top}")
+    accuracy = 1 - len(misses) / len(cases)
+    print(f"\nFAQ top-1 accuracy: {accuracy:.1%} on {len(cases)} phrasings")
+    for miss in misses:
+        print("  miss:", miss)
+    assert accuracy >= 0.90
+
+
+def test_off_topic_questions_get_no_confident_answer():
+    index, _ = _index()
+    config = FaqConfig()
+    for language, slug, text in _cases():
+        if slug != "-":
+            continue
+        found = index.search(text, language)
+        assert not found or found[0].score < config.suggest_score, text
+
+
+def test_morphology_and_typos():
+    index, slugs = _index()
+    assert tokenize("Доставками доставке ДОСТАВКА") == ["доставк"] * 3
+    best = index.search("вазврат товара", "ru")[0]  # a typo in the key word
+    assert slugs[best.entry_id] == "returns"
+    best = index.search("refnd", "en")[0]
+    assert slugs[best.entry_id] == "refund-time"
+
+
+def test_empty_and_stopword_queries():
+    index, _ = _index()
+    assert index.search("", "ru") == []
+    assert index.search("и в на", "ru") == []
+    assert FaqIndex([]).search("доставка", "ru") == []

@@ -1,0 +1,58 @@
+"""Health, metrics and logs as an operator sees them."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from bot.log_setup import JsonFormatter, RedactSecrets
+from tests.conftest import TOKEN, AppFactory, Database
+from tests.fake_telegram import FakeTelegram
+
+
+async def test_healthz_and_metrics(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    app = await start_app()
+    async with app.http.get(app.url + "/healthz") as resp:
+        assert resp.status == 200
+        assert (await resp.json())["status"] == "ok"
+    update = fake_tg.message_update(11, "как вернуть товар")
+    await fake_tg.deliver(update)
+    await fake_tg.deliver(update)
+    await fake_tg.deliver(fake_tg.message_update(11, "посоветуйте фильм"))
+    await app.drain()
+    async with app.http.get(app.url + "/metrics") as resp:
+        assert resp.status == 200
+        text = await resp.text()
+    assert 'otklik_updates_received_total{source="telegram"} 2.0' in text
+    assert 'otklik_updates_duplicate_total{source="telegram"} 1.0' in text
+    assert 'otklik_updates_handled_total{source="telegram"} 2.0' in text
+    assert "otklik_faq_hits_total 1.0" in text
+    assert "otklik_faq_misses_total 1.0" in text
+    assert 'otklik_update_handle_seconds_count{source="telegram"} 2.0' in text
+
+
+def test_logs_are_json_and_never_show_secrets():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RedactSecrets([TOKEN, "hook-secret-123"]))
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("test.secrets")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("POST https://api.telegram.org/bot%s/sendMessage failed", TOKEN)
+        try:
+            raise RuntimeError(f"secret hook-secret-123 in error for bot{TOKEN}")
+        except RuntimeError:
+            logger.exception("boom")
+    finally:
+        logger.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines[0]["message"] == "POST https://api.telegram.org/bot***/sendMessage failed"
+    assert lines[0]["level"] == "warning"
+    assert TOKEN not in stream.getvalue()
+    assert "hook-secret-123" not in stream.getvalue()
+    assert "RuntimeError" in lines[1]["error"]
