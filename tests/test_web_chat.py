@@ -151,3 +151,10 @@ async def test_websocket_conversation(start_app: AppFactory, faq_loaded: Databas
     async with faq_loaded.engine.connect() as conn:
         identity = (await conn.execute(select(ChannelIdentity.channel))).scalar_one()
     assert identity == "webchat"
+
+
+async def test_menu_shows_only_what_works(start_app: AppFactory, database: Database):
+    app = await start_app(telegram=None)
+    _, body = await app.post_json("/api/v1/chat/messages", {"session": SESSION, "text": "/start"})
+    datas = [b["data"] for b in body["replies"][0]["buttons"]]
+    assert datas == ["hours", "handoff"]  # no FAQ entries yet: no FAQ button

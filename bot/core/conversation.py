@@ -114,11 +114,13 @@ class Conversation:
             turn.customer.id, turn.channel, "out", text, faq_entry_id=faq_entry_id
         )
 
-    def _menu_buttons(self, language: str) -> tuple[tuple[Button, ...], ...]:
-        return (
-            (Button(t("btn_faq", language), "faq:list"), Button(t("btn_hours", language), "hours")),
-            (Button(t("btn_leave_message", language), "handoff"),),
-        )
+    async def _menu_buttons(self, turn: _Turn) -> tuple[tuple[Button, ...], ...]:
+        """Only what works: no FAQ button while the FAQ is empty."""
+        language = turn.language
+        first_row = [Button(t("btn_hours", language), "hours")]
+        if len(await self._faq.index(turn.session)):
+            first_row.insert(0, Button(t("btn_faq", language), "faq:list"))
+        return (tuple(first_row), (Button(t("btn_leave_message", language), "handoff"),))
 
     # Commands -------------------------------------------------------------------------------
 
@@ -127,7 +129,7 @@ class Conversation:
             name = turn.customer.display_name
             key = "greeting" if name else "greeting_anonymous"
             text = t(key, turn.language, name=name, bot=self._bot_name)
-            await self._say(turn, Reply(text, buttons=self._menu_buttons(turn.language)))
+            await self._say(turn, Reply(text, buttons=await self._menu_buttons(turn)))
         elif command == "hours":
             await self._hours_reply(turn)
         elif command == "faq":
@@ -140,11 +142,11 @@ class Conversation:
 
     async def _menu(self, turn: _Turn, prefix: str | None = None) -> None:
         text = prefix or t("menu_prompt", turn.language)
-        await self._say(turn, Reply(text, buttons=self._menu_buttons(turn.language)))
+        await self._say(turn, Reply(text, buttons=await self._menu_buttons(turn)))
 
     async def _hours_reply(self, turn: _Turn) -> None:
         text = describe_hours(self._hours, self._clock(), turn.language)
-        await self._say(turn, Reply(text, buttons=self._menu_buttons(turn.language)))
+        await self._say(turn, Reply(text, buttons=await self._menu_buttons(turn)))
 
     async def _faq_list(self, turn: _Turn) -> None:
         index = await self._faq.index(turn.session)
