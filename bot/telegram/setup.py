@@ -30,6 +30,7 @@ def create_bot(config: TelegramConfig) -> Bot:
 
 def create_dispatcher(conversation: Conversation) -> Dispatcher:
     """Long-lived services go into workflow data; handlers name them as parameters."""
-    dispatcher = Dispatcher(conversation=conversation)
+    # No FSM: conversation state lives in SQL, and its middleware costs time on every update.
+    dispatcher = Dispatcher(disable_fsm=True, conversation=conversation)
     dispatcher.include_router(create_router())
     return dispatcher
