@@ -14,15 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramSender
+from bot.channels.telegram_staff import TelegramStaffSender
+from bot.channels.webchat import CHANNEL as WEBCHAT
+from bot.channels.webchat import WebChatHub, WebChatSender
 from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import parse_schedule
-from bot.core.outbox import Outbox
+from bot.core.outbox import ChannelSender, Outbox
+from bot.core.tickets import STAFF, TicketService
 from bot.metrics import Metrics
 from bot.telegram.inbox import TelegramInbox
 from bot.telegram.polling import ALLOWED_UPDATES, TelegramPoller
 from bot.telegram.setup import create_bot, create_dispatcher
+from bot.telegram.staff_directory import StaffDirectory
 from bot.web import keys
 from bot.web.errors import error_middleware
 from handlers import health, web_chat
@@ -45,8 +50,10 @@ class Services:
     session_pool: async_sessionmaker[AsyncSession]
     metrics: Metrics
     conversation: Conversation
+    tickets: TicketService
+    outbox: Outbox
+    webchat_hub: WebChatHub
     bot: Bot | None = None
-    outbox: Outbox | None = None
     inbox: TelegramInbox | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -62,23 +69,35 @@ def create_services(
     )
     pool = create_session_pool(engine)
     metrics = Metrics()
+    hours = parse_schedule(settings.hours)
+    tickets = TicketService(hours, settings.tickets, clock)
     conversation = Conversation(
-        hours=parse_schedule(settings.hours),
+        hours=hours,
         faq=FaqCatalog(),
         faq_config=settings.faq,
         metrics=metrics,
+        tickets=tickets,
         bot_name=settings.bot.name,
         default_language=settings.bot.default_language,
         max_message_chars=settings.bot.max_message_chars,
         clock=clock,
     )
-    services = Services(settings, engine, pool, metrics, conversation)
+    hub = WebChatHub()
+    senders: dict[str, ChannelSender] = {WEBCHAT: WebChatSender(hub)}
+    outbox = Outbox(pool, senders)
+    services = Services(settings, engine, pool, metrics, conversation, tickets, outbox, hub)
     if settings.telegram.enabled:
         bot = create_bot(settings.telegram)
         services.bot = bot
-        services.outbox = Outbox(pool, {TELEGRAM: TelegramSender(bot)})
+        sender = TelegramSender(bot)
+        senders[TELEGRAM] = sender
+        staff: StaffDirectory | None = None
+        if settings.telegram.staff_chat_id:
+            staff_id = settings.telegram.staff_chat_id
+            staff = StaffDirectory(bot, staff_id, settings.telegram.admin_ids)
+            senders[STAFF] = TelegramStaffSender(bot, sender, pool, staff_id)
         services.inbox = TelegramInbox(
-            create_dispatcher(conversation), bot, pool, metrics, services.outbox
+            create_dispatcher(conversation, tickets, staff), bot, pool, metrics, outbox
         )
     return services
 
@@ -93,6 +112,8 @@ def create_app(services: Services) -> web.Application:
     app[keys.SESSION_POOL] = services.session_pool
     app[keys.METRICS] = services.metrics
     app[keys.CONVERSATION] = services.conversation
+    app[keys.OUTBOX] = services.outbox
+    app[keys.WEBCHAT_HUB] = services.webchat_hub
     app.add_routes(health.routes)
     app.add_routes(web_chat.routes)
     if services.inbox is not None and settings.telegram.mode == "webhook":
@@ -107,8 +128,7 @@ async def start(services: Services) -> None:
     """Migrate if asked; resume stored updates a previous process did not finish."""
     if services.settings.database.auto_migrate:
         await migrate.upgrade(services.engine)
-    if services.outbox is not None:
-        services.outbox.start()
+    services.outbox.start()
     if services.inbox is not None:
         services.inbox.start()
 
@@ -141,8 +161,7 @@ async def stop(services: Services) -> None:
     services.background.clear()
     if services.inbox is not None:
         await services.inbox.stop()
-    if services.outbox is not None:
-        await services.outbox.stop()
+    await services.outbox.stop()
     if services.bot is not None:
         await services.bot.session.close()
     await services.engine.dispose()

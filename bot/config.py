@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "OTKLIK__"
+PRIORITIES = ("low", "normal", "high", "urgent")
 CONFIG_ENV = "OTKLIK_CONFIG"
 
 
@@ -108,6 +109,50 @@ class FaqConfig:
 
 
 @dataclass(frozen=True)
+class PriorityMinutes:
+    """Working minutes allowed per ticket priority."""
+
+    low: int
+    normal: int
+    high: int
+    urgent: int
+
+    def for_priority(self, priority: str) -> int:
+        return int(getattr(self, priority, self.normal))
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """A routing rule seeded into SQL at start-up (by name; edits in SQL win afterwards)."""
+
+    name: str = ""
+    keywords: list[str] = field(default_factory=list)
+    pattern: str = ""
+    channel: str = ""
+    language: str = ""
+    category: str = ""
+    priority: str = ""
+    assignee_id: int = 0
+
+
+@dataclass(frozen=True)
+class TicketsConfig:
+    first_response_minutes: PriorityMinutes = field(
+        default_factory=lambda: PriorityMinutes(low=480, normal=120, high=60, urgent=30)
+    )
+    resolution_minutes: PriorityMinutes = field(
+        default_factory=lambda: PriorityMinutes(low=2880, normal=960, high=480, urgent=240)
+    )
+    # Words that make a ticket urgent whatever the rules say.
+    urgent_words: list[str] = field(
+        default_factory=lambda: ["срочно", "немедленно", "urgent", "asap", "immediately"]
+    )
+    alert_before_minutes: int = 30
+    sla_check_seconds: int = 60
+    rules: list[RuleConfig] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
     json: bool = True
@@ -121,6 +166,7 @@ class Settings:
     hours: HoursConfig = field(default_factory=HoursConfig)
     bot: BotConfig = field(default_factory=BotConfig)
     faq: FaqConfig = field(default_factory=FaqConfig)
+    tickets: TicketsConfig = field(default_factory=TicketsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     source: str = "<defaults>"
 
@@ -178,7 +224,8 @@ def _parse_env_value(value: str) -> Any:
         return value
 
 
-def _build(cls: type[Any], raw: Any, source: str, prefix: str) -> Any:
+def _build(cls: type[Any], raw: Any, source: str, prefix: str, base: Any = None) -> Any:
+    """Build `cls` from a TOML table; keys it leaves out keep `base`'s values (the defaults)."""
     where = f"[{prefix}]" if prefix else "top level"
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: {where}: expected a table")
@@ -193,10 +240,18 @@ def _build(cls: type[Any], raw: Any, source: str, prefix: str) -> Any:
         key = f"{prefix}.{name}" if prefix else name
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
-            values[name] = _build(typing.cast(type[Any], hint), value, source, key)
+            default = fields[name].default_factory
+            nested_base = default() if default is not dataclasses.MISSING else None
+            values[name] = _build(typing.cast(type[Any], hint), value, source, key, nested_base)
         else:
             values[name] = _coerce(hint, value, source, key)
-    return cls(**values)
+    if base is not None:
+        return dataclasses.replace(base, **values)
+    try:
+        return cls(**values)
+    except TypeError:
+        missing = sorted(f for f in fields if f not in values)
+        raise ConfigError(f"{source}: {where}: missing key '{missing[0]}'") from None
 
 
 def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
@@ -207,6 +262,11 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
         (item_type,) = typing.get_args(hint)
         if not isinstance(value, list):
             raise ConfigError(f"{source}: {label}: expected a list, got {_describe(value)}")
+        if dataclasses.is_dataclass(item_type):
+            return [
+                _build(typing.cast(type[Any], item_type), item, source, f"{key}[{number}]")
+                for number, item in enumerate(value)
+            ]
         return [_coerce(item_type, item, source, key) for item in value]
     if origin in (typing.Union, types.UnionType):
         raise ConfigError(f"{source}: {label}: unsupported type")  # pragma: no cover
@@ -250,6 +310,14 @@ def _check_semantics(settings: Settings) -> None:
         raise ConfigError(f"{source}: [http] port: must be 1..65535, got {settings.http.port}")
     if settings.bot.default_language not in ("ru", "en"):
         raise ConfigError(f"{source}: [bot] default_language: expected 'ru' or 'en'")
+    for rule in settings.tickets.rules:
+        if not rule.name:
+            raise ConfigError(f"{source}: [[tickets.rules]] name: required")
+        if rule.priority and rule.priority not in PRIORITIES:
+            raise ConfigError(
+                f"{source}: [[tickets.rules]] {rule.name}: priority must be one of "
+                f"{', '.join(PRIORITIES)}"
+            )
     if not settings.database.url:
         raise ConfigError(f"{source}: [database] url: required")
     try:

@@ -52,8 +52,8 @@ async def console_chat(settings: Settings) -> int:
                     CHANNEL, user, text=text, command=command, language_code=locale_code
                 )
             async with services.session_pool() as session, session.begin():
-                replies = await services.conversation.handle(session, message)
-            buttons = _print(replies)
+                outcome = await services.conversation.handle(session, message)
+            buttons = _print(outcome.replies)
             line = await asyncio.to_thread(sys.stdin.readline)
             if not line:
                 return 0

@@ -28,8 +28,9 @@ def create_router() -> Router:
 async def on_message(
     message: Message, session: AsyncSession, conversation: Conversation, replies: ReplyBuffer
 ) -> None:
-    answer = await conversation.handle(session, inbound_from_message(message))
-    replies.extend(CHANNEL, str(message.chat.id), answer)
+    outcome = await conversation.handle(session, inbound_from_message(message))
+    replies.extend(CHANNEL, str(message.chat.id), outcome.replies)
+    replies.add_posts(outcome.posts)
 
 
 async def on_button(
@@ -39,5 +40,6 @@ async def on_button(
     inbound = inbound_from_callback(query)
     if inbound is None:
         return
-    answer = await conversation.handle(session, inbound)
-    replies.extend(CHANNEL, inbound.external_id, answer)
+    outcome = await conversation.handle(session, inbound)
+    replies.extend(CHANNEL, inbound.external_id, outcome.replies)
+    replies.add_posts(outcome.posts)

@@ -15,11 +15,15 @@ from bot.channels.webchat import (
     client_message_id,
     message_from_payload,
     reply_to_json,
+    session_id_of,
 )
 from bot.core.messages import InboundMessage
+from bot.core.outbox import ReplyBuffer
 from bot.web.errors import json_error, json_response
-from bot.web.keys import CONVERSATION, METRICS, SESSION_POOL, SETTINGS
+from bot.web.keys import CONVERSATION, METRICS, OUTBOX, SESSION_POOL, SETTINGS, WEBCHAT_HUB
 from storage.db import DB_ERRORS
+from storage.repositories.conversation import ConversationLog
+from storage.repositories.customers import CustomerRepository
 from storage.repositories.events import InboundEventRepository
 
 routes = web.RouteTableDef()
@@ -29,16 +33,21 @@ _PAGE = resources.files("bot.web").joinpath("static/chat.html")
 async def _converse(
     app: web.Application, message: InboundMessage, dedup_key: str | None = None
 ) -> dict[str, Any]:
-    """One transaction per inbound message; a repeated client id changes nothing."""
+    """One transaction per inbound message; a repeated client id changes nothing. The replies
+    are the response; posts for elsewhere (the staff inbox) go through the outbox."""
+    outbox = app[OUTBOX]
     async with app[SESSION_POOL]() as session, session.begin():
         if dedup_key is not None:
             stored = await InboundEventRepository(session).store(CHANNEL, dedup_key, "{}")
             if stored is None:
                 app[METRICS].updates_duplicate.labels(CHANNEL).inc()
                 return {"replies": [], "duplicate": True}
-        replies = await app[CONVERSATION].handle(session, message)
+        outcome = await app[CONVERSATION].handle(session, message)
+        queued = await outbox.enqueue(session, ReplyBuffer(list(outcome.posts)))
     app[METRICS].updates_handled.labels(CHANNEL).inc()
-    return {"replies": [reply_to_json(r) for r in replies]}
+    if queued:
+        await outbox.deliver(queued)
+    return {"replies": [reply_to_json(r) for r in outcome.replies]}
 
 
 async def _read_json(request: web.Request) -> Any:
@@ -91,6 +100,20 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     await socket.prepare(request)
     session = request.query.get("session")
     max_chars = request.app[SETTINGS].bot.max_message_chars
+    hub = request.app[WEBCHAT_HUB]
+    if session:
+        hub.add(session, socket)
+    try:
+        await _serve_socket(request, socket, session, max_chars)
+    finally:
+        if session:
+            hub.remove(session, socket)
+    return socket
+
+
+async def _serve_socket(
+    request: web.Request, socket: web.WebSocketResponse, session: str | None, max_chars: int
+) -> None:
     async for frame in socket:
         if frame.type != WSMsgType.TEXT:
             continue
@@ -117,4 +140,26 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
             await socket.send_json({"type": "error", "error": "database unavailable, retry"})
             continue
         await socket.send_json({"type": "replies", **result})
-    return socket
+
+
+@routes.get("/api/v1/chat/history")
+async def history(request: web.Request) -> web.Response:
+    """Messages of a chat session after `after` (a message id): what a widget missed while it
+    was closed, staff replies included."""
+    try:
+        session_id = session_id_of({"session": request.query.get("session")})
+        after = int(request.query.get("after", "0"))
+    except (BadPayload, ValueError) as exc:
+        return json_error(
+            400, str(exc) if isinstance(exc, BadPayload) else "'after' must be a number"
+        )
+    async with request.app[SESSION_POOL]() as session:
+        customer = await CustomerRepository(session).by_identity(CHANNEL, session_id)
+        messages = (
+            []
+            if customer is None
+            else await ConversationLog(session).history(customer.id, after=after)
+        )
+    return json_response(
+        {"messages": [{"id": m.id, "direction": m.direction, "text": m.text} for m in messages]}
+    )

@@ -129,22 +129,6 @@ class FaqFeedback(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
-class HandoffRequest(Base):
-    """A message left for a person; the human inbox turns these into tickets."""
-
-    __tablename__ = "handoff_requests"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), index=True
-    )
-    channel: Mapped[str] = mapped_column(String(32))
-    text: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="new")
-    expected_reply_by: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-
-
 class InboundEvent(Base):
     """Every inbound update, stored before it is acknowledged; the unique key makes redelivery a
     no-op and the status lets a restart finish what a crash interrupted."""
@@ -179,3 +163,84 @@ class OutboxMessage(Base):
     event_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class Ticket(Base):
+    """A customer's problem in the human inbox. Times are UTC; `due_at` is the first-response
+    target counted in working hours; `alerts_sent` remembers which SLA alerts went out."""
+
+    __tablename__ = "tickets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    category: Mapped[str] = mapped_column(String(64), default="general")
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    assignee_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    assignee_name: Mapped[str] = mapped_column(String(128), default="")
+    matched_rule_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    merged_into_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    staff_thread_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    resolve_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    alerts_sent: Mapped[str] = mapped_column(String(64), default="")
+    first_response_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    csat_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    csat_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class TicketMessage(Base):
+    """Every message of a ticket's conversation; `kind` is customer, staff, note or system."""
+
+    __tablename__ = "ticket_messages"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(String(128), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    attachment_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    attachment_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class RoutingRule(Base):
+    """Evaluated in `position` order; the first match sets what it names."""
+
+    __tablename__ = "routing_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=100)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    keywords: Mapped[str] = mapped_column(Text, default="")  # one per line, matched by stem
+    pattern: Mapped[str] = mapped_column(Text, default="")  # a regular expression
+    channel: Mapped[str] = mapped_column(String(32), default="")
+    language: Mapped[str] = mapped_column(String(8), default="")
+    set_category: Mapped[str] = mapped_column(String(64), default="")
+    set_priority: Mapped[str] = mapped_column(String(16), default="")
+    set_assignee_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class CannedReply(Base):
+    __tablename__ = "canned_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class StaffPost(Base):
+    """Which ticket a bot message in the staff group belongs to: a reply to it is a reply to the
+    ticket (the threading of a group that is not a forum)."""
+
+    __tablename__ = "staff_posts"
+
+    message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))

@@ -148,17 +148,17 @@ async def start_app(database: Database, fake_tg: FakeTelegram) -> AsyncIterator[
 
     async def factory(
         *,
-        telegram: str | None = "webhook",
+        telegram_mode: str | None = "webhook",
         clock: Callable[[], datetime] | None = None,
         engine: AsyncEngine | None = None,
         **sections: dict[str, Any],
     ) -> RunningApp:
         port = free_port()
         overrides: dict[str, dict[str, Any]] = {"database": {"url": database.url}}
-        if telegram is not None:
+        if telegram_mode is not None:
             overrides["telegram"] = {
                 "token": TOKEN,
-                "mode": telegram,
+                "mode": telegram_mode,
                 "api_base": fake_tg.base_url,
                 "webhook_url": f"http://127.0.0.1:{port}/telegram/webhook",
                 "webhook_secret": WEBHOOK_SECRET,

@@ -58,6 +58,9 @@ class FakeTelegram:
         self.delays: dict[str, float] = {}  # method -> seconds to sit on the request
         self.listeners: list[Callable[[Call], None]] = []  # e.g. a benchmark's stopwatch
         self.record_calls = True
+        self.members: dict[int, str] = {}  # user id -> getChatMember status in any group
+        self.forum = True  # False: createForumTopic fails as in a group without topics
+        self._thread_ids = itertools.count(500)
         self.webhook: dict[str, Any] | None = None
         self._updates: list[dict[str, Any]] = []
         self._updates_changed = asyncio.Event()
@@ -160,6 +163,60 @@ class FakeTelegram:
             command = text.split()[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         return {"update_id": update_id or self.next_update_id(), "message": message}
+
+    def group_message(
+        self,
+        chat_id: int,
+        user_id: int,
+        text: str = "",
+        *,
+        thread_id: int | None = None,
+        reply_to: int | None = None,
+        first_name: str = "Иван",
+        photo: str | None = None,
+    ) -> dict[str, Any]:
+        """A message in the staff supergroup, in a forum topic or replying to a message."""
+        message: dict[str, Any] = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "supergroup", "title": "Staff", "is_forum": self.forum},
+            "from": {"id": user_id, "is_bot": False, "first_name": first_name},
+        }
+        if photo:
+            message["photo"] = [
+                {"file_id": photo, "file_unique_id": photo, "width": 1, "height": 1}
+            ]
+            if text:
+                message["caption"] = text
+        else:
+            message["text"] = text
+        if text.startswith("/"):
+            command = text.split()[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
+        if reply_to is not None:
+            message["reply_to_message"] = {
+                "message_id": reply_to,
+                "date": int(time.time()),
+                "chat": message["chat"],
+                "from": BOT_USER,
+                "text": "…",
+            }
+        return {"update_id": self.next_update_id(), "message": message}
+
+    def photo_update(self, chat_id: int, file_id: str, caption: str = "") -> dict[str, Any]:
+        update = self.message_update(chat_id, "")
+        message = update["message"]
+        del message["text"]
+        message["photo"] = [
+            {"file_id": file_id + "-small", "file_unique_id": "s", "width": 90, "height": 90},
+            {"file_id": file_id, "file_unique_id": "l", "width": 800, "height": 800},
+        ]
+        if caption:
+            message["caption"] = caption
+        return update
 
     def callback_update(
         self,
@@ -281,6 +338,7 @@ class FakeTelegram:
         return list(self._updates[: int(params.get("limit") or 100)])
 
     def _message(self, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        extra = {k: v for k, v in extra.items() if v is not None}
         chat_id = int(params["chat_id"])
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
@@ -303,3 +361,40 @@ class FakeTelegram:
 
     async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
         return True
+
+    async def _api_sendPhoto(self, params: dict[str, Any]) -> Any:
+        photo = [{"file_id": str(params["photo"]), "file_unique_id": "u", "width": 1, "height": 1}]
+        return self._message(params, photo=photo, caption=params.get("caption"))
+
+    async def _api_sendDocument(self, params: dict[str, Any]) -> Any:
+        document = {"file_id": str(params["document"]), "file_unique_id": "u"}
+        return self._message(params, document=document, caption=params.get("caption"))
+
+    async def _api_createForumTopic(self, params: dict[str, Any]) -> Any:
+        if not self.forum:
+            raise web.HTTPBadRequest(
+                text=json.dumps(
+                    {
+                        "ok": False,
+                        "error_code": 400,
+                        "description": "Bad Request: the chat is not a forum",
+                    }
+                ),
+                content_type="application/json",
+            )
+        return {
+            "message_thread_id": next(self._thread_ids),
+            "name": params["name"],
+            "icon_color": 0,
+        }
+
+    async def _api_getChatMember(self, params: dict[str, Any]) -> Any:
+        user_id = int(params["user_id"])
+        status = self.members.get(user_id, "left")
+        member: dict[str, Any] = {
+            "status": status,
+            "user": {"id": user_id, "is_bot": False, "first_name": "U"},
+        }
+        if status == "creator":
+            member["is_anonymous"] = False
+        return member

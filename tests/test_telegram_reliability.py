@@ -31,7 +31,7 @@ async def _scalar(database: Database, statement):  # type: ignore[no-untyped-def
 async def test_polling_mode_answers_and_confirms_offsets(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
 ):
-    app = await start_app(telegram="polling")
+    app = await start_app(telegram_mode="polling")
     first = fake_tg.message_update(321, "как отменить заказ")
     fake_tg.queue_update(first)
     fake_tg.queue_update(first)  # Telegram may hand the same update out twice

@@ -40,7 +40,7 @@ async def test_start_greets_by_name_in_their_language(
     assert en.startswith("Hello, John!")
     markup = fake_tg.calls_of("sendMessage")[0].params["reply_markup"]
     datas = [b["callback_data"] for row in markup["inline_keyboard"] for b in row]
-    assert datas == ["faq:list", "hours", "handoff"]
+    assert datas == ["faq:list", "hours", "handoff", "complaint"]
 
 
 async def test_faq_question_gets_answer_and_is_logged(
@@ -200,7 +200,7 @@ async def test_long_message_is_split_and_html_is_escaped(
     parts = fake_tg.sent_texts(600)[2:]
     assert len(parts) == 3
     assert all(len(p) <= 4096 for p in parts)
-    assert parts[0].startswith("Сообщение №1 передано сотрудникам")
+    assert parts[0].startswith("Обращение №1 принято")
     assert sum(p.count("слово") for p in parts) == long_text.count("слово")
     async with database.engine.connect() as conn:
         blocked = (await conn.execute(select(Customer.unreachable))).scalar_one()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from storage.models import ChannelIdentity, ConversationMessage, HandoffRequest
+from storage.models import ChannelIdentity, ConversationMessage, Ticket, TicketMessage
 from tests.conftest import AppFactory, Database
 
 SESSION = "web-session-0001"
 
 
 async def test_http_question_answer_and_buttons(start_app: AppFactory, faq_loaded: Database):
-    app = await start_app(telegram=None)
+    app = await start_app(telegram_mode=None)
     status, body = await app.post_json(
         "/api/v1/chat/messages", {"session": SESSION, "text": "How much is shipping to Kazan?"}
     )
@@ -30,7 +30,7 @@ async def test_http_question_answer_and_buttons(start_app: AppFactory, faq_loade
 async def test_weak_match_offers_questions_and_a_person(
     start_app: AppFactory, faq_loaded: Database
 ):
-    app = await start_app(telegram=None)
+    app = await start_app(telegram_mode=None)
     _, body = await app.post_json("/api/v1/chat/messages", {"session": SESSION, "text": "delivery"})
     (reply,) = body["replies"]
     assert reply["text"].startswith("I am not sure I understood")
@@ -40,14 +40,15 @@ async def test_weak_match_offers_questions_and_a_person(
     assert datas[-1].startswith("handoff:")
     # Pressing "pass it to a person" stores the original question for the human inbox.
     _, body = await app.post_json("/api/v1/chat/buttons", {"session": SESSION, "data": datas[-1]})
-    assert "Message #1 is passed to our staff" in body["replies"][0]["text"]
+    assert body["replies"][0]["text"].startswith("Ticket #1 is open: “delivery”")
     async with faq_loaded.engine.connect() as conn:
-        stored = (await conn.execute(select(HandoffRequest.text))).scalar_one()
-    assert stored == "delivery"
+        stored = (await conn.execute(select(TicketMessage.text))).scalar_one()
+        subject = (await conn.execute(select(Ticket.subject))).scalar_one()
+    assert stored == subject == "delivery"
 
 
 async def test_no_match_offers_to_leave_a_message(start_app: AppFactory, faq_loaded: Database):
-    app = await start_app(telegram=None)
+    app = await start_app(telegram_mode=None)
     _, body = await app.post_json(
         "/api/v1/chat/messages", {"session": SESSION, "text": "посоветуйте фильм на вечер"}
     )
@@ -59,7 +60,7 @@ async def test_no_match_offers_to_leave_a_message(start_app: AppFactory, faq_loa
 async def test_handoff_of_someone_elses_message_is_refused(
     start_app: AppFactory, faq_loaded: Database
 ):
-    app = await start_app(telegram=None)
+    app = await start_app(telegram_mode=None)
     _, body = await app.post_json(
         "/api/v1/chat/messages", {"session": SESSION, "text": "посоветуйте фильм"}
     )
@@ -69,12 +70,12 @@ async def test_handoff_of_someone_elses_message_is_refused(
     )
     assert body["replies"][0]["text"].startswith("Эта кнопка больше не работает")
     async with faq_loaded.engine.connect() as conn:
-        count = (await conn.execute(select(func.count(HandoffRequest.id)))).scalar_one()
+        count = (await conn.execute(select(func.count(Ticket.id)))).scalar_one()
     assert count == 0
 
 
 async def test_client_message_id_makes_resend_a_no_op(start_app: AppFactory, faq_loaded: Database):
-    app = await start_app(telegram=None)
+    app = await start_app(telegram_mode=None)
     payload = {"session": SESSION, "text": "как вернуть товар", "id": "m-1"}
     _, first = await app.post_json("/api/v1/chat/messages", payload)
     _, second = await app.post_json("/api/v1/chat/messages", payload)
@@ -86,7 +87,7 @@ async def test_client_message_id_makes_resend_a_no_op(start_app: AppFactory, faq
 
 
 async def test_bad_requests_get_clear_errors(start_app: AppFactory, database: Database):
-    app = await start_app(telegram=None, http={"max_body_bytes": 65536})
+    app = await start_app(telegram_mode=None, http={"max_body_bytes": 65536})
     url = app.url + "/api/v1/chat/messages"
     async with app.http.post(url, data=b"{oops") as resp:
         assert resp.status == 400
@@ -115,7 +116,7 @@ async def test_bad_requests_get_clear_errors(start_app: AppFactory, database: Da
 
 
 async def test_html_in_page_is_never_interpreted(start_app: AppFactory, database: Database):
-    app = await start_app(telegram=None)
+    app = await start_app(telegram_mode=None)
     async with app.http.get(app.url + "/chat") as resp:
         assert resp.status == 200
         page = await resp.text()
@@ -130,7 +131,7 @@ async def test_html_in_page_is_never_interpreted(start_app: AppFactory, database
 
 
 async def test_websocket_conversation(start_app: AppFactory, faq_loaded: Database):
-    app = await start_app(telegram=None)
+    app = await start_app(telegram_mode=None)
     async with app.http.ws_connect(app.url + f"/chat/ws?session={SESSION}") as socket:
         await socket.send_json({"type": "message", "text": "/start", "language": "en-US"})
         frame = await socket.receive_json(timeout=5)
@@ -154,7 +155,7 @@ async def test_websocket_conversation(start_app: AppFactory, faq_loaded: Databas
 
 
 async def test_menu_shows_only_what_works(start_app: AppFactory, database: Database):
-    app = await start_app(telegram=None)
+    app = await start_app(telegram_mode=None)
     _, body = await app.post_json("/api/v1/chat/messages", {"session": SESSION, "text": "/start"})
     datas = [b["data"] for b in body["replies"][0]["buttons"]]
-    assert datas == ["hours", "handoff"]  # no FAQ entries yet: no FAQ button
+    assert datas == ["hours", "handoff", "complaint"]  # no FAQ entries yet: no FAQ button

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -17,11 +19,12 @@ from aiogram.exceptions import (
 )
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
 
-from bot.core.messages import InboundMessage, Reply, split_text
+from bot.core.messages import Attachment, InboundMessage, Reply, split_text
 from bot.core.outbox import SendResult, SendStatus
 
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
 _MAX_RETRIES = 3
 
 log = logging.getLogger(__name__)
@@ -47,7 +50,20 @@ def inbound_from_message(message: Message) -> InboundMessage:
         display_name=_display_name(user),
         language_code=user.language_code if user else None,
         command=command,
+        attachment=attachment_of(message),
     )
+
+
+def attachment_of(message: Message) -> Attachment | None:
+    if message.photo:
+        return Attachment("photo", message.photo[-1].file_id)  # the largest size
+    if message.document:
+        return Attachment("document", message.document.file_id)
+    return None
+
+
+def display_name(user: User | None) -> str:
+    return _display_name(user)
 
 
 def inbound_from_callback(query: CallbackQuery) -> InboundMessage | None:
@@ -92,22 +108,69 @@ class TelegramSender:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def send(self, recipient: str, reply: Reply) -> SendResult:
-        for text, markup in render(reply):
-            result = await self._send_part(recipient, text, markup)
+    async def send(
+        self,
+        recipient: str,
+        reply: Reply,
+        *,
+        thread_id: int | None = None,
+        sent_ids: list[int] | None = None,
+    ) -> SendResult:
+        """Send a reply (its attachment first, captioned); `sent_ids` collects message ids."""
+        parts: list[tuple[str, InlineKeyboardMarkup | None]] = render(reply) if reply.text else []
+        if reply.attachment is not None:
+            caption, markup = (
+                parts.pop(0) if parts and len(parts[0][0]) <= CAPTION_LIMIT else ("", None)
+            )
+            call = self._attachment_call(recipient, reply.attachment, caption, markup, thread_id)
+            result = await self._call(call, recipient, sent_ids)
+            if result.status is not SendStatus.SENT:
+                return result
+        for text, markup in parts:
+            call = functools.partial(
+                self._bot.send_message,
+                int(recipient),
+                text,
+                parse_mode="HTML",
+                reply_markup=markup,
+                message_thread_id=thread_id,
+            )
+            result = await self._call(call, recipient, sent_ids)
             if result.status is not SendStatus.SENT:
                 return result
         return SendResult(SendStatus.SENT)
 
-    async def _send_part(
-        self, recipient: str, text: str, markup: InlineKeyboardMarkup | None
+    def _attachment_call(
+        self,
+        recipient: str,
+        attachment: Attachment,
+        caption: str,
+        markup: InlineKeyboardMarkup | None,
+        thread_id: int | None,
+    ) -> Callable[[], Awaitable[Message]]:
+        method = self._bot.send_photo if attachment.kind == "photo" else self._bot.send_document
+        return functools.partial(
+            method,
+            int(recipient),
+            attachment.file_id,
+            caption=caption or None,
+            parse_mode="HTML",
+            reply_markup=markup,
+            message_thread_id=thread_id,
+        )
+
+    async def _call(
+        self,
+        call: Callable[[], Awaitable[Message]],
+        recipient: str,
+        sent_ids: list[int] | None,
     ) -> SendResult:
         for _attempt in range(_MAX_RETRIES + 1):
             await self._wait_turn()
             try:
-                await self._bot.send_message(
-                    int(recipient), text, parse_mode="HTML", reply_markup=markup
-                )
+                message = await call()
+                if sent_ids is not None:
+                    sent_ids.append(message.message_id)
                 return SendResult(SendStatus.SENT)
             except TelegramRetryAfter as exc:
                 self._not_before = max(self._not_before, time.monotonic() + exc.retry_after)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from aiohttp.web import WebSocketResponse
+
 from bot.core.messages import InboundMessage, Reply
+from bot.core.outbox import SendResult, SendStatus
 
 CHANNEL = "webchat"
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -16,7 +19,7 @@ class BadPayload(ValueError):
     """The client sent something we can name precisely; answered with 400."""
 
 
-def _session_id(payload: dict[str, Any]) -> str:
+def session_id_of(payload: dict[str, Any]) -> str:
     session = payload.get("session")
     if not isinstance(session, str) or not _SESSION.match(session):
         raise BadPayload("'session' must be 8-64 characters of letters, digits, '-' or '_'")
@@ -31,7 +34,7 @@ def _language(payload: dict[str, Any]) -> str | None:
 def message_from_payload(payload: Any, max_chars: int) -> InboundMessage:
     if not isinstance(payload, dict):
         raise BadPayload("expected a JSON object")
-    session = _session_id(payload)
+    session = session_id_of(payload)
     text = payload.get("text")
     if not isinstance(text, str) or not text.strip():
         raise BadPayload("'text' must be a non-empty string")
@@ -54,7 +57,7 @@ def message_from_payload(payload: Any, max_chars: int) -> InboundMessage:
 def button_from_payload(payload: Any) -> InboundMessage:
     if not isinstance(payload, dict):
         raise BadPayload("expected a JSON object")
-    session = _session_id(payload)
+    session = session_id_of(payload)
     data = payload.get("data")
     if not isinstance(data, str) or not data or len(data.encode()) > _MAX_BUTTON_DATA:
         raise BadPayload(f"'data' must be a non-empty string of at most {_MAX_BUTTON_DATA} bytes")
@@ -84,3 +87,43 @@ def reply_to_json(reply: Reply) -> dict[str, Any]:
             for b in row
         ],
     }
+
+
+class WebChatHub:
+    """Open WebSockets by chat session: where staff replies are pushed live. A cache of
+    connections only; the message itself is in the conversation log (see /history)."""
+
+    def __init__(self) -> None:
+        self._sockets: dict[str, set[WebSocketResponse]] = {}
+
+    def add(self, session: str, socket: WebSocketResponse) -> None:
+        self._sockets.setdefault(session, set()).add(socket)
+
+    def remove(self, session: str, socket: WebSocketResponse) -> None:
+        sockets = self._sockets.get(session)
+        if sockets is not None:
+            sockets.discard(socket)
+            if not sockets:
+                del self._sockets[session]
+
+    async def push(self, session: str, frame: dict[str, Any]) -> int:
+        pushed = 0
+        for socket in list(self._sockets.get(session, ())):
+            try:
+                await socket.send_json(frame)
+                pushed += 1
+            except (ConnectionError, RuntimeError):
+                self.remove(session, socket)
+        return pushed
+
+
+class WebChatSender:
+    """Outbox delivery for web chat customers: push to an open socket if there is one. Either
+    way the reply is delivered: the widget reads what it missed from the history endpoint."""
+
+    def __init__(self, hub: WebChatHub) -> None:
+        self._hub = hub
+
+    async def send(self, recipient: str, reply: Reply) -> SendResult:
+        await self._hub.push(recipient, {"type": "replies", "replies": [reply_to_json(reply)]})
+        return SendResult(SendStatus.SENT)

@@ -17,17 +17,19 @@ from bot.config import FaqConfig
 from bot.core import language as lang
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import WorkingHours
-from bot.core.hours_text import describe_hours, expectation
-from bot.core.messages import Button, InboundMessage, Reply
+from bot.core.hours_text import describe_hours
+from bot.core.messages import Attachment, Button, InboundMessage, Reply
 from bot.core.texts import t
+from bot.core.tickets import Effects, Post, TicketService
 from bot.metrics import Metrics
 from storage.models import Customer, utcnow
 from storage.repositories.conversation import ConversationLog
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.faq import FaqRepository
-from storage.repositories.handoffs import HandoffRepository
+from storage.repositories.tickets import TicketRepository
 
-LEAVE_MESSAGE = "leave_message"
+NEW_TICKET = "new_ticket"
+CSAT_COMMENT = "csat_comment:"
 _HOURS_INTENT = re.compile(
     r"(час\w* работ|режим работ|график работ|когда (вы )?(открыва|работа|закрыва)|"
     r"вы открыты|working hours|opening hours|business hours|are you open|when do you (open|close)"
@@ -46,7 +48,18 @@ class _Turn:
     channel: str
     language: str
     inbound_id: int
+    attachment: Attachment | None = None
     replies: list[Reply] = field(default_factory=list)
+    effects: Effects = field(default_factory=Effects)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Replies for the customer on the channel they wrote from, and posts for elsewhere (the
+    staff inbox); both go to the outbox in the caller's transaction."""
+
+    replies: list[Reply]
+    posts: list[Post]
 
 
 class Conversation:
@@ -57,6 +70,7 @@ class Conversation:
         faq: FaqCatalog,
         faq_config: FaqConfig,
         metrics: Metrics,
+        tickets: TicketService,
         bot_name: str = "Otklik",
         default_language: str = "ru",
         max_message_chars: int = 16_000,
@@ -66,12 +80,13 @@ class Conversation:
         self._faq = faq
         self._faq_config = faq_config
         self._metrics = metrics
+        self._tickets = tickets
         self._bot_name = bot_name
         self._default_language = default_language
         self._max_chars = max_message_chars
         self._clock = clock
 
-    async def handle(self, session: AsyncSession, message: InboundMessage) -> list[Reply]:
+    async def handle(self, session: AsyncSession, message: InboundMessage) -> Outcome:
         customers = CustomerRepository(session)
         free_text = message.text if message.command is None and message.button is None else ""
         customer = await customers.get_or_create(
@@ -89,17 +104,24 @@ class Conversation:
         inbound_id = await ConversationLog(session).add(
             customer.id, message.channel, "in", stored_text, button_data=message.button
         )
-        turn = _Turn(session, customer, message.channel, customer.language, inbound_id)
+        turn = _Turn(
+            session,
+            customer,
+            message.channel,
+            customer.language,
+            inbound_id,
+            attachment=message.attachment,
+        )
         if message.button is not None:
             await self._on_button(turn, message.button)
         elif message.command is not None:
             await self._on_command(turn, message.command)
         else:
             await self._on_text(turn, message.text)
-        return turn.replies
+        return Outcome(turn.replies, turn.effects.posts)
 
     def _language_for(self, customer: Customer, message: InboundMessage) -> str:
-        if message.command == "start" or message.button is not None:
+        if message.command is not None or message.button is not None:
             return lang.from_language_code(message.language_code) or customer.language
         return lang.from_text(message.text) or customer.language
 
@@ -120,7 +142,11 @@ class Conversation:
         first_row = [Button(t("btn_hours", language), "hours")]
         if len(await self._faq.index(turn.session)):
             first_row.insert(0, Button(t("btn_faq", language), "faq:list"))
-        return (tuple(first_row), (Button(t("btn_leave_message", language), "handoff"),))
+        second_row = (
+            Button(t("btn_leave_message", language), "handoff"),
+            Button(t("btn_complaint", language), "complaint"),
+        )
+        return (tuple(first_row), second_row)
 
     # Commands -------------------------------------------------------------------------------
 
@@ -137,6 +163,10 @@ class Conversation:
         elif command == "cancel":
             turn.customer.pending_action = None
             await self._say(turn, Reply(t("cancelled", turn.language)))
+        elif command in ("complaint", "person", "human"):
+            await self._ask_for_problem(turn)
+        elif command == "mytickets":
+            await self._my_tickets(turn)
         else:
             await self._menu(turn)
 
@@ -174,10 +204,11 @@ class Conversation:
         elif kind == "fb" and _feedback_argument(argument):
             message_id, vote = argument.split(":")
             await self._feedback(turn, int(message_id), vote == "y")
-        elif kind == "handoff" and not argument:
-            turn.customer.pending_action = LEAVE_MESSAGE
-            cancel = ((Button(t("btn_cancel", turn.language), "cancel"),),)
-            await self._say(turn, Reply(t("leave_message_prompt", turn.language), buttons=cancel))
+        elif kind in ("handoff", "complaint") and not argument:
+            await self._ask_for_problem(turn)
+        elif kind == "csat" and _csat_argument(argument):
+            ticket_id, score = argument.split(":")
+            await self._csat(turn, int(ticket_id), int(score))
         elif kind == "handoff" and argument.isdigit():
             await self._handoff_logged(turn, int(argument))
         elif kind == "cancel":
@@ -234,21 +265,34 @@ class Conversation:
         ):
             await self._menu(turn, t("unknown_button", turn.language))
             return
-        await self._leave_message(turn, question.text)
+        await self._open_ticket(turn, question.text)
 
     # Text -----------------------------------------------------------------------------------
 
     async def _on_text(self, turn: _Turn, text: str) -> None:
         text = text.strip()
-        if not text:
-            await self._say(turn, Reply(t("empty_message", turn.language)))
-            return
         if len(text) > self._max_chars:
             too_long = t("too_long", turn.language, length=len(text), limit=self._max_chars)
             await self._say(turn, Reply(too_long))
             return
-        if turn.customer.pending_action == LEAVE_MESSAGE:
-            await self._leave_message(turn, text)
+        pending = turn.customer.pending_action or ""
+        if pending.startswith(CSAT_COMMENT) and text:
+            await self._csat_comment(turn, int(pending.removeprefix(CSAT_COMMENT) or 0), text)
+            return
+        if pending == NEW_TICKET and (text or turn.attachment):
+            await self._open_ticket(turn, text)
+            return
+        # While a ticket is open, whatever the customer writes belongs to it.
+        ticket = await self._tickets.open_ticket(turn.session, turn.customer)
+        if ticket is not None and (text or turn.attachment):
+            reply, effects = await self._tickets.customer_message(
+                turn.session, ticket, turn.customer, text, turn.attachment
+            )
+            turn.effects.posts.extend(effects.posts)
+            await self._say(turn, reply)
+            return
+        if not text:
+            await self._say(turn, Reply(t("empty_message", turn.language)))
             return
         if _HOURS_INTENT.search(text):
             await self._hours_reply(turn)
@@ -283,20 +327,68 @@ class Conversation:
         menu = Button(t("btn_menu", turn.language), "menu")
         await self._say(turn, Reply(t("faq_no_match", turn.language), buttons=((handoff, menu),)))
 
-    async def _leave_message(self, turn: _Turn, text: str) -> None:
+    # Tickets -------------------------------------------------------------------------------
+
+    async def _ask_for_problem(self, turn: _Turn) -> None:
+        turn.customer.pending_action = NEW_TICKET
+        cancel = ((Button(t("btn_cancel", turn.language), "cancel"),),)
+        await self._say(turn, Reply(t("complaint_prompt", turn.language), buttons=cancel))
+
+    async def _open_ticket(self, turn: _Turn, text: str) -> None:
         turn.customer.pending_action = None
-        line, reply_by = expectation(self._hours, self._clock(), turn.language)
-        request = await HandoffRepository(turn.session).add(
-            turn.customer.id, turn.channel, text, reply_by
+        existing = await self._tickets.open_ticket(turn.session, turn.customer)
+        if existing is not None:
+            # One open ticket per customer: a second complaint joins the first.
+            reply, effects = await self._tickets.customer_message(
+                turn.session, existing, turn.customer, text, turn.attachment
+            )
+        else:
+            _, reply, effects = await self._tickets.open(
+                turn.session, turn.customer, turn.channel, turn.language, text, turn.attachment
+            )
+        turn.effects.posts.extend(effects.posts)
+        await self._say(turn, reply)
+
+    async def _my_tickets(self, turn: _Turn) -> None:
+        tickets = await TicketRepository(turn.session).for_customer(turn.customer.id)
+        if not tickets:
+            await self._say(turn, Reply(t("my_tickets_none", turn.language)))
+            return
+        lines = [t("my_tickets_title", turn.language)]
+        for ticket in tickets:
+            status = t(f"status_{ticket.status}", turn.language)
+            lines.append(f"#{ticket.id} · {status} · {ticket.subject[:60]}")
+        await self._say(turn, Reply("\n".join(lines)))
+
+    async def _csat(self, turn: _Turn, ticket_id: int, score: int) -> None:
+        ticket = await TicketRepository(turn.session).get(ticket_id)
+        if ticket is None or ticket.customer_id != turn.customer.id:
+            await self._menu(turn, t("unknown_button", turn.language))
+            return
+        reply, effects = await self._tickets.record_csat(turn.session, ticket, turn.customer, score)
+        turn.effects.posts.extend(effects.posts)
+        await self._say(turn, reply)
+
+    async def _csat_comment(self, turn: _Turn, ticket_id: int, text: str) -> None:
+        turn.customer.pending_action = None
+        ticket = await TicketRepository(turn.session).get(ticket_id)
+        if ticket is None or ticket.customer_id != turn.customer.id:
+            await self._search(turn, text)
+            return
+        reply, effects = await self._tickets.record_csat_comment(
+            turn.session, ticket, turn.customer, text
         )
-        saved = t("message_saved", turn.language, id=request.id, text=text, expectation=line)
-        await self._say(
-            turn, Reply(saved, buttons=((Button(t("btn_menu", turn.language), "menu"),),))
-        )
+        turn.effects.posts.extend(effects.posts)
+        await self._say(turn, reply)
 
 
 def _label(question: str, limit: int = 60) -> str:
     return question if len(question) <= limit else question[: limit - 1] + "…"
+
+
+def _csat_argument(argument: str) -> bool:
+    ticket_id, _, score = argument.partition(":")
+    return ticket_id.isdigit() and score in ("1", "2", "3", "4", "5")
 
 
 def _feedback_argument(argument: str) -> bool:

@@ -153,7 +153,11 @@ class WorkingHours:
 
     def expected_reply_by(self, now: datetime) -> datetime | None:
         """When a person should answer a message sent at `now`, counting only open time."""
-        remaining = self.reply_target
+        return self.deadline(now, self.reply_target)
+
+    def deadline(self, now: datetime, target: timedelta) -> datetime | None:
+        """`now` plus `target` of working time (business hours), or None if never open."""
+        remaining = target
         cursor = now.astimezone(UTC)
         for span in self._spans_from(now.astimezone(self.zone).date() - timedelta(days=1)):
             if span.end <= cursor:

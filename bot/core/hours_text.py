@@ -53,9 +53,12 @@ def describe_hours(hours: WorkingHours, now: datetime, language: str) -> str:
     return "\n".join(lines)
 
 
-def expectation(hours: WorkingHours, now: datetime, language: str) -> tuple[str, datetime | None]:
-    """The honest 'when will a person answer' line, and the moment it promises."""
-    reply_by = hours.expected_reply_by(now)
+def expectation(
+    hours: WorkingHours, now: datetime, language: str, reply_by: datetime | None = None
+) -> tuple[str, datetime | None]:
+    """The honest 'when will a person answer' line, and the moment it promises (by default the
+    configured reply target; a ticket passes its own SLA due time)."""
+    reply_by = reply_by or hours.expected_reply_by(now)
     if reply_by is None:
         return t("expect_unknown", language), None
     status = hours.status(now)

@@ -12,6 +12,14 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file the channel already holds (a Telegram file_id); kind is "photo" or "document"."""
+
+    kind: str
+    file_id: str
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """A customer's text or button press, with nothing channel-specific left in it."""
 
@@ -22,6 +30,7 @@ class InboundMessage:
     display_name: str = ""
     language_code: str | None = None
     command: str | None = None  # "start", "hours", "menu", ... without the slash
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class Reply:
     text: str
     title: str | None = None
     buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
+    attachment: Attachment | None = None
 
 
 def split_text(text: str, limit: int = 4096) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.messages import Button, Reply
+from bot.core.messages import Attachment, Button, Reply
 from storage.db import DB_ERRORS
 from storage.models import utcnow
 from storage.repositories.customers import CustomerRepository
@@ -49,13 +49,16 @@ def reply_to_payload(reply: Reply) -> str:
         data["title"] = reply.title
     if reply.buttons:
         data["buttons"] = [[[b.text, b.data] for b in row] for row in reply.buttons]
+    if reply.attachment:
+        data["attachment"] = [reply.attachment.kind, reply.attachment.file_id]
     return json.dumps(data, ensure_ascii=False)
 
 
 def reply_from_payload(payload: str) -> Reply:
     data = json.loads(payload)
     buttons = tuple(tuple(Button(t, d) for t, d in row) for row in data.get("buttons", []))
-    return Reply(data["text"], title=data.get("title"), buttons=buttons)
+    attachment = Attachment(*data["attachment"]) if data.get("attachment") else None
+    return Reply(data["text"], title=data.get("title"), buttons=buttons, attachment=attachment)
 
 
 @dataclass
@@ -66,6 +69,9 @@ class ReplyBuffer:
 
     def extend(self, channel: str, recipient: str, replies: list[Reply]) -> None:
         self.items.extend((channel, recipient, reply) for reply in replies)
+
+    def add_posts(self, posts: list[tuple[str, str, Reply]]) -> None:
+        self.items.extend(posts)
 
 
 @dataclass(frozen=True)
@@ -119,8 +125,7 @@ class Outbox:
                     continue
                 sender = self._senders.get(item.channel)
                 if sender is None:
-                    await self._mark([item.id], "failed", f"no sender for {item.channel}")
-                    continue
+                    continue  # stays pending until the channel is configured
                 result = await sender.send(item.recipient, item.reply)
                 await self._settle(item, result, blocked)
             finally:
@@ -181,10 +186,11 @@ class Outbox:
             log.warning("could not mark %d outbox rows sent; will retry", len(ids))
 
     async def recover(self, min_age: float = 0.0) -> int:
-        """Send pending rows older than `min_age` seconds (left by a crash or a failed send)."""
+        """Send pending rows older than `min_age` seconds (left by a crash or a failed send).
+        Rows for a channel with no sender (Telegram off) wait until one is configured."""
         cutoff = utcnow() - timedelta(seconds=min_age)
         async with self._pool() as session:
-            rows = await OutboxRepository(session).pending(cutoff)
+            rows = await OutboxRepository(session).pending(cutoff, channels=list(self._senders))
             queued = []
             for row in rows:
                 if row.attempts >= MAX_ATTEMPTS:

@@ -67,6 +67,46 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "We will answer as soon as we can.",
     },
     "cancelled": {"ru": "Отменено.", "en": "Cancelled."},
+    "btn_complaint": {"ru": "⚠️ Пожаловаться", "en": "⚠️ Complain"},
+    "complaint_prompt": {
+        "ru": "Опишите проблему одним сообщением: что случилось и номер заказа, если есть. "
+        "Можно приложить фото или документ.",
+        "en": "Describe the problem in one message: what happened and the order number if you "
+        "have one. You can attach a photo or a document.",
+    },
+    "ticket_opened": {
+        "ru": "Обращение №{id} принято: «{text}»\n\n{expectation}\n"
+        "Пишите сюда — все сообщения попадут в это обращение.",
+        "en": "Ticket #{id} is open: “{text}”\n\n{expectation}\n"
+        "Write here: every message goes to this ticket.",
+    },
+    "ticket_added": {
+        "ru": "Добавлено в обращение №{id}.",
+        "en": "Added to ticket #{id}.",
+    },
+    "my_tickets_none": {"ru": "У вас нет обращений.", "en": "You have no tickets."},
+    "my_tickets_title": {"ru": "Ваши обращения:", "en": "Your tickets:"},
+    "status_new": {"ru": "новое", "en": "new"},
+    "status_open": {"ru": "в работе", "en": "in progress"},
+    "status_waiting": {"ru": "ждём вашего ответа", "en": "waiting for you"},
+    "status_resolved": {"ru": "решено", "en": "resolved"},
+    "status_closed": {"ru": "закрыто", "en": "closed"},
+    "staff_reply": {"ru": "Поддержка ({name}):\n{text}", "en": "Support ({name}):\n{text}"},
+    "ticket_resolved": {
+        "ru": "Обращение №{id} решено. Оцените, пожалуйста, как мы помогли: "
+        "1 — плохо, 5 — отлично.",
+        "en": "Ticket #{id} is resolved. Please rate our help: 1 is poor, 5 is excellent.",
+    },
+    "csat_thanks": {
+        "ru": "Спасибо за оценку! Хотите добавить комментарий? Напишите его сообщением.",
+        "en": "Thank you for the rating! Want to add a comment? Just write it.",
+    },
+    "csat_already": {"ru": "Оценка уже учтена.", "en": "Your rating is already counted."},
+    "csat_comment_thanks": {
+        "ru": "Спасибо, передали команде.",
+        "en": "Thanks, passed to the team.",
+    },
+    "btn_skip": {"ru": "Пропустить", "en": "Skip"},
     "too_long": {
         "ru": "Сообщение слишком длинное ({length} символов). Максимум — {limit}.",
         "en": "The message is too long ({length} characters). The limit is {limit}.",

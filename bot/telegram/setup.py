@@ -6,10 +6,13 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods.base import Response
-from aiogram.types import Message, Update, User
+from aiogram.types import ForumTopic, Message, ResultChatMemberUnion, Update, User
 
 from bot.config import TelegramConfig
 from bot.core.conversation import Conversation
+from bot.core.tickets import TicketService
+from bot.telegram.staff_directory import StaffDirectory
+from handlers.staff import create_staff_router
 from handlers.telegram import create_router
 
 # aiogram builds `Response[T]` for every API answer; pydantic keeps parametrised generics only
@@ -20,6 +23,8 @@ _PINNED_RESPONSE_TYPES = (
     Response[bool],
     Response[list[Update]],
     Response[User],
+    Response[ForumTopic],
+    Response[ResultChatMemberUnion],
 )
 
 
@@ -28,9 +33,16 @@ def create_bot(config: TelegramConfig) -> Bot:
     return Bot(token=config.token, session=session)
 
 
-def create_dispatcher(conversation: Conversation) -> Dispatcher:
-    """Long-lived services go into workflow data; handlers name them as parameters."""
+def create_dispatcher(
+    conversation: Conversation, tickets: TicketService, staff: StaffDirectory | None
+) -> Dispatcher:
+    """Long-lived services go into workflow data; handlers name them as parameters. The staff
+    router comes first and only sees the staff group; customers are served in private chats."""
     # No FSM: conversation state lives in SQL, and its middleware costs time on every update.
-    dispatcher = Dispatcher(disable_fsm=True, conversation=conversation)
+    dispatcher = Dispatcher(
+        disable_fsm=True, conversation=conversation, tickets=tickets, staff_directory=staff
+    )
+    if staff is not None:
+        dispatcher.include_router(create_staff_router(staff))
     dispatcher.include_router(create_router())
     return dispatcher

@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.channels.webchat import WebChatHub
 from bot.config import Settings
 from bot.core.conversation import Conversation
+from bot.core.outbox import Outbox
 from bot.metrics import Metrics
 from bot.telegram.inbox import TelegramInbox
 
@@ -16,3 +18,5 @@ SESSION_POOL = web.AppKey("session_pool", async_sessionmaker[AsyncSession])
 CONVERSATION = web.AppKey("conversation", Conversation)
 METRICS = web.AppKey("metrics", Metrics)
 TELEGRAM_INBOX = web.AppKey("telegram_inbox", TelegramInbox)
+OUTBOX = web.AppKey("outbox", Outbox)
+WEBCHAT_HUB = web.AppKey("webchat_hub", WebChatHub)

@@ -44,10 +44,13 @@ class ConversationLog:
     async def get(self, message_id: int) -> ConversationMessage | None:
         return await self._session.get(ConversationMessage, message_id)
 
-    async def history(self, customer_id: int, limit: int = 50) -> Sequence[ConversationMessage]:
+    async def history(
+        self, customer_id: int, limit: int = 50, after: int = 0
+    ) -> Sequence[ConversationMessage]:
+        """The latest `limit` messages after id `after`, oldest first."""
         statement = (
             select(ConversationMessage)
-            .where(ConversationMessage.customer_id == customer_id)
+            .where(ConversationMessage.customer_id == customer_id, ConversationMessage.id > after)
             .order_by(ConversationMessage.id.desc())
             .limit(limit)
         )

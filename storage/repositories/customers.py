@@ -51,5 +51,12 @@ class CustomerRepository:
             return winner
         return customer
 
+    async def external_id(self, customer_id: int, channel: str) -> str | None:
+        """The customer's address on a channel, if they ever used it."""
+        statement = select(ChannelIdentity.external_id).where(
+            ChannelIdentity.customer_id == customer_id, ChannelIdentity.channel == channel
+        )
+        return (await self._session.execute(statement)).scalars().first()
+
     async def get(self, customer_id: int) -> Customer | None:
         return await self._session.get(Customer, customer_id)

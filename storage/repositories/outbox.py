@@ -36,10 +36,16 @@ class OutboxRepository:
             ids.append(int((await self._session.execute(statement)).scalar_one()))
         return ids
 
-    async def pending(self, created_before: datetime, limit: int = 500) -> Sequence[OutboxMessage]:
+    async def pending(
+        self, created_before: datetime, channels: list[str], limit: int = 500
+    ) -> Sequence[OutboxMessage]:
         statement = (
             select(OutboxMessage)
-            .where(OutboxMessage.status == "pending", OutboxMessage.created_at <= created_before)
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.created_at <= created_before,
+                OutboxMessage.channel.in_(channels),
+            )
             .order_by(OutboxMessage.id)
             .limit(limit)
         )

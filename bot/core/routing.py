@@ -1,0 +1,60 @@
+"""Routing rules: the first rule that matches a new ticket sets its category, priority and
+assignee; urgent words raise the priority whatever the rules say."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.core.faq_matcher import tokenize
+from storage.models import RoutingRule
+
+
+@dataclass(frozen=True)
+class Routing:
+    category: str = "general"
+    priority: str = "normal"
+    assignee_id: int | None = None
+    rule_id: int | None = None
+
+
+def _matches(rule: RoutingRule, text: str, stems: set[str], channel: str, language: str) -> bool:
+    if rule.channel and rule.channel != channel:
+        return False
+    if rule.language and rule.language != language:
+        return False
+    keywords = [k for k in rule.keywords.splitlines() if k.strip()]
+    if keywords and not any(set(tokenize(k)) <= stems and tokenize(k) for k in keywords):
+        return False
+    if rule.pattern:
+        try:
+            if re.search(rule.pattern, text, re.IGNORECASE) is None:
+                return False
+        except re.error:
+            return False
+    return bool(keywords or rule.pattern or rule.channel or rule.language)
+
+
+def route(
+    rules: Sequence[RoutingRule],
+    text: str,
+    channel: str,
+    language: str,
+    urgent_words: Sequence[str],
+) -> Routing:
+    stems = set(tokenize(text))
+    result = Routing()
+    for rule in rules:
+        if _matches(rule, text, stems, channel, language):
+            result = Routing(
+                category=rule.set_category or result.category,
+                priority=rule.set_priority or result.priority,
+                assignee_id=rule.set_assignee_id or None,
+                rule_id=rule.id,
+            )
+            break
+    urgent = {stem for word in urgent_words for stem in tokenize(word)}
+    if stems & urgent:
+        result = Routing(result.category, "urgent", result.assignee_id, result.rule_id)
+    return result

@@ -1,0 +1,288 @@
+"""Tickets: open, route, relay between customer and staff, resolve, ask for CSAT.
+
+Every operation returns the posts it causes as (channel, recipient, Reply) so the caller queues
+them in the outbox within the same transaction. The staff side is the channel "staff" with the
+ticket id as recipient; which chat and topic that means is the staff sender's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import TicketsConfig
+from bot.core.hours import WorkingHours
+from bot.core.hours_text import expectation
+from bot.core.messages import Attachment, Button, Reply
+from bot.core.routing import route
+from bot.core.texts import t
+from storage.models import Customer, Ticket, utcnow
+from storage.repositories.conversation import ConversationLog
+from storage.repositories.customers import CustomerRepository
+from storage.repositories.tickets import OPEN_STATUSES, RuleRepository, TicketRepository
+
+STAFF = "staff"
+Post = tuple[str, str, Reply]
+
+
+@dataclass
+class Effects:
+    """What an operation wants sent: to the customer and to the staff topic."""
+
+    posts: list[Post] = field(default_factory=list)
+
+    def staff(self, ticket: Ticket, reply: Reply) -> None:
+        self.posts.append((STAFF, str(ticket.id), reply))
+
+
+def staff_buttons(ticket: Ticket) -> tuple[tuple[Button, ...], ...]:
+    return (
+        (
+            Button("✋ Take", f"tk:take:{ticket.id}"),
+            Button("⬆️ Urgent", f"tk:prio:{ticket.id}:urgent"),
+            Button("✅ Resolve", f"tk:resolve:{ticket.id}"),
+        ),
+    )
+
+
+def topic_name(ticket: Ticket, customer: Customer) -> str:
+    """`#<id> · <customer> · <category>`, within Telegram's 128-character limit."""
+    name = customer.display_name or f"customer {customer.id}"
+    return f"#{ticket.id} · {name[:60]} · {ticket.category[:40]}"
+
+
+class TicketService:
+    def __init__(
+        self,
+        hours: WorkingHours,
+        config: TicketsConfig,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._hours = hours
+        self._config = config
+        self._clock = clock
+
+    def _deadline(self, now: datetime, minutes: int) -> datetime | None:
+        return self._hours.deadline(now, timedelta(minutes=minutes))
+
+    async def open(
+        self,
+        session: AsyncSession,
+        customer: Customer,
+        channel: str,
+        language: str,
+        text: str,
+        attachment: Attachment | None = None,
+    ) -> tuple[Ticket, Reply, Effects]:
+        now = self._clock()
+        rules = await RuleRepository(session).ordered()
+        routing = route(rules, text, channel, language, self._config.urgent_words)
+        ticket = Ticket(
+            customer_id=customer.id,
+            channel=channel,
+            status="new",
+            priority=routing.priority,
+            category=routing.category,
+            subject=text.strip().splitlines()[0][:200] if text.strip() else "(attachment)",
+            assignee_id=routing.assignee_id,
+            matched_rule_id=routing.rule_id,
+            alerts_sent="",
+            assignee_name="",
+            due_at=self._deadline(
+                now, self._config.first_response_minutes.for_priority(routing.priority)
+            ),
+            resolve_due_at=self._deadline(
+                now, self._config.resolution_minutes.for_priority(routing.priority)
+            ),
+            created_at=now,
+            updated_at=now,
+        )
+        tickets = TicketRepository(session)
+        await tickets.add(ticket)
+        await tickets.add_message(
+            ticket, "customer", text, customer.display_name, _pair(attachment)
+        )
+        line, _ = expectation(self._hours, now, language, reply_by=ticket.due_at)
+        reply = Reply(t("ticket_opened", language, id=ticket.id, text=text, expectation=line))
+        effects = Effects()
+        effects.staff(ticket, await self._card(session, ticket, customer, language, text))
+        if attachment is not None:
+            effects.staff(ticket, Reply("", attachment=attachment))
+        return ticket, reply, effects
+
+    async def _card(
+        self, session: AsyncSession, ticket: Ticket, customer: Customer, language: str, text: str
+    ) -> Reply:
+        earlier = [
+            f"#{other.id}"
+            for other in await TicketRepository(session).for_customer(customer.id)
+            if other.id != ticket.id
+        ]
+        due = (
+            ticket.due_at.astimezone(self._hours.zone).strftime("%d.%m %H:%M")
+            if ticket.due_at
+            else "—"
+        )
+        lines = [
+            f"Customer: {customer.display_name or '—'} (id {customer.id})",
+            f"Channel: {ticket.channel} · Language: {language}",
+            f"Priority: {ticket.priority} · Category: {ticket.category}",
+            f"Earlier tickets: {', '.join(earlier[:10]) or 'none'}",
+            f"First reply due: {due}",
+            "",
+            text,
+        ]
+        return Reply(
+            "\n".join(lines), title=topic_name(ticket, customer), buttons=staff_buttons(ticket)
+        )
+
+    async def customer_message(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        customer: Customer,
+        text: str,
+        attachment: Attachment | None = None,
+    ) -> tuple[Reply, Effects]:
+        await TicketRepository(session).add_message(
+            ticket, "customer", text, customer.display_name, _pair(attachment)
+        )
+        if ticket.status == "waiting":
+            ticket.status = "open"
+        effects = Effects()
+        name = customer.display_name or f"customer {customer.id}"
+        effects.staff(ticket, Reply(text, title=f"💬 {name}", attachment=attachment))
+        return Reply(t("ticket_added", customer.language, id=ticket.id)), effects
+
+    async def _customer_address(
+        self, session: AsyncSession, ticket: Ticket
+    ) -> tuple[Customer, str, str] | None:
+        """The customer and where to reach them: the channel they used last."""
+        customer = await session.get(Customer, ticket.customer_id)
+        if customer is None:
+            return None
+        repository = CustomerRepository(session)
+        for channel in (customer.last_channel, ticket.channel):
+            external_id = await repository.external_id(customer.id, channel)
+            if external_id is not None:
+                return customer, channel, external_id
+        return None
+
+    async def staff_reply(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        author: str,
+        text: str,
+        attachment: Attachment | None = None,
+    ) -> Effects:
+        effects = Effects()
+        address = await self._customer_address(session, ticket)
+        if address is None:
+            effects.staff(ticket, Reply("⚠️ The customer has no reachable channel."))
+            return effects
+        customer, channel, external_id = address
+        await TicketRepository(session).add_message(
+            ticket, "staff", text, author, _pair(attachment)
+        )
+        now = self._clock()
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+        if ticket.status in ("new", "open"):
+            ticket.status = "waiting"
+        body = t("staff_reply", customer.language, name=author, text=text) if text else ""
+        # The relay is part of the customer's history on every channel, not only the ticket's.
+        await ConversationLog(session).add(customer.id, channel, "out", body or "[attachment]")
+        effects.posts.append((channel, external_id, Reply(body, attachment=attachment)))
+        return effects
+
+    async def note(self, session: AsyncSession, ticket: Ticket, author: str, text: str) -> None:
+        await TicketRepository(session).add_message(ticket, "note", text, author)
+
+    async def resolve(self, session: AsyncSession, ticket: Ticket, author: str) -> Effects:
+        effects = Effects()
+        if ticket.status in ("resolved", "closed"):
+            effects.staff(ticket, Reply(f"Ticket #{ticket.id} is already {ticket.status}."))
+            return effects
+        ticket.status = "resolved"
+        ticket.resolved_at = self._clock()
+        await TicketRepository(session).add_message(ticket, "system", "resolved", author)
+        effects.staff(ticket, Reply(f"✅ Resolved by {author}. The customer is asked for CSAT."))
+        address = await self._customer_address(session, ticket)
+        if address is not None:
+            customer, channel, external_id = address
+            scores = tuple(Button(str(n), f"csat:{ticket.id}:{n}") for n in range(1, 6))
+            question = t("ticket_resolved", customer.language, id=ticket.id)
+            effects.posts.append((channel, external_id, Reply(question, buttons=(scores,))))
+        return effects
+
+    async def reopen(self, session: AsyncSession, ticket: Ticket, author: str) -> Effects:
+        ticket.status = "open"
+        ticket.resolved_at = None
+        await TicketRepository(session).add_message(ticket, "system", "reopened", author)
+        effects = Effects()
+        effects.staff(ticket, Reply(f"↩️ Reopened by {author}."))
+        return effects
+
+    async def assign(
+        self, session: AsyncSession, ticket: Ticket, assignee_id: int, assignee_name: str
+    ) -> Effects:
+        ticket.assignee_id = assignee_id
+        ticket.assignee_name = assignee_name[:128]
+        if ticket.status == "new":
+            ticket.status = "open"
+        await TicketRepository(session).add_message(
+            ticket, "system", f"assigned to {assignee_name}", assignee_name
+        )
+        effects = Effects()
+        effects.staff(ticket, Reply(f"✋ {assignee_name} took ticket #{ticket.id}."))
+        return effects
+
+    async def set_priority(
+        self, session: AsyncSession, ticket: Ticket, priority: str, author: str
+    ) -> Effects:
+        ticket.priority = priority
+        if ticket.first_response_at is None:
+            minutes = self._config.first_response_minutes.for_priority(priority)
+            ticket.due_at = self._deadline(ticket.created_at, minutes)
+            ticket.alerts_sent = ""
+        await TicketRepository(session).add_message(
+            ticket, "system", f"priority {priority}", author
+        )
+        effects = Effects()
+        effects.staff(ticket, Reply(f"Priority of #{ticket.id} is now {priority} ({author})."))
+        return effects
+
+    async def record_csat(
+        self, session: AsyncSession, ticket: Ticket, customer: Customer, score: int
+    ) -> tuple[Reply, Effects]:
+        """The first tap counts; a repeated or late one changes nothing."""
+        effects = Effects()
+        if ticket.csat_score is not None:
+            return Reply(t("csat_already", customer.language)), effects
+        ticket.csat_score = score
+        customer.pending_action = f"csat_comment:{ticket.id}"
+        effects.staff(ticket, Reply(f"⭐ CSAT {score}/5 from the customer."))
+        skip = ((Button(t("btn_skip", customer.language), "cancel"),),)
+        return Reply(t("csat_thanks", customer.language), buttons=skip), effects
+
+    async def record_csat_comment(
+        self, session: AsyncSession, ticket: Ticket, customer: Customer, text: str
+    ) -> tuple[Reply, Effects]:
+        ticket.csat_comment = text[:2000]
+        effects = Effects()
+        effects.staff(ticket, Reply(text, title="⭐ CSAT comment"))
+        return Reply(t("csat_comment_thanks", customer.language)), effects
+
+    async def open_ticket(self, session: AsyncSession, customer: Customer) -> Ticket | None:
+        return await TicketRepository(session).open_for_customer(customer.id)
+
+    def is_open(self, ticket: Ticket) -> bool:
+        return ticket.status in OPEN_STATUSES
+
+
+def _pair(attachment: Attachment | None) -> tuple[str, str] | None:
+    return (attachment.kind, attachment.file_id) if attachment else None

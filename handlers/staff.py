@@ -1,0 +1,146 @@
+"""The staff group: messages in a ticket's topic (or replies to its posts) go to the customer,
+`!notes` stay internal, commands change the ticket. Thin: TicketService does the work."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels.telegram import attachment_of, display_name
+from bot.config import PRIORITIES
+from bot.core.messages import Reply
+from bot.core.outbox import ReplyBuffer
+from bot.core.tickets import Effects, TicketService
+from bot.telegram.staff_directory import StaffDirectory
+from storage.models import Ticket
+from storage.repositories.tickets import CannedRepository, StaffPostRepository, TicketRepository
+
+REFUSAL = "Sorry, only the support team can act on tickets."
+
+
+def create_staff_router(staff: StaffDirectory) -> Router:
+    router = Router(name="staff")
+
+    async def in_staff_chat(event: Message | CallbackQuery) -> bool:
+        message = event.message if isinstance(event, CallbackQuery) else event
+        return message is not None and message.chat.id == staff.chat_id
+
+    router.message.filter(in_staff_chat)
+    router.callback_query.filter(in_staff_chat)
+    router.message.register(on_staff_message)
+    router.callback_query.register(on_staff_button)
+    return router
+
+
+async def _ticket_of(session: AsyncSession, message: Message) -> Ticket | None:
+    tickets = TicketRepository(session)
+    if message.is_topic_message and message.message_thread_id:
+        ticket = await tickets.by_thread(message.message_thread_id)
+        if ticket is not None:
+            return ticket
+    if message.reply_to_message is not None:
+        ticket_id = await StaffPostRepository(session).ticket_of(
+            message.reply_to_message.message_id
+        )
+        if ticket_id is not None:
+            return await tickets.get(ticket_id)
+    return None
+
+
+async def on_staff_message(
+    message: Message,
+    session: AsyncSession,
+    tickets: TicketService,
+    staff_directory: StaffDirectory,
+    replies: ReplyBuffer,
+) -> None:
+    user = message.from_user
+    if user is None or user.is_bot:
+        return
+    ticket = await _ticket_of(session, message)
+    if ticket is None:
+        return  # general chat of the staff group: not ours
+    effects = Effects()
+    if not await staff_directory.is_staff(user.id):
+        effects.staff(ticket, Reply(REFUSAL))
+        replies.add_posts(effects.posts)
+        return
+    author = display_name(user) or str(user.id)
+    text = message.text or message.caption or ""
+    if text.startswith("!"):
+        await tickets.note(session, ticket, author, text[1:].strip())
+    elif text.startswith("/"):
+        effects = await _command(session, tickets, ticket, author, user.id, text)
+    else:
+        effects = await tickets.staff_reply(session, ticket, author, text, attachment_of(message))
+    replies.add_posts(effects.posts)
+
+
+async def _command(
+    session: AsyncSession,
+    tickets: TicketService,
+    ticket: Ticket,
+    author: str,
+    user_id: int,
+    text: str,
+) -> Effects:
+    command, _, argument = text[1:].partition(" ")
+    command = command.split("@")[0].lower()
+    argument = argument.strip()
+    if command == "resolve":
+        return await tickets.resolve(session, ticket, author)
+    if command == "reopen":
+        return await tickets.reopen(session, ticket, author)
+    if command == "assign":
+        return await tickets.assign(session, ticket, user_id, argument or author)
+    if command == "priority" and argument in PRIORITIES:
+        return await tickets.set_priority(session, ticket, argument, author)
+    if command == "canned":
+        canned = CannedRepository(session)
+        if argument:
+            reply = await canned.get(argument)
+            if reply is not None:
+                return await tickets.staff_reply(session, ticket, author, reply.text)
+        names = ", ".join(c.name for c in await canned.all()) or "none yet (otklik canned add)"
+        effects = Effects()
+        effects.staff(ticket, Reply(f"Canned replies: {names}. Use /canned NAME."))
+        return effects
+    effects = Effects()
+    effects.staff(
+        ticket,
+        Reply(
+            "Commands: /resolve, /reopen, /assign [name], "
+            f"/priority {'|'.join(PRIORITIES)}, /canned [NAME]; start a line with ! for a note."
+        ),
+    )
+    return effects
+
+
+async def on_staff_button(
+    query: CallbackQuery,
+    session: AsyncSession,
+    tickets: TicketService,
+    staff_directory: StaffDirectory,
+    replies: ReplyBuffer,
+) -> None:
+    parts = (query.data or "").split(":")
+    if len(parts) < 3 or parts[0] != "tk" or not parts[2].isdigit():
+        return
+    ticket = await TicketRepository(session).get(int(parts[2]))
+    if ticket is None:
+        return
+    effects = Effects()
+    if not await staff_directory.is_staff(query.from_user.id):
+        effects.staff(ticket, Reply(REFUSAL))
+        replies.add_posts(effects.posts)
+        return
+    author = display_name(query.from_user) or str(query.from_user.id)
+    action = parts[1]
+    if action == "take":
+        effects = await tickets.assign(session, ticket, query.from_user.id, author)
+    elif action == "resolve":
+        effects = await tickets.resolve(session, ticket, author)
+    elif action == "prio" and len(parts) == 4 and parts[3] in PRIORITIES:
+        effects = await tickets.set_priority(session, ticket, parts[3], author)
+    replies.add_posts(effects.posts)

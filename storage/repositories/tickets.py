@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import CannedReply, RoutingRule, StaffPost, Ticket, TicketMessage, utcnow
+
+OPEN_STATUSES = ("new", "open", "waiting")
+
+
+class TicketRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        return await self._session.get(Ticket, ticket_id)
+
+    async def add(self, ticket: Ticket) -> Ticket:
+        self._session.add(ticket)
+        await self._session.flush()
+        return ticket
+
+    async def open_for_customer(self, customer_id: int) -> Ticket | None:
+        statement = (
+            select(Ticket)
+            .where(
+                Ticket.customer_id == customer_id,
+                Ticket.status.in_(OPEN_STATUSES),
+                Ticket.merged_into_id.is_(None),
+            )
+            .order_by(Ticket.id.desc())
+            .limit(1)
+        )
+        return (await self._session.execute(statement)).scalar_one_or_none()
+
+    async def for_customer(self, customer_id: int, limit: int = 10) -> Sequence[Ticket]:
+        statement = (
+            select(Ticket)
+            .where(Ticket.customer_id == customer_id)
+            .order_by(Ticket.id.desc())
+            .limit(limit)
+        )
+        return (await self._session.execute(statement)).scalars().all()
+
+    async def by_thread(self, thread_id: int) -> Ticket | None:
+        statement = select(Ticket).where(Ticket.staff_thread_id == thread_id)
+        return (await self._session.execute(statement)).scalar_one_or_none()
+
+    async def listing(self, status: str | None = None, limit: int = 50) -> Sequence[Ticket]:
+        statement = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
+        if status == "open":
+            statement = statement.where(Ticket.status.in_(OPEN_STATUSES))
+        elif status:
+            statement = statement.where(Ticket.status == status)
+        return (await self._session.execute(statement)).scalars().all()
+
+    async def with_due_alerts(self) -> Sequence[Ticket]:
+        """Open tickets still waiting for a first response: the SLA watch looks at these."""
+        statement = select(Ticket).where(
+            Ticket.status.in_(OPEN_STATUSES),
+            Ticket.first_response_at.is_(None),
+            Ticket.due_at.is_not(None),
+            Ticket.merged_into_id.is_(None),
+        )
+        return (await self._session.execute(statement)).scalars().all()
+
+    async def add_message(
+        self,
+        ticket: Ticket,
+        kind: str,
+        text: str,
+        author: str = "",
+        attachment: tuple[str, str] | None = None,
+    ) -> TicketMessage:
+        message = TicketMessage(
+            ticket_id=ticket.id,
+            kind=kind,
+            author=author[:128],
+            text=text,
+            attachment_kind=attachment[0] if attachment else None,
+            attachment_id=attachment[1] if attachment else None,
+        )
+        ticket.updated_at = utcnow()
+        self._session.add(message)
+        await self._session.flush()
+        return message
+
+    async def messages(self, ticket_id: int) -> Sequence[TicketMessage]:
+        statement = (
+            select(TicketMessage)
+            .where(TicketMessage.ticket_id == ticket_id)
+            .order_by(TicketMessage.id)
+        )
+        return (await self._session.execute(statement)).scalars().all()
+
+    async def count_for_customer(self, customer_id: int) -> int:
+        statement = select(func.count(Ticket.id)).where(Ticket.customer_id == customer_id)
+        return int((await self._session.execute(statement)).scalar_one())
+
+
+class RuleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def ordered(self) -> Sequence[RoutingRule]:
+        statement = select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)
+        return (await self._session.execute(statement)).scalars().all()
+
+    async def by_name(self, name: str) -> RoutingRule | None:
+        statement = select(RoutingRule).where(RoutingRule.name == name)
+        return (await self._session.execute(statement)).scalar_one_or_none()
+
+    async def add(self, rule: RoutingRule) -> RoutingRule:
+        self._session.add(rule)
+        await self._session.flush()
+        return rule
+
+    async def remove(self, name: str) -> bool:
+        result = await self._session.execute(delete(RoutingRule).where(RoutingRule.name == name))
+        return bool(getattr(result, "rowcount", 0))
+
+
+class CannedRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def all(self) -> Sequence[CannedReply]:
+        statement = select(CannedReply).order_by(CannedReply.name)
+        return (await self._session.execute(statement)).scalars().all()
+
+    async def get(self, name: str) -> CannedReply | None:
+        statement = select(CannedReply).where(CannedReply.name == name)
+        return (await self._session.execute(statement)).scalar_one_or_none()
+
+    async def add(self, name: str, text: str) -> CannedReply:
+        existing = await self.get(name)
+        if existing is not None:
+            existing.text = text
+            return existing
+        reply = CannedReply(name=name, text=text)
+        self._session.add(reply)
+        await self._session.flush()
+        return reply
+
+    async def remove(self, name: str) -> bool:
+        result = await self._session.execute(delete(CannedReply).where(CannedReply.name == name))
+        return bool(getattr(result, "rowcount", 0))
+
+
+class StaffPostRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def remember(self, message_id: int, ticket_id: int) -> None:
+        await self._session.merge(StaffPost(message_id=message_id, ticket_id=ticket_id))
+
+    async def ticket_of(self, message_id: int) -> int | None:
+        post = await self._session.get(StaffPost, message_id)
+        return post.ticket_id if post else None
