@@ -10,6 +10,7 @@ from datetime import datetime
 
 from aiogram import Bot
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channels.telegram import CHANNEL as TELEGRAM
@@ -22,8 +23,11 @@ from bot.core.conversation import Conversation
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import parse_schedule
 from bot.core.outbox import ChannelSender, Outbox
+from bot.core.routing import seed_rules
+from bot.core.sla import SlaWatch
 from bot.core.tickets import STAFF, TicketService
 from bot.metrics import Metrics
+from bot.scheduler import create_scheduler
 from bot.telegram.inbox import TelegramInbox
 from bot.telegram.polling import ALLOWED_UPDATES, TelegramPoller
 from bot.telegram.setup import create_bot, create_dispatcher
@@ -53,6 +57,8 @@ class Services:
     tickets: TicketService
     outbox: Outbox
     webchat_hub: WebChatHub
+    sla: SlaWatch
+    scheduler: AsyncIOScheduler | None = None
     bot: Bot | None = None
     inbox: TelegramInbox | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -84,8 +90,9 @@ def create_services(
     )
     hub = WebChatHub()
     senders: dict[str, ChannelSender] = {WEBCHAT: WebChatSender(hub)}
-    outbox = Outbox(pool, senders)
-    services = Services(settings, engine, pool, metrics, conversation, tickets, outbox, hub)
+    outbox = Outbox(pool, senders, on_blocked=tickets.customer_unreachable)
+    sla = SlaWatch(pool, outbox, hours, settings.tickets, clock)
+    services = Services(settings, engine, pool, metrics, conversation, tickets, outbox, hub, sla)
     if settings.telegram.enabled:
         bot = create_bot(settings.telegram)
         services.bot = bot
@@ -128,7 +135,15 @@ async def start(services: Services) -> None:
     """Migrate if asked; resume stored updates a previous process did not finish."""
     if services.settings.database.auto_migrate:
         await migrate.upgrade(services.engine)
+    if services.settings.tickets.rules:
+        async with services.session_pool() as session, session.begin():
+            await seed_rules(session, services.settings.tickets.rules)
     services.outbox.start()
+    settings = services.settings
+    if settings.scheduler.enabled:
+        interval = float(settings.tickets.sla_check_seconds)
+        services.scheduler = create_scheduler([("sla_watch", services.sla.run_once, interval)])
+        services.scheduler.start()
     if services.inbox is not None:
         services.inbox.start()
 
@@ -155,6 +170,9 @@ async def connect_telegram(services: Services) -> None:
 
 
 async def stop(services: Services) -> None:
+    if services.scheduler is not None:
+        services.scheduler.shutdown(wait=False)
+        services.scheduler = None
     for task in services.background:
         task.cancel()
     await asyncio.gather(*services.background, return_exceptions=True)

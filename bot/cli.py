@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot import cli_inbox
 from bot.config import ConfigError, Settings, load_settings
 from bot.core.faq_file import FaqFileError, dump_faq, load_faq
 from bot.log_setup import setup_logging
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     faq_list.add_argument("--language", choices=["ru", "en"])
     faq_export = faq_commands.add_parser("export", parents=[common], help="write entries as YAML")
     faq_export.add_argument("file", nargs="?", type=Path, help="output file (default: stdout)")
+    cli_inbox.add_parsers(commands, common)
     commands.add_parser(
         "chat",
         parents=[common],
@@ -85,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.faq_command is None:
                 parser.parse_args(["faq", "--help"])
             return asyncio.run(_faq(settings, args))
+        if args.command in ("tickets", "canned", "rules"):
+            if args.action is None:
+                parser.parse_args([args.command, "--help"])
+            return asyncio.run(cli_inbox.run(settings, args))
         if args.command == "chat":
             from bot.console import console_chat
 
@@ -94,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"otklik: database unavailable ({settings.database.url_safe}): {exc}", file=sys.stderr
         )
         return 3
-    except FaqFileError as exc:
+    except (FaqFileError, cli_inbox.CommandError) as exc:
         print(f"otklik: {exc}", file=sys.stderr)
         return 2
     parser.error(f"unknown command {args.command!r}")

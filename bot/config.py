@@ -153,6 +153,12 @@ class TicketsConfig:
 
 
 @dataclass(frozen=True)
+class SchedulerConfig:
+    # Only one process of a deployment should run scheduled jobs.
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
     json: bool = True
@@ -167,6 +173,7 @@ class Settings:
     bot: BotConfig = field(default_factory=BotConfig)
     faq: FaqConfig = field(default_factory=FaqConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     source: str = "<defaults>"
 

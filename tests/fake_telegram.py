@@ -28,6 +28,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
+    result: Any = None
 
 
 @dataclass
@@ -312,6 +313,7 @@ class FakeTelegram:
             return failure
         handler = getattr(self, f"_api_{method}", None)
         result = await handler(params) if handler is not None else True
+        call.result = result
         return web.json_response({"ok": True, "result": result})
 
     async def _api_getMe(self, params: dict[str, Any]) -> Any:

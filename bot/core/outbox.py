@@ -10,6 +10,7 @@ import asyncio
 import enum
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.messages import Attachment, Button, Reply
 from storage.db import DB_ERRORS
-from storage.models import utcnow
+from storage.models import Customer, utcnow
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.outbox import OutboxRepository
 
@@ -41,6 +42,11 @@ class SendResult:
 
 class ChannelSender(Protocol):
     async def send(self, recipient: str, reply: Reply) -> SendResult: ...
+
+
+# Called in the transaction that marks a customer unreachable; returns posts to queue (the staff
+# inbox wants to know).
+BlockedHook = Callable[[AsyncSession, Customer], Awaitable[list[tuple[str, str, Reply]]]]
 
 
 def reply_to_payload(reply: Reply) -> str:
@@ -90,8 +96,10 @@ class Outbox:
         *,
         recovery_interval: float = 15.0,
         flush_interval: float = 0.05,
+        on_blocked: BlockedHook | None = None,
     ) -> None:
         self._pool = session_pool
+        self._on_blocked = on_blocked
         self._senders = senders
         self._recovery_interval = recovery_interval
         self._flush_interval = flush_interval
@@ -154,6 +162,7 @@ class Outbox:
             log.warning("could not mark outbox %s as %s; recovery will retry", ids, status)
 
     async def _mark_blocked(self, item: QueuedReply) -> None:
+        queued: list[QueuedReply] = []
         try:
             async with self._pool() as session, session.begin():
                 await OutboxRepository(session).mark([item.id], "blocked", "recipient blocked")
@@ -162,8 +171,13 @@ class Outbox:
                 )
                 if customer is not None:
                     customer.unreachable = True
+                    if self._on_blocked is not None:
+                        posts = await self._on_blocked(session, customer)
+                        queued = await self.enqueue(session, ReplyBuffer(posts))
         except DB_ERRORS:
             log.warning("could not mark outbox %s as blocked", item.id)
+        if queued:
+            await self.deliver(queued)
 
     async def _count_attempt(self, message_id: int, error: str) -> None:
         try:

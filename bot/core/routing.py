@@ -7,8 +7,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import RuleConfig
 from bot.core.faq_matcher import tokenize
 from storage.models import RoutingRule
+from storage.repositories.tickets import RuleRepository
 
 
 @dataclass(frozen=True)
@@ -58,3 +62,28 @@ def route(
     if stems & urgent:
         result = Routing(result.category, "urgent", result.assignee_id, result.rule_id)
     return result
+
+
+def rule_from_config(rule: RuleConfig, position: int) -> RoutingRule:
+    return RoutingRule(
+        name=rule.name,
+        position=position,
+        keywords="\n".join(rule.keywords),
+        pattern=rule.pattern,
+        channel=rule.channel,
+        language=rule.language,
+        set_category=rule.category,
+        set_priority=rule.priority,
+        set_assignee_id=rule.assignee_id or None,
+    )
+
+
+async def seed_rules(session: AsyncSession, rules: Sequence[RuleConfig]) -> int:
+    """Add configured rules that SQL does not have yet (by name); returns how many."""
+    repository = RuleRepository(session)
+    added = 0
+    for number, rule in enumerate(rules, start=1):
+        if await repository.by_name(rule.name) is None:
+            await repository.add(rule_from_config(rule, number * 10))
+            added += 1
+    return added

@@ -277,6 +277,20 @@ class TicketService:
         effects.staff(ticket, Reply(text, title="⭐ CSAT comment"))
         return Reply(t("csat_comment_thanks", customer.language)), effects
 
+    async def customer_unreachable(self, session: AsyncSession, customer: Customer) -> list[Post]:
+        """Tell the staff topic of the customer's latest ticket that replies cannot reach them."""
+        latest = await TicketRepository(session).for_customer(customer.id, limit=1)
+        effects = Effects()
+        for ticket in latest:
+            effects.staff(
+                ticket,
+                Reply(
+                    "⚠️ The customer blocked the bot: replies cannot reach them on "
+                    f"{customer.last_channel or ticket.channel}."
+                ),
+            )
+        return effects.posts
+
     async def open_ticket(self, session: AsyncSession, customer: Customer) -> Ticket | None:
         return await TicketRepository(session).open_for_customer(customer.id)
 
