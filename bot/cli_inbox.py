@@ -35,6 +35,12 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     resolve.add_argument("id", type=int)
     resolve.add_argument("--by", default="cli", help="name recorded as the resolver")
+    merge = actions.add_parser(
+        "merge", parents=[common], help="merge a duplicate ticket into another of the same customer"
+    )
+    merge.add_argument("duplicate", type=int)
+    merge.add_argument("target", type=int)
+    merge.add_argument("--by", default="cli", help="name recorded in both tickets")
 
     canned = commands.add_parser("canned", help="manage canned replies (/canned NAME in a topic)")
     actions = canned.add_subparsers(dest="action", metavar="ACTION")
@@ -123,6 +129,16 @@ async def _tickets(
             )
         print(f"{len(rows)} tickets")
         return
+    service = TicketService(parse_schedule(settings.hours), settings.tickets)
+    if args.action == "merge":
+        duplicate, target = await tickets.get(args.duplicate), await tickets.get(args.target)
+        if duplicate is None or target is None:
+            raise CommandError(f"no ticket #{args.duplicate if duplicate is None else args.target}")
+        if duplicate.customer_id != target.customer_id or duplicate.id == target.id:
+            raise CommandError("only two different tickets of the same customer can be merged")
+        buffer.add_posts((await service.merge(session, duplicate, target, args.by)).posts)
+        print(f"ticket #{duplicate.id} merged into #{target.id}")
+        return
     ticket = await tickets.get(args.id)
     if ticket is None:
         raise CommandError(f"no ticket #{args.id}")
@@ -144,7 +160,6 @@ async def _tickets(
             attachment = f" [{message.attachment_kind}]" if message.attachment_kind else ""
             print(f"  {message.created_at:%m-%d %H:%M} {who}: {message.text}{attachment}")
         return
-    service = TicketService(parse_schedule(settings.hours), settings.tickets)
     effects = await service.resolve(session, ticket, args.by)
     buffer.add_posts(effects.posts)
     print(f"ticket #{ticket.id} is {ticket.status}")

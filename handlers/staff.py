@@ -96,6 +96,10 @@ async def _command(
         return await tickets.assign(session, ticket, user_id, argument or author)
     if command == "priority" and argument in PRIORITIES:
         return await tickets.set_priority(session, ticket, argument, author)
+    if command == "merge" and argument.lstrip("#").isdigit():
+        target = await TicketRepository(session).get(int(argument.lstrip("#")))
+        if target is not None:
+            return await tickets.merge(session, ticket, target, author)
     if command == "canned":
         canned = CannedRepository(session)
         if argument:
@@ -111,7 +115,8 @@ async def _command(
         ticket,
         Reply(
             "Commands: /resolve, /reopen, /assign [name], "
-            f"/priority {'|'.join(PRIORITIES)}, /canned [NAME]; start a line with ! for a note."
+            f"/priority {'|'.join(PRIORITIES)}, /merge ID, /canned [NAME]; "
+            "start a line with ! for a note."
         ),
     )
     return effects

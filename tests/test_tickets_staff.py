@@ -258,3 +258,45 @@ async def test_cli_for_tickets_canned_and_rules(
     bad_priority = await _otklik(database, "rules", "add", "z", "--priority", "max", cwd=tmp_path)
     assert bad_priority.returncode == 2 and "invalid choice" in bad_priority.stderr
     assert "ACTION" in (await _otklik(database, "rules", "--help", cwd=tmp_path)).stdout
+    same = await _otklik(database, "tickets", "merge", "1", "1", cwd=tmp_path)
+    assert same.returncode == 2 and "only two different tickets" in same.stderr
+
+
+async def test_card_buttons_and_merge(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    fake_tg.members[AGENT] = "member"
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT})
+    await _complain(app, fake_tg, CUSTOMER, "Заказ 1 не пришёл")
+
+    async def press(user_id: int, data: str) -> None:
+        update = fake_tg.callback_update(STAFF_CHAT, data)
+        update["callback_query"]["from"]["id"] = user_id
+        update["callback_query"]["message"]["chat"] = {"id": STAFF_CHAT, "type": "supergroup"}
+        await fake_tg.deliver(update)
+        await app.drain()
+
+    await press(99, "tk:take:1")  # not staff: refused, nothing changes
+    assert (await _ticket(database)).assignee_id is None
+    assert fake_tg.sent_texts(STAFF_CHAT)[-1] == "Sorry, only the support team can act on tickets."
+    await press(AGENT, "tk:take:1")
+    await press(AGENT, "tk:prio:1:urgent")
+    ticket = await _ticket(database)
+    assert (ticket.assignee_id, ticket.status, ticket.priority) == (AGENT, "open", "urgent")
+
+    # A duplicate from the same customer (opened while #1 was resolved) is merged into #1.
+    await press(AGENT, "tk:resolve:1")
+    await _complain(app, fake_tg, CUSTOMER, "Повторяю: заказ 1 не пришёл")
+    assert (await _ticket(database)).id == 2
+    await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, "/merge 1", thread_id=501))
+    await app.drain()
+    async with create_session_pool(database.engine)() as session:
+        first, second = (
+            await TicketRepository(session).get(1),
+            await TicketRepository(session).get(2),
+        )
+    assert first is not None and second is not None
+    assert (second.status, second.merged_into_id, first.status) == ("closed", 1, "open")
+    await fake_tg.deliver(fake_tg.message_update(CUSTOMER, "Есть новости?"))
+    await app.drain()
+    assert fake_tg.sent_texts(CUSTOMER)[-1] == "Добавлено в обращение №1."

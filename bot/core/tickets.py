@@ -256,6 +256,27 @@ class TicketService:
         effects.staff(ticket, Reply(f"Priority of #{ticket.id} is now {priority} ({author})."))
         return effects
 
+    async def merge(
+        self, session: AsyncSession, duplicate: Ticket, target: Ticket, author: str
+    ) -> Effects:
+        """Close `duplicate` into `target`: same customer only; later messages go to target."""
+        effects = Effects()
+        if duplicate.id == target.id or duplicate.customer_id != target.customer_id:
+            effects.staff(
+                duplicate, Reply("Only another ticket of the same customer can be merged.")
+            )
+            return effects
+        duplicate.merged_into_id = target.id
+        duplicate.status = "closed"
+        if target.status in ("resolved", "closed"):
+            target.status = "open"
+        tickets = TicketRepository(session)
+        await tickets.add_message(duplicate, "system", f"merged into #{target.id}", author)
+        await tickets.add_message(target, "system", f"#{duplicate.id} merged here", author)
+        effects.staff(duplicate, Reply(f"🔀 Merged into #{target.id} by {author}; continue there."))
+        effects.staff(target, Reply(f"🔀 #{duplicate.id} ({duplicate.subject}) merged here."))
+        return effects
+
     async def record_csat(
         self, session: AsyncSession, ticket: Ticket, customer: Customer, score: int
     ) -> tuple[Reply, Effects]:
