@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import cli_inbox
+from bot import cli_inbox, cli_reports
 from bot.config import ConfigError, Settings, load_settings
 from bot.core.faq_file import FaqFileError, dump_faq, load_faq
 from bot.log_setup import setup_logging
@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     faq_export = faq_commands.add_parser("export", parents=[common], help="write entries as YAML")
     faq_export.add_argument("file", nargs="?", type=Path, help="output file (default: stdout)")
     cli_inbox.add_parsers(commands, common)
+    cli_reports.add_parser(commands, common)
     commands.add_parser(
         "chat",
         parents=[common],
@@ -91,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.action is None:
                 parser.parse_args([args.command, "--help"])
             return asyncio.run(cli_inbox.run(settings, args))
+        if args.command == "report":
+            return asyncio.run(cli_reports.run(settings, args))
         if args.command == "chat":
             from bot.console import console_chat
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from storage.models import Ticket, TicketMessage
+from storage.models import SurveyResponse, Ticket, TicketMessage
 from tests.conftest import AppFactory, Database
 from tests.fake_telegram import FakeTelegram
 
@@ -104,6 +104,9 @@ async def test_complaint_to_topic_relay_notes_resolve_and_csat(
             .all()
         )
     assert kinds == ["customer", "staff", "customer", "note", "system"]
+    async with faq_loaded.engine.connect() as conn:
+        response = (await conn.execute(select(SurveyResponse.kind, SurveyResponse.score))).one()
+    assert tuple(response) == ("csat", 5)  # ticket CSAT counts in the CSAT report
 
 
 async def test_customer_cannot_reach_another_customers_ticket(

@@ -19,7 +19,7 @@ from bot.core.hours_text import expectation
 from bot.core.messages import Attachment, Button, Reply
 from bot.core.routing import route
 from bot.core.texts import t
-from storage.models import Customer, Ticket, utcnow
+from storage.models import Customer, SurveyResponse, Ticket, utcnow
 from storage.repositories.conversation import ConversationLog
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.tickets import OPEN_STATUSES, RuleRepository, TicketRepository
@@ -286,6 +286,17 @@ class TicketService:
             return Reply(t("csat_already", customer.language)), effects
         ticket.csat_score = score
         customer.pending_action = f"csat_comment:{ticket.id}"
+        # Ticket CSAT counts in the CSAT report like any other CSAT answer.
+        session.add(
+            SurveyResponse(
+                kind="csat",
+                ticket_id=ticket.id,
+                customer_id=customer.id,
+                channel=customer.last_channel or ticket.channel,
+                score=score,
+                created_at=self._clock(),
+            )
+        )
         effects.staff(ticket, Reply(f"⭐ CSAT {score}/5 from the customer."))
         skip = ((Button(t("btn_skip", customer.language), "cancel"),),)
         return Reply(t("csat_thanks", customer.language), buttons=skip), effects

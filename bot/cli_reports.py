@@ -1,0 +1,62 @@
+"""`otklik report nps|csat|ces`: survey metrics from SQL."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from bot.config import Settings
+from bot.reports import render, rows_for
+from storage import migrate
+from storage.db import create_engine, create_session_pool
+from storage.repositories.reports import ReportFilter, score_counts
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    report = commands.add_parser(
+        "report",
+        parents=[common],
+        help="NPS, CSAT or CES with trend",
+        description="NPS = 100·(P − D)/N with its 95%% margin of error (N < 30 is marked low "
+        "confidence); CSAT = share of 4-5; CES = mean and share of 5-7. Skipped questions are "
+        "not counted.",
+    )
+    report.add_argument("metric", choices=["nps", "csat", "ces"])
+    report.add_argument("--from", dest="since", type=_day, help="first day, YYYY-MM-DD (UTC)")
+    report.add_argument("--to", dest="until", type=_day, help="last day, inclusive")
+    report.add_argument("--campaign", type=int, help="only this campaign id")
+    report.add_argument("--channel", help="only this channel (telegram, webchat, ...)")
+    report.add_argument("--by", choices=["week", "month"], help="one row per period")
+    report.add_argument("--format", choices=["text", "json", "csv"], default="text")
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    engine = create_engine(settings.database.url, schema=settings.database.schema)
+    try:
+        if settings.database.auto_migrate:
+            await migrate.upgrade(engine)
+        report = ReportFilter(
+            kind=args.metric,
+            since=datetime.combine(args.since, time(), UTC) if args.since else None,
+            until=datetime.combine(args.until + timedelta(days=1), time(), UTC)
+            if args.until
+            else None,
+            campaign_id=args.campaign,
+            channel=args.channel,
+            by=args.by,
+        )
+        async with create_session_pool(engine)() as session:
+            counts = await score_counts(session, report)
+        sys.stdout.write(render(args.metric, rows_for(args.metric, counts), args.format))
+    finally:
+        await engine.dispose()
+    return 0
