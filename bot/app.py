@@ -13,6 +13,10 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.campaigns.answers import SurveyAnswers
+from bot.campaigns.rate_limit import RateLimiter
+from bot.campaigns.sender import CampaignSender
+from bot.campaigns.service import launch_due
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramSender
 from bot.channels.telegram_staff import TelegramStaffSender
@@ -58,6 +62,7 @@ class Services:
     outbox: Outbox
     webchat_hub: WebChatHub
     sla: SlaWatch
+    campaigns: CampaignSender
     scheduler: AsyncIOScheduler | None = None
     bot: Bot | None = None
     inbox: TelegramInbox | None = None
@@ -83,6 +88,7 @@ def create_services(
         faq_config=settings.faq,
         metrics=metrics,
         tickets=tickets,
+        surveys=SurveyAnswers(clock),
         bot_name=settings.bot.name,
         default_language=settings.bot.default_language,
         max_message_chars=settings.bot.max_message_chars,
@@ -90,13 +96,17 @@ def create_services(
     )
     hub = WebChatHub()
     senders: dict[str, ChannelSender] = {WEBCHAT: WebChatSender(hub)}
+    limiter = RateLimiter(settings.campaigns.rate_per_second)
     outbox = Outbox(pool, senders, on_blocked=tickets.customer_unreachable)
     sla = SlaWatch(pool, outbox, hours, settings.tickets, clock)
-    services = Services(settings, engine, pool, metrics, conversation, tickets, outbox, hub, sla)
+    campaigns = CampaignSender(pool, senders, limiter, hours.zone, clock=clock)
+    services = Services(
+        settings, engine, pool, metrics, conversation, tickets, outbox, hub, sla, campaigns
+    )
     if settings.telegram.enabled:
         bot = create_bot(settings.telegram)
         services.bot = bot
-        sender = TelegramSender(bot)
+        sender = TelegramSender(bot, limiter)
         senders[TELEGRAM] = sender
         staff: StaffDirectory | None = None
         if settings.telegram.staff_chat_id:
@@ -142,10 +152,26 @@ async def start(services: Services) -> None:
     settings = services.settings
     if settings.scheduler.enabled:
         interval = float(settings.tickets.sla_check_seconds)
-        services.scheduler = create_scheduler([("sla_watch", services.sla.run_once, interval)])
+        services.scheduler = create_scheduler(
+            [
+                ("sla_watch", services.sla.run_once, interval),
+                ("campaign_launch", lambda: launch_campaigns(services), 5.0),
+            ]
+        )
         services.scheduler.start()
+        await services.campaigns.resume_after_crash()
+        services.campaigns.start()
     if services.inbox is not None:
         services.inbox.start()
+
+
+async def launch_campaigns(services: Services) -> int:
+    """Start one-off campaigns that are due, then wake the sender."""
+    async with services.session_pool() as session, session.begin():
+        queued = await launch_due(session, services.conversation.now(), services.campaigns.zone)
+    if queued:
+        services.campaigns.wake.set()
+    return queued
 
 
 async def connect_telegram(services: Services) -> None:
@@ -173,6 +199,7 @@ async def stop(services: Services) -> None:
     if services.scheduler is not None:
         services.scheduler.shutdown(wait=False)
         services.scheduler = None
+    await services.campaigns.stop()
     for task in services.background:
         task.cancel()
     await asyncio.gather(*services.background, return_exceptions=True)

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import cli_inbox, cli_reports
+from bot import cli_campaigns, cli_inbox, cli_reports
+from bot.campaigns.service import CampaignError
 from bot.config import ConfigError, Settings, load_settings
 from bot.core.faq_file import FaqFileError, dump_faq, load_faq
 from bot.log_setup import setup_logging
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     faq_export.add_argument("file", nargs="?", type=Path, help="output file (default: stdout)")
     cli_inbox.add_parsers(commands, common)
     cli_reports.add_parser(commands, common)
+    cli_campaigns.add_parsers(commands, common)
     commands.add_parser(
         "chat",
         parents=[common],
@@ -92,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.action is None:
                 parser.parse_args([args.command, "--help"])
             return asyncio.run(cli_inbox.run(settings, args))
+        if args.command in ("survey", "campaign"):
+            if args.action is None:
+                parser.parse_args([args.command, "--help"])
+            return asyncio.run(cli_campaigns.run(settings, args))
         if args.command == "report":
             return asyncio.run(cli_reports.run(settings, args))
         if args.command == "chat":
@@ -103,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"otklik: database unavailable ({settings.database.url_safe}): {exc}", file=sys.stderr
         )
         return 3
-    except (FaqFileError, cli_inbox.CommandError) as exc:
+    except (FaqFileError, cli_inbox.CommandError, CampaignError) as exc:
         print(f"otklik: {exc}", file=sys.stderr)
         return 2
     parser.error(f"unknown command {args.command!r}")

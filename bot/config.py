@@ -153,6 +153,13 @@ class TicketsConfig:
 
 
 @dataclass(frozen=True)
+class CampaignsConfig:
+    # Bulk survey sends per second across all chats (Telegram allows about 30); 0 = no limit
+    # (for paid broadcasts, up to 1000/s).
+    rate_per_second: float = 25.0
+
+
+@dataclass(frozen=True)
 class SchedulerConfig:
     # Only one process of a deployment should run scheduled jobs.
     enabled: bool = True
@@ -174,6 +181,7 @@ class Settings:
     faq: FaqConfig = field(default_factory=FaqConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     source: str = "<defaults>"
 

@@ -13,7 +13,7 @@ from bot.core.messages import Reply
 from bot.core.outbox import ReplyBuffer
 from bot.core.tickets import Effects, TicketService
 from bot.telegram.staff_directory import StaffDirectory
-from storage.models import Ticket
+from storage.models import Customer, SurveyResponse, Ticket
 from storage.repositories.tickets import CannedRepository, StaffPostRepository, TicketRepository
 
 REFUSAL = "Sorry, only the support team can act on tickets."
@@ -122,6 +122,36 @@ async def _command(
     return effects
 
 
+async def _detractor_ticket(
+    session: AsyncSession,
+    tickets: TicketService,
+    staff_directory: StaffDirectory,
+    replies: ReplyBuffer,
+    query: CallbackQuery,
+    response_id: int,
+) -> None:
+    """Open (once) a ticket for a detractor's answer, taken by whoever pressed, linked to it."""
+    response = await session.get(SurveyResponse, response_id)
+    if response is None or response.customer_id is None:
+        return
+    if not await staff_directory.is_staff(query.from_user.id):
+        return
+    customer = await session.get(Customer, response.customer_id)
+    if customer is None:
+        return
+    if response.ticket_id is None:
+        text = f"NPS {response.score}/10" + (f": {response.comment}" if response.comment else "")
+        ticket, _, effects = await tickets.open(
+            session, customer, customer.last_channel, customer.language, text
+        )
+        response.ticket_id = ticket.id
+        author = display_name(query.from_user) or str(query.from_user.id)
+        effects.posts.extend(
+            (await tickets.assign(session, ticket, query.from_user.id, author)).posts
+        )
+        replies.add_posts(effects.posts)
+
+
 async def on_staff_button(
     query: CallbackQuery,
     session: AsyncSession,
@@ -130,6 +160,9 @@ async def on_staff_button(
     replies: ReplyBuffer,
 ) -> None:
     parts = (query.data or "").split(":")
+    if len(parts) == 2 and parts[0] == "dt" and parts[1].isdigit():
+        await _detractor_ticket(session, tickets, staff_directory, replies, query, int(parts[1]))
+        return
     if len(parts) < 3 or parts[0] != "tk" or not parts[2].isdigit():
         return
     ticket = await TicketRepository(session).get(int(parts[2]))

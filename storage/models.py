@@ -66,6 +66,12 @@ class Customer(Base):
     # What the next free-text message means ("leave_message"); None means "a question".
     pending_action: Mapped[str | None] = mapped_column(String(32), nullable=True)
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Surveys: "stop surveys" opts out of every campaign; "ask me less" lengthens the throttle.
+    surveys_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    survey_throttle_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_surveyed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="")
+    tags: Mapped[str] = mapped_column(Text, default="")  # one per line
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
@@ -261,3 +267,64 @@ class SurveyResponse(Base):
     score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+
+
+class Survey(Base):
+    __tablename__ = "surveys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))  # nps | csat | ces | custom
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Texts and options as JSON: {"question": {"ru": .., "en": ..}, "followup": {"detractor":
+    # {"ru": .., "en": ..}, ...}, "options": [..] for custom}
+    texts: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id", ondelete="RESTRICT"))
+    status: Mapped[str] = mapped_column(String(16), default="draft", index=True)
+    schedule: Mapped[str] = mapped_column(String(16), default="once")  # once | cron | trigger
+    run_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    cron: Mapped[str] = mapped_column(String(64), default="")
+    trigger: Mapped[str] = mapped_column(String(32), default="")  # first_contact | ticket_resolved
+    trigger_delay_hours: Mapped[int] = mapped_column(Integer, default=0)
+    audience: Mapped[str] = mapped_column(Text, default="{}")  # JSON filters
+    throttle_days: Mapped[int] = mapped_column(Integer, default=30)
+    quiet_start: Mapped[str] = mapped_column(String(5), default="21:00")
+    quiet_end: Mapped[str] = mapped_column(String(5), default="09:00")
+    reminder_hours: Mapped[int] = mapped_column(Integer, default=0)
+    expire_hours: Mapped[int] = mapped_column(Integer, default=72)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class Delivery(Base):
+    """One survey message to one customer: the campaign outbox. `sending` marks the rows on
+    the wire; after a crash they are sent again (the only possible duplicates)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("campaign_id", "customer_id", "run_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    run_key: Mapped[str] = mapped_column(String(32), default="")  # which run of a recurring one
+    channel: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(128))
+    language: Mapped[str] = mapped_column(String(8), default="ru")
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    score: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None for anonymous

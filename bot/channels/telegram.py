@@ -19,6 +19,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
 
+from bot.campaigns.rate_limit import RateLimiter
 from bot.core.messages import Attachment, InboundMessage, Reply, split_text
 from bot.core.outbox import SendResult, SendStatus
 
@@ -99,8 +100,9 @@ class TelegramSender:
     """Sends one reply (split as needed). A 429 pauses every later call of this bot until
     `retry_after` has passed, then retries; a 403 means the customer blocked the bot."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, limiter: RateLimiter | None = None) -> None:
         self._bot = bot
+        self._limiter = limiter  # shared with bulk sending: a 429 pauses campaigns too
         self._not_before = 0.0
 
     async def _wait_turn(self) -> None:
@@ -118,6 +120,17 @@ class TelegramSender:
     ) -> SendResult:
         """Send a reply (its attachment first, captioned); `sent_ids` collects message ids."""
         parts: list[tuple[str, InlineKeyboardMarkup | None]] = render(reply) if reply.text else []
+        if reply.edit_message_id is not None and len(parts) == 1 and reply.attachment is None:
+            text, markup = parts[0]
+            edit = functools.partial(
+                self._bot.edit_message_text,
+                text=text,
+                chat_id=int(recipient),
+                message_id=reply.edit_message_id,
+                parse_mode="HTML",
+                reply_markup=markup,
+            )
+            return await self._call(edit, recipient, sent_ids)
         if reply.attachment is not None:
             caption, markup = (
                 parts.pop(0) if parts and len(parts[0][0]) <= CAPTION_LIMIT else ("", None)
@@ -161,7 +174,7 @@ class TelegramSender:
 
     async def _call(
         self,
-        call: Callable[[], Awaitable[Message]],
+        call: Callable[[], Awaitable[Message | bool]],
         recipient: str,
         sent_ids: list[int] | None,
     ) -> SendResult:
@@ -169,11 +182,13 @@ class TelegramSender:
             await self._wait_turn()
             try:
                 message = await call()
-                if sent_ids is not None:
+                if sent_ids is not None and isinstance(message, Message):
                     sent_ids.append(message.message_id)
                 return SendResult(SendStatus.SENT)
             except TelegramRetryAfter as exc:
                 self._not_before = max(self._not_before, time.monotonic() + exc.retry_after)
+                if self._limiter is not None:
+                    self._limiter.pause(exc.retry_after)
                 log.warning("telegram 429: pausing sends for %ss", exc.retry_after)
             except TelegramForbiddenError as exc:
                 log.info("telegram 403 for chat %s: unreachable", recipient)

@@ -39,8 +39,12 @@ class TelegramStaffSender:
         self._chat_id = staff_chat_id
         self._topic_lock = asyncio.Lock()  # one topic per ticket, even when posts race
 
-    async def send(self, recipient: str, reply: Reply) -> SendResult:
+    async def send(
+        self, recipient: str, reply: Reply, *, sent_ids: list[int] | None = None
+    ) -> SendResult:
         ticket_id = int(recipient)
+        if ticket_id == 0:  # belongs to no ticket (a detractor alert): the group's main chat
+            return await self._sender.send(str(self._chat_id), reply, sent_ids=sent_ids)
         thread_id = await self._thread_for(ticket_id)
         if thread_id is None:
             return SendResult(SendStatus.FAILED, f"ticket {ticket_id} not found")
@@ -48,6 +52,8 @@ class TelegramStaffSender:
         result = await self._sender.send(
             str(self._chat_id), reply, thread_id=thread_id or None, sent_ids=posted
         )
+        if sent_ids is not None:
+            sent_ids.extend(posted)
         if posted:
             async with self._pool() as session, session.begin():
                 for message_id in posted:

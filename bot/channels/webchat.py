@@ -124,6 +124,8 @@ class WebChatSender:
     def __init__(self, hub: WebChatHub) -> None:
         self._hub = hub
 
-    async def send(self, recipient: str, reply: Reply) -> SendResult:
+    async def send(
+        self, recipient: str, reply: Reply, *, sent_ids: list[int] | None = None
+    ) -> SendResult:
         await self._hub.push(recipient, {"type": "replies", "replies": [reply_to_json(reply)]})
         return SendResult(SendStatus.SENT)

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.campaigns.answers import SURVEY_COMMENT, SurveyAnswers
 from bot.config import FaqConfig
 from bot.core import language as lang
 from bot.core.faq_catalog import FaqCatalog
@@ -71,6 +72,7 @@ class Conversation:
         faq_config: FaqConfig,
         metrics: Metrics,
         tickets: TicketService,
+        surveys: SurveyAnswers,
         bot_name: str = "Otklik",
         default_language: str = "ru",
         max_message_chars: int = 16_000,
@@ -81,10 +83,14 @@ class Conversation:
         self._faq_config = faq_config
         self._metrics = metrics
         self._tickets = tickets
+        self._surveys = surveys
         self._bot_name = bot_name
         self._default_language = default_language
         self._max_chars = max_message_chars
         self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock()
 
     async def handle(self, session: AsyncSession, message: InboundMessage) -> Outcome:
         customers = CustomerRepository(session)
@@ -206,6 +212,9 @@ class Conversation:
             await self._feedback(turn, int(message_id), vote == "y")
         elif kind in ("handoff", "complaint") and not argument:
             await self._ask_for_problem(turn)
+        elif kind == "sv" and _survey_argument(argument):
+            delivery_id, action = argument.split(":")
+            await self._survey(turn, int(delivery_id), action)
         elif kind == "csat" and _csat_argument(argument):
             ticket_id, score = argument.split(":")
             await self._csat(turn, int(ticket_id), int(score))
@@ -276,6 +285,14 @@ class Conversation:
             await self._say(turn, Reply(too_long))
             return
         pending = turn.customer.pending_action or ""
+        if pending.startswith(SURVEY_COMMENT) and text:
+            delivery_id = int(pending.removeprefix(SURVEY_COMMENT) or 0)
+            reply, effects = await self._surveys.on_comment(
+                turn.session, turn.customer, delivery_id, text
+            )
+            turn.effects.posts.extend(effects.posts)
+            await self._say(turn, reply)
+            return
         if pending.startswith(CSAT_COMMENT) and text:
             await self._csat_comment(turn, int(pending.removeprefix(CSAT_COMMENT) or 0), text)
             return
@@ -369,6 +386,15 @@ class Conversation:
         turn.effects.posts.extend(effects.posts)
         await self._say(turn, reply)
 
+    async def _survey(self, turn: _Turn, delivery_id: int, action: str) -> None:
+        answer = await self._surveys.on_button(turn.session, turn.customer, delivery_id, action)
+        if answer is None:
+            await self._menu(turn, t("unknown_button", turn.language))
+            return
+        turn.effects.posts.extend(answer.effects.posts)
+        for reply in answer.replies:
+            await self._say(turn, reply)
+
     async def _csat_comment(self, turn: _Turn, ticket_id: int, text: str) -> None:
         turn.customer.pending_action = None
         ticket = await TicketRepository(turn.session).get(ticket_id)
@@ -384,6 +410,11 @@ class Conversation:
 
 def _label(question: str, limit: int = 60) -> str:
     return question if len(question) <= limit else question[: limit - 1] + "…"
+
+
+def _survey_argument(argument: str) -> bool:
+    delivery_id, _, action = argument.partition(":")
+    return delivery_id.isdigit() and (action.isdigit() or action in ("less", "stop", "skip"))
 
 
 def _csat_argument(argument: str) -> bool:

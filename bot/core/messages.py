@@ -41,6 +41,9 @@ class Reply:
     title: str | None = None
     buttons: tuple[tuple[Button, ...], ...] = field(default_factory=tuple)
     attachment: Attachment | None = None
+    # Replace the text and buttons of an earlier message (a survey becoming its follow-up)
+    # where the channel can; elsewhere it is sent as a new message.
+    edit_message_id: int | None = None
 
 
 def split_text(text: str, limit: int = 4096) -> list[str]:

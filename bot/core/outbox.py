@@ -41,7 +41,11 @@ class SendResult:
 
 
 class ChannelSender(Protocol):
-    async def send(self, recipient: str, reply: Reply) -> SendResult: ...
+    async def send(
+        self, recipient: str, reply: Reply, *, sent_ids: list[int] | None = None
+    ) -> SendResult:
+        """Deliver one reply; append the channel's message ids to `sent_ids` when it has any."""
+        ...
 
 
 # Called in the transaction that marks a customer unreachable; returns posts to queue (the staff
@@ -57,6 +61,8 @@ def reply_to_payload(reply: Reply) -> str:
         data["buttons"] = [[[b.text, b.data] for b in row] for row in reply.buttons]
     if reply.attachment:
         data["attachment"] = [reply.attachment.kind, reply.attachment.file_id]
+    if reply.edit_message_id:
+        data["edit"] = reply.edit_message_id
     return json.dumps(data, ensure_ascii=False)
 
 
@@ -64,7 +70,13 @@ def reply_from_payload(payload: str) -> Reply:
     data = json.loads(payload)
     buttons = tuple(tuple(Button(t, d) for t, d in row) for row in data.get("buttons", []))
     attachment = Attachment(*data["attachment"]) if data.get("attachment") else None
-    return Reply(data["text"], title=data.get("title"), buttons=buttons, attachment=attachment)
+    return Reply(
+        data["text"],
+        title=data.get("title"),
+        buttons=buttons,
+        attachment=attachment,
+        edit_message_id=data.get("edit"),
+    )
 
 
 @dataclass

@@ -1,0 +1,122 @@
+"""Turning a campaign run into deliveries: who is asked, and not before when."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Campaign, ChannelIdentity, Customer, Delivery, Ticket
+from storage.repositories._upsert import insert_ignore
+
+AUDIENCE_KEYS = {
+    "channel",
+    "language",
+    "tag",
+    "first_contact_after",
+    "first_contact_before",
+    "has_ticket",
+}
+LESS_OFTEN_DAYS = 90
+
+
+def parse_audience(raw: str) -> dict[str, Any]:
+    data = json.loads(raw or "{}")
+    if not isinstance(data, dict):
+        raise ValueError("audience must be a JSON object")
+    unknown = set(data) - AUDIENCE_KEYS
+    if unknown:
+        raise ValueError(f"unknown audience filter {sorted(unknown)[0]!r}")
+    return data
+
+
+def quiet_until(now: datetime, zone: ZoneInfo, start: str, end: str) -> datetime | None:
+    """If `now` falls in the quiet hours of `zone`, the moment they end; else None."""
+    if not start or not end or start == end:
+        return None
+    local = now.astimezone(zone)
+    begin, finish = time.fromisoformat(start), time.fromisoformat(end)
+    clock = local.time()
+    overnight = finish < begin
+    inside = (clock >= begin or clock < finish) if overnight else (begin <= clock < finish)
+    if not inside:
+        return None
+    day = local.date() if clock < finish else local.date() + timedelta(days=1)
+    return datetime.combine(day, finish, zone)
+
+
+def zone_of(customer: Customer, default: ZoneInfo) -> ZoneInfo:
+    try:
+        return ZoneInfo(customer.timezone) if customer.timezone else default
+    except (ZoneInfoNotFoundError, ValueError):
+        return default
+
+
+async def launch(
+    session: AsyncSession,
+    campaign: Campaign,
+    now: datetime,
+    default_zone: ZoneInfo,
+    run_key: str = "",
+) -> int:
+    """Queue a delivery for every customer in the audience; returns how many were queued."""
+    audience = parse_audience(campaign.audience)
+    statement = select(Customer).where(
+        Customer.surveys_opted_out.is_(False), Customer.unreachable.is_(False)
+    )
+    if audience.get("channel"):
+        statement = statement.where(Customer.last_channel == audience["channel"])
+    if audience.get("language"):
+        statement = statement.where(Customer.language == audience["language"])
+    if audience.get("tag"):
+        statement = statement.where(Customer.tags.contains(str(audience["tag"])))
+    if audience.get("first_contact_after"):
+        after = datetime.fromisoformat(audience["first_contact_after"])
+        statement = statement.where(Customer.created_at >= after)
+    if audience.get("first_contact_before"):
+        before = datetime.fromisoformat(audience["first_contact_before"])
+        statement = statement.where(Customer.created_at < before)
+    if "has_ticket" in audience:
+        has = exists().where(Ticket.customer_id == Customer.id)
+        statement = statement.where(has if audience["has_ticket"] else ~has)
+    queued = 0
+    for customer in (await session.execute(statement)).scalars():
+        days = customer.survey_throttle_days or campaign.throttle_days
+        if customer.last_surveyed_at is not None and customer.last_surveyed_at > now - timedelta(
+            days=days
+        ):
+            continue
+        recipient = (
+            await session.execute(
+                select(ChannelIdentity.external_id).where(
+                    ChannelIdentity.customer_id == customer.id,
+                    ChannelIdentity.channel == customer.last_channel,
+                )
+            )
+        ).scalar_one_or_none()
+        if recipient is None:
+            continue
+        zone = zone_of(customer, default_zone)
+        not_before = quiet_until(now, zone, campaign.quiet_start, campaign.quiet_end) or now
+        inserted = await insert_ignore(
+            session,
+            Delivery.__table__,  # type: ignore[arg-type]
+            {
+                "campaign_id": campaign.id,
+                "customer_id": customer.id,
+                "run_key": run_key,
+                "channel": customer.last_channel,
+                "recipient": recipient,
+                "language": customer.language,
+                "status": "queued",
+                "attempts": 0,
+                "not_before": not_before,
+            },
+            ["campaign_id", "customer_id", "run_key"],
+        )
+        queued += inserted is not None
+    return queued

@@ -1,0 +1,194 @@
+"""Works through the deliveries of running campaigns at the configured rate.
+
+Rows are claimed (`queued` -> `sending`) in small batches and marked when sent. After a crash,
+rows left in `sending` go back to the queue: the only messages that can arrive twice are those
+on the wire at the moment of the crash, plus those sent in the last `flush_interval` whose
+`sent` mark was not yet written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.campaigns.audience import quiet_until, zone_of
+from bot.campaigns.rate_limit import RateLimiter
+from bot.campaigns.surveys import survey_reply, texts_of
+from bot.core.outbox import ChannelSender, SendStatus
+from storage.db import DB_ERRORS
+from storage.models import Campaign, Customer, Delivery, Survey, utcnow
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+FINAL = ("sent", "answered", "blocked", "failed", "expired")
+
+
+class CampaignSender:
+    def __init__(
+        self,
+        session_pool: async_sessionmaker[AsyncSession],
+        senders: dict[str, ChannelSender],
+        limiter: RateLimiter,
+        default_zone: ZoneInfo,
+        *,
+        batch: int = 64,
+        concurrency: int = 16,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._pool = session_pool
+        self._senders = senders
+        self._limiter = limiter
+        self.zone = default_zone
+        self._batch = batch
+        self._concurrency = concurrency
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self.wake = asyncio.Event()
+
+    async def resume_after_crash(self) -> int:
+        """Rows a killed process left `sending` go back to the queue."""
+        async with self._pool() as session, session.begin():
+            result = await session.execute(
+                update(Delivery).where(Delivery.status == "sending").values(status="queued")
+            )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def _claim(self) -> list[tuple[Delivery, Survey, Campaign]]:
+        now = self._clock()
+        async with self._pool() as session, session.begin():
+            statement = (
+                select(Delivery, Survey, Campaign)
+                .join(Campaign, Campaign.id == Delivery.campaign_id)
+                .join(Survey, Survey.id == Campaign.survey_id)
+                .where(
+                    Campaign.status == "running",
+                    Delivery.status == "queued",
+                    Delivery.not_before <= now,
+                    Delivery.channel.in_(list(self._senders)),
+                )
+                .order_by(Delivery.id)
+                .limit(self._batch)
+            )
+            if session.bind is not None and session.bind.dialect.name == "postgresql":
+                statement = statement.with_for_update(of=Delivery, skip_locked=True)
+            rows = (await session.execute(statement)).all()
+            claimed: list[tuple[Delivery, Survey, Campaign]] = []
+            for row in rows:
+                delivery, survey, campaign = row.Delivery, row.Survey, row.Campaign
+                customer = await session.get(Customer, delivery.customer_id)
+                zone = zone_of(customer, self.zone) if customer is not None else self.zone
+                wait = quiet_until(now, zone, campaign.quiet_start, campaign.quiet_end)
+                if wait is not None:
+                    delivery.not_before = wait  # the message waits until morning
+                    continue
+                delivery.status = "sending"
+                claimed.append((delivery, survey, campaign))
+        return claimed
+
+    async def run_once(self) -> int:
+        """Claim and send one batch; returns how many deliveries were attempted."""
+        claimed = await self._claim()
+        if not claimed:
+            await self._finish_campaigns()
+            return 0
+        queue: asyncio.Queue[tuple[Delivery, Survey, Campaign]] = asyncio.Queue()
+        for item in claimed:
+            queue.put_nowait(item)
+        outcomes: list[tuple[int, str, int | None, str]] = []
+
+        async def worker() -> None:
+            while not queue.empty():
+                delivery, survey, _campaign = queue.get_nowait()
+                outcomes.append(await self._send(delivery, survey))
+
+        await asyncio.gather(*(worker() for _ in range(min(self._concurrency, len(claimed)))))
+        await self._record(outcomes)
+        return len(claimed)
+
+    async def _send(self, delivery: Delivery, survey: Survey) -> tuple[int, str, int | None, str]:
+        reply = survey_reply(
+            survey.kind, texts_of(survey.texts), delivery.language, survey.anonymous, delivery.id
+        )
+        await self._limiter.acquire(delivery.recipient)
+        sent_ids: list[int] = []
+        result = await self._senders[delivery.channel].send(
+            delivery.recipient, reply, sent_ids=sent_ids
+        )
+        message_id = sent_ids[0] if sent_ids else None
+        return delivery.id, result.status.value, message_id, result.error
+
+    async def _record(self, outcomes: list[tuple[int, str, int | None, str]]) -> None:
+        now = self._clock()
+        async with self._pool() as session, session.begin():
+            for delivery_id, status, message_id, error in outcomes:
+                delivery = await session.get(Delivery, delivery_id)
+                if delivery is None:
+                    continue
+                customer = await session.get(Customer, delivery.customer_id)
+                if status == SendStatus.SENT.value:
+                    delivery.status, delivery.sent_at = "sent", now
+                    delivery.message_id = message_id
+                    if customer is not None:
+                        customer.last_surveyed_at = now
+                elif status == SendStatus.BLOCKED.value:
+                    delivery.status, delivery.error = "blocked", error
+                    if customer is not None:
+                        customer.unreachable = True
+                elif status == SendStatus.FAILED.value or delivery.attempts + 1 >= MAX_ATTEMPTS:
+                    delivery.status, delivery.error = "failed", error
+                else:
+                    delivery.status, delivery.error = "queued", error
+                    delivery.not_before = now + timedelta(seconds=2 ** min(delivery.attempts, 8))
+                delivery.attempts += 1
+
+    async def _finish_campaigns(self) -> None:
+        """A one-off campaign whose every delivery is final is done."""
+        async with self._pool() as session, session.begin():
+            running = (
+                (
+                    await session.execute(
+                        select(Campaign).where(
+                            Campaign.status == "running", Campaign.schedule == "once"
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for campaign in running:
+                left = await session.execute(
+                    select(func.count(Delivery.id)).where(
+                        Delivery.campaign_id == campaign.id,
+                        Delivery.status.in_(("queued", "sending")),
+                    )
+                )
+                if int(left.scalar_one()) == 0:
+                    campaign.status = "done"
+                    campaign.finished_at = self._clock()
+
+    async def run_forever(self, idle: float = 0.5) -> None:
+        while True:
+            try:
+                if await self.run_once():
+                    continue
+            except DB_ERRORS:
+                log.warning("campaign sender: database unavailable")
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), idle)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None

@@ -1,0 +1,180 @@
+"""Campaign lifecycle: draft -> scheduled -> running -> paused -> done | cancelled."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.campaigns.audience import launch, parse_audience
+from storage.models import Campaign, Delivery, Survey, SurveyResponse
+
+KINDS = ("nps", "csat", "ces", "custom")
+TRANSITIONS = {
+    "pause": ({"running", "scheduled"}, "paused"),
+    "resume": ({"paused"}, "running"),
+    "cancel": ({"draft", "scheduled", "running", "paused"}, "cancelled"),
+}
+
+
+class CampaignError(ValueError):
+    """Names the field or state that is wrong."""
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    campaign: Campaign
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def response_rate(self) -> float | None:
+        """answered / delivered, delivered meaning sent without error (answered ones included)."""
+        delivered = self.counts.get("sent", 0) + self.counts.get("answered", 0)
+        return self.counts.get("answered", 0) / delivered if delivered else None
+
+
+async def create_survey(
+    session: AsyncSession, name: str, kind: str, anonymous: bool, texts: str
+) -> Survey:
+    if kind not in KINDS:
+        raise CampaignError(f"kind: must be one of {', '.join(KINDS)}")
+    try:
+        data = json.loads(texts or "{}")
+    except ValueError:
+        raise CampaignError("texts: not valid JSON") from None
+    if not isinstance(data, dict):
+        raise CampaignError("texts: must be a JSON object")
+    if kind == "custom" and not data.get("options"):
+        raise CampaignError("texts.options: a custom survey needs a list of options")
+    if (await session.execute(select(Survey).where(Survey.name == name))).scalar_one_or_none():
+        raise CampaignError(f"name: a survey named {name!r} exists")
+    survey = Survey(
+        name=name, kind=kind, anonymous=anonymous, texts=json.dumps(data, ensure_ascii=False)
+    )
+    session.add(survey)
+    await session.flush()
+    return survey
+
+
+async def create_campaign(
+    session: AsyncSession,
+    *,
+    name: str,
+    survey_name: str,
+    run_at: datetime | None = None,
+    cron: str = "",
+    trigger: str = "",
+    trigger_delay_hours: int = 0,
+    audience: str = "{}",
+    throttle_days: int = 30,
+    quiet: str = "21:00-09:00",
+    reminder_hours: int = 0,
+    expire_hours: int = 72,
+) -> Campaign:
+    survey = (
+        await session.execute(select(Survey).where(Survey.name == survey_name))
+    ).scalar_one_or_none()
+    if survey is None:
+        raise CampaignError(f"survey: no survey named {survey_name!r} (otklik survey list)")
+    if sum(bool(x) for x in (run_at, cron, trigger)) > 1:
+        raise CampaignError("schedule: give one of --at, --cron, --trigger")
+    if cron:
+        try:
+            CronTrigger.from_crontab(cron)
+        except ValueError as exc:
+            raise CampaignError(f"cron: {exc}") from None
+    if trigger and trigger not in ("first_contact", "ticket_resolved"):
+        raise CampaignError("trigger: first_contact or ticket_resolved")
+    try:
+        parse_audience(audience)
+    except ValueError as exc:
+        raise CampaignError(f"audience: {exc}") from None
+    start, _, end = quiet.partition("-")
+    try:
+        datetime.strptime(start, "%H:%M")
+        datetime.strptime(end, "%H:%M")
+    except ValueError:
+        raise CampaignError("quiet: expected HH:MM-HH:MM") from None
+    for field, value in (
+        ("throttle_days", throttle_days),
+        ("expire_hours", expire_hours),
+        ("reminder_hours", reminder_hours),
+    ):
+        if value < 0:
+            raise CampaignError(f"{field}: must not be negative")
+    campaign = Campaign(
+        name=name,
+        survey_id=survey.id,
+        status="scheduled" if (run_at or cron or trigger) else "draft",
+        schedule="cron" if cron else "trigger" if trigger else "once",
+        run_at=run_at,
+        cron=cron,
+        trigger=trigger,
+        trigger_delay_hours=trigger_delay_hours,
+        audience=audience,
+        throttle_days=throttle_days,
+        quiet_start=start,
+        quiet_end=end,
+        reminder_hours=reminder_hours,
+        expire_hours=expire_hours,
+    )
+    session.add(campaign)
+    await session.flush()
+    return campaign
+
+
+async def change_state(session: AsyncSession, campaign: Campaign, action: str) -> None:
+    allowed, target = TRANSITIONS[action]
+    if campaign.status not in allowed:
+        raise CampaignError(f"status: cannot {action} a campaign that is {campaign.status}")
+    if action == "resume" and campaign.started_at is None:
+        target = "scheduled"
+    campaign.status = target
+
+
+async def launch_due(session: AsyncSession, now: datetime, zone: ZoneInfo) -> int:
+    """Start one-off campaigns whose time has come; returns deliveries queued."""
+    due = (
+        (
+            await session.execute(
+                select(Campaign).where(
+                    Campaign.status == "scheduled",
+                    Campaign.schedule == "once",
+                    Campaign.run_at <= now,
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    queued = 0
+    for campaign in due:
+        queued += await launch(session, campaign, now, zone)
+        campaign.status = "running"
+        campaign.started_at = now
+    return queued
+
+
+async def status(session: AsyncSession, campaign: Campaign) -> CampaignStatus:
+    rows = await session.execute(
+        select(Delivery.status, func.count(Delivery.id))
+        .where(Delivery.campaign_id == campaign.id)
+        .group_by(Delivery.status)
+    )
+    return CampaignStatus(campaign, {str(s): int(n) for s, n in rows.all()})
+
+
+async def responses(session: AsyncSession, campaign_id: int) -> int:
+    result = await session.execute(
+        select(func.count(SurveyResponse.id)).where(SurveyResponse.campaign_id == campaign_id)
+    )
+    return int(result.scalar_one())

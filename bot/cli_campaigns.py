@@ -1,0 +1,156 @@
+"""`otklik survey ...` and `otklik campaign ...`."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.campaigns import service
+from bot.config import Settings
+from storage import migrate
+from storage.db import create_engine, create_session_pool
+from storage.models import Campaign, Survey
+
+ACTIONS = ("list", "show", "status", "start", "pause", "resume", "cancel")
+
+
+def _moment(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time (YYYY-MM-DDTHH:MM[+03:00])"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
+    survey = commands.add_parser("survey", help="create and list surveys (NPS, CSAT, CES, custom)")
+    actions = survey.add_subparsers(dest="action", metavar="ACTION")
+    create = actions.add_parser("create", parents=[common], help="create a survey")
+    create.add_argument("name")
+    create.add_argument("--kind", required=True, choices=service.KINDS)
+    create.add_argument("--anonymous", action="store_true", help="store no link to the customer")
+    create.add_argument(
+        "--texts",
+        default="{}",
+        help='JSON: {"question": {"ru": .., "en": ..}, "followup": {"detractor": {..}, '
+        '"passive": {..}, "promoter": {..}}, "options": [..] (custom)}; defaults exist',
+    )
+    actions.add_parser("list", parents=[common], help="list surveys")
+
+    campaign = commands.add_parser("campaign", help="schedule surveys and follow their delivery")
+    actions = campaign.add_subparsers(dest="action", metavar="ACTION")
+    create = actions.add_parser(
+        "create",
+        parents=[common],
+        help="create a campaign (draft unless --at, --cron or --trigger is given)",
+    )
+    create.add_argument("name")
+    create.add_argument("--survey", required=True, help="survey name")
+    create.add_argument("--at", type=_moment, help="run once at this time")
+    create.add_argument("--cron", default="", help="recurring, crontab syntax (UTC)")
+    create.add_argument("--trigger", default="", choices=["", "first_contact", "ticket_resolved"])
+    create.add_argument("--delay-hours", type=int, default=0, help="delay after the trigger")
+    create.add_argument(
+        "--audience",
+        default="{}",
+        help="JSON filters: channel, language, tag, first_contact_after, first_contact_before, "
+        "has_ticket",
+    )
+    create.add_argument("--throttle-days", type=int, default=30)
+    create.add_argument("--quiet", default="21:00-09:00", help="quiet hours, customer's time")
+    create.add_argument("--reminder-hours", type=int, default=0)
+    create.add_argument("--expire-hours", type=int, default=72)
+    for action in ACTIONS:
+        parser = actions.add_parser(action, parents=[common], help=f"{action} campaigns")
+        if action != "list":
+            parser.add_argument("id", type=int)
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    engine = create_engine(settings.database.url, schema=settings.database.schema)
+    try:
+        if settings.database.auto_migrate:
+            await migrate.upgrade(engine)
+        async with create_session_pool(engine)() as session, session.begin():
+            if args.command == "survey":
+                await _survey(session, args)
+            else:
+                await _campaign(session, settings, args)
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def _survey(session: Any, args: argparse.Namespace) -> None:
+    if args.action == "create":
+        survey = await service.create_survey(
+            session, args.name, args.kind, args.anonymous, args.texts
+        )
+        print(f"survey {survey.name!r} created (id {survey.id})")
+        return
+    rows = (await session.execute(select(Survey).order_by(Survey.id))).scalars().all()
+    for survey in rows:
+        anonymous = "anonymous" if survey.anonymous else ""
+        print(f"{survey.id:>4}  {survey.name:24} {survey.kind:6} {anonymous}")
+    print(f"{len(rows)} surveys")
+
+
+def progress(counts: dict[str, int], width: int = 30) -> str:
+    total = sum(counts.values())
+    done = total - counts.get("queued", 0) - counts.get("sending", 0)
+    filled = width * done // total if total else 0
+    percent = 100 * done / total if total else 0.0
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {percent:.0f}%"
+
+
+async def _campaign(session: Any, settings: Settings, args: argparse.Namespace) -> None:
+    if args.action == "create":
+        campaign = await service.create_campaign(
+            session,
+            name=args.name,
+            survey_name=args.survey,
+            run_at=args.at,
+            cron=args.cron,
+            trigger=args.trigger,
+            trigger_delay_hours=args.delay_hours,
+            audience=args.audience,
+            throttle_days=args.throttle_days,
+            quiet=args.quiet,
+            reminder_hours=args.reminder_hours,
+            expire_hours=args.expire_hours,
+        )
+        print(f"campaign {campaign.id} {campaign.name!r} is {campaign.status}")
+        return
+    if args.action == "list":
+        rows = (await session.execute(select(Campaign).order_by(Campaign.id))).scalars().all()
+        for campaign in rows:
+            print(f"{campaign.id:>4}  {campaign.name:24} {campaign.status:10} {campaign.schedule}")
+        print(f"{len(rows)} campaigns")
+        return
+    campaign = await session.get(Campaign, args.id)
+    if campaign is None:
+        raise service.CampaignError(f"id: no campaign {args.id}")
+    if args.action in ("pause", "resume", "cancel"):
+        await service.change_state(session, campaign, args.action)
+        print(f"campaign {campaign.id} is {campaign.status}")
+        return
+    if args.action == "start":
+        if campaign.status not in ("draft", "scheduled"):
+            raise service.CampaignError(f"status: campaign is {campaign.status}")
+        campaign.run_at = datetime.now(UTC)
+        campaign.status = "scheduled"
+        campaign.schedule = "once"
+        print(f"campaign {campaign.id} starts now (the running bot sends it)")
+        return
+    state = await service.status(session, campaign)
+    print(f"campaign {campaign.id} {campaign.name!r}: {campaign.status}")
+    print(progress(state.counts))
+    labels = ("queued", "sending", "sent", "answered", "blocked", "failed", "expired")
+    print("  ".join(f"{label} {state.counts.get(label, 0)}" for label in labels))
+    rate = state.response_rate
+    print(f"response rate {rate:.1%}" if rate is not None else "response rate —")

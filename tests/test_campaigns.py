@@ -1,0 +1,169 @@
+"""Survey campaigns end to end: creation, paced delivery, one-tap answers, follow-up, comment,
+opt-outs, detractor alert, anonymity, 429 and 403."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from bot.app import launch_campaigns
+from bot.campaigns import service
+from storage.db import create_session_pool
+from storage.models import Customer, Delivery, SurveyResponse
+from tests.conftest import AppFactory, Database
+from tests.fake_telegram import FakeTelegram
+
+STAFF_CHAT = -100900
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # 13:00 in Moscow: not quiet hours
+
+
+async def _customers(app, fake: FakeTelegram, *chat_ids: int) -> None:  # type: ignore[no-untyped-def]
+    for chat_id in chat_ids:
+        await fake.deliver(fake.message_update(chat_id, "/start"))
+    await app.drain()
+
+
+async def _campaign(database: Database, *, anonymous: bool = False, **kwargs: object) -> int:
+    async with create_session_pool(database.engine)() as session, session.begin():
+        survey = await service.create_survey(session, "nps-main", "nps", anonymous, "{}")
+        campaign = await service.create_campaign(
+            session,
+            name="November NPS",
+            survey_name=survey.name,
+            run_at=NOW,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        return campaign.id
+
+
+def _survey_calls(fake: FakeTelegram, chat_id: int) -> list[dict]:
+    return [
+        c.params
+        for c in fake.calls_of("sendMessage")
+        if int(c.params["chat_id"]) == chat_id and "sv:" in str(c.params.get("reply_markup"))
+    ]
+
+
+async def test_campaign_from_creation_to_answers(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT}, scheduler={"enabled": False})
+    await _customers(app, fake_tg, 5001, 5002)
+    campaign_id = await _campaign(database)
+    assert await launch_campaigns(app.services) == 2
+    assert await app.services.campaigns.run_once() == 2
+
+    (question,) = _survey_calls(fake_tg, 5001)
+    assert question["text"].startswith("Насколько вероятно, что вы порекомендуете нас")
+    rows = question["reply_markup"]["inline_keyboard"]
+    assert [[b["text"] for b in row] for row in rows[:2]] == [
+        [str(n) for n in range(0, 6)],
+        [str(n) for n in range(6, 11)],
+    ]
+    assert [b["text"] for b in rows[2]] == ["Спрашивать реже", "Не присылать опросы"]
+    three = rows[0][3]["callback_data"]
+
+    await fake_tg.deliver(fake_tg.callback_update(5001, three))
+    await app.drain()
+    (edit,) = fake_tg.calls_of("editMessageText")
+    assert int(edit.params["chat_id"]) == 5001
+    async with create_session_pool(database.engine)() as session:
+        delivery = (
+            await session.execute(select(Delivery).where(Delivery.recipient == "5001"))
+        ).scalar_one()
+    assert int(edit.params["message_id"]) == delivery.message_id
+    assert edit.params["text"].startswith("Спасибо! Какая главная причина вашей оценки?")
+    alert = fake_tg.calls_of("sendMessage")[-1].params
+    assert int(alert["chat_id"]) == STAFF_CHAT and "gave 3/10" in alert["text"]
+    assert alert["reply_markup"]["inline_keyboard"][0][0]["callback_data"].startswith("dt:")
+
+    await fake_tg.deliver(fake_tg.callback_update(5001, rows[1][3]["callback_data"]))  # 9
+    await app.drain()
+    assert fake_tg.sent_texts(5001)[-1] == "Ответ уже учтён. Спасибо!"
+    await fake_tg.deliver(fake_tg.message_update(5001, "Долго ехал курьер"))
+    await app.drain()
+    assert fake_tg.sent_texts(5001)[-1] == "Спасибо за ответ!"
+
+    stop = _survey_calls(fake_tg, 5002)[0]["reply_markup"]["inline_keyboard"][2][1]
+    await fake_tg.deliver(fake_tg.callback_update(5002, stop["callback_data"]))
+    await app.drain()
+    assert fake_tg.sent_texts(5002)[-1] == "Больше не будем присылать опросы."
+
+    async with create_session_pool(database.engine)() as session:
+        (response,) = (await session.execute(select(SurveyResponse))).scalars().all()
+        opted = (
+            (await session.execute(select(Customer.surveys_opted_out).order_by(Customer.id)))
+            .scalars()
+            .all()
+        )
+        campaign = await session.get(service.Campaign, campaign_id)
+        assert campaign is not None
+        state = await service.status(session, campaign)
+    assert (response.score, response.comment, response.customer_id) == (3, "Долго ехал курьер", 1)
+    assert opted == [False, True]
+    assert state.counts == {"answered": 1, "sent": 1}
+    assert state.response_rate == 0.5
+
+
+async def test_anonymous_survey_keeps_no_link(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    app = await start_app(scheduler={"enabled": False})
+    await _customers(app, fake_tg, 5101)
+    await _campaign(database, anonymous=True)
+    await launch_campaigns(app.services)
+    await app.services.campaigns.run_once()
+    (question,) = _survey_calls(fake_tg, 5101)
+    assert "Опрос анонимный" in question["text"]
+    ten = question["reply_markup"]["inline_keyboard"][1][4]["callback_data"]
+    await fake_tg.deliver(fake_tg.callback_update(5101, ten))
+    await app.drain()
+    await fake_tg.deliver(fake_tg.message_update(5101, "Всё отлично"))
+    await app.drain()
+    async with create_session_pool(database.engine)() as session:
+        responses = (await session.execute(select(SurveyResponse))).scalars().all()
+        delivery = (await session.execute(select(Delivery))).scalar_one()
+    assert [(r.score, r.comment, r.customer_id, r.ticket_id) for r in responses] == [
+        (10, None, None, None),
+        (None, "Всё отлично", None, None),
+    ]
+    assert (delivery.status, delivery.score, delivery.answered_at) == ("answered", None, None)
+
+
+async def test_429_pauses_sending_and_403_marks_blocked(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    app = await start_app(scheduler={"enabled": False})
+    await _customers(app, fake_tg, 5201, 5202, 5203)
+    await _campaign(database)
+    await launch_campaigns(app.services)
+    fake_tg.block(5203)
+    fake_tg.fail_next("sendMessage", 429, retry_after=1, chat_id=5201)
+    await app.services.campaigns.run_once()
+    calls = [
+        c for c in fake_tg.calls_of("sendMessage") if "sv:" in str(c.params.get("reply_markup"))
+    ]
+    refused = next(c for c in calls if int(c.params["chat_id"]) == 5201)
+    after = [c for c in calls if c.at > refused.at]
+    assert after and min(c.at for c in after) - refused.at >= 1.0  # nothing before retry_after
+    async with create_session_pool(database.engine)() as session:
+        rows = (await session.execute(select(Delivery.recipient, Delivery.status))).all()
+        unreachable = (
+            await session.execute(select(Customer.unreachable).where(Customer.id == 3))
+        ).scalar_one()
+    assert sorted(rows) == [("5201", "sent"), ("5202", "sent"), ("5203", "blocked")]
+    assert unreachable is True
+
+
+async def test_quiet_hours_wait_for_morning_and_throttle(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    app = await start_app(scheduler={"enabled": False}, clock=lambda: NOW.replace(hour=19))
+    await _customers(app, fake_tg, 5301)
+    await _campaign(database)
+    await launch_campaigns(app.services)  # 22:00 in Moscow
+    assert await app.services.campaigns.run_once() == 0
+    async with create_session_pool(database.engine)() as session:
+        delivery = (await session.execute(select(Delivery))).scalar_one()
+    assert delivery.not_before == datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # 09:00 Moscow
