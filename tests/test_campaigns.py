@@ -167,3 +167,67 @@ async def test_quiet_hours_wait_for_morning_and_throttle(
     async with create_session_pool(database.engine)() as session:
         delivery = (await session.execute(select(Delivery))).scalar_one()
     assert delivery.not_before == datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # 09:00 Moscow
+
+
+async def test_pause_and_resume_mid_delivery_and_status_cli(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    from storage.repositories.customers import CustomerRepository
+
+    app = await start_app(scheduler={"enabled": False}, campaigns={"rate_per_second": 0})
+    async with create_session_pool(database.engine)() as session, session.begin():
+        for number in range(40):
+            await CustomerRepository(session).get_or_create(
+                "telegram", str(8000 + number), "c", "ru"
+            )
+    campaign_id = await _campaign(database)
+    await launch_campaigns(app.services)
+    sender = app.services.campaigns
+    assert await sender.run_once() == 16  # one batch on the wire
+    async with create_session_pool(database.engine)() as session, session.begin():
+        campaign = await session.get(service.Campaign, campaign_id)
+        assert campaign is not None
+        await service.change_state(session, campaign, "pause")
+    assert await sender.run_once() == 0  # paused: nothing more goes out
+    env = {**os.environ, "OTKLIK__DATABASE__URL": database.url}
+    if database.connect_args:
+        env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "campaign", "status", str(campaign_id)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "paused" in result.stdout
+    assert "[############..................] 16/40 40%" in result.stdout
+    assert "queued 24  sending 0  sent 16" in result.stdout
+    async with create_session_pool(database.engine)() as session, session.begin():
+        campaign = await session.get(service.Campaign, campaign_id)
+        assert campaign is not None
+        await service.change_state(session, campaign, "resume")
+        try:
+            await service.change_state(session, campaign, "resume")
+        except service.CampaignError as exc:
+            assert "cannot resume a campaign that is running" in str(exc)
+    while await sender.run_once():
+        pass
+    assert len({c for c in _survey_calls_all(fake_tg)}) == 40
+    async with create_session_pool(database.engine)() as session:
+        campaign = await session.get(service.Campaign, campaign_id)
+        assert campaign is not None and campaign.status == "done"
+
+
+def _survey_calls_all(fake: FakeTelegram) -> list[int]:
+    return [
+        int(c.params["chat_id"])
+        for c in fake.calls_of("sendMessage")
+        if "sv:" in str(c.params.get("reply_markup"))
+    ]

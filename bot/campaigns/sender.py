@@ -1,9 +1,9 @@
 """Works through the deliveries of running campaigns at the configured rate.
 
-Rows are claimed (`queued` -> `sending`) in small batches and marked when sent. After a crash,
-rows left in `sending` go back to the queue: the only messages that can arrive twice are those
-on the wire at the moment of the crash, plus those sent in the last `flush_interval` whose
-`sent` mark was not yet written.
+Rows are claimed (`queued` -> `sending`) in batches and marked as they are sent, every
+`flush_interval`. After a crash, rows left in `sending` go back to the queue: the only messages
+that can arrive twice are those on the wire at the moment of the crash (at most `concurrency`)
+plus those sent in the last `flush_interval` whose mark was not yet written.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -38,8 +39,9 @@ class CampaignSender:
         limiter: RateLimiter,
         default_zone: ZoneInfo,
         *,
-        batch: int = 64,
+        batch: int = 16,
         concurrency: int = 16,
+        flush_interval: float = 0.05,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._pool = session_pool
@@ -48,6 +50,7 @@ class CampaignSender:
         self.zone = default_zone
         self._batch = batch
         self._concurrency = concurrency
+        self._flush = flush_interval
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
@@ -101,15 +104,32 @@ class CampaignSender:
         queue: asyncio.Queue[tuple[Delivery, Survey, Campaign]] = asyncio.Queue()
         for item in claimed:
             queue.put_nowait(item)
-        outcomes: list[tuple[int, str, int | None, str]] = []
+        pending: list[tuple[int, str, int | None, str]] = []
+        last_record = time.monotonic()
+        lock = asyncio.Lock()
+
+        async def record(force: bool = False) -> None:
+            # Marks are written every `flush_interval`: a crash can repeat only the messages
+            # on the wire and those sent since the last mark.
+            nonlocal pending, last_record
+            if not pending or not (force or time.monotonic() - last_record >= self._flush):
+                return
+            async with lock:
+                batch, pending = pending, []
+                last_record = time.monotonic()
+                await self._record(batch)
 
         async def worker() -> None:
             while not queue.empty():
                 delivery, survey, _campaign = queue.get_nowait()
-                outcomes.append(await self._send(delivery, survey))
+                outcome = await self._send(delivery, survey)
+                # Not `pending.append(await ...)`: that binds the list before the await, and a
+                # flush in between would swap it out and lose this outcome.
+                pending.append(outcome)
+                await record()
 
         await asyncio.gather(*(worker() for _ in range(min(self._concurrency, len(claimed)))))
-        await self._record(outcomes)
+        await record(force=True)
         return len(claimed)
 
     async def _send(self, delivery: Delivery, survey: Survey) -> tuple[int, str, int | None, str]:

@@ -98,12 +98,13 @@ async def create_campaign(
         parse_audience(audience)
     except ValueError as exc:
         raise CampaignError(f"audience: {exc}") from None
-    start, _, end = quiet.partition("-")
+    start, _, end = ("", "", "") if quiet == "off" else quiet.partition("-")
     try:
-        datetime.strptime(start, "%H:%M")
-        datetime.strptime(end, "%H:%M")
+        if start or end:
+            datetime.strptime(start, "%H:%M")
+            datetime.strptime(end, "%H:%M")
     except ValueError:
-        raise CampaignError("quiet: expected HH:MM-HH:MM") from None
+        raise CampaignError("quiet: expected HH:MM-HH:MM or off") from None
     for field, value in (
         ("throttle_days", throttle_days),
         ("expire_hours", expire_hours),

@@ -1,0 +1,96 @@
+"""A real `otklik run` process is SIGKILLed in the middle of a campaign; the next process
+resumes: nobody is skipped, and only messages on the wire at the kill can arrive twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from bot.campaigns import service
+from storage.db import create_session_pool
+from storage.models import Delivery
+from storage.repositories.customers import CustomerRepository
+from tests.conftest import ROOT, TOKEN, WEBHOOK_SECRET, AppFactory, Database, free_port
+from tests.fake_telegram import FakeTelegram
+
+RECIPIENTS = 60
+
+
+def _survey_chats(fake: FakeTelegram) -> list[int]:
+    return [
+        int(c.params["chat_id"])
+        for c in fake.calls_of("sendMessage")
+        if "sv:" in str(c.params.get("reply_markup"))
+    ]
+
+
+async def test_kill_mid_delivery_then_resume(
+    fake_tg: FakeTelegram, database: Database, start_app: AppFactory
+):
+    async with create_session_pool(database.engine)() as session, session.begin():
+        customers = CustomerRepository(session)
+        for number in range(RECIPIENTS):
+            await customers.get_or_create("telegram", str(7000 + number), f"C{number}", "ru")
+        await service.create_survey(session, "nps", "nps", False, "{}")
+        await service.create_campaign(
+            session, name="crash", survey_name="nps", run_at=datetime.now(UTC), quiet="off"
+        )
+    port = free_port()
+    env = {
+        **os.environ,
+        "OTKLIK__DATABASE__URL": database.url,
+        "OTKLIK__HTTP__PORT": str(port),
+        "OTKLIK__TELEGRAM__TOKEN": TOKEN,
+        "OTKLIK__TELEGRAM__MODE": "webhook",
+        "OTKLIK__TELEGRAM__API_BASE": fake_tg.base_url,
+        "OTKLIK__TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram/webhook",
+        "OTKLIK__TELEGRAM__WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "OTKLIK__CAMPAIGNS__RATE_PER_SECOND": "20",
+    }
+    if database.connect_args:
+        env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_survey_chats(fake_tg)) < RECIPIENTS // 3:
+            assert time.monotonic() < deadline, "the campaign never started"
+            assert process.poll() is None, "otklik run exited"
+            await asyncio.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    before_kill = len(_survey_chats(fake_tg))
+    async with create_session_pool(database.engine)() as session:
+        at_kill = Counter((await session.execute(select(Delivery.status))).scalars().all())
+    print("\nat kill:", dict(at_kill))
+    assert before_kill < RECIPIENTS  # killed mid-delivery
+
+    app = await start_app(campaigns={"rate_per_second": 0})
+    deadline = time.monotonic() + 30
+    while len(set(_survey_chats(fake_tg))) < RECIPIENTS:
+        assert time.monotonic() < deadline, "resume never finished"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    counts = Counter(_survey_chats(fake_tg))
+    duplicates = sum(n - 1 for n in counts.values())
+    print(f"\nkilled after {before_kill} sends; duplicates after resume: {duplicates}")
+    assert set(counts) == {7000 + n for n in range(RECIPIENTS)}  # nobody skipped
+    assert duplicates <= 16  # at most one claimed batch in flight (concurrency 16)
+    async with create_session_pool(database.engine)() as session:
+        statuses = Counter((await session.execute(select(Delivery.status))).scalars().all())
+    assert statuses == {"sent": RECIPIENTS}
+    await app.stop()
