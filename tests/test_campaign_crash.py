@@ -32,6 +32,16 @@ def _survey_chats(fake: FakeTelegram) -> list[int]:
     ]
 
 
+def _spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 async def test_kill_mid_delivery_then_resume(
     fake_tg: FakeTelegram, database: Database, start_app: AppFactory
 ):
@@ -57,13 +67,7 @@ async def test_kill_mid_delivery_then_resume(
     }
     if database.connect_args:
         env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = _spawn(env)
     try:
         deadline = time.monotonic() + 60
         while len(_survey_chats(fake_tg)) < RECIPIENTS // 3:
