@@ -99,7 +99,17 @@ def create_services(
     limiter = RateLimiter(settings.campaigns.rate_per_second)
     outbox = Outbox(pool, senders, on_blocked=tickets.customer_unreachable)
     sla = SlaWatch(pool, outbox, hours, settings.tickets, clock)
-    campaigns = CampaignSender(pool, senders, limiter, hours.zone, clock=clock)
+    # Unlimited (paid broadcast) sends want more in flight than a paced 25/s does.
+    unlimited = settings.campaigns.rate_per_second <= 0
+    campaigns = CampaignSender(
+        pool,
+        senders,
+        limiter,
+        hours.zone,
+        batch=256 if unlimited else 16,
+        concurrency=64 if unlimited else 16,
+        clock=clock,
+    )
     services = Services(
         settings, engine, pool, metrics, conversation, tickets, outbox, hub, sla, campaigns
     )

@@ -8,6 +8,7 @@ deliver updates to a registered webhook with its secret header, and answers 429 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
@@ -62,6 +63,10 @@ class FakeTelegram:
         self.members: dict[int, str] = {}  # user id -> getChatMember status in any group
         self.forum = True  # False: createForumTopic fails as in a group without topics
         self._thread_ids = itertools.count(500)
+        # Enforce Telegram's bot-wide cap on sends (messages per rolling second), if set.
+        self.rate_limit: float | None = None
+        self.rate_limited = 0  # 429s answered because of it
+        self._send_times: collections.deque[float] = collections.deque()
         self.webhook: dict[str, Any] | None = None
         self._updates: list[dict[str, Any]] = []
         self._updates_changed = asyncio.Event()
@@ -274,7 +279,21 @@ class FakeTelegram:
         form = await request.post()
         return {k: _decode(v) if isinstance(v, str) else v for k, v in form.items()}
 
+    def _over_rate(self, method: str) -> bool:
+        if self.rate_limit is None or not method.startswith("send"):
+            return False
+        now = time.monotonic()
+        while self._send_times and self._send_times[0] <= now - 1.0:
+            self._send_times.popleft()
+        if len(self._send_times) >= self.rate_limit:
+            self.rate_limited += 1
+            return True
+        self._send_times.append(now)
+        return False
+
     def _injected_failure(self, method: str, params: dict[str, Any]) -> web.Response | None:
+        if self._over_rate(method):
+            return self._error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
         chat_id = params.get("chat_id")
         if method.startswith("send") and chat_id is not None and int(chat_id) in self.blocked_chats:
             return self._error(403, "Forbidden: bot was blocked by the user")

@@ -179,7 +179,7 @@ async def test_pause_and_resume_mid_delivery_and_status_cli(
 
     from storage.repositories.customers import CustomerRepository
 
-    app = await start_app(scheduler={"enabled": False}, campaigns={"rate_per_second": 0})
+    app = await start_app(scheduler={"enabled": False}, campaigns={"rate_per_second": 1000})
     async with create_session_pool(database.engine)() as session, session.begin():
         for number in range(40):
             await CustomerRepository(session).get_or_create(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.campaigns.audience import quiet_until, zone_of
@@ -145,20 +145,39 @@ class CampaignSender:
         return delivery.id, result.status.value, message_id, result.error
 
     async def _record(self, outcomes: list[tuple[int, str, int | None, str]]) -> None:
+        """Write outcomes in a few statements: sent rows in one executemany, the rare others
+        one by one."""
         now = self._clock()
+        sent = [(i, m) for i, status, m, _ in outcomes if status == SendStatus.SENT.value]
+        others = [o for o in outcomes if o[1] != SendStatus.SENT.value]
         async with self._pool() as session, session.begin():
-            for delivery_id, status, message_id, error in outcomes:
+            if sent:
+                await session.execute(
+                    update(Delivery.__table__)  # type: ignore[arg-type]
+                    .where(Delivery.__table__.c.id == bindparam("delivery_id"))
+                    .values(
+                        status="sent",
+                        sent_at=now,
+                        message_id=bindparam("message_id"),
+                        attempts=Delivery.__table__.c.attempts + 1,
+                    ),
+                    [{"delivery_id": i, "message_id": m} for i, m in sent],
+                )
+                ids = [i for i, _ in sent]
+                await session.execute(
+                    update(Customer)
+                    .where(
+                        Customer.id.in_(select(Delivery.customer_id).where(Delivery.id.in_(ids)))
+                    )
+                    .values(last_surveyed_at=now)
+                )
+            for delivery_id, status, _message_id, error in others:
                 delivery = await session.get(Delivery, delivery_id)
                 if delivery is None:
                     continue
-                customer = await session.get(Customer, delivery.customer_id)
-                if status == SendStatus.SENT.value:
-                    delivery.status, delivery.sent_at = "sent", now
-                    delivery.message_id = message_id
-                    if customer is not None:
-                        customer.last_surveyed_at = now
-                elif status == SendStatus.BLOCKED.value:
+                if status == SendStatus.BLOCKED.value:
                     delivery.status, delivery.error = "blocked", error
+                    customer = await session.get(Customer, delivery.customer_id)
                     if customer is not None:
                         customer.unreachable = True
                 elif status == SendStatus.FAILED.value or delivery.attempts + 1 >= MAX_ATTEMPTS:

@@ -1,0 +1,111 @@
+"""Campaign delivery rate against the fake Bot API: with Telegram's 30 messages/s cap enforced
+(goal: ≥ 95 % of it and no 429), and with no cap (goal: ≥ 1,000 messages/s).
+
+Runs Otklik's real CampaignSender and TelegramSender (aiogram Bot over HTTP) in this process,
+on SQLite in a temporary directory. `python bench/campaign.py --help` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import insert  # noqa: E402
+
+from bot.app import create_services, launch_campaigns  # noqa: E402
+from bot.campaigns import service  # noqa: E402
+from storage import migrate  # noqa: E402
+from storage.models import ChannelIdentity, Customer  # noqa: E402
+from tests.conftest import TOKEN, make_settings  # noqa: E402
+from tests.fake_telegram import FakeTelegram  # noqa: E402
+
+
+async def run(recipients: int, rate: float, cap: float | None, label: str) -> None:
+    fake = FakeTelegram()
+    fake.record_calls = False
+    fake.rate_limit = cap
+    await fake.start()
+    sent = 0
+
+    def count(call: object) -> None:
+        nonlocal sent
+        sent += 1
+
+    fake.listeners.append(count)  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = make_settings(
+            database={"url": f"sqlite+aiosqlite:///{tmp}/bench.db"},
+            telegram={"token": TOKEN, "mode": "polling", "api_base": fake.base_url},
+            campaigns={"rate_per_second": rate},
+            scheduler={"enabled": False},
+        )
+        services = create_services(settings, clock=lambda: datetime.now(UTC))
+        await migrate.upgrade(services.engine)
+        async with services.session_pool() as session, session.begin():
+            await session.execute(
+                insert(Customer),
+                [
+                    {
+                        "display_name": f"c{n}",
+                        "language": "ru",
+                        "last_channel": "telegram",
+                        "pending_action": None,
+                        "unreachable": False,
+                        "surveys_opted_out": False,
+                        "timezone": "",
+                        "tags": "",
+                    }
+                    for n in range(recipients)
+                ],
+            )
+            await session.execute(
+                insert(ChannelIdentity),
+                [
+                    {"channel": "telegram", "external_id": str(100_000 + n), "customer_id": n + 1}
+                    for n in range(recipients)
+                ],
+            )
+            await service.create_survey(session, "nps", "nps", False, "{}")
+            await service.create_campaign(
+                session, name="bench", survey_name="nps", run_at=datetime.now(UTC), quiet="off"
+            )
+        await launch_campaigns(services)
+        started = time.perf_counter()
+        while await services.campaigns.run_once():
+            pass
+        elapsed = time.perf_counter() - started
+        await services.engine.dispose()
+        if services.bot is not None:
+            await services.bot.session.close()
+    await fake.close()
+    achieved = recipients / elapsed
+    cap_text = f"{cap:.0f}/s" if cap else "none"
+    share = f"{achieved / cap:6.1%}" if cap else "     —"
+    print(
+        f"{label:34} cap {cap_text:>6}  configured {rate or 'no limit'!s:>8}  "
+        f"{recipients} sent in {elapsed:6.1f} s = {achieved:7.1f}/s  of cap {share}  "
+        f"429s {fake.rate_limited}  calls {sent}"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", type=int, default=10_000, help="recipients (10000)")
+    parser.add_argument("--capped-n", type=int, help="recipients for the capped runs (default -n)")
+    args = parser.parse_args()
+    capped = args.capped_n or args.n
+    await run(capped, 25.0, 30.0, "default rate, Telegram cap")
+    await run(capped, 29.4, 30.0, "rate 98% of cap, Telegram cap")
+    await run(args.n, 0.0, None, "no limit (paid broadcast)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
