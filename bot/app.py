@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.campaigns.answers import SurveyAnswers
 from bot.campaigns.rate_limit import RateLimiter
+from bot.campaigns.schedule import tick as campaign_tick
 from bot.campaigns.sender import CampaignSender
-from bot.campaigns.service import launch_due
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramSender
 from bot.channels.telegram_staff import TelegramStaffSender
@@ -26,7 +26,7 @@ from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import parse_schedule
-from bot.core.outbox import ChannelSender, Outbox
+from bot.core.outbox import ChannelSender, Outbox, ReplyBuffer
 from bot.core.routing import seed_rules
 from bot.core.sla import SlaWatch
 from bot.core.tickets import STAFF, TicketService
@@ -176,12 +176,15 @@ async def start(services: Services) -> None:
 
 
 async def launch_campaigns(services: Services) -> int:
-    """Start one-off campaigns that are due, then wake the sender."""
+    """One tick of campaign time: launches, reminders, expiry; then wake the sender."""
     async with services.session_pool() as session, session.begin():
-        queued = await launch_due(session, services.conversation.now(), services.campaigns.zone)
+        result = await campaign_tick(session, services.conversation.now(), services.campaigns.zone)
+        queued = await services.outbox.enqueue(session, ReplyBuffer(result.posts))
     if queued:
+        await services.outbox.deliver(queued)
+    if result.queued:
         services.campaigns.wake.set()
-    return queued
+    return result.queued
 
 
 async def connect_telegram(services: Services) -> None:

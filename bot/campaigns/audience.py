@@ -62,12 +62,23 @@ async def launch(
     now: datetime,
     default_zone: ZoneInfo,
     run_key: str = "",
+    *,
+    customer_id: int | None = None,
+    first_contact_after: datetime | None = None,
+    first_contact_before: datetime | None = None,
 ) -> int:
-    """Queue a delivery for every customer in the audience; returns how many were queued."""
+    """Queue a delivery for every customer in the audience (narrowed by the keyword filters a
+    trigger adds); returns how many were queued. A customer gets one delivery per run_key."""
     audience = parse_audience(campaign.audience)
     statement = select(Customer).where(
         Customer.surveys_opted_out.is_(False), Customer.unreachable.is_(False)
     )
+    if customer_id is not None:
+        statement = statement.where(Customer.id == customer_id)
+    if first_contact_after is not None:
+        statement = statement.where(Customer.created_at >= first_contact_after)
+    if first_contact_before is not None:
+        statement = statement.where(Customer.created_at <= first_contact_before)
     if audience.get("channel"):
         statement = statement.where(Customer.last_channel == audience["channel"])
     if audience.get("language"):

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.campaigns.audience import launch, parse_audience
+from bot.campaigns.audience import parse_audience
+from bot.campaigns.cron import crontab_trigger
 from storage.models import Campaign, Delivery, Survey, SurveyResponse
 
 KINDS = ("nps", "csat", "ces", "custom")
@@ -89,7 +88,7 @@ async def create_campaign(
         raise CampaignError("schedule: give one of --at, --cron, --trigger")
     if cron:
         try:
-            CronTrigger.from_crontab(cron)
+            crontab_trigger(cron)
         except ValueError as exc:
             raise CampaignError(f"cron: {exc}") from None
     if trigger and trigger not in ("first_contact", "ticket_resolved"):
@@ -140,29 +139,6 @@ async def change_state(session: AsyncSession, campaign: Campaign, action: str) -
     if action == "resume" and campaign.started_at is None:
         target = "scheduled"
     campaign.status = target
-
-
-async def launch_due(session: AsyncSession, now: datetime, zone: ZoneInfo) -> int:
-    """Start one-off campaigns whose time has come; returns deliveries queued."""
-    due = (
-        (
-            await session.execute(
-                select(Campaign).where(
-                    Campaign.status == "scheduled",
-                    Campaign.schedule == "once",
-                    Campaign.run_at <= now,
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    queued = 0
-    for campaign in due:
-        queued += await launch(session, campaign, now, zone)
-        campaign.status = "running"
-        campaign.started_at = now
-    return queued
 
 
 async def status(session: AsyncSession, campaign: Campaign) -> CampaignStatus:

@@ -210,6 +210,11 @@ class Outbox:
         except DB_ERRORS:
             self._sent.extend(ids)
             log.warning("could not mark %d outbox rows sent; will retry", len(ids))
+        except asyncio.CancelledError:
+            # Shutting down mid-flush: keep the ids for the final flush in stop(), or they
+            # would be sent again by the next process.
+            self._sent.extend(ids)
+            raise
 
     async def recover(self, min_age: float = 0.0) -> int:
         """Send pending rows older than `min_age` seconds (left by a crash or a failed send).
