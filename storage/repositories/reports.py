@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal, select
+from sqlalchemy import ColumnElement, Integer, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import SurveyResponse
@@ -33,16 +34,31 @@ class ReportFilter:
 _HIGH = {"nps": 9, "csat": 4, "ces": 5}
 
 
-def _period(dialect: str, by: str | None) -> ColumnElement[str]:
+def _period(dialect: str, by: str | None) -> ColumnElement[Any]:
+    """A cheap per-row grouping key; `_label` turns it into the period's first day."""
     column = SurveyResponse.created_at
     if by is None:
         return literal("all")
     if dialect == "postgresql":
-        truncated = func.date_trunc(by, func.timezone("UTC", column))
-        return func.to_char(truncated, "YYYY-MM-DD")
-    if by == "week":  # Monday of the week, as date_trunc('week') gives on PostgreSQL
-        return func.date(column, "weekday 0", "-6 days")
-    return func.strftime("%Y-%m-01", column)
+        return func.date_trunc(by, func.timezone("UTC", column))
+    if by == "week":  # whole weeks since Monday 1970-01-05, in arithmetic, not strings
+        return cast((func.julianday(column) - 2440591.5) / 7, Integer) - case(
+            (func.julianday(column) < 2440591.5, 1), else_=0
+        )
+    return func.strftime("%Y-%m", column)
+
+
+_EPOCH_MONDAY = date(1970, 1, 5)
+
+
+def _label(value: Any, dialect: str, by: str | None) -> str:
+    if by is None:
+        return "all"
+    if dialect == "postgresql":
+        return value.date().isoformat() if isinstance(value, datetime) else str(value)[:10]
+    if by == "week":
+        return (_EPOCH_MONDAY + timedelta(weeks=int(value))).isoformat()
+    return f"{value}-01"
 
 
 async def score_counts(session: AsyncSession, report: ReportFilter) -> list[ScoreCounts]:
@@ -71,4 +87,7 @@ async def score_counts(session: AsyncSession, report: ReportFilter) -> list[Scor
     if report.channel:
         statement = statement.where(SurveyResponse.channel == report.channel)
     rows = (await session.execute(statement)).all()
-    return [ScoreCounts(str(p), int(n), int(t), int(h), int(lo)) for p, n, t, h, lo in rows]
+    return [
+        ScoreCounts(_label(p, dialect, report.by), int(n), int(t), int(h), int(lo))
+        for p, n, t, h, lo in rows
+    ]
