@@ -124,7 +124,11 @@ def create_services(
             staff = StaffDirectory(bot, staff_id, settings.telegram.admin_ids)
             senders[STAFF] = TelegramStaffSender(bot, sender, pool, staff_id)
         services.inbox = TelegramInbox(
-            create_dispatcher(conversation, tickets, staff), bot, pool, metrics, outbox
+            create_dispatcher(conversation, tickets, staff, settings.telegram.admin_ids),
+            bot,
+            pool,
+            metrics,
+            outbox,
         )
     return services
 

@@ -231,3 +231,32 @@ def _survey_calls_all(fake: FakeTelegram) -> list[int]:
         for c in fake.calls_of("sendMessage")
         if "sv:" in str(c.params.get("reply_markup"))
     ]
+
+
+async def test_admin_commands_in_telegram(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    admin, outsider = 9001, 9002
+    app = await start_app(telegram={"admin_ids": [admin]}, scheduler={"enabled": False})
+    await _customers(app, fake_tg, 5401)
+    campaign_id = await _campaign(database)
+    await launch_campaigns(app.services)
+    await app.services.campaigns.run_once()
+
+    async def say(chat_id: int, text: str) -> str:
+        await fake_tg.deliver(fake_tg.message_update(chat_id, text))
+        await app.drain()
+        return fake_tg.sent_texts(chat_id)[-1]
+
+    listing = await say(admin, "/campaigns")
+    assert listing == f"#{campaign_id} November NPS · running · once"
+    status = await say(admin, f"/campaign {campaign_id}")
+    assert "running" in status and "1/1 100%" in status and "sent 1" in status
+    assert await say(admin, f"/pause {campaign_id}") == f"#{campaign_id} is paused."
+    assert "cannot pause" in await say(admin, f"/pause {campaign_id}")
+    assert (await say(admin, "/report nps")).startswith("NPS: no answers in this range")
+    # An outsider's /pause is just an unknown command to a customer: the menu, no change.
+    assert (await say(outsider, f"/resume {campaign_id}")).startswith("Чем могу помочь?")
+    async with create_session_pool(database.engine)() as session:
+        campaign = await session.get(service.Campaign, campaign_id)
+        assert campaign is not None and campaign.status == "paused"

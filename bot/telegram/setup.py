@@ -12,6 +12,7 @@ from bot.config import TelegramConfig
 from bot.core.conversation import Conversation
 from bot.core.tickets import TicketService
 from bot.telegram.staff_directory import StaffDirectory
+from handlers.admin import create_admin_router
 from handlers.staff import create_staff_router
 from handlers.telegram import create_router
 
@@ -34,7 +35,10 @@ def create_bot(config: TelegramConfig) -> Bot:
 
 
 def create_dispatcher(
-    conversation: Conversation, tickets: TicketService, staff: StaffDirectory | None
+    conversation: Conversation,
+    tickets: TicketService,
+    staff: StaffDirectory | None,
+    admin_ids: list[int],
 ) -> Dispatcher:
     """Long-lived services go into workflow data; handlers name them as parameters. The staff
     router comes first and only sees the staff group; customers are served in private chats."""
@@ -44,5 +48,7 @@ def create_dispatcher(
     )
     if staff is not None:
         dispatcher.include_router(create_staff_router(staff))
+    if admin_ids:
+        dispatcher.include_router(create_admin_router(admin_ids))
     dispatcher.include_router(create_router())
     return dispatcher
