@@ -18,15 +18,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
 from sqlalchemy import insert, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.reports import rows_for  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import create_engine, create_session_pool  # noqa: E402
 from storage.models import SurveyResponse  # noqa: E402
 from storage.repositories.reports import ReportFilter, score_counts  # noqa: E402
+from tests.pg import fresh_schema  # noqa: E402
 
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
@@ -90,26 +89,6 @@ async def measure(url: str, schema: str, repeats: int) -> None:
     await engine.dispose()
 
 
-async def pg_schema(url: str) -> str | None:
-    parsed = make_url(url)
-    try:
-        conn = await asyncpg.connect(
-            host=parsed.host,
-            port=parsed.port or 5432,
-            user=parsed.username,
-            password=parsed.password,
-            database=parsed.database,
-            timeout=3,
-        )
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        print(f"PostgreSQL unreachable ({exc}); skipping it")
-        return None
-    schema = "bench_report"
-    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"')
-    await conn.close()
-    return schema
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=1_000_000, help="responses (1,000,000)")
@@ -122,7 +101,7 @@ async def main() -> None:
         url = f"sqlite+aiosqlite:///{tmp}/report.db"
         await load(url, "", rows)
         await measure(url, "", args.repeats)
-    schema = await pg_schema(args.pg_url)
+    schema = await fresh_schema(args.pg_url, "bench_report")
     if schema is not None:
         print("PostgreSQL:")
         await load(args.pg_url, schema, rows)

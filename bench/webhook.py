@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import free_port  # noqa: E402
 from tests.fake_telegram import Call, FakeTelegram  # noqa: E402
+from tests.pg import fresh_schema  # noqa: E402
 
 TOKEN = "123456:BENCH-token"
 SECRET = "bench-secret"
@@ -174,29 +175,6 @@ async def drive_fresh(
         fake.message_update = original  # type: ignore[method-assign]
 
 
-async def postgres_schema(url: str) -> str | None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    try:
-        conn = await asyncpg.connect(
-            host=parsed.host,
-            port=parsed.port or 5432,
-            user=parsed.username,
-            password=parsed.password,
-            database=parsed.database,
-            timeout=3,
-        )
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        print(f"PostgreSQL unreachable ({exc}); skipping it", file=sys.stderr)
-        return None
-    schema = f"bench_{os.getpid()}"
-    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"')
-    await conn.close()
-    return schema
-
-
 def report(baseline: Result, results: list[Result]) -> None:
     print(f"\n{'bot':28} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs echo':>8}")
     for r in [baseline, *results]:
@@ -236,7 +214,7 @@ async def main() -> None:
                 result.name = "otklik FAQ (SQLite)"
                 results.append(result)
             if args.database in ("postgresql", "both"):
-                schema = await postgres_schema(args.pg_url)
+                schema = await fresh_schema(args.pg_url, f"bench_{os.getpid()}")
                 if schema is not None:
                     print("running: otklik on PostgreSQL ...", flush=True)
                     result = await run_otklik(

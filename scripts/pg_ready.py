@@ -2,24 +2,16 @@
 
 import asyncio
 import sys
+from pathlib import Path
 
-import asyncpg
-from sqlalchemy.engine import make_url
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.pg import connect
 
 
 async def main(url: str) -> int:
-    parsed = make_url(url)
-    try:
-        conn = await asyncpg.connect(
-            host=parsed.host,
-            port=parsed.port or 5432,
-            user=parsed.username,
-            password=parsed.password,
-            database=parsed.database,
-            timeout=3,
-        )
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        print(f"pg_ready: {type(exc).__name__}: {exc}", file=sys.stderr)
+    conn = await connect(url)
+    if conn is None:
         return 1
     await conn.close()
     return 0

@@ -94,6 +94,14 @@ async def fake_tg() -> AsyncIterator[FakeTelegram]:
         await fake.close()
 
 
+def cli_env(database: Database, **overrides: str) -> dict[str, str]:
+    """The environment for an `otklik` subprocess that should use the test's database."""
+    env = {**os.environ, "OTKLIK__DATABASE__URL": database.url, **overrides}
+    if database.connect_args:
+        env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
+    return env
+
+
 def make_settings(**sections: dict[str, Any]) -> Settings:
     """Settings from defaults plus overrides, never from the real environment."""
     environ: dict[str, str] = {}

@@ -11,7 +11,7 @@ from bot.app import launch_campaigns
 from bot.campaigns import service
 from storage.db import create_session_pool
 from storage.models import Customer, Delivery, SurveyResponse
-from tests.conftest import AppFactory, Database
+from tests.conftest import AppFactory, Database, cli_env
 from tests.fake_telegram import FakeTelegram
 
 STAFF_CHAT = -100900
@@ -173,7 +173,6 @@ async def test_pause_and_resume_mid_delivery_and_status_cli(
     start_app: AppFactory, fake_tg: FakeTelegram, database: Database
 ):
     import asyncio
-    import os
     import subprocess
     import sys
 
@@ -194,9 +193,7 @@ async def test_pause_and_resume_mid_delivery_and_status_cli(
         assert campaign is not None
         await service.change_state(session, campaign, "pause")
     assert await sender.run_once() == 0  # paused: nothing more goes out
-    env = {**os.environ, "OTKLIK__DATABASE__URL": database.url}
-    if database.connect_args:
-        env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
+    env = cli_env(database)
     result = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "bot", "campaign", "status", str(campaign_id)],

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
-from tests.conftest import ROOT, Database
+from tests.conftest import ROOT, Database, cli_env
 
 
 def otklik(database: Database, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OTKLIK__DATABASE__URL": database.url, "OTKLIK__LOGGING__LEVEL": "WARNING"}
-    if database.connect_args:
-        env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
+    env = cli_env(database, OTKLIK__LOGGING__LEVEL="WARNING")
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         capture_output=True,
@@ -73,9 +70,7 @@ def test_faq_import_errors_name_the_entry(tmp_path: Path, database: Database):
 
 def test_console_chat_answers(tmp_path: Path, database: Database):
     otklik(database, "faq", "import", str(ROOT / "faq.example.yaml"), cwd=tmp_path)
-    env = {**os.environ, "OTKLIK__DATABASE__URL": database.url, "LANG": "ru_RU.UTF-8"}
-    if database.connect_args:
-        env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
+    env = cli_env(database, LANG="ru_RU.UTF-8")
     result = subprocess.run(
         [sys.executable, "-m", "bot", "chat"],
         input="как вернуть товар\n",

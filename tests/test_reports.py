@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from bot.reports import rows_for
 from storage.db import create_session_pool
 from storage.models import SurveyResponse
 from storage.repositories.reports import ReportFilter, score_counts
-from tests.conftest import Database
+from tests.conftest import Database, cli_env
 
 
 def test_nps_definition_and_margin_by_hand():
@@ -101,9 +100,7 @@ async def test_reports_in_sql_match_hand_computed(database: Database):
 
 async def test_report_cli_formats(database: Database, tmp_path: Path):
     await _seed(database)
-    env = {**os.environ, "OTKLIK__DATABASE__URL": database.url}
-    if database.connect_args:
-        env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
+    env = cli_env(database)
 
     def run(*args: str) -> str:
         result = subprocess.run(

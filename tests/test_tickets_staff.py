@@ -4,7 +4,6 @@ rules, canned replies and the command line."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from bot.core.tickets import TicketService
 from storage.db import create_session_pool
 from storage.models import Customer, RoutingRule, Ticket
 from storage.repositories.tickets import CannedRepository, RuleRepository, TicketRepository
-from tests.conftest import AppFactory, Database, make_settings
+from tests.conftest import AppFactory, Database, cli_env, make_settings
 from tests.fake_telegram import FakeTelegram
 
 STAFF_CHAT = -100777
@@ -197,9 +196,7 @@ async def _otklik(database: Database, *args: str, cwd: Path) -> subprocess.Compl
 def _run_cli(
     database: Database, args: tuple[str, ...], cwd: Path
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OTKLIK__DATABASE__URL": database.url, "OTKLIK__LOGGING__LEVEL": "WARNING"}
-    if database.connect_args:
-        env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
+    env = cli_env(database, OTKLIK__LOGGING__LEVEL="WARNING")
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         capture_output=True,

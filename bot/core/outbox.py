@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.core.messages import Attachment, Button, Reply
 from storage.db import DB_ERRORS
 from storage.models import Customer, utcnow
+from storage.recovery import recovery_loop
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.outbox import OutboxRepository
 
@@ -252,13 +253,4 @@ class Outbox:
             await self.flush()
 
     async def _recovery_loop(self) -> None:
-        first = True
-        while True:
-            try:
-                count = await self.recover(0.0 if first else self._recovery_interval)
-                if count:
-                    log.info("sent %d replies left in the outbox", count)
-                first = False
-            except DB_ERRORS:
-                log.warning("database unavailable; outbox recovery will retry")
-            await asyncio.sleep(self._recovery_interval)
+        await recovery_loop(self.recover, self._recovery_interval, "outbox replies", log)

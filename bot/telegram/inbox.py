@@ -25,6 +25,7 @@ from bot.core.outbox import Outbox, ReplyBuffer
 from bot.metrics import Metrics
 from storage.db import DB_ERRORS
 from storage.models import utcnow
+from storage.recovery import recovery_loop
 from storage.repositories.events import InboundEventRepository
 
 SOURCE = "telegram"
@@ -156,16 +157,7 @@ class TelegramInbox:
         self._recovery = asyncio.create_task(self._recovery_loop())
 
     async def _recovery_loop(self) -> None:
-        first = True
-        while True:
-            try:
-                count = await self.recover(0.0 if first else self._recovery_interval)
-                if count:
-                    log.info("resumed %d pending telegram updates", count)
-                first = False
-            except DB_ERRORS:
-                log.warning("database unavailable; will retry pending updates")
-            await asyncio.sleep(self._recovery_interval)
+        await recovery_loop(self.recover, self._recovery_interval, "pending telegram updates", log)
 
     async def stop(self) -> None:
         if self._recovery is not None:
