@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from bot.config import Settings
-from bot.reports import render, rows_for
+from bot.reports import rate_rows, render, rows_for
 from storage import migrate
 from storage.db import create_engine, create_session_pool
-from storage.repositories.reports import ReportFilter, score_counts
+from storage.repositories.reports import ReportFilter, response_rates, score_counts
 
 
 def _day(text: str) -> date:
@@ -28,9 +28,9 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         help="NPS, CSAT or CES with trend",
         description="NPS = 100·(P − D)/N with its 95%% margin of error (N < 30 is marked low "
         "confidence); CSAT = share of 4-5; CES = mean and share of 5-7. Skipped questions are "
-        "not counted.",
+        "not counted. response-rate = answered / delivered, per campaign.",
     )
-    report.add_argument("metric", choices=["nps", "csat", "ces"])
+    report.add_argument("metric", choices=["nps", "csat", "ces", "response-rate"])
     report.add_argument("--from", dest="since", type=_day, help="first day, YYYY-MM-DD (UTC)")
     report.add_argument("--to", dest="until", type=_day, help="last day, inclusive")
     report.add_argument("--campaign", type=int, help="only this campaign id")
@@ -55,8 +55,11 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             by=args.by,
         )
         async with create_session_pool(engine)() as session:
-            counts = await score_counts(session, report)
-        sys.stdout.write(render(args.metric, rows_for(args.metric, counts), args.format))
+            if args.metric == "response-rate":
+                rows = rate_rows(await response_rates(session, args.campaign))
+            else:
+                rows = rows_for(args.metric, await score_counts(session, report))
+        sys.stdout.write(render(args.metric, rows, args.format))
     finally:
         await engine.dispose()
     return 0

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from bot.core.scores import ces, csat, nps
-from storage.repositories.reports import ScoreCounts
+from storage.repositories.reports import CampaignRate, ScoreCounts
 
 
 def rows_for(kind: str, counts: list[ScoreCounts]) -> list[dict[str, Any]]:
@@ -55,6 +55,22 @@ def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def rate_rows(rates: list[CampaignRate]) -> list[dict[str, Any]]:
+    """Response rate = answered / delivered, per campaign."""
+    return [
+        {
+            "campaign": r.campaign_id,
+            "name": r.name,
+            "delivered": r.delivered,
+            "answered": r.answered,
+            "response_rate_percent": _round(
+                100 * r.answered / r.delivered if r.delivered else None
+            ),
+        }
+        for r in rates
+    ]
+
+
 def render(kind: str, rows: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"metric": kind, "rows": rows}, ensure_ascii=False, indent=2) + "\n"
@@ -78,6 +94,12 @@ def render(kind: str, rows: list[dict[str, Any]], fmt: str) -> str:
             )
         elif kind == "csat":
             lines.append(f"{row['period']:10}  CSAT {row['csat_percent']:5.1f}%  N={row['n']}")
+        elif kind == "response-rate":
+            rate = row["response_rate_percent"]
+            lines.append(
+                f"#{row['campaign']:<4} {row['name'][:30]:30}  {row['answered']}/{row['delivered']}"
+                f"  {'—' if rate is None else f'{rate:.1f}%'}"
+            )
         else:
             lines.append(
                 f"{row['period']:10}  CES mean {row['mean']:.2f}  "

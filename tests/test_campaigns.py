@@ -220,6 +220,18 @@ async def test_pause_and_resume_mid_delivery_and_status_cli(
     async with create_session_pool(database.engine)() as session:
         campaign = await session.get(service.Campaign, campaign_id)
         assert campaign is not None and campaign.status == "done"
+    rates = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "report", "response-rate", "--format", "csv"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert rates.stdout.splitlines() == [
+        "campaign,name,delivered,answered,response_rate_percent",
+        f"{campaign_id},November NPS,40,0,0.0",
+    ]
 
 
 def _survey_calls_all(fake: FakeTelegram) -> list[int]:
@@ -257,3 +269,28 @@ async def test_admin_commands_in_telegram(
     async with create_session_pool(database.engine)() as session:
         campaign = await session.get(service.Campaign, campaign_id)
         assert campaign is not None and campaign.status == "paused"
+
+
+async def test_web_chat_customer_answers_a_survey(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    app = await start_app(telegram_mode=None, scheduler={"enabled": False})
+    session_id = "web-survey-0001"
+    await app.post_json("/api/v1/chat/messages", {"session": session_id, "text": "/start"})
+    await _campaign(database)
+    async with app.http.ws_connect(app.url + f"/chat/ws?session={session_id}") as socket:
+        await launch_campaigns(app.services)
+        await app.services.campaigns.run_once()
+        frame = await socket.receive_json(timeout=5)
+    (survey,) = frame["replies"]
+    assert survey["text"].startswith("Насколько вероятно")
+    nine = next(b["data"] for b in survey["buttons"] if b["text"] == "9")
+    _, body = await app.post_json("/api/v1/chat/buttons", {"session": session_id, "data": nine})
+    assert body["replies"][0]["text"].startswith("Спасибо! Какая главная причина")
+    _, body = await app.post_json(
+        "/api/v1/chat/messages", {"session": session_id, "text": "Быстро ответили"}
+    )
+    assert body["replies"][0]["text"] == "Спасибо за ответ!"
+    async with create_session_pool(database.engine)() as session:
+        response = (await session.execute(select(SurveyResponse))).scalar_one()
+    assert (response.score, response.comment, response.channel) == (9, "Быстро ответили", "webchat")

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import SurveyResponse
+from storage.models import Campaign, Delivery, SurveyResponse
 
 
 @dataclass(frozen=True)
@@ -91,3 +91,34 @@ async def score_counts(session: AsyncSession, report: ReportFilter) -> list[Scor
         ScoreCounts(_label(p, dialect, report.by), int(n), int(t), int(h), int(lo))
         for p, n, t, h, lo in rows
     ]
+
+
+@dataclass(frozen=True)
+class CampaignRate:
+    campaign_id: int
+    name: str
+    delivered: int  # sent without error: answered and expired ones were delivered too
+    answered: int
+
+
+async def response_rates(
+    session: AsyncSession, campaign_id: int | None = None
+) -> list[CampaignRate]:
+    status = Delivery.status
+    statement = (
+        select(
+            Campaign.id,
+            Campaign.name,
+            func.coalesce(
+                func.sum(case((status.in_(("sent", "answered", "expired")), 1), else_=0)), 0
+            ),
+            func.coalesce(func.sum(case((status == "answered", 1), else_=0)), 0),
+        )
+        .join(Delivery, Delivery.campaign_id == Campaign.id)
+        .group_by(Campaign.id, Campaign.name)
+        .order_by(Campaign.id)
+    )
+    if campaign_id is not None:
+        statement = statement.where(Campaign.id == campaign_id)
+    rows = (await session.execute(statement)).all()
+    return [CampaignRate(int(i), str(n), int(d), int(a)) for i, n, d, a in rows]
