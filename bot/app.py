@@ -31,6 +31,7 @@ from bot.core.routing import seed_rules
 from bot.core.sla import SlaWatch
 from bot.core.tickets import STAFF, TicketService
 from bot.metrics import Metrics
+from bot.monthly_report import send_monthly_report
 from bot.scheduler import create_scheduler
 from bot.telegram.inbox import TelegramInbox
 from bot.telegram.polling import ALLOWED_UPDATES, TelegramPoller
@@ -170,6 +171,7 @@ async def start(services: Services) -> None:
             [
                 ("sla_watch", services.sla.run_once, interval),
                 ("campaign_launch", lambda: launch_campaigns(services), 5.0),
+                ("monthly_report", lambda: monthly_report(services), 3600.0),
             ]
         )
         services.scheduler.start()
@@ -177,6 +179,19 @@ async def start(services: Services) -> None:
         services.campaigns.start()
     if services.inbox is not None:
         services.inbox.start()
+
+
+async def monthly_report(services: Services) -> bool:
+    """Hourly check; the report for last month goes out once (see bot.monthly_report)."""
+    settings = services.settings
+    if not (settings.reports.monthly and settings.telegram.enabled):
+        return False
+    return await send_monthly_report(
+        services.session_pool,
+        services.outbox,
+        settings.telegram.admin_ids,
+        services.conversation.now,
+    )
 
 
 async def launch_campaigns(services: Services) -> int:

@@ -160,6 +160,12 @@ class CampaignsConfig:
 
 
 @dataclass(frozen=True)
+class ReportsConfig:
+    # Send last month's report (text and chart) to admin_ids early each month.
+    monthly: bool = True
+
+
+@dataclass(frozen=True)
 class SchedulerConfig:
     # Only one process of a deployment should run scheduled jobs.
     enabled: bool = True
@@ -182,6 +188,7 @@ class Settings:
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     source: str = "<defaults>"
 

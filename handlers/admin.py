@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns import service
 from bot.channels.telegram import CHANNEL
+from bot.charts import trend_png
 from bot.cli_campaigns import progress
 from bot.core.messages import Reply
 from bot.core.outbox import ReplyBuffer
@@ -105,5 +106,9 @@ async def report(
     if kind not in ("nps", "csat", "ces") or by not in (None, "week", "month"):
         _answer(replies, message, HELP)
         return
-    counts = await score_counts(session, ReportFilter(kind=kind, by=by))
-    _answer(replies, message, render(kind, rows_for(kind, counts), "text"))
+    rows = rows_for(kind, await score_counts(session, ReportFilter(kind=kind, by=by)))
+    text = render(kind, rows, "text")
+    if by is None:  # the chart always shows a trend: weekly unless a period was asked for
+        rows = rows_for(kind, await score_counts(session, ReportFilter(kind=kind, by="week")))
+    chart = trend_png(kind, rows, f"{kind.upper()} by {by or 'week'}")
+    replies.extend(CHANNEL, str(message.chat.id), [Reply(text), Reply("", image=chart)])

@@ -331,3 +331,16 @@ class Delivery(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     score: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None for anonymous
+
+
+class JobRun(Base):
+    """A periodic job's run for one period (the monthly report for 2026-10): inserted before the
+    work, so a restart neither repeats nor skips it."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("name", "period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -277,7 +277,8 @@ class FakeTelegram:
             data = await request.json()
             return dict(data) if isinstance(data, dict) else {}
         form = await request.post()
-        return {k: _decode(v) if isinstance(v, str) else v for k, v in form.items()}
+        # Uploaded files are kept as bytes: the request (and its temporary file) ends here.
+        return {k: _decode(v) if isinstance(v, str) else v.file.read() for k, v in form.items()}
 
     def _over_rate(self, method: str) -> bool:
         if self.rate_limit is None or not method.startswith("send"):

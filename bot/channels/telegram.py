@@ -17,7 +17,14 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, User
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    User,
+)
 
 from bot.campaigns.rate_limit import RateLimiter
 from bot.core.messages import Attachment, InboundMessage, Reply, split_text
@@ -119,6 +126,17 @@ class TelegramSender:
         sent_ids: list[int] | None = None,
     ) -> SendResult:
         """Send a reply (its attachment first, captioned); `sent_ids` collects message ids."""
+        if reply.image is not None:
+            caption = html.escape(reply.text[:CAPTION_LIMIT], quote=False) or None
+            photo = functools.partial(
+                self._bot.send_photo,
+                int(recipient),
+                BufferedInputFile(reply.image, "chart.png"),
+                caption=caption,
+                parse_mode="HTML",
+                message_thread_id=thread_id,
+            )
+            return await self._call(photo, recipient, sent_ids)
         parts: list[tuple[str, InlineKeyboardMarkup | None]] = render(reply) if reply.text else []
         if reply.edit_message_id is not None and len(parts) == 1 and reply.attachment is None:
             text, markup = parts[0]

@@ -44,6 +44,7 @@ class Reply:
     # Replace the text and buttons of an earlier message (a survey becoming its follow-up)
     # where the channel can; elsewhere it is sent as a new message.
     edit_message_id: int | None = None
+    image: bytes | None = None  # a generated PNG (a chart); `text` is its caption
 
 
 def split_text(text: str, limit: int = 4096) -> list[str]:

@@ -7,6 +7,7 @@ holds a lock, and a crash after commit leaves rows that the next process sends.
 from __future__ import annotations
 
 import asyncio
+import base64
 import enum
 import json
 import logging
@@ -64,6 +65,8 @@ def reply_to_payload(reply: Reply) -> str:
         data["attachment"] = [reply.attachment.kind, reply.attachment.file_id]
     if reply.edit_message_id:
         data["edit"] = reply.edit_message_id
+    if reply.image:
+        data["image"] = base64.b64encode(reply.image).decode()
     return json.dumps(data, ensure_ascii=False)
 
 
@@ -77,6 +80,7 @@ def reply_from_payload(payload: str) -> Reply:
         buttons=buttons,
         attachment=attachment,
         edit_message_id=data.get("edit"),
+        image=base64.b64decode(data["image"]) if data.get("image") else None,
     )
 
 
