@@ -3,9 +3,11 @@ Anyone else falls through to the customer router and gets the customer's menu.""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,16 +15,26 @@ from bot.campaigns import service
 from bot.channels.telegram import CHANNEL
 from bot.charts import trend_png
 from bot.cli_campaigns import progress
-from bot.core.messages import Reply
+from bot.core.messages import Button, Reply
 from bot.core.outbox import ReplyBuffer
 from bot.reports import render, rows_for
-from storage.models import Campaign
+from storage.models import Campaign, Survey
 from storage.repositories.reports import ReportFilter, score_counts
 
 HELP = (
-    "Admin commands: /campaigns, /campaign ID, /pause ID, /resume ID, /cancel_campaign ID, "
-    "/report nps|csat|ces [week|month]"
+    "Admin commands: /newcampaign, /campaigns, /campaign ID, /pause ID, /resume ID, "
+    "/cancel_campaign ID, /report nps|csat|ces [week|month]"
 )
+# The wizard keeps its state in the buttons themselves (wz:<survey>:<when>:<audience>:ok),
+# so there is nothing to lose between steps and nothing to clean up after.
+WHEN = {"now": "now", "tmr": "tomorrow 10:00 (UTC)"}
+AUDIENCES = {
+    "all": ("everyone", "{}"),
+    "tg": ("Telegram customers", '{"channel": "telegram"}'),
+    "web": ("web chat customers", '{"channel": "webchat"}'),
+    "ru": ("Russian speakers", '{"language": "ru"}'),
+    "en": ("English speakers", '{"language": "en"}'),
+}
 
 
 def create_admin_router(admin_ids: list[int]) -> Router:
@@ -33,7 +45,14 @@ def create_admin_router(admin_ids: list[int]) -> Router:
         user = message.from_user
         return message.chat.type == "private" and user is not None and user.id in admins
 
+    async def is_admin_button(query: CallbackQuery) -> bool:
+        data = query.data or ""
+        return query.from_user.id in admins and data.startswith("wz:")
+
     router.message.filter(is_admin)
+    router.callback_query.filter(is_admin_button)
+    router.callback_query.register(wizard_step)
+    router.message.register(wizard_start, Command("newcampaign"))
     router.message.register(campaigns, Command("campaigns"))
     router.message.register(campaign_status, Command("campaign"))
     router.message.register(change_state, Command("pause", "resume", "cancel_campaign"))
@@ -95,6 +114,76 @@ async def change_state(
         _answer(replies, message, str(exc))
         return
     _answer(replies, message, f"#{campaign.id} is {campaign.status}.")
+
+
+def _buttons(rows: list[list[tuple[str, str]]]) -> tuple[tuple[Button, ...], ...]:
+    return tuple(tuple(Button(text, data) for text, data in row) for row in rows)
+
+
+async def wizard_start(message: Message, session: AsyncSession, replies: ReplyBuffer) -> None:
+    surveys = (await session.execute(select(Survey).order_by(Survey.id))).scalars().all()
+    if not surveys:
+        _answer(replies, message, "No surveys yet: create one with `otklik survey create`.")
+        return
+    rows = [[(f"{s.name} ({s.kind})", f"wz:{s.id}")] for s in surveys[:10]]
+    reply = Reply("New campaign, step 1 of 3: which survey?", buttons=_buttons(rows))
+    replies.extend(CHANNEL, str(message.chat.id), [reply])
+
+
+async def wizard_step(query: CallbackQuery, session: AsyncSession, replies: ReplyBuffer) -> None:
+    if query.message is None:
+        return
+    chat = str(query.message.chat.id)
+    parts = (query.data or "").split(":")[1:]
+    if parts[-1:] == ["x"]:
+        replies.extend(CHANNEL, chat, [Reply("Cancelled: no campaign created.")])
+        return
+    survey = await session.get(Survey, int(parts[0])) if parts and parts[0].isdigit() else None
+    if (
+        survey is None
+        or (len(parts) > 1 and parts[1] not in WHEN)
+        or (len(parts) > 2 and parts[2] not in AUDIENCES)
+    ):
+        replies.extend(CHANNEL, chat, [Reply("That step is no longer valid. /newcampaign")])
+        return
+    prefix = "wz:" + ":".join(parts)
+    if len(parts) == 1:
+        rows = [[(label, f"{prefix}:{key}")] for key, label in WHEN.items()]
+        text = f"Step 2 of 3: survey “{survey.name}”. When?"
+    elif len(parts) == 2:
+        rows = [[(label, f"{prefix}:{key}")] for key, (label, _) in AUDIENCES.items()]
+        text = "Step 3 of 3: who is asked?"
+    elif len(parts) == 3:
+        rows = [[("✅ Create", f"{prefix}:ok"), ("✖️ Cancel", "wz:0:x")]]
+        text = (
+            f"Survey “{survey.name}”, {WHEN[parts[1]]}, {AUDIENCES[parts[2]][0]}; "
+            "recontact throttle 30 days, quiet hours 21:00-09:00. Create it?"
+        )
+    else:
+        campaign = await _create_from_wizard(session, survey, parts[1], parts[2])
+        replies.extend(
+            CHANNEL,
+            chat,
+            [Reply(f"Campaign #{campaign.id} “{campaign.name}” is {campaign.status}.")],
+        )
+        return
+    replies.extend(CHANNEL, chat, [Reply(text, buttons=_buttons(rows))])
+
+
+async def _create_from_wizard(
+    session: AsyncSession, survey: Survey, when: str, audience: str
+) -> Campaign:
+    now = datetime.now(UTC)
+    run_at = now
+    if when == "tmr":
+        run_at = datetime.combine(now.date() + timedelta(days=1), time(10, 0), UTC)
+    return await service.create_campaign(
+        session,
+        name=f"{survey.name} {run_at:%Y-%m-%d}",
+        survey_name=survey.name,
+        run_at=run_at,
+        audience=AUDIENCES[audience][1],
+    )
 
 
 async def report(

@@ -294,3 +294,40 @@ async def test_web_chat_customer_answers_a_survey(
     async with create_session_pool(database.engine)() as session:
         response = (await session.execute(select(SurveyResponse))).scalar_one()
     assert (response.score, response.comment, response.channel) == (9, "Быстро ответили", "webchat")
+
+
+async def test_new_campaign_wizard_for_admins_only(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    admin, outsider = 9001, 9002
+    app = await start_app(telegram={"admin_ids": [admin]}, scheduler={"enabled": False})
+    async with create_session_pool(database.engine)() as session, session.begin():
+        await service.create_survey(session, "nps-main", "nps", False, "{}")
+
+    async def step(chat_id: int, update: dict) -> dict:
+        await fake_tg.deliver(update)
+        await app.drain()
+        return fake_tg.calls_of("sendMessage")[-1].params
+
+    def buttons(params: dict) -> list[str]:
+        return [
+            b["callback_data"] for row in params["reply_markup"]["inline_keyboard"] for b in row
+        ]
+
+    first = await step(admin, fake_tg.message_update(admin, "/newcampaign"))
+    assert first["text"] == "New campaign, step 1 of 3: which survey?"
+    assert buttons(first) == ["wz:1"]
+    second = await step(admin, fake_tg.callback_update(admin, "wz:1"))
+    assert buttons(second) == ["wz:1:now", "wz:1:tmr"]
+    third = await step(admin, fake_tg.callback_update(admin, "wz:1:now"))
+    assert "wz:1:now:tg" in buttons(third)
+    confirm = await step(admin, fake_tg.callback_update(admin, "wz:1:now:tg"))
+    assert buttons(confirm) == ["wz:1:now:tg:ok", "wz:0:x"]
+    # Someone else replaying the same button is only a customer pressing an unknown button.
+    refused = await step(outsider, fake_tg.callback_update(outsider, "wz:1:now:tg:ok"))
+    assert refused["text"].startswith("Эта кнопка больше не работает")
+    done = await step(admin, fake_tg.callback_update(admin, "wz:1:now:tg:ok"))
+    assert done["text"].startswith("Campaign #1 ") and done["text"].endswith("is scheduled.")
+    async with create_session_pool(database.engine)() as session:
+        campaigns = (await session.execute(select(service.Campaign))).scalars().all()
+    assert [(c.status, c.audience) for c in campaigns] == [("scheduled", '{"channel": "telegram"}')]
