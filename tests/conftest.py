@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -100,6 +102,41 @@ def cli_env(database: Database, **overrides: str) -> dict[str, str]:
     if database.connect_args:
         env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
     return env
+
+
+def run_otklik(database: Database, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`otklik ARGS` as a real process on the test's database."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=cli_env(database, OTKLIK__LOGGING__LEVEL="WARNING"),
+        timeout=120,
+    )
+
+
+def spawn_bot(
+    database: Database, api_base: str, port: int, **overrides: str
+) -> subprocess.Popen[bytes]:
+    """`otklik run` as a real process in webhook mode against the fake Bot API (to be killed)."""
+    env = cli_env(
+        database,
+        OTKLIK__HTTP__PORT=str(port),
+        OTKLIK__TELEGRAM__TOKEN=TOKEN,
+        OTKLIK__TELEGRAM__MODE="webhook",
+        OTKLIK__TELEGRAM__API_BASE=api_base,
+        OTKLIK__TELEGRAM__WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook",
+        OTKLIK__TELEGRAM__WEBHOOK_SECRET=WEBHOOK_SECRET,
+        **overrides,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def make_settings(**sections: dict[str, Any]) -> Settings:

@@ -4,10 +4,7 @@ resumes: nobody is skipped, and only messages on the wire at the kill can arrive
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -18,7 +15,7 @@ from bot.campaigns import service
 from storage.db import create_session_pool
 from storage.models import Delivery
 from storage.repositories.customers import CustomerRepository
-from tests.conftest import ROOT, TOKEN, WEBHOOK_SECRET, AppFactory, Database, free_port
+from tests.conftest import AppFactory, Database, free_port, spawn_bot
 from tests.fake_telegram import FakeTelegram
 
 RECIPIENTS = 60
@@ -30,16 +27,6 @@ def _survey_chats(fake: FakeTelegram) -> list[int]:
         for c in fake.calls_of("sendMessage")
         if "sv:" in str(c.params.get("reply_markup"))
     ]
-
-
-def _spawn(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 async def test_kill_mid_delivery_then_resume(
@@ -54,20 +41,7 @@ async def test_kill_mid_delivery_then_resume(
             session, name="crash", survey_name="nps", run_at=datetime.now(UTC), quiet="off"
         )
     port = free_port()
-    env = {
-        **os.environ,
-        "OTKLIK__DATABASE__URL": database.url,
-        "OTKLIK__HTTP__PORT": str(port),
-        "OTKLIK__TELEGRAM__TOKEN": TOKEN,
-        "OTKLIK__TELEGRAM__MODE": "webhook",
-        "OTKLIK__TELEGRAM__API_BASE": fake_tg.base_url,
-        "OTKLIK__TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram/webhook",
-        "OTKLIK__TELEGRAM__WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "OTKLIK__CAMPAIGNS__RATE_PER_SECOND": "20",
-    }
-    if database.connect_args:
-        env["OTKLIK__DATABASE__SCHEMA"] = database.connect_args["server_settings"]["search_path"]
-    process = _spawn(env)
+    process = spawn_bot(database, fake_tg.base_url, port, OTKLIK__CAMPAIGNS__RATE_PER_SECOND="20")
     try:
         deadline = time.monotonic() + 60
         while len(_survey_chats(fake_tg)) < RECIPIENTS // 3:

@@ -8,19 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import ROOT, Database, cli_env
+from tests.conftest import ROOT, Database, cli_env, run_otklik
 
 
 def otklik(database: Database, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = cli_env(database, OTKLIK__LOGGING__LEVEL="WARNING")
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-    )
+    return run_otklik(database, *args, cwd=cwd)
 
 
 def test_help_explains_every_command(tmp_path: Path, database: Database):

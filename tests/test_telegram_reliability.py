@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -18,7 +16,7 @@ from bot.telegram.inbox import TelegramInbox
 from storage.db import create_engine, create_session_pool
 from storage.models import ConversationMessage, Customer, InboundEvent, OutboxMessage
 from storage.repositories.events import InboundEventRepository
-from tests.conftest import PG_URL, ROOT, TOKEN, WEBHOOK_SECRET, AppFactory, Database, free_port
+from tests.conftest import PG_URL, AppFactory, Database, free_port, spawn_bot
 from tests.fake_telegram import FakeTelegram
 from tests.tcp_proxy import TcpProxy
 
@@ -73,26 +71,7 @@ async def test_403_marks_customer_unreachable(
 
 
 def _spawn_bot(database: Database, fake_tg: FakeTelegram, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "OTKLIK__DATABASE__URL": database.url,
-        "OTKLIK__HTTP__PORT": str(port),
-        "OTKLIK__TELEGRAM__TOKEN": TOKEN,
-        "OTKLIK__TELEGRAM__MODE": "webhook",
-        "OTKLIK__TELEGRAM__API_BASE": fake_tg.base_url,
-        "OTKLIK__TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram/webhook",
-        "OTKLIK__TELEGRAM__WEBHOOK_SECRET": WEBHOOK_SECRET,
-    }
-    if database.connect_args:
-        schema = database.connect_args["server_settings"]["search_path"]
-        env["OTKLIK__DATABASE__SCHEMA"] = schema
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return spawn_bot(database, fake_tg.base_url, port)
 
 
 async def test_process_killed_before_reply_sent_resends_after_restart(

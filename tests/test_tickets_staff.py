@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
@@ -16,7 +15,7 @@ from bot.core.tickets import TicketService
 from storage.db import create_session_pool
 from storage.models import Customer, RoutingRule, Ticket
 from storage.repositories.tickets import CannedRepository, RuleRepository, TicketRepository
-from tests.conftest import AppFactory, Database, cli_env, make_settings
+from tests.conftest import AppFactory, Database, make_settings, run_otklik
 from tests.fake_telegram import FakeTelegram
 
 STAFF_CHAT = -100777
@@ -190,21 +189,7 @@ async def test_canned_reply_in_topic(
 async def _otklik(database: Database, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a thread: the app under test shares this event loop and must keep
     finishing its transactions while the CLI waits for the database."""
-    return await asyncio.to_thread(_run_cli, database, args, cwd)
-
-
-def _run_cli(
-    database: Database, args: tuple[str, ...], cwd: Path
-) -> subprocess.CompletedProcess[str]:
-    env = cli_env(database, OTKLIK__LOGGING__LEVEL="WARNING")
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-    )
+    return await asyncio.to_thread(run_otklik, database, *args, cwd=cwd)
 
 
 async def test_cli_for_tickets_canned_and_rules(
