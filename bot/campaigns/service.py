@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns.audience import parse_audience
 from bot.campaigns.cron import crontab_trigger
-from storage.models import Campaign, Delivery, Survey, SurveyResponse
+from storage.models import Campaign, Delivery, Survey
 
 KINDS = ("nps", "csat", "ces", "custom")
 TRANSITIONS = {
@@ -148,10 +148,3 @@ async def status(session: AsyncSession, campaign: Campaign) -> CampaignStatus:
         .group_by(Delivery.status)
     )
     return CampaignStatus(campaign, {str(s): int(n) for s, n in rows.all()})
-
-
-async def responses(session: AsyncSession, campaign_id: int) -> int:
-    result = await session.execute(
-        select(func.count(SurveyResponse.id)).where(SurveyResponse.campaign_id == campaign_id)
-    )
-    return int(result.scalar_one())

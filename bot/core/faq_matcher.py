@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -162,7 +162,3 @@ class FaqIndex:
             FaqMatch(self.documents[pos].entry_id, self.documents[pos].question, round(score, 4))
             for score, pos in scored[:limit]
         ]
-
-
-def build_index(documents: Sequence[FaqDocument]) -> FaqIndex:
-    return FaqIndex(documents)

@@ -46,14 +46,6 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "I could not find an answer to that. I can pass it on to a person.",
     },
     "btn_send_question": {"ru": "✉️ Передать человеку", "en": "✉️ Pass it to a person"},
-    "leave_message_prompt": {
-        "ru": "Напишите ваше сообщение одним текстом — его прочитает человек.",
-        "en": "Write your message in one text and a person will read it.",
-    },
-    "message_saved": {
-        "ru": "Сообщение №{id} передано сотрудникам:\n«{text}»\n\n{expectation}",
-        "en": "Message #{id} is passed to our staff:\n“{text}”\n\n{expectation}",
-    },
     "expect_open": {
         "ru": "Мы сейчас работаем, ответим до {time}.",
         "en": "We are open now and will answer by {time}.",

@@ -22,7 +22,7 @@ from bot.core.texts import t
 from storage.models import Customer, SurveyResponse, Ticket, utcnow
 from storage.repositories.conversation import ConversationLog
 from storage.repositories.customers import CustomerRepository
-from storage.repositories.tickets import OPEN_STATUSES, RuleRepository, TicketRepository
+from storage.repositories.tickets import RuleRepository, TicketRepository
 
 STAFF = "staff"
 Post = tuple[str, str, Reply]
@@ -325,9 +325,6 @@ class TicketService:
 
     async def open_ticket(self, session: AsyncSession, customer: Customer) -> Ticket | None:
         return await TicketRepository(session).open_for_customer(customer.id)
-
-    def is_open(self, ticket: Ticket) -> bool:
-        return ticket.status in OPEN_STATUSES
 
 
 def _pair(attachment: Attachment | None) -> tuple[str, str] | None:

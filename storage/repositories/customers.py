@@ -57,6 +57,3 @@ class CustomerRepository:
             ChannelIdentity.customer_id == customer_id, ChannelIdentity.channel == channel
         )
         return (await self._session.execute(statement)).scalars().first()
-
-    async def get(self, customer_id: int) -> Customer | None:
-        return await self._session.get(Customer, customer_id)

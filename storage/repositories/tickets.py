@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CannedReply, RoutingRule, StaffPost, Ticket, TicketMessage, utcnow
@@ -94,10 +94,6 @@ class TicketRepository:
             .order_by(TicketMessage.id)
         )
         return (await self._session.execute(statement)).scalars().all()
-
-    async def count_for_customer(self, customer_id: int) -> int:
-        statement = select(func.count(Ticket.id)).where(Ticket.customer_id == customer_id)
-        return int((await self._session.execute(statement)).scalar_one())
 
 
 class RuleRepository:
