@@ -30,6 +30,7 @@ from bot.core.outbox import ChannelSender, Outbox, ReplyBuffer
 from bot.core.routing import seed_rules
 from bot.core.sla import SlaWatch
 from bot.core.tickets import STAFF, TicketService
+from bot.database import engine_for
 from bot.metrics import Metrics
 from bot.monthly_report import send_monthly_report
 from bot.scheduler import create_scheduler
@@ -42,7 +43,7 @@ from bot.web.errors import error_middleware
 from handlers import health, web_chat
 from handlers.telegram_webhook import telegram_webhook
 from storage import migrate
-from storage.db import create_engine, create_session_pool
+from storage.db import create_session_pool
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,7 @@ def create_services(
     clock: Callable[[], datetime] = utcnow,
     engine: AsyncEngine | None = None,
 ) -> Services:
-    engine = engine or create_engine(
-        settings.database.url, echo=settings.database.echo, schema=settings.database.schema
-    )
+    engine = engine or engine_for(settings.database)
     pool = create_session_pool(engine)
     metrics = Metrics()
     hours = parse_schedule(settings.hours)

@@ -12,8 +12,9 @@ from bot import cli_campaigns, cli_inbox, cli_reports
 from bot.campaigns.service import CampaignError
 from bot.config import ConfigError, Settings, load_settings
 from bot.core.faq_file import FaqFileError, dump_faq, load_faq
+from bot.database import command_database, engine_for
 from bot.log_setup import setup_logging
-from storage.db import DB_ERRORS, create_engine, create_session_pool
+from storage.db import DB_ERRORS
 from storage.repositories.faq import FaqRecord, FaqRepository
 
 EPILOG = (
@@ -132,7 +133,7 @@ def _run(settings: Settings) -> int:
 async def _migrate(settings: Settings, revision: str) -> int:
     from storage import migrate
 
-    engine = create_engine(settings.database.url, schema=settings.database.schema)
+    engine = engine_for(settings.database)
     try:
         await migrate.upgrade(engine, revision)
         print(f"database at revision {await migrate.current_revision(engine)}")
@@ -142,13 +143,7 @@ async def _migrate(settings: Settings, revision: str) -> int:
 
 
 async def _faq(settings: Settings, args: argparse.Namespace) -> int:
-    from storage import migrate
-
-    engine = create_engine(settings.database.url, schema=settings.database.schema)
-    pool = create_session_pool(engine)
-    try:
-        if settings.database.auto_migrate:
-            await migrate.upgrade(engine)
+    async with command_database(settings.database) as pool:
         if args.faq_command == "import":
             records = load_faq(args.file)
             async with pool() as session, session.begin():
@@ -193,6 +188,4 @@ async def _faq(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 args.file.write_text(text, encoding="utf-8")
                 print(f"exported {len(entries)} language versions to {args.file}", file=sys.stderr)
-    finally:
-        await engine.dispose()
     return 0

@@ -10,8 +10,7 @@ from sqlalchemy import select
 
 from bot.campaigns import service
 from bot.config import Settings
-from storage import migrate
-from storage.db import create_engine, create_session_pool
+from bot.database import command_database
 from storage.models import Campaign, Survey
 
 ACTIONS = ("list", "show", "status", "start", "pause", "resume", "cancel")
@@ -72,17 +71,11 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    engine = create_engine(settings.database.url, schema=settings.database.schema)
-    try:
-        if settings.database.auto_migrate:
-            await migrate.upgrade(engine)
-        async with create_session_pool(engine)() as session, session.begin():
-            if args.command == "survey":
-                await _survey(session, args)
-            else:
-                await _campaign(session, settings, args)
-    finally:
-        await engine.dispose()
+    async with command_database(settings.database) as pool, pool() as session, session.begin():
+        if args.command == "survey":
+            await _survey(session, args)
+        else:
+            await _campaign(session, settings, args)
     return 0
 
 

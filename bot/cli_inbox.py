@@ -10,8 +10,7 @@ from bot.config import PRIORITIES, Settings
 from bot.core.hours import parse_schedule
 from bot.core.outbox import Outbox, ReplyBuffer
 from bot.core.tickets import TicketService
-from storage import migrate
-from storage.db import create_engine, create_session_pool
+from bot.database import command_database
 from storage.models import RoutingRule
 from storage.repositories.tickets import CannedRepository, RuleRepository, TicketRepository
 
@@ -92,23 +91,16 @@ def _check_rule(rule: RoutingRule) -> None:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    engine = create_engine(settings.database.url, schema=settings.database.schema)
-    pool = create_session_pool(engine)
-    try:
-        if settings.database.auto_migrate:
-            await migrate.upgrade(engine)
-        async with pool() as session, session.begin():
-            if args.command == "tickets":
-                buffer = ReplyBuffer()
-                await _tickets(settings, session, args, buffer)
-                # Delivered by the running bot's outbox (it picks up pending rows).
-                await Outbox(pool, {}).enqueue(session, buffer)
-            elif args.command == "canned":
-                await _canned(session, args)
-            else:
-                await _rules(session, args)
-    finally:
-        await engine.dispose()
+    async with command_database(settings.database) as pool, pool() as session, session.begin():
+        if args.command == "tickets":
+            buffer = ReplyBuffer()
+            await _tickets(settings, session, args, buffer)
+            # Delivered by the running bot's outbox (it picks up pending rows).
+            await Outbox(pool, {}).enqueue(session, buffer)
+        elif args.command == "canned":
+            await _canned(session, args)
+        else:
+            await _rules(session, args)
     return 0
 
 

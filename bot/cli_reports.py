@@ -8,9 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from bot.config import Settings
+from bot.database import command_database
 from bot.reports import rate_rows, render, rows_for
-from storage import migrate
-from storage.db import create_engine, create_session_pool
 from storage.repositories.reports import ReportFilter, response_rates, score_counts
 
 
@@ -40,26 +39,18 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
-    engine = create_engine(settings.database.url, schema=settings.database.schema)
-    try:
-        if settings.database.auto_migrate:
-            await migrate.upgrade(engine)
-        report = ReportFilter(
-            kind=args.metric,
-            since=datetime.combine(args.since, time(), UTC) if args.since else None,
-            until=datetime.combine(args.until + timedelta(days=1), time(), UTC)
-            if args.until
-            else None,
-            campaign_id=args.campaign,
-            channel=args.channel,
-            by=args.by,
-        )
-        async with create_session_pool(engine)() as session:
-            if args.metric == "response-rate":
-                rows = rate_rows(await response_rates(session, args.campaign))
-            else:
-                rows = rows_for(args.metric, await score_counts(session, report))
-        sys.stdout.write(render(args.metric, rows, args.format))
-    finally:
-        await engine.dispose()
+    report = ReportFilter(
+        kind=args.metric,
+        since=datetime.combine(args.since, time(), UTC) if args.since else None,
+        until=datetime.combine(args.until + timedelta(days=1), time(), UTC) if args.until else None,
+        campaign_id=args.campaign,
+        channel=args.channel,
+        by=args.by,
+    )
+    async with command_database(settings.database) as pool, pool() as session:
+        if args.metric == "response-rate":
+            rows = rate_rows(await response_rates(session, args.campaign))
+        else:
+            rows = rows_for(args.metric, await score_counts(session, report))
+    sys.stdout.write(render(args.metric, rows, args.format))
     return 0
