@@ -31,13 +31,14 @@ _PAGE = resources.files("bot.web").joinpath("static/chat.html")
 
 
 async def _converse(
-    app: web.Application, message: InboundMessage, dedup_key: str | None = None
+    app: web.Application, message: InboundMessage, client_id: str | None = None
 ) -> dict[str, Any]:
     """One transaction per inbound message; a repeated client id changes nothing. The replies
     are the response; posts for elsewhere (the staff inbox) go through the outbox."""
     outbox = app[OUTBOX]
     async with app[SESSION_POOL]() as session, session.begin():
-        if dedup_key is not None:
+        if client_id is not None:
+            dedup_key = f"{message.external_id}:{client_id}"
             stored = await InboundEventRepository(session).store(CHANNEL, dedup_key, "{}")
             if stored is None:
                 app[METRICS].updates_duplicate.labels(CHANNEL).inc()
@@ -78,8 +79,7 @@ async def post_message(request: web.Request) -> web.Response:
         client_id = client_message_id(payload)
     except BadPayload as exc:
         return json_error(400, str(exc))
-    dedup = f"{message.external_id}:{client_id}" if client_id else None
-    return json_response(await _converse(request.app, message, dedup))
+    return json_response(await _converse(request.app, message, client_id))
 
 
 @routes.post("/api/v1/chat/buttons")
@@ -133,9 +133,8 @@ async def _serve_socket(
         except (ValueError, BadPayload) as exc:
             await socket.send_json({"type": "error", "error": str(exc)})
             continue
-        dedup = f"{message.external_id}:{client_id}" if client_id else None
         try:
-            result = await _converse(request.app, message, dedup)
+            result = await _converse(request.app, message, client_id)
         except DB_ERRORS:
             await socket.send_json({"type": "error", "error": "database unavailable, retry"})
             continue

@@ -19,6 +19,7 @@ from bot.campaigns.surveys import (
     SCALES,
     STOP_DONE,
     followup,
+    pick,
     texts_of,
 )
 from bot.core.messages import Button, Reply
@@ -33,10 +34,6 @@ GENERAL = "0"  # staff recipient for posts that belong to no ticket
 class SurveyTurn:
     replies: list[Reply]
     effects: Effects
-
-
-def _pick(variants: dict[str, str], language: str) -> str:
-    return variants.get(language) or variants["en"]
 
 
 class SurveyAnswers:
@@ -77,21 +74,21 @@ class SurveyAnswers:
         turn = SurveyTurn([], Effects())
         if action == "stop":
             customer.surveys_opted_out = True
-            turn.replies.append(Reply(_pick(STOP_DONE, language)))
+            turn.replies.append(Reply(pick(STOP_DONE, language)))
             return turn
         if action == "less":
             customer.survey_throttle_days = LESS_OFTEN_DAYS
-            turn.replies.append(Reply(_pick(LESS_DONE, language)))
+            turn.replies.append(Reply(pick(LESS_DONE, language)))
             return turn
         if action == "skip":
             customer.pending_action = None
-            turn.replies.append(Reply(_pick(COMMENT_THANKS, language)))
+            turn.replies.append(Reply(pick(COMMENT_THANKS, language)))
             return turn
         if self._closed(delivery, campaign):
-            turn.replies.append(Reply(_pick(CLOSED, language)))
+            turn.replies.append(Reply(pick(CLOSED, language)))
             return turn
         if delivery.status == "answered":
-            turn.replies.append(Reply(_pick(ALREADY, language)))
+            turn.replies.append(Reply(pick(ALREADY, language)))
             return turn
         score = int(action)
         low, high = SCALES.get(
@@ -114,7 +111,7 @@ class SurveyAnswers:
         delivery.answered_at = None if survey.anonymous else self._clock()
         delivery.score = None if survey.anonymous else score
         customer.pending_action = f"{SURVEY_COMMENT}{delivery.id}"
-        skip = ((Button(_pick(BUTTONS["skip"], language), f"sv:{delivery.id}:skip"),),)
+        skip = ((Button(pick(BUTTONS["skip"], language), f"sv:{delivery.id}:skip"),),)
         text = followup(survey.kind, texts_of(survey.texts), language, score)
         turn.replies.append(Reply(text, buttons=skip, edit_message_id=delivery.message_id))
         if survey.kind == "nps" and score <= 6 and not survey.anonymous:
@@ -166,4 +163,4 @@ class SurveyAnswers:
                 ).scalar_one_or_none()
                 if response is not None:
                     response.comment = text[:4000]
-        return Reply(_pick(COMMENT_THANKS, customer.language)), effects
+        return Reply(pick(COMMENT_THANKS, customer.language)), effects

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns.audience import launch
 from bot.campaigns.cron import crontab_trigger
-from bot.campaigns.surveys import question, survey_reply, texts_of
+from bot.campaigns.surveys import pick, question, survey_reply, texts_of
 from bot.core.messages import Reply
 from storage.models import Campaign, Delivery, Survey, Ticket
 
@@ -129,7 +129,7 @@ async def _reminders_and_expiry(session: AsyncSession, now: datetime, result: Ti
         ):
             delivery.status = "expired"
             text = f"{question(survey.kind, texts, language, survey.anonymous)}\n\n"
-            text += CLOSED_NOTE.get(language, CLOSED_NOTE["en"])
+            text += pick(CLOSED_NOTE, language)
             # The edit without buttons removes them; a late tap still gets "closed".
             result.posts.append(
                 (
@@ -146,7 +146,7 @@ async def _reminders_and_expiry(session: AsyncSession, now: datetime, result: Ti
         ):
             delivery.reminded_at = now
             reply = survey_reply(survey.kind, texts, language, survey.anonymous, delivery.id)
-            label = REMINDER.get(language, REMINDER["en"])
+            label = pick(REMINDER, language)
             result.posts.append(
                 (
                     delivery.channel,

@@ -65,19 +65,20 @@ def texts_of(raw: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _pick(variants: dict[str, str], language: str) -> str:
+def pick(variants: dict[str, str], language: str) -> str:
+    """The text in `language`, else English, else whatever there is."""
     return variants.get(language) or variants.get("en") or next(iter(variants.values()), "")
 
 
 def question(kind: str, texts: dict[str, Any], language: str, anonymous: bool) -> str:
-    text = _pick(texts.get("question") or DEFAULT_QUESTIONS.get(kind, {}), language)
-    return f"{text}\n\n{_pick(ANONYMOUS_NOTE, language)}" if anonymous else text
+    text = pick(texts.get("question") or DEFAULT_QUESTIONS.get(kind, {}), language)
+    return f"{text}\n\n{pick(ANONYMOUS_NOTE, language)}" if anonymous else text
 
 
 def followup(kind: str, texts: dict[str, Any], language: str, score: int) -> str:
     followups = texts.get("followup") or {}
     variants = followups.get(segment(kind, score)) or followups.get("default") or DEFAULT_FOLLOWUP
-    return _pick(variants, language)
+    return pick(variants, language)
 
 
 def survey_reply(
@@ -97,8 +98,8 @@ def survey_reply(
         rows = [tuple(scores[:half])] + ([tuple(scores[half:])] if scores[half:] else [])
     rows.append(
         (
-            Button(_pick(BUTTONS["less"], language), f"sv:{delivery_id}:less"),
-            Button(_pick(BUTTONS["stop"], language), f"sv:{delivery_id}:stop"),
+            Button(pick(BUTTONS["less"], language), f"sv:{delivery_id}:less"),
+            Button(pick(BUTTONS["stop"], language), f"sv:{delivery_id}:stop"),
         )
     )
     return Reply(question(kind, texts, language, anonymous), buttons=tuple(rows))

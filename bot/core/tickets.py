@@ -203,14 +203,19 @@ class TicketService:
         await TicketRepository(session).add_message(ticket, "note", text, author)
 
     async def resolve(self, session: AsyncSession, ticket: Ticket, author: str) -> Effects:
-        effects = Effects()
         if ticket.status in ("resolved", "closed"):
+            effects = Effects()
             effects.staff(ticket, Reply(f"Ticket #{ticket.id} is already {ticket.status}."))
             return effects
         ticket.status = "resolved"
         ticket.resolved_at = self._clock()
-        await TicketRepository(session).add_message(ticket, "system", "resolved", author)
-        effects.staff(ticket, Reply(f"✅ Resolved by {author}. The customer is asked for CSAT."))
+        effects = await _system_event(
+            session,
+            ticket,
+            "resolved",
+            author,
+            f"✅ Resolved by {author}. The customer is asked for CSAT.",
+        )
         address = await self._customer_address(session, ticket)
         if address is not None:
             customer, channel, external_id = address
@@ -222,10 +227,7 @@ class TicketService:
     async def reopen(self, session: AsyncSession, ticket: Ticket, author: str) -> Effects:
         ticket.status = "open"
         ticket.resolved_at = None
-        await TicketRepository(session).add_message(ticket, "system", "reopened", author)
-        effects = Effects()
-        effects.staff(ticket, Reply(f"↩️ Reopened by {author}."))
-        return effects
+        return await _system_event(session, ticket, "reopened", author, f"↩️ Reopened by {author}.")
 
     async def assign(
         self, session: AsyncSession, ticket: Ticket, assignee_id: int, assignee_name: str
@@ -234,12 +236,13 @@ class TicketService:
         ticket.assignee_name = assignee_name[:128]
         if ticket.status == "new":
             ticket.status = "open"
-        await TicketRepository(session).add_message(
-            ticket, "system", f"assigned to {assignee_name}", assignee_name
+        return await _system_event(
+            session,
+            ticket,
+            f"assigned to {assignee_name}",
+            assignee_name,
+            f"✋ {assignee_name} took ticket #{ticket.id}.",
         )
-        effects = Effects()
-        effects.staff(ticket, Reply(f"✋ {assignee_name} took ticket #{ticket.id}."))
-        return effects
 
     async def set_priority(
         self, session: AsyncSession, ticket: Ticket, priority: str, author: str
@@ -249,12 +252,13 @@ class TicketService:
             minutes = self._config.first_response_minutes.for_priority(priority)
             ticket.due_at = self._deadline(ticket.created_at, minutes)
             ticket.alerts_sent = ""
-        await TicketRepository(session).add_message(
-            ticket, "system", f"priority {priority}", author
+        return await _system_event(
+            session,
+            ticket,
+            f"priority {priority}",
+            author,
+            f"Priority of #{ticket.id} is now {priority} ({author}).",
         )
-        effects = Effects()
-        effects.staff(ticket, Reply(f"Priority of #{ticket.id} is now {priority} ({author})."))
-        return effects
 
     async def merge(
         self, session: AsyncSession, duplicate: Ticket, target: Ticket, author: str
@@ -325,6 +329,16 @@ class TicketService:
 
     async def open_ticket(self, session: AsyncSession, customer: Customer) -> Ticket | None:
         return await TicketRepository(session).open_for_customer(customer.id)
+
+
+async def _system_event(
+    session: AsyncSession, ticket: Ticket, event: str, author: str, staff_text: str
+) -> Effects:
+    """Record a change in the ticket's history and tell its topic."""
+    await TicketRepository(session).add_message(ticket, "system", event, author)
+    effects = Effects()
+    effects.staff(ticket, Reply(staff_text))
+    return effects
 
 
 def _pair(attachment: Attachment | None) -> tuple[str, str] | None:
