@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -258,7 +259,7 @@ class SurveyResponse(Base):
     links such an answer to a person. `score` is empty for a skipped question."""
 
     __tablename__ = "survey_responses"
-    # Reports read (kind, period, score) only: this index answers them without the table.
+    # Reports over part of a day scan (kind, created_at, score): this index answers them.
     __table_args__ = (Index("ix_survey_responses_report", "kind", "created_at", "score"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -270,6 +271,21 @@ class SurveyResponse(Base):
     score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+
+
+class SurveyScoreDay(Base):
+    """How many answers got each score on one UTC day, per kind, campaign and channel: the
+    roll-up reports read, so they scale with days rather than answers. Kept up to date by
+    `add_response` in the transaction that stores the answer; `campaign_id` 0 is "none"."""
+
+    __tablename__ = "survey_score_days"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    score: Mapped[int] = mapped_column(Integer, primary_key=True)
+    answers: Mapped[int] = mapped_column(Integer)
 
 
 class Survey(Base):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from bot.app import monthly_report
 from storage.db import create_session_pool
 from storage.models import SurveyResponse
+from storage.repositories.reports import add_response
 from tests.conftest import AppFactory, Database
 from tests.fake_telegram import FakeTelegram
 
@@ -17,13 +18,14 @@ PNG = b"\x89PNG\r\n\x1a\n"
 async def _seed(database: Database) -> None:
     async with create_session_pool(database.engine)() as session, session.begin():
         for day, score in [(5, 10), (12, 9), (19, 3), (26, 8)]:
-            session.add(
+            await add_response(
+                session,
                 SurveyResponse(
                     kind="nps",
                     score=score,
                     channel="telegram",
                     created_at=datetime(2026, 10, day, 12, tzinfo=UTC),
-                )
+                ),
             )
 
 

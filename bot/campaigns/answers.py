@@ -25,6 +25,7 @@ from bot.campaigns.surveys import (
 from bot.core.messages import Button, Reply
 from bot.core.tickets import STAFF, Effects
 from storage.models import Campaign, Customer, Delivery, Survey, SurveyResponse, utcnow
+from storage.repositories.reports import add_response
 
 SURVEY_COMMENT = "sv_comment:"
 GENERAL = "0"  # staff recipient for posts that belong to no ticket
@@ -104,8 +105,7 @@ class SurveyAnswers:
             score=score,
             created_at=self._clock(),
         )
-        session.add(response)
-        await session.flush()
+        await add_response(session, response)
         delivery.status = "answered"
         # Anonymous: neither the time nor the score of the answer stays on the delivery.
         delivery.answered_at = None if survey.anonymous else self._clock()

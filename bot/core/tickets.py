@@ -22,6 +22,7 @@ from bot.core.texts import t
 from storage.models import Customer, SurveyResponse, Ticket, utcnow
 from storage.repositories.conversation import ConversationLog
 from storage.repositories.customers import CustomerRepository
+from storage.repositories.reports import add_response
 from storage.repositories.tickets import RuleRepository, TicketRepository
 
 STAFF = "staff"
@@ -291,7 +292,8 @@ class TicketService:
         ticket.csat_score = score
         customer.pending_action = f"csat_comment:{ticket.id}"
         # Ticket CSAT counts in the CSAT report like any other CSAT answer.
-        session.add(
+        await add_response(
+            session,
             SurveyResponse(
                 kind="csat",
                 ticket_id=ticket.id,
@@ -299,7 +301,7 @@ class TicketService:
                 channel=customer.last_channel or ticket.channel,
                 score=score,
                 created_at=self._clock(),
-            )
+            ),
         )
         effects.staff(ticket, Reply(f"⭐ CSAT {score}/5 from the customer."))
         skip = ((Button(t("btn_skip", customer.language), "cancel"),),)

@@ -1,15 +1,27 @@
-"""Aggregates for survey reports, computed in SQL (one scan, grouped by period)."""
+"""Aggregates for survey reports, computed in SQL from a daily roll-up of the answers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, case, cast, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    Select,
+    SQLColumnExpression,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Campaign, Delivery, SurveyResponse
+from storage.models import Campaign, Delivery, SurveyResponse, SurveyScoreDay
 
 
 @dataclass(frozen=True)
@@ -34,13 +46,39 @@ class ReportFilter:
 _HIGH = {"nps": 9, "csat": 4, "ces": 5}
 
 
-def _period(dialect: str, by: str | None) -> ColumnElement[Any]:
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+async def add_response(session: AsyncSession, response: SurveyResponse) -> None:
+    """Store an answer and count its score in the day's roll-up, in the caller's transaction."""
+    session.add(response)
+    await session.flush()
+    if response.score is None:
+        return
+    module: Any = postgresql if _dialect(session) == "postgresql" else sqlite
+    days = SurveyScoreDay
+    statement = module.insert(days).values(
+        kind=response.kind,
+        day=response.created_at.astimezone(UTC).date(),
+        campaign_id=response.campaign_id or 0,
+        channel=response.channel,
+        score=response.score,
+        answers=1,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["kind", "day", "campaign_id", "channel", "score"],
+        set_={"answers": days.answers + 1},
+    )
+    await session.execute(statement)
+
+
+def _period(dialect: str, by: str | None, column: SQLColumnExpression[Any]) -> ColumnElement[Any]:
     """A cheap per-row grouping key; `_label` turns it into the period's first day."""
-    column = SurveyResponse.created_at
     if by is None:
         return literal("all")
     if dialect == "postgresql":
-        return func.date_trunc(by, func.timezone("UTC", column))
+        return func.date_trunc(by, column)
     if by == "week":  # whole weeks since Monday 1970-01-05, in arithmetic, not strings
         return cast((func.julianday(column) - 2440591.5) / 7, Integer) - case(
             (func.julianday(column) < 2440591.5, 1), else_=0
@@ -61,34 +99,82 @@ def _label(value: Any, dialect: str, by: str | None) -> str:
     return f"{value}-01"
 
 
-async def score_counts(session: AsyncSession, report: ReportFilter) -> list[ScoreCounts]:
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    score = SurveyResponse.score
-    period = _period(dialect, report.by).label("period")
-    high = _HIGH.get(report.kind, 10_000)
-    statement = (
-        select(
-            period,
-            func.count(score),
-            func.coalesce(func.sum(score), 0),
-            func.coalesce(func.sum(case((score >= high, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((score <= 6, 1), else_=0)), 0),
-        )
-        .where(SurveyResponse.kind == report.kind, score.is_not(None))
-        .group_by(period)
-        .order_by(period)
+def _whole_days(report: ReportFilter) -> bool:
+    return all(
+        bound is None or bound.astimezone(UTC).timetz() == time(tzinfo=UTC)
+        for bound in (report.since, report.until)
     )
+
+
+async def score_counts(session: AsyncSession, report: ReportFilter) -> list[ScoreCounts]:
+    """From the daily roll-up when the range is whole UTC days (what the CLI, /report and the
+    monthly report ask), else from the answers themselves."""
+    if _whole_days(report):
+        return await counts_from_days(session, report)
+    return await counts_from_answers(session, report)
+
+
+async def counts_from_days(session: AsyncSession, report: ReportFilter) -> list[ScoreCounts]:
+    """Reads `survey_score_days`; `since`/`until` count as the UTC days they fall on."""
+    dialect = _dialect(session)
+    high = _HIGH.get(report.kind, 10_000)
+    days = SurveyScoreDay
+    # A plain timestamp on PostgreSQL: date_trunc of a date would use the session's zone.
+    day = cast(days.day, DateTime()) if dialect == "postgresql" else days.day
+    period = _period(dialect, report.by, day).label("period")
+    score, answers = days.score, days.answers
+    statement = select(
+        period,
+        func.sum(answers),
+        func.sum(score * answers),
+        func.sum(case((score >= high, answers), else_=0)),
+        func.sum(case((score <= 6, answers), else_=0)),
+    ).where(days.kind == report.kind)
     if report.since is not None:
-        statement = statement.where(SurveyResponse.created_at >= report.since)
+        statement = statement.where(days.day >= report.since.astimezone(UTC).date())
     if report.until is not None:
-        statement = statement.where(SurveyResponse.created_at < report.until)
+        statement = statement.where(days.day < report.until.astimezone(UTC).date())
     if report.campaign_id is not None:
-        statement = statement.where(SurveyResponse.campaign_id == report.campaign_id)
+        statement = statement.where(days.campaign_id == report.campaign_id)
     if report.channel:
-        statement = statement.where(SurveyResponse.channel == report.channel)
-    rows = (await session.execute(statement)).all()
+        statement = statement.where(days.channel == report.channel)
+    return await _grouped(session, statement, period, report.by)
+
+
+async def counts_from_answers(session: AsyncSession, report: ReportFilter) -> list[ScoreCounts]:
+    """Scans `survey_responses`: exact to the microsecond, and as slow as there are answers."""
+    dialect = _dialect(session)
+    high = _HIGH.get(report.kind, 10_000)
+    raw = SurveyResponse
+    created = raw.created_at
+    utc_created = func.timezone("UTC", created) if dialect == "postgresql" else created
+    period = _period(dialect, report.by, utc_created).label("period")
+    score = raw.score
+    statement = select(
+        period,
+        func.count(score),
+        func.sum(score),
+        func.sum(case((score >= high, 1), else_=0)),
+        func.sum(case((score <= 6, 1), else_=0)),
+    ).where(raw.kind == report.kind, score.is_not(None))
+    if report.since is not None:
+        statement = statement.where(created >= report.since)
+    if report.until is not None:
+        statement = statement.where(created < report.until)
+    if report.campaign_id is not None:
+        statement = statement.where(raw.campaign_id == report.campaign_id)
+    if report.channel:
+        statement = statement.where(raw.channel == report.channel)
+    return await _grouped(session, statement, period, report.by)
+
+
+async def _grouped(
+    session: AsyncSession, statement: Select[Any], period: ColumnElement[Any], by: str | None
+) -> list[ScoreCounts]:
+    dialect = _dialect(session)
+    rows = (await session.execute(statement.group_by(period).order_by(period))).all()
     return [
-        ScoreCounts(_label(p, dialect, report.by), int(n), int(t), int(h), int(lo))
+        ScoreCounts(_label(p, dialect, by), int(n), int(t), int(h), int(lo))
         for p, n, t, h, lo in rows
     ]
 
