@@ -2,7 +2,9 @@
 (goal: ≥ 95 % of it and no 429), and with no cap (goal: ≥ 1,000 messages/s).
 
 Runs Otklik's real CampaignSender and TelegramSender (aiogram Bot over HTTP) in this process,
-on SQLite in a temporary directory. `python bench/campaign.py --help` for the options.
+on SQLite in a temporary directory; the fake runs in a process of its own (as Telegram would be
+elsewhere), and its counts of calls and 429s are read from it at the end.
+`python bench/campaign.py --help` for the options.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -24,26 +29,34 @@ from bot.app import create_services, launch_campaigns  # noqa: E402
 from bot.campaigns import service  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.models import ChannelIdentity, Customer  # noqa: E402
-from tests.conftest import TOKEN, make_settings  # noqa: E402
-from tests.fake_telegram import FakeTelegram  # noqa: E402
+from tests.conftest import TOKEN, free_port, make_settings  # noqa: E402
+
+
+async def start_fake(cap: float | None) -> tuple[asyncio.subprocess.Process, str]:
+    port = free_port()
+    args = [sys.executable, "-m", "tests.fake_telegram", "--port", str(port)]
+    if cap:
+        args += ["--rate-limit", str(cap)]
+    process = await asyncio.create_subprocess_exec(*args, cwd=ROOT, stdout=asyncio.subprocess.PIPE)
+    assert process.stdout is not None
+    base_url = (await process.stdout.readline()).decode().strip()
+    if not base_url.startswith("http"):
+        raise SystemExit("the fake Bot API did not start")
+    return process, base_url
+
+
+async def fake_stats(base_url: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http, http.get(f"{base_url}/_fake/stats") as response:
+        stats: dict[str, Any] = await response.json()
+        return stats
 
 
 async def run(recipients: int, rate: float, cap: float | None, label: str) -> None:
-    fake = FakeTelegram()
-    fake.record_calls = False
-    fake.rate_limit = cap
-    await fake.start()
-    sent = 0
-
-    def count(call: object) -> None:
-        nonlocal sent
-        sent += 1
-
-    fake.listeners.append(count)  # type: ignore[arg-type]
+    fake, base_url = await start_fake(cap)
     with tempfile.TemporaryDirectory() as tmp:
         settings = make_settings(
             database={"url": f"sqlite+aiosqlite:///{tmp}/bench.db"},
-            telegram={"token": TOKEN, "mode": "polling", "api_base": fake.base_url},
+            telegram={"token": TOKEN, "mode": "polling", "api_base": base_url},
             campaigns={"rate_per_second": rate},
             scheduler={"enabled": False},
         )
@@ -77,7 +90,9 @@ async def run(recipients: int, rate: float, cap: float | None, label: str) -> No
             await service.create_campaign(
                 session, name="bench", survey_name="nps", run_at=datetime.now(UTC), quiet="off"
             )
+        started = time.perf_counter()
         await launch_campaigns(services)
+        launched = time.perf_counter() - started
         started = time.perf_counter()
         while await services.campaigns.run_once():
             pass
@@ -85,14 +100,17 @@ async def run(recipients: int, rate: float, cap: float | None, label: str) -> No
         await services.engine.dispose()
         if services.bot is not None:
             await services.bot.session.close()
-    await fake.close()
+    stats = await fake_stats(base_url)
+    fake.terminate()
+    await fake.wait()
+    sent = int(stats["calls"].get("sendMessage", 0))
     achieved = recipients / elapsed
     cap_text = f"{cap:.0f}/s" if cap else "none"
     share = f"{achieved / cap:6.1%}" if cap else "     —"
     print(
         f"{label:34} cap {cap_text:>6}  configured {rate or 'no limit'!s:>8}  "
         f"{recipients} sent in {elapsed:6.1f} s = {achieved:7.1f}/s  of cap {share}  "
-        f"429s {fake.rate_limited}  calls {sent}"
+        f"429s {stats['rate_limited']}  sendMessage calls {sent}  (launch {launched:.2f} s)"
     )
 
 

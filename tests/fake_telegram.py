@@ -60,6 +60,7 @@ class FakeTelegram:
         self.delays: dict[str, float] = {}  # method -> seconds to sit on the request
         self.listeners: list[Callable[[Call], None]] = []  # e.g. a benchmark's stopwatch
         self.record_calls = True
+        self.call_counts: collections.Counter[str] = collections.Counter()  # method -> calls
         self.members: dict[int, str] = {}  # user id -> getChatMember status in any group
         self.forum = True  # False: createForumTopic fails as in a group without topics
         self._thread_ids = itertools.count(500)
@@ -78,10 +79,11 @@ class FakeTelegram:
 
     # Lifecycle ------------------------------------------------------------------------------
 
-    async def start(self) -> str:
+    async def start(self, port: int | None = None) -> str:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._server = TestServer(app, host="127.0.0.1")
+        app.router.add_get("/_fake/stats", self._stats)
+        self._server = TestServer(app, host="127.0.0.1", port=port)
         await self._server.start_server()
         self._client = aiohttp.ClientSession()
         return self.base_url
@@ -321,6 +323,7 @@ class FakeTelegram:
         method = request.match_info["method"]
         params = await self._params(request)
         call = Call(method, params)
+        self.call_counts[method] += 1
         if self.record_calls:
             self.calls.append(call)
         for listener in self.listeners:
@@ -335,6 +338,10 @@ class FakeTelegram:
         result = await handler(params) if handler is not None else True
         call.result = result
         return web.json_response({"ok": True, "result": result})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        """What a benchmark running this fake in another process reads at the end."""
+        return web.json_response({"calls": self.call_counts, "rate_limited": self.rate_limited})
 
     async def _api_getMe(self, params: dict[str, Any]) -> Any:
         return BOT_USER
@@ -420,3 +427,29 @@ class FakeTelegram:
         if status == "creator":
             member["is_anonymous"] = False
         return member
+
+
+async def _serve(port: int, rate_limit: float | None) -> None:
+    fake = FakeTelegram()
+    fake.record_calls = False
+    fake.rate_limit = rate_limit
+    await fake.start(port)
+    print(fake.base_url, flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    """`python -m tests.fake_telegram --port P [--rate-limit N]`: the fake in a process of its
+    own, so a benchmark's client does not share a core with it. Counts at /_fake/stats."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--rate-limit", type=float, help="sends per rolling second, then 429")
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.port, args.rate_limit))
+
+
+if __name__ == "__main__":
+    main()

@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from bot.app import launch_campaigns
 from bot.campaigns import service
+from bot.campaigns.audience import launch
 from storage.db import create_session_pool
-from storage.models import Customer, Delivery, SurveyResponse
+from storage.models import Campaign, Customer, Delivery, SurveyResponse
 from tests.conftest import AppFactory, Database, cli_env
 from tests.fake_telegram import FakeTelegram
 
@@ -331,3 +332,29 @@ async def test_new_campaign_wizard_for_admins_only(
     async with create_session_pool(database.engine)() as session:
         campaigns = (await session.execute(select(service.Campaign))).scalars().all()
     assert [(c.status, c.audience) for c in campaigns] == [("scheduled", '{"channel": "telegram"}')]
+
+
+async def test_a_run_queues_each_customer_once(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    """Launching the same run twice (a restart mid-launch) adds no second delivery."""
+    app = await start_app(scheduler={"enabled": False})
+    await _customers(app, fake_tg, 5301, 5302, 5303)
+    campaign_id = await _campaign(database)
+    pool = create_session_pool(database.engine)
+    async with pool() as session, session.begin():
+        campaign = await session.get(Campaign, campaign_id)
+        assert campaign is not None
+        zone = app.services.campaigns.zone
+        assert await launch(session, campaign, NOW, zone, "run-1") == 3
+        assert await launch(session, campaign, NOW, zone, "run-1") == 0
+        assert await launch(session, campaign, NOW, zone, "run-1", customer_id=1) == 0
+        assert await launch(session, campaign, NOW, zone, "run-2", customer_id=1) == 1
+    async with pool() as session:
+        runs = (await session.execute(select(Delivery.run_key, Delivery.recipient))).all()
+    assert sorted(runs) == [
+        ("run-1", "5301"),
+        ("run-1", "5302"),
+        ("run-1", "5303"),
+        ("run-2", "5301"),
+    ]

@@ -66,10 +66,12 @@ class CampaignSender:
     async def _claim(self) -> list[tuple[Delivery, Survey, Campaign]]:
         now = self._clock()
         async with self._pool() as session, session.begin():
+            # The customer's zone comes in the same query: one statement per batch, not per row.
             statement = (
-                select(Delivery, Survey, Campaign)
+                select(Delivery, Survey, Campaign, Customer.timezone)
                 .join(Campaign, Campaign.id == Delivery.campaign_id)
                 .join(Survey, Survey.id == Campaign.survey_id)
+                .outerjoin(Customer, Customer.id == Delivery.customer_id)
                 .where(
                     Campaign.status == "running",
                     Delivery.status == "queued",
@@ -85,8 +87,7 @@ class CampaignSender:
             claimed: list[tuple[Delivery, Survey, Campaign]] = []
             for row in rows:
                 delivery, survey, campaign = row.Delivery, row.Survey, row.Campaign
-                customer = await session.get(Customer, delivery.customer_id)
-                zone = zone_of(customer, self.zone) if customer is not None else self.zone
+                zone = zone_of(row.timezone, self.zone)
                 wait = quiet_until(now, zone, campaign.quiet_start, campaign.quiet_end)
                 if wait is not None:
                     delivery.not_before = wait  # the message waits until morning
@@ -111,12 +112,14 @@ class CampaignSender:
         async def record(force: bool = False) -> None:
             # Marks are written every `flush_interval`: a crash can repeat only the messages
             # on the wire and those sent since the last mark.
+            # The batch is taken before any await, so workers that reach this together do not
+            # each write a batch of one; the lock keeps the writes in order.
             nonlocal pending, last_record
             if not pending or not (force or time.monotonic() - last_record >= self._flush):
                 return
+            batch, pending = pending, []
+            last_record = time.monotonic()
             async with lock:
-                batch, pending = pending, []
-                last_record = time.monotonic()
                 await self._record(batch)
 
         async def worker() -> None:

@@ -24,3 +24,24 @@ async def insert_ignore(
     result = await session.execute(statement)
     row = result.first()
     return None if row is None else int(row[0])
+
+
+async def insert_ignore_many(
+    session: AsyncSession,
+    table: Table,
+    rows: list[dict[str, Any]],
+    conflict: list[str],
+    chunk: int = 1000,
+) -> int:
+    """Insert rows in chunks (one multi-row INSERT each), skipping those whose `conflict`
+    columns exist; returns how many were new."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    statement = (
+        module.insert(table).on_conflict_do_nothing(index_elements=conflict).returning(table.c.id)
+    )
+    inserted = 0
+    for offset in range(0, len(rows), chunk):
+        result = await session.execute(statement, rows[offset : offset + chunk])
+        inserted += len(result.all())
+    return inserted
