@@ -1,5 +1,6 @@
 """Campaign delivery rate against the fake Bot API: with Telegram's 30 messages/s cap enforced
-(goal: ≥ 95 % of it and no 429), and with no cap (goal: ≥ 1,000 messages/s).
+(goal: ≥ 95 % of it and no 429), and with no cap (goal: ≥ 1,000 messages/s), beside the
+same survey message sent through aiogram alone with no database (the baseline).
 
 Runs Otklik's real CampaignSender and TelegramSender (aiogram Bot over HTTP) in this process,
 on SQLite in a temporary directory; the fake runs in a process of its own (as Telegram would be
@@ -27,6 +28,10 @@ from sqlalchemy import insert  # noqa: E402
 
 from bot.app import create_services, launch_campaigns  # noqa: E402
 from bot.campaigns import service  # noqa: E402
+from bot.campaigns.surveys import survey_reply  # noqa: E402
+from bot.channels.telegram import render  # noqa: E402
+from bot.config import TelegramConfig  # noqa: E402
+from bot.telegram.setup import create_bot  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.models import ChannelIdentity, Customer  # noqa: E402
 from tests.conftest import TOKEN, free_port, make_settings  # noqa: E402
@@ -114,6 +119,35 @@ async def run(recipients: int, rate: float, cap: float | None, label: str) -> No
     )
 
 
+async def aiogram_alone(recipients: int, concurrency: int = 64) -> None:
+    """The baseline: the same survey message sent through aiogram's typed API with no database
+    and no pacing, as fast as 64 workers go. Otklik's bulk sender posts JSON instead."""
+    fake, base_url = await start_fake(None)
+    bot = create_bot(TelegramConfig(token=TOKEN, api_base=base_url))
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(recipients):
+        queue.put_nowait(n)
+
+    async def worker() -> None:
+        while not queue.empty():
+            n = queue.get_nowait()
+            ((text, markup),) = render(survey_reply("nps", {}, "ru", False, n + 1))
+            await bot.send_message(100_000 + n, text, parse_mode="HTML", reply_markup=markup)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await bot.session.close()
+    stats = await fake_stats(base_url)
+    fake.terminate()
+    await fake.wait()
+    print(
+        f"{'baseline: aiogram alone, no DB':34} cap   none  configured        —  "
+        f"{recipients} sent in {elapsed:6.1f} s = {recipients / elapsed:7.1f}/s  of cap      —  "
+        f"429s {stats['rate_limited']}  sendMessage calls {stats['calls'].get('sendMessage', 0)}"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", type=int, default=10_000, help="recipients (10000)")
@@ -123,6 +157,7 @@ async def main() -> None:
     await run(capped, 25.0, 30.0, "default rate, Telegram cap")
     await run(capped, 29.4, 30.0, "rate 98% of cap, Telegram cap")
     await run(args.n, 0.0, None, "no limit (paid broadcast)")
+    await aiogram_alone(args.n)
 
 
 if __name__ == "__main__":

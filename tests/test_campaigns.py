@@ -3,17 +3,24 @@ opt-outs, detractor alert, anonymity, 429 and 403."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
 from bot.app import launch_campaigns
 from bot.campaigns import service
 from bot.campaigns.audience import launch
+from bot.channels.telegram import TelegramSender
+from bot.channels.telegram_bulk import TelegramBulkSender
+from bot.config import TelegramConfig
+from bot.core.messages import Button, Reply
+from bot.core.outbox import SendStatus
+from bot.telegram.setup import create_bot
 from storage.db import create_session_pool
 from storage.models import Campaign, Customer, Delivery, SurveyResponse
-from tests.conftest import AppFactory, Database, cli_env
-from tests.fake_telegram import FakeTelegram
+from tests.conftest import TOKEN, AppFactory, Database, cli_env, free_port
+from tests.fake_telegram import Call, FakeTelegram
 
 STAFF_CHAT = -100900
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # 13:00 in Moscow: not quiet hours
@@ -358,3 +365,84 @@ async def test_a_run_queues_each_customer_once(
         ("run-1", "5303"),
         ("run-2", "5301"),
     ]
+
+
+async def test_send_errors_retry_with_backoff_then_fail_keeping_the_error(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    now = [NOW]
+    app = await start_app(clock=lambda: now[0], scheduler={"enabled": False})
+    await _customers(app, fake_tg, 5401, 5402)
+    await _campaign(database)
+    await launch_campaigns(app.services)
+    fake_tg.fail_next("sendMessage", 500, chat_id=5401, description="Internal Server Error")
+    fake_tg.fail_next("sendMessage", 400, chat_id=5402, description="Bad Request: chat not found")
+    await app.services.campaigns.run_once()
+
+    async def state(recipient: str) -> tuple[str, str | None, int, datetime]:
+        async with create_session_pool(database.engine)() as session:
+            row = (
+                await session.execute(
+                    select(
+                        Delivery.status, Delivery.error, Delivery.attempts, Delivery.not_before
+                    ).where(Delivery.recipient == recipient)
+                )
+            ).one()
+        return row.status, row.error, row.attempts, row.not_before
+
+    assert await state("5402") == ("failed", "Bad Request: chat not found", 1, NOW)
+    assert await state("5401") == ("queued", "Internal Server Error", 1, NOW + timedelta(seconds=1))
+    assert await app.services.campaigns.run_once() == 0  # backing off: not yet due
+    # It keeps failing: each retry waits twice as long, and the fifth attempt is the last.
+    fake_tg.fail_next("sendMessage", 502, chat_id=5401, description="Bad Gateway", times=10)
+    for attempt in range(2, 6):
+        now[0] = (await state("5401"))[3]
+        assert await app.services.campaigns.run_once() == 1
+        status, error, attempts, not_before = await state("5401")
+        assert (error, attempts) == ("Bad Gateway", attempt)
+        if attempt < 5:
+            assert (status, not_before - now[0]) == (
+                "queued",
+                timedelta(seconds=2 ** (attempt - 1)),
+            )
+    assert status == "failed"
+
+
+async def test_bulk_sender_network_error_is_a_retry():
+    """Nothing listens on the port: the send is retried later, not lost and not failed."""
+    bot = create_bot(TelegramConfig(token=TOKEN, api_base=f"http://127.0.0.1:{free_port()}"))
+    try:
+        bulk = TelegramBulkSender(bot, TelegramSender(bot))
+        result = await bulk.send("5501", Reply("hello", buttons=((Button("1", "sv:1:1"),),)))
+    finally:
+        await bot.session.close()
+    assert result.status is SendStatus.RETRY and "network error" in result.error
+
+
+async def test_a_campaign_429_holds_back_replies_too(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    """One bot, one limit: after a 429 on a survey, a customer's reply waits out retry_after."""
+    app = await start_app(scheduler={"enabled": False})
+    await _customers(app, fake_tg, 5601, 5602)
+    await _campaign(database)
+    await launch_campaigns(app.services)
+    await _customers(app, fake_tg, 5603)  # joined after the launch: not in the campaign
+    fake_tg.fail_next("sendMessage", 429, retry_after=1, chat_id=5601)
+    refused_calls: list[Call] = []
+    refused_now = asyncio.Event()
+
+    def watch(call: Call) -> None:
+        if call.method == "sendMessage" and int(call.params["chat_id"]) == 5601:
+            refused_calls.append(call)
+            refused_now.set()
+
+    fake_tg.listeners.append(watch)
+    sending = asyncio.create_task(app.services.campaigns.run_once())
+    await asyncio.wait_for(refused_now.wait(), 5)
+    refused = refused_calls[0]
+    await fake_tg.deliver(fake_tg.message_update(5603, "/hours"))
+    await app.drain()
+    await sending
+    reply = [c for c in fake_tg.calls_of("sendMessage") if int(c.params["chat_id"]) == 5603][-1]
+    assert reply.at - refused.at >= 1.0

@@ -20,7 +20,6 @@ from aiogram.exceptions import (
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     User,
@@ -33,7 +32,7 @@ from bot.core.outbox import SendResult, SendStatus
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
-_MAX_RETRIES = 3
+MAX_RETRIES = 3
 
 log = logging.getLogger(__name__)
 
@@ -86,21 +85,31 @@ def inbound_from_callback(query: CallbackQuery) -> InboundMessage | None:
     )
 
 
-def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
-    """Escape customer-controlled text for HTML mode and split it under Telegram's limit."""
+Keyboard = list[list[dict[str, str]]]
+
+
+def render_plain(reply: Reply) -> list[tuple[str, Keyboard | None]]:
+    """Escape customer-controlled text for HTML mode and split it under Telegram's limit; the
+    keyboard, on the last part, as the Bot API's JSON shape."""
     parts = split_text(reply.text, TEXT_LIMIT - (len(reply.title) + 1 if reply.title else 0))
     rendered = [html.escape(part, quote=False) for part in parts]
     if reply.title:
         rendered[0] = f"<b>{html.escape(reply.title, quote=False)}</b>\n{rendered[0]}"
-    markup = None
+    keyboard: Keyboard | None = None
     if reply.buttons:
-        markup = InlineKeyboardMarkup(
-            inline_keyboard=[
-                [InlineKeyboardButton(text=b.text, callback_data=b.data) for b in row]
-                for row in reply.buttons
-            ]
-        )
-    return [(text, markup if i == len(rendered) - 1 else None) for i, text in enumerate(rendered)]
+        keyboard = [
+            [{"text": b.text, "callback_data": b.data} for b in row] for row in reply.buttons
+        ]
+    last = len(rendered) - 1
+    return [(text, keyboard if i == last else None) for i, text in enumerate(rendered)]
+
+
+def render(reply: Reply) -> list[tuple[str, InlineKeyboardMarkup | None]]:
+    """`render_plain` with the keyboard as aiogram's model."""
+    return [
+        (text, None if rows is None else InlineKeyboardMarkup(inline_keyboard=rows))  # type: ignore[arg-type]
+        for text, rows in render_plain(reply)
+    ]
 
 
 class TelegramSender:
@@ -112,7 +121,14 @@ class TelegramSender:
         self._limiter = limiter  # shared with bulk sending: a 429 pauses campaigns too
         self._not_before = 0.0
 
-    async def _wait_turn(self) -> None:
+    def pause(self, retry_after: float) -> None:
+        """Telegram answered 429: no call of this bot, reply or campaign, before `retry_after`."""
+        self._not_before = max(self._not_before, time.monotonic() + retry_after)
+        if self._limiter is not None:
+            self._limiter.pause(retry_after)
+        log.warning("telegram 429: pausing sends for %ss", retry_after)
+
+    async def wait_turn(self) -> None:
         delay = self._not_before - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -196,18 +212,15 @@ class TelegramSender:
         recipient: str,
         sent_ids: list[int] | None,
     ) -> SendResult:
-        for _attempt in range(_MAX_RETRIES + 1):
-            await self._wait_turn()
+        for _attempt in range(MAX_RETRIES + 1):
+            await self.wait_turn()
             try:
                 message = await call()
                 if sent_ids is not None and isinstance(message, Message):
                     sent_ids.append(message.message_id)
                 return SendResult(SendStatus.SENT)
             except TelegramRetryAfter as exc:
-                self._not_before = max(self._not_before, time.monotonic() + exc.retry_after)
-                if self._limiter is not None:
-                    self._limiter.pause(exc.retry_after)
-                log.warning("telegram 429: pausing sends for %ss", exc.retry_after)
+                self.pause(exc.retry_after)
             except TelegramForbiddenError as exc:
                 log.info("telegram 403 for chat %s: unreachable", recipient)
                 return SendResult(SendStatus.BLOCKED, exc.message)
