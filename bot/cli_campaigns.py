@@ -51,7 +51,9 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     create.add_argument("name")
     create.add_argument("--survey", required=True, help="survey name")
     create.add_argument("--at", type=_moment, help="run once at this time")
-    create.add_argument("--cron", default="", help="recurring, crontab syntax (UTC)")
+    create.add_argument(
+        "--cron", default="", help="recurring, crontab syntax, in the [hours] timezone"
+    )
     create.add_argument("--trigger", default="", choices=["", "first_contact", "ticket_resolved"])
     create.add_argument("--delay-hours", type=int, default=0, help="delay after the trigger")
     create.add_argument(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from bot.app import launch_campaigns
 from bot.campaigns import service
+from bot.campaigns.cron import crontab_trigger
 from storage.db import create_session_pool
 from storage.models import Delivery
 from tests.conftest import AppFactory, Database
@@ -52,7 +55,8 @@ async def test_cron_campaign_runs_at_each_fire_time_once(
     app = await start_app(clock=clock, scheduler={"enabled": False})
     await fake_tg.deliver(fake_tg.message_update(6001, "/start"))
     await app.drain()
-    await _setup(database, cron="0 9 * * 1", throttle_days=0)  # Mondays 09:00 UTC
+    # Mondays 12:00 on the business's clock ([hours] timezone Europe/Moscow) = 09:00 UTC.
+    await _setup(database, cron="0 12 * * 1", throttle_days=0)
     assert await launch_campaigns(app.services) == 0  # created Monday 10:00: next is next Monday
     clock.now = datetime(2026, 11, 30, 8, 59, tzinfo=UTC)
     assert await launch_campaigns(app.services) == 0
@@ -149,11 +153,18 @@ async def test_reminder_edits_and_expiry_closes(
     assert status == "expired"
 
 
+def test_cron_hours_follow_the_business_clock_across_daylight_saving():
+    berlin = ZoneInfo("Europe/Berlin")  # summer time from 2026-03-29 02:00
+    trigger = crontab_trigger("0 10 * * *", berlin)
+    before = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    first = trigger.get_next_fire_time(None, before)
+    assert first is not None and first.astimezone(UTC) == datetime(2026, 3, 29, 8, 0, tzinfo=UTC)
+    assert trigger.get_next_fire_time(None, datetime(2026, 3, 27, 12, 0, tzinfo=UTC)) == (
+        datetime(2026, 3, 28, 10, 0, tzinfo=berlin)  # 09:00 UTC, still winter time
+    )
+
+
 def test_crontab_weekdays_mean_what_crontab_means():
-    import pytest
-
-    from bot.campaigns.cron import crontab_trigger
-
     after = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, after 09:00
 
     def next_day(expression: str) -> str:

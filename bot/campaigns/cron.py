@@ -3,6 +3,8 @@ while crontab counts from Sunday = 0 (and 7); this translates the day-of-week fi
 
 from __future__ import annotations
 
+from datetime import UTC, tzinfo
+
 from apscheduler.triggers.cron import CronTrigger
 
 
@@ -28,8 +30,9 @@ def _day_of_week(field: str) -> str:
     return ",".join(dict.fromkeys(parts))
 
 
-def crontab_trigger(expression: str) -> CronTrigger:
-    """A trigger in UTC; raises ValueError naming what is wrong."""
+def crontab_trigger(expression: str, zone: tzinfo = UTC) -> CronTrigger:
+    """A trigger whose hours are `zone`'s wall clock (the business's `[hours] timezone`: "10:00
+    on Mondays" stays 10:00 across daylight saving); raises ValueError naming what is wrong."""
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"expected 5 fields (minute hour day month weekday), got {len(fields)}")
@@ -41,7 +44,7 @@ def crontab_trigger(expression: str) -> CronTrigger:
             day=day,
             month=month,
             day_of_week=_day_of_week(weekday),
-            timezone="UTC",
+            timezone=zone,
         )
     except ValueError as exc:
         raise ValueError(str(exc)) from None

@@ -7,7 +7,7 @@ only provides the tick and the cron arithmetic.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -55,7 +55,7 @@ async def _launch(session: AsyncSession, campaign: Campaign, now: datetime, zone
         campaign.status, campaign.started_at = "running", now
         return await launch(session, campaign, now, zone)
     if campaign.schedule == "cron":
-        trigger = crontab_trigger(campaign.cron)
+        trigger = crontab_trigger(campaign.cron, zone)
         previous = campaign.started_at or campaign.created_at
         fire = trigger.get_next_fire_time(previous, previous)
         if fire is None or fire > now:
@@ -66,6 +66,7 @@ async def _launch(session: AsyncSession, campaign: Campaign, now: datetime, zone
             if following is None or following > now:
                 break
             fire = following
+        fire = fire.astimezone(UTC)
         campaign.status, campaign.started_at = "running", fire
         return await launch(session, campaign, now, zone, run_key=fire.strftime("%Y%m%dT%H%M"))
     return await _triggered(session, campaign, now, zone)
