@@ -128,7 +128,9 @@ def create_services(
             staff = StaffDirectory(bot, staff_id, settings.telegram.admin_ids)
             senders[STAFF] = TelegramStaffSender(bot, sender, pool, staff_id)
         services.inbox = TelegramInbox(
-            create_dispatcher(conversation, tickets, staff, settings.telegram.admin_ids),
+            create_dispatcher(
+                conversation, tickets, staff, settings.telegram.admin_ids, hours.zone, clock
+            ),
             bot,
             pool,
             metrics,

@@ -3,7 +3,10 @@ Anyone else falls through to the customer router and gets the customer's menu.""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
@@ -22,12 +25,25 @@ from storage.models import Campaign, Survey
 from storage.repositories.reports import ReportFilter, score_counts
 
 HELP = (
-    "Admin commands: /newcampaign, /campaigns, /campaign ID, /pause ID, /resume ID, "
-    "/cancel_campaign ID, /report nps|csat|ces [week|month]"
+    "Admin commands: /newsurvey NAME nps|csat|ces|custom [anonymous], /surveys, /newcampaign, "
+    "/campaigns, /campaign ID, /pause ID, /resume ID, /cancel_campaign ID, "
+    "/report nps|csat|ces [week|month]"
+)
+NEW_SURVEY_HELP = (
+    "Usage: /newsurvey NAME nps|csat|ces [anonymous], or /newsurvey NAME custom Option 1; "
+    "Option 2; ... Questions and follow-ups get the default texts in Russian and English; "
+    "other texts: otklik survey create --texts."
 )
 # The wizard keeps its state in the buttons themselves (wz:<survey>:<when>:<audience>:ok),
-# so there is nothing to lose between steps and nothing to clean up after.
-WHEN = {"now": "now", "tmr": "tomorrow 10:00 (UTC)"}
+# so there is nothing to lose between steps and nothing to clean up after. Times are on the
+# business's clock ([hours] timezone).
+WHEN = {
+    "now": "now",
+    "tmr": "tomorrow at 10:00",
+    "mon": "every Monday at 10:00",
+    "m1": "on the 1st of every month at 10:00",
+}
+CRON = {"mon": "0 10 * * 1", "m1": "0 10 1 * *"}
 AUDIENCES = {
     "all": ("everyone", "{}"),
     "tg": ("Telegram customers", '{"channel": "telegram"}'),
@@ -52,6 +68,8 @@ def create_admin_router(admin_ids: list[int]) -> Router:
     router.message.filter(is_admin)
     router.callback_query.filter(is_admin_button)
     router.callback_query.register(wizard_step)
+    router.message.register(new_survey, Command("newsurvey"))
+    router.message.register(surveys, Command("surveys"))
     router.message.register(wizard_start, Command("newcampaign"))
     router.message.register(campaigns, Command("campaigns"))
     router.message.register(campaign_status, Command("campaign"))
@@ -116,6 +134,46 @@ async def change_state(
     _answer(replies, message, f"#{campaign.id} is {campaign.status}.")
 
 
+async def surveys(message: Message, session: AsyncSession, replies: ReplyBuffer) -> None:
+    rows = (await session.execute(select(Survey).order_by(Survey.id))).scalars().all()
+    lines = [
+        f"#{s.id} {s.name} · {s.kind}{' · anonymous' if s.anonymous else ''}" for s in rows
+    ] or ["No surveys yet. " + NEW_SURVEY_HELP]
+    _answer(replies, message, "\n".join(lines))
+
+
+async def new_survey(
+    message: Message, command: CommandObject, session: AsyncSession, replies: ReplyBuffer
+) -> None:
+    words = (command.args or "").split(maxsplit=2)
+    if len(words) < 2:
+        _answer(replies, message, NEW_SURVEY_HELP)
+        return
+    name, kind, rest = words[0], words[1].lower(), words[2] if len(words) > 2 else ""
+    texts: dict[str, object] = {}
+    anonymous = False
+    if kind == "custom":
+        texts["options"] = [option.strip() for option in rest.split(";") if option.strip()]
+    elif rest.strip().lower() == "anonymous":
+        anonymous = True
+    elif rest.strip():
+        _answer(replies, message, f"Unexpected {rest.strip()!r}. {NEW_SURVEY_HELP}")
+        return
+    try:
+        survey = await service.create_survey(
+            session, name, kind, anonymous, json.dumps(texts, ensure_ascii=False)
+        )
+    except service.CampaignError as exc:
+        _answer(replies, message, f"Not created: {exc}. {NEW_SURVEY_HELP}")
+        return
+    note = " (anonymous: answers keep no link to the customer)" if anonymous else ""
+    _answer(
+        replies,
+        message,
+        f"Survey #{survey.id} “{survey.name}” ({kind}) created{note}. /newcampaign sends it.",
+    )
+
+
 def _buttons(rows: list[list[tuple[str, str]]]) -> tuple[tuple[Button, ...], ...]:
     return tuple(tuple(Button(text, data) for text, data in row) for row in rows)
 
@@ -123,14 +181,20 @@ def _buttons(rows: list[list[tuple[str, str]]]) -> tuple[tuple[Button, ...], ...
 async def wizard_start(message: Message, session: AsyncSession, replies: ReplyBuffer) -> None:
     surveys = (await session.execute(select(Survey).order_by(Survey.id))).scalars().all()
     if not surveys:
-        _answer(replies, message, "No surveys yet: create one with `otklik survey create`.")
+        _answer(replies, message, "No surveys yet. " + NEW_SURVEY_HELP)
         return
     rows = [[(f"{s.name} ({s.kind})", f"wz:{s.id}")] for s in surveys[:10]]
     reply = Reply("New campaign, step 1 of 3: which survey?", buttons=_buttons(rows))
     replies.extend(CHANNEL, str(message.chat.id), [reply])
 
 
-async def wizard_step(query: CallbackQuery, session: AsyncSession, replies: ReplyBuffer) -> None:
+async def wizard_step(
+    query: CallbackQuery,
+    session: AsyncSession,
+    replies: ReplyBuffer,
+    business_zone: ZoneInfo,
+    clock: Callable[[], datetime],
+) -> None:
     if query.message is None:
         return
     chat = str(query.message.chat.id)
@@ -149,7 +213,7 @@ async def wizard_step(query: CallbackQuery, session: AsyncSession, replies: Repl
     prefix = "wz:" + ":".join(parts)
     if len(parts) == 1:
         rows = [[(label, f"{prefix}:{key}")] for key, label in WHEN.items()]
-        text = f"Step 2 of 3: survey “{survey.name}”. When?"
+        text = f"Step 2 of 3: survey “{survey.name}”. When? (Times are {business_zone.key}.)"
     elif len(parts) == 2:
         rows = [[(label, f"{prefix}:{key}")] for key, (label, _) in AUDIENCES.items()]
         text = "Step 3 of 3: who is asked?"
@@ -160,7 +224,9 @@ async def wizard_step(query: CallbackQuery, session: AsyncSession, replies: Repl
             "recontact throttle 30 days, quiet hours 21:00-09:00. Create it?"
         )
     else:
-        campaign = await _create_from_wizard(session, survey, parts[1], parts[2])
+        campaign = await _create_from_wizard(
+            session, survey, parts[1], parts[2], clock(), business_zone
+        )
         replies.extend(
             CHANNEL,
             chat,
@@ -171,15 +237,23 @@ async def wizard_step(query: CallbackQuery, session: AsyncSession, replies: Repl
 
 
 async def _create_from_wizard(
-    session: AsyncSession, survey: Survey, when: str, audience: str
+    session: AsyncSession, survey: Survey, when: str, audience: str, now: datetime, zone: ZoneInfo
 ) -> Campaign:
-    now = datetime.now(UTC)
+    if when in CRON:
+        return await service.create_campaign(
+            session,
+            name=f"{survey.name} {WHEN[when]}",
+            survey_name=survey.name,
+            cron=CRON[when],
+            audience=AUDIENCES[audience][1],
+        )
     run_at = now
     if when == "tmr":
-        run_at = datetime.combine(now.date() + timedelta(days=1), time(10, 0), UTC)
+        tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+        run_at = datetime.combine(tomorrow, time(10, 0), zone).astimezone(UTC)
     return await service.create_campaign(
         session,
-        name=f"{survey.name} {run_at:%Y-%m-%d}",
+        name=f"{survey.name} {run_at.astimezone(zone):%Y-%m-%d}",
         survey_name=survey.name,
         run_at=run_at,
         audience=AUDIENCES[audience][1],

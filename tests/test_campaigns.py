@@ -4,6 +4,7 @@ opt-outs, detractor alert, anonymity, 429 and 403."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -326,7 +327,8 @@ async def test_new_campaign_wizard_for_admins_only(
     assert first["text"] == "New campaign, step 1 of 3: which survey?"
     assert buttons(first) == ["wz:1"]
     second = await step(admin, fake_tg.callback_update(admin, "wz:1"))
-    assert buttons(second) == ["wz:1:now", "wz:1:tmr"]
+    assert buttons(second) == ["wz:1:now", "wz:1:tmr", "wz:1:mon", "wz:1:m1"]
+    assert second["text"].endswith("When? (Times are Europe/Moscow.)")
     third = await step(admin, fake_tg.callback_update(admin, "wz:1:now"))
     assert "wz:1:now:tg" in buttons(third)
     confirm = await step(admin, fake_tg.callback_update(admin, "wz:1:now:tg"))
@@ -339,6 +341,52 @@ async def test_new_campaign_wizard_for_admins_only(
     async with create_session_pool(database.engine)() as session:
         campaigns = (await session.execute(select(service.Campaign))).scalars().all()
     assert [(c.status, c.audience) for c in campaigns] == [("scheduled", '{"channel": "telegram"}')]
+    # Tomorrow 10:00 and every Monday 10:00 are on the business's clock (Moscow, UTC+3).
+    await step(admin, fake_tg.callback_update(admin, "wz:1:tmr:all:ok"))
+    weekly = await step(admin, fake_tg.callback_update(admin, "wz:1:mon:ru:ok"))
+    assert weekly["text"] == "Campaign #3 “nps-main every Monday at 10:00” is scheduled."
+    async with create_session_pool(database.engine)() as session:
+        campaigns = (await session.execute(select(service.Campaign))).scalars().all()
+    assert [(c.schedule, c.run_at, c.cron) for c in campaigns[1:]] == [
+        ("once", datetime(2026, 11, 25, 7, 0, tzinfo=UTC), ""),
+        ("cron", None, "0 10 * * 1"),
+    ]
+
+
+async def test_admins_create_and_list_surveys_in_telegram(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    admin, outsider = 9001, 9002
+    app = await start_app(telegram={"admin_ids": [admin]}, scheduler={"enabled": False})
+
+    async def say(chat_id: int, text: str) -> str:
+        await fake_tg.deliver(fake_tg.message_update(chat_id, text))
+        await app.drain()
+        return str(fake_tg.sent_texts(chat_id)[-1])
+
+    assert (await say(admin, "/surveys")).startswith("No surveys yet. Usage: /newsurvey NAME")
+    created = await say(admin, "/newsurvey nov-nps nps")
+    assert created == "Survey #1 “nov-nps” (nps) created. /newcampaign sends it."
+    assert "anonymous" in await say(admin, "/newsurvey quiet-ces ces anonymous")
+    assert "created" in await say(admin, "/newsurvey delivery custom Fast; On time; Late")
+    # Each mistake names what is wrong and nothing is stored.
+    assert "name: a survey named 'nov-nps' exists" in await say(admin, "/newsurvey nov-nps csat")
+    assert "kind: must be one of" in await say(admin, "/newsurvey x star")
+    assert "texts.options" in await say(admin, "/newsurvey y custom")
+    assert "Unexpected 'please'" in await say(admin, "/newsurvey z nps please")
+    assert (await say(admin, "/newsurvey")).startswith("Usage: /newsurvey")
+    listing = await say(admin, "/surveys")
+    assert listing.splitlines() == [
+        "#1 nov-nps · nps",
+        "#2 quiet-ces · ces · anonymous",
+        "#3 delivery · custom",
+    ]
+    # Not an admin: the customer's menu answers, and no survey is made.
+    await say(outsider, "/newsurvey sneaky nps")
+    async with create_session_pool(database.engine)() as session:
+        surveys = (await session.execute(select(service.Survey))).scalars().all()
+    assert [s.name for s in surveys] == ["nov-nps", "quiet-ces", "delivery"]
+    assert json.loads(surveys[2].texts) == {"options": ["Fast", "On time", "Late"]}
 
 
 async def test_a_run_queues_each_customer_once(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -39,12 +43,19 @@ def create_dispatcher(
     tickets: TicketService,
     staff: StaffDirectory | None,
     admin_ids: list[int],
+    business_zone: ZoneInfo,
+    clock: Callable[[], datetime],
 ) -> Dispatcher:
     """Long-lived services go into workflow data; handlers name them as parameters. The staff
     router comes first and only sees the staff group; customers are served in private chats."""
     # No FSM: conversation state lives in SQL, and its middleware costs time on every update.
     dispatcher = Dispatcher(
-        disable_fsm=True, conversation=conversation, tickets=tickets, staff_directory=staff
+        disable_fsm=True,
+        conversation=conversation,
+        tickets=tickets,
+        staff_directory=staff,
+        business_zone=business_zone,
+        clock=clock,
     )
     if staff is not None:
         dispatcher.include_router(create_staff_router(staff))
