@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_driver
+
 
 def create_engine(
     url: str,
@@ -40,7 +42,9 @@ def create_engine(
         args.setdefault("timeout", 5)
         if schema:
             args.setdefault("server_settings", {})["search_path"] = schema
-    engine = create_async_engine(url, connect_args=args, **kwargs)
+    if parsed.drivername == "sqlite+aiosqlite":
+        parsed = parsed.set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
+    engine = create_async_engine(parsed, connect_args=args, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

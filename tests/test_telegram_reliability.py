@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
 from bot.telegram.inbox import TelegramInbox
@@ -165,3 +165,69 @@ async def test_recovery_skips_events_already_in_flight(
     await inbox.recover()  # the event is pending and in flight: must not run twice
     await app.drain()
     assert len(fake_tg.sent_texts(61)) == 1
+
+
+async def test_updates_arriving_together_are_stored_and_handled_in_batches(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    """Group commit: concurrent arrivals share a write, a redelivery inside the same write is
+    still dropped, and a broken update in a batch holds back none of the others."""
+    app = await start_app()
+    inbox = app.services.inbox
+    assert isinstance(inbox, TelegramInbox)
+    good = [fake_tg.message_update(700 + n, "как отменить заказ") for n in range(6)]
+    broken = {"update_id": 99_001, "message": {"message_id": 1, "chat": "not a chat"}}
+    payloads = [*good, broken, good[2]]  # good[2] twice: Telegram redelivering mid-write
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO inbound_events"):
+            statements.append(statement)
+
+    engine = app.services.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    ids = await asyncio.gather(*(inbox.accept(p) for p in payloads))
+    event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) < len(payloads)  # stored together, not one write each
+    assert ids[-1] is None and all(i is not None for i in ids[:-1])
+    for event_id, payload in zip(ids, payloads, strict=True):
+        if event_id is not None:
+            inbox.schedule(event_id, payload)
+    await app.drain()
+    for n in range(6):
+        (reply,) = fake_tg.sent_texts(700 + n)
+        assert "Отменить" in reply
+    statuses = await _scalar(
+        faq_loaded,
+        select(func.group_concat(InboundEvent.status))
+        if faq_loaded.url.startswith("sqlite")
+        else select(func.string_agg(InboundEvent.status, ",")),
+    )
+    assert sorted(statuses.split(",")) == ["done"] * 6 + ["failed"]
+
+
+async def test_replies_to_one_chat_keep_their_order_across_a_batch(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    app = await start_app()
+    inbox = app.services.inbox
+    assert isinstance(inbox, TelegramInbox)
+    fake_tg.delays["sendMessage"] = 0.05  # the first reply is still on the wire when...
+    payloads = [
+        fake_tg.message_update(720, "как отменить заказ"),
+        fake_tg.message_update(721, "/start"),
+        fake_tg.message_update(720, "/hours"),
+    ]
+    ids = await asyncio.gather(*(inbox.accept(p) for p in payloads))
+    for event_id, payload in zip(ids, payloads, strict=True):
+        assert event_id is not None
+        inbox.schedule(event_id, payload)
+    await app.drain()
+    first, second = fake_tg.sent_texts(720)
+    assert "Отменить" in first and "Сейчас" in second
+    # ...so the second waited for it: sent after the first was answered, not beside it.
+    calls = [c for c in fake_tg.calls_of("sendMessage") if int(c.params["chat_id"]) == 720]
+    assert calls[1].at - calls[0].at >= 0.05
+    # The other chat did not wait for anyone.
+    (other,) = [c for c in fake_tg.calls_of("sendMessage") if int(c.params["chat_id"]) == 721]
+    assert other.at - calls[0].at < 0.05

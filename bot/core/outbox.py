@@ -127,13 +127,25 @@ class Outbox:
     async def enqueue(
         self, session: AsyncSession, buffer: ReplyBuffer, event_id: int | None = None
     ) -> list[QueuedReply]:
-        if not buffer.items:
-            return []
-        rows = [(c, r, reply_to_payload(reply)) for c, r, reply in buffer.items]
-        ids = await OutboxRepository(session).add_many(rows, event_id)
+        (queued,) = await self.enqueue_many(session, [(buffer, event_id)])
+        return queued
+
+    async def enqueue_many(
+        self, session: AsyncSession, buffers: list[tuple[ReplyBuffer, int | None]]
+    ) -> list[list[QueuedReply]]:
+        """Queue the replies of several events in one statement; per buffer, its rows."""
+        rows = [
+            (channel, recipient, reply_to_payload(reply), event_id)
+            for buffer, event_id in buffers
+            for channel, recipient, reply in buffer.items
+        ]
+        ids = iter(await OutboxRepository(session).add_many(rows))
         return [
-            QueuedReply(row_id, channel, recipient, reply)
-            for row_id, (channel, recipient, reply) in zip(ids, buffer.items, strict=True)
+            [
+                QueuedReply(next(ids), channel, recipient, reply)
+                for channel, recipient, reply in b.items
+            ]
+            for b, _ in buffers
         ]
 
     async def deliver(self, queued: list[QueuedReply]) -> None:

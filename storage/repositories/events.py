@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboundEvent, utcnow
@@ -32,6 +34,33 @@ class InboundEventRepository:
             ["source", "external_id"],
         )
 
+    async def store_many(self, source: str, events: Sequence[tuple[str, str]]) -> list[int | None]:
+        """Store (external id, payload) events in one statement; for each, its new id, or None
+        for a redelivery (of an earlier event, or of one earlier in the same list)."""
+        now = utcnow()
+        rows = [
+            {
+                "source": source,
+                "external_id": external_id,
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "received_at": now,
+            }
+            for external_id, payload in events
+        ]
+        table = InboundEvent.__table__
+        dialect = self._session.bind.dialect.name if self._session.bind is not None else "sqlite"
+        module: Any = postgresql if dialect == "postgresql" else sqlite
+        statement = (
+            module.insert(table)
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(table.c.id, table.c.external_id)
+        )
+        result = await self._session.execute(statement, rows)
+        new = {external_id: int(event_id) for event_id, external_id in result.all()}
+        return [new.pop(external_id, None) for external_id, _ in events]
+
     async def get(self, event_id: int) -> InboundEvent | None:
         return await self._session.get(InboundEvent, event_id)
 
@@ -39,6 +68,13 @@ class InboundEventRepository:
         await self._session.execute(
             update(InboundEvent)
             .where(InboundEvent.id == event_id)
+            .values(status="done", processed_at=utcnow(), attempts=InboundEvent.attempts + 1)
+        )
+
+    async def mark_done_many(self, event_ids: Sequence[int]) -> None:
+        await self._session.execute(
+            update(InboundEvent)
+            .where(InboundEvent.id.in_(event_ids))
             .values(status="done", processed_at=utcnow(), attempts=InboundEvent.attempts + 1)
         )
 

@@ -13,28 +13,29 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add_many(
-        self, rows: Sequence[tuple[str, str, str]], event_id: int | None = None
-    ) -> list[int]:
-        """Queue (channel, recipient, payload) rows in order; returns their ids in that order."""
+    async def add_many(self, rows: Sequence[tuple[str, str, str, int | None]]) -> list[int]:
+        """Queue (channel, recipient, payload, event id) rows in one statement; returns their
+        ids in the same order."""
+        if not rows:
+            return []
         now = utcnow()
-        ids = []
-        for channel, recipient, payload in rows:
-            statement = (
-                insert(OutboxMessage)
-                .values(
-                    channel=channel,
-                    recipient=recipient,
-                    payload=payload,
-                    status="pending",
-                    attempts=0,
-                    event_id=event_id,
-                    created_at=now,
-                )
-                .returning(OutboxMessage.id)
-            )
-            ids.append(int((await self._session.execute(statement)).scalar_one()))
-        return ids
+        statement = insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True)
+        result = await self._session.execute(
+            statement,
+            [
+                {
+                    "channel": channel,
+                    "recipient": recipient,
+                    "payload": payload,
+                    "status": "pending",
+                    "attempts": 0,
+                    "event_id": event_id,
+                    "created_at": now,
+                }
+                for channel, recipient, payload, event_id in rows
+            ],
+        )
+        return [int(row_id) for row_id in result.scalars().all()]
 
     async def pending(
         self, created_before: datetime, channels: list[str], limit: int = 500

@@ -1,0 +1,110 @@
+"""SQLite through aiosqlite with one trip to the driver's thread per statement.
+
+SQLAlchemy's aiosqlite adapter makes four trips per statement (open a cursor, execute, fetch,
+close). Each is a queue put, a thread wake-up and an event-loop wake-up, and on the webhook's
+hot path those trips cost more CPU than the handlers. This cursor does the four in the driver's
+thread as one call. `create_engine` selects this dialect for `sqlite+aiosqlite` URLs; the
+configured URL does not change. Server-side (streaming) cursors keep SQLAlchemy's own class.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+    SQLiteDialect_aiosqlite,
+)
+from sqlalchemy.util import EMPTY_DICT
+
+DRIVER = "otklik_aiosqlite"
+
+
+@dataclass
+class _Executed:
+    """What SQLAlchemy reads off a cursor after a statement, captured in the driver thread."""
+
+    description: Any = None
+    rowcount: int = -1
+    lastrowid: int | None = None
+    arraysize: int = 1
+
+
+def _run(
+    conn: sqlite3.Connection, operation: str, parameters: Any, many: bool
+) -> tuple[_Executed, list[Any]]:
+    cursor = conn.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        rows = cursor.fetchall() if cursor.description else []
+        return _Executed(cursor.description, cursor.rowcount, cursor.lastrowid), rows
+    finally:
+        cursor.close()
+
+
+class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    __slots__ = ()
+
+    def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._cursor = _Executed()  # type: ignore[assignment]
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+
+    async def _call(self, operation: Any, parameters: Any, many: bool) -> None:
+        connection: Any = self._connection
+        async with self._adapt_connection._execute_mutex:
+            # aiosqlite's own way to run a function on its thread with its sqlite3 connection.
+            executed, rows = await connection._execute(
+                _run, connection._conn, operation, parameters, many
+            )
+        self._cursor = executed
+        self._rows = collections.deque(rows)
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        await self._call(operation, parameters, many=False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
+        await self._call(operation, seq_of_parameters, many=True)
+
+    async def _async_soft_close(self) -> None:
+        return  # nothing is open: the rows were fetched with the statement
+
+    def close(self) -> None:
+        self._rows.clear()
+
+
+class OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = OneTripCursor  # type: ignore[assignment]
+
+
+class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
+        adapted = super().connect(*arg, **kw)
+        return OneTripConnection(self, adapted._connection)
+
+
+class OneTripDialect(SQLiteDialect_aiosqlite):
+    driver = DRIVER
+    supports_statement_cache = True
+
+    @classmethod
+    def import_dbapi(cls) -> AsyncAdapt_aiosqlite_dbapi:
+        return OneTripDbapi(__import__("aiosqlite"), __import__("sqlite3"))
+
+
+registry.register(f"sqlite.{DRIVER}", __name__, "OneTripDialect")
