@@ -19,7 +19,7 @@ from bot.campaigns.schedule import tick as campaign_tick
 from bot.campaigns.sender import CampaignSender
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramSender
-from bot.channels.telegram_bulk import TelegramBulkSender
+from bot.channels.telegram_json import TelegramJsonSender
 from bot.channels.telegram_staff import TelegramStaffSender
 from bot.channels.webchat import CHANNEL as WEBCHAT
 from bot.channels.webchat import WebChatHub, WebChatSender
@@ -102,7 +102,7 @@ def create_services(
     sla = SlaWatch(pool, outbox, hours, settings.tickets, clock)
     # Unlimited (paid broadcast) sends want more in flight than a paced 25/s does.
     unlimited = settings.campaigns.rate_per_second <= 0
-    # Campaigns send through their own adapters (Telegram: a lighter client for bulk).
+    # Campaigns send to customers' channels only, never to the staff group.
     campaign_senders: dict[str, ChannelSender] = {WEBCHAT: senders[WEBCHAT]}
     campaigns = CampaignSender(
         pool,
@@ -120,8 +120,7 @@ def create_services(
         bot = create_bot(settings.telegram)
         services.bot = bot
         sender = TelegramSender(bot, limiter)
-        senders[TELEGRAM] = sender
-        campaign_senders[TELEGRAM] = TelegramBulkSender(bot, sender)
+        senders[TELEGRAM] = campaign_senders[TELEGRAM] = TelegramJsonSender(bot, sender)
         staff: StaffDirectory | None = None
         if settings.telegram.staff_chat_id:
             staff_id = settings.telegram.staff_chat_id

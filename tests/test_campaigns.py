@@ -13,7 +13,7 @@ from bot.app import launch_campaigns
 from bot.campaigns import service
 from bot.campaigns.audience import launch
 from bot.channels.telegram import TelegramSender
-from bot.channels.telegram_bulk import TelegramBulkSender
+from bot.channels.telegram_json import TelegramJsonSender
 from bot.config import TelegramConfig
 from bot.core.messages import Button, Reply
 from bot.core.outbox import SendStatus
@@ -460,7 +460,7 @@ async def test_bulk_sender_network_error_is_a_retry():
     """Nothing listens on the port: the send is retried later, not lost and not failed."""
     bot = create_bot(TelegramConfig(token=TOKEN, api_base=f"http://127.0.0.1:{free_port()}"))
     try:
-        bulk = TelegramBulkSender(bot, TelegramSender(bot))
+        bulk = TelegramJsonSender(bot, TelegramSender(bot))
         result = await bulk.send("5501", Reply("hello", buttons=((Button("1", "sv:1:1"),),)))
     finally:
         await bot.session.close()

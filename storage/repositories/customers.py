@@ -1,10 +1,20 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ChannelIdentity, Customer, utcnow
 from storage.repositories._upsert import insert_ignore
+
+# Every inbound message starts here: built once, so no statement is rebuilt per message.
+_BY_IDENTITY = (
+    select(Customer)
+    .join(ChannelIdentity, ChannelIdentity.customer_id == Customer.id)
+    .where(
+        ChannelIdentity.channel == bindparam("channel"),
+        ChannelIdentity.external_id == bindparam("external_id"),
+    )
+)
 
 
 class CustomerRepository:
@@ -12,12 +22,10 @@ class CustomerRepository:
         self._session = session
 
     async def by_identity(self, channel: str, external_id: str) -> Customer | None:
-        statement = (
-            select(Customer)
-            .join(ChannelIdentity, ChannelIdentity.customer_id == Customer.id)
-            .where(ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id)
+        found = await self._session.execute(
+            _BY_IDENTITY, {"channel": channel, "external_id": external_id}
         )
-        return (await self._session.execute(statement)).scalar_one_or_none()
+        return found.scalar_one_or_none()
 
     async def get_or_create(
         self, channel: str, external_id: str, display_name: str, language: str

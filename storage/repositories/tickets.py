@@ -2,12 +2,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CannedReply, RoutingRule, StaffPost, Ticket, TicketMessage, utcnow
 
 OPEN_STATUSES = ("new", "open", "waiting")
+_TICKETS = Ticket.__table__
+_OPEN_TICKET_ID = (
+    select(_TICKETS.c.id)
+    .where(
+        _TICKETS.c.customer_id == bindparam("customer_id"),
+        _TICKETS.c.status.in_(OPEN_STATUSES),
+        _TICKETS.c.merged_into_id.is_(None),
+    )
+    .order_by(_TICKETS.c.id.desc())
+    .limit(1)
+)
 
 
 class TicketRepository:
@@ -23,17 +34,12 @@ class TicketRepository:
         return ticket
 
     async def open_for_customer(self, customer_id: int) -> Ticket | None:
-        statement = (
-            select(Ticket)
-            .where(
-                Ticket.customer_id == customer_id,
-                Ticket.status.in_(OPEN_STATUSES),
-                Ticket.merged_into_id.is_(None),
-            )
-            .order_by(Ticket.id.desc())
-            .limit(1)
-        )
-        return (await self._session.execute(statement)).scalar_one_or_none()
+        """Asked on every customer message: an id lookup built once, then the ticket itself
+        only when there is one."""
+        # Through the session: its autoflush writes a status changed earlier in the batch.
+        found = await self._session.execute(_OPEN_TICKET_ID, {"customer_id": customer_id})
+        ticket_id = found.scalar_one_or_none()
+        return None if ticket_id is None else await self._session.get(Ticket, ticket_id)
 
     async def for_customer(self, customer_id: int, limit: int = 10) -> Sequence[Ticket]:
         statement = (
