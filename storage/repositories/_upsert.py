@@ -1,4 +1,4 @@
-"""Dialect-aware INSERT ... ON CONFLICT DO NOTHING, the building block of idempotency."""
+"""Dialect-aware INSERT ... ON CONFLICT, the building block of idempotency."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
+def upsert_insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT with `on_conflict_do_nothing` / `on_conflict_do_update`: both databases have
+    them, each in its own dialect module."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table)
+
+
 async def insert_ignore(
     session: AsyncSession, table: Table, values: dict[str, Any], conflict: list[str]
 ) -> int | None:
     """Insert a row unless one with the same `conflict` columns exists; return the new id."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    module: Any = postgresql if dialect == "postgresql" else sqlite
     statement = (
-        module.insert(table)
+        upsert_insert(session, table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=conflict)
         .returning(table.c.id)
@@ -35,10 +41,10 @@ async def insert_ignore_many(
 ) -> int:
     """Insert rows in chunks (one multi-row INSERT each), skipping those whose `conflict`
     columns exist; returns how many were new."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    module: Any = postgresql if dialect == "postgresql" else sqlite
     statement = (
-        module.insert(table).on_conflict_do_nothing(index_elements=conflict).returning(table.c.id)
+        upsert_insert(session, table)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(table.c.id)
     )
     inserted = 0
     for offset in range(0, len(rows), chunk):

@@ -2,14 +2,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboundEvent, utcnow
-from storage.repositories._upsert import insert_ignore
+from storage.repositories._upsert import insert_ignore, upsert_insert
 
 MAX_ATTEMPTS = 5
 
@@ -50,10 +48,8 @@ class InboundEventRepository:
             for external_id, payload in events
         ]
         table = InboundEvent.__table__
-        dialect = self._session.bind.dialect.name if self._session.bind is not None else "sqlite"
-        module: Any = postgresql if dialect == "postgresql" else sqlite
         statement = (
-            module.insert(table)
+            upsert_insert(self._session, table)
             .on_conflict_do_nothing(index_elements=["source", "external_id"])
             .returning(table.c.id, table.c.external_id)
         )

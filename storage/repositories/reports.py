@@ -18,10 +18,10 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Campaign, Delivery, SurveyResponse, SurveyScoreDay
+from storage.repositories._upsert import upsert_insert
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,8 @@ async def add_response(session: AsyncSession, response: SurveyResponse) -> None:
     await session.flush()
     if response.score is None:
         return
-    module: Any = postgresql if _dialect(session) == "postgresql" else sqlite
     days = SurveyScoreDay
-    statement = module.insert(days).values(
+    statement = upsert_insert(session, days).values(
         kind=response.kind,
         day=response.created_at.astimezone(UTC).date(),
         campaign_id=response.campaign_id or 0,
