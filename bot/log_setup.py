@@ -55,5 +55,8 @@ def setup_logging(level: str, as_json: bool, secrets: Iterable[str]) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Chatty libraries say only what needs attention, unless debugging was asked for: the
+    # campaign tick alone would log two lines every five seconds.
+    quiet = logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
+    for name in ("aiogram.event", "alembic", "apscheduler"):
+        logging.getLogger(name).setLevel(quiet)

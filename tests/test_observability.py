@@ -6,7 +6,7 @@ import io
 import json
 import logging
 
-from bot.log_setup import JsonFormatter, RedactSecrets
+from bot.log_setup import JsonFormatter, RedactSecrets, setup_logging
 from tests.conftest import TOKEN, AppFactory, Database
 from tests.fake_telegram import FakeTelegram
 
@@ -56,3 +56,21 @@ def test_logs_are_json_and_never_show_secrets():
     assert TOKEN not in stream.getvalue()
     assert "hook-secret-123" not in stream.getvalue()
     assert "RuntimeError" in lines[1]["error"]
+
+
+def test_library_chatter_is_quiet_unless_debugging():
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        setup_logging("info", True, [])
+        assert logging.getLogger("apscheduler.executors.default").getEffectiveLevel() == (
+            logging.WARNING
+        )
+        assert logging.getLogger("bot.app").getEffectiveLevel() == logging.INFO
+        setup_logging("debug", True, [])
+        assert logging.getLogger("apscheduler").getEffectiveLevel() == logging.DEBUG
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name in ("aiogram.event", "alembic", "apscheduler"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
