@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +25,7 @@ from bot.core.texts import t
 from bot.core.tickets import Effects, Post, TicketService
 from bot.metrics import Metrics
 from storage.models import Customer, utcnow
-from storage.repositories.conversation import ConversationLog
+from storage.repositories.conversation import ConversationLog, message_row
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.faq import FaqRepository
 from storage.repositories.tickets import TicketRepository
@@ -48,10 +49,27 @@ class _Turn:
     customer: Customer
     channel: str
     language: str
-    inbound_id: int
+    # The customer's message is logged together with the first reply (one statement, not two),
+    # or alone when its id is needed first or the turn ends without a reply.
+    inbound: dict[str, Any] | None
+    inbound_row_id: int | None = None
     attachment: Attachment | None = None
     replies: list[Reply] = field(default_factory=list)
     effects: Effects = field(default_factory=Effects)
+
+    async def log(self, *rows: dict[str, Any]) -> list[int]:
+        """Log rows after the customer's message; returns the ids of `rows`."""
+        pending = [self.inbound] if self.inbound is not None else []
+        ids = await ConversationLog(self.session).add_rows([*pending, *rows])
+        if self.inbound is not None:
+            self.inbound, self.inbound_row_id = None, ids.pop(0)
+        return ids
+
+    async def inbound_id(self) -> int:
+        if self.inbound_row_id is None:
+            await self.log()
+        assert self.inbound_row_id is not None
+        return self.inbound_row_id
 
 
 @dataclass(frozen=True)
@@ -107,7 +125,7 @@ class Conversation:
         if message.display_name:
             customer.display_name = message.display_name[:256]
         stored_text = message.text[: self._max_chars]
-        inbound_id = await ConversationLog(session).add(
+        inbound = message_row(
             customer.id, message.channel, "in", stored_text, button_data=message.button
         )
         turn = _Turn(
@@ -115,7 +133,7 @@ class Conversation:
             customer,
             message.channel,
             customer.language,
-            inbound_id,
+            inbound,
             attachment=message.attachment,
         )
         if message.button is not None:
@@ -124,6 +142,7 @@ class Conversation:
             await self._on_command(turn, message.command)
         else:
             await self._on_text(turn, message.text)
+        await turn.inbound_id()  # logged even when nothing was said back
         return Outcome(turn.replies, turn.effects.posts)
 
     def _language_for(self, customer: Customer, message: InboundMessage) -> str:
@@ -138,9 +157,9 @@ class Conversation:
         turn.replies.append(reply)
 
     async def _log_out(self, turn: _Turn, text: str, faq_entry_id: int | None = None) -> int:
-        return await ConversationLog(turn.session).add(
-            turn.customer.id, turn.channel, "out", text, faq_entry_id=faq_entry_id
-        )
+        row = message_row(turn.customer.id, turn.channel, "out", text, faq_entry_id=faq_entry_id)
+        (message_id,) = await turn.log(row)
+        return message_id
 
     async def _menu_buttons(self, turn: _Turn) -> tuple[tuple[Button, ...], ...]:
         """Only what works: no FAQ button while the FAQ is empty."""
@@ -329,7 +348,9 @@ class Conversation:
         ):
             await self._answer_entry(turn, best.entry_id)
             return
-        handoff = Button(t("btn_send_question", turn.language), f"handoff:{turn.inbound_id}")
+        handoff = Button(
+            t("btn_send_question", turn.language), f"handoff:{await turn.inbound_id()}"
+        )
         suggestions = [
             m for m in matches[: config.max_suggestions] if m.score >= config.suggest_score
         ]

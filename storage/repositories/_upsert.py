@@ -1,10 +1,11 @@
-"""Dialect-aware INSERT ... ON CONFLICT, the building block of idempotency."""
+"""Dialect-aware inserts: ON CONFLICT (the building block of idempotency) and many rows with
+their ids in one statement."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,3 +52,21 @@ async def insert_ignore_many(
         result = await session.execute(statement, rows[offset : offset + chunk])
         inserted += len(result.all())
     return inserted
+
+
+async def insert_many_ids(
+    session: AsyncSession, table: Table, rows: list[dict[str, Any]]
+) -> list[int]:
+    """Insert rows in one statement; their new ids, in the rows' order.
+
+    PostgreSQL returns them in order when asked (`sort_by_parameter_order`). SQLite promises no
+    order for RETURNING, and asking SQLAlchemy for one makes it send a statement per row; but
+    SQLite hands out rowids in VALUES order, so the ids sorted are the rows' ids in order."""
+    if not rows:
+        return []
+    connection = await session.connection()  # Core rows: none of the ORM's autoflush needed
+    if connection.dialect.name == "sqlite":
+        returning = insert(table).returning(table.c.id)
+        return sorted(int(i) for i in (await connection.execute(returning, rows)).scalars())
+    ordered = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return [int(i) for i in (await connection.execute(ordered, rows)).scalars()]

@@ -1,15 +1,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ConversationMessage, utcnow
+from storage.repositories._upsert import insert_many_ids
 
 _MESSAGES = cast(Table, ConversationMessage.__table__)
 _ADD = insert(_MESSAGES).returning(_MESSAGES.c.id)
+
+
+def message_row(
+    customer_id: int,
+    channel: str,
+    direction: str,
+    text: str,
+    button_data: str | None = None,
+    faq_entry_id: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "channel": channel,
+        "direction": direction,
+        "text": text,
+        "button_data": button_data,
+        "faq_entry_id": faq_entry_id,
+        "created_at": utcnow(),
+    }
 
 
 class ConversationLog:
@@ -28,21 +48,19 @@ class ConversationLog:
         button_data: str | None = None,
         faq_entry_id: int | None = None,
     ) -> int:
-        """Append a message; returns its id. This runs twice per message, so it is a Core insert
-        built once: the ORM's bulk path and a statement built per call cost more CPU than the
-        rest of the message's handling."""
-        values = {
-            "customer_id": customer_id,
-            "channel": channel,
-            "direction": direction,
-            "text": text,
-            "button_data": button_data,
-            "faq_entry_id": faq_entry_id,
-            "created_at": utcnow(),
-        }
-        # On the session's connection: a Core row needs none of the ORM's autoflush.
-        connection = await self._session.connection()
-        return int((await connection.execute(_ADD, values)).scalar_one())
+        """Append a message; returns its id."""
+        row = message_row(customer_id, channel, direction, text, button_data, faq_entry_id)
+        (message_id,) = await self.add_rows([row])
+        return message_id
+
+    async def add_rows(self, rows: list[dict[str, Any]]) -> list[int]:
+        """Append `message_row`s in one statement; their ids, in order. This runs for every
+        message, so it is a Core insert built once: the ORM's bulk path and a statement built
+        per call cost more CPU than the rest of the message's handling."""
+        if len(rows) == 1:
+            connection = await self._session.connection()
+            return [int((await connection.execute(_ADD, rows[0])).scalar_one())]
+        return await insert_many_ids(self._session, _MESSAGES, rows)
 
     async def get(self, message_id: int) -> ConversationMessage | None:
         return await self._session.get(ConversationMessage, message_id)

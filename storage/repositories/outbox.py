@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, utcnow
+from storage.repositories._upsert import insert_many_ids
 
 
 class OutboxRepository:
@@ -19,9 +21,9 @@ class OutboxRepository:
         if not rows:
             return []
         now = utcnow()
-        statement = insert(OutboxMessage).returning(OutboxMessage.id, sort_by_parameter_order=True)
-        result = await self._session.execute(
-            statement,
+        return await insert_many_ids(
+            self._session,
+            cast(Table, OutboxMessage.__table__),
             [
                 {
                     "channel": channel,
@@ -35,7 +37,6 @@ class OutboxRepository:
                 for channel, recipient, payload, event_id in rows
             ],
         )
-        return [int(row_id) for row_id in result.scalars().all()]
 
     async def pending(
         self, created_before: datetime, channels: list[str], limit: int = 500
