@@ -138,7 +138,7 @@ class TelegramInbox:
                 queued = await self._outbox.enqueue_many(
                     session, [(buffer, event_id) for event_id, _, buffer in handled]
                 )
-                await InboundEventRepository(session).mark_done_many([e for e, _ in batch])
+                await InboundEventRepository(session).mark_done([e for e, _ in batch])
         except DB_ERRORS:
             log.warning("database unavailable while handling %d events", len(batch))
             return
@@ -201,7 +201,7 @@ class TelegramInbox:
                     payload = json.loads(event.payload)
                 await self._dispatch(session, payload, buffer)
                 queued = await self._outbox.enqueue(session, buffer, event_id)
-                await events.mark_done(event_id)
+                await events.mark_done([event_id])
         except ValidationError as exc:
             # Malformed beyond repair: retrying cannot help, so give up on it at once.
             self._metrics.updates_failed.labels(SOURCE).inc()

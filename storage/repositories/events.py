@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboundEvent, utcnow
-from storage.repositories._upsert import insert_ignore, upsert_insert
+from storage.repositories._upsert import upsert_insert
 
 MAX_ATTEMPTS = 5
 
@@ -18,19 +18,8 @@ class InboundEventRepository:
 
     async def store(self, source: str, external_id: str, payload: str) -> int | None:
         """Store an event once; a redelivery of the same (source, id) returns None."""
-        return await insert_ignore(
-            self._session,
-            InboundEvent.__table__,  # type: ignore[arg-type]
-            {
-                "source": source,
-                "external_id": external_id,
-                "payload": payload,
-                "status": "pending",
-                "attempts": 0,
-                "received_at": utcnow(),
-            },
-            ["source", "external_id"],
-        )
+        (event_id,) = await self.store_many(source, [(external_id, payload)])
+        return event_id
 
     async def store_many(self, source: str, events: Sequence[tuple[str, str]]) -> list[int | None]:
         """Store (external id, payload) events in one statement; for each, its new id, or None
@@ -60,14 +49,7 @@ class InboundEventRepository:
     async def get(self, event_id: int) -> InboundEvent | None:
         return await self._session.get(InboundEvent, event_id)
 
-    async def mark_done(self, event_id: int) -> None:
-        await self._session.execute(
-            update(InboundEvent)
-            .where(InboundEvent.id == event_id)
-            .values(status="done", processed_at=utcnow(), attempts=InboundEvent.attempts + 1)
-        )
-
-    async def mark_done_many(self, event_ids: Sequence[int]) -> None:
+    async def mark_done(self, event_ids: Sequence[int]) -> None:
         await self._session.execute(
             update(InboundEvent)
             .where(InboundEvent.id.in_(event_ids))
