@@ -3,6 +3,7 @@ their ids in one statement."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, insert
@@ -54,6 +55,12 @@ async def insert_ignore_many(
     return inserted
 
 
+@cache
+def _insert_returning_id(table: Table, in_order: bool) -> Any:
+    """Built once per table: these run for every message, and building costs more than running."""
+    return insert(table).returning(table.c.id, sort_by_parameter_order=in_order)
+
+
 async def insert_many_ids(
     session: AsyncSession, table: Table, rows: list[dict[str, Any]]
 ) -> list[int]:
@@ -66,7 +73,7 @@ async def insert_many_ids(
         return []
     connection = await session.connection()  # Core rows: none of the ORM's autoflush needed
     if connection.dialect.name == "sqlite":
-        returning = insert(table).returning(table.c.id)
-        return sorted(int(i) for i in (await connection.execute(returning, rows)).scalars())
-    ordered = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return [int(i) for i in (await connection.execute(ordered, rows)).scalars()]
+        result = await connection.execute(_insert_returning_id(table, False), rows)
+        return sorted(int(i) for i in result.scalars())
+    result = await connection.execute(_insert_returning_id(table, True), rows)
+    return [int(i) for i in result.scalars()]

@@ -3,14 +3,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ConversationMessage, utcnow
 from storage.repositories._upsert import insert_many_ids
 
 _MESSAGES = cast(Table, ConversationMessage.__table__)
-_ADD = insert(_MESSAGES).returning(_MESSAGES.c.id)
 
 
 def message_row(
@@ -57,9 +56,6 @@ class ConversationLog:
         """Append `message_row`s in one statement; their ids, in order. This runs for every
         message, so it is a Core insert built once: the ORM's bulk path and a statement built
         per call cost more CPU than the rest of the message's handling."""
-        if len(rows) == 1:
-            connection = await self._session.connection()
-            return [int((await connection.execute(_ADD, rows[0])).scalar_one())]
         return await insert_many_ids(self._session, _MESSAGES, rows)
 
     async def get(self, message_id: int) -> ConversationMessage | None:
