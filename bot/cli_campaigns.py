@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.campaigns import service
 from bot.config import Settings
 from bot.database import command_database
-from storage.models import Campaign, Survey
+from storage.models import Campaign
 
 ACTIONS = ("list", "show", "status", "start", "pause", "resume", "cancel")
 
@@ -88,7 +88,7 @@ async def _survey(session: Any, args: argparse.Namespace) -> None:
         )
         print(f"survey {survey.name!r} created (id {survey.id})")
         return
-    rows = (await session.execute(select(Survey).order_by(Survey.id))).scalars().all()
+    rows = await service.surveys(session)
     for survey in rows:
         anonymous = "anonymous" if survey.anonymous else ""
         print(f"{survey.id:>4}  {survey.name:24} {survey.kind:6} {anonymous}")

@@ -135,7 +135,7 @@ async def change_state(
 
 
 async def surveys(message: Message, session: AsyncSession, replies: ReplyBuffer) -> None:
-    rows = (await session.execute(select(Survey).order_by(Survey.id))).scalars().all()
+    rows = await service.surveys(session)
     lines = [
         f"#{s.id} {s.name} · {s.kind}{' · anonymous' if s.anonymous else ''}" for s in rows
     ] or ["No surveys yet. " + NEW_SURVEY_HELP]
@@ -179,11 +179,11 @@ def _buttons(rows: list[list[tuple[str, str]]]) -> tuple[tuple[Button, ...], ...
 
 
 async def wizard_start(message: Message, session: AsyncSession, replies: ReplyBuffer) -> None:
-    surveys = (await session.execute(select(Survey).order_by(Survey.id))).scalars().all()
-    if not surveys:
+    available = await service.surveys(session)
+    if not available:
         _answer(replies, message, "No surveys yet. " + NEW_SURVEY_HELP)
         return
-    rows = [[(f"{s.name} ({s.kind})", f"wz:{s.id}")] for s in surveys[:10]]
+    rows = [[(f"{s.name} ({s.kind})", f"wz:{s.id}")] for s in available[:10]]
     reply = Reply("New campaign, step 1 of 3: which survey?", buttons=_buttons(rows))
     replies.extend(CHANNEL, str(message.chat.id), [reply])
 

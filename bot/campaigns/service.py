@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,6 +63,11 @@ async def create_survey(
     session.add(survey)
     await session.flush()
     return survey
+
+
+async def surveys(session: AsyncSession) -> Sequence[Survey]:
+    """Every survey, oldest first (the CLI, /surveys and the wizard list them)."""
+    return (await session.execute(select(Survey).order_by(Survey.id))).scalars().all()
 
 
 async def create_campaign(
