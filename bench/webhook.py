@@ -38,10 +38,15 @@ class Result:
     count: int
     seconds: float
     latencies: list[float]
+    cpu_seconds: float = 0.0  # the bot process's user + system CPU over the measured run
 
     @property
     def rate(self) -> float:
         return self.count / self.seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu_seconds / self.count * 1000
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -51,6 +56,13 @@ class Result:
 def questions() -> list[str]:
     lines = (ROOT / "tests/data/faq_phrasings.txt").read_text(encoding="utf-8").splitlines()
     return [line.split("|", 2)[2].strip() for line in lines if line and not line.startswith("#")]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc): what one update costs the bot,
+    which moves far less between runs than a rate does on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -122,7 +134,10 @@ async def run_echo(fake: FakeTelegram, texts: list[str], n: int, c: int) -> Resu
     try:
         await wait_listening(port, process)
         await drive("echo warm-up", fake, port, texts, min(200, n), c)
-        return await drive("aiogram echo", fake, port, texts, n, c)
+        cpu_before = cpu_seconds(process.pid)
+        result = await drive("aiogram echo", fake, port, texts, n, c)
+        result.cpu_seconds = cpu_seconds(process.pid) - cpu_before
+        return result
     finally:
         process.terminate()
         process.communicate(timeout=10)
@@ -152,7 +167,10 @@ async def run_otklik(
         await wait_listening(port, process)
         await drive("otklik warm-up", fake, port, texts, min(200, n), c)
         # Update ids restart at 1 in each drive; use a fresh range so none is a redelivery.
-        return await drive_fresh(fake, port, texts, n, c, offset=1_000_000)
+        cpu_before = cpu_seconds(process.pid)
+        result = await drive_fresh(fake, port, texts, n, c, offset=1_000_000)
+        result.cpu_seconds = cpu_seconds(process.pid) - cpu_before
+        return result
     finally:
         process.terminate()
         _, err = process.communicate(timeout=10)
@@ -176,12 +194,15 @@ async def drive_fresh(
 
 
 def report(baseline: Result, results: list[Result]) -> None:
-    print(f"\n{'bot':28} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs echo':>8}")
+    print(
+        f"\n{'bot':28} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs echo':>8}"
+        f" {'CPU ms/update':>14}"
+    )
     for r in [baseline, *results]:
         ratio = r.rate / baseline.rate
         print(
             f"{r.name:28} {r.rate:10.1f} {r.percentile(0.5):8.1f} {r.percentile(0.99):8.1f} "
-            f"{ratio:7.0%}"
+            f"{ratio:7.0%} {r.cpu_ms:14.2f}"
         )
 
 
@@ -232,6 +253,7 @@ async def main() -> None:
             echo_before.count + echo_after.count,
             echo_before.seconds + echo_after.seconds,
             echo_before.latencies + echo_after.latencies,
+            echo_before.cpu_seconds + echo_after.cpu_seconds,
         )
         report(baseline, [echo_before, echo_after, *results])
     finally:
