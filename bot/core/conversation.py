@@ -113,17 +113,23 @@ class Conversation:
     async def handle(self, session: AsyncSession, message: InboundMessage) -> Outcome:
         customers = CustomerRepository(session)
         free_text = message.text if message.command is None and message.button is None else ""
+        display_name = message.display_name[:256]
         customer = await customers.get_or_create(
             message.channel,
             message.external_id,
-            message.display_name[:256],
+            display_name,
             # A command's text ("/start") says nothing about the customer's language.
             lang.detect(message.language_code, free_text, self._default_language),
         )
-        customer.language = self._language_for(customer, message)
-        customer.last_channel = message.channel
-        if message.display_name:
-            customer.display_name = message.display_name[:256]
+        # Assigned only when different: any assignment, even of the same value, makes the
+        # session flush the customer before its next statement.
+        language = self._language_for(customer, message)
+        if customer.language != language:
+            customer.language = language
+        if customer.last_channel != message.channel:
+            customer.last_channel = message.channel
+        if display_name and customer.display_name != display_name:
+            customer.display_name = display_name
         stored_text = message.text[: self._max_chars]
         inbound = message_row(
             customer.id, message.channel, "in", stored_text, button_data=message.button
