@@ -8,6 +8,7 @@ import html
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -41,6 +42,19 @@ def _display_name(user: User | None) -> str:
     if user is None:
         return ""
     return " ".join(part for part in (user.first_name, user.last_name) if part)
+
+
+def customer_chat_of(update: dict[str, Any]) -> str | None:
+    """The private chat a raw update comes from (the customer's `external_id`), read before
+    aiogram parses it, so the inbox can load a batch's customers at once."""
+    message = update.get("message")
+    if message is None:
+        query = update.get("callback_query")
+        message = query.get("message") if isinstance(query, dict) else None
+    chat = message.get("chat") if isinstance(message, dict) else None
+    if isinstance(chat, dict) and chat.get("type") == "private" and "id" in chat:
+        return str(chat["id"])
+    return None
 
 
 def inbound_from_message(message: Message) -> InboundMessage:

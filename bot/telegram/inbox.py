@@ -28,11 +28,13 @@ from aiogram.types import Update
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.channels.telegram import CHANNEL, customer_chat_of
 from bot.core.outbox import Outbox, QueuedReply, ReplyBuffer
 from bot.metrics import Metrics
 from storage.db import DB_ERRORS
 from storage.models import utcnow
 from storage.recovery import recovery_loop
+from storage.repositories.customers import CustomerRepository
 from storage.repositories.events import InboundEventRepository
 
 SOURCE = "telegram"
@@ -130,6 +132,13 @@ class TelegramInbox:
         handled: list[tuple[int, dict[str, Any], ReplyBuffer]] = []
         try:
             async with self._pool() as session, session.begin():
+                # The batch's customers and their open tickets in one query, not one per update.
+                customers = {
+                    chat
+                    for _, payload in batch
+                    if payload is not None and (chat := customer_chat_of(payload)) is not None
+                }
+                await CustomerRepository(session).preload(CHANNEL, customers)
                 for event_id, payload in batch:
                     assert payload is not None
                     buffer = ReplyBuffer()

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ChannelIdentity, Customer, utcnow
+from storage.repositories._memo import forget, memo, remember
 from storage.repositories._upsert import insert_ignore
+from storage.repositories.tickets import open_ticket_id_of, remember_open_tickets
 
 # Every inbound message starts here: built once, so no statement is rebuilt per message.
 _BY_IDENTITY = (
@@ -16,12 +20,43 @@ _BY_IDENTITY = (
     )
 )
 
+_PRELOAD = (
+    select(ChannelIdentity.external_id, Customer, open_ticket_id_of(Customer.id))
+    .join(ChannelIdentity, ChannelIdentity.customer_id == Customer.id)
+    .where(
+        ChannelIdentity.channel == bindparam("channel"),
+        ChannelIdentity.external_id.in_(bindparam("external_ids", expanding=True)),
+    )
+)
+# (channel, external id) -> the customer behind it, or None for one not seen before.
+_BY_IDENTITY_MEMO = "customers"
+
 
 class CustomerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def preload(self, channel: str, external_ids: Collection[str]) -> None:
+        """Look up the customers behind many identities, with their open tickets, in one query;
+        messages handled later in this transaction then ask nothing of the database first."""
+        found = await self._session.execute(
+            _PRELOAD, {"channel": channel, "external_ids": list(external_ids)}
+        )
+        customers: dict[tuple[str, str], Customer | None] = {
+            (channel, external_id): None for external_id in external_ids
+        }
+        open_tickets: dict[int, int | None] = {}
+        for external_id, customer, ticket_id in found:
+            customers[channel, external_id] = customer
+            open_tickets[customer.id] = ticket_id
+        remember(self._session, _BY_IDENTITY_MEMO, customers)
+        remember_open_tickets(self._session, open_tickets)
+
     async def by_identity(self, channel: str, external_id: str) -> Customer | None:
+        known = memo(self._session, _BY_IDENTITY_MEMO)
+        if known is not None and (channel, external_id) in known:
+            customer: Customer | None = known[channel, external_id]
+            return customer
         found = await self._session.execute(
             _BY_IDENTITY, {"channel": channel, "external_id": external_id}
         )
@@ -54,9 +89,11 @@ class CustomerRepository:
         )
         if inserted is None:
             await self._session.delete(customer)
+            forget(self._session, _BY_IDENTITY_MEMO)
             winner = await self.by_identity(channel, external_id)
             assert winner is not None
             return winner
+        remember(self._session, _BY_IDENTITY_MEMO, {(channel, external_id): customer})
         return customer
 
     async def external_id(self, customer_id: int, channel: str) -> str | None:

@@ -2,23 +2,71 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, delete, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, QueryableAttribute, Session, object_session
 
 from storage.models import CannedReply, RoutingRule, StaffPost, Ticket, TicketMessage, utcnow
+from storage.repositories._memo import forget, memo, remember
 
 OPEN_STATUSES = ("new", "open", "waiting")
 _TICKETS = Ticket.__table__
-_OPEN_TICKET_ID = (
-    select(_TICKETS.c.id)
-    .where(
-        _TICKETS.c.customer_id == bindparam("customer_id"),
-        _TICKETS.c.status.in_(OPEN_STATUSES),
-        _TICKETS.c.merged_into_id.is_(None),
+# customer id -> open ticket id (or None), as looked up in this transaction.
+_OPEN_TICKETS = "open_tickets"
+
+
+def _open_ticket_id(
+    customer_id: ColumnElement[int] | QueryableAttribute[int],
+) -> Select[int]:
+    return (
+        select(_TICKETS.c.id)
+        .where(
+            _TICKETS.c.customer_id == customer_id,
+            _TICKETS.c.status.in_(OPEN_STATUSES),
+            _TICKETS.c.merged_into_id.is_(None),
+        )
+        .order_by(_TICKETS.c.id.desc())
+        .limit(1)
     )
-    .order_by(_TICKETS.c.id.desc())
-    .limit(1)
-)
+
+
+_OPEN_TICKET_ID = _open_ticket_id(bindparam("customer_id"))
+
+
+def open_ticket_id_of(
+    customer_id: ColumnElement[int] | QueryableAttribute[int],
+) -> ScalarSelect[int]:
+    """The customer's open ticket id as a correlated subquery, for queries that load many
+    customers at once; pass what they find to `remember_open_tickets`."""
+    subquery: ScalarSelect[int] = _open_ticket_id(customer_id).scalar_subquery()
+    return subquery
+
+
+def remember_open_tickets(session: AsyncSession, known: dict[int, int | None]) -> None:
+    remember(session, _OPEN_TICKETS, known)
+
+
+# A memo of open tickets is only as good as the tickets it describes: any ticket created,
+# attached or changed in the session forgets it, before the change is even flushed.
+@event.listens_for(Ticket.status, "set")
+@event.listens_for(Ticket.merged_into_id, "set")
+@event.listens_for(Ticket.customer_id, "set")
+def _ticket_changed(target: Ticket, value: object, old: object, initiator: object) -> None:
+    forget(object_session(target), _OPEN_TICKETS)
+
+
+@event.listens_for(Session, "after_attach")
+def _ticket_attached(session: Session, instance: object) -> None:
+    if isinstance(instance, Ticket):
+        forget(session, _OPEN_TICKETS)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _tickets_written(state: ORMExecuteState) -> None:
+    if (state.is_insert or state.is_update or state.is_delete) and getattr(
+        state.statement, "table", None
+    ) is _TICKETS:
+        forget(state.session, _OPEN_TICKETS)
 
 
 class TicketRepository:
@@ -36,9 +84,14 @@ class TicketRepository:
     async def open_for_customer(self, customer_id: int) -> Ticket | None:
         """Asked on every customer message: an id lookup built once, then the ticket itself
         only when there is one."""
-        # Through the session: its autoflush writes a status changed earlier in the batch.
-        found = await self._session.execute(_OPEN_TICKET_ID, {"customer_id": customer_id})
-        ticket_id = found.scalar_one_or_none()
+        known = memo(self._session, _OPEN_TICKETS)
+        if known is not None and customer_id in known:
+            ticket_id = known[customer_id]
+        else:
+            # Through the session: its autoflush writes a status changed earlier in the batch.
+            found = await self._session.execute(_OPEN_TICKET_ID, {"customer_id": customer_id})
+            ticket_id = found.scalar_one_or_none()
+            remember_open_tickets(self._session, {customer_id: ticket_id})
         return None if ticket_id is None else await self._session.get(Ticket, ticket_id)
 
     async def for_customer(self, customer_id: int, limit: int = 10) -> Sequence[Ticket]:
