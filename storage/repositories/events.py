@@ -2,14 +2,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboundEvent, utcnow
 from storage.repositories._upsert import upsert_insert
 
 MAX_ATTEMPTS = 5
+_EVENTS = cast(Table, InboundEvent.__table__)
+# Runs for every batch of updates: a Core statement built once (the ORM's bulk update, built per
+# call, cost more CPU than the database spent on it).
+_MARK_DONE = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="done", processed_at=bindparam("now"), attempts=_EVENTS.c.attempts + 1)
+)
 
 
 class InboundEventRepository:
@@ -50,11 +59,7 @@ class InboundEventRepository:
         return await self._session.get(InboundEvent, event_id)
 
     async def mark_done(self, event_ids: Sequence[int]) -> None:
-        await self._session.execute(
-            update(InboundEvent)
-            .where(InboundEvent.id.in_(event_ids))
-            .values(status="done", processed_at=utcnow(), attempts=InboundEvent.attempts + 1)
-        )
+        await self._session.execute(_MARK_DONE, {"ids": list(event_ids), "now": utcnow()})
 
     async def mark_failed(self, event_id: int, error: str, *, final: bool = False) -> None:
         """Record a failed attempt; after MAX_ATTEMPTS (or at once if final) it is not retried."""

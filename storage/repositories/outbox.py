@@ -4,11 +4,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, utcnow
 from storage.repositories._upsert import insert_many_ids
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+# Every reply is marked sent (in batches): a Core statement built once.
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(status="sent", sent_at=bindparam("now"), attempts=_OUTBOX.c.attempts + 1)
+)
 
 
 class OutboxRepository:
@@ -23,7 +31,7 @@ class OutboxRepository:
         now = utcnow()
         return await insert_many_ids(
             self._session,
-            cast(Table, OutboxMessage.__table__),
+            _OUTBOX,
             [
                 {
                     "channel": channel,
@@ -55,6 +63,9 @@ class OutboxRepository:
 
     async def mark(self, ids: Sequence[int], status: str, error: str | None = None) -> None:
         if not ids:
+            return
+        if status == "sent" and error is None:
+            await self._session.execute(_MARK_SENT, {"ids": list(ids), "now": utcnow()})
             return
         values: dict[str, object] = {"status": status, "attempts": OutboxMessage.attempts + 1}
         if status == "sent":
