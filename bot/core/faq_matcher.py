@@ -22,6 +22,7 @@ _B = 0.75
 _FIELD_WEIGHTS = {"question": 3, "keywords": 2, "answer": 1}
 _FUZZY_CUTOFF = 78.0
 _MIN_FUZZY_LEN = 4
+_RESOLVED_LIMIT = 20_000  # query words remembered per index (typo lookups are the slow part)
 
 _STOPWORDS_TEXT = """
 a an the and or but if of to in on at by for with from as is are was were be been being do
@@ -100,6 +101,13 @@ class FaqIndex:
         }
         self._vocabulary = list(self._idf)
         self._max_idf = max(self._idf.values(), default=1.0)
+        # term -> (document position, weighted term frequency): a question is scored only
+        # against the entries that share a term with it.
+        self._postings: dict[str, list[tuple[int, int]]] = {}
+        for position, bag in enumerate(self._term_freqs):
+            for term, tf in bag.items():
+                self._postings.setdefault(term, []).append((position, tf))
+        self._resolved: dict[str, tuple[str | None, float]] = {}
 
     def __len__(self) -> int:
         return len(self.documents)
@@ -111,6 +119,14 @@ class FaqIndex:
         """Map a query token to a vocabulary term, tolerating typos; returns (term, certainty)."""
         if token in self._idf:
             return token, 1.0
+        found = self._resolved.get(token)
+        if found is None:
+            if len(self._resolved) >= _RESOLVED_LIMIT:
+                self._resolved.clear()
+            found = self._resolved[token] = self._closest(token)
+        return found
+
+    def _closest(self, token: str) -> tuple[str | None, float]:
         if len(token) < _MIN_FUZZY_LEN or not self._vocabulary:
             return None, 0.0
         found = process.extractOne(
@@ -139,22 +155,21 @@ class FaqIndex:
             ceiling += self._idf[term] * certainty
         if ceiling <= 0:
             return []
+        totals: dict[int, float] = {}
+        for term, certainty in query.items():
+            weight = self._idf[term] * certainty
+            for position, tf in self._postings[term]:
+                if language is not None and self.documents[position].language != language:
+                    continue
+                norm = _K1 * (1 - _B + _B * self._lengths[position] / self._avg_length)
+                saturation = tf * (_K1 + 1) / (tf + norm) / (_K1 + 1)
+                totals[position] = totals.get(position, 0.0) + weight * saturation
+        lowered = text.lower()
         scored: list[tuple[float, int]] = []
-        for position, bag in enumerate(self._term_freqs):
-            doc = self.documents[position]
-            if language is not None and doc.language != language:
-                continue
-            norm = _K1 * (1 - _B + _B * self._lengths[position] / self._avg_length)
-            total = 0.0
-            for term, certainty in query.items():
-                tf = bag.get(term, 0)
-                if tf:
-                    saturation = tf * (_K1 + 1) / (tf + norm) / (_K1 + 1)
-                    total += self._idf[term] * certainty * saturation
-            if total > 0:
-                lexical = total / ceiling
-                similarity = fuzz.token_set_ratio(text.lower(), self._questions[position]) / 100
-                scored.append((0.85 * lexical + 0.15 * similarity, position))
+        for position, total in totals.items():
+            lexical = total / ceiling
+            similarity = fuzz.token_set_ratio(lowered, self._questions[position]) / 100
+            scored.append((0.85 * lexical + 0.15 * similarity, position))
         if not scored and language is not None:
             return self.search(text, None, limit)
         scored.sort(key=lambda item: (-item[0], item[1]))
