@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -28,15 +29,15 @@ def create_engine(
     """Build the async engine; SQLite gets WAL and a busy timeout so concurrent writers wait
     instead of failing with 'database is locked'."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"echo": echo}
     args = dict(connect_args or {})
     if parsed.get_backend_name() == "sqlite":
         args.setdefault("timeout", 30)
-        kwargs.pop("pool_pre_ping")
         # SQLite has one writer. Queueing for a single pooled connection in the event loop is
         # far cheaper than many connections sleeping in SQLite's busy handler, whose back-off
         # grows to 100 ms a try under contention.
         kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
+        kwargs.update(pool_reset_on_return=None)  # see _sqlite_reset
     else:
         kwargs.update(pool_size=10, max_overflow=10, pool_timeout=10)
         args.setdefault("timeout", 5)
@@ -48,7 +49,44 @@ def create_engine(
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        event.listen(engine.sync_engine, "reset", _sqlite_reset)
+    else:
+        event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+        event.listen(engine.sync_engine, "checkin", _note_checkin)
     return engine
+
+
+# A pooled connection that sat unused this long is pinged before use. SQLAlchemy's
+# pool_pre_ping pings on every checkout, which on asyncpg is three round trips (begin, ping,
+# rollback): more than the transaction it guards when updates arrive back to back. A connection
+# that breaks while busy fails one statement; SQLAlchemy then recycles the whole pool.
+PING_AFTER_IDLE = 2.0
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    returned = record.info.get("otklik.checked_in_at")
+    if returned is not None and time.monotonic() - returned < PING_AFTER_IDLE:
+        return
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:
+        # The pool drops this connection and tries a fresh one.
+        raise DisconnectionError(str(exc)) from exc
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["otklik.checked_in_at"] = time.monotonic()
+
+
+def _sqlite_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
+    """Roll back a returned connection only if it is inside a transaction. The pool's own reset
+    rolls back always, and on SQLite each rollback is a trip to the driver's thread, while
+    almost every connection comes back committed."""
+    if state.terminate_only or not state.asyncio_safe:
+        return
+    if dbapi_connection.driver_connection.in_transaction:
+        dbapi_connection.rollback()
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
