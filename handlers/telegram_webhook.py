@@ -19,13 +19,14 @@ async def telegram_webhook(request: web.Request) -> web.Response:
         return json_error(401, "wrong secret token")
     body = await request.read()
     try:
-        payload = json.loads(body)
+        text = body.decode("utf-8")
+        payload = json.loads(text)
     except (ValueError, UnicodeDecodeError):
         return json_error(400, "body is not valid JSON")
     if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
         return json_error(400, "expected an Update object with an integer update_id")
     inbox = request.app[TELEGRAM_INBOX]
-    event_id = await inbox.accept(payload)
+    event_id = await inbox.accept(payload, text)
     if event_id is not None:
         inbox.schedule(event_id, payload)
     return json_response({"ok": True})

@@ -64,16 +64,17 @@ class TelegramInbox:
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[int] = set()
         self._recovery: asyncio.Task[None] | None = None
-        self._arrivals: list[tuple[dict[str, Any], asyncio.Future[int | None]]] = []
+        self._arrivals: list[tuple[dict[str, Any], str | None, asyncio.Future[int | None]]] = []
         self._storing: asyncio.Task[None] | None = None
         self._ready: list[tuple[int, dict[str, Any] | None]] = []
         self._handling: asyncio.Task[None] | None = None
 
-    async def accept(self, payload: dict[str, Any]) -> int | None:
-        """Store an update; returns its event id, or None for a redelivery. DB errors propagate
-        so the caller can answer 503 and let Telegram retry."""
+    async def accept(self, payload: dict[str, Any], raw: str | None = None) -> int | None:
+        """Store an update (`raw`: the JSON text it was parsed from, stored as is); returns its
+        event id, or None for a redelivery. DB errors propagate so the caller can answer 503
+        and let Telegram retry."""
         future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._arrivals.append((payload, future))
+        self._arrivals.append((payload, raw, future))
         if self._storing is None or self._storing.done():
             self._storing = asyncio.create_task(self._store_arrivals())
         event_id = await future
@@ -87,18 +88,18 @@ class TelegramInbox:
         while self._arrivals:
             batch, self._arrivals = self._arrivals[:256], self._arrivals[256:]
             events = [
-                (str(payload["update_id"]), json.dumps(payload, ensure_ascii=False))
-                for payload, _ in batch
+                (str(payload["update_id"]), raw or json.dumps(payload, ensure_ascii=False))
+                for payload, raw, _ in batch
             ]
             try:
                 async with self._pool() as session, session.begin():
                     ids = await InboundEventRepository(session).store_many(SOURCE, events)
             except Exception as exc:
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), event_id in zip(batch, ids, strict=True):
+            for (_, _, future), event_id in zip(batch, ids, strict=True):
                 if not future.done():
                     future.set_result(event_id)
 
