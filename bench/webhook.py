@@ -3,7 +3,8 @@
 Each bot runs as its own process; this process runs the fake Bot API and the load generator.
 Each concurrent worker is one chat with one update in flight, so the reply that closes an update
 is unambiguous: latency is POST sent -> sendMessage received by the fake.
-Run `python bench/webhook.py --help` for the options.
+The echo runs before and after every round of Otklik runs; each Otklik run is compared with
+the two echo runs around it. Run `python bench/webhook.py --help` for the options.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -193,15 +195,14 @@ async def drive_fresh(
         fake.message_update = original  # type: ignore[method-assign]
 
 
-def report(baseline: Result, results: list[Result]) -> None:
+def report(rows: list[tuple[Result, float]]) -> None:
     print(
-        f"\n{'bot':28} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs echo':>8}"
+        f"\n{'run':34} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs echo':>8}"
         f" {'CPU ms/update':>14}"
     )
-    for r in [baseline, *results]:
-        ratio = r.rate / baseline.rate
+    for r, ratio in rows:
         print(
-            f"{r.name:28} {r.rate:10.1f} {r.percentile(0.5):8.1f} {r.percentile(0.99):8.1f} "
+            f"{r.name:34} {r.rate:10.1f} {r.percentile(0.5):8.1f} {r.percentile(0.99):8.1f} "
             f"{ratio:7.0%} {r.cpu_ms:14.2f}"
         )
 
@@ -216,46 +217,73 @@ async def main() -> None:
         default="both",
         help="databases to run Otklik on (both)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="rounds of Otklik runs between echo runs (2)"
+    )
     parser.add_argument("--pg-url", default=PG_DEFAULT, help="PostgreSQL URL for the PG run")
     args = parser.parse_args()
     texts = questions()
     fake = FakeTelegram()
     fake.record_calls = False  # keep memory flat over long runs
     await fake.start()
+    databases = {
+        "sqlite": ["SQLite"],
+        "postgresql": ["PostgreSQL"],
+        "both": ["SQLite", "PostgreSQL"],
+    }[args.database]
     try:
-        print(f"{args.n} updates, concurrency {args.concurrency}, {len(texts)} distinct questions")
-        # The echo runs first and last: on a shared 2-core machine its rate alone moves by a
-        # quarter between runs, so the ratio is taken against the mean of the two.
-        print("running: bare aiogram echo bot ...", flush=True)
-        echo_before = await run_echo(fake, texts, args.n, args.concurrency)
-        results = []
-        with tempfile.TemporaryDirectory() as tmp:
-            if args.database in ("sqlite", "both"):
-                print("running: otklik on SQLite ...", flush=True)
-                url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-                result = await run_otklik(fake, texts, args.n, args.concurrency, url, "")
-                result.name = "otklik FAQ (SQLite)"
-                results.append(result)
-            if args.database in ("postgresql", "both"):
-                schema = await fresh_schema(args.pg_url, f"bench_{os.getpid()}")
-                if schema is not None:
-                    print("running: otklik on PostgreSQL ...", flush=True)
-                    result = await run_otklik(
-                        fake, texts, args.n, args.concurrency, args.pg_url, schema
-                    )
-                    result.name = "otklik FAQ (PostgreSQL)"
-                    results.append(result)
-        print("running: bare aiogram echo bot again ...", flush=True)
-        echo_after = await run_echo(fake, texts, args.n, args.concurrency)
-        echo_before.name, echo_after.name = "aiogram echo (first)", "aiogram echo (last)"
-        baseline = Result(
-            "aiogram echo (mean)",
-            echo_before.count + echo_after.count,
-            echo_before.seconds + echo_after.seconds,
-            echo_before.latencies + echo_after.latencies,
-            echo_before.cpu_seconds + echo_after.cpu_seconds,
+        print(
+            f"{args.n} updates, concurrency {args.concurrency}, {len(texts)} distinct questions,"
+            f" {args.rounds} round(s)"
         )
-        report(baseline, [echo_before, echo_after, *results])
+        # On a shared 2-core machine a rate alone moves by a quarter from run to run, so the
+        # echo runs before and after every round, each Otklik run is compared with the mean
+        # of the two echo runs around it, and the summary is the median over the rounds.
+        print("running: bare aiogram echo bot ...", flush=True)
+        echoes = [await run_echo(fake, texts, args.n, args.concurrency)]
+        echoes[0].name = "aiogram echo #0"
+        runs: dict[str, list[Result]] = {name: [] for name in databases}
+        with tempfile.TemporaryDirectory() as tmp:
+            for round_number in range(1, args.rounds + 1):
+                for name in databases:
+                    if name == "SQLite":
+                        url, schema = f"sqlite+aiosqlite:///{tmp}/bench{round_number}.db", ""
+                    else:
+                        found = await fresh_schema(
+                            args.pg_url, f"bench_{os.getpid()}_{round_number}"
+                        )
+                        if found is None:
+                            continue
+                        url, schema = args.pg_url, found
+                    print(f"running: otklik on {name}, round {round_number} ...", flush=True)
+                    result = await run_otklik(fake, texts, args.n, args.concurrency, url, schema)
+                    result.name = f"otklik FAQ ({name}) #{round_number}"
+                    runs[name].append(result)
+                print("running: bare aiogram echo bot ...", flush=True)
+                echo = await run_echo(fake, texts, args.n, args.concurrency)
+                echo.name = f"aiogram echo #{round_number}"
+                echoes.append(echo)
+        echo_mean = statistics.mean(e.rate for e in echoes)
+        rows = [(e, e.rate / echo_mean) for e in echoes]
+        summary: list[str] = []
+        for name, results in runs.items():
+            ratios = []
+            for index, result in enumerate(results):
+                around = (echoes[index].rate + echoes[index + 1].rate) / 2
+                ratios.append(result.rate / around)
+                rows.append((result, ratios[-1]))
+            if results:
+                summary.append(
+                    f"otklik FAQ ({name}): median {statistics.median(ratios):.0%} of the echo"
+                    f" (runs: {', '.join(f'{r:.0%}' for r in ratios)}),"
+                    f" {statistics.median(r.rate for r in results):.0f} updates/s,"
+                    f" {statistics.median(r.cpu_ms for r in results):.2f} ms CPU per update"
+                    f" against the echo's {statistics.median(e.cpu_ms for e in echoes):.2f}"
+                )
+        report(rows)
+        print()
+        for line in summary:
+            print(line)
     finally:
         await fake.close()
 
