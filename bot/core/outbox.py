@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.messages import Attachment, Button, Reply
-from storage.db import DB_ERRORS
+from storage.db import DB_ERRORS, short_statements
 from storage.models import Customer, utcnow
 from storage.recovery import recovery_loop
 from storage.repositories.customers import CustomerRepository
@@ -222,8 +222,9 @@ class Outbox:
             return
         ids, self._sent = self._sent, []
         try:
-            async with self._pool() as session, session.begin():
-                await OutboxRepository(session).mark(ids, "sent")
+            with short_statements():
+                async with self._pool() as session, session.begin():
+                    await OutboxRepository(session).mark(ids, "sent")
         except DB_ERRORS:
             self._sent.extend(ids)
             log.warning("could not mark %d outbox rows sent; will retry", len(ids))

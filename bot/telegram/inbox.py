@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.telegram import CHANNEL, customer_chat_of
 from bot.core.outbox import Outbox, QueuedReply, ReplyBuffer
 from bot.metrics import Metrics
-from storage.db import DB_ERRORS
+from storage.db import DB_ERRORS, short_statements
 from storage.models import utcnow
 from storage.recovery import recovery_loop
 from storage.repositories.customers import CustomerRepository
@@ -85,6 +85,10 @@ class TelegramInbox:
         return event_id
 
     async def _store_arrivals(self) -> None:
+        with short_statements():
+            await self._store_all_arrivals()
+
+    async def _store_all_arrivals(self) -> None:
         while self._arrivals:
             batch, self._arrivals = self._arrivals[:256], self._arrivals[256:]
             events = [
@@ -114,6 +118,10 @@ class TelegramInbox:
             self._handling.add_done_callback(self._tasks.discard)
 
     async def _handle_ready(self) -> None:
+        with short_statements():
+            await self._handle_all_ready()
+
+    async def _handle_all_ready(self) -> None:
         while self._ready:
             batch, self._ready = self._ready[: self._batch], self._ready[self._batch :]
             try:
