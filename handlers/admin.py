@@ -4,13 +4,14 @@ Anyone else falls through to the customer router and gets the customer's menu.""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message, TelegramObject
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +22,7 @@ from bot.cli_campaigns import progress
 from bot.core.messages import Button, Reply
 from bot.core.outbox import ReplyBuffer
 from bot.reports import render, rows_for
+from storage.db import short_statements
 from storage.models import Campaign, Survey
 from storage.repositories.reports import ReportFilter, score_counts
 
@@ -53,6 +55,17 @@ AUDIENCES = {
 }
 
 
+async def _long_statements(
+    handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+    event: TelegramObject,
+    data: dict[str, Any],
+) -> Any:
+    """A report scans a roll-up and a launch inserts a row per recipient: on SQLite these run in
+    the driver's thread even inside the webhook's batch, so they never hold the event loop."""
+    with short_statements(False):
+        return await handler(event, data)
+
+
 def create_admin_router(admin_ids: list[int]) -> Router:
     router = Router(name="admin")
     admins = set(admin_ids)
@@ -67,6 +80,8 @@ def create_admin_router(admin_ids: list[int]) -> Router:
 
     router.message.filter(is_admin)
     router.callback_query.filter(is_admin_button)
+    router.message.middleware(_long_statements)
+    router.callback_query.middleware(_long_statements)
     router.callback_query.register(wizard_step)
     router.message.register(new_survey, Command("newsurvey"))
     router.message.register(surveys, Command("surveys"))

@@ -107,11 +107,12 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def short_statements() -> AbstractContextManager[None]:
+def short_statements(short: bool = True) -> AbstractContextManager[None]:
     """Declare that the statements this task issues from here on are short and indexed: on
     SQLite they then run on the event loop's thread, skipping a costly trip to the driver's
-    (see storage.sqlite_driver). Elsewhere it changes nothing."""
-    return sqlite_driver.inline_statements()
+    (see storage.sqlite_driver). `False` undoes it for work inside that may be long (a report,
+    a campaign launch). On PostgreSQL it changes nothing."""
+    return sqlite_driver.inline_statements(short)
 
 
 def create_session_pool(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -39,9 +39,10 @@ _BEGIN = "BEGIN IMMEDIATE"
 
 
 @contextmanager
-def inline_statements() -> Iterator[None]:
-    """Run this task's SQLite statements (and commits) on the event loop's thread."""
-    token = _INLINE.set(True)
+def inline_statements(enabled: bool = True) -> Iterator[None]:
+    """Run this task's SQLite statements (and commits) on the event loop's thread; `False`
+    sends them back to the driver's thread for a while."""
+    token = _INLINE.set(enabled)
     try:
         yield
     finally:

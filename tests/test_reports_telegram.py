@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime
 
+import pytest
+
 from bot.app import monthly_report
+from bot.telegram.inbox import TelegramInbox
+from storage import sqlite_driver
 from storage.db import create_session_pool
 from storage.models import SurveyResponse
 from storage.repositories.reports import add_response
@@ -71,3 +77,44 @@ async def test_report_command_answers_with_figures_and_chart(
     assert fake_tg.sent_texts(ADMIN)[-1].startswith("2026-10-01  NPS  +25.0 ± ")
     (chart,) = _photos(fake_tg, ADMIN)
     assert chart.startswith(PNG)
+
+
+async def test_report_in_a_webhook_batch_runs_in_the_driver_thread_not_on_the_loop(
+    start_app: AppFactory,
+    fake_tg: FakeTelegram,
+    faq_loaded: Database,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """On SQLite the batch's statements run on the event loop's thread; an admin's report in
+    the same batch goes back to the driver's thread, so it cannot hold the loop."""
+    if not faq_loaded.url.startswith("sqlite"):
+        pytest.skip("inline statements are a SQLite matter")
+    await _seed(faq_loaded)
+    threads: list[tuple[str, int]] = []
+    run = sqlite_driver._run
+
+    def recording_run(conn, operation, parameters, many):  # type: ignore[no-untyped-def]
+        threads.append((operation, threading.get_ident()))
+        return run(conn, operation, parameters, many)
+
+    monkeypatch.setattr(sqlite_driver, "_run", recording_run)
+    app = await start_app(
+        clock=lambda: datetime(2026, 11, 1, 10, 0, tzinfo=UTC), telegram={"admin_ids": [ADMIN]}
+    )
+    inbox = app.services.inbox
+    assert isinstance(inbox, TelegramInbox)
+    payloads = [
+        fake_tg.message_update(ADMIN, "/report nps month"),
+        fake_tg.message_update(4242, "как отменить заказ"),
+    ]
+    ids = await asyncio.gather(*(inbox.accept(p) for p in payloads))
+    for event_id, payload in zip(ids, payloads, strict=True):
+        assert event_id is not None
+        inbox.schedule(event_id, payload)
+    await app.drain()
+    assert fake_tg.sent_texts(ADMIN) and "Отменить" in fake_tg.sent_texts(4242)[0]
+    loop_thread = threading.get_ident()
+    report = {t for op, t in threads if "survey_score_days" in op}
+    log = {t for op, t in threads if op.startswith("INSERT INTO conversation_messages")}
+    assert report and loop_thread not in report
+    assert log == {loop_thread}
