@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import free_port  # noqa: E402
 from tests.fake_telegram import Call, FakeTelegram  # noqa: E402
-from tests.pg import fresh_schema  # noqa: E402
+from tests.pg import drop_schema, fresh_schema  # noqa: E402
 
 TOKEN = "123456:BENCH-token"
 SECRET = "bench-secret"
@@ -256,7 +256,13 @@ async def main() -> None:
                             continue
                         url, schema = args.pg_url, found
                     print(f"running: otklik on {name}, round {round_number} ...", flush=True)
-                    result = await run_otklik(fake, texts, args.n, args.concurrency, url, schema)
+                    try:
+                        result = await run_otklik(
+                            fake, texts, args.n, args.concurrency, url, schema
+                        )
+                    finally:
+                        if schema:
+                            await drop_schema(args.pg_url, schema)
                     result.name = f"otklik FAQ ({name}) #{round_number}"
                     runs[name].append(result)
                 print("running: bare aiogram echo bot ...", flush=True)

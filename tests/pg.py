@@ -31,3 +31,10 @@ async def fresh_schema(url: str, schema: str) -> str | None:
     await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"')
     await conn.close()
     return schema
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    conn = await connect(url)
+    if conn is not None:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
