@@ -1,6 +1,6 @@
-"""The connection pool's two savings keep their guarantees: a SQLite connection returned inside
-a transaction is still rolled back, and an idle PostgreSQL connection that died is replaced
-before anyone uses it."""
+"""The connection pool's savings keep their guarantees: a SQLite connection returned inside a
+transaction is still rolled back, an idle PostgreSQL connection that died is replaced before
+anyone uses it, and a lone statement run without BEGIN/COMMIT is still committed."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from storage import db
-from storage.db import create_engine
-from tests.conftest import PG_URL
+from storage.db import create_engine, create_session_pool, statement_is_transaction
+from storage.repositories.events import InboundEventRepository
+from tests.conftest import PG_URL, Database
 from tests.tcp_proxy import TcpProxy
 
 
@@ -67,3 +68,19 @@ async def test_postgresql_idle_connection_is_pinged_and_replaced(
     finally:
         await proxy.cut()
         await engine.dispose()
+
+
+async def test_a_lone_statement_needs_no_transaction_on_postgresql(database: Database):
+    pool = create_session_pool(database.engine)
+    async with pool() as session:
+        await statement_is_transaction(session)
+        (event_id,) = await InboundEventRepository(session).store_many("t", [("1", "{}")])
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        assert raw is not None
+        if database.url.startswith("sqlite"):
+            assert raw.in_transaction  # SQLite keeps BEGIN IMMEDIATE: it queues the writers
+        else:
+            assert not raw.is_in_transaction()  # no BEGIN was sent: the INSERT committed itself
+        await session.commit()
+    async with pool() as session:
+        assert await InboundEventRepository(session).get(event_id) is not None
