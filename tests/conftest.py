@@ -6,6 +6,7 @@ PostgreSQL server; then every test gets a schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import Services, connect_telegram, create_app, create_services
 from bot.config import Settings, load_settings
 from bot.core.faq_file import load_faq
+from bot.telegram.inbox import TelegramInbox
 from storage import migrate
 from storage.db import create_engine, create_session_pool
 from storage.repositories.faq import FaqRepository
@@ -176,6 +178,17 @@ class RunningApp:
     async def drain(self) -> None:
         if self.services.inbox is not None:
             await self.services.inbox.drain()
+
+    async def handle_as_one_batch(self, payloads: list[dict[str, Any]]) -> None:
+        """Accept Telegram updates together and handle them in one batch: all of them are ready
+        before the handler first runs."""
+        inbox = self.services.inbox
+        assert isinstance(inbox, TelegramInbox)
+        ids = await asyncio.gather(*(inbox.accept(p) for p in payloads))
+        for event_id, payload in zip(ids, payloads, strict=True):
+            assert event_id is not None
+            inbox.schedule(event_id, payload)
+        await self.drain()
 
     async def stop(self) -> None:
         """Shut down the way a process does on SIGTERM (idempotent)."""

@@ -3,17 +3,15 @@ outlive a change made earlier in the same batch, nor the transaction itself."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlalchemy import event
 
-from bot.telegram.inbox import TelegramInbox
 from storage.db import create_session_pool
 from storage.models import Ticket
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.tickets import TicketRepository
-from tests.conftest import AppFactory, Database, RunningApp
+from tests.conftest import AppFactory, Database
 from tests.fake_telegram import FakeTelegram
 
 STAFF_CHAT = -100123
@@ -81,24 +79,12 @@ async def test_a_customer_first_seen_in_a_batch_is_created_once(database: Databa
         assert again is created
 
 
-async def _batch(app: RunningApp, payloads: list[dict[str, Any]]) -> None:
-    """Handle updates as one batch: all are ready before the handler first runs."""
-    inbox = app.services.inbox
-    assert isinstance(inbox, TelegramInbox)
-    ids = await asyncio.gather(*(inbox.accept(p) for p in payloads))
-    for event_id, payload in zip(ids, payloads, strict=True):
-        assert event_id is not None
-        inbox.schedule(event_id, payload)
-    await app.drain()
-
-
 async def test_a_ticket_opened_earlier_in_the_batch_takes_the_next_message(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
 ):
     app = await start_app(telegram={"staff_chat_id": STAFF_CHAT})
-    await _batch(app, [fake_tg.message_update(CUSTOMER, "/complaint")])
-    await _batch(
-        app,
+    await app.handle_as_one_batch([fake_tg.message_update(CUSTOMER, "/complaint")])
+    await app.handle_as_one_batch(
         [
             fake_tg.message_update(CUSTOMER, "Посылка пришла разбитой"),  # opens ticket 1
             fake_tg.message_update(CUSTOMER, "как отменить заказ"),  # belongs to it
@@ -114,12 +100,11 @@ async def test_a_ticket_resolved_earlier_in_the_batch_no_longer_takes_messages(
 ):
     fake_tg.members[AGENT] = "member"
     app = await start_app(telegram={"staff_chat_id": STAFF_CHAT})
-    await _batch(app, [fake_tg.message_update(CUSTOMER, "/complaint")])
-    await _batch(app, [fake_tg.message_update(CUSTOMER, "Посылка пришла разбитой")])
+    await app.handle_as_one_batch([fake_tg.message_update(CUSTOMER, "/complaint")])
+    await app.handle_as_one_batch([fake_tg.message_update(CUSTOMER, "Посылка пришла разбитой")])
     assert len(fake_tg.calls_of("createForumTopic")) == 1
     thread = 500  # the fake's first topic
-    await _batch(
-        app,
+    await app.handle_as_one_batch(
         [
             fake_tg.group_message(STAFF_CHAT, AGENT, "/resolve", thread_id=thread),
             fake_tg.message_update(CUSTOMER, "как отменить заказ"),  # a new question

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from datetime import UTC, datetime
 
 import pytest
 
 from bot.app import monthly_report
-from bot.telegram.inbox import TelegramInbox
 from storage import sqlite_driver
 from storage.db import create_session_pool
 from storage.models import SurveyResponse
@@ -101,17 +99,11 @@ async def test_report_in_a_webhook_batch_runs_in_the_driver_thread_not_on_the_lo
     app = await start_app(
         clock=lambda: datetime(2026, 11, 1, 10, 0, tzinfo=UTC), telegram={"admin_ids": [ADMIN]}
     )
-    inbox = app.services.inbox
-    assert isinstance(inbox, TelegramInbox)
     payloads = [
         fake_tg.message_update(ADMIN, "/report nps month"),
         fake_tg.message_update(4242, "как отменить заказ"),
     ]
-    ids = await asyncio.gather(*(inbox.accept(p) for p in payloads))
-    for event_id, payload in zip(ids, payloads, strict=True):
-        assert event_id is not None
-        inbox.schedule(event_id, payload)
-    await app.drain()
+    await app.handle_as_one_batch(payloads)
     assert fake_tg.sent_texts(ADMIN) and "Отменить" in fake_tg.sent_texts(4242)[0]
     loop_thread = threading.get_ident()
     report = {t for op, t in threads if "survey_score_days" in op}

@@ -210,19 +210,13 @@ async def test_replies_to_one_chat_keep_their_order_across_a_batch(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
 ):
     app = await start_app()
-    inbox = app.services.inbox
-    assert isinstance(inbox, TelegramInbox)
     fake_tg.delays["sendMessage"] = 0.05  # the first reply is still on the wire when...
     payloads = [
         fake_tg.message_update(720, "как отменить заказ"),
         fake_tg.message_update(721, "/start"),
         fake_tg.message_update(720, "/hours"),
     ]
-    ids = await asyncio.gather(*(inbox.accept(p) for p in payloads))
-    for event_id, payload in zip(ids, payloads, strict=True):
-        assert event_id is not None
-        inbox.schedule(event_id, payload)
-    await app.drain()
+    await app.handle_as_one_batch(payloads)
     first, second = fake_tg.sent_texts(720)
     assert "Отменить" in first and "Сейчас" in second
     # ...so the second waited for it: sent after the first was answered, not beside it.
