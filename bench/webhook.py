@@ -41,6 +41,7 @@ class Result:
     seconds: float
     latencies: list[float]
     cpu_seconds: float = 0.0  # the bot process's user + system CPU over the measured run
+    server_cpu_seconds: float | None = None  # the PostgreSQL server's, on this machine
 
     @property
     def rate(self) -> float:
@@ -49,6 +50,12 @@ class Result:
     @property
     def cpu_ms(self) -> float:
         return self.cpu_seconds / self.count * 1000
+
+    @property
+    def server_cpu_ms(self) -> str:
+        if self.server_cpu_seconds is None:
+            return "-"
+        return f"{self.server_cpu_seconds / self.count * 1000:.2f}"
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -65,6 +72,21 @@ def cpu_seconds(pid: int) -> float:
     which moves far less between runs than a rate does on a shared machine."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """User + system CPU of every `postgres` process on this machine (backends, WAL writer,
+    checkpointer): the database's share of the two cores, which the bot does not count."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(proc.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return total
 
 
 async def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -169,9 +191,11 @@ async def run_otklik(
         await wait_listening(port, process)
         await drive("otklik warm-up", fake, port, texts, min(200, n), c)
         # Update ids restart at 1 in each drive; use a fresh range so none is a redelivery.
-        cpu_before = cpu_seconds(process.pid)
+        cpu_before, server_before = cpu_seconds(process.pid), postgres_cpu_seconds()
         result = await drive_fresh(fake, port, texts, n, c, offset=1_000_000)
         result.cpu_seconds = cpu_seconds(process.pid) - cpu_before
+        if not database_url.startswith("sqlite"):
+            result.server_cpu_seconds = postgres_cpu_seconds() - server_before
         return result
     finally:
         process.terminate()
@@ -195,15 +219,22 @@ async def drive_fresh(
         fake.message_update = original  # type: ignore[method-assign]
 
 
+def server_share(results: list[Result]) -> str:
+    spent = [r.server_cpu_seconds / r.count * 1000 for r in results if r.server_cpu_seconds]
+    if not spent:
+        return ""
+    return f", plus {statistics.median(spent):.2f} ms in the PostgreSQL server"
+
+
 def report(rows: list[tuple[Result, float]]) -> None:
     print(
         f"\n{'run':34} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'vs echo':>8}"
-        f" {'CPU ms/update':>14}"
+        f" {'CPU ms/update':>14} {'PG server CPU':>14}"
     )
     for r, ratio in rows:
         print(
             f"{r.name:34} {r.rate:10.1f} {r.percentile(0.5):8.1f} {r.percentile(0.99):8.1f} "
-            f"{ratio:7.0%} {r.cpu_ms:14.2f}"
+            f"{ratio:7.0%} {r.cpu_ms:14.2f} {r.server_cpu_ms:>14}"
         )
 
 
@@ -285,6 +316,7 @@ async def main() -> None:
                     f" {statistics.median(r.rate for r in results):.0f} updates/s,"
                     f" {statistics.median(r.cpu_ms for r in results):.2f} ms CPU per update"
                     f" against the echo's {statistics.median(e.cpu_ms for e in echoes):.2f}"
+                    + server_share(results)
                 )
         report(rows)
         print()
