@@ -5,10 +5,11 @@ transaction that also marks it done. A redelivered `update_id` hits the unique k
 dropped; a crash mid-handler leaves the row pending and a restart finishes it.
 
 Both steps are batched (group commit): updates arriving while a write is under way are stored
-together in the next one, and ready updates are handled in order, many to a transaction. On
-SQLite every statement is a hop to the driver's thread over the one connection, so fewer
-transactions and statements per update are what throughput is made of. If one update in a
-batch fails, the batch is rolled back and each is handled alone, so a bad one holds back none.
+together in the next one, and ready updates are handled in order, many to a transaction, with
+the batch's customers loaded in one query. Fewer transactions and statements per update are what
+throughput is made of; on SQLite these short statements also run on the event loop's thread
+(`short_statements`). If one update in a batch fails, the batch is rolled back and each is
+handled alone, so a bad one holds back none.
 """
 
 from __future__ import annotations

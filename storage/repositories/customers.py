@@ -39,6 +39,8 @@ class CustomerRepository:
     async def preload(self, channel: str, external_ids: Collection[str]) -> None:
         """Look up the customers behind many identities, with their open tickets, in one query;
         messages handled later in this transaction then ask nothing of the database first."""
+        if not external_ids:
+            return  # a batch of staff or admin messages only
         found = await self._session.execute(
             _PRELOAD, {"channel": channel, "external_ids": list(external_ids)}
         )
