@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
@@ -115,12 +116,18 @@ def short_statements(short: bool = True) -> AbstractContextManager[None]:
     return sqlite_driver.inline_statements(short)
 
 
-async def statement_is_transaction(session: AsyncSession) -> None:
-    """Let a session whose work is one statement run it without BEGIN and COMMIT around it:
-    on PostgreSQL those are two round trips of three. Call it before the first statement.
+@asynccontextmanager
+async def one_statement(
+    pool: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session for work that is one statement, committed on leaving. On PostgreSQL the
+    statement runs without BEGIN and COMMIT around it: those are two round trips of three.
     SQLite keeps its transaction: its BEGIN IMMEDIATE is what queues writers."""
-    if session.get_bind().dialect.name != "sqlite":
-        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    async with pool() as session:
+        if session.get_bind().dialect.name != "sqlite":
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+        await session.commit()
 
 
 def create_session_pool(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from storage import db
-from storage.db import create_engine, create_session_pool, statement_is_transaction
+from storage.db import create_engine, create_session_pool, one_statement
 from storage.repositories.events import InboundEventRepository
 from tests.conftest import PG_URL, Database
 from tests.tcp_proxy import TcpProxy
@@ -72,8 +72,7 @@ async def test_postgresql_idle_connection_is_pinged_and_replaced(
 
 async def test_a_lone_statement_needs_no_transaction_on_postgresql(database: Database):
     pool = create_session_pool(database.engine)
-    async with pool() as session:
-        await statement_is_transaction(session)
+    async with one_statement(pool) as session:
         (event_id,) = await InboundEventRepository(session).store_many("t", [("1", "{}")])
         raw = (await (await session.connection()).get_raw_connection()).driver_connection
         assert raw is not None
@@ -81,6 +80,5 @@ async def test_a_lone_statement_needs_no_transaction_on_postgresql(database: Dat
             assert raw.in_transaction  # SQLite keeps BEGIN IMMEDIATE: it queues the writers
         else:
             assert not raw.is_in_transaction()  # no BEGIN was sent: the INSERT committed itself
-        await session.commit()
     async with pool() as session:
         assert await InboundEventRepository(session).get(event_id) is not None

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.messages import Attachment, Button, Reply
-from storage.db import DB_ERRORS, short_statements, statement_is_transaction
+from storage.db import DB_ERRORS, one_statement, short_statements
 from storage.models import Customer, utcnow
 from storage.recovery import recovery_loop
 from storage.repositories.customers import CustomerRepository
@@ -223,10 +223,8 @@ class Outbox:
         ids, self._sent = self._sent, []
         try:
             with short_statements():
-                async with self._pool() as session:
-                    await statement_is_transaction(session)
+                async with one_statement(self._pool) as session:
                     await OutboxRepository(session).mark(ids, "sent")
-                    await session.commit()
         except DB_ERRORS:
             self._sent.extend(ids)
             log.warning("could not mark %d outbox rows sent; will retry", len(ids))

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.telegram import CHANNEL, customer_chat_of
 from bot.core.outbox import Outbox, QueuedReply, ReplyBuffer
 from bot.metrics import Metrics
-from storage.db import DB_ERRORS, short_statements, statement_is_transaction
+from storage.db import DB_ERRORS, one_statement, short_statements
 from storage.models import utcnow
 from storage.recovery import recovery_loop
 from storage.repositories.customers import CustomerRepository
@@ -97,10 +97,8 @@ class TelegramInbox:
                 for payload, raw, _ in batch
             ]
             try:
-                async with self._pool() as session:
-                    await statement_is_transaction(session)
+                async with one_statement(self._pool) as session:
                     ids = await InboundEventRepository(session).store_many(SOURCE, events)
-                    await session.commit()
             except Exception as exc:
                 for _, _, future in batch:
                     if not future.done():
