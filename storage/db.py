@@ -116,6 +116,12 @@ def short_statements(short: bool = True) -> AbstractContextManager[None]:
     return sqlite_driver.inline_statements(short)
 
 
+def dialect_name(session: AsyncSession) -> str:
+    """ "sqlite" or "postgresql": where SQL differs between the two (an unbound session is
+    taken for the embedded default)."""
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
 @asynccontextmanager
 async def one_statement(
     pool: async_sessionmaker[AsyncSession],
@@ -124,7 +130,7 @@ async def one_statement(
     statement runs without BEGIN and COMMIT around it: those are two round trips of three.
     SQLite keeps its transaction: its BEGIN IMMEDIATE is what queues writers."""
     async with pool() as session:
-        if session.get_bind().dialect.name != "sqlite":
+        if dialect_name(session) != "sqlite":
             await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         yield session
         await session.commit()

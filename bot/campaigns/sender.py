@@ -23,7 +23,7 @@ from bot.campaigns.audience import quiet_until, zone_of
 from bot.campaigns.rate_limit import RateLimiter
 from bot.campaigns.surveys import survey_reply, texts_of
 from bot.core.outbox import ChannelSender, SendStatus
-from storage.db import DB_ERRORS
+from storage.db import DB_ERRORS, dialect_name
 from storage.models import Campaign, Customer, Delivery, Survey, utcnow
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class CampaignSender:
                 .order_by(Delivery.id)
                 .limit(self._batch)
             )
-            if session.bind is not None and session.bind.dialect.name == "postgresql":
+            if dialect_name(session) == "postgresql":
                 statement = statement.with_for_update(of=Delivery, skip_locked=True)
             rows = (await session.execute(statement)).all()
             claimed: list[tuple[Delivery, Survey, Campaign]] = []

@@ -10,12 +10,13 @@ from sqlalchemy import Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_name
+
 
 def upsert_insert(session: AsyncSession, table: Any) -> Any:
     """An INSERT with `on_conflict_do_nothing` / `on_conflict_do_update`: both databases have
     them, each in its own dialect module."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    module: Any = postgresql if dialect == "postgresql" else sqlite
+    module: Any = postgresql if dialect_name(session) == "postgresql" else sqlite
     return module.insert(table)
 
 

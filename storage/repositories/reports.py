@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_name
 from storage.models import Campaign, Delivery, SurveyResponse, SurveyScoreDay
 from storage.repositories._upsert import upsert_insert
 
@@ -44,10 +45,6 @@ class ReportFilter:
 
 
 _HIGH = {"nps": 9, "csat": 4, "ces": 5}
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind is not None else "sqlite"
 
 
 async def add_response(session: AsyncSession, response: SurveyResponse) -> None:
@@ -115,7 +112,7 @@ async def score_counts(session: AsyncSession, report: ReportFilter) -> list[Scor
 
 async def counts_from_days(session: AsyncSession, report: ReportFilter) -> list[ScoreCounts]:
     """Reads `survey_score_days`; `since`/`until` count as the UTC days they fall on."""
-    dialect = _dialect(session)
+    dialect = dialect_name(session)
     high = _HIGH.get(report.kind, 10_000)
     days = SurveyScoreDay
     # A plain timestamp on PostgreSQL: date_trunc of a date would use the session's zone.
@@ -142,7 +139,7 @@ async def counts_from_days(session: AsyncSession, report: ReportFilter) -> list[
 
 async def counts_from_answers(session: AsyncSession, report: ReportFilter) -> list[ScoreCounts]:
     """Scans `survey_responses`: exact to the microsecond, and as slow as there are answers."""
-    dialect = _dialect(session)
+    dialect = dialect_name(session)
     high = _HIGH.get(report.kind, 10_000)
     raw = SurveyResponse
     created = raw.created_at
@@ -170,7 +167,7 @@ async def counts_from_answers(session: AsyncSession, report: ReportFilter) -> li
 async def _grouped(
     session: AsyncSession, statement: Select[Any], period: ColumnElement[Any], by: str | None
 ) -> list[ScoreCounts]:
-    dialect = _dialect(session)
+    dialect = dialect_name(session)
     rows = (await session.execute(statement.group_by(period).order_by(period))).all()
     return [
         ScoreCounts(_label(p, dialect, by), int(n), int(t), int(h), int(lo))
