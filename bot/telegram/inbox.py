@@ -35,6 +35,7 @@ from bot.metrics import Metrics
 from storage.db import DB_ERRORS, one_statement, short_statements
 from storage.models import utcnow
 from storage.recovery import recovery_loop
+from storage.repositories.conversation import ConversationLog
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.events import InboundEventRepository
 
@@ -149,6 +150,8 @@ class TelegramInbox:
                     if payload is not None and (chat := customer_chat_of(payload)) is not None
                 }
                 await CustomerRepository(session).preload(CHANNEL, customers)
+                # Ids for the batch's log rows in one round trip: each message and its reply.
+                await ConversationLog(session).reserve_ids(2 * len(batch))
                 for event_id, payload in batch:
                     assert payload is not None
                     buffer = ReplyBuffer()

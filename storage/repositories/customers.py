@@ -96,6 +96,7 @@ class CustomerRepository:
             assert winner is not None
             return winner
         remember(self._session, _BY_IDENTITY_MEMO, {(channel, external_id): customer})
+        remember_open_tickets(self._session, {customer.id: None})  # new: no ticket to look for
         return customer
 
     async def external_id(self, customer_id: int, channel: str) -> str | None:
