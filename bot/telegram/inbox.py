@@ -6,10 +6,10 @@ dropped; a crash mid-handler leaves the row pending and a restart finishes it.
 
 Both steps are batched (group commit): updates arriving while a write is under way are stored
 together in the next one, and ready updates are handled in order, many to a transaction, with
-the batch's customers loaded in one query. Fewer transactions and statements per update are what
-throughput is made of; on SQLite these short statements also run on the event loop's thread
-(`short_statements`). If one update in a batch fails, the batch is rolled back and each is
-handled alone, so a bad one holds back none.
+the batch's customers loaded in one query and its log rows written in one INSERT. Fewer
+transactions and statements per update are what throughput is made of; on SQLite these short
+statements also run on the event loop's thread (`short_statements`). If one update in a batch
+fails, the batch is rolled back and each is handled alone, so a bad one holds back none.
 """
 
 from __future__ import annotations
