@@ -224,7 +224,7 @@ class Outbox:
         try:
             with short_statements():
                 async with one_statement(self._pool) as session:
-                    await OutboxRepository(session).mark(ids, "sent")
+                    await OutboxRepository(session).mark_sent(ids)
         except DB_ERRORS:
             self._sent.extend(ids)
             log.warning("could not mark %d outbox rows sent; will retry", len(ids))

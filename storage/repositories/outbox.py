@@ -61,15 +61,15 @@ class OutboxRepository:
         )
         return (await self._session.execute(statement)).scalars().all()
 
+    async def mark_sent(self, ids: Sequence[int]) -> None:
+        if ids:
+            await self._session.execute(_MARK_SENT, {"ids": list(ids), "now": utcnow()})
+
     async def mark(self, ids: Sequence[int], status: str, error: str | None = None) -> None:
+        """A final status other than sent ("blocked", "failed"); the attempt counts."""
         if not ids:
             return
-        if status == "sent" and error is None:
-            await self._session.execute(_MARK_SENT, {"ids": list(ids), "now": utcnow()})
-            return
         values: dict[str, object] = {"status": status, "attempts": OutboxMessage.attempts + 1}
-        if status == "sent":
-            values["sent_at"] = utcnow()
         if error is not None:
             values["error"] = error[:2000]
         await self._session.execute(
