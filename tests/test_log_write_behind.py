@@ -4,6 +4,7 @@ left behind by a rollback, or a log whose order by id is not the order of the co
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -97,6 +98,30 @@ async def test_running_out_of_reserved_ids_keeps_the_log_in_order(database: Data
         ids += [await log.add(customer, "web", "out", "e")]
     assert ids == sorted(ids) and len(set(ids)) == 5
     assert await _logged(database) == list(zip(ids, texts, strict=True))
+
+
+async def test_a_writer_beside_the_reservation_never_takes_a_reserved_id(database: Database):
+    """Another process writing to the log meanwhile: on SQLite it waits for the write lock the
+    reserving transaction holds; on PostgreSQL the sequence hands it a later id."""
+    customer = await _customer(database)
+    other_process = database.new_engine()
+
+    async def other_writer() -> int:
+        async with create_session_pool(other_process)() as session, session.begin():
+            return await ConversationLog(session).add(customer, "web", "in", "beside")
+
+    try:
+        async with create_session_pool(database.engine)() as session, session.begin():
+            log = ConversationLog(session)
+            await log.reserve_ids(2)
+            beside = asyncio.create_task(other_writer())
+            await asyncio.sleep(0.3)  # the other writer is under way
+            reserved = await log.add_rows([message_row(customer, "web", "in", "reserved")])
+        beside_id = await beside
+    finally:
+        await other_process.dispose()
+    assert beside_id not in reserved
+    assert sorted(t for _, t in await _logged(database)) == ["beside", "reserved"]
 
 
 async def test_a_rollback_writes_nothing_and_forgets_the_reservation(database: Database):
