@@ -43,6 +43,23 @@ async def test_start_greets_by_name_in_their_language(
     assert datas == ["faq:list", "hours", "handoff", "complaint"]
 
 
+async def test_a_button_is_answered_in_the_language_it_was_shown_in(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    """An English app interface, a question in Russian: the answer and its 👍 are Russian, so
+    the reply to the 👍 must be too."""
+    app = await start_app()
+    ask = fake_tg.message_update(503, "сколько стоит доставка в регионы", language_code="en")
+    await fake_tg.deliver(ask)
+    await app.drain()
+    (answer,) = fake_tg.calls_of("sendMessage")
+    assert "Это помогло?" in answer.params["text"]
+    vote = answer.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await fake_tg.deliver(fake_tg.callback_update(503, vote, language_code="en"))
+    await app.drain()
+    assert fake_tg.sent_texts(503)[-1] == "Спасибо за оценку!"
+
+
 async def test_faq_question_gets_answer_and_is_logged(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
 ):

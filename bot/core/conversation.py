@@ -152,7 +152,11 @@ class Conversation:
         return Outcome(turn.replies, turn.effects.posts)
 
     def _language_for(self, customer: Customer, message: InboundMessage) -> str:
-        if message.command is not None or message.button is not None:
+        if message.button is not None:
+            # A button was shown in the conversation's language: answer in it, even when the
+            # app's interface (language_code) is in another.
+            return customer.language
+        if message.command is not None:
             return lang.from_language_code(message.language_code) or customer.language
         return lang.from_text(message.text) or customer.language
 
