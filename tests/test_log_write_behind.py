@@ -95,7 +95,7 @@ async def test_running_out_of_reserved_ids_keeps_the_log_in_order(database: Data
         ids += await log.add_rows([message_row(customer, "web", "out", t) for t in "bc"])
         # The id left over must not be used now: it is lower than those of "b" and "c".
         ids += await log.add_rows([message_row(customer, "web", "in", "d")])
-        ids += [await log.add(customer, "web", "out", "e")]
+        ids += [await log.add(message_row(customer, "web", "out", "e"))]
     assert ids == sorted(ids) and len(set(ids)) == 5
     assert await _logged(database) == list(zip(ids, texts, strict=True))
 
@@ -108,7 +108,7 @@ async def test_a_writer_beside_the_reservation_never_takes_a_reserved_id(databas
 
     async def other_writer() -> int:
         async with create_session_pool(other_process)() as session, session.begin():
-            return await ConversationLog(session).add(customer, "web", "in", "beside")
+            return await ConversationLog(session).add(message_row(customer, "web", "in", "beside"))
 
     try:
         async with create_session_pool(database.engine)() as session, session.begin():
@@ -137,7 +137,7 @@ async def test_a_rollback_writes_nothing_and_forgets_the_reservation(database: D
         # The next transaction on the same session starts with nothing reserved or kept back.
         with log_inserts(database.engine) as inserts:
             async with session.begin():
-                await ConversationLog(session).add(customer, "web", "in", "kept")
+                await ConversationLog(session).add(message_row(customer, "web", "in", "kept"))
             assert len(inserts) == 1
     assert [t for _, t in await _logged(database)] == ["kept"]
 

@@ -20,7 +20,7 @@ from bot.core.messages import Attachment, Button, Reply
 from bot.core.routing import route
 from bot.core.texts import t
 from storage.models import Customer, SurveyResponse, Ticket, utcnow
-from storage.repositories.conversation import ConversationLog
+from storage.repositories.conversation import ConversationLog, message_row
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.reports import add_response
 from storage.repositories.tickets import RuleRepository, TicketRepository
@@ -196,7 +196,9 @@ class TicketService:
             ticket.status = "waiting"
         body = t("staff_reply", customer.language, name=author, text=text) if text else ""
         # The relay is part of the customer's history on every channel, not only the ticket's.
-        await ConversationLog(session).add(customer.id, channel, "out", body or "[attachment]")
+        await ConversationLog(session).add(
+            message_row(customer.id, channel, "out", body or "[attachment]")
+        )
         effects.posts.append((channel, external_id, Reply(body, attachment=attachment)))
         return effects
 

@@ -63,18 +63,8 @@ class ConversationLog:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add(
-        self,
-        customer_id: int,
-        channel: str,
-        direction: str,
-        text: str,
-        *,
-        button_data: str | None = None,
-        faq_entry_id: int | None = None,
-    ) -> int:
-        """Append a message; returns its id."""
-        row = message_row(customer_id, channel, direction, text, button_data, faq_entry_id)
+    async def add(self, row: dict[str, Any]) -> int:
+        """Append one `message_row`; returns its id."""
         (message_id,) = await self.add_rows([row])
         return message_id
 
