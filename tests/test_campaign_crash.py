@@ -7,13 +7,11 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from datetime import UTC, datetime
-
 from sqlalchemy import select
 
 from bot.campaigns import service
 from storage.db import create_session_pool
-from storage.models import Delivery
+from storage.models import Delivery, utcnow
 from storage.repositories.customers import CustomerRepository
 from tests.conftest import AppFactory, Database, free_port, spawn_bot
 from tests.fake_telegram import FakeTelegram
@@ -38,7 +36,7 @@ async def test_kill_mid_delivery_then_resume(
             await customers.get_or_create("telegram", str(7000 + number), f"C{number}", "ru")
         await service.create_survey(session, "nps", "nps", False, "{}")
         await service.create_campaign(
-            session, name="crash", survey_name="nps", run_at=datetime.now(UTC), quiet="off"
+            session, name="crash", survey_name="nps", run_at=utcnow(), quiet="off"
         )
     port = free_port()
     process = spawn_bot(database, fake_tg.base_url, port, OTKLIK__CAMPAIGNS__RATE_PER_SECOND="20")
@@ -57,7 +55,8 @@ async def test_kill_mid_delivery_then_resume(
     print("\nat kill:", dict(at_kill))
     assert before_kill < RECIPIENTS  # killed mid-delivery
 
-    app = await start_app(campaigns={"rate_per_second": 0})
+    # The killed process queued its deliveries on the real clock: so must the one that resumes.
+    app = await start_app(clock=utcnow, campaigns={"rate_per_second": 0})
     deadline = time.monotonic() + 30
     while len(set(_survey_chats(fake_tg))) < RECIPIENTS:
         assert time.monotonic() < deadline, "resume never finished"
