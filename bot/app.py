@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from aiogram import Bot
+from aiogram.exceptions import ClientDecodeError, TelegramAPIError
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -27,7 +29,8 @@ from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import parse_schedule
-from bot.core.outbox import ChannelSender, Outbox, ReplyBuffer
+from bot.core.messages import Reply
+from bot.core.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
 from bot.core.routing import seed_rules
 from bot.core.sla import SlaWatch
 from bot.core.tickets import STAFF, TicketService
@@ -35,6 +38,7 @@ from bot.database import engine_for
 from bot.metrics import Metrics
 from bot.monthly_report import send_monthly_report
 from bot.scheduler import create_scheduler
+from bot.status import StatusBoard
 from bot.telegram.inbox import TelegramInbox
 from bot.telegram.polling import ALLOWED_UPDATES, TelegramPoller
 from bot.telegram.setup import create_bot, create_dispatcher
@@ -48,6 +52,7 @@ from storage.db import create_session_pool
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
+STOP_TIMEOUT = 8.0  # seconds a SIGTERM waits for the drain: within docker stop's default 10
 
 
 class ListenError(Exception):
@@ -66,6 +71,8 @@ class Services:
     webchat_hub: WebChatHub
     sla: SlaWatch
     campaigns: CampaignSender
+    status: StatusBoard
+    limiter: RateLimiter
     scheduler: AsyncIOScheduler | None = None
     bot: Bot | None = None
     inbox: TelegramInbox | None = None
@@ -97,8 +104,20 @@ def create_services(
     )
     hub = WebChatHub()
     senders: dict[str, ChannelSender] = {WEBCHAT: WebChatSender(hub)}
-    limiter = RateLimiter(settings.campaigns.rate_per_second)
-    outbox = Outbox(pool, senders, on_blocked=tickets.customer_unreachable)
+    # One limiter per bot token: replies go first, campaigns take what is left of the cap.
+    limiter = RateLimiter(
+        settings.campaigns.rate_per_second, cap=settings.telegram.sends_per_second
+    )
+    status = StatusBoard()
+    retry = settings.outbox
+    outbox = Outbox(
+        pool,
+        senders,
+        on_blocked=tickets.customer_unreachable,
+        status=status,
+        recovery_interval=retry.recovery_seconds,
+        retry=RetryPolicy(retry.retry_base_seconds, retry.retry_max_seconds, retry.max_attempts),
+    )
     sla = SlaWatch(pool, outbox, hours, settings.tickets, clock)
     # Unlimited (paid broadcast) sends want more in flight than a paced 25/s does.
     unlimited = settings.campaigns.rate_per_second <= 0
@@ -114,18 +133,34 @@ def create_services(
         clock=clock,
     )
     services = Services(
-        settings, engine, pool, metrics, conversation, tickets, outbox, hub, sla, campaigns
+        settings,
+        engine,
+        pool,
+        metrics,
+        conversation,
+        tickets,
+        outbox,
+        hub,
+        sla,
+        campaigns,
+        status,
+        limiter,
     )
     if settings.telegram.enabled:
         bot = create_bot(settings.telegram)
         services.bot = bot
         sender = TelegramSender(bot, limiter)
-        senders[TELEGRAM] = campaign_senders[TELEGRAM] = TelegramJsonSender(bot, sender)
+        senders[TELEGRAM] = TelegramJsonSender(bot, sender)
+        campaign_senders[TELEGRAM] = TelegramJsonSender(bot, sender, paced=False)
         staff: StaffDirectory | None = None
         if settings.telegram.staff_chat_id:
             staff_id = settings.telegram.staff_chat_id
             staff = StaffDirectory(bot, staff_id, settings.telegram.admin_ids)
-            senders[STAFF] = TelegramStaffSender(bot, sender, pool, staff_id)
+            staff_sender = TelegramStaffSender(
+                bot, sender, pool, staff_id, recap=tickets.recap, status=status
+            )
+            staff_sender.alert = lambda reason: alert_admins(services, reason)
+            senders[STAFF] = staff_sender
         services.inbox = TelegramInbox(
             create_dispatcher(
                 conversation, tickets, staff, settings.telegram.admin_ids, hours.zone, clock
@@ -134,6 +169,7 @@ def create_services(
             pool,
             metrics,
             outbox,
+            staff=staff,
         )
     return services
 
@@ -150,6 +186,7 @@ def create_app(services: Services) -> web.Application:
     app[keys.CONVERSATION] = services.conversation
     app[keys.OUTBOX] = services.outbox
     app[keys.WEBCHAT_HUB] = services.webchat_hub
+    app[keys.STATUS] = services.status
     app.add_routes(health.routes)
     app.add_routes(web_chat.routes)
     if services.inbox is not None and settings.telegram.mode == "webhook":
@@ -210,39 +247,97 @@ async def launch_campaigns(services: Services) -> int:
     return result.queued
 
 
+STAFF_GROUP_ALERT = {
+    "ru": "⚠️ Бот не может писать в группу поддержки: {reason}\nОбращения сохраняются и будут "
+    "отправлены туда, когда доступ вернётся. Проверьте, что бот состоит в группе и может "
+    "создавать темы.",
+    "en": "⚠️ The bot cannot post to the staff group: {reason}\nTickets are kept and will be "
+    "posted there once it can. Check that the bot is a member of the group and may manage "
+    "topics.",
+}
+
+
+async def alert_admins(services: Services, reason: str) -> None:
+    """Tell every admin in private, through the outbox, that the staff group is unreachable."""
+    admins = services.settings.telegram.admin_ids
+    if not admins:
+        return
+    language = services.settings.bot.default_language
+    text = STAFF_GROUP_ALERT.get(language, STAFF_GROUP_ALERT["en"]).format(reason=reason[:300])
+    buffer = ReplyBuffer()
+    buffer.extend_many(TELEGRAM, [str(admin) for admin in admins], Reply(text))
+    async with services.session_pool() as session, session.begin():
+        queued = await services.outbox.enqueue(session, buffer)
+    await services.outbox.deliver(queued)
+
+
+WEBHOOK = "telegram_webhook"  # the StatusBoard part while setWebhook keeps failing
+
+
 async def connect_telegram(services: Services) -> None:
     """Register the webhook or start polling; called once the HTTP port is listening, so the
-    first webhook delivery finds us."""
+    first webhook delivery finds us. If Telegram cannot be reached, everything else keeps
+    serving (the web chat, the queues) while setWebhook is retried in the background."""
     settings = services.settings
     if services.bot is None or services.inbox is None:
         log.info("telegram is off: set [telegram] token to enable it")
         return
     tg = settings.telegram
     if tg.mode == "webhook":
-        await services.bot.set_webhook(
-            url=tg.webhook_url,
-            secret_token=tg.webhook_secret or None,
-            allowed_updates=ALLOWED_UPDATES,
-        )
-        log.info("telegram webhook registered at %s", tg.webhook_path)
+        if not await register_webhook(services):
+            services.background.append(asyncio.create_task(_retry_webhook(services)))
     else:
         poller = TelegramPoller(services.bot, services.inbox, timeout=tg.polling_timeout)
         services.background.append(asyncio.create_task(poller.run()))
         log.info("telegram polling started")
 
 
+async def register_webhook(services: Services) -> bool:
+    """One setWebhook call; False (logged, and shown by /healthz) if it failed."""
+    assert services.bot is not None
+    tg = services.settings.telegram
+    try:
+        await services.bot.set_webhook(
+            url=tg.webhook_url,
+            secret_token=tg.webhook_secret or None,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+    except (TelegramAPIError, ClientDecodeError) as exc:
+        services.status.failing(WEBHOOK, f"setWebhook failed: {type(exc).__name__}")
+        return False
+    services.status.healthy(WEBHOOK)
+    log.info("telegram webhook registered at %s", tg.webhook_path)
+    return True
+
+
+async def _retry_webhook(services: Services, first: float = 1.0, cap: float = 60.0) -> None:
+    delay = first
+    while True:
+        await asyncio.sleep(delay)
+        if await register_webhook(services):
+            return
+        delay = min(delay * 2, cap)
+
+
 async def stop(services: Services) -> None:
+    """A graceful stop: no new sends start (what is queued stays in SQL for the next process),
+    sends on the wire finish, updates being handled are committed, sent rows are marked."""
+    services.outbox.stop_sending()
     if services.scheduler is not None:
         services.scheduler.shutdown(wait=False)
         services.scheduler = None
     await services.campaigns.stop()
+    services.limiter.close()  # replies waiting for a turn stay queued for the next process
+    log.info("stopping: campaign sender stopped")
     for task in services.background:
         task.cancel()
     await asyncio.gather(*services.background, return_exceptions=True)
     services.background.clear()
     if services.inbox is not None:
         await services.inbox.stop()
+        log.info("stopping: telegram updates drained")
     await services.outbox.stop()
+    log.info("stopping: outbox flushed")
     if services.bot is not None:
         await services.bot.session.close()
     await services.engine.dispose()
@@ -268,7 +363,22 @@ async def serve(settings: Settings) -> None:
         settings.http.host,
         settings.http.port,
     )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+
     try:
-        await asyncio.Event().wait()
+        await stopping.wait()
+        log.info("stopping: draining handled updates and flushing the outbox")
     finally:
-        await runner.cleanup()
+        # Stop taking requests, finish the updates in hand, send and mark their replies
+        # (see stop()); bounded, so a hung Bot API cannot keep a deploy waiting forever.
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await runner.cleanup()
+            log.info("stopped")
+        except TimeoutError:
+            log.warning("stop took longer than %ss; exiting anyway", STOP_TIMEOUT)
+            # Whatever was sent is marked, so the next process does not send it again.
+            await services.outbox.flush()

@@ -62,6 +62,8 @@ class TelegramConfig:
     staff_chat_id: int = 0
     admin_ids: list[int] = field(default_factory=list)
     polling_timeout: int = 30
+    # Sends per second for this bot token, replies, staff posts and campaigns together.
+    sends_per_second: float = 30.0
 
     @property
     def enabled(self) -> bool:
@@ -166,6 +168,17 @@ class ReportsConfig:
 
 
 @dataclass(frozen=True)
+class OutboxConfig:
+    # How often rows left pending (a crash, a failed send) are looked for.
+    recovery_seconds: float = 15.0
+    # After a failed send: wait base, doubling per attempt, at most max; give up after
+    # max_attempts (20 with the defaults: about 70 minutes of trying).
+    retry_base_seconds: float = 5.0
+    retry_max_seconds: float = 300.0
+    max_attempts: int = 20
+
+
+@dataclass(frozen=True)
 class SchedulerConfig:
     # Only one process of a deployment should run scheduled jobs.
     enabled: bool = True
@@ -188,6 +201,7 @@ class Settings:
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     source: str = "<defaults>"
@@ -326,6 +340,12 @@ def _check_semantics(settings: Settings) -> None:
         )
     if tg.enabled and tg.mode == "webhook" and not tg.webhook_url:
         raise ConfigError(f"{source}: [telegram] webhook_url: required when mode = 'webhook'")
+    if tg.sends_per_second <= 0:
+        raise ConfigError(f"{source}: [telegram] sends_per_second: must be above 0")
+    outbox = settings.outbox
+    for key in ("recovery_seconds", "retry_base_seconds", "retry_max_seconds", "max_attempts"):
+        if getattr(outbox, key) <= 0:
+            raise ConfigError(f"{source}: [outbox] {key}: must be above 0")
     if not tg.webhook_path.startswith("/"):
         raise ConfigError(f"{source}: [telegram] webhook_path: must start with '/'")
     if not 0 < settings.http.port < 65536:

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from bot.web.errors import json_response
-from bot.web.keys import ENGINE, METRICS
+from bot.web.keys import ENGINE, METRICS, STATUS
 from storage.db import DB_ERRORS, ping
 
 routes = web.RouteTableDef()
@@ -15,11 +15,22 @@ routes = web.RouteTableDef()
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
+    """503 when the bot cannot work (the database does not answer, or refuses writes); 200
+    "degraded" with the reasons when a part is failing but customers are still served."""
     try:
         await asyncio.wait_for(ping(request.app[ENGINE]), timeout=3)
     except DB_ERRORS:
         return json_response({"status": "error", "database": "unreachable"}, status=503)
-    return json_response({"status": "ok", "database": "ok"})
+    status = request.app[STATUS]
+    problems = status.problems()
+    if not problems:
+        return json_response({"status": "ok", "database": "ok"})
+    body = {
+        "status": "error" if status.critical else "degraded",
+        "database": "writes failing" if "database_writes" in problems else "ok",
+        "problems": problems,
+    }
+    return json_response(body, status=503 if status.critical else 200)
 
 
 @routes.get("/metrics")

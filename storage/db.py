@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from storage import sqlite_driver
 
@@ -31,7 +34,8 @@ def create_engine(
     """Build the async engine; SQLite gets WAL and a busy timeout so concurrent writers wait
     instead of failing with 'database is locked'."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo}
+    # Parameters are customers' names and texts: never in an exception's text, so never in logs.
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     args = dict(connect_args or {})
     if parsed.get_backend_name() == "sqlite":
         args.setdefault("timeout", 30)
@@ -48,6 +52,7 @@ def create_engine(
     if parsed.drivername == "sqlite+aiosqlite":
         parsed = parsed.set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
     engine = create_async_engine(parsed, connect_args=args, **kwargs)
+    event.listen(engine.sync_engine, "handle_error", _classify_disconnect)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -56,6 +61,41 @@ def create_engine(
         event.listen(engine.sync_engine, "checkout", _ping_if_idle)
         event.listen(engine.sync_engine, "checkin", _note_checkin)
     return engine
+
+
+class DatabaseDisconnected(OperationalError):
+    """The connection died under a statement (the server restarted, an administrator or a
+    proxy killed it): an outage to wait out, not a bug in the statement."""
+
+
+# SQLSTATE classes a lost connection is reported with: connection exceptions, and the server
+# shutting the session down (pg_terminate_backend, a fast shutdown, a crash restart).
+_LOST_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _classify_disconnect(context: ExceptionContext) -> BaseException | None:
+    """asyncpg reports a killed connection as a bare DBAPIError, which callers cannot tell from
+    a broken statement; raise it as an OperationalError, one of the errors in DB_ERRORS, and let
+    the pool drop the connection."""
+    original = context.original_exception
+    if not isinstance(original, Exception) or not isinstance(
+        context.sqlalchemy_exception, DBAPIError
+    ):
+        # SQLAlchemy calls a cancelled task's CancelledError a disconnect too: it must stay a
+        # cancellation, not turn into an outage someone catches and retries.
+        return None
+    if isinstance(context.sqlalchemy_exception, OperationalError | InterfaceError):
+        return None
+    state = str(getattr(original, "sqlstate", None) or "")
+    lost = (
+        context.is_disconnect
+        or state.startswith(_LOST_CONNECTION_STATES)
+        or isinstance(original, OSError)
+    )
+    if not lost:
+        return None
+    context.is_disconnect = True
+    return DatabaseDisconnected(None, None, original, connection_invalidated=True)
 
 
 # A pooled connection that sat unused this long is pinged before use. SQLAlchemy's
@@ -136,8 +176,70 @@ async def one_statement(
         await session.commit()
 
 
+class NestedSessionError(RuntimeError):
+    """A task began a transaction on a database while it still held another there."""
+
+
+class GuardedSession(Session):
+    """A session whose transaction refuses to begin while the same task holds another on the
+    same engine.
+
+    On SQLite the pool has one connection: the inner transaction waits `pool_timeout` for the
+    connection its own caller holds, and everything behind it stalls. On PostgreSQL it takes a
+    second connection per task and can exhaust the pool. Failing at once makes the bug visible
+    in the tests instead of as a wedged process."""
+
+
+# task -> {engine: the session holding a transaction there}. Weak: a finished task is forgotten.
+_holding: weakref.WeakKeyDictionary[asyncio.Task[Any], dict[Any, Session]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _held_by_task() -> dict[Any, Session] | None:
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no event loop: a synchronous caller (migrations)
+        return None
+    return None if task is None else _holding.setdefault(task, {})
+
+
+@event.listens_for(GuardedSession, "after_transaction_create")
+def _refuse_nested(session: Session, transaction: Any) -> None:
+    """Checked before the new transaction waits for a connection: that wait is the deadlock."""
+    if transaction.parent is not None:
+        return
+    held = _held_by_task()
+    other = held.get(session.bind) if held is not None else None
+    if other is not None and other is not session:
+        raise NestedSessionError(
+            "a transaction began while this task holds another on the same database"
+        )
+
+
+@event.listens_for(GuardedSession, "after_begin")
+def _note_begin(session: Session, _transaction: Any, connection: Any) -> None:
+    held = _held_by_task()
+    if held is not None:
+        held[connection.engine] = session
+        # The end may be seen from another task (AsyncSession closes in a task of its own).
+        session.info["otklik.holding"] = held
+
+
+@event.listens_for(GuardedSession, "after_transaction_end")
+def _note_end(session: Session, transaction: Any) -> None:
+    if transaction.parent is not None:
+        return  # a savepoint or a subtransaction: the root still holds the connection
+    held = session.info.pop("otklik.holding", None)
+    if not held:
+        return
+    for engine, holder in list(held.items()):
+        if holder is session:
+            del held[engine]
+
+
 def create_session_pool(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=GuardedSession)
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -171,6 +171,8 @@ class OutboxMessage(Base):
     event_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # After a failed attempt: not before this (exponential back-off); None means now.
+    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Ticket(Base):
@@ -329,7 +331,11 @@ class Delivery(Base):
     the wire; after a crash they are sent again (the only possible duplicates)."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("campaign_id", "customer_id", "run_key"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "customer_id", "run_key"),
+        # Reminders and expiry read only what is due: by campaign, status and send time.
+        Index("ix_deliveries_due", "campaign_id", "status", "sent_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))

@@ -132,13 +132,15 @@ def spawn_bot(
         OTKLIK__TELEGRAM__WEBHOOK_SECRET=WEBHOOK_SECRET,
         **overrides,
     )
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    # OTKLIK_TEST_BOT_LOG=FILE keeps the process's log there (for debugging a test).
+    with open(os.environ.get("OTKLIK_TEST_BOT_LOG") or os.devnull, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
 
 def make_settings(**sections: dict[str, Any]) -> Settings:

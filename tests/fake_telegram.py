@@ -12,6 +12,7 @@ import collections
 import contextlib
 import itertools
 import json
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +64,16 @@ class FakeTelegram:
         self.call_counts: collections.Counter[str] = collections.Counter()  # method -> calls
         self.members: dict[int, str] = {}  # user id -> getChatMember status in any group
         self.forum = True  # False: createForumTopic fails as in a group without topics
+        # Groups the bot was removed from: every call naming them answers 403.
+        self.kicked_chats: set[int] = set()
+        # Forum topics someone deleted: posting into them answers 400 "thread not found".
+        self.deleted_threads: set[int] = set()
+        # An outage: every call answers this status with an HTML error page (a proxy's) or
+        # Telegram's JSON error; None when the API is up.
+        self.outage: tuple[int, str] | None = None
+        # Spurious 429s on sends, as a busy Bot API gives them: (probability, retry_after).
+        self.random_429: tuple[float, int] | None = None
+        self._random = random.Random(429)
         self._thread_ids = itertools.count(500)
         # Enforce Telegram's bot-wide cap on sends (messages per rolling second), if set.
         self.rate_limit: float | None = None
@@ -295,8 +306,29 @@ class FakeTelegram:
         return False
 
     def _injected_failure(self, method: str, params: dict[str, Any]) -> web.Response | None:
+        if self.outage is not None:
+            status, kind = self.outage
+            if kind == "html":
+                page = f"<html><body><h1>{status} Bad Gateway</h1>nginx</body></html>"
+                return web.Response(status=status, text=page, content_type="text/html")
+            return self._error(status, "Internal Server Error")
+        group = params.get("chat_id")
+        if group is not None and int(group) in self.kicked_chats:
+            return self._error(403, "Forbidden: bot was kicked from the supergroup chat")
+        thread = params.get("message_thread_id")
+        if thread is not None and int(thread) in self.deleted_threads:
+            return self._error(400, "Bad Request: message thread not found")
         if self._over_rate(method):
             return self._error(429, "Too Many Requests: retry after 1", {"retry_after": 1})
+        if self.random_429 and method.startswith("send"):
+            probability, retry_after = self.random_429
+            if self._random.random() < probability:
+                self.rate_limited += 1
+                return self._error(
+                    429,
+                    f"Too Many Requests: retry after {retry_after}",
+                    {"retry_after": retry_after},
+                )
         chat_id = params.get("chat_id")
         if method.startswith("send") and chat_id is not None and int(chat_id) in self.blocked_chats:
             return self._error(403, "Forbidden: bot was blocked by the user")

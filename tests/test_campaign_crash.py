@@ -7,6 +7,7 @@ import asyncio
 import signal
 import time
 from collections import Counter
+
 from sqlalchemy import select
 
 from bot.campaigns import service

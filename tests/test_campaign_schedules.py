@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from bot.app import launch_campaigns
-from bot.campaigns import service
+from bot.campaigns import schedule, service
 from bot.campaigns.cron import crontab_trigger
+from bot.campaigns.schedule import Tick
 from storage.db import create_session_pool
-from storage.models import Delivery
+from storage.models import Campaign, Customer, Delivery
 from tests.conftest import AppFactory, Database
 from tests.fake_telegram import FakeTelegram
 
@@ -179,3 +181,54 @@ def test_crontab_weekdays_mean_what_crontab_means():
     assert next_day("0 9 * * mon") == "Mon 30"
     with pytest.raises(ValueError, match="expected 5 fields"):
         crontab_trigger("0 9 * *")
+
+
+async def test_reminders_and_expiry_read_only_due_deliveries_in_pages(database: Database):
+    """A tick used to load every sent delivery, due or not: 51,800 of them froze the event loop
+    for 3 s every 5 s. Now only due rows are read, a page per tick."""
+    now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    pool = create_session_pool(database.engine)
+    async with pool() as session, session.begin():
+        await service.create_survey(session, "nps", "nps", False, "{}")
+        campaign = await service.create_campaign(
+            session, name="big", survey_name="nps", run_at=now, expire_hours=72, quiet="off"
+        )
+        campaign.status = "done"
+        for number in range(7):
+            customer = Customer(display_name=f"C{number}", language="ru")
+            session.add(customer)
+            await session.flush()
+            age = timedelta(hours=80 if number < 5 else 1)  # five due, two not yet
+            session.add(
+                Delivery(
+                    campaign_id=campaign.id,
+                    customer_id=customer.id,
+                    channel="telegram",
+                    recipient=str(100 + number),
+                    status="sent",
+                    sent_at=now - age,
+                    message_id=900 + number,
+                )
+            )
+    loaded: list[int] = []
+
+    def count_rows(instance, _context):  # type: ignore[no-untyped-def]
+        if isinstance(instance, Delivery):
+            loaded.append(instance.id)
+
+    sa_event.listen(Delivery, "load", count_rows)
+    try:
+        ticks = []
+        for _ in range(3):
+            async with pool() as session, session.begin():
+                result = Tick()
+                await schedule._reminders_and_expiry(session, now, result, page=2)
+                ticks.append(result.expired)
+    finally:
+        sa_event.remove(Delivery, "load", count_rows)
+    assert ticks == [2, 2, 1]  # a page a tick
+    assert len(loaded) == 5  # the two not yet due were never read
+    async with pool() as session:
+        statuses = (await session.execute(select(Delivery.status))).scalars().all()
+        assert sorted(statuses) == ["expired"] * 5 + ["sent"] * 2
+        assert (await session.execute(select(Campaign.status))).scalar_one() == "done"

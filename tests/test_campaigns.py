@@ -439,7 +439,12 @@ async def test_send_errors_retry_with_backoff_then_fail_keeping_the_error(
         return row.status, row.error, row.attempts, row.not_before
 
     assert await state("5402") == ("failed", "Bad Request: chat not found", 1, NOW)
-    assert await state("5401") == ("queued", "Internal Server Error", 1, NOW + timedelta(seconds=1))
+    assert await state("5401") == (
+        "queued",
+        "HTTP 500: Internal Server Error",
+        1,
+        NOW + timedelta(seconds=1),
+    )
     assert await app.services.campaigns.run_once() == 0  # backing off: not yet due
     # It keeps failing: each retry waits twice as long, and the fifth attempt is the last.
     fake_tg.fail_next("sendMessage", 502, chat_id=5401, description="Bad Gateway", times=10)
@@ -447,7 +452,7 @@ async def test_send_errors_retry_with_backoff_then_fail_keeping_the_error(
         now[0] = (await state("5401"))[3]
         assert await app.services.campaigns.run_once() == 1
         status, error, attempts, not_before = await state("5401")
-        assert (error, attempts) == ("Bad Gateway", attempt)
+        assert (error, attempts) == ("HTTP 502: Bad Gateway", attempt)
         if attempt < 5:
             assert (status, not_before - now[0]) == (
                 "queued",

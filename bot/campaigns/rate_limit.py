@@ -1,11 +1,51 @@
-"""Pacing for bulk sends: a global rate, one message per second per chat, and a global pause
-after a 429. Slots are handed out in order, so concurrent senders never burst."""
+"""Pacing for one bot token: every send to Telegram, replies and campaigns alike, takes a turn
+here, so that together they stay under Telegram's cap and a burst is spread, not bounced.
+
+- In any sliding `window` (a second and a margin) there are at most `cap` sends of any kind and
+  at most `per_second` campaign sends; turns are also spaced evenly (1/cap, 1/per_second
+  apart), so the queue a 429 pause builds up drains at the rate, not all at once after it.
+- One chat gets at most one send per `per_chat_interval`.
+- Replies go first: a campaign send waits while a reply is waiting for its turn.
+- A 429 pauses everyone until `retry_after` has passed; a turn that fell inside the pause is
+  taken again after it.
+
+Turns are counted where they are granted; a small margin on the window keeps the count true
+where the Bot API sees the requests a few milliseconds later or in another order.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
+
+from bot.core.outbox import SendingStopped
+
+TELEGRAM_CAP = 30.0  # messages a second to different chats, as Telegram documents it
+MARGIN = 0.05  # seconds added to the window: requests reach the Bot API with some jitter
+
+
+class _Lane:
+    """Grants of one kind: their times in the last window, and the next even spacing."""
+
+    def __init__(self, per_second: float) -> None:
+        self.per_second = per_second
+        self.spacing = 1.0 / per_second if per_second > 0 else 0.0
+        self.granted: deque[float] = deque()
+
+    def wait(self, now: float, window: float) -> float:
+        """Seconds until this lane may grant again (0: now)."""
+        if self.per_second <= 0:
+            return 0.0
+        while self.granted and self.granted[0] <= now - window:
+            self.granted.popleft()
+        wait = 0.0
+        if self.granted:
+            wait = self.granted[-1] + self.spacing - now
+        if len(self.granted) >= self.per_second:
+            wait = max(wait, self.granted[0] + window - now)
+        return max(wait, 0.0)
 
 
 class RateLimiter:
@@ -15,35 +55,74 @@ class RateLimiter:
         per_chat_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        *,
+        cap: float = TELEGRAM_CAP,
+        window: float = 1.0 + MARGIN,
     ) -> None:
-        self._interval = 1.0 / per_second if per_second > 0 else 0.0
+        # Campaigns never exceed the bot's cap. per_second <= 0: no limit at all (Telegram's
+        # paid broadcasts allow far more), only the per-chat interval and 429 pauses.
+        if per_second <= 0:
+            cap = per_second = 0.0
+        self._all = _Lane(cap)
+        self._campaigns = _Lane(min(per_second, cap))
         self._per_chat = per_chat_interval
         self._clock = clock
         self._sleep = sleep
-        self._next_slot = 0.0
+        self._window = window
         self._paused_until = 0.0
         self._last_by_chat: dict[str, float] = {}
+        self._campaign_gate = asyncio.Lock()  # FIFO: campaign turns in order of asking
+        self._reply_gate = asyncio.Lock()
+        self._replies_waiting = 0
+        self._closed = False
+
+    def close(self) -> None:
+        """Stopping: every turn asked for from now on, or still waited for, is refused."""
+        self._closed = True
 
     def pause(self, seconds: float) -> None:
         """Nothing may be sent before `seconds` from now (Telegram's retry_after)."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
-        self._next_slot = max(self._next_slot, self._paused_until)
 
     async def acquire(self, chat: str) -> None:
-        now = self._clock()
-        slot = max(now, self._next_slot, self._paused_until)
-        last = self._last_by_chat.get(chat)
-        if last is not None:
-            slot = max(slot, last + self._per_chat)
-        self._next_slot = max(self._next_slot, slot + self._interval) if self._interval else slot
-        self._last_by_chat[chat] = slot
+        """A campaign send's turn."""
+        async with self._campaign_gate:
+            await self._turn(chat, self._campaigns, yield_to_replies=True)
+
+    async def acquire_reply(self) -> None:
+        """A reply's (or staff post's) turn: ahead of every campaign send still waiting. No
+        per-chat spacing: an answer and its menu may follow each other at once."""
+        self._replies_waiting += 1
+        try:
+            async with self._reply_gate:
+                await self._turn(None, None, yield_to_replies=False)
+        finally:
+            self._replies_waiting -= 1
+
+    async def _turn(self, chat: str | None, lane: _Lane | None, *, yield_to_replies: bool) -> None:
+        while True:
+            if self._closed:
+                raise SendingStopped("stopping: no new sends")
+            now = self._clock()
+            wait = max(self._paused_until - now, self._all.wait(now, self._window))
+            if lane is not None:
+                wait = max(wait, lane.wait(now, self._window))
+            last = self._last_by_chat.get(chat) if chat is not None else None
+            if last is not None:
+                wait = max(wait, last + self._per_chat - now)
+            if yield_to_replies and self._replies_waiting:
+                wait = max(wait, self._all.spacing or 0.01)
+            if wait <= 0:
+                break
+            await self._sleep(min(wait, 0.25))  # wakes to see close() in good time
+        # Granted: recorded in the same step as the check, so no other turn slips in between.
+        self._all.granted.append(now)
+        if lane is not None:
+            lane.granted.append(now)
+        if chat is None:
+            return
+        self._last_by_chat[chat] = now
         if len(self._last_by_chat) > 50_000:  # forget chats idle for longer than the interval
             self._last_by_chat = {
                 c: t for c, t in self._last_by_chat.items() if t > now - self._per_chat
             }
-        delay = slot - now
-        if delay > 0:
-            await self._sleep(delay)
-        # A 429 that arrived while we slept moves our turn.
-        while self._paused_until > self._clock():
-            await self._sleep(self._paused_until - self._clock())

@@ -6,11 +6,12 @@ only provides the tick and the cron arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns.audience import launch
@@ -21,6 +22,7 @@ from storage.models import Campaign, Delivery, Survey, Ticket
 
 REMINDER = {"ru": "Напоминание", "en": "Reminder"}
 CLOSED_NOTE = {"ru": "(опрос закрыт)", "en": "(this survey has closed)"}
+PAGE = 500  # due deliveries handled per tick and campaign (the tick is every 5 s)
 
 
 @dataclass
@@ -111,52 +113,70 @@ async def _triggered(
     return queued
 
 
-async def _reminders_and_expiry(session: AsyncSession, now: datetime, result: Tick) -> None:
-    rows = (
+async def _reminders_and_expiry(
+    session: AsyncSession, now: datetime, result: Tick, page: int = PAGE
+) -> None:
+    """Only deliveries that are due, read by index (campaign, status, sent_at) in pages of
+    `page` a tick: a campaign with tens of thousands of sent deliveries costs nothing until
+    they come due, then a page per tick."""
+    campaigns = (
         await session.execute(
-            select(Delivery, Campaign, Survey)
-            .join(Campaign, Campaign.id == Delivery.campaign_id)
+            select(Campaign, Survey)
             .join(Survey, Survey.id == Campaign.survey_id)
-            .where(Delivery.status == "sent", Delivery.sent_at.is_not(None))
+            .where(or_(Campaign.expire_hours > 0, Campaign.reminder_hours > 0))
         )
     ).all()
-    for row in rows:
-        delivery, campaign, survey = row.Delivery, row.Campaign, row.Survey
-        assert delivery.sent_at is not None
-        language = delivery.language
+    for campaign, survey in campaigns:
         texts = texts_of(survey.texts)
-        if campaign.expire_hours and now >= delivery.sent_at + timedelta(
-            hours=campaign.expire_hours
-        ):
-            delivery.status = "expired"
-            text = f"{question(survey.kind, texts, language, survey.anonymous)}\n\n"
-            text += pick(CLOSED_NOTE, language)
-            # The edit without buttons removes them; a late tap still gets "closed".
-            result.posts.append(
-                (
-                    delivery.channel,
-                    delivery.recipient,
-                    Reply(text, edit_message_id=delivery.message_id),
+        if campaign.expire_hours:
+            for delivery in await _sent_before(
+                session, campaign.id, now - timedelta(hours=campaign.expire_hours), page
+            ):
+                language = delivery.language
+                delivery.status = "expired"
+                text = f"{question(survey.kind, texts, language, survey.anonymous)}\n\n"
+                text += pick(CLOSED_NOTE, language)
+                # The edit without buttons removes them; a late tap still gets "closed".
+                edit = Reply(text, edit_message_id=delivery.message_id, edit_only=True)
+                result.posts.append((delivery.channel, delivery.recipient, edit))
+                result.expired += 1
+        if campaign.reminder_hours:
+            cutoff = now - timedelta(hours=campaign.reminder_hours)
+            for delivery in await _sent_before(session, campaign.id, cutoff, page, reminded=False):
+                if delivery.status != "sent":
+                    continue  # expired just above
+                delivery.reminded_at = now
+                language = delivery.language
+                reply = survey_reply(survey.kind, texts, language, survey.anonymous, delivery.id)
+                label = pick(REMINDER, language)
+                reminder = Reply(
+                    f"{label}: {reply.text}",
+                    buttons=reply.buttons,
+                    edit_message_id=delivery.message_id,
                 )
-            )
-            result.expired += 1
-        elif (
-            campaign.reminder_hours
-            and delivery.reminded_at is None
-            and now >= delivery.sent_at + timedelta(hours=campaign.reminder_hours)
-        ):
-            delivery.reminded_at = now
-            reply = survey_reply(survey.kind, texts, language, survey.anonymous, delivery.id)
-            label = pick(REMINDER, language)
-            result.posts.append(
-                (
-                    delivery.channel,
-                    delivery.recipient,
-                    Reply(
-                        f"{label}: {reply.text}",
-                        buttons=reply.buttons,
-                        edit_message_id=delivery.message_id,
-                    ),
-                )
-            )
-            result.reminded += 1
+                result.posts.append((delivery.channel, delivery.recipient, reminder))
+                result.reminded += 1
+
+
+async def _sent_before(
+    session: AsyncSession,
+    campaign_id: int,
+    cutoff: datetime,
+    page: int,
+    *,
+    reminded: bool | None = None,
+) -> Sequence[Delivery]:
+    statement = (
+        select(Delivery)
+        .where(
+            Delivery.campaign_id == campaign_id,
+            Delivery.status == "sent",
+            Delivery.sent_at.is_not(None),
+            Delivery.sent_at <= cutoff,
+        )
+        .order_by(Delivery.sent_at)
+        .limit(page)
+    )
+    if reminded is False:
+        statement = statement.where(Delivery.reminded_at.is_(None))
+    return (await session.execute(statement)).scalars().all()

@@ -223,8 +223,11 @@ class CampaignSender:
             except DB_ERRORS:
                 log.warning("campaign sender: database unavailable")
             self.wake.clear()
+            # Not asyncio.wait_for: on Python 3.11 a cancel that lands as the wait ends is
+            # swallowed there, and stop() then waits for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), idle)
+                async with asyncio.timeout(idle):
+                    await self.wake.wait()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run_forever())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import html
 import logging
@@ -12,11 +13,11 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
-    TelegramNetworkError,
     TelegramRetryAfter,
-    TelegramServerError,
 )
 from aiogram.types import (
     BufferedInputFile,
@@ -142,10 +143,19 @@ class TelegramSender:
             self._limiter.pause(retry_after)
         log.warning("telegram 429: pausing sends for %ss", retry_after)
 
-    async def wait_turn(self) -> None:
+    async def wait_turn(self, paced: bool = True, campaign_chat: str | None = None) -> None:
+        """Wait out a 429 pause, then take a turn from the bot's limiter: a reply's, or with
+        `campaign_chat` a campaign send's (its retry after a 429: the first try's turn was
+        taken by the campaign sender). `paced=False`: that first try."""
         delay = self._not_before - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        if not paced or self._limiter is None:
+            return
+        if campaign_chat is not None:
+            await self._limiter.acquire(campaign_chat)
+        else:
+            await self._limiter.acquire_reply()
 
     async def send(
         self,
@@ -178,7 +188,14 @@ class TelegramSender:
                 parse_mode="HTML",
                 reply_markup=markup,
             )
-            return await self._call(edit, recipient, sent_ids)
+            result = await self._call(edit, recipient, sent_ids)
+            if result.status is not SendStatus.FAILED or reply.edit_only:
+                return result
+            if "not modified" in result.error:
+                return SendResult(SendStatus.SENT)  # a repeated edit: it already shows this
+            # Too old to edit, deleted, not found: the customer must still see it.
+            log.info("edit failed (%s): sent as a new message", result.error)
+            reply = dataclasses.replace(reply, edit_message_id=None)
         if reply.attachment is not None:
             caption, markup = (
                 parts.pop(0) if parts and len(parts[0][0]) <= CAPTION_LIMIT else ("", None)
@@ -240,6 +257,8 @@ class TelegramSender:
                 return SendResult(SendStatus.BLOCKED, exc.message)
             except TelegramBadRequest as exc:
                 return SendResult(SendStatus.FAILED, exc.message)
-            except (TelegramNetworkError, TelegramServerError) as exc:
-                return SendResult(SendStatus.RETRY, f"{type(exc).__name__}: {exc}")
+            except (TelegramAPIError, ClientDecodeError) as exc:
+                # 5xx, a network error, an error page from a proxy, 401 (a revoked token), 404
+                # (a wrong api_base), 409: none is the message's fault. Retried with back-off.
+                return SendResult(SendStatus.RETRY, f"{type(exc).__name__}: {exc}"[:500])
         return SendResult(SendStatus.RETRY, "still rate limited")

@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 
 
 class TelegramJsonSender:
-    def __init__(self, bot: Bot, fallback: TelegramSender, timeout: float = 30.0) -> None:
+    def __init__(
+        self, bot: Bot, fallback: TelegramSender, timeout: float = 30.0, *, paced: bool = True
+    ) -> None:
+        # paced=False for campaign sends: the campaign sender took their turn already.
+        self._paced = paced
         if not isinstance(bot.session, AiohttpSession):
             raise TypeError("TelegramJsonSender posts on aiogram's AiohttpSession")
         self._session = bot.session
@@ -60,14 +64,19 @@ class TelegramJsonSender:
         if keyboard is not None:
             payload["reply_markup"] = {"inline_keyboard": keyboard}
         body = json.dumps(payload, ensure_ascii=False)
-        for _attempt in range(MAX_RETRIES + 1):
-            await self._fallback.wait_turn()
+        for attempt in range(MAX_RETRIES + 1):
+            # A campaign's retry after a 429 queues for a campaign turn like any send.
+            await self._fallback.wait_turn(
+                self._paced or attempt > 0, None if self._paced else recipient
+            )
             status, answer = await self._post(body)
             if status == 200 and answer.get("ok"):
                 if sent_ids is not None:
                     sent_ids.append(int(answer["result"]["message_id"]))
                 return SendResult(SendStatus.SENT)
-            description = str(answer.get("description", f"HTTP {status}"))
+            description = str(answer.get("description", ""))
+            if status >= 500 or not description:  # "Internal Server Error" alone says little
+                description = f"HTTP {status}: {description}".rstrip(": ")
             if status == 429:
                 retry_after = (answer.get("parameters") or {}).get("retry_after", 1)
                 self._fallback.pause(float(retry_after))
@@ -99,5 +108,5 @@ class TelegramJsonSender:
         try:
             answer = json.loads(raw)
         except ValueError:
-            return status, {"description": f"HTTP {status}: not JSON"}
+            return status, {"description": "not JSON (an error page?)"}
         return status, answer if isinstance(answer, dict) else {}

@@ -44,6 +44,8 @@ class Reply:
     # Replace the text and buttons of an earlier message (a survey becoming its follow-up)
     # where the channel can; elsewhere it is sent as a new message.
     edit_message_id: int | None = None
+    # Where the edit fails (the message is too old or deleted): drop it instead of sending it new.
+    edit_only: bool = False
     image: bytes | None = None  # a generated PNG (a chart); `text` is its caption
 
 

@@ -11,6 +11,7 @@ import base64
 import enum
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,14 +20,21 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.messages import Attachment, Button, Reply
+from bot.status import StatusBoard
 from storage.db import DB_ERRORS, one_statement, short_statements
-from storage.models import Customer, utcnow
-from storage.recovery import recovery_loop
+from storage.models import Customer, OutboxMessage, utcnow
+from storage.recovery import LogThrottle, recovery_loop
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 5
+MARKED_MEMORY = 300.0  # seconds a sent mark is remembered (see Outbox._marked)
+WRITES = "database_writes"  # the StatusBoard part a failing sent-mark reports
+
+
+class SendingStopped(Exception):
+    """The process is stopping: a send that has not started must not start (its row stays
+    pending for the next process)."""
 
 
 class SendStatus(enum.Enum):
@@ -65,6 +73,8 @@ def reply_to_payload(reply: Reply) -> str:
         data["attachment"] = [reply.attachment.kind, reply.attachment.file_id]
     if reply.edit_message_id:
         data["edit"] = reply.edit_message_id
+    if reply.edit_only:
+        data["edit_only"] = True
     if reply.image:
         data["image"] = base64.b64encode(reply.image).decode()
     return json.dumps(data, ensure_ascii=False)
@@ -80,6 +90,7 @@ def reply_from_payload(payload: str) -> Reply:
         buttons=buttons,
         attachment=attachment,
         edit_message_id=data.get("edit"),
+        edit_only=bool(data.get("edit_only")),
         image=base64.b64decode(data["image"]) if data.get("image") else None,
     )
 
@@ -92,6 +103,9 @@ class ReplyBuffer:
 
     def extend(self, channel: str, recipient: str, replies: list[Reply]) -> None:
         self.items.extend((channel, recipient, reply) for reply in replies)
+
+    def extend_many(self, channel: str, recipients: list[str], reply: Reply) -> None:
+        self.items.extend((channel, recipient, reply) for recipient in recipients)
 
     def add_posts(self, posts: list[tuple[str, str, Reply]]) -> None:
         self.items.extend(posts)
@@ -114,15 +128,29 @@ class Outbox:
         recovery_interval: float = 15.0,
         flush_interval: float = 0.05,
         on_blocked: BlockedHook | None = None,
+        status: StatusBoard | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
+        self._retry = retry or RetryPolicy()
         self._pool = session_pool
+        self._status = status or StatusBoard()
         self._on_blocked = on_blocked
         self._senders = senders
         self._recovery_interval = recovery_interval
         self._flush_interval = flush_interval
+        self._flush_delay = flush_interval  # grows while the sent-marks cannot be written
         self._sent: list[int] = []
+        self._flushing: set[int] = set()
+        # Marked sent in the last few minutes: a recovery pass that read them as pending just
+        # before the mark must not send them again.
+        self._marked: dict[int, float] = {}
         self._in_flight: set[int] = set()
+        # Recipients whose earlier post waits its back-off: their new posts wait behind it (in
+        # SQL, for recovery) so that a topic never gets a relay before its ticket's card.
+        self._stalled: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._throttle = LogThrottle(log)
+        self._sending = True
 
     async def enqueue(
         self, session: AsyncSession, buffer: ReplyBuffer, event_id: int | None = None
@@ -148,27 +176,54 @@ class Outbox:
             for b, _ in buffers
         ]
 
-    async def deliver(self, queued: list[QueuedReply]) -> None:
+    async def deliver(self, queued: list[QueuedReply], *, resuming: bool = False) -> None:
         """Send in order. Sent ids are marked in batches: a crash before the flush resends at
-        most the last flush interval's messages."""
+        most the last flush interval's messages. Never raises: a row whose send or mark fails
+        stays pending and recovery takes it after its back-off. `resuming`: these rows are
+        recovery's, due and in order, so their recipients are no longer held back."""
         blocked: set[tuple[str, str]] = set()
+        if resuming:
+            self._stalled.difference_update((item.channel, item.recipient) for item in queued)
         for item in queued:
-            if item.id in self._in_flight:
+            if not self._sending:
+                break  # stopping: the rest stays pending for the next process
+            if self._already_sent(item.id):
                 continue
+            if (item.channel, item.recipient) in self._stalled:
+                continue  # behind a post in back-off: recovery sends it after that one
             self._in_flight.add(item.id)
             try:
-                if (item.channel, item.recipient) in blocked:
-                    await self._mark([item.id], "blocked")
-                    continue
-                sender = self._senders.get(item.channel)
-                if sender is None:
-                    continue  # stays pending until the channel is configured
-                result = await sender.send(item.recipient, item.reply)
-                await self._settle(item, result, blocked)
+                await self._deliver_one(item, blocked)
+            except Exception:  # a bug or an outage in the marking: the row stays pending
+                self._throttle.warning(
+                    "deliver",
+                    "delivering outbox %s failed; recovery will retry",
+                    item.id,
+                    exc_info=True,
+                )
             finally:
                 self._in_flight.discard(item.id)
         if not self._tasks:  # not running in a server: nobody else will flush
             await self.flush()
+
+    async def _deliver_one(self, item: QueuedReply, blocked: set[tuple[str, str]]) -> None:
+        if (item.channel, item.recipient) in blocked:
+            await self._mark([item.id], "blocked")
+            return
+        sender = self._senders.get(item.channel)
+        if sender is None:
+            return  # stays pending until the channel is configured
+        try:
+            result = await sender.send(item.recipient, item.reply)
+        except asyncio.CancelledError:
+            raise
+        except SendingStopped:
+            return  # never sent: stays pending, no attempt counted
+        except Exception as exc:
+            # An answer the sender did not expect (an HTML error page, a new error class):
+            # an attempt like any other, retried with back-off.
+            result = SendResult(SendStatus.RETRY, f"{type(exc).__name__}: {exc}"[:500])
+        await self._settle(item, result, blocked)
 
     async def _settle(
         self, item: QueuedReply, result: SendResult, blocked: set[tuple[str, str]]
@@ -181,6 +236,7 @@ class Outbox:
         elif result.status is SendStatus.FAILED:
             await self._mark([item.id], "failed", result.error)
         else:
+            self._stalled.add((item.channel, item.recipient))
             await self._count_attempt(item.id, result.error)
 
     async def _mark(self, ids: list[int], status: str, error: str | None = None) -> None:
@@ -188,7 +244,9 @@ class Outbox:
             async with self._pool() as session, session.begin():
                 await OutboxRepository(session).mark(ids, status, error)
         except DB_ERRORS:
-            log.warning("could not mark outbox %s as %s; recovery will retry", ids, status)
+            self._throttle.warning(
+                "mark", "could not mark outbox rows as %s; recovery will retry", status
+            )
 
     async def _mark_blocked(self, item: QueuedReply) -> None:
         queued: list[QueuedReply] = []
@@ -204,7 +262,7 @@ class Outbox:
                         posts = await self._on_blocked(session, customer)
                         queued = await self.enqueue(session, ReplyBuffer(posts))
         except DB_ERRORS:
-            log.warning("could not mark outbox %s as blocked", item.id)
+            self._throttle.warning("mark", "could not mark outbox %s as blocked", item.id)
         if queued:
             await self.deliver(queued)
 
@@ -212,46 +270,100 @@ class Outbox:
         try:
             async with self._pool() as session, session.begin():
                 repository = OutboxRepository(session)
-                await repository.count_attempt(message_id, error, give_up=False)
+                row = await session.get(OutboxMessage, message_id)
+                attempts = (row.attempts if row is not None else 0) + 1
+                give_up = attempts >= self._retry.max_attempts
+                retry_at = None if give_up else utcnow() + self._retry.delay(attempts)
+                await repository.count_attempt(
+                    message_id, error, give_up=give_up, retry_at=retry_at
+                )
+            self._throttle.warning(
+                "attempt", "send of outbox %s failed (attempt %d): %s", message_id, attempts, error
+            )
         except DB_ERRORS:
-            log.warning("could not record a failed send of outbox %s", message_id)
+            self._throttle.warning(
+                "mark", "could not record a failed send of outbox %s", message_id
+            )
 
-    async def flush(self) -> None:
-        """Mark everything sent so far as sent, in one statement."""
+    async def flush(self) -> bool:
+        """Mark everything sent so far as sent, in one statement; False if it could not."""
         if not self._sent:
-            return
+            return True
         ids, self._sent = self._sent, []
+        # Until the mark is written these are neither in _sent nor marked in SQL: recovery
+        # must still see them as sent (it once resent a reply in this gap).
+        self._flushing.update(ids)
         try:
             with short_statements():
                 async with one_statement(self._pool) as session:
                     await OutboxRepository(session).mark_sent(ids)
-        except DB_ERRORS:
-            self._sent.extend(ids)
-            log.warning("could not mark %d outbox rows sent; will retry", len(ids))
         except asyncio.CancelledError:
             # Shutting down mid-flush: keep the ids for the final flush in stop(), or they
             # would be sent again by the next process.
             self._sent.extend(ids)
             raise
+        except Exception as exc:
+            # Kept in memory (recovery skips them, so they are not sent again) and retried.
+            self._sent.extend(ids)
+            self._status.failing(WRITES, f"marking replies sent: {type(exc).__name__}")
+            self._throttle.warning(
+                "flush", "could not mark %d outbox rows sent; will retry", len(ids)
+            )
+            return False
+        finally:
+            self._flushing.difference_update(ids)
+        now = time.monotonic()
+        self._marked.update(dict.fromkeys(ids, now))
+        if len(self._marked) > 10_000 or next(iter(self._marked.values())) < now - MARKED_MEMORY:
+            self._marked = {i: t for i, t in self._marked.items() if t >= now - MARKED_MEMORY}
+        self._status.healthy(WRITES)
+        return True
 
     async def recover(self, min_age: float = 0.0) -> int:
-        """Send pending rows older than `min_age` seconds (left by a crash or a failed send).
-        Rows for a channel with no sender (Telegram off) wait until one is configured."""
+        """Send pending rows older than `min_age` seconds (left by a crash or a failed send)
+        whose back-off is over. Rows for a channel with no sender (Telegram off) wait until one
+        is configured; rows sent but not yet marked, or on the wire, are skipped."""
         cutoff = utcnow() - timedelta(seconds=min_age)
-        async with self._pool() as session:
-            rows = await OutboxRepository(session).pending(cutoff, channels=list(self._senders))
-            queued = []
+        queued = []
+        # One session for the read and the give-ups: marking through a second session while
+        # this one is open would wait forever for SQLite's only connection.
+        async with self._pool() as session, session.begin():
+            repository = OutboxRepository(session)
+            channels = list(self._senders)
+            waiting = await repository.waiting(channels)
+            rows = await repository.pending(cutoff, channels=channels)
+            self._stalled.intersection_update(waiting)
             for row in rows:
-                if row.attempts >= MAX_ATTEMPTS:
-                    await self._mark([row.id], "failed", row.error or "too many attempts")
+                first_waiting = waiting.get((row.channel, row.recipient))
+                if self._already_sent(row.id) or (
+                    first_waiting is not None and row.id > first_waiting
+                ):
+                    continue
+                if row.attempts >= self._retry.max_attempts:
+                    await repository.mark([row.id], "failed", row.error or "too many attempts")
                     continue
                 queued.append(
                     QueuedReply(row.id, row.channel, row.recipient, reply_from_payload(row.payload))
                 )
-        await self.deliver(queued)
+        await self.deliver(queued, resuming=True)
         return len(queued)
 
+    def _already_sent(self, row_id: int) -> bool:
+        """On the wire, or sent and not yet (or only just) marked."""
+        return (
+            row_id in self._in_flight
+            or row_id in self._flushing
+            or row_id in self._marked
+            or row_id in self._sent
+        )
+
+    def stop_sending(self) -> None:
+        """Start no more sends; those on the wire finish and are marked by stop(). Senders
+        waiting for a turn are released by their limiter (RateLimiter.close)."""
+        self._sending = False
+
     def start(self) -> None:
+        self._sending = True
         self._tasks = [
             asyncio.create_task(self._flush_loop()),
             asyncio.create_task(self._recovery_loop()),
@@ -266,8 +378,29 @@ class Outbox:
 
     async def _flush_loop(self) -> None:
         while True:
-            await asyncio.sleep(self._flush_interval)
-            await self.flush()
+            await asyncio.sleep(self._flush_delay)
+            try:
+                ok = await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                ok = False
+            # While marks fail (a full disk, a lost database), back off up to 5 s.
+            self._flush_delay = (
+                self._flush_interval if ok else min(max(self._flush_delay * 2, 0.2), 5.0)
+            )
 
     async def _recovery_loop(self) -> None:
         await recovery_loop(self.recover, self._recovery_interval, "outbox replies", log)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Back-off after a failed send: `base` seconds, doubling per attempt, at most `cap`."""
+
+    base: float = 5.0
+    cap: float = 300.0
+    max_attempts: int = 20
+
+    def delay(self, attempts: int) -> timedelta:
+        return timedelta(seconds=min(self.base * 2 ** min(max(attempts - 1, 0), 30), self.cap))

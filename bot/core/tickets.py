@@ -27,6 +27,8 @@ from storage.repositories.tickets import RuleRepository, TicketRepository
 
 STAFF = "staff"
 Post = tuple[str, str, Reply]
+RECAP_LABELS = {"customer": "👤", "staff": "🧑‍💼", "note": "📝", "system": "⚙️"}
+RECAP_MESSAGES = 100  # the newest ones, if a ticket has more
 
 
 @dataclass
@@ -138,6 +140,27 @@ class TicketService:
         ]
         return Reply(
             "\n".join(lines), title=topic_name(ticket, customer), buttons=staff_buttons(ticket)
+        )
+
+    async def recap(self, session: AsyncSession, ticket_id: int) -> Reply | None:
+        """The card and the whole conversation so far, for a staff topic made anew (someone
+        deleted the old one): staff must not lose what the customer already said."""
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            return None
+        customer = await session.get(Customer, ticket.customer_id)
+        if customer is None:
+            return None
+        card = await self._card(session, ticket, customer, customer.language, "")
+        history = [
+            f"{m.created_at.astimezone(self._hours.zone):%d.%m %H:%M} "
+            f"{RECAP_LABELS.get(m.kind, m.kind)}{f' ({m.author})' if m.author else ''}: "
+            f"{m.text or '[' + (m.attachment_kind or 'attachment') + ']'}"
+            for m in await TicketRepository(session).messages(ticket.id)
+        ]
+        text = card.text.rstrip() + "\n\n🗂 The topic was made anew. The conversation so far:\n"
+        return Reply(
+            text + "\n".join(history[-RECAP_MESSAGES:]), title=card.title, buttons=card.buttons
         )
 
     async def customer_message(

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.telegram import CHANNEL, customer_chat_of
 from bot.core.outbox import Outbox, QueuedReply, ReplyBuffer
 from bot.metrics import Metrics
+from bot.telegram.staff_directory import StaffCheckUnavailable, StaffDirectory
 from storage.db import DB_ERRORS, one_statement, short_statements
 from storage.models import utcnow
 from storage.recovery import recovery_loop
@@ -55,7 +56,9 @@ class TelegramInbox:
         *,
         recovery_interval: float = 15.0,
         batch: int = 64,
+        staff: StaffDirectory | None = None,
     ) -> None:
+        self._staff = staff
         self._dispatcher = dispatcher
         self._bot = bot
         self._pool = session_pool
@@ -126,6 +129,7 @@ class TelegramInbox:
     async def _handle_all_ready(self) -> None:
         while self._ready:
             batch, self._ready = self._ready[: self._batch], self._ready[self._batch :]
+            batch = self._set_aside_unknown_staff(batch)
             try:
                 await self._process_batch(batch)
             finally:
@@ -141,6 +145,7 @@ class TelegramInbox:
             return
         started = time.perf_counter()
         handled: list[tuple[int, dict[str, Any], ReplyBuffer]] = []
+        await self._ask_telegram_first([payload for _, payload in batch if payload is not None])
         try:
             async with self._pool() as session, session.begin():
                 # The batch's customers and their open tickets in one query, not one per update.
@@ -213,14 +218,21 @@ class TelegramInbox:
         it done; replies are sent after commit. `payload` spares a read on the hot path."""
         started = time.perf_counter()
         buffer = ReplyBuffer()
+        recovered = payload is None
         try:
-            async with self._pool() as session, session.begin():
-                events = InboundEventRepository(session)
-                if payload is None:
-                    event = await events.get(event_id)
+            if payload is None:
+                async with self._pool() as session:
+                    event = await InboundEventRepository(session).get(event_id)
                     if event is None or event.status != "pending":
                         return
                     payload = json.loads(event.payload)
+            await self._ask_telegram_first([payload])
+            async with self._pool() as session, session.begin():
+                events = InboundEventRepository(session)
+                if recovered:  # another process may have handled it meanwhile
+                    event = await events.get(event_id)
+                    if event is None or event.status != "pending":
+                        return
                 await self._dispatch(session, payload, buffer)
                 queued = await self._outbox.enqueue(session, buffer, event_id)
                 await events.mark_done([event_id])
@@ -234,6 +246,11 @@ class TelegramInbox:
             # The database is away: leave the event pending; recovery retries it.
             log.warning("database unavailable while handling event %s", event_id)
             return
+        except StaffCheckUnavailable:
+            # Telegram could not say who wrote in the staff group: left pending, and recovery
+            # asks again; never decided on a guess.
+            log.warning("event %s waits: staff membership unknown", event_id)
+            return
         except Exception as exc:
             self._metrics.updates_failed.labels(SOURCE).inc()
             log.exception("handling event %s failed", event_id)
@@ -243,6 +260,41 @@ class TelegramInbox:
         await self._outbox.deliver(queued)
         self._metrics.updates_handled.labels(SOURCE).inc()
         self._metrics.handle_seconds.labels(SOURCE).observe(time.perf_counter() - started)
+
+    def _set_aside_unknown_staff(
+        self, batch: list[tuple[int, dict[str, Any] | None]]
+    ) -> list[tuple[int, dict[str, Any] | None]]:
+        """Updates whose sender Telegram must first be asked about are handled on their own,
+        after the answer: the rest of the batch does not wait for the Bot API."""
+        if self._staff is None:
+            return batch
+        staff = self._staff
+        rest = []
+        for event_id, payload in batch:
+            users = staff.users_to_check([payload]) if payload is not None else set()
+            if users and not staff.all_known(users):
+                self._track(self._ask_then_process(event_id, payload, users))
+            else:
+                rest.append((event_id, payload))
+        return rest
+
+    async def _ask_then_process(
+        self, event_id: int, payload: dict[str, Any] | None, users: set[int]
+    ) -> None:
+        try:
+            assert self._staff is not None
+            await self._staff.prefetch(users)
+            with short_statements():
+                await self.process(event_id, payload)
+        finally:
+            self._in_flight.discard(event_id)
+
+    async def _ask_telegram_first(self, payloads: list[dict[str, Any]]) -> None:
+        """Network questions an update's handler needs, asked before its transaction."""
+        if self._staff is not None:
+            users = self._staff.users_to_check(payloads)
+            if users:
+                await self._staff.prefetch(users)
 
     async def _stop_spinner(self, payload: dict[str, Any]) -> None:
         query = payload.get("callback_query")

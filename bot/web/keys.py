@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.outbox import Outbox
 from bot.metrics import Metrics
+from bot.status import StatusBoard
 from bot.telegram.inbox import TelegramInbox
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -20,3 +21,4 @@ METRICS = web.AppKey("metrics", Metrics)
 TELEGRAM_INBOX = web.AppKey("telegram_inbox", TelegramInbox)
 OUTBOX = web.AppKey("outbox", Outbox)
 WEBCHAT_HUB = web.AppKey("webchat_hub", WebChatHub)
+STATUS = web.AppKey("status", StatusBoard)

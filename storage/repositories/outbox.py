@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, utcnow
@@ -49,17 +49,34 @@ class OutboxRepository:
     async def pending(
         self, created_before: datetime, channels: list[str], limit: int = 500
     ) -> Sequence[OutboxMessage]:
+        """Pending rows old enough, whose back-off (if any) is over."""
         statement = (
             select(OutboxMessage)
             .where(
                 OutboxMessage.status == "pending",
                 OutboxMessage.created_at <= created_before,
                 OutboxMessage.channel.in_(channels),
+                or_(OutboxMessage.retry_at.is_(None), OutboxMessage.retry_at <= utcnow()),
             )
             .order_by(OutboxMessage.id)
             .limit(limit)
         )
         return (await self._session.execute(statement)).scalars().all()
+
+    async def waiting(self, channels: list[str]) -> dict[tuple[str, str], int]:
+        """Recipients with a pending row still in its back-off: (channel, recipient) -> the
+        first such row's id. Their later rows wait too, so that posts keep their order."""
+        statement = (
+            select(OutboxMessage.channel, OutboxMessage.recipient, func.min(OutboxMessage.id))
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.retry_at > utcnow(),
+                OutboxMessage.channel.in_(channels),
+            )
+            .group_by(OutboxMessage.channel, OutboxMessage.recipient)
+        )
+        rows = (await self._session.execute(statement)).all()
+        return {(channel, recipient): int(first) for channel, recipient, first in rows}
 
     async def mark_sent(self, ids: Sequence[int]) -> None:
         if ids:
@@ -76,8 +93,15 @@ class OutboxRepository:
             update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(values)
         )
 
-    async def count_attempt(self, message_id: int, error: str, give_up: bool) -> None:
-        values: dict[str, object] = {"attempts": OutboxMessage.attempts + 1, "error": error[:2000]}
+    async def count_attempt(
+        self, message_id: int, error: str, *, give_up: bool, retry_at: datetime | None = None
+    ) -> None:
+        """A failed attempt: kept with its reason, then retried after `retry_at` (or given up)."""
+        values: dict[str, object] = {
+            "attempts": OutboxMessage.attempts + 1,
+            "error": error[:2000],
+            "retry_at": retry_at,
+        }
         if give_up:
             values["status"] = "failed"
         await self._session.execute(
