@@ -30,7 +30,7 @@ from tests.fake_telegram import Call, FakeTelegram  # noqa: E402
 from tests.pg import drop_schema, fresh_schema  # noqa: E402
 
 TOKEN = "123456:BENCH-token"
-SECRET = "bench-secret"
+SECRET = "bench-secret-for-the-fake-only"
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -20,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "OTKLIK__"
+_SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]{1,256}")
 PRIORITIES = ("low", "normal", "high", "urgent")
 CONFIG_ENV = "OTKLIK_CONFIG"
 
@@ -64,6 +66,9 @@ class TelegramConfig:
     polling_timeout: int = 30
     # Sends per second for this bot token, replies, staff posts and campaigns together.
     sends_per_second: float = 30.0
+    # Updates accepted and not yet handled; beyond it the webhook answers 503 (Telegram
+    # redelivers later) instead of queueing more than the bot can answer soon.
+    max_backlog: int = 512
 
     @property
     def enabled(self) -> bool:
@@ -340,6 +345,18 @@ def _check_semantics(settings: Settings) -> None:
         )
     if tg.enabled and tg.mode == "webhook" and not tg.webhook_url:
         raise ConfigError(f"{source}: [telegram] webhook_url: required when mode = 'webhook'")
+    if tg.enabled and tg.mode == "webhook" and len(tg.webhook_secret) < 16:
+        # Without it anyone who reaches the port can post updates as any user, admins too.
+        raise ConfigError(
+            f"{source}: [telegram] webhook_secret: required when mode = 'webhook' (at least 16 "
+            "characters of A-Z, a-z, 0-9, _ and -; e.g. `openssl rand -hex 32`)"
+        )
+    if tg.webhook_secret and not _SECRET_CHARS.fullmatch(tg.webhook_secret):
+        raise ConfigError(
+            f"{source}: [telegram] webhook_secret: only A-Z, a-z, 0-9, _ and - (Telegram's rule)"
+        )
+    if tg.max_backlog <= 0:
+        raise ConfigError(f"{source}: [telegram] max_backlog: must be above 0")
     if tg.sends_per_second <= 0:
         raise ConfigError(f"{source}: [telegram] sends_per_second: must be above 0")
     outbox = settings.outbox

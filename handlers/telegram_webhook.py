@@ -26,6 +26,11 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     if not isinstance(payload, dict) or not isinstance(payload.get("update_id"), int):
         return json_error(400, "expected an Update object with an integer update_id")
     inbox = request.app[TELEGRAM_INBOX]
+    if inbox.backlog >= request.app[SETTINGS].telegram.max_backlog:
+        # Back-pressure: nothing stored, so Telegram keeps the update and sends it again.
+        response = json_error(503, "busy: too many updates waiting, retry later")
+        response.headers["Retry-After"] = "1"
+        return response
     event_id = await inbox.accept(payload, text)
     if event_id is not None:
         inbox.schedule(event_id, payload)

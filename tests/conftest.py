@@ -36,7 +36,7 @@ from tests.fake_telegram import FakeTelegram
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("OTKLIK_TEST_DATABASE_URL", "")
 TOKEN = "123456:TEST-secret-token-value"
-WEBHOOK_SECRET = "hook-secret-123"
+WEBHOOK_SECRET = "hook-secret-123-test-only"
 
 
 def free_port() -> int:

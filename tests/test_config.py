@@ -80,6 +80,10 @@ def test_config_env_names_the_file(tmp_path: Path):
         ("[http]\nprot = 1\n", "[http]: unknown key 'prot'"),
         ("[htp]\n", "top level: unknown key 'htp'"),
         ("[telegram]\ntoken = '1:x'\nmode = 'webhook'\n", "[telegram] webhook_url: required"),
+        (
+            "[telegram]\ntoken = '1:x'\nmode = 'webhook'\nwebhook_url = 'https://x/telegram/webhook'\n",
+            "[telegram] webhook_secret: required when mode = 'webhook'",
+        ),
         ("[telegram]\nmode = 'push'\n", "[telegram] mode: expected 'webhook' or 'polling'"),
         ("[telegram]\nadmin_ids = 5\n", "[telegram] admin_ids: expected a list"),
         ("[database]\nurl = 'mysql://x'\n", "[database] url: use sqlite+aiosqlite"),

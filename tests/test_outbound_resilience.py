@@ -298,3 +298,25 @@ async def test_an_error_from_the_membership_check_is_not_taken_for_an_answer(
     await app.drain()
     assert fake_tg.sent_texts(4500)[-1].endswith("Проверяем")
     assert len(fake_tg.calls_of("getChatMember")) == 3  # two errors, then the answer
+
+
+async def test_the_webhook_pushes_back_when_the_backlog_is_full(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    """Updates waiting to be handled are bounded: past [telegram] max_backlog the webhook
+    answers 503 with Retry-After and stores nothing, so Telegram keeps the update."""
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT, "max_backlog": 3})
+    fake_tg.delays["getChatMember"] = 1.5  # three staff updates wait for Telegram's answer
+    for user in (11, 12, 13):
+        update = fake_tg.group_message(STAFF_CHAT, user, "привет", thread_id=1)
+        assert await fake_tg.deliver(update) == 200
+    customer = fake_tg.message_update(4800, "как вернуть товар")
+    assert fake_tg.webhook is not None
+    headers = {"X-Telegram-Bot-Api-Secret-Token": str(fake_tg.webhook["secret_token"])}
+    async with app.http.post(fake_tg.webhook["url"], json=customer, headers=headers) as resp:
+        assert resp.status == 503
+        assert resp.headers["Retry-After"] == "1"
+    await app.drain()  # Telegram answered; the backlog is gone
+    assert await fake_tg.deliver(customer) == 200  # the redelivery is taken
+    await app.drain()
+    assert len(fake_tg.sent_texts(4800)) == 1

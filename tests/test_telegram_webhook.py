@@ -222,3 +222,21 @@ async def test_long_message_is_split_and_html_is_escaped(
     async with database.engine.connect() as conn:
         blocked = (await conn.execute(select(Customer.unreachable))).scalar_one()
     assert blocked is False
+
+
+async def test_a_bare_slash_is_answered_and_handled_once(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    """ "/" used to raise IndexError: no answer, and the update retried five times."""
+    from sqlalchemy import select
+
+    from storage.models import InboundEvent
+
+    app = await start_app()
+    for text in ("/", "/ "):
+        assert await fake_tg.deliver(fake_tg.message_update(4700, text)) == 200
+        await app.drain()
+    assert len(fake_tg.sent_texts(4700)) == 2
+    async with app.services.session_pool() as session:
+        statuses = (await session.execute(select(InboundEvent.status))).scalars().all()
+    assert statuses == ["done", "done"]

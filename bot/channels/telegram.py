@@ -63,7 +63,9 @@ def inbound_from_message(message: Message) -> InboundMessage:
     command: str | None = None
     if text.startswith("/"):
         # "/start@OtklikBot payload" -> "start"
-        command = text[1:].split(maxsplit=1)[0].split("@")[0].lower() or None
+        words = text[1:].split(maxsplit=1)
+        # A bare "/" (or "/ ") has no command: it is treated as text.
+        command = words[0].split("@")[0].lower() or None if words else None
     user = message.from_user
     return InboundMessage(
         channel=CHANNEL,

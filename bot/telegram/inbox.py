@@ -74,6 +74,11 @@ class TelegramInbox:
         self._ready: list[tuple[int, dict[str, Any] | None]] = []
         self._handling: asyncio.Task[None] | None = None
 
+    @property
+    def backlog(self) -> int:
+        """Updates acknowledged (or being stored) and not yet handled."""
+        return len(self._in_flight) + len(self._arrivals)
+
     async def accept(self, payload: dict[str, Any], raw: str | None = None) -> int | None:
         """Store an update (`raw`: the JSON text it was parsed from, stored as is); returns its
         event id, or None for a redelivery. DB errors propagate so the caller can answer 503
