@@ -379,12 +379,7 @@ class Outbox:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self._flush_delay)
-            try:
-                ok = await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except BaseException:
-                ok = False
+            ok = await self.flush()  # never raises: a failure is False, kept and logged
             # While marks fail (a full disk, a lost database), back off up to 5 s.
             self._flush_delay = (
                 self._flush_interval if ok else min(max(self._flush_delay * 2, 0.2), 5.0)
