@@ -21,6 +21,7 @@ from bot.charts import trend_png
 from bot.cli_campaigns import progress
 from bot.core.messages import Button, Reply
 from bot.core.outbox import ReplyBuffer
+from bot.core.untrusted import parse_id
 from bot.reports import render, rows_for
 from storage.db import short_statements
 from storage.models import Campaign, Survey
@@ -112,7 +113,8 @@ async def _campaign(
     message: Message, command: CommandObject, session: AsyncSession, replies: ReplyBuffer
 ) -> Campaign | None:
     argument = (command.args or "").strip().lstrip("#")
-    campaign = await session.get(Campaign, int(argument)) if argument.isdigit() else None
+    campaign_id = parse_id(argument)
+    campaign = await session.get(Campaign, campaign_id) if campaign_id is not None else None
     if campaign is None:
         _answer(replies, message, f"No campaign {argument or '(give an id)'}. {HELP}")
     return campaign
@@ -217,7 +219,8 @@ async def wizard_step(
     if parts[-1:] == ["x"]:
         replies.extend(CHANNEL, chat, [Reply("Cancelled: no campaign created.")])
         return
-    survey = await session.get(Survey, int(parts[0])) if parts and parts[0].isdigit() else None
+    survey_id = parse_id(parts[0]) if parts else None
+    survey = await session.get(Survey, survey_id) if survey_id is not None else None
     if (
         survey is None
         or (len(parts) > 1 and parts[1] not in WHEN)

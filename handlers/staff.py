@@ -12,6 +12,7 @@ from bot.config import PRIORITIES
 from bot.core.messages import Reply
 from bot.core.outbox import ReplyBuffer
 from bot.core.tickets import Effects, TicketService
+from bot.core.untrusted import INT64_MAX, parse_id
 from bot.telegram.staff_directory import StaffDirectory
 from storage.models import Customer, SurveyResponse, Ticket
 from storage.repositories.tickets import CannedRepository, StaffPostRepository, TicketRepository
@@ -96,8 +97,9 @@ async def _command(
         return await tickets.assign(session, ticket, user_id, argument or author)
     if command == "priority" and argument in PRIORITIES:
         return await tickets.set_priority(session, ticket, argument, author)
-    if command == "merge" and argument.lstrip("#").isdigit():
-        target = await TicketRepository(session).get(int(argument.lstrip("#")))
+    merge_with = parse_id(argument.lstrip("#"))
+    if command == "merge" and merge_with is not None:
+        target = await TicketRepository(session).get(merge_with)
         if target is not None:
             return await tickets.merge(session, ticket, target, author)
     if command == "canned":
@@ -160,12 +162,15 @@ async def on_staff_button(
     replies: ReplyBuffer,
 ) -> None:
     parts = (query.data or "").split(":")
-    if len(parts) == 2 and parts[0] == "dt" and parts[1].isdigit():
-        await _detractor_ticket(session, tickets, staff_directory, replies, query, int(parts[1]))
+    if len(parts) == 2 and parts[0] == "dt":
+        response_id = parse_id(parts[1], INT64_MAX)  # survey responses: a 64-bit column
+        if response_id is not None:
+            await _detractor_ticket(session, tickets, staff_directory, replies, query, response_id)
         return
-    if len(parts) < 3 or parts[0] != "tk" or not parts[2].isdigit():
+    ticket_id = parse_id(parts[2]) if len(parts) > 2 and parts[0] == "tk" else None
+    if ticket_id is None:
         return
-    ticket = await TicketRepository(session).get(int(parts[2]))
+    ticket = await TicketRepository(session).get(ticket_id)
     if ticket is None:
         return
     effects = Effects()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import logging
 from importlib import resources
 from typing import Any
 
@@ -17,6 +17,7 @@ from bot.channels.webchat import (
     reply_to_json,
     session_id_of,
 )
+from bot.core import untrusted
 from bot.core.messages import InboundMessage
 from bot.core.outbox import ReplyBuffer
 from bot.web.errors import json_error, json_response
@@ -27,6 +28,7 @@ from storage.repositories.customers import CustomerRepository
 from storage.repositories.events import InboundEventRepository
 
 routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
 _PAGE = resources.files("bot.web").joinpath("static/chat.html")
 
 
@@ -53,9 +55,11 @@ async def _converse(
 
 async def _read_json(request: web.Request) -> Any:
     try:
-        return json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        raise BadPayload("body is not valid JSON") from None
+        return untrusted.loads((await request.read()).decode("utf-8"))
+    except untrusted.BadJson as exc:
+        raise BadPayload(str(exc)) from None
+    except UnicodeDecodeError:
+        raise BadPayload("body is not UTF-8") from None
 
 
 @routes.get("/chat")
@@ -118,7 +122,7 @@ async def _serve_socket(
         if frame.type != WSMsgType.TEXT:
             continue
         try:
-            payload = json.loads(frame.data)
+            payload = untrusted.loads(frame.data)
             if not isinstance(payload, dict):
                 raise BadPayload("expected a JSON object")
             payload.setdefault("session", session)
@@ -138,6 +142,12 @@ async def _serve_socket(
         except DB_ERRORS:
             await socket.send_json({"type": "error", "error": "database unavailable, retry"})
             continue
+        except Exception as exc:
+            # A bug, not the client's fault: said once in the log, and the socket stays open
+            # (raising here would write an HTTP 500 into the upgraded connection).
+            log.error("web chat frame failed: %s", untrusted.failure_reason(exc), exc_info=exc)
+            await socket.send_json({"type": "error", "error": "internal error, retry"})
+            continue
         await socket.send_json({"type": "replies", **result})
 
 
@@ -147,11 +157,12 @@ async def history(request: web.Request) -> web.Response:
     was closed, staff replies included."""
     try:
         session_id = session_id_of({"session": request.query.get("session")})
-        after = int(request.query.get("after", "0"))
-    except (BadPayload, ValueError) as exc:
-        return json_error(
-            400, str(exc) if isinstance(exc, BadPayload) else "'after' must be a number"
-        )
+    except BadPayload as exc:
+        return json_error(400, str(exc))
+    after_text = request.query.get("after", "0")
+    after = 0 if after_text == "0" else untrusted.parse_id(after_text, untrusted.INT64_MAX)
+    if after is None:
+        return json_error(400, "'after' must be a message id (digits 0-9)")
     async with request.app[SESSION_POOL]() as session:
         customer = await CustomerRepository(session).by_identity(CHANNEL, session_id)
         messages = (

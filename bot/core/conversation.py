@@ -23,6 +23,7 @@ from bot.core.hours_text import describe_hours
 from bot.core.messages import Attachment, Button, InboundMessage, Reply
 from bot.core.texts import t
 from bot.core.tickets import Effects, Post, TicketService
+from bot.core.untrusted import INT64_MAX, parse_id
 from bot.metrics import Metrics
 from storage.models import Customer, utcnow
 from storage.repositories.conversation import ConversationLog, message_row
@@ -228,27 +229,27 @@ class Conversation:
 
     async def _on_button(self, turn: _Turn, data: str) -> None:
         kind, _, argument = data.partition(":")
+        first, _, second = argument.partition(":")
+        # Row ids: FAQ entries and tickets are 32-bit columns, log rows and deliveries 64-bit.
+        small_id, big_id = parse_id(first), parse_id(first, INT64_MAX)
         if kind == "menu":
             await self._menu(turn)
         elif kind == "hours":
             await self._hours_reply(turn)
         elif kind == "faq" and argument == "list":
             await self._faq_list(turn)
-        elif kind == "faq" and argument.isdigit():
-            await self._answer_entry(turn, int(argument))
-        elif kind == "fb" and _feedback_argument(argument):
-            message_id, vote = argument.split(":")
-            await self._feedback(turn, int(message_id), vote == "y")
+        elif kind == "faq" and small_id is not None and not second:
+            await self._answer_entry(turn, small_id)
+        elif kind == "fb" and big_id is not None and second in ("y", "n"):
+            await self._feedback(turn, big_id, second == "y")
         elif kind in ("handoff", "complaint") and not argument:
             await self._ask_for_problem(turn)
-        elif kind == "sv" and _survey_argument(argument):
-            delivery_id, action = argument.split(":")
-            await self._survey(turn, int(delivery_id), action)
-        elif kind == "csat" and _csat_argument(argument):
-            ticket_id, score = argument.split(":")
-            await self._csat(turn, int(ticket_id), int(score))
-        elif kind == "handoff" and argument.isdigit():
-            await self._handoff_logged(turn, int(argument))
+        elif kind == "sv" and big_id is not None and _survey_action(second):
+            await self._survey(turn, big_id, second)
+        elif kind == "csat" and small_id is not None and second in ("1", "2", "3", "4", "5"):
+            await self._csat(turn, small_id, int(second))
+        elif kind == "handoff" and big_id is not None and not second:
+            await self._handoff_logged(turn, big_id)
         elif kind == "cancel":
             turn.customer.pending_action = None
             await self._menu(turn, t("cancelled", turn.language))
@@ -443,16 +444,10 @@ def _label(question: str, limit: int = 60) -> str:
     return question if len(question) <= limit else question[: limit - 1] + "…"
 
 
-def _survey_argument(argument: str) -> bool:
-    delivery_id, _, action = argument.partition(":")
-    return delivery_id.isdigit() and (action.isdigit() or action in ("less", "stop", "skip"))
-
-
-def _csat_argument(argument: str) -> bool:
-    ticket_id, _, score = argument.partition(":")
-    return ticket_id.isdigit() and score in ("1", "2", "3", "4", "5")
-
-
-def _feedback_argument(argument: str) -> bool:
-    message_id, _, vote = argument.partition(":")
-    return message_id.isdigit() and vote in ("y", "n")
+def _survey_action(action: str) -> bool:
+    """A score (ASCII digits, checked against the question's scale later) or a word."""
+    return (action.isascii() and action.isdigit() and len(action) <= 2) or action in (
+        "less",
+        "stop",
+        "skip",
+    )

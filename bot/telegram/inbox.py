@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.telegram import CHANNEL, customer_chat_of
+from bot.core import untrusted
 from bot.core.outbox import Outbox, QueuedReply, ReplyBuffer
 from bot.metrics import Metrics
 from bot.telegram.staff_directory import StaffCheckUnavailable, StaffDirectory
@@ -245,7 +246,7 @@ class TelegramInbox:
             # Malformed beyond repair: retrying cannot help, so give up on it at once.
             self._metrics.updates_failed.labels(SOURCE).inc()
             log.warning("event %s is not a valid Update: %s", event_id, exc.error_count())
-            await self._record_failure(event_id, exc, final=True)
+            await self._record_failure(event_id, f"not a valid Update ({exc.error_count()} errors)")
             return
         except DB_ERRORS:
             # The database is away: leave the event pending; recovery retries it.
@@ -257,9 +258,12 @@ class TelegramInbox:
             log.warning("event %s waits: staff membership unknown", event_id)
             return
         except Exception as exc:
+            # A handler that raised on this update will raise again: failed at once (the
+            # transient causes, database and Telegram, are caught above), once in the log.
             self._metrics.updates_failed.labels(SOURCE).inc()
-            log.exception("handling event %s failed", event_id)
-            await self._record_failure(event_id, exc)
+            reason = untrusted.failure_reason(exc)
+            log.error("handling event %s failed: %s", event_id, reason, exc_info=exc)
+            await self._record_failure(event_id, reason)
             return
         await self._stop_spinner(payload)
         await self._outbox.deliver(queued)
@@ -308,12 +312,11 @@ class TelegramInbox:
         with suppress(TelegramAPIError):  # a late or repeated tap: the spinner is gone anyway
             await self._bot.answer_callback_query(str(query["id"]))
 
-    async def _record_failure(self, event_id: int, exc: Exception, final: bool = False) -> None:
+    async def _record_failure(self, event_id: int, reason: str) -> None:
+        """Final: the reason names the failure, never the update's contents."""
         try:
             async with self._pool() as session, session.begin():
-                await InboundEventRepository(session).mark_failed(
-                    event_id, f"{type(exc).__name__}: {exc}", final=final
-                )
+                await InboundEventRepository(session).mark_failed(event_id, reason, final=True)
         except DB_ERRORS:
             log.warning("could not record failure of event %s", event_id)
 

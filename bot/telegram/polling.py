@@ -9,6 +9,7 @@ import logging
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 
+from bot.core import untrusted
 from bot.telegram.inbox import HANDLED_KINDS, TelegramInbox
 from storage.db import DB_ERRORS
 
@@ -35,7 +36,9 @@ class TelegramPoller:
         )
         stored = 0
         for update in updates:
-            payload = update.model_dump(mode="json", exclude_none=True, by_alias=True)
+            payload = untrusted.scrub(
+                update.model_dump(mode="json", exclude_none=True, by_alias=True)
+            )
             event_id = await self._inbox.accept(payload)
             if event_id is not None:
                 self._inbox.schedule(event_id, payload)
