@@ -25,14 +25,18 @@ EPILOG = (
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Every level takes --config. Below the top its default is SUPPRESS: a subcommand's own
+    # default would otherwise overwrite a path given before the command name with None.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH", help="TOML config file")
+    common.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="TOML config file"
+    )
     parser = argparse.ArgumentParser(
         prog="otklik",
         description="Otklik: self-hosted support and feedback bot (Telegram, web chat).",
         epilog=EPILOG,
-        parents=[common],
     )
+    parser.add_argument("--config", metavar="PATH", help="TOML config file")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser(
         "run",
@@ -46,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         "migrate", parents=[common], help="bring the database schema up to date"
     )
     migrate.add_argument("--to", default="head", metavar="REV", help="target revision (head)")
-    faq = commands.add_parser("faq", help="manage FAQ entries")
+    faq = commands.add_parser("faq", parents=[common], help="manage FAQ entries")
     faq_commands = faq.add_subparsers(dest="faq_command", metavar="ACTION")
     faq_import = faq_commands.add_parser(
         "import", parents=[common], help="load entries from a YAML file (see faq.example.yaml)"

@@ -27,7 +27,9 @@ def _moment(text: str) -> datetime:
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
-    survey = commands.add_parser("survey", help="create and list surveys (NPS, CSAT, CES, custom)")
+    survey = commands.add_parser(
+        "survey", parents=[common], help="create and list surveys (NPS, CSAT, CES, custom)"
+    )
     actions = survey.add_subparsers(dest="action", metavar="ACTION")
     create = actions.add_parser("create", parents=[common], help="create a survey")
     create.add_argument("name")
@@ -41,7 +43,9 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     actions.add_parser("list", parents=[common], help="list surveys")
 
-    campaign = commands.add_parser("campaign", help="schedule surveys and follow their delivery")
+    campaign = commands.add_parser(
+        "campaign", parents=[common], help="schedule surveys and follow their delivery"
+    )
     actions = campaign.add_subparsers(dest="action", metavar="ACTION")
     create = actions.add_parser(
         "create",

@@ -22,7 +22,9 @@ class CommandError(Exception):
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
-    tickets = commands.add_parser("tickets", help="list, show and resolve tickets")
+    tickets = commands.add_parser(
+        "tickets", parents=[common], help="list, show and resolve tickets"
+    )
     actions = tickets.add_subparsers(dest="action", metavar="ACTION")
     listing = actions.add_parser("list", parents=[common], help="list tickets, newest first")
     listing.add_argument("--status", choices=STATUSES, default="open", help="(default: open)")
@@ -41,7 +43,9 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     merge.add_argument("target", type=int)
     merge.add_argument("--by", default="cli", help="name recorded in both tickets")
 
-    canned = commands.add_parser("canned", help="manage canned replies (/canned NAME in a topic)")
+    canned = commands.add_parser(
+        "canned", parents=[common], help="manage canned replies (/canned NAME in a topic)"
+    )
     actions = canned.add_subparsers(dest="action", metavar="ACTION")
     add = actions.add_parser("add", parents=[common], help="add or replace a canned reply")
     add.add_argument("name")
@@ -50,7 +54,7 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     remove = actions.add_parser("remove", parents=[common], help="remove a canned reply")
     remove.add_argument("name")
 
-    rules = commands.add_parser("rules", help="manage ticket routing rules")
+    rules = commands.add_parser("rules", parents=[common], help="manage ticket routing rules")
     actions = rules.add_subparsers(dest="action", metavar="ACTION")
     add = actions.add_parser(
         "add",

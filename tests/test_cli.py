@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,40 @@ def test_console_chat_answers(tmp_path: Path, database: Database):
     assert result.returncode == 0, result.stderr
     assert "Здравствуйте" in result.stdout
     assert "14 дней" in result.stdout
+
+
+def test_config_option_works_before_and_after_the_command(tmp_path: Path):
+    """`--config PATH` is honoured wherever it stands, and a missing file is an error in both
+    places (it used to be overwritten by the subcommand's default, so the built-in SQLite file
+    in the working directory was migrated instead)."""
+    env = cli_env_without_database()
+    db_file = tmp_path / "from-config.db"
+    config = tmp_path / "otklik.toml"
+    config.write_text(f'[database]\nurl = "sqlite+aiosqlite:///{db_file}"\n', encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    for args in (
+        ["--config", str(config), "migrate"],
+        ["migrate", "--config", str(config)],
+        ["--config", str(config), "tickets", "list"],
+        ["tickets", "list", "--config", str(config)],
+        ["faq", "--config", str(config), "list"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=work, env=env
+        )
+        assert result.returncode == 0, (args, result.stderr)
+    assert db_file.exists()
+    assert not (work / "otklik.db").exists()
+    for args in (["--config", "/nonexistent.toml", "migrate"], ["migrate", "--config", "/nope"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=work, env=env
+        )
+        assert result.returncode == 2, args
+        assert "file not found" in result.stderr
+    assert not (work / "otklik.db").exists()
+
+
+def cli_env_without_database() -> dict[str, str]:
+    """The environment with no OTKLIK settings of its own: only the config file speaks."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OTKLIK")}
