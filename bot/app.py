@@ -45,11 +45,13 @@ from bot.telegram.setup import create_bot, create_dispatcher
 from bot.telegram.staff_directory import StaffDirectory
 from bot.web import keys
 from bot.web.errors import error_middleware
+from bot.web.flood import WebChatGuard
 from handlers import health, web_chat
 from handlers.telegram_webhook import telegram_webhook
 from storage import migrate
 from storage.db import create_session_pool
 from storage.models import utcnow
+from storage.repositories.retention import RetentionPolicy, prune
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 8.0  # seconds a SIGTERM waits for the drain: within docker stop's default 10
@@ -186,6 +188,8 @@ def create_app(services: Services) -> web.Application:
     app[keys.CONVERSATION] = services.conversation
     app[keys.OUTBOX] = services.outbox
     app[keys.WEBCHAT_HUB] = services.webchat_hub
+    app[keys.WEBCHAT_GUARD] = WebChatGuard(settings.webchat)
+    app.on_response_prepare.append(_nosniff)
     app[keys.STATUS] = services.status
     app.add_routes(health.routes)
     app.add_routes(web_chat.routes)
@@ -195,6 +199,11 @@ def create_app(services: Services) -> web.Application:
     app.on_startup.append(lambda _app: start(services))
     app.on_cleanup.append(lambda _app: stop(services))
     return app
+
+
+async def _nosniff(_request: web.Request, response: web.StreamResponse) -> None:
+    """Browsers take every response as the type it says it is, never as a guessed script."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
 async def start(services: Services) -> None:
@@ -213,6 +222,7 @@ async def start(services: Services) -> None:
                 ("sla_watch", services.sla.run_once, interval),
                 ("campaign_launch", lambda: launch_campaigns(services), 5.0),
                 ("monthly_report", lambda: monthly_report(services), 3600.0),
+                ("retention", lambda: prune_expired(services), 3600.0),
             ]
         )
         services.scheduler.start()
@@ -220,6 +230,18 @@ async def start(services: Services) -> None:
         services.campaigns.start()
     if services.inbox is not None:
         services.inbox.start()
+
+
+async def prune_expired(services: Services) -> dict[str, int]:
+    """Hourly: delete what `[retention]` no longer keeps, in small batches."""
+    config = services.settings.retention
+    policy = RetentionPolicy(
+        config.conversation_days, config.handled_days, config.batch, config.max_batches
+    )
+    deleted = await prune(services.session_pool, policy, services.conversation.now())
+    if any(deleted.values()):
+        log.info("retention: deleted %s", ", ".join(f"{n} {k}" for k, n in deleted.items()))
+    return deleted
 
 
 async def monthly_report(services: Services) -> bool:

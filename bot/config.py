@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "OTKLIK__"
 _SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 PRIORITIES = ("low", "normal", "high", "urgent")
 CONFIG_ENV = "OTKLIK_CONFIG"
 
@@ -104,7 +105,36 @@ class HoursConfig:
 class BotConfig:
     name: str = "Otklik"
     default_language: str = "ru"
-    max_message_chars: int = 16_000
+    max_message_chars: int = 4096
+
+
+@dataclass(frozen=True)
+class WebChatConfig:
+    # Sites that embed the widget ("https://shop.example"): they may frame the chat page and
+    # open its socket. The bot's own address is always allowed.
+    allowed_origins: list[str] = field(default_factory=list)
+    # Per client address: a bucket of `burst` requests refilled at requests_per_minute, shared
+    # by the chat API and the socket's frames; past it, 429 with Retry-After.
+    requests_per_minute: float = 60.0
+    burst: int = 20
+    # Behind a reverse proxy every client has the proxy's address: take the last hop of
+    # X-Forwarded-For instead (only when the proxy sets it).
+    trust_forwarded_for: bool = False
+    # Open chat sockets, in all and per client address.
+    max_connections: int = 1000
+    max_connections_per_client: int = 10
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    # Days the conversation log (every customer message and bot reply) is kept; 0 = forever.
+    conversation_days: int = 365
+    # Days handled inbound events (redelivery guards) and finished outbox rows are kept.
+    handled_days: int = 14
+    # Rows deleted per statement, and statements per run (hourly), so pruning never holds
+    # a long lock.
+    batch: int = 500
+    max_batches: int = 200
 
 
 @dataclass(frozen=True)
@@ -203,6 +233,8 @@ class Settings:
     hours: HoursConfig = field(default_factory=HoursConfig)
     bot: BotConfig = field(default_factory=BotConfig)
     faq: FaqConfig = field(default_factory=FaqConfig)
+    webchat: WebChatConfig = field(default_factory=WebChatConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
@@ -363,6 +395,22 @@ def _check_semantics(settings: Settings) -> None:
     for key in ("recovery_seconds", "retry_base_seconds", "retry_max_seconds", "max_attempts"):
         if getattr(outbox, key) <= 0:
             raise ConfigError(f"{source}: [outbox] {key}: must be above 0")
+    chat = settings.webchat
+    for key in ("requests_per_minute", "burst", "max_connections", "max_connections_per_client"):
+        if getattr(chat, key) <= 0:
+            raise ConfigError(f"{source}: [webchat] {key}: must be above 0")
+    for origin in chat.allowed_origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"{source}: [webchat] allowed_origins: {origin!r} is not scheme://host[:port] "
+                "(no path, no trailing slash)"
+            )
+    retention = settings.retention
+    for key in ("conversation_days", "handled_days"):
+        if getattr(retention, key) < 0:
+            raise ConfigError(f"{source}: [retention] {key}: 0 (keep forever) or more")
+    if retention.batch <= 0 or retention.max_batches <= 0:
+        raise ConfigError(f"{source}: [retention] batch and max_batches: must be above 0")
     if not tg.webhook_path.startswith("/"):
         raise ConfigError(f"{source}: [telegram] webhook_path: must start with '/'")
     if not 0 < settings.http.port < 65536:

@@ -21,7 +21,16 @@ from bot.core import untrusted
 from bot.core.messages import InboundMessage
 from bot.core.outbox import ReplyBuffer
 from bot.web.errors import json_error, json_response
-from bot.web.keys import CONVERSATION, METRICS, OUTBOX, SESSION_POOL, SETTINGS, WEBCHAT_HUB
+from bot.web.flood import WebChatGuard, retry_after
+from bot.web.keys import (
+    CONVERSATION,
+    METRICS,
+    OUTBOX,
+    SESSION_POOL,
+    SETTINGS,
+    WEBCHAT_GUARD,
+    WEBCHAT_HUB,
+)
 from storage.db import DB_ERRORS
 from storage.repositories.conversation import ConversationLog
 from storage.repositories.customers import CustomerRepository
@@ -38,13 +47,18 @@ async def _converse(
     """One transaction per inbound message; a repeated client id changes nothing. The replies
     are the response; posts for elsewhere (the staff inbox) go through the outbox."""
     outbox = app[OUTBOX]
+    metrics = app[METRICS]
     async with app[SESSION_POOL]() as session, session.begin():
         if client_id is not None:
             dedup_key = f"{message.external_id}:{client_id}"
-            stored = await InboundEventRepository(session).store(CHANNEL, dedup_key, "{}")
+            # Handled in this same transaction: the guard row is stored as done.
+            stored = await InboundEventRepository(session).store(
+                CHANNEL, dedup_key, "{}", status="done"
+            )
             if stored is None:
-                app[METRICS].updates_duplicate.labels(CHANNEL).inc()
+                metrics.updates_duplicate.labels(CHANNEL).inc()
                 return {"replies": [], "duplicate": True}
+        metrics.updates_received.labels(CHANNEL).inc()
         outcome = await app[CONVERSATION].handle(session, message)
         queued = await outbox.enqueue(session, ReplyBuffer(list(outcome.posts)))
     app[METRICS].updates_handled.labels(CHANNEL).inc()
@@ -62,20 +76,35 @@ async def _read_json(request: web.Request) -> Any:
         raise BadPayload("body is not UTF-8") from None
 
 
+def _too_many(guard: WebChatGuard, request: web.Request) -> web.Response | None:
+    """429 with Retry-After once this client has spent its bucket."""
+    wait = guard.requests.take(guard.client(request))
+    if not wait:
+        return None
+    response = json_error(429, f"too many requests, retry in {retry_after(wait)} s")
+    response.headers["Retry-After"] = retry_after(wait)
+    return response
+
+
 @routes.get("/chat")
 async def chat_page(request: web.Request) -> web.Response:
+    ancestors = request.app[WEBCHAT_GUARD].origins.frame_ancestors
     return web.Response(
         text=_PAGE.read_text(encoding="utf-8"),
         content_type="text/html",
         headers={
             "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
-            "script-src 'unsafe-inline'; connect-src 'self' ws: wss:"
+            "script-src 'unsafe-inline'; connect-src 'self' ws: wss:; "
+            f"frame-ancestors {ancestors}",
+            "Referrer-Policy": "same-origin",
         },
     )
 
 
 @routes.post("/api/v1/chat/messages")
 async def post_message(request: web.Request) -> web.Response:
+    if limited := _too_many(request.app[WEBCHAT_GUARD], request):
+        return limited
     try:
         payload = await _read_json(request)
         max_chars = request.app[SETTINGS].bot.max_message_chars
@@ -88,6 +117,8 @@ async def post_message(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/chat/buttons")
 async def post_button(request: web.Request) -> web.Response:
+    if limited := _too_many(request.app[WEBCHAT_GUARD], request):
+        return limited
     try:
         message = button_from_payload(await _read_json(request))
     except BadPayload as exc:
@@ -96,30 +127,61 @@ async def post_button(request: web.Request) -> web.Response:
 
 
 @routes.get("/chat/ws")
-async def chat_socket(request: web.Request) -> web.WebSocketResponse:
+async def chat_socket(request: web.Request) -> web.StreamResponse:
     """Frames: {"type": "message", "text"} or {"type": "button", "data"}, with "session" in
-    the query string or in each frame; answers {"type": "replies", ...} or {"type": "error"}."""
-    max_body = request.app[SETTINGS].http.max_body_bytes
-    socket = web.WebSocketResponse(heartbeat=30, max_msg_size=max_body)
-    await socket.prepare(request)
+    the query string or in each frame; answers {"type": "replies", ...} or {"type": "error"}.
+    Everything is checked before the upgrade, so a refusal is a plain HTTP answer."""
+    guard = request.app[WEBCHAT_GUARD]
     session = request.query.get("session")
-    max_chars = request.app[SETTINGS].bot.max_message_chars
-    hub = request.app[WEBCHAT_HUB]
-    if session:
-        hub.add(session, socket)
     try:
-        await _serve_socket(request, socket, session, max_chars)
-    finally:
+        if session is not None:
+            session_id_of({"session": session})
+    except BadPayload as exc:
+        return json_error(400, str(exc))
+    if not guard.origins.allows(request):
+        return json_error(403, "this site may not open the chat (see [webchat] allowed_origins)")
+    if limited := _too_many(guard, request):
+        return limited
+    client = guard.client(request)
+    if not guard.connections.enter(client):
+        response = json_error(503, "too many open chats, retry later")
+        response.headers["Retry-After"] = "30"
+        return response
+    try:
+        max_body = request.app[SETTINGS].http.max_body_bytes
+        socket = web.WebSocketResponse(heartbeat=30, max_msg_size=max_body)
+        await socket.prepare(request)
+        max_chars = request.app[SETTINGS].bot.max_message_chars
+        hub = request.app[WEBCHAT_HUB]
         if session:
-            hub.remove(session, socket)
-    return socket
+            hub.add(session, socket)
+        try:
+            await _serve_socket(request, socket, session, max_chars)
+        finally:
+            if session:
+                hub.remove(session, socket)
+        return socket
+    finally:
+        guard.connections.leave(client)
 
 
 async def _serve_socket(
     request: web.Request, socket: web.WebSocketResponse, session: str | None, max_chars: int
 ) -> None:
+    guard = request.app[WEBCHAT_GUARD]
+    client = guard.client(request)
     async for frame in socket:
         if frame.type != WSMsgType.TEXT:
+            continue
+        wait = guard.requests.take(client)
+        if wait:
+            await socket.send_json(
+                {
+                    "type": "error",
+                    "error": f"too many messages, retry in {retry_after(wait)} s",
+                    "retry_after": int(retry_after(wait)),
+                }
+            )
             continue
         try:
             payload = untrusted.loads(frame.data)
@@ -155,6 +217,8 @@ async def _serve_socket(
 async def history(request: web.Request) -> web.Response:
     """Messages of a chat session after `after` (a message id): what a widget missed while it
     was closed, staff replies included."""
+    if limited := _too_many(request.app[WEBCHAT_GUARD], request):
+        return limited
     try:
         session_id = session_id_of({"session": request.query.get("session")})
     except BadPayload as exc:

@@ -201,7 +201,8 @@ async def test_unknown_update_type_is_acknowledged_and_ignored(
 async def test_long_message_is_split_and_html_is_escaped(
     start_app: AppFactory, fake_tg: FakeTelegram, database: Database
 ):
-    app = await start_app()
+    # Long messages allowed (the default is Telegram's own 4,096), so a reply must be split.
+    app = await start_app(bot={"max_message_chars": 16_000})
     name = "<b>Eve</b> & co"
     await fake_tg.deliver(fake_tg.message_update(600, "/start", first_name=name))
     await app.drain()

@@ -94,7 +94,7 @@ class Conversation:
         surveys: SurveyAnswers,
         bot_name: str = "Otklik",
         default_language: str = "ru",
-        max_message_chars: int = 16_000,
+        max_message_chars: int = 4096,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._hours = hours

@@ -23,6 +23,10 @@ _FIELD_WEIGHTS = {"question": 3, "keywords": 2, "answer": 1}
 _FUZZY_CUTOFF = 78.0
 _MIN_FUZZY_LEN = 4
 _RESOLVED_LIMIT = 20_000  # query words remembered per index (typo lookups are the slow part)
+# The work one question may cost: a question is short, and a long message (a complaint, a
+# flood) is matched on its beginning. Each unknown word costs a fuzzy pass over the vocabulary.
+MAX_QUERY_CHARS = 600
+MAX_QUERY_WORDS = 40
 
 _STOPWORDS_TEXT = """
 a an the and or but if of to in on at by for with from as is are was were be been being do
@@ -138,7 +142,8 @@ class FaqIndex:
 
     def search(self, text: str, language: str | None = None, limit: int = 3) -> list[FaqMatch]:
         """Rank entries for a question; entries in `language` come first when it is given."""
-        tokens = tokenize(text)
+        text = text[:MAX_QUERY_CHARS]
+        tokens = tokenize(text)[:MAX_QUERY_WORDS]
         if not tokens or not self.documents:
             return []
         query: dict[str, float] = {}

@@ -12,6 +12,7 @@ from bot.core.outbox import Outbox
 from bot.metrics import Metrics
 from bot.status import StatusBoard
 from bot.telegram.inbox import TelegramInbox
+from bot.web.flood import WebChatGuard
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -22,3 +23,4 @@ TELEGRAM_INBOX = web.AppKey("telegram_inbox", TelegramInbox)
 OUTBOX = web.AppKey("outbox", Outbox)
 WEBCHAT_HUB = web.AppKey("webchat_hub", WebChatHub)
 STATUS = web.AppKey("status", StatusBoard)
+WEBCHAT_GUARD = web.AppKey("webchat_guard", WebChatGuard)

@@ -25,12 +25,17 @@ class InboundEventRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def store(self, source: str, external_id: str, payload: str) -> int | None:
-        """Store an event once; a redelivery of the same (source, id) returns None."""
-        (event_id,) = await self.store_many(source, [(external_id, payload)])
+    async def store(
+        self, source: str, external_id: str, payload: str, *, status: str = "pending"
+    ) -> int | None:
+        """Store an event once; a redelivery of the same (source, id) returns None. `status`
+        "done" is for an event handled in the same transaction."""
+        (event_id,) = await self.store_many(source, [(external_id, payload)], status=status)
         return event_id
 
-    async def store_many(self, source: str, events: Sequence[tuple[str, str]]) -> list[int | None]:
+    async def store_many(
+        self, source: str, events: Sequence[tuple[str, str]], *, status: str = "pending"
+    ) -> list[int | None]:
         """Store (external id, payload) events in one statement; for each, its new id, or None
         for a redelivery (of an earlier event, or of one earlier in the same list)."""
         now = utcnow()
@@ -39,9 +44,10 @@ class InboundEventRepository:
                 "source": source,
                 "external_id": external_id,
                 "payload": payload,
-                "status": "pending",
+                "status": status,
                 "attempts": 0,
                 "received_at": now,
+                "processed_at": now if status == "done" else None,
             }
             for external_id, payload in events
         ]
