@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -109,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.console import console_chat
 
             return asyncio.run(console_chat(settings))
+    except BrokenPipeError:
+        # `otklik tickets show 1 | head`: the reader has all it wanted. Not an error, and
+        # Python must not complain again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except DB_ERRORS as exc:
         print(
             f"otklik: database unavailable ({settings.database.url_safe}): {exc}", file=sys.stderr

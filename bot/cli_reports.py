@@ -25,7 +25,7 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "report",
         parents=[common],
         help="NPS, CSAT or CES with trend",
-        description="NPS = 100·(P − D)/N with its 95%% margin of error (N < 30 is marked low "
+        description="NPS = 100·(P − D)/N with its 95% margin of error (N < 30 is marked low "
         "confidence); CSAT = share of 4-5; CES = mean and share of 5-7. Skipped questions are "
         "not counted. response-rate = answered / delivered, per campaign.",
     )

@@ -89,8 +89,8 @@ def render(kind: str, rows: list[dict[str, Any]], fmt: str) -> str:
             mark = "  * low confidence (N < 30)" if row["low_confidence"] else ""
             lines.append(
                 f"{row['period']:10}  NPS {row['nps']:+6.1f} ± {row['margin_95']:.1f}  "
-                f"N={row['n']} (P {row['promoters']}, N {row['passives']}, D {row['detractors']})"
-                f"{mark}"
+                f"N={row['n']}: promoters {row['promoters']}, passives {row['passives']},"
+                f" detractors {row['detractors']}{mark}"
             )
         elif kind == "csat":
             lines.append(f"{row['period']:10}  CSAT {row['csat_percent']:5.1f}%  N={row['n']}")

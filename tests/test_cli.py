@@ -113,3 +113,24 @@ def test_config_option_works_before_and_after_the_command(tmp_path: Path):
 def cli_env_without_database() -> dict[str, str]:
     """The environment with no OTKLIK settings of its own: only the config file speaks."""
     return {k: v for k, v in os.environ.items() if not k.startswith("OTKLIK")}
+
+
+def test_output_cut_short_by_a_pipe_is_not_an_error(tmp_path: Path, database: Database):
+    """`otklik faq list | head -1`: the reader closes the pipe early; no 'database
+    unavailable', no traceback."""
+    assert (
+        otklik(database, "faq", "import", str(ROOT / "faq.example.yaml"), cwd=tmp_path).returncode
+        == 0
+    )
+    command = f"{sys.executable} -m bot faq list | head -1"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=cli_env(database, OTKLIK__LOGGING__LEVEL="WARNING"),
+        timeout=60,
+    )
+    assert len(result.stdout.splitlines()) == 1
+    assert result.stderr == ""
+    assert result.returncode == 0

@@ -127,6 +127,9 @@ async def test_report_cli_formats(database: Database, tmp_path: Path):
 
     text = run("nps", "--by", "week", "--campaign", "1")
     assert "2026-11-02  NPS  +25.0 ± " in text and "low confidence" in text
+    # N is the sample size; the passives are named, not another "N".
+    assert "N=4: promoters 2, passives 1, detractors 1" in text
+    assert "95% margin of error" in run("--help") and "%%" not in run("--help")
     data = json.loads(run("csat", "--format", "json"))
     assert data["rows"][0]["csat_percent"] == 66.7
     csv_text = run("ces", "--format", "csv", "--from", "2026-11-01", "--to", "2026-11-30")

@@ -57,7 +57,10 @@ async def test_monthly_report_goes_out_once_with_a_chart(
     (text,) = fake_tg.sent_texts(ADMIN)
     assert text.startswith("Monthly report for 2026-10")
     assert text.splitlines()[1:] == [
-        "NPS  +25.0 ± 81.3  N=4 (P 2, N 1, D 1)  * low confidence (N &lt; 30)",
+        (
+            "NPS  +25.0 ± 81.3  N=4: promoters 2, passives 1, detractors 1"
+            "  * low confidence (N &lt; 30)"
+        ),
         "CSAT: no answers in this range",
         "CES: no answers in this range",
     ]
