@@ -146,7 +146,7 @@ class Conversation:
         if message.button is not None:
             await self._on_button(turn, message.button)
         elif message.command is not None:
-            await self._on_command(turn, message.command)
+            await self._on_command(turn, message.command, _command_argument(message.text))
         else:
             await self._on_text(turn, message.text)
         await turn.inbound_id()  # logged even when nothing was said back
@@ -186,7 +186,7 @@ class Conversation:
 
     # Commands -------------------------------------------------------------------------------
 
-    async def _on_command(self, turn: _Turn, command: str) -> None:
+    async def _on_command(self, turn: _Turn, command: str, argument: str) -> None:
         if command == "start":
             name = turn.customer.display_name
             key = "greeting" if name else "greeting_anonymous"
@@ -199,6 +199,9 @@ class Conversation:
         elif command == "cancel":
             turn.customer.pending_action = None
             await self._say(turn, Reply(t("cancelled", turn.language)))
+        elif command in ("complaint", "person", "human") and argument:
+            # "/complaint the courier was rude": the text is the complaint, no second question.
+            await self._open_ticket(turn, argument)
         elif command in ("complaint", "person", "human"):
             await self._ask_for_problem(turn)
         elif command == "mytickets":
@@ -214,16 +217,29 @@ class Conversation:
         text = describe_hours(self._hours, self._clock(), turn.language)
         await self._say(turn, Reply(text, buttons=await self._menu_buttons(turn)))
 
-    async def _faq_list(self, turn: _Turn) -> None:
+    async def _faq_list(self, turn: _Turn, page: int = 1) -> None:
+        """Ten questions a page, with ◀ ▶ between pages."""
         index = await self._faq.index(turn.session)
         docs = [d for d in index.documents if d.language == turn.language] or index.documents
         if not docs:
             await self._say(turn, Reply(t("faq_empty", turn.language)))
             return
-        rows = tuple(
-            (Button(_label(d.question), f"faq:{d.entry_id}"),) for d in docs[:_FAQ_LIST_SIZE]
-        )
-        await self._say(turn, Reply(t("faq_list_title", turn.language), buttons=rows))
+        pages = -(-len(docs) // _FAQ_LIST_SIZE)
+        page = min(max(page, 1), pages)
+        shown = docs[(page - 1) * _FAQ_LIST_SIZE : page * _FAQ_LIST_SIZE]
+        rows: list[tuple[Button, ...]] = [
+            (Button(_label(d.question), f"faq:{d.entry_id}"),) for d in shown
+        ]
+        title = t("faq_list_title", turn.language)
+        if pages > 1:
+            title = f"{title} ({page}/{pages})"
+            nav = []
+            if page > 1:
+                nav.append(Button(f"◀ {page - 1}/{pages}", f"faq:page:{page - 1}"))
+            if page < pages:
+                nav.append(Button(f"{page + 1}/{pages} ▶", f"faq:page:{page + 1}"))
+            rows.append(tuple(nav))
+        await self._say(turn, Reply(title, buttons=tuple(rows)))
 
     # Buttons --------------------------------------------------------------------------------
 
@@ -238,6 +254,8 @@ class Conversation:
             await self._hours_reply(turn)
         elif kind == "faq" and argument == "list":
             await self._faq_list(turn)
+        elif kind == "faq" and first == "page" and (page := parse_id(second)) is not None:
+            await self._faq_list(turn, page)
         elif kind == "faq" and small_id is not None and not second:
             await self._answer_entry(turn, small_id)
         elif kind == "fb" and big_id is not None and second in ("y", "n"):
@@ -438,6 +456,12 @@ class Conversation:
         )
         turn.effects.posts.extend(effects.posts)
         await self._say(turn, reply)
+
+
+def _command_argument(text: str) -> str:
+    """What follows the command word: "/complaint@OtklikBot it broke" -> "it broke"."""
+    parts = text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
 
 
 def _label(question: str, limit: int = 60) -> str:
