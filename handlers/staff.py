@@ -18,6 +18,11 @@ from storage.models import Customer, SurveyResponse, Ticket
 from storage.repositories.tickets import CannedRepository, StaffPostRepository, TicketRepository
 
 REFUSAL = "Sorry, only the support team can act on tickets."
+NOT_RELAYED = (
+    "⚠️ This {kind} cannot be sent to the customer: nothing was relayed. Send text, a photo or "
+    "a document instead."
+)
+_KIND_NAMES = {"voice": "voice message", "video_note": "video message", "animation": "GIF"}
 
 
 def create_staff_router(staff: StaffDirectory) -> Router:
@@ -64,17 +69,24 @@ async def on_staff_message(
         return  # general chat of the staff group: not ours
     effects = Effects()
     if not await staff_directory.is_staff(user.id):
-        effects.staff(ticket, Reply(REFUSAL))
-        replies.add_posts(effects.posts)
+        if staff_directory.first_refusal(user.id):
+            effects.staff(ticket, Reply(REFUSAL))
+            replies.add_posts(effects.posts)
         return
     author = display_name(user) or str(user.id)
     text = message.text or message.caption or ""
-    if text.startswith("!"):
+    attachment = attachment_of(message)
+    if not text and attachment is None:
+        # A sticker, a voice message, a video...: no channel relays it, so say so.
+        content = str(getattr(message.content_type, "value", message.content_type))
+        kind = _KIND_NAMES.get(content, content.replace("_", " "))
+        effects.staff(ticket, Reply(NOT_RELAYED.format(kind=kind)))
+    elif text.startswith("!"):
         await tickets.note(session, ticket, author, text[1:].strip())
     elif text.startswith("/"):
         effects = await _command(session, tickets, ticket, author, user.id, text)
     else:
-        effects = await tickets.staff_reply(session, ticket, author, text, attachment_of(message))
+        effects = await tickets.staff_reply(session, ticket, author, text, attachment)
     replies.add_posts(effects.posts)
 
 
@@ -175,8 +187,9 @@ async def on_staff_button(
         return
     effects = Effects()
     if not await staff_directory.is_staff(query.from_user.id):
-        effects.staff(ticket, Reply(REFUSAL))
-        replies.add_posts(effects.posts)
+        if staff_directory.first_refusal(query.from_user.id):
+            effects.staff(ticket, Reply(REFUSAL))
+            replies.add_posts(effects.posts)
         return
     author = display_name(query.from_user) or str(query.from_user.id)
     action = parts[1]

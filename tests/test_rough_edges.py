@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from storage.models import Ticket, TicketMessage
 from tests.conftest import AppFactory, Database
+from tests.fake_telegram import FakeTelegram
 
 SESSION = "rough-edges-0001"
 
@@ -63,3 +66,70 @@ async def test_faq_list_pages_through_every_question(start_app: AppFactory, faq_
         "/api/v1/chat/buttons", {"session": SESSION, "data": back[0]["data"]}
     )
     assert body["replies"][0]["text"] == "Common questions (2/3)"
+
+
+STAFF_CHAT = -100777
+AGENT = 8
+STRANGER = 9
+CUSTOMER = 4001
+
+
+async def _staff_says(app, fake: FakeTelegram, user: int, text: str = "", **extra: Any) -> None:  # type: ignore[no-untyped-def]
+    update = fake.group_message(STAFF_CHAT, user, text, thread_id=500)
+    update["message"].update(extra)
+    if not text and extra:
+        update["message"].pop("text", None)
+    assert await fake.deliver(update) == 200
+    await app.drain()
+
+
+async def test_staff_group_edges(start_app: AppFactory, fake_tg: FakeTelegram, database: Database):
+    """A sticker or a voice message is not silently dropped; a stranger is refused once; a
+    reply in a resolved ticket is flagged; a second resolve does not ask for CSAT again."""
+    fake_tg.members[AGENT] = "member"
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT})
+    for text in ("/complaint", "Сломался чайник"):
+        await fake_tg.deliver(fake_tg.message_update(CUSTOMER, text))
+        await app.drain()
+    to_customer = len(fake_tg.sent_texts(CUSTOMER))
+    sticker = {
+        "file_id": "S1",
+        "file_unique_id": "S1",
+        "width": 1,
+        "height": 1,
+        "is_animated": False,
+        "is_video": False,
+        "type": "regular",
+    }
+    await _staff_says(app, fake_tg, AGENT, sticker=sticker)
+    await _staff_says(
+        app, fake_tg, AGENT, voice={"file_id": "V1", "file_unique_id": "V1", "duration": 3}
+    )
+    staff = fake_tg.sent_texts(STAFF_CHAT)
+    assert staff[-2].startswith("⚠️ This sticker cannot be sent to the customer")
+    assert staff[-1].startswith("⚠️ This voice message cannot be sent to the customer")
+    assert len(fake_tg.sent_texts(CUSTOMER)) == to_customer
+
+    fake_tg.members[STRANGER] = "left"
+    for _ in range(3):
+        await _staff_says(app, fake_tg, STRANGER, "я тоже хочу ответить")
+    refusals = [t for t in fake_tg.sent_texts(STAFF_CHAT) if t.startswith("Sorry, only")]
+    assert len(refusals) == 1
+
+    await _staff_says(app, fake_tg, AGENT, "/resolve")
+    csat = fake_tg.calls_of("sendMessage")[-1]
+    assert csat.params["text"].startswith("Обращение №1 решено")
+    await fake_tg.deliver(fake_tg.callback_update(CUSTOMER, "csat:1:5"))
+    await app.drain()
+    await _staff_says(app, fake_tg, AGENT, "И ещё: гарантия 2 года")
+    assert fake_tg.sent_texts(CUSTOMER)[-1] == "Поддержка (Иван):\nИ ещё: гарантия 2 года"
+    assert fake_tg.sent_texts(STAFF_CHAT)[-1].startswith(
+        "ℹ️ Ticket #1 is resolved: this message was sent to the customer anyway."
+    )
+    await _staff_says(app, fake_tg, AGENT, "/reopen")
+    await _staff_says(app, fake_tg, AGENT, "/resolve")
+    last = fake_tg.calls_of("sendMessage")[-1]
+    assert int(last.params["chat_id"]) == CUSTOMER
+    assert last.params["text"].startswith("Обращение №1 снова решено")
+    assert "reply_markup" not in last.params
+    assert "CSAT was already given (5/5)" in fake_tg.sent_texts(STAFF_CHAT)[-1]

@@ -93,6 +93,10 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "ru": "Спасибо за оценку! Хотите добавить комментарий? Напишите его сообщением.",
         "en": "Thank you for the rating! Want to add a comment? Just write it.",
     },
+    "ticket_resolved_again": {
+        "ru": "Обращение №{id} снова решено. Если что-то ещё не так, просто напишите сюда.",
+        "en": "Ticket #{id} is resolved again. If anything is still wrong, just write here.",
+    },
     "csat_already": {"ru": "Оценка уже учтена.", "en": "Your rating is already counted."},
     "csat_comment_thanks": {
         "ru": "Спасибо, передали команде.",

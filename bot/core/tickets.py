@@ -223,6 +223,14 @@ class TicketService:
             message_row(customer.id, channel, "out", body or "[attachment]")
         )
         effects.posts.append((channel, external_id, Reply(body, attachment=attachment)))
+        if ticket.status in ("resolved", "closed"):
+            effects.staff(
+                ticket,
+                Reply(
+                    f"ℹ️ Ticket #{ticket.id} is {ticket.status}: this message was sent to the "
+                    "customer anyway. /reopen to reopen it."
+                ),
+            )
         return effects
 
     async def note(self, session: AsyncSession, ticket: Ticket, author: str, text: str) -> None:
@@ -235,19 +243,30 @@ class TicketService:
             return effects
         ticket.status = "resolved"
         ticket.resolved_at = self._clock()
+        rated = ticket.csat_score is not None
         effects = await _system_event(
             session,
             ticket,
             "resolved",
             author,
-            f"✅ Resolved by {author}. The customer is asked for CSAT.",
+            f"✅ Resolved by {author}. "
+            + (
+                f"CSAT was already given ({ticket.csat_score}/5): not asked again."
+                if rated
+                else "The customer is asked for CSAT."
+            ),
         )
         address = await self._customer_address(session, ticket)
         if address is not None:
             customer, channel, external_id = address
-            scores = tuple(Button(str(n), f"csat:{ticket.id}:{n}") for n in range(1, 6))
-            question = t("ticket_resolved", customer.language, id=ticket.id)
-            effects.posts.append((channel, external_id, Reply(question, buttons=(scores,))))
+            if rated:
+                # Reopened and resolved again: one rating per ticket, so no second question.
+                notice = t("ticket_resolved_again", customer.language, id=ticket.id)
+                effects.posts.append((channel, external_id, Reply(notice)))
+            else:
+                scores = tuple(Button(str(n), f"csat:{ticket.id}:{n}") for n in range(1, 6))
+                question = t("ticket_resolved", customer.language, id=ticket.id)
+                effects.posts.append((channel, external_id, Reply(question, buttons=(scores,))))
         return effects
 
     async def reopen(self, session: AsyncSession, ticket: Ticket, author: str) -> Effects:

@@ -40,6 +40,17 @@ class StaffDirectory:
         self._ttl = ttl_seconds
         self._timeout = timeout
         self._cache: dict[int, tuple[float, bool]] = {}
+        self._refused: set[int] = set()
+
+    def first_refusal(self, user_id: int) -> bool:
+        """True the first time a non-staff user is refused: one refusal per user is enough
+        in the topic (per process: after a restart they may read it once more)."""
+        if user_id in self._refused:
+            return False
+        if len(self._refused) >= 10_000:
+            self._refused.clear()
+        self._refused.add(user_id)
+        return True
 
     @property
     def chat_id(self) -> int:
