@@ -39,6 +39,7 @@ from bot.metrics import Metrics
 from bot.monthly_report import send_monthly_report
 from bot.scheduler import create_scheduler
 from bot.status import StatusBoard
+from bot.telegram.commands import publish_commands
 from bot.telegram.inbox import TelegramInbox
 from bot.telegram.polling import ALLOWED_UPDATES, TelegramPoller
 from bot.telegram.setup import create_bot, create_dispatcher
@@ -305,6 +306,9 @@ async def connect_telegram(services: Services) -> None:
         log.info("telegram is off: set [telegram] token to enable it")
         return
     tg = settings.telegram
+    services.background.append(
+        asyncio.create_task(publish_commands(services.bot, tg.staff_chat_id, tg.admin_ids))
+    )
     if tg.mode == "webhook":
         if not await register_webhook(services):
             services.background.append(asyncio.create_task(_retry_webhook(services)))

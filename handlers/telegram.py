@@ -21,6 +21,8 @@ def create_router() -> Router:
     router = Router(name="customer")
     router.message.filter(private_chat)
     router.message.register(on_message)
+    router.edited_message.filter(private_chat)
+    router.edited_message.register(on_edited_message)
     router.callback_query.register(on_button)
     return router
 
@@ -29,6 +31,15 @@ async def on_message(
     message: Message, session: AsyncSession, conversation: Conversation, replies: ReplyBuffer
 ) -> None:
     outcome = await conversation.handle(session, inbound_from_message(message))
+    replies.extend(CHANNEL, str(message.chat.id), outcome.replies)
+    replies.add_posts(outcome.posts)
+
+
+async def on_edited_message(
+    message: Message, session: AsyncSession, conversation: Conversation, replies: ReplyBuffer
+) -> None:
+    """A corrected message: it reaches the open ticket as a correction."""
+    outcome = await conversation.handle(session, inbound_from_message(message, edited=True))
     replies.extend(CHANNEL, str(message.chat.id), outcome.replies)
     replies.add_posts(outcome.posts)
 

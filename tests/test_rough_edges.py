@@ -133,3 +133,54 @@ async def test_staff_group_edges(start_app: AppFactory, fake_tg: FakeTelegram, d
     assert last.params["text"].startswith("Обращение №1 снова решено")
     assert "reply_markup" not in last.params
     assert "CSAT was already given (5/5)" in fake_tg.sent_texts(STAFF_CHAT)[-1]
+
+
+async def test_command_menus_are_published(start_app: AppFactory, fake_tg: FakeTelegram):
+    await start_app(telegram={"staff_chat_id": STAFF_CHAT, "admin_ids": [77]})
+    calls = await fake_tg.wait_for("setMyCommands", 6)
+    menus = {
+        (
+            c.params["scope"]["type"],
+            c.params["scope"].get("chat_id"),
+            c.params.get("language_code"),
+        ): [command["command"] for command in c.params["commands"]]
+        for c in calls
+    }
+    assert menus[("all_private_chats", None, None)][:3] == ["start", "faq", "hours"]
+    assert ("all_private_chats", None, "ru") in menus
+    assert "resolve" in menus[("chat", STAFF_CHAT, None)]
+    assert "report" in menus[("chat", 77, "ru")] and "start" in menus[("chat", 77, "ru")]
+    ru = next(c for c in calls if c.params.get("language_code") == "ru")
+    assert ru.params["commands"][0]["description"] == "Меню"
+
+
+async def test_a_corrected_message_reaches_the_ticket(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    fake_tg.members[AGENT] = "member"
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT})
+    for text in ("/complaint", "Сломался чайник, заказ 123"):
+        await fake_tg.deliver(fake_tg.message_update(CUSTOMER, text))
+        await app.drain()
+    update = fake_tg.message_update(CUSTOMER, "Сломался чайник, заказ 124")
+    update["edited_message"] = update.pop("message")
+    update["edited_message"]["edit_date"] = update["edited_message"]["date"]
+    assert await fake_tg.deliver(update) == 200
+    await app.drain()
+    assert fake_tg.sent_texts(CUSTOMER)[-1] == "Добавлено в обращение №1."
+    staff = [t for t in fake_tg.sent_texts(STAFF_CHAT) if "Исправлено" in t]
+    assert len(staff) == 1 and "✏️ Исправлено: Сломался чайник, заказ 124" in staff[0]
+    async with faq_loaded.engine.connect() as conn:
+        texts = (
+            (await conn.execute(select(TicketMessage.text).order_by(TicketMessage.id)))
+            .scalars()
+            .all()
+        )
+    assert texts[-1] == "✏️ Исправлено: Сломался чайник, заказ 124"
+    # No open ticket: the corrected question is answered.
+    other = fake_tg.message_update(CUSTOMER + 1, "/start")
+    other["edited_message"] = other.pop("message")
+    other["edited_message"]["text"] = "сколько стоит доставка"
+    assert await fake_tg.deliver(other) == 200
+    await app.drain()
+    assert "Сколько стоит доставка?" in fake_tg.sent_texts(CUSTOMER + 1)[-1]

@@ -48,7 +48,7 @@ def _display_name(user: User | None) -> str:
 def customer_chat_of(update: dict[str, Any]) -> str | None:
     """The private chat a raw update comes from (the customer's `external_id`), read before
     aiogram parses it, so the inbox can load a batch's customers at once."""
-    message = update.get("message")
+    message = update.get("message") or update.get("edited_message")
     if message is None:
         query = update.get("callback_query")
         message = query.get("message") if isinstance(query, dict) else None
@@ -58,7 +58,7 @@ def customer_chat_of(update: dict[str, Any]) -> str | None:
     return None
 
 
-def inbound_from_message(message: Message) -> InboundMessage:
+def inbound_from_message(message: Message, *, edited: bool = False) -> InboundMessage:
     text = message.text or message.caption or ""
     command: str | None = None
     if text.startswith("/"):
@@ -75,6 +75,7 @@ def inbound_from_message(message: Message) -> InboundMessage:
         language_code=user.language_code if user else None,
         command=command,
         attachment=attachment_of(message),
+        edited=edited,
     )
 
 

@@ -145,6 +145,8 @@ class Conversation:
         )
         if message.button is not None:
             await self._on_button(turn, message.button)
+        elif message.edited:
+            await self._on_edit(turn, message.text)
         elif message.command is not None:
             await self._on_command(turn, message.command, _command_argument(message.text))
         else:
@@ -363,6 +365,21 @@ class Conversation:
             await self._hours_reply(turn)
             return
         await self._search(turn, text)
+
+    async def _on_edit(self, turn: _Turn, text: str) -> None:
+        """While a ticket is open, a corrected message reaches staff marked as a correction;
+        otherwise the corrected text is answered like a new message."""
+        text = text.strip()
+        ticket = await self._tickets.open_ticket(turn.session, turn.customer)
+        if ticket is not None and text and len(text) <= self._max_chars:
+            correction = t("edited_message", turn.language, text=text)
+            reply, effects = await self._tickets.customer_message(
+                turn.session, ticket, turn.customer, correction, None
+            )
+            turn.effects.posts.extend(effects.posts)
+            await self._say(turn, reply)
+        elif text and not text.startswith("/"):
+            await self._on_text(turn, text)
 
     async def _search(self, turn: _Turn, text: str) -> None:
         config = self._faq_config

@@ -31,6 +31,7 @@ class InboundMessage:
     language_code: str | None = None
     command: str | None = None  # "start", "hours", "menu", ... without the slash
     attachment: Attachment | None = None
+    edited: bool = False  # a correction of a message sent earlier, where the channel has edits
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "Ticket #{id} is open: “{text}”\n\n{expectation}\n"
         "Write here: every message goes to this ticket.",
     },
+    "edited_message": {"ru": "✏️ Исправлено: {text}", "en": "✏️ Edited: {text}"},
     "ticket_added": {
         "ru": "Добавлено в обращение №{id}.",
         "en": "Added to ticket #{id}.",

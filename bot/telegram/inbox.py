@@ -42,7 +42,7 @@ from storage.repositories.customers import CustomerRepository
 from storage.repositories.events import InboundEventRepository
 
 SOURCE = "telegram"
-HANDLED_KINDS = ("message", "callback_query")
+HANDLED_KINDS = ("message", "edited_message", "callback_query")
 log = logging.getLogger(__name__)
 
 
