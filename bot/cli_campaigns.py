@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.campaigns import service
+from bot.campaigns.audience import describe_skips, skipped_of
 from bot.config import Settings
 from bot.database import command_database
 from storage.models import Campaign
@@ -99,6 +100,12 @@ async def _survey(session: Any, args: argparse.Namespace) -> None:
     print(f"{len(rows)} surveys")
 
 
+SKIP_HELP = (
+    "opted out of surveys, unreachable (blocked the bot), no channel to reach them on, or "
+    "throttled (surveyed within the campaign's throttle days)"
+)
+
+
 def progress(counts: dict[str, int], width: int = 30) -> str:
     total = sum(counts.values())
     done = total - counts.get("queued", 0) - counts.get("sending", 0)
@@ -151,5 +158,8 @@ async def _campaign(session: Any, settings: Settings, args: argparse.Namespace) 
     print(progress(state.counts))
     labels = ("queued", "sending", "sent", "answered", "blocked", "failed", "expired")
     print("  ".join(f"{label} {state.counts.get(label, 0)}" for label in labels))
+    skipped = describe_skips(skipped_of(campaign))
+    if skipped:
+        print(skipped + " (not asked: " + SKIP_HELP + ")")
     rate = state.response_rate
     print(f"response rate {rate:.1%}" if rate is not None else "response rate —")

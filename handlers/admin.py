@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns import service
+from bot.campaigns.audience import describe_skips, skipped_of
 from bot.channels.telegram import CHANNEL
 from bot.charts import trend_png
 from bot.cli_campaigns import progress
@@ -133,6 +134,9 @@ async def campaign_status(
         f"#{campaign.id} {campaign.name}: {campaign.status}\n{progress(state.counts, 20)}\n"
         f"{counts}\nresponse rate {f'{rate:.1%}' if rate is not None else '—'}"
     )
+    skipped = describe_skips(skipped_of(campaign))
+    if skipped:
+        text += f"\n{skipped}"
     _answer(replies, message, text)
 
 

@@ -322,6 +322,8 @@ class Campaign(Base):
     quiet_end: Mapped[str] = mapped_column(String(5), default="09:00")
     reminder_hours: Mapped[int] = mapped_column(Integer, default=0)
     expire_hours: Mapped[int] = mapped_column(Integer, default=72)
+    # Customers of the audience not asked, by reason, over all runs: JSON {"throttled": 3, ...}.
+    skipped: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -499,3 +499,41 @@ async def test_a_campaign_429_holds_back_replies_too(
     await sending
     reply = [c for c in fake_tg.calls_of("sendMessage") if int(c.params["chat_id"]) == 5603][-1]
     assert reply.at - refused.at >= 1.0
+
+
+async def test_status_says_who_was_skipped_and_why(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    """A campaign whose audience was skipped does not say "0/0 0 %" and nothing else."""
+    import subprocess
+    import sys
+
+    from storage.repositories.customers import CustomerRepository
+
+    app = await start_app(scheduler={"enabled": False})
+    async with create_session_pool(database.engine)() as session, session.begin():
+        customers = CustomerRepository(session)
+        made = [
+            await customers.get_or_create("telegram", str(8100 + n), "c", "ru") for n in range(5)
+        ]
+        made[0].surveys_opted_out = True
+        made[1].unreachable = True
+        made[2].last_channel = "whatsapp"  # no identity there
+        made[3].last_surveyed_at = NOW - timedelta(days=2)
+        made[4].surveys_opted_out = True
+    campaign_id = await _campaign(database)
+    await launch_campaigns(app.services)
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "campaign", "status", str(campaign_id)],
+        capture_output=True,
+        text=True,
+        env=cli_env(database),
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "0/0 0%" in result.stdout
+    assert (
+        "skipped 5: opted out 2, unreachable 1, no channel 1, throttled 1 (not asked:"
+        in result.stdout
+    )

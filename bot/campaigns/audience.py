@@ -22,6 +22,8 @@ AUDIENCE_KEYS = {
     "has_ticket",
 }
 LESS_OFTEN_DAYS = 90
+# Why someone in the audience was not asked, in the order they are checked.
+SKIP_REASONS = ("opted_out", "unreachable", "no_channel", "throttled")
 
 
 def parse_audience(raw: str) -> dict[str, Any]:
@@ -73,24 +75,22 @@ async def launch(
     audience = parse_audience(campaign.audience)
     # One query for the audience with each customer's address on their last channel, and the
     # deliveries written in chunks: a 10,000-customer run is a handful of statements.
-    statement = (
-        select(
-            Customer.id,
-            Customer.last_channel,
-            Customer.language,
-            Customer.timezone,
-            Customer.last_surveyed_at,
-            Customer.survey_throttle_days,
-            ChannelIdentity.external_id,
-        )
-        .join(
-            ChannelIdentity,
-            and_(
-                ChannelIdentity.customer_id == Customer.id,
-                ChannelIdentity.channel == Customer.last_channel,
-            ),
-        )
-        .where(Customer.surveys_opted_out.is_(False), Customer.unreachable.is_(False))
+    statement = select(
+        Customer.id,
+        Customer.last_channel,
+        Customer.language,
+        Customer.timezone,
+        Customer.last_surveyed_at,
+        Customer.survey_throttle_days,
+        Customer.surveys_opted_out,
+        Customer.unreachable,
+        ChannelIdentity.external_id,
+    ).outerjoin(
+        ChannelIdentity,
+        and_(
+            ChannelIdentity.customer_id == Customer.id,
+            ChannelIdentity.channel == Customer.last_channel,
+        ),
     )
     if customer_id is not None:
         statement = statement.where(Customer.id == customer_id)
@@ -114,9 +114,11 @@ async def launch(
         has = exists().where(Ticket.customer_id == Customer.id)
         statement = statement.where(has if audience["has_ticket"] else ~has)
     deliveries: list[dict[str, Any]] = []
+    skipped: dict[str, int] = {}
     for row in await session.execute(statement):
-        days = row.survey_throttle_days or campaign.throttle_days
-        if row.last_surveyed_at is not None and row.last_surveyed_at > now - timedelta(days=days):
+        reason = _skip_reason(row, campaign.throttle_days, now)
+        if reason is not None:
+            skipped[reason] = skipped.get(reason, 0) + 1
             continue
         zone = zone_of(row.timezone, default_zone)
         deliveries.append(
@@ -133,9 +135,43 @@ async def launch(
                 or now,
             }
         )
+    if skipped:
+        campaign.skipped = json.dumps(merge_skips(skipped_of(campaign), skipped), sort_keys=True)
     return await insert_ignore_many(
         session,
         Delivery.__table__,  # type: ignore[arg-type]
         deliveries,
         ["campaign_id", "customer_id", "run_key"],
     )
+
+
+def _skip_reason(row: Any, throttle_days: int, now: datetime) -> str | None:
+    """Why this member of the audience is not asked, or None to ask them."""
+    if row.surveys_opted_out:
+        return "opted_out"
+    if row.unreachable:
+        return "unreachable"
+    if row.external_id is None or not row.last_channel:
+        return "no_channel"
+    days = row.survey_throttle_days or throttle_days
+    if row.last_surveyed_at is not None and row.last_surveyed_at > now - timedelta(days=days):
+        return "throttled"
+    return None
+
+
+def skipped_of(campaign: Campaign) -> dict[str, int]:
+    try:
+        data = json.loads(campaign.skipped or "{}")
+    except ValueError:
+        return {}
+    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def merge_skips(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    return {k: total.get(k, 0) + more.get(k, 0) for k in {*total, *more}}
+
+
+def describe_skips(skipped: dict[str, int]) -> str:
+    """ "skipped 5: throttled 3, opted out 2" or "" when nobody was."""
+    parts = [f"{r.replace('_', ' ')} {skipped[r]}" for r in SKIP_REASONS if skipped.get(r)]
+    return f"skipped {sum(skipped.values())}: {', '.join(parts)}" if parts else ""
