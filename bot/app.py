@@ -119,6 +119,7 @@ def create_services(
         on_blocked=tickets.customer_unreachable,
         status=status,
         recovery_interval=retry.recovery_seconds,
+        pickup_interval=retry.pickup_seconds,
         retry=RetryPolicy(retry.retry_base_seconds, retry.retry_max_seconds, retry.max_attempts),
     )
     sla = SlaWatch(pool, outbox, hours, settings.tickets, clock)

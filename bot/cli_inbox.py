@@ -99,8 +99,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.command == "tickets":
             buffer = ReplyBuffer()
             await _tickets(settings, session, args, buffer)
-            # Delivered by the running bot's outbox (it picks up pending rows).
-            await Outbox(pool, {}).enqueue(session, buffer)
+            # Handed over to the running bot, which claims and sends them within a second.
+            await Outbox(pool, {}).hand_over(session, buffer)
         elif args.command == "canned":
             await _canned(session, args)
         else:

@@ -206,6 +206,8 @@ class ReportsConfig:
 class OutboxConfig:
     # How often rows left pending (a crash, a failed send) are looked for.
     recovery_seconds: float = 15.0
+    # How often replies queued by another process (the CLI) are claimed and sent.
+    pickup_seconds: float = 1.0
     # After a failed send: wait base, doubling per attempt, at most max; give up after
     # max_attempts (20 with the defaults: about 70 minutes of trying).
     retry_base_seconds: float = 5.0
@@ -392,7 +394,13 @@ def _check_semantics(settings: Settings) -> None:
     if tg.sends_per_second <= 0:
         raise ConfigError(f"{source}: [telegram] sends_per_second: must be above 0")
     outbox = settings.outbox
-    for key in ("recovery_seconds", "retry_base_seconds", "retry_max_seconds", "max_attempts"):
+    for key in (
+        "recovery_seconds",
+        "pickup_seconds",
+        "retry_base_seconds",
+        "retry_max_seconds",
+        "max_attempts",
+    ):
         if getattr(outbox, key) <= 0:
             raise ConfigError(f"{source}: [outbox] {key}: must be above 0")
     chat = settings.webchat

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import select
@@ -184,3 +185,43 @@ async def test_a_corrected_message_reaches_the_ticket(
     assert await fake_tg.deliver(other) == 200
     await app.drain()
     assert "Сколько стоит доставка?" in fake_tg.sent_texts(CUSTOMER + 1)[-1]
+
+
+async def test_handed_over_replies_are_claimed_once_by_two_processes(database: Database):
+    """Two running bots on one database: each row the CLI hands over is sent by one of them."""
+    from bot.core.messages import Reply
+    from bot.core.outbox import Outbox, ReplyBuffer, SendResult, SendStatus
+    from storage.db import create_session_pool
+
+    sent: list[tuple[str, str]] = []
+
+    class Recording:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def send(
+            self, recipient: str, reply: Reply, *, sent_ids: object = None
+        ) -> SendResult:
+            await asyncio.sleep(0)
+            sent.append((self.name, reply.text))
+            return SendResult(SendStatus.SENT)
+
+    pool = create_session_pool(database.engine)
+    async with pool() as session, session.begin():
+        buffer = ReplyBuffer()
+        for number in range(40):
+            buffer.extend("webchat", f"session-{number % 4:04d}", [Reply(f"reply {number}")])
+        assert await Outbox(pool, {}).hand_over(session, buffer) == 40
+    engines = [database.new_engine(), database.new_engine()]
+    try:
+        first = Outbox(create_session_pool(engines[0]), {"webchat": Recording("a")})
+        second = Outbox(create_session_pool(engines[1]), {"webchat": Recording("b")})
+        # Recovery never takes a handed-over row: only a claim does.
+        assert await first.recover() == 0
+        claimed = await asyncio.gather(first.pick_up(), second.pick_up(), first.pick_up())
+        assert sum(claimed) == 40
+        assert sorted(text for _, text in sent) == sorted(f"reply {n}" for n in range(40))
+        assert await second.pick_up() == 0
+    finally:
+        for engine in engines:
+            await engine.dispose()

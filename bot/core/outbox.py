@@ -23,7 +23,7 @@ from bot.core.messages import Attachment, Button, Reply
 from bot.status import StatusBoard
 from storage.db import DB_ERRORS, one_statement, short_statements
 from storage.models import Customer, OutboxMessage, utcnow
-from storage.recovery import LogThrottle, recovery_loop
+from storage.recovery import LogThrottle, periodic, recovery_loop
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.outbox import OutboxRepository
 
@@ -126,6 +126,7 @@ class Outbox:
         senders: dict[str, ChannelSender],
         *,
         recovery_interval: float = 15.0,
+        pickup_interval: float = 1.0,
         flush_interval: float = 0.05,
         on_blocked: BlockedHook | None = None,
         status: StatusBoard | None = None,
@@ -137,6 +138,7 @@ class Outbox:
         self._on_blocked = on_blocked
         self._senders = senders
         self._recovery_interval = recovery_interval
+        self._pickup_interval = pickup_interval
         self._flush_interval = flush_interval
         self._flush_delay = flush_interval  # grows while the sent-marks cannot be written
         self._sent: list[int] = []
@@ -175,6 +177,27 @@ class Outbox:
             ]
             for b, _ in buffers
         ]
+
+    async def hand_over(self, session: AsyncSession, buffer: ReplyBuffer) -> int:
+        """Queue replies for the running bot to send (from a process that sends nothing
+        itself, like the CLI): it claims them within `pickup_interval`, not at its next
+        recovery sweep. Returns how many."""
+        rows = [
+            (channel, recipient, reply_to_payload(reply), None)
+            for channel, recipient, reply in buffer.items
+        ]
+        return len(await OutboxRepository(session).add_many(rows, status="handoff"))
+
+    async def pick_up(self) -> int:
+        """Claim and send what other processes handed over; returns how many."""
+        async with self._pool() as session, session.begin():
+            rows = await OutboxRepository(session).claim_handoffs(list(self._senders))
+        queued = [
+            QueuedReply(row.id, row.channel, row.recipient, reply_from_payload(row.payload))
+            for row in rows
+        ]
+        await self.deliver(queued)
+        return len(queued)
 
     async def deliver(self, queued: list[QueuedReply], *, resuming: bool = False) -> None:
         """Send in order. Sent ids are marked in batches: a crash before the flush resends at
@@ -367,6 +390,9 @@ class Outbox:
         self._tasks = [
             asyncio.create_task(self._flush_loop()),
             asyncio.create_task(self._recovery_loop()),
+            asyncio.create_task(
+                periodic(self.pick_up, lambda: self._pickup_interval, "outbox pick-up", log)
+            ),
         ]
 
     async def stop(self) -> None:

@@ -23,9 +23,11 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add_many(self, rows: Sequence[tuple[str, str, str, int | None]]) -> list[int]:
+    async def add_many(
+        self, rows: Sequence[tuple[str, str, str, int | None]], *, status: str = "pending"
+    ) -> list[int]:
         """Queue (channel, recipient, payload, event id) rows in one statement; returns their
-        ids in the same order."""
+        ids in the same order. `status` "handoff": for a running bot to claim and send."""
         if not rows:
             return []
         now = utcnow()
@@ -37,7 +39,7 @@ class OutboxRepository:
                     "channel": channel,
                     "recipient": recipient,
                     "payload": payload,
-                    "status": "pending",
+                    "status": status,
                     "attempts": 0,
                     "event_id": event_id,
                     "created_at": now,
@@ -45,6 +47,31 @@ class OutboxRepository:
                 for channel, recipient, payload, event_id in rows
             ],
         )
+
+    async def claim_handoffs(self, channels: list[str], limit: int = 500) -> list[OutboxMessage]:
+        """Rows another process handed over, claimed by this one: each row is claimed by one
+        process only (the status changes under a condition), then sent like its own."""
+        ids = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.status == "handoff", OutboxMessage.channel.in_(channels))
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        claimed = await self._session.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(ids.scalar_subquery()), _OUTBOX.c.status == "handoff")
+            .values(status="pending")
+            .returning(_OUTBOX.c.id)
+        )
+        claimed_ids = sorted(int(i) for i in claimed.scalars())
+        if not claimed_ids:
+            return []
+        rows = await self._session.execute(
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(claimed_ids))
+            .order_by(OutboxMessage.id)
+        )
+        return list(rows.scalars())
 
     async def pending(
         self, created_before: datetime, channels: list[str], limit: int = 500
