@@ -71,7 +71,31 @@ def rate_rows(rates: list[CampaignRate]) -> list[dict[str, Any]]:
     ]
 
 
-def render(kind: str, rows: list[dict[str, Any]], fmt: str) -> str:
+_WORDS = {
+    "en": {
+        "none": "no answers in this range",
+        "low": "low confidence",
+        "promoters": "promoters",
+        "passives": "passives",
+        "detractors": "detractors",
+        "mean": "mean",
+        "agree": "agree",
+    },
+    "ru": {
+        "none": "нет ответов за этот период",
+        "low": "мало ответов",
+        "promoters": "промоутеры",
+        "passives": "нейтральные",
+        "detractors": "критики",
+        "mean": "среднее",
+        "agree": "согласны",
+    },
+}
+
+
+def render(kind: str, rows: list[dict[str, Any]], fmt: str, language: str = "en") -> str:
+    """JSON and CSV keep English keys (they are read by programs); text is for people."""
+    words = _WORDS.get(language, _WORDS["en"])
     if fmt == "json":
         return json.dumps({"metric": kind, "rows": rows}, ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
@@ -82,15 +106,16 @@ def render(kind: str, rows: list[dict[str, Any]], fmt: str) -> str:
             writer.writerows(rows)
         return buffer.getvalue()
     if not rows:
-        return f"{kind.upper()}: no answers in this range\n"
+        return f"{kind.upper()}: {words['none']}\n"
     lines = []
     for row in rows:
         if kind == "nps":
-            mark = "  * low confidence (N < 30)" if row["low_confidence"] else ""
+            mark = f"  * {words['low']} (N < 30)" if row["low_confidence"] else ""
             lines.append(
                 f"{row['period']:10}  NPS {row['nps']:+6.1f} ± {row['margin_95']:.1f}  "
-                f"N={row['n']}: promoters {row['promoters']}, passives {row['passives']},"
-                f" detractors {row['detractors']}{mark}"
+                f"N={row['n']}: {words['promoters']} {row['promoters']},"
+                f" {words['passives']} {row['passives']},"
+                f" {words['detractors']} {row['detractors']}{mark}"
             )
         elif kind == "csat":
             lines.append(f"{row['period']:10}  CSAT {row['csat_percent']:5.1f}%  N={row['n']}")
@@ -102,7 +127,7 @@ def render(kind: str, rows: list[dict[str, Any]], fmt: str) -> str:
             )
         else:
             lines.append(
-                f"{row['period']:10}  CES mean {row['mean']:.2f}  "
-                f"agree {row['agree_percent']:5.1f}%  N={row['n']}"
+                f"{row['period']:10}  CES {words['mean']} {row['mean']:.2f}  "
+                f"{words['agree']} {row['agree_percent']:5.1f}%  N={row['n']}"
             )
     return "\n".join(lines) + "\n"

@@ -24,36 +24,22 @@ from bot.core.messages import Button, Reply
 from bot.core.outbox import ReplyBuffer
 from bot.core.untrusted import parse_id
 from bot.reports import render, rows_for
+from handlers.admin_texts import language_of, say, status_word
 from storage.db import short_statements
 from storage.models import Campaign, Survey
 from storage.repositories.reports import ReportFilter, score_counts
 
-HELP = (
-    "Admin commands: /newsurvey NAME nps|csat|ces|custom [anonymous], /surveys, /newcampaign, "
-    "/campaigns, /campaign ID, /pause ID, /resume ID, /cancel_campaign ID, "
-    "/report nps|csat|ces [week|month]"
-)
-NEW_SURVEY_HELP = (
-    "Usage: /newsurvey NAME nps|csat|ces [anonymous], or /newsurvey NAME custom Option 1; "
-    "Option 2; ... Questions and follow-ups get the default texts in Russian and English; "
-    "other texts: otklik survey create --texts."
-)
 # The wizard keeps its state in the buttons themselves (wz:<survey>:<when>:<audience>:ok),
 # so there is nothing to lose between steps and nothing to clean up after. Times are on the
 # business's clock ([hours] timezone).
-WHEN = {
-    "now": "now",
-    "tmr": "tomorrow at 10:00",
-    "mon": "every Monday at 10:00",
-    "m1": "on the 1st of every month at 10:00",
-}
+WHEN = ("now", "tmr", "mon", "m1")  # labels: admin_texts "when_<key>"
 CRON = {"mon": "0 10 * * 1", "m1": "0 10 1 * *"}
-AUDIENCES = {
-    "all": ("everyone", "{}"),
-    "tg": ("Telegram customers", '{"channel": "telegram"}'),
-    "web": ("web chat customers", '{"channel": "webchat"}'),
-    "ru": ("Russian speakers", '{"language": "ru"}'),
-    "en": ("English speakers", '{"language": "en"}'),
+AUDIENCES = {  # labels: admin_texts "who_<key>"
+    "all": "{}",
+    "tg": '{"channel": "telegram"}',
+    "web": '{"channel": "webchat"}',
+    "ru": '{"language": "ru"}',
+    "en": '{"language": "en"}',
 }
 
 
@@ -101,12 +87,15 @@ def _answer(replies: ReplyBuffer, message: Message, text: str) -> None:
 
 
 async def admin_help(message: Message, replies: ReplyBuffer) -> None:
-    _answer(replies, message, HELP)
+    _answer(replies, message, say("help", language_of(message.from_user)))
 
 
 async def campaigns(message: Message, session: AsyncSession, replies: ReplyBuffer) -> None:
+    language = language_of(message.from_user)
     rows = (await session.execute(select(Campaign).order_by(Campaign.id))).scalars().all()
-    lines = [f"#{c.id} {c.name} · {c.status} · {c.schedule}" for c in rows] or ["No campaigns."]
+    lines = [
+        f"#{c.id} {c.name} · {status_word(c.status, language)} · {c.schedule}" for c in rows
+    ] or [say("no_campaigns", language)]
     _answer(replies, message, "\n".join(lines))
 
 
@@ -117,7 +106,10 @@ async def _campaign(
     campaign_id = parse_id(argument)
     campaign = await session.get(Campaign, campaign_id) if campaign_id is not None else None
     if campaign is None:
-        _answer(replies, message, f"No campaign {argument or '(give an id)'}. {HELP}")
+        language = language_of(message.from_user)
+        what = argument or say("give_an_id", language)
+        text = f"{say('no_campaign', language, what=what)} {say('help', language)}"
+        _answer(replies, message, text)
     return campaign
 
 
@@ -127,12 +119,16 @@ async def campaign_status(
     campaign = await _campaign(message, command, session, replies)
     if campaign is None:
         return
+    language = language_of(message.from_user)
     state = await service.status(session, campaign)
     rate = state.response_rate
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(state.counts.items())) or "no deliveries"
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(state.counts.items())) or say(
+        "no_deliveries", language
+    )
+    rate_text = say("response_rate", language, rate=f"{rate:.1%}" if rate is not None else "—")
     text = (
-        f"#{campaign.id} {campaign.name}: {campaign.status}\n{progress(state.counts, 20)}\n"
-        f"{counts}\nresponse rate {f'{rate:.1%}' if rate is not None else '—'}"
+        f"#{campaign.id} {campaign.name}: {status_word(campaign.status, language)}\n"
+        f"{progress(state.counts, 20)}\n{counts}\n{rate_text}"
     )
     skipped = describe_skips(skipped_of(campaign))
     if skipped:
@@ -152,23 +148,29 @@ async def change_state(
     except service.CampaignError as exc:
         _answer(replies, message, str(exc))
         return
-    _answer(replies, message, f"#{campaign.id} is {campaign.status}.")
+    language = language_of(message.from_user)
+    status = status_word(campaign.status, language)
+    _answer(replies, message, say("campaign_state", language, id=campaign.id, status=status))
 
 
 async def surveys(message: Message, session: AsyncSession, replies: ReplyBuffer) -> None:
+    language = language_of(message.from_user)
     rows = await service.surveys(session)
-    lines = [
-        f"#{s.id} {s.name} · {s.kind}{' · anonymous' if s.anonymous else ''}" for s in rows
-    ] or ["No surveys yet. " + NEW_SURVEY_HELP]
+    anonymous = " · " + say("anonymous", language)
+    lines = [f"#{s.id} {s.name} · {s.kind}{anonymous if s.anonymous else ''}" for s in rows] or [
+        f"{say('no_surveys', language)} {say('new_survey_help', language)}"
+    ]
     _answer(replies, message, "\n".join(lines))
 
 
 async def new_survey(
     message: Message, command: CommandObject, session: AsyncSession, replies: ReplyBuffer
 ) -> None:
+    language = language_of(message.from_user)
+    usage = say("new_survey_help", language)
     words = (command.args or "").split(maxsplit=2)
     if len(words) < 2:
-        _answer(replies, message, NEW_SURVEY_HELP)
+        _answer(replies, message, usage)
         return
     name, kind, rest = words[0], words[1].lower(), words[2] if len(words) > 2 else ""
     texts: dict[str, object] = {}
@@ -178,21 +180,18 @@ async def new_survey(
     elif rest.strip().lower() == "anonymous":
         anonymous = True
     elif rest.strip():
-        _answer(replies, message, f"Unexpected {rest.strip()!r}. {NEW_SURVEY_HELP}")
+        _answer(replies, message, f"{say('unexpected', language, what=repr(rest.strip()))} {usage}")
         return
     try:
         survey = await service.create_survey(
             session, name, kind, anonymous, json.dumps(texts, ensure_ascii=False)
         )
     except service.CampaignError as exc:
-        _answer(replies, message, f"Not created: {exc}. {NEW_SURVEY_HELP}")
+        _answer(replies, message, f"{say('not_created', language, why=exc)} {usage}")
         return
-    note = " (anonymous: answers keep no link to the customer)" if anonymous else ""
-    _answer(
-        replies,
-        message,
-        f"Survey #{survey.id} “{survey.name}” ({kind}) created{note}. /newcampaign sends it.",
-    )
+    note = say("anonymous_note", language) if anonymous else ""
+    created = say("survey_created", language, id=survey.id, name=survey.name, kind=kind, note=note)
+    _answer(replies, message, created)
 
 
 def _buttons(rows: list[list[tuple[str, str]]]) -> tuple[tuple[Button, ...], ...]:
@@ -200,12 +199,14 @@ def _buttons(rows: list[list[tuple[str, str]]]) -> tuple[tuple[Button, ...], ...
 
 
 async def wizard_start(message: Message, session: AsyncSession, replies: ReplyBuffer) -> None:
+    language = language_of(message.from_user)
     available = await service.surveys(session)
     if not available:
-        _answer(replies, message, "No surveys yet. " + NEW_SURVEY_HELP)
+        text = f"{say('no_surveys', language)} {say('new_survey_help', language)}"
+        _answer(replies, message, text)
         return
     rows = [[(f"{s.name} ({s.kind})", f"wz:{s.id}")] for s in available[:10]]
-    reply = Reply("New campaign, step 1 of 3: which survey?", buttons=_buttons(rows))
+    reply = Reply(say("wizard_survey", language), buttons=_buttons(rows))
     replies.extend(CHANNEL, str(message.chat.id), [reply])
 
 
@@ -219,9 +220,10 @@ async def wizard_step(
     if query.message is None:
         return
     chat = str(query.message.chat.id)
+    language = language_of(query.from_user)
     parts = (query.data or "").split(":")[1:]
     if parts[-1:] == ["x"]:
-        replies.extend(CHANNEL, chat, [Reply("Cancelled: no campaign created.")])
+        replies.extend(CHANNEL, chat, [Reply(say("wizard_cancelled", language))])
         return
     survey_id = parse_id(parts[0]) if parts else None
     survey = await session.get(Survey, survey_id) if survey_id is not None else None
@@ -230,44 +232,53 @@ async def wizard_step(
         or (len(parts) > 1 and parts[1] not in WHEN)
         or (len(parts) > 2 and parts[2] not in AUDIENCES)
     ):
-        replies.extend(CHANNEL, chat, [Reply("That step is no longer valid. /newcampaign")])
+        replies.extend(CHANNEL, chat, [Reply(say("wizard_stale", language))])
         return
     prefix = "wz:" + ":".join(parts)
     if len(parts) == 1:
-        rows = [[(label, f"{prefix}:{key}")] for key, label in WHEN.items()]
-        text = f"Step 2 of 3: survey “{survey.name}”. When? (Times are {business_zone.key}.)"
+        rows = [[(say(f"when_{key}", language), f"{prefix}:{key}")] for key in WHEN]
+        text = say("wizard_when", language, name=survey.name, zone=business_zone.key)
     elif len(parts) == 2:
-        rows = [[(label, f"{prefix}:{key}")] for key, (label, _) in AUDIENCES.items()]
-        text = "Step 3 of 3: who is asked?"
+        rows = [[(say(f"who_{key}", language), f"{prefix}:{key}")] for key in AUDIENCES]
+        text = say("wizard_who", language)
     elif len(parts) == 3:
-        rows = [[("✅ Create", f"{prefix}:ok"), ("✖️ Cancel", "wz:0:x")]]
-        text = (
-            f"Survey “{survey.name}”, {WHEN[parts[1]]}, {AUDIENCES[parts[2]][0]}; "
-            "recontact throttle 30 days, quiet hours 21:00-09:00. Create it?"
-        )
+        rows = [
+            [
+                (say("wizard_create", language), f"{prefix}:ok"),
+                (say("wizard_cancel", language), "wz:0:x"),
+            ]
+        ]
+        when, who = say(f"when_{parts[1]}", language), say(f"who_{parts[2]}", language)
+        text = say("wizard_confirm", language, name=survey.name, when=when, who=who)
     else:
         campaign = await _create_from_wizard(
-            session, survey, parts[1], parts[2], clock(), business_zone
+            session, survey, parts[1], parts[2], clock(), business_zone, language
         )
-        replies.extend(
-            CHANNEL,
-            chat,
-            [Reply(f"Campaign #{campaign.id} “{campaign.name}” is {campaign.status}.")],
+        status = status_word(campaign.status, language)
+        created = say(
+            "campaign_created", language, id=campaign.id, name=campaign.name, status=status
         )
+        replies.extend(CHANNEL, chat, [Reply(created)])
         return
     replies.extend(CHANNEL, chat, [Reply(text, buttons=_buttons(rows))])
 
 
 async def _create_from_wizard(
-    session: AsyncSession, survey: Survey, when: str, audience: str, now: datetime, zone: ZoneInfo
+    session: AsyncSession,
+    survey: Survey,
+    when: str,
+    audience: str,
+    now: datetime,
+    zone: ZoneInfo,
+    language: str,
 ) -> Campaign:
     if when in CRON:
         return await service.create_campaign(
             session,
-            name=f"{survey.name} {WHEN[when]}",
+            name=f"{survey.name} {say(f'when_{when}', language)}",
             survey_name=survey.name,
             cron=CRON[when],
-            audience=AUDIENCES[audience][1],
+            audience=AUDIENCES[audience],
         )
     run_at = now
     if when == "tmr":
@@ -278,22 +289,24 @@ async def _create_from_wizard(
         name=f"{survey.name} {run_at.astimezone(zone):%Y-%m-%d}",
         survey_name=survey.name,
         run_at=run_at,
-        audience=AUDIENCES[audience][1],
+        audience=AUDIENCES[audience],
     )
 
 
 async def report(
     message: Message, command: CommandObject, session: AsyncSession, replies: ReplyBuffer
 ) -> None:
+    language = language_of(message.from_user)
     words = (command.args or "nps").split()
     kind = words[0].lower()
     by = words[1].lower() if len(words) > 1 else None
     if kind not in ("nps", "csat", "ces") or by not in (None, "week", "month"):
-        _answer(replies, message, HELP)
+        _answer(replies, message, say("help", language))
         return
     rows = rows_for(kind, await score_counts(session, ReportFilter(kind=kind, by=by)))
-    text = render(kind, rows, "text")
+    text = render(kind, rows, "text", language)
     if by is None:  # the chart always shows a trend: weekly unless a period was asked for
         rows = rows_for(kind, await score_counts(session, ReportFilter(kind=kind, by="week")))
-    chart = trend_png(kind, rows, f"{kind.upper()} by {by or 'week'}")
+    period = say(f"period_{by or 'week'}", language)
+    chart = trend_png(kind, rows, say("chart_title", language, kind=kind.upper(), period=period))
     replies.extend(CHANNEL, str(message.chat.id), [Reply(text), Reply("", image=chart)])

@@ -261,8 +261,8 @@ async def test_admin_commands_in_telegram(
     await launch_campaigns(app.services)
     await app.services.campaigns.run_once()
 
-    async def say(chat_id: int, text: str) -> str:
-        await fake_tg.deliver(fake_tg.message_update(chat_id, text))
+    async def say(chat_id: int, text: str, language: str = "en") -> str:
+        await fake_tg.deliver(fake_tg.message_update(chat_id, text, language_code=language))
         await app.drain()
         return fake_tg.sent_texts(chat_id)[-1]
 
@@ -273,8 +273,13 @@ async def test_admin_commands_in_telegram(
     assert await say(admin, f"/pause {campaign_id}") == f"#{campaign_id} is paused."
     assert "cannot pause" in await say(admin, f"/pause {campaign_id}")
     assert (await say(admin, "/report nps")).startswith("NPS: no answers in this range")
+    # An admin whose Telegram app is in Russian is answered in Russian.
+    assert await say(admin, "/campaigns", "ru") == f"#{campaign_id} November NPS · на паузе · once"
+    assert (await say(admin, "/report nps", "ru")).startswith("NPS: нет ответов за этот период")
+    assert (await say(admin, "/admin", "ru")).startswith("Команды администратора:")
+    assert (await say(admin, "/campaign 999", "ru")).startswith("Нет рассылки 999.")
     # An outsider's /pause is just an unknown command to a customer: the menu, no change.
-    assert (await say(outsider, f"/resume {campaign_id}")).startswith("Чем могу помочь?")
+    assert (await say(outsider, f"/resume {campaign_id}", "ru")).startswith("Чем могу помочь?")
     async with create_session_pool(database.engine)() as session:
         campaign = await session.get(service.Campaign, campaign_id)
         assert campaign is not None and campaign.status == "paused"
@@ -323,27 +328,27 @@ async def test_new_campaign_wizard_for_admins_only(
             b["callback_data"] for row in params["reply_markup"]["inline_keyboard"] for b in row
         ]
 
-    first = await step(admin, fake_tg.message_update(admin, "/newcampaign"))
+    first = await step(admin, fake_tg.message_update(admin, "/newcampaign", language_code="en"))
     assert first["text"] == "New campaign, step 1 of 3: which survey?"
     assert buttons(first) == ["wz:1"]
-    second = await step(admin, fake_tg.callback_update(admin, "wz:1"))
+    second = await step(admin, fake_tg.callback_update(admin, "wz:1", language_code="en"))
     assert buttons(second) == ["wz:1:now", "wz:1:tmr", "wz:1:mon", "wz:1:m1"]
     assert second["text"].endswith("When? (Times are Europe/Moscow.)")
-    third = await step(admin, fake_tg.callback_update(admin, "wz:1:now"))
+    third = await step(admin, fake_tg.callback_update(admin, "wz:1:now", language_code="en"))
     assert "wz:1:now:tg" in buttons(third)
-    confirm = await step(admin, fake_tg.callback_update(admin, "wz:1:now:tg"))
+    confirm = await step(admin, fake_tg.callback_update(admin, "wz:1:now:tg", language_code="en"))
     assert buttons(confirm) == ["wz:1:now:tg:ok", "wz:0:x"]
     # Someone else replaying the same button is only a customer pressing an unknown button.
     refused = await step(outsider, fake_tg.callback_update(outsider, "wz:1:now:tg:ok"))
     assert refused["text"].startswith("Эта кнопка больше не работает")
-    done = await step(admin, fake_tg.callback_update(admin, "wz:1:now:tg:ok"))
+    done = await step(admin, fake_tg.callback_update(admin, "wz:1:now:tg:ok", language_code="en"))
     assert done["text"].startswith("Campaign #1 ") and done["text"].endswith("is scheduled.")
     async with create_session_pool(database.engine)() as session:
         campaigns = (await session.execute(select(service.Campaign))).scalars().all()
     assert [(c.status, c.audience) for c in campaigns] == [("scheduled", '{"channel": "telegram"}')]
     # Tomorrow 10:00 and every Monday 10:00 are on the business's clock (Moscow, UTC+3).
-    await step(admin, fake_tg.callback_update(admin, "wz:1:tmr:all:ok"))
-    weekly = await step(admin, fake_tg.callback_update(admin, "wz:1:mon:ru:ok"))
+    await step(admin, fake_tg.callback_update(admin, "wz:1:tmr:all:ok", language_code="en"))
+    weekly = await step(admin, fake_tg.callback_update(admin, "wz:1:mon:ru:ok", language_code="en"))
     assert weekly["text"] == "Campaign #3 “nps-main every Monday at 10:00” is scheduled."
     async with create_session_pool(database.engine)() as session:
         campaigns = (await session.execute(select(service.Campaign))).scalars().all()
@@ -351,6 +356,16 @@ async def test_new_campaign_wizard_for_admins_only(
         ("once", datetime(2026, 11, 25, 7, 0, tzinfo=UTC), ""),
         ("cron", None, "0 10 * * 1"),
     ]
+    # The same wizard for an admin whose app is in Russian.
+    ru = await step(admin, fake_tg.message_update(admin, "/newcampaign", language_code="ru"))
+    assert ru["text"] == "Новая рассылка, шаг 1 из 3: какой опрос?"
+    when = await step(admin, fake_tg.callback_update(admin, "wz:1", language_code="ru"))
+    labels = [b["text"] for row in when["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels[:2] == ["сейчас", "завтра в 10:00"]
+    made = await step(admin, fake_tg.callback_update(admin, "wz:1:m1:all:ok", language_code="ru"))
+    assert made["text"] == (
+        "Рассылка #4 «nps-main 1-го числа каждого месяца в 10:00»: запланирована."
+    )
 
 
 async def test_admins_create_and_list_surveys_in_telegram(
@@ -360,7 +375,7 @@ async def test_admins_create_and_list_surveys_in_telegram(
     app = await start_app(telegram={"admin_ids": [admin]}, scheduler={"enabled": False})
 
     async def say(chat_id: int, text: str) -> str:
-        await fake_tg.deliver(fake_tg.message_update(chat_id, text))
+        await fake_tg.deliver(fake_tg.message_update(chat_id, text, language_code="en"))
         await app.drain()
         return str(fake_tg.sent_texts(chat_id)[-1])
 
