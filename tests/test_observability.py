@@ -74,3 +74,25 @@ def test_library_chatter_is_quiet_unless_debugging():
         root.setLevel(level)
         for name in ("aiogram.event", "alembic", "apscheduler"):
             logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+async def test_database_errors_never_carry_customer_text(database: Database):
+    """A failed statement's error (what a traceback at ERROR prints, and what could land in
+    an error column) names the SQL, never the values a customer sent."""
+    import pytest
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.db import create_session_pool
+    from storage.models import ConversationMessage
+
+    pool = create_session_pool(database.engine)
+    with pytest.raises(IntegrityError) as caught:
+        async with pool() as session, session.begin():
+            await session.execute(
+                insert(ConversationMessage).values(
+                    customer_id=None, channel="telegram", direction="in", text="тайна Анны 4276"
+                )
+            )
+    assert "тайна Анны" not in str(caught.value)
+    assert "parameters hidden" in str(caught.value)
