@@ -19,6 +19,8 @@ from bot.campaigns.answers import SurveyAnswers
 from bot.campaigns.rate_limit import RateLimiter
 from bot.campaigns.schedule import tick as campaign_tick
 from bot.campaigns.sender import CampaignSender
+from bot.channels.base import ChannelPackage, CoreServices
+from bot.channels.registry import build_channels
 from bot.channels.telegram import CHANNEL as TELEGRAM
 from bot.channels.telegram import TelegramSender
 from bot.channels.telegram_json import TelegramJsonSender
@@ -79,6 +81,7 @@ class Services:
     scheduler: AsyncIOScheduler | None = None
     bot: Bot | None = None
     inbox: TelegramInbox | None = None
+    channels: list[ChannelPackage] = field(default_factory=list)
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -107,6 +110,8 @@ def create_services(
     )
     hub = WebChatHub()
     senders: dict[str, ChannelSender] = {WEBCHAT: WebChatSender(hub)}
+    channels = build_channels(settings)
+    senders.update({channel.name: channel.sender for channel in channels})
     # One limiter per bot token: replies go first, campaigns take what is left of the cap.
     limiter = RateLimiter(
         settings.campaigns.rate_per_second, cap=settings.telegram.sends_per_second
@@ -127,6 +132,9 @@ def create_services(
     unlimited = settings.campaigns.rate_per_second <= 0
     # Campaigns send to customers' channels only, never to the staff group.
     campaign_senders: dict[str, ChannelSender] = {WEBCHAT: senders[WEBCHAT]}
+    for channel in channels:
+        if channel.campaign_sender is not None:
+            campaign_senders[channel.name] = channel.campaign_sender
     campaigns = CampaignSender(
         pool,
         campaign_senders,
@@ -149,6 +157,7 @@ def create_services(
         campaigns,
         status,
         limiter,
+        channels=channels,
     )
     if settings.telegram.enabled:
         bot = create_bot(settings.telegram)
@@ -195,6 +204,11 @@ def create_app(services: Services) -> web.Application:
     app[keys.STATUS] = services.status
     app.add_routes(health.routes)
     app.add_routes(web_chat.routes)
+    core = CoreServices(
+        services.session_pool, services.conversation, services.outbox, services.metrics
+    )
+    for channel in services.channels:
+        app.add_routes(channel.routes(core))
     if services.inbox is not None and settings.telegram.mode == "webhook":
         app[keys.TELEGRAM_INBOX] = services.inbox
         app.router.add_post(settings.telegram.webhook_path, telegram_webhook)
@@ -216,6 +230,8 @@ async def start(services: Services) -> None:
         async with services.session_pool() as session, session.begin():
             await seed_rules(session, services.settings.tickets.rules)
     services.outbox.start()
+    for channel in services.channels:
+        await channel.start()
     settings = services.settings
     if settings.scheduler.enabled:
         interval = float(settings.tickets.sla_check_seconds)
@@ -363,6 +379,8 @@ async def stop(services: Services) -> None:
     if services.inbox is not None:
         await services.inbox.stop()
         log.info("stopping: telegram updates drained")
+    for channel in services.channels:
+        await channel.stop()
     await services.outbox.stop()
     log.info("stopping: outbox flushed")
     if services.bot is not None:

@@ -22,6 +22,8 @@ from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "OTKLIK__"
 _SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_CHANNEL_NAME = re.compile(r"[a-z0-9_-]{2,24}")
+RESERVED_CHANNELS = ("telegram", "webchat", "staff", "whatsapp", "vk", "email")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 PRIORITIES = ("low", "normal", "high", "urgent")
 CONFIG_ENV = "OTKLIK_CONFIG"
@@ -123,6 +125,28 @@ class WebChatConfig:
     # Open chat sockets, in all and per client address.
     max_connections: int = 1000
     max_connections_per_client: int = 10
+
+
+@dataclass(frozen=True)
+class HttpChannelConfig:
+    """One platform behind the generic HTTP channel (a shop's app, a CRM, a bridge)."""
+
+    # Where replies and staff messages are POSTed (signed like the inbound requests).
+    outbound_url: str = ""
+    # The shared HMAC-SHA256 key, both directions; keep it in the environment:
+    # OTKLIK__CHANNELS__HTTP__<NAME>__SECRET.
+    secret: str = ""
+    # What the platform can show: buttons (0 = none), per row, text length.
+    buttons_per_message: int = 20
+    buttons_per_row: int = 4
+    text_chars: int = 4096
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class ChannelsConfig:
+    # [channels.http.NAME] tables: each a generic HTTP channel called NAME.
+    http: dict[str, HttpChannelConfig] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -237,6 +261,7 @@ class Settings:
     faq: FaqConfig = field(default_factory=FaqConfig)
     webchat: WebChatConfig = field(default_factory=WebChatConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    channels: ChannelsConfig = field(default_factory=ChannelsConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
@@ -247,7 +272,10 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
-        return [s for s in (self.telegram.token, self.telegram.webhook_secret) if s]
+        channel_secrets = [c.secret for c in self.channels.http.values()]
+        return [
+            s for s in (self.telegram.token, self.telegram.webhook_secret, *channel_secrets) if s
+        ]
 
 
 def load_settings(
@@ -333,6 +361,14 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
     section, _, name = key.rpartition(".")
     label = f"[{section}] {name}" if section else name
     origin = typing.get_origin(hint)
+    if origin is dict:
+        _, item_type = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {label}: expected a table, got {_describe(value)}")
+        return {
+            str(name): _build(typing.cast(type[Any], item_type), item, source, f"{key}.{name}")
+            for name, item in value.items()
+        }
     if origin is list:
         (item_type,) = typing.get_args(hint)
         if not isinstance(value, list):
@@ -413,6 +449,24 @@ def _check_semantics(settings: Settings) -> None:
                 f"{source}: [webchat] allowed_origins: {origin!r} is not scheme://host[:port] "
                 "(no path, no trailing slash)"
             )
+    for name, channel in settings.channels.http.items():
+        where = f"{source}: [channels.http.{name}]"
+        if not _CHANNEL_NAME.fullmatch(name) or name in RESERVED_CHANNELS:
+            raise ConfigError(
+                f"{where}: the name must be 2-24 of a-z, 0-9, _ and -, and not one of "
+                f"{', '.join(RESERVED_CHANNELS)}"
+            )
+        if not channel.outbound_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where} outbound_url: an http:// or https:// URL is required")
+        if len(channel.secret) < 16:
+            raise ConfigError(
+                f"{where} secret: at least 16 characters (keep it in the environment: "
+                f"OTKLIK__CHANNELS__HTTP__{name.upper()}__SECRET)"
+            )
+        if channel.buttons_per_message < 0 or channel.buttons_per_row <= 0:
+            raise ConfigError(f"{where}: buttons_per_message >= 0 and buttons_per_row > 0")
+        if channel.text_chars < 100 or channel.timeout_seconds <= 0:
+            raise ConfigError(f"{where}: text_chars >= 100 and timeout_seconds > 0")
     retention = settings.retention
     for key in ("conversation_days", "handled_days"):
         if getattr(retention, key) < 0:

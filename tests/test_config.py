@@ -128,3 +128,22 @@ def test_cli_reports_config_error_in_one_line_and_exits_non_zero(tmp_path: Path)
     )
     assert missing.returncode == 2
     assert "nope.toml: file not found" in missing.stderr
+
+
+def test_http_channels_are_named_tables_with_secrets_from_the_environment(tmp_path: Path):
+    path = write(tmp_path, '[channels.http.shop]\noutbound_url = "https://shop.example/otklik"\n')
+    with pytest.raises(ConfigError, match=r"\[channels.http.shop\] secret: at least 16"):
+        load_settings(path, environ={})
+    secret = "s" * 20
+    settings = load_settings(path, environ={"OTKLIK__CHANNELS__HTTP__SHOP__SECRET": secret})
+    shop = settings.channels.http["shop"]
+    assert shop.secret == secret and shop.buttons_per_row == 4
+    assert secret in settings.secrets()
+    bad = write(
+        tmp_path, f'[channels.http.telegram]\noutbound_url = "https://x"\nsecret = "{secret}"\n'
+    )
+    with pytest.raises(ConfigError, match="not one of telegram"):
+        load_settings(bad, environ={})
+    typo = write(tmp_path, '[channels.http.crm]\nurl = "https://x"\n')
+    with pytest.raises(ConfigError, match=r"\[channels.http.crm\]: unknown key 'url'"):
+        load_settings(typo, environ={})

@@ -1,0 +1,54 @@
+"""What a channel package gives the application, and what it gets from it.
+
+A channel is one package under `bot/channels/`: its inbound route (or poller), its sender and
+its capabilities. `bot/channels/registry.py` builds the configured ones; the application mounts
+their routes, hands their senders to the outbox and starts and stops them. Nothing in
+`bot/core` imports a channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.core.channel import Capabilities
+from bot.core.conversation import Conversation
+from bot.core.outbox import ChannelSender, Outbox
+from bot.metrics import Metrics
+
+
+@dataclass(frozen=True)
+class CoreServices:
+    """The conversation core as an inbound route needs it."""
+
+    session_pool: async_sessionmaker[AsyncSession]
+    conversation: Conversation
+    outbox: Outbox
+    metrics: Metrics
+
+
+class ChannelPackage(Protocol):
+    @property
+    def name(self) -> str:
+        """The channel's id: in identities, outbox rows, metrics labels."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def sender(self) -> ChannelSender: ...
+
+    @property
+    def campaign_sender(self) -> ChannelSender | None:
+        """None: campaigns do not use this channel."""
+        ...
+
+    def routes(self, core: CoreServices) -> list[web.RouteDef]: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...

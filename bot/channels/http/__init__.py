@@ -1,0 +1,66 @@
+"""The generic HTTP channel: any platform that can POST JSON and receive it (a shop's app, a
+CRM, a messenger behind a bridge). Inbound `POST /api/v1/channels/<name>/messages`, signed;
+replies and staff messages POSTed to the platform's URL through the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import aiohttp
+from aiohttp import web
+
+from bot.channels.base import CoreServices
+from bot.channels.http.inbound import receive
+from bot.channels.http.sender import HttpChannelSender
+from bot.config import HttpChannelConfig
+from bot.core.channel import Capabilities
+
+
+class HttpChannel:
+    def __init__(
+        self,
+        name: str,
+        config: HttpChannelConfig,
+        max_message_chars: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.max_message_chars = max_message_chars
+        self.clock = clock
+        self.capabilities = Capabilities(
+            text_chars=config.text_chars,
+            buttons_per_message=config.buttons_per_message,
+            buttons_per_row=config.buttons_per_row,
+            media=False,
+        )
+        self._http: aiohttp.ClientSession | None = None
+        self.sender = HttpChannelSender(config, self.capabilities, self._client, clock)
+        self.campaign_sender = self.sender
+        self.deliveries: set[asyncio.Task[None]] = set()
+
+    @property
+    def path(self) -> str:
+        return f"/api/v1/channels/{self.name}/messages"
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    def routes(self, core: CoreServices) -> list[web.RouteDef]:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await receive(self, core, request)
+
+        return [web.post(self.path, handler)]
+
+    async def start(self) -> None:
+        self._client()
+
+    async def stop(self) -> None:
+        if self.deliveries:
+            await asyncio.gather(*self.deliveries, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()

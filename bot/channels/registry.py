@@ -1,0 +1,20 @@
+"""The channel packages this deployment runs, from its configuration. A new kind of channel is
+one more package and one more line here; nothing in `bot/core` changes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bot.channels.base import ChannelPackage
+from bot.channels.http import HttpChannel
+from bot.config import Settings
+
+
+def build_channels(
+    settings: Settings, clock: Callable[[], float] = time.time
+) -> list[ChannelPackage]:
+    channels: list[ChannelPackage] = []
+    for name, config in sorted(settings.channels.http.items()):
+        channels.append(HttpChannel(name, config, settings.bot.max_message_chars, clock))
+    return channels
