@@ -552,3 +552,22 @@ async def test_status_says_who_was_skipped_and_why(
         "skipped 5: opted out 2, unreachable 1, no channel 1, throttled 1 (not asked:"
         in result.stdout
     )
+
+
+async def test_follow_up_arrives_as_a_new_message_when_the_survey_cannot_be_edited(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    """The survey message is too old, deleted or not found: its follow-up question must
+    still reach the customer, as a new message."""
+    app = await start_app(scheduler={"enabled": False})
+    await _customers(app, fake_tg, 5501)
+    await _campaign(database)
+    await launch_campaigns(app.services)
+    await app.services.campaigns.run_once()
+    (question,) = _survey_calls(fake_tg, 5501)
+    eight = question["reply_markup"]["inline_keyboard"][1][2]["callback_data"]
+    fake_tg.fail_next("editMessageText", 400, description="Bad Request: message to edit not found")
+    await fake_tg.deliver(fake_tg.callback_update(5501, eight))
+    await app.drain()
+    assert len(fake_tg.calls_of("editMessageText")) == 1  # tried, refused
+    assert fake_tg.sent_texts(5501)[-1].startswith("Спасибо! Какая главная причина вашей оценки?")
