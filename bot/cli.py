@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import cli_campaigns, cli_inbox, cli_reports
+from bot import cli_campaigns, cli_customers, cli_inbox, cli_reports
 from bot.campaigns.service import CampaignError
 from bot.config import ConfigError, Settings, load_settings
 from bot.core.faq_file import FaqFileError, dump_faq, load_faq
@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     faq_export = faq_commands.add_parser("export", parents=[common], help="write entries as YAML")
     faq_export.add_argument("file", nargs="?", type=Path, help="output file (default: stdout)")
     cli_inbox.add_parsers(commands, common)
+    cli_customers.add_parsers(commands, common)
     cli_reports.add_parser(commands, common)
     cli_campaigns.add_parsers(commands, common)
     commands.add_parser(
@@ -100,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.action is None:
                 parser.parse_args([args.command, "--help"])
             return asyncio.run(cli_inbox.run(settings, args))
+        if args.command == "customers":
+            if args.action is None:
+                parser.parse_args([args.command, "--help"])
+            return asyncio.run(cli_customers.run(settings, args))
         if args.command in ("survey", "campaign"):
             if args.action is None:
                 parser.parse_args([args.command, "--help"])

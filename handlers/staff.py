@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.telegram import attachment_of, display_name
 from bot.config import PRIORITIES
+from bot.core.linking import Linking
 from bot.core.messages import Reply
 from bot.core.outbox import ReplyBuffer
 from bot.core.tickets import Effects, TicketService
@@ -58,6 +59,7 @@ async def on_staff_message(
     message: Message,
     session: AsyncSession,
     tickets: TicketService,
+    linking: Linking,
     staff_directory: StaffDirectory,
     replies: ReplyBuffer,
 ) -> None:
@@ -84,15 +86,46 @@ async def on_staff_message(
     elif text.startswith("!"):
         await tickets.note(session, ticket, author, text[1:].strip())
     elif text.startswith("/"):
-        effects = await _command(session, tickets, ticket, author, user.id, text)
+        effects = await _command(session, tickets, linking, ticket, author, user.id, text)
     else:
         effects = await tickets.staff_reply(session, ticket, author, text, attachment)
     replies.add_posts(effects.posts)
 
 
+async def _same_customer(
+    session: AsyncSession, linking: Linking, ticket: Ticket, author: str, argument: str
+) -> Effects:
+    """`/samecustomer N`: the customer of ticket #N is this ticket's customer (another
+    channel of the same person): one customer from now on, recorded."""
+    effects = Effects()
+    other_id = parse_id(argument.lstrip("#"))
+    other = await TicketRepository(session).get(other_id) if other_id is not None else None
+    if other is None:
+        effects.staff(ticket, Reply("Usage: /samecustomer N, N being the other ticket's number."))
+        return effects
+    if other.customer_id == ticket.customer_id:
+        effects.staff(ticket, Reply(f"#{other.id} is already this customer's ticket."))
+        return effects
+    source = await session.get(Customer, other.customer_id)
+    target = await session.get(Customer, ticket.customer_id)
+    if source is None or target is None:
+        return effects
+    source_id = source.id
+    effects = await linking.merge(session, source, target, author)
+    effects.staff(
+        ticket,
+        Reply(
+            f"🔗 {author}: the customer of #{other.id} is this customer now (customer "
+            f"{source_id} merged into {target.id}; `otklik customers show {target.id}`)."
+        ),
+    )
+    return effects
+
+
 async def _command(
     session: AsyncSession,
     tickets: TicketService,
+    linking: Linking,
     ticket: Ticket,
     author: str,
     user_id: int,
@@ -101,6 +134,8 @@ async def _command(
     command, _, argument = text[1:].partition(" ")
     command = command.split("@")[0].lower()
     argument = argument.strip()
+    if command == "samecustomer":
+        return await _same_customer(session, linking, ticket, author, argument)
     if command == "resolve":
         return await tickets.resolve(session, ticket, author)
     if command == "reopen":

@@ -75,6 +75,33 @@ class Customer(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="")
     tags: Mapped[str] = mapped_column(Text, default="")  # one per line
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Set when this customer turned out to be another one (linked or merged by staff): the
+    # row stays, with nothing left on it, so the merge can be read and undone by hand.
+    merged_into: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class LinkCode(Base):
+    """A one-time code that makes the customer who types it the customer who asked for it."""
+
+    __tablename__ = "link_codes"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class CustomerMerge(Base):
+    """Who became whom, when, by whose hand, and what moved: the audit of a link or merge."""
+
+    __tablename__ = "customer_merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(Integer, index=True)
+    target_id: Mapped[int] = mapped_column(Integer, index=True)
+    by: Mapped[str] = mapped_column(String(128))
+    details: Mapped[str] = mapped_column(Text, default="{}")  # JSON: moved rows, old fields
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class ChannelIdentity(Base):

@@ -40,7 +40,7 @@ async def test_start_greets_by_name_in_their_language(
     assert en.startswith("Hello, John!")
     markup = fake_tg.calls_of("sendMessage")[0].params["reply_markup"]
     datas = [b["callback_data"] for row in markup["inline_keyboard"] for b in row]
-    assert datas == ["faq:list", "hours", "handoff", "complaint"]
+    assert datas == ["faq:list", "hours", "handoff", "complaint", "link"]
 
 
 async def test_a_button_is_answered_in_the_language_it_was_shown_in(

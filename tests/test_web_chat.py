@@ -158,4 +158,4 @@ async def test_menu_shows_only_what_works(start_app: AppFactory, database: Datab
     app = await start_app(telegram_mode=None)
     _, body = await app.post_json("/api/v1/chat/messages", {"session": SESSION, "text": "/start"})
     datas = [b["data"] for b in body["replies"][0]["buttons"]]
-    assert datas == ["hours", "handoff", "complaint"]  # no FAQ entries yet: no FAQ button
+    assert datas == ["hours", "handoff", "complaint", "link"]  # no FAQ entries yet: no FAQ button

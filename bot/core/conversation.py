@@ -20,6 +20,7 @@ from bot.core import language as lang
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import WorkingHours
 from bot.core.hours_text import describe_hours
+from bot.core.linking import CODE_TTL, Linking, LinkOutcome
 from bot.core.messages import Attachment, Button, InboundMessage, Reply
 from bot.core.texts import t
 from bot.core.tickets import Effects, Post, TicketService
@@ -107,6 +108,7 @@ class Conversation:
         self._default_language = default_language
         self._max_chars = max_message_chars
         self._clock = clock
+        self._linking = Linking(tickets, clock)
 
     def now(self) -> datetime:
         return self._clock()
@@ -184,7 +186,7 @@ class Conversation:
             Button(t("btn_leave_message", language), "handoff"),
             Button(t("btn_complaint", language), "complaint"),
         )
-        return (tuple(first_row), second_row)
+        return (tuple(first_row), second_row, (Button(t("btn_link", language), "link"),))
 
     # Commands -------------------------------------------------------------------------------
 
@@ -208,6 +210,8 @@ class Conversation:
             await self._ask_for_problem(turn)
         elif command == "mytickets":
             await self._my_tickets(turn)
+        elif command == "link":
+            await self._link(turn, argument)
         else:
             await self._menu(turn)
 
@@ -270,6 +274,8 @@ class Conversation:
             await self._csat(turn, small_id, int(second))
         elif kind == "handoff" and big_id is not None and not second:
             await self._handoff_logged(turn, big_id)
+        elif kind == "link" and not argument:
+            await self._link(turn, "")
         elif kind == "cancel":
             turn.customer.pending_action = None
             await self._menu(turn, t("cancelled", turn.language))
@@ -432,6 +438,28 @@ class Conversation:
             )
         turn.effects.posts.extend(effects.posts)
         await self._say(turn, reply)
+
+    async def _link(self, turn: _Turn, typed: str) -> None:
+        """No code: give one, to type in another channel. A code: this chat joins the
+        customer who asked for it."""
+        language = turn.language
+        if not typed:
+            code = await self._linking.new_code(turn.session, turn.customer)
+            minutes = int(CODE_TTL.total_seconds() // 60)
+            await self._say(turn, Reply(t("link_code", language, code=code, minutes=minutes)))
+            return
+        result = await self._linking.redeem(turn.session, turn.customer, typed, turn.channel)
+        if result.outcome is LinkOutcome.LINKED and result.customer is not None:
+            turn.customer = result.customer
+            if turn.inbound is not None:  # the message that linked is the merged history's
+                turn.inbound["customer_id"] = result.customer.id
+            if result.effects is not None:
+                turn.effects.posts.extend(result.effects.posts)
+            await self._say(turn, Reply(t("link_done", language)))
+        elif result.outcome is LinkOutcome.SAME:
+            await self._say(turn, Reply(t("link_same", language)))
+        else:
+            await self._say(turn, Reply(t("link_invalid", language)))
 
     async def _my_tickets(self, turn: _Turn) -> None:
         tickets = await TicketRepository(turn.session).for_customer(turn.customer.id)

@@ -59,6 +59,28 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "en": "We will answer as soon as we can.",
     },
     "cancelled": {"ru": "Отменено.", "en": "Cancelled."},
+    "btn_link": {"ru": "🔗 Связать с другим чатом", "en": "🔗 Link another chat"},
+    "link_code": {
+        "ru": "Ваш код: {code}\nОтправьте в другом чате с нами (Telegram, веб-чат…): "
+        "/link {code}\nИ там будет эта же переписка с обращениями. Код действует {minutes} "
+        "минут, один раз.",
+        "en": "Your code: {code}\nSend it in another chat with us (Telegram, web chat…): "
+        "/link {code}\nThat chat will then share this conversation and your tickets. The code "
+        "works once, for {minutes} minutes.",
+    },
+    "link_done": {
+        "ru": "Готово: этот чат и ваш другой чат с нами теперь одна переписка. Обращения и "
+        "история общие, отвечать можно в любом.",
+        "en": "Done: this chat and your other chat with us are now one conversation. Your "
+        "tickets and history are shared; write in either.",
+    },
+    "link_invalid": {
+        "ru": "Код не подошёл: он неверный, уже использован или устарел. Получите новый "
+        "командой /link в другом чате.",
+        "en": "That code did not work: it is wrong, used or expired. Get a new one with /link "
+        "in your other chat.",
+    },
+    "link_same": {"ru": "Этот чат уже связан с тем.", "en": "This chat is already linked."},
     "btn_complaint": {"ru": "⚠️ Пожаловаться", "en": "⚠️ Complain"},
     "complaint_prompt": {
         "ru": "Опишите проблему одним сообщением: что случилось и номер заказа, если есть. "

@@ -29,6 +29,7 @@ CUSTOMER = {
         ("hours", "Working hours"),
         ("complaint", "Write to a person / complain"),
         ("mytickets", "My tickets"),
+        ("link", "Link another chat with us"),
         ("cancel", "Cancel"),
     ],
     "ru": [
@@ -37,6 +38,7 @@ CUSTOMER = {
         ("hours", "Часы работы"),
         ("complaint", "Написать человеку / пожаловаться"),
         ("mytickets", "Мои обращения"),
+        ("link", "Связать с другим чатом"),
         ("cancel", "Отмена"),
     ],
 }
@@ -48,6 +50,7 @@ STAFF = {
         ("priority", "Priority: /priority low|normal|high|urgent"),
         ("merge", "Merge into another ticket: /merge ID"),
         ("canned", "Send a canned reply: /canned NAME"),
+        ("samecustomer", "Ticket N's customer is this one: /samecustomer N"),
     ],
     "ru": [
         ("resolve", "Решить обращение (спросит оценку)"),
@@ -56,6 +59,7 @@ STAFF = {
         ("priority", "Приоритет: /priority low|normal|high|urgent"),
         ("merge", "Объединить с другим: /merge НОМЕР"),
         ("canned", "Шаблон ответа: /canned ИМЯ"),
+        ("samecustomer", "Клиент обращения N — этот же: /samecustomer N"),
     ],
 }
 ADMIN = {

@@ -14,6 +14,7 @@ from aiogram.types import ForumTopic, Message, ResultChatMemberUnion, Update, Us
 
 from bot.config import TelegramConfig
 from bot.core.conversation import Conversation
+from bot.core.linking import Linking
 from bot.core.tickets import TicketService
 from bot.telegram.staff_directory import StaffDirectory
 from handlers.admin import create_admin_router
@@ -53,6 +54,7 @@ def create_dispatcher(
         disable_fsm=True,
         conversation=conversation,
         tickets=tickets,
+        linking=Linking(tickets, clock),
         staff_directory=staff,
         business_zone=business_zone,
         clock=clock,

@@ -1,0 +1,107 @@
+"""`otklik customers show|merge`: one person across channels, from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from bot.cli_inbox import CommandError
+from bot.config import Settings
+from bot.core.hours import parse_schedule
+from bot.core.linking import Linking
+from bot.core.outbox import Outbox, ReplyBuffer
+from bot.core.tickets import TicketService
+from bot.database import command_database
+from storage.models import ChannelIdentity, Customer, CustomerMerge, Ticket
+
+
+def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
+    customers = commands.add_parser(
+        "customers", parents=[common], help="show customers, merge two that are one person"
+    )
+    actions = customers.add_subparsers(dest="action", metavar="ACTION")
+    show = actions.add_parser(
+        "show", parents=[common], help="a customer's channels, tickets and merges"
+    )
+    show.add_argument("id", type=int)
+    merge = actions.add_parser(
+        "merge",
+        parents=[common],
+        help="SOURCE becomes TARGET: channels, history, tickets and surveys move; recorded",
+        description="Everything of customer SOURCE moves to TARGET (channel identities, the "
+        "conversation, tickets, survey answers and deliveries); two open tickets become one. "
+        "SOURCE stays as an empty row marked merged, and the merge is recorded with what "
+        "moved, so it can be read (customers show) and undone by hand.",
+    )
+    merge.add_argument("source", type=int)
+    merge.add_argument("target", type=int)
+    merge.add_argument("--by", default="cli", help="name recorded as who merged")
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    async with command_database(settings.database) as pool, pool() as session, session.begin():
+        if args.action == "show":
+            await _show(session, args.id)
+            return 0
+        source = await _customer(session, args.source)
+        target = await _customer(session, args.target)
+        if source.id == target.id:
+            raise CommandError("source and target are the same customer")
+        if source.merged_into is not None:
+            raise CommandError(f"customer {source.id} was already merged into {source.merged_into}")
+        tickets = TicketService(parse_schedule(settings.hours), settings.tickets)
+        effects = await Linking(tickets, lambda: datetime.now(UTC)).merge(
+            session, source, target, args.by
+        )
+        buffer = ReplyBuffer()
+        buffer.add_posts(effects.posts)
+        await Outbox(pool, {}).hand_over(session, buffer)
+        print(f"customer {source.id} is now customer {target.id}")
+    return 0
+
+
+async def _customer(session: Any, customer_id: int) -> Customer:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise CommandError(f"no customer {customer_id}")
+    assert isinstance(customer, Customer)
+    return customer
+
+
+async def _show(session: Any, customer_id: int) -> None:
+    customer = await _customer(session, customer_id)
+    print(f"customer {customer.id} {customer.display_name!r} · {customer.language}")
+    if customer.merged_into is not None:
+        print(f"merged into customer {customer.merged_into}")
+    identities = await session.execute(
+        select(ChannelIdentity.channel, ChannelIdentity.external_id).where(
+            ChannelIdentity.customer_id == customer.id
+        )
+    )
+    for channel, external_id in identities:
+        last = " (last used)" if channel == customer.last_channel else ""
+        print(f"  {channel}: {external_id}{last}")
+    tickets = await session.execute(
+        select(Ticket.id, Ticket.status, Ticket.subject)
+        .where(Ticket.customer_id == customer.id)
+        .order_by(Ticket.id)
+    )
+    for ticket_id, status, subject in tickets:
+        print(f"  ticket #{ticket_id} {status}: {subject[:60]}")
+    merges = await session.execute(
+        select(CustomerMerge)
+        .where(or_(CustomerMerge.target_id == customer.id, CustomerMerge.source_id == customer.id))
+        .order_by(CustomerMerge.id)
+    )
+    for (merge,) in merges:
+        moved = json.loads(merge.details).get("moved", {})
+        counts = ", ".join(f"{k} {v}" for k, v in moved.items() if v)
+        when = f"{merge.created_at:%Y-%m-%d %H:%M}"
+        if merge.target_id == customer.id:
+            print(f"  merged from {merge.source_id} by {merge.by} at {when}: {counts}")
+        else:
+            print(f"  merged into {merge.target_id} by {merge.by} at {when}")

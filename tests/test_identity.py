@@ -1,0 +1,167 @@
+"""One customer across channels: a link code typed in another channel, and merges by staff."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from storage.models import ChannelIdentity, Customer, CustomerMerge, Ticket
+from tests.conftest import AppFactory, Database, run_otklik
+from tests.fake_telegram import FakeTelegram
+
+STAFF_CHAT = -100444
+AGENT = 8
+CUSTOMER = 4001
+WEB = "web-link-session-01"
+START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+CODE = re.compile(r"[A-Z2-9]{4}-[A-Z2-9]{4}")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def _web(app, text: str, session: str = WEB) -> str:  # type: ignore[no-untyped-def]
+    status, body = await app.post_json("/api/v1/chat/messages", {"session": session, "text": text})
+    assert status == 200, body
+    return str(body["replies"][-1]["text"])
+
+
+async def test_a_customer_links_the_web_chat_and_continues_the_same_ticket_there(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    fake_tg.members[AGENT] = "member"
+    clock = Clock()
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT}, clock=clock)
+    for text in ("/complaint", "Сломался чайник, заказ 77"):
+        await fake_tg.deliver(fake_tg.message_update(CUSTOMER, text))
+        await app.drain()
+    await fake_tg.deliver(fake_tg.message_update(CUSTOMER, "/link"))
+    await app.drain()
+    offer = fake_tg.sent_texts(CUSTOMER)[-1]
+    found = CODE.search(offer)
+    assert found is not None and offer.startswith("Ваш код:")
+    code = found.group()
+
+    # A wrong code and a lower-case right one: one answer for every bad code.
+    assert (await _web(app, "/link ABCD-EFGH")).startswith("Код не подошёл")
+    assert (await _web(app, f"/link {code.lower()}")).startswith("Готово")
+    # The same ticket continues in the web chat.
+    assert await _web(app, "Фото пришлю вечером") == "Добавлено в обращение №1."
+    assert "#1 ·" in await _web(app, "/mytickets")
+    # A staff reply reaches the customer where they wrote last: the web chat, not Telegram.
+    to_telegram = len(fake_tg.sent_texts(CUSTOMER))
+    await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, "Ждём фото", thread_id=500))
+    await app.drain()
+    async with app.http.get(f"{app.url}/api/v1/chat/history?session={WEB}") as resp:
+        history = [m["text"] for m in (await resp.json())["messages"]]
+    assert history[-1] == "Поддержка (Иван):\nЖдём фото"
+    assert len(fake_tg.sent_texts(CUSTOMER)) == to_telegram
+    # The whole history is one customer's: the Telegram messages show in the web chat's.
+    assert "Сломался чайник, заказ 77" in history
+    # The staff topic saw the web chat message, in order, on the same ticket.
+    topic = [t for t in fake_tg.sent_texts(STAFF_CHAT) if "Фото пришлю вечером" in t]
+    assert topic, fake_tg.sent_texts(STAFF_CHAT)
+
+    async with faq_loaded.engine.connect() as conn:
+        customers = (await conn.execute(select(Customer.id, Customer.merged_into))).all()
+        identities = (
+            await conn.execute(select(ChannelIdentity.channel, ChannelIdentity.customer_id))
+        ).all()
+        (merge,) = (await conn.execute(select(CustomerMerge))).all()
+        tickets = (await conn.execute(select(Ticket.customer_id))).scalars().all()
+    survivor = next(c for c, into in customers if into is None)
+    assert {(channel, owner) for channel, owner in identities} == {
+        ("telegram", survivor),
+        ("webchat", survivor),
+    }
+    assert tickets == [survivor]
+    assert merge.target_id == survivor and merge.by == "link code"
+    details = json.loads(merge.details)
+    assert [i["channel"] for i in details["identities"]] == ["webchat"]
+
+    # A code works once, and not after ten minutes.
+    assert (await _web(app, f"/link {code}", "web-link-session-02")).startswith("Код не подошёл")
+    await fake_tg.deliver(fake_tg.message_update(CUSTOMER, "/link"))
+    await app.drain()
+    late = CODE.search(fake_tg.sent_texts(CUSTOMER)[-1])
+    assert late is not None
+    clock.now = START + timedelta(minutes=11)
+    assert (await _web(app, f"/link {late.group()}", "web-link-session-03")).startswith(
+        "Код не подошёл"
+    )
+    # Typed in a chat that is already this customer: nothing to do.
+    await fake_tg.deliver(fake_tg.message_update(CUSTOMER, "/link"))
+    await app.drain()
+    again = CODE.search(fake_tg.sent_texts(CUSTOMER)[-1])
+    assert again is not None
+    assert (await _web(app, f"/link {again.group()}")).startswith("Этот чат уже связан")
+
+
+async def test_staff_merge_two_customers_from_the_cli(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database, tmp_path: Path
+):
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT})
+    await _web(app, "/complaint")
+    await _web(app, "Не пришёл чек")
+    for text in ("/complaint", "Чек так и не пришёл"):
+        await fake_tg.deliver(fake_tg.message_update(CUSTOMER, text))
+        await app.drain()
+    async with faq_loaded.engine.connect() as conn:
+        ids = dict(
+            (await conn.execute(select(ChannelIdentity.channel, ChannelIdentity.customer_id))).all()
+        )
+    web, telegram = ids["webchat"], ids["telegram"]
+    bad = run_otklik(faq_loaded, "customers", "merge", str(web), "999", cwd=tmp_path)
+    assert bad.returncode == 2 and "no customer 999" in bad.stderr
+    merged = run_otklik(
+        faq_loaded, "customers", "merge", str(web), str(telegram), "--by", "Olga", cwd=tmp_path
+    )
+    assert merged.returncode == 0, merged.stderr
+    assert f"customer {web} is now customer {telegram}" in merged.stdout
+    shown = run_otklik(faq_loaded, "customers", "show", str(telegram), cwd=tmp_path)
+    assert "telegram" in shown.stdout and "webchat" in shown.stdout
+    assert f"merged from {web} by Olga" in shown.stdout
+    # Two open tickets of one person became one: the newer was merged into the older.
+    async with faq_loaded.engine.connect() as conn:
+        tickets = (
+            await conn.execute(
+                select(Ticket.id, Ticket.customer_id, Ticket.status).order_by(Ticket.id)
+            )
+        ).all()
+    assert [(t.customer_id, t.status) for t in tickets] == [(telegram, "new"), (telegram, "closed")]
+
+
+async def test_staff_say_two_tickets_are_one_person(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    fake_tg.members[AGENT] = "member"
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT})
+    await _web(app, "/complaint")
+    await _web(app, "Не пришёл чек")  # ticket #1, topic 500
+    for text in ("/complaint", "Где мой чек?"):  # ticket #2, topic 501
+        await fake_tg.deliver(fake_tg.message_update(CUSTOMER, text))
+        await app.drain()
+    await fake_tg.deliver(
+        fake_tg.group_message(STAFF_CHAT, AGENT, "/samecustomer 1", thread_id=501)
+    )
+    await app.drain()
+    notes = fake_tg.sent_texts(STAFF_CHAT)
+    assert any("the customer of #1 is this customer now" in n for n in notes), notes
+    assert any("Merged into #1" in n or "merged here" in n for n in notes), notes
+    async with faq_loaded.engine.connect() as conn:
+        owners = set((await conn.execute(select(Ticket.customer_id))).scalars())
+        (merge,) = (await conn.execute(select(CustomerMerge))).all()
+    assert len(owners) == 1 and merge.by == "Иван"
+    # Now a staff reply in either topic reaches the person where they wrote last: Telegram.
+    await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, "Чек отправлен", thread_id=500))
+    await app.drain()
+    assert fake_tg.sent_texts(CUSTOMER)[-1] == "Поддержка (Иван):\nЧек отправлен"
