@@ -200,7 +200,7 @@ async def test_handed_over_replies_are_claimed_once_by_two_processes(database: D
             self.name = name
 
         async def send(
-            self, recipient: str, reply: Reply, *, sent_ids: object = None
+            self, recipient: str, reply: Reply, *, sent_ids: object = None, key: object = None
         ) -> SendResult:
             await asyncio.sleep(0)
             sent.append((self.name, reply.text))

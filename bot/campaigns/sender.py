@@ -142,7 +142,7 @@ class CampaignSender:
         await self._limiter.acquire(delivery.recipient)
         sent_ids: list[int] = []
         result = await self._senders[delivery.channel].send(
-            delivery.recipient, reply, sent_ids=sent_ids
+            delivery.recipient, reply, sent_ids=sent_ids, key=f"delivery:{delivery.id}"
         )
         message_id = sent_ids[0] if sent_ids else None
         return delivery.id, result.status.value, message_id, result.error

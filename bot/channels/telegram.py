@@ -167,6 +167,7 @@ class TelegramSender:
         *,
         thread_id: int | None = None,
         sent_ids: list[int] | None = None,
+        key: str | None = None,
     ) -> SendResult:
         """Send a reply (its attachment first, captioned); `sent_ids` collects message ids."""
         if reply.image is not None:

@@ -46,6 +46,7 @@ class TelegramJsonSender:
         *,
         thread_id: int | None = None,
         sent_ids: list[int] | None = None,
+        key: str | None = None,
     ) -> SendResult:
         parts = render_plain(reply) if reply.text else []
         plain = (

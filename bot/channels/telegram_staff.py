@@ -68,7 +68,12 @@ class TelegramStaffSender:
         self._topic_lock = asyncio.Lock()  # one topic per ticket, even when posts race
 
     async def send(
-        self, recipient: str, reply: Reply, *, sent_ids: list[int] | None = None
+        self,
+        recipient: str,
+        reply: Reply,
+        *,
+        sent_ids: list[int] | None = None,
+        key: str | None = None,
     ) -> SendResult:
         ticket_id = int(recipient)
         if ticket_id == 0:  # belongs to no ticket (a detractor alert): the group's main chat

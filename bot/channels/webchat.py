@@ -125,7 +125,12 @@ class WebChatSender:
         self._hub = hub
 
     async def send(
-        self, recipient: str, reply: Reply, *, sent_ids: list[int] | None = None
+        self,
+        recipient: str,
+        reply: Reply,
+        *,
+        sent_ids: list[int] | None = None,
+        key: str | None = None,
     ) -> SendResult:
         await self._hub.push(recipient, {"type": "replies", "replies": [reply_to_json(reply)]})
         return SendResult(SendStatus.SENT)

@@ -52,9 +52,16 @@ class SendResult:
 
 class ChannelSender(Protocol):
     async def send(
-        self, recipient: str, reply: Reply, *, sent_ids: list[int] | None = None
+        self,
+        recipient: str,
+        reply: Reply,
+        *,
+        sent_ids: list[int] | None = None,
+        key: str | None = None,
     ) -> SendResult:
-        """Deliver one reply; append the channel's message ids to `sent_ids` when it has any."""
+        """Deliver one reply; append the channel's message ids to `sent_ids` when it has any.
+        `key` names this message for good (an outbox row, a delivery): a platform that can
+        recognise a resend by it (VK's random_id) never shows a retry twice."""
         ...
 
 
@@ -237,7 +244,7 @@ class Outbox:
         if sender is None:
             return  # stays pending until the channel is configured
         try:
-            result = await sender.send(item.recipient, item.reply)
+            result = await sender.send(item.recipient, item.reply, key=f"outbox:{item.id}")
         except asyncio.CancelledError:
             raise
         except SendingStopped:

@@ -34,20 +34,28 @@ class HttpChannelSender:
         self._clock = clock
 
     async def send(
-        self, recipient: str, reply: Reply, *, sent_ids: list[int] | None = None
+        self,
+        recipient: str,
+        reply: Reply,
+        *,
+        sent_ids: list[int] | None = None,
+        key: str | None = None,
     ) -> SendResult:
-        for part in fit(reply, self._capabilities):
-            result = await self._post(recipient, part)
+        for index, part in enumerate(fit(reply, self._capabilities)):
+            # The platform can drop a resend it has seen: same key, same part.
+            result = await self._post(recipient, part, f"{key}:{index}" if key else None)
             if result.status is not SendStatus.SENT:
                 return result
         return SendResult(SendStatus.SENT)
 
-    async def _post(self, recipient: str, reply: Reply) -> SendResult:
+    async def _post(self, recipient: str, reply: Reply, key: str | None) -> SendResult:
         body = json.dumps(reply_payload(recipient, reply), ensure_ascii=False).encode()
         headers = {
             "Content-Type": "application/json",
             **signed_headers(self._config.secret, body, self._clock()),
         }
+        if key is not None:
+            headers["X-Otklik-Delivery"] = key
         timeout = aiohttp.ClientTimeout(total=self._config.timeout_seconds)
         try:
             async with self._session().post(
