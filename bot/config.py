@@ -144,9 +144,33 @@ class HttpChannelConfig:
 
 
 @dataclass(frozen=True)
+class VkConfig:
+    """A VK community's messages through the Callback API."""
+
+    # Community access token (messages permission); empty keeps VK off. Environment:
+    # OTKLIK__CHANNELS__VK__TOKEN.
+    token: str = ""
+    group_id: int = 0
+    # Callback API: the string VK expects back when it confirms the server, and the secret key
+    # it sends in every event (OTKLIK__CHANNELS__VK__SECRET).
+    confirmation: str = ""
+    secret: str = ""
+    path: str = "/vk/callback"
+    api_base: str = "https://api.vk.com/method"
+    api_version: str = "5.199"
+    # Messages a second for the community (VK allows about 20).
+    sends_per_second: float = 20.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token)
+
+
+@dataclass(frozen=True)
 class ChannelsConfig:
     # [channels.http.NAME] tables: each a generic HTTP channel called NAME.
     http: dict[str, HttpChannelConfig] = field(default_factory=dict)
+    vk: VkConfig = field(default_factory=VkConfig)
 
 
 @dataclass(frozen=True)
@@ -273,6 +297,7 @@ class Settings:
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
         channel_secrets = [c.secret for c in self.channels.http.values()]
+        channel_secrets += [self.channels.vk.token, self.channels.vk.secret]
         return [
             s for s in (self.telegram.token, self.telegram.webhook_secret, *channel_secrets) if s
         ]
@@ -467,6 +492,20 @@ def _check_semantics(settings: Settings) -> None:
             raise ConfigError(f"{where}: buttons_per_message >= 0 and buttons_per_row > 0")
         if channel.text_chars < 100 or channel.timeout_seconds <= 0:
             raise ConfigError(f"{where}: text_chars >= 100 and timeout_seconds > 0")
+    vk = settings.channels.vk
+    if vk.enabled:
+        where = f"{source}: [channels.vk]"
+        if vk.group_id <= 0:
+            raise ConfigError(f"{where} group_id: the community's id is required")
+        if not vk.confirmation:
+            raise ConfigError(f"{where} confirmation: the string from the Callback API page")
+        if len(vk.secret) < 16:
+            raise ConfigError(
+                f"{where} secret: at least 16 characters, set on the Callback API page too "
+                "(OTKLIK__CHANNELS__VK__SECRET)"
+            )
+        if not vk.path.startswith("/") or vk.sends_per_second <= 0:
+            raise ConfigError(f"{where}: path must start with '/', sends_per_second above 0")
     retention = settings.retention
     for key in ("conversation_days", "handled_days"):
         if getattr(retention, key) < 0:

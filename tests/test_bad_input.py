@@ -85,6 +85,33 @@ def _channel_message(text: str | None, button: str | None) -> Any:
     return payload
 
 
+VK_SECRET = "corpus-vk-secret-012345"
+VK_GROUP = 42
+
+
+def _vk_event(text: str | None, button: str | None) -> Any:
+    number = next(_ids)
+    if button is not None:
+        kind = "message_event"
+        obj: dict[str, Any] = {
+            "user_id": 777,
+            "peer_id": 777,
+            "event_id": f"cb{number}",
+            "payload": {"d": button},
+        }
+    else:
+        kind = "message_new"
+        message = {"id": number, "peer_id": 777, "from_id": 777, "text": text or "hi"}
+        obj = {"message": message, "client_info": {"lang_id": 0}}
+    return {
+        "type": kind,
+        "group_id": VK_GROUP,
+        "event_id": f"corpus{number}",
+        "object": obj,
+        "secret": VK_SECRET,
+    }
+
+
 ROUTES = [
     Route("/api/v1/chat/messages", _chat_message, lambda body: {}),
     Route("/api/v1/chat/buttons", _chat_button, lambda body: {}, buttons=True),
@@ -95,10 +122,19 @@ ROUTES = [
         lambda body: sign(CHANNEL_SECRET, body),
         buttons=True,
     ),
+    # VK's Callback API, with the community's secret: what gets past it.
+    Route("/vk/callback", _vk_event, lambda body: {}, buttons=True),
 ]
 CHANNELS = {
     "channels": {
-        "http": {"corpus": {"outbound_url": "http://127.0.0.1:9/", "secret": CHANNEL_SECRET}}
+        "http": {"corpus": {"outbound_url": "http://127.0.0.1:9/", "secret": CHANNEL_SECRET}},
+        "vk": {
+            "token": "corpus-vk-token",
+            "group_id": VK_GROUP,
+            "confirmation": "corpus",
+            "secret": VK_SECRET,
+            "api_base": "http://127.0.0.1:9/method",
+        },
     }
 }
 WEBHOOK = "/telegram/webhook"

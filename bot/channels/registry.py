@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from bot.channels.base import ChannelPackage
 from bot.channels.http import HttpChannel
+from bot.channels.vk import VkChannel
 from bot.config import Settings
 
 
@@ -17,4 +18,6 @@ def build_channels(
     channels: list[ChannelPackage] = []
     for name, config in sorted(settings.channels.http.items()):
         channels.append(HttpChannel(name, config, settings.bot.max_message_chars, clock))
+    if settings.channels.vk.enabled:
+        channels.append(VkChannel(settings.channels.vk))
     return channels

@@ -1,0 +1,62 @@
+"""VK (ВКонтакте) community messages through the Callback API: the route VK posts events to,
+messages.send with callback keyboards, VK's error codes, one rate limit per community."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from aiohttp import web
+
+from bot.campaigns.rate_limit import RateLimiter
+from bot.channels.base import CoreServices
+from bot.channels.vk.api import VkApi
+from bot.channels.vk.events import CHANNEL
+from bot.channels.vk.inbound import answer_button, receive, track
+from bot.channels.vk.sender import CAPABILITIES, VkSender
+from bot.config import VkConfig
+from bot.core.outbox import QueuedReply
+
+
+class VkChannel:
+    name = CHANNEL
+    capabilities = CAPABILITIES
+
+    def __init__(self, config: VkConfig) -> None:
+        self.config = config
+        self._http: aiohttp.ClientSession | None = None
+        self.api = VkApi(config, self._client)
+        self.limiter = RateLimiter(config.sends_per_second, cap=config.sends_per_second)
+        self.sender = VkSender(self.api, self.limiter)
+        self.campaign_sender = self.sender
+        self.background: set[asyncio.Task[None]] = set()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    def routes(self, core: CoreServices) -> list[web.RouteDef]:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return await receive(self, core, request)
+
+        return [web.post(self.config.path, handler)]
+
+    def after_commit(
+        self, core: CoreServices, queued: list[QueuedReply], answer: dict[str, str] | None
+    ) -> None:
+        """Replies and the button's answer go out after VK has its "ok"."""
+        if answer is not None:
+            track(self, asyncio.create_task(answer_button(self, answer)))
+        if queued:
+            track(self, asyncio.create_task(core.outbox.deliver(queued)))
+
+    async def start(self) -> None:
+        self._client()
+
+    async def stop(self) -> None:
+        self.limiter.close()
+        if self.background:
+            await asyncio.gather(*self.background, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()

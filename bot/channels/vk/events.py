@@ -1,0 +1,78 @@
+"""Callback API events as the core's InboundMessage (message_new, message_event)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.messages import InboundMessage
+
+CHANNEL = "vk"
+_LANGUAGES = {0: "ru", 3: "en", 1: "uk", 114: "be"}  # VK's lang_id
+_PEER_CHATS = 2_000_000_000  # peer ids above this are group chats, not a user's messages
+
+
+@dataclass(frozen=True)
+class VkEvent:
+    message: InboundMessage
+    # For a callback button: what messages.sendMessageEventAnswer needs to stop the spinner.
+    answer: dict[str, str] | None = None
+
+
+def _button_data(payload: Any) -> str | None:
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            return None
+    if isinstance(payload, dict) and isinstance(payload.get("d"), str):
+        data: str = payload["d"][:64]
+        return data
+    return None
+
+
+def _user(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < _PEER_CHATS:
+        return str(value)
+    return None
+
+
+def parse(event: dict[str, Any]) -> VkEvent | None:
+    """None for what is not a user's message or button (group chats, malformed objects)."""
+    obj = event.get("object")
+    if not isinstance(obj, dict):
+        return None
+    if event.get("type") == "message_new":
+        message = obj.get("message")
+        if not isinstance(message, dict):
+            return None
+        user = _user(message.get("peer_id"))
+        text = message.get("text")
+        if user is None or not isinstance(text, str):
+            return None
+        client = obj.get("client_info")
+        lang_id = client.get("lang_id") if isinstance(client, dict) else None
+        button = _button_data(message.get("payload"))
+        command = None
+        if button is None and text.startswith("/") and text[1:].strip():
+            command = text[1:].split(maxsplit=1)[0].lower()
+        return VkEvent(
+            InboundMessage(
+                channel=CHANNEL,
+                external_id=user,
+                text="" if button else text,
+                button=button,
+                command=command,
+                language_code=_LANGUAGES.get(lang_id) if isinstance(lang_id, int) else None,
+            )
+        )
+    if event.get("type") == "message_event":
+        user = _user(obj.get("user_id"))
+        button = _button_data(obj.get("payload"))
+        event_id = obj.get("event_id")
+        if user is None or button is None or not isinstance(event_id, str):
+            return None
+        answer = {"event_id": event_id[:64], "user_id": user, "peer_id": user}
+        return VkEvent(InboundMessage(channel=CHANNEL, external_id=user, button=button), answer)
+    return None

@@ -1,0 +1,94 @@
+"""Outbound for VK: messages.send with a keyboard of callback buttons, paced per community.
+
+`random_id` comes from the message's key (an outbox row, a campaign delivery) and its part:
+VK does not send a random_id it has seen for that user again, so a retry after a lost answer
+never shows twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from typing import Any
+
+from bot.campaigns.rate_limit import RateLimiter
+from bot.channels.vk.api import VkApi
+from bot.core.channel import Capabilities, fit
+from bot.core.messages import Reply
+from bot.core.outbox import SendResult, SendStatus
+
+INLINE_BUTTONS = 10  # VK's inline keyboard: at most 10 buttons in at most 6 rows
+INLINE_ROWS = 6
+LABEL_CHARS = 40
+CAPABILITIES = Capabilities(
+    text_chars=4096,
+    buttons_per_message=40,
+    buttons_per_row=4,
+    button_chars=LABEL_CHARS,
+    media=False,
+    edits=False,
+)
+
+
+def random_id(key: str | None, part: int) -> int:
+    if key is None:
+        return secrets.randbelow(2**31 - 1) + 1
+    digest = hashlib.sha256(f"{key}:{part}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF or 1
+
+
+def keyboard(reply: Reply) -> str | None:
+    """Callback buttons: inline under the message when they fit (10), else a one-time
+    keyboard in place of the user's (up to 40)."""
+    rows = [
+        [
+            {
+                "action": {
+                    "type": "callback",
+                    "label": button.text[:LABEL_CHARS],
+                    "payload": json.dumps({"d": button.data}, ensure_ascii=False),
+                }
+            }
+            for button in row
+        ]
+        for row in reply.buttons
+    ]
+    if not rows:
+        return None
+    count = sum(len(row) for row in rows)
+    board: dict[str, Any] = {"buttons": rows}
+    if count <= INLINE_BUTTONS and len(rows) <= INLINE_ROWS:
+        board["inline"] = True
+    else:
+        board["one_time"] = True
+    return json.dumps(board, ensure_ascii=False)
+
+
+class VkSender:
+    def __init__(self, api: VkApi, limiter: RateLimiter) -> None:
+        self._api = api
+        self._limiter = limiter
+
+    async def send(
+        self,
+        recipient: str,
+        reply: Reply,
+        *,
+        sent_ids: list[int] | None = None,
+        key: str | None = None,
+    ) -> SendResult:
+        for part_number, part in enumerate(fit(reply, CAPABILITIES)):
+            text = f"{part.title}\n{part.text}" if part.title else part.text
+            params: dict[str, Any] = {
+                "peer_id": recipient,
+                "random_id": random_id(key, part_number),
+                "message": text or "…",
+            }
+            board = keyboard(part)
+            if board is not None:
+                params["keyboard"] = board
+            await self._limiter.acquire_reply()
+            result = await self._api.call("messages.send", params)
+            if result.status is not SendStatus.SENT:
+                return result
+        return SendResult(SendStatus.SENT)
