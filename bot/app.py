@@ -122,6 +122,7 @@ def create_services(
         pool,
         senders,
         on_blocked=tickets.customer_unreachable,
+        on_failed=tickets.customer_not_reached,
         status=status,
         recovery_interval=retry.recovery_seconds,
         pickup_interval=retry.pickup_seconds,

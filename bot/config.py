@@ -167,10 +167,39 @@ class VkConfig:
 
 
 @dataclass(frozen=True)
+class WhatsAppConfig:
+    """WhatsApp Business Cloud API."""
+
+    # Permanent access token of the system user; empty keeps WhatsApp off
+    # (OTKLIK__CHANNELS__WHATSAPP__TOKEN).
+    token: str = ""
+    phone_number_id: str = ""
+    # The app secret: every webhook POST is signed with it (X-Hub-Signature-256)
+    # (OTKLIK__CHANNELS__WHATSAPP__APP_SECRET).
+    app_secret: str = ""
+    # What you typed as "Verify token" when subscribing the webhook.
+    verify_token: str = ""
+    path: str = "/whatsapp/webhook"
+    api_base: str = "https://graph.facebook.com"
+    api_version: str = "v21.0"
+    # Outside the 24-hour customer-service window only approved templates may be sent: this
+    # one (with one body parameter, the message) carries replies and surveys there; empty:
+    # such messages fail and staff are told.
+    template: str = ""
+    template_language: str = "ru"
+    sends_per_second: float = 20.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token)
+
+
+@dataclass(frozen=True)
 class ChannelsConfig:
     # [channels.http.NAME] tables: each a generic HTTP channel called NAME.
     http: dict[str, HttpChannelConfig] = field(default_factory=dict)
     vk: VkConfig = field(default_factory=VkConfig)
+    whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
 
 
 @dataclass(frozen=True)
@@ -298,6 +327,7 @@ class Settings:
         """Values that must never reach a log line."""
         channel_secrets = [c.secret for c in self.channels.http.values()]
         channel_secrets += [self.channels.vk.token, self.channels.vk.secret]
+        channel_secrets += [self.channels.whatsapp.token, self.channels.whatsapp.app_secret]
         return [
             s for s in (self.telegram.token, self.telegram.webhook_secret, *channel_secrets) if s
         ]
@@ -505,6 +535,18 @@ def _check_semantics(settings: Settings) -> None:
                 "(OTKLIK__CHANNELS__VK__SECRET)"
             )
         if not vk.path.startswith("/") or vk.sends_per_second <= 0:
+            raise ConfigError(f"{where}: path must start with '/', sends_per_second above 0")
+    wa = settings.channels.whatsapp
+    if wa.enabled:
+        where = f"{source}: [channels.whatsapp]"
+        if not wa.phone_number_id:
+            raise ConfigError(f"{where} phone_number_id: required (from the app's WhatsApp page)")
+        if len(wa.app_secret) < 16 or len(wa.verify_token) < 8:
+            raise ConfigError(
+                f"{where}: app_secret (16+ characters, OTKLIK__CHANNELS__WHATSAPP__APP_SECRET) "
+                "and verify_token (8+) are required"
+            )
+        if not wa.path.startswith("/") or wa.sends_per_second <= 0:
             raise ConfigError(f"{where}: path must start with '/', sends_per_second above 0")
     retention = settings.retention
     for key in ("conversation_days", "handled_days"):

@@ -104,6 +104,17 @@ class CustomerMerge(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
+class WhatsAppContact(Base):
+    """What the WhatsApp channel must remember per user: when they last wrote (the 24-hour
+    customer-service window) and the choices last offered as numbered text."""
+
+    __tablename__ = "whatsapp_contacts"
+
+    wa_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    offered: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of button data
+
+
 class ChannelIdentity(Base):
     __tablename__ = "channel_identities"
     __table_args__ = (UniqueConstraint("channel", "external_id"),)
@@ -201,6 +212,10 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # After a failed attempt: not before this (exponential back-off); None means now.
     retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The platform's id for the sent message, and what the platform later said of it (sent,
+    # delivered, read, failed), where it reports that (WhatsApp).
+    external_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class Ticket(Base):

@@ -7,6 +7,8 @@ New public routes (REST API, other channels) join by adding a `Route` to `ROUTES
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import json
 import logging
@@ -22,6 +24,7 @@ from examples.http_channel_receiver import sign
 from storage.models import InboundEvent
 from tests.conftest import WEBHOOK_SECRET, AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
+from tests.fake_whatsapp import WhatsAppWebhook
 
 SESSION = "corpus-session-01"
 NINES = "9" * 40
@@ -112,6 +115,21 @@ def _vk_event(text: str | None, button: str | None) -> Any:
     }
 
 
+WA_SECRET = "corpus-whatsapp-secret-01"
+_wa = WhatsAppWebhook("", WA_SECRET, "123")
+
+
+def _wa_event(text: str | None, button: str | None) -> Any:
+    if button is not None:
+        return _wa.button("79990001122", button)
+    return _wa.text("79990001122", text if text is not None else "hi")
+
+
+def _wa_signature(body: bytes) -> dict[str, str]:
+    digest = hmac.new(WA_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-Hub-Signature-256": "sha256=" + digest}
+
+
 ROUTES = [
     Route("/api/v1/chat/messages", _chat_message, lambda body: {}),
     Route("/api/v1/chat/buttons", _chat_button, lambda body: {}, buttons=True),
@@ -124,6 +142,8 @@ ROUTES = [
     ),
     # VK's Callback API, with the community's secret: what gets past it.
     Route("/vk/callback", _vk_event, lambda body: {}, buttons=True),
+    # WhatsApp's webhook, signed with the app secret.
+    Route("/whatsapp/webhook", _wa_event, _wa_signature, buttons=True),
 ]
 CHANNELS = {
     "channels": {
@@ -134,6 +154,13 @@ CHANNELS = {
             "confirmation": "corpus",
             "secret": VK_SECRET,
             "api_base": "http://127.0.0.1:9/method",
+        },
+        "whatsapp": {
+            "token": "corpus-wa-token",
+            "phone_number_id": "123",
+            "app_secret": WA_SECRET,
+            "verify_token": "corpus-verify",
+            "api_base": "http://127.0.0.1:9",
         },
     }
 }

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from bot.channels.base import ChannelPackage
 from bot.channels.http import HttpChannel
 from bot.channels.vk import VkChannel
+from bot.channels.whatsapp import WhatsAppChannel
 from bot.config import Settings
 
 
@@ -20,4 +21,6 @@ def build_channels(
         channels.append(HttpChannel(name, config, settings.bot.max_message_chars, clock))
     if settings.channels.vk.enabled:
         channels.append(VkChannel(settings.channels.vk))
+    if settings.channels.whatsapp.enabled:
+        channels.append(WhatsAppChannel(settings.channels.whatsapp))
     return channels

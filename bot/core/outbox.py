@@ -50,6 +50,11 @@ class SendResult:
     error: str = ""
 
 
+# A sender's error that starts with this names why a customer was not reached at all (not a
+# refused edit or a bad button): the outbox tells staff.
+NOT_REACHED = "not reached: "
+
+
 class ChannelSender(Protocol):
     async def send(
         self,
@@ -68,6 +73,8 @@ class ChannelSender(Protocol):
 # Called in the transaction that marks a customer unreachable; returns posts to queue (the staff
 # inbox wants to know).
 BlockedHook = Callable[[AsyncSession, Customer], Awaitable[list[tuple[str, str, Reply]]]]
+# Called when a message to a customer fails for good, with the reason.
+FailedHook = Callable[[AsyncSession, Customer, str], Awaitable[list[tuple[str, str, Reply]]]]
 
 
 def reply_to_payload(reply: Reply) -> str:
@@ -136,6 +143,7 @@ class Outbox:
         pickup_interval: float = 1.0,
         flush_interval: float = 0.05,
         on_blocked: BlockedHook | None = None,
+        on_failed: FailedHook | None = None,
         status: StatusBoard | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
@@ -143,6 +151,7 @@ class Outbox:
         self._pool = session_pool
         self._status = status or StatusBoard()
         self._on_blocked = on_blocked
+        self._on_failed = on_failed
         self._senders = senders
         self._recovery_interval = recovery_interval
         self._pickup_interval = pickup_interval
@@ -264,7 +273,7 @@ class Outbox:
             blocked.add((item.channel, item.recipient))
             await self._mark_blocked(item)
         elif result.status is SendStatus.FAILED:
-            await self._mark([item.id], "failed", result.error)
+            await self._mark_failed(item, result.error)
         else:
             self._stalled.add((item.channel, item.recipient))
             await self._count_attempt(item.id, result.error)
@@ -277,6 +286,27 @@ class Outbox:
             self._throttle.warning(
                 "mark", "could not mark outbox rows as %s; recovery will retry", status
             )
+
+    async def _mark_failed(self, item: QueuedReply, error: str) -> None:
+        """Failed for good. Staff hear of it when the channel said why (a WhatsApp window),
+        not for an edit Telegram refused, which is not a customer left without an answer."""
+        if self._on_failed is None or not error.startswith(NOT_REACHED):
+            await self._mark([item.id], "failed", error)
+            return
+        queued: list[QueuedReply] = []
+        try:
+            async with self._pool() as session, session.begin():
+                await OutboxRepository(session).mark([item.id], "failed", error)
+                customer = await CustomerRepository(session).by_identity(
+                    item.channel, item.recipient
+                )
+                if customer is not None:
+                    posts = await self._on_failed(session, customer, error)
+                    queued = await self.enqueue(session, ReplyBuffer(posts))
+        except DB_ERRORS:
+            self._throttle.warning("mark", "could not mark outbox %s as failed", item.id)
+        if queued:
+            await self.deliver(queued)
 
     async def _mark_blocked(self, item: QueuedReply) -> None:
         queued: list[QueuedReply] = []

@@ -373,6 +373,17 @@ class TicketService:
             )
         return effects.posts
 
+    async def customer_not_reached(
+        self, session: AsyncSession, customer: Customer, error: str
+    ) -> list[Post]:
+        """A message to the customer failed for good (not a block): their latest ticket's
+        topic hears why, so staff can reach them another way."""
+        latest = await TicketRepository(session).for_customer(customer.id, limit=1)
+        effects = Effects()
+        for ticket in latest:
+            effects.staff(ticket, Reply(f"⚠️ A message could not reach the customer: {error}"))
+        return effects.posts
+
     async def open_ticket(self, session: AsyncSession, customer: Customer) -> Ticket | None:
         return await TicketRepository(session).open_for_customer(customer.id)
 

@@ -1,0 +1,58 @@
+"""WhatsApp Business Cloud API: webhook verification and signed events, free-form messages
+inside the 24-hour customer-service window, a template outside it, Meta's error codes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from aiohttp import web
+
+from bot.campaigns.rate_limit import RateLimiter
+from bot.channels.base import CoreServices
+from bot.channels.whatsapp.api import WhatsAppApi
+from bot.channels.whatsapp.inbound import CHANNEL, receive, verify
+from bot.channels.whatsapp.render import CAPABILITIES
+from bot.channels.whatsapp.sender import WhatsAppSender
+from bot.config import WhatsAppConfig
+
+
+class WhatsAppChannel:
+    name = CHANNEL
+    capabilities = CAPABILITIES
+
+    def __init__(self, config: WhatsAppConfig) -> None:
+        self.config = config
+        self._http: aiohttp.ClientSession | None = None
+        self.api = WhatsAppApi(config, self._client)
+        self.limiter = RateLimiter(config.sends_per_second, cap=config.sends_per_second)
+        self.sender = WhatsAppSender(config, self.api, self.limiter)
+        self.campaign_sender = self.sender
+        self.background: set[asyncio.Task[None]] = set()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    def routes(self, core: CoreServices) -> list[web.RouteDef]:
+        self.sender.pool = core.session_pool
+        self.sender.clock = core.conversation.now
+
+        async def on_get(request: web.Request) -> web.StreamResponse:
+            return await verify(self, request)
+
+        async def on_post(request: web.Request) -> web.StreamResponse:
+            return await receive(self, core, request)
+
+        return [web.get(self.config.path, on_get), web.post(self.config.path, on_post)]
+
+    async def start(self) -> None:
+        self._client()
+
+    async def stop(self) -> None:
+        self.limiter.close()
+        if self.background:
+            await asyncio.gather(*self.background, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()

@@ -1,0 +1,175 @@
+"""The webhook: Meta's verification (GET), and signed POSTs carrying messages and statuses.
+
+Every POST must carry `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the raw body with the app
+secret>`; anything else is 401 with nothing stored. Messages are deduplicated by their wamid;
+statuses (sent, delivered, read, failed) are written on the outbox row of the message."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from sqlalchemy import update
+
+from bot.channels.base import CoreServices
+from bot.channels.whatsapp import contacts
+from bot.core import untrusted
+from bot.core.messages import InboundMessage
+from bot.core.outbox import ReplyBuffer
+from storage.models import OutboxMessage
+from storage.repositories.events import InboundEventRepository
+
+if TYPE_CHECKING:
+    from bot.channels.whatsapp import WhatsAppChannel
+
+log = logging.getLogger(__name__)
+CHANNEL = "whatsapp"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+STATUSES = ("sent", "delivered", "read", "failed")
+
+
+def _text(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/plain")
+
+
+async def verify(channel: WhatsAppChannel, request: web.Request) -> web.Response:
+    query = request.query
+    token = query.get("hub.verify_token", "").encode("utf-8", "surrogateescape")
+    expected = channel.config.verify_token.encode()
+    if query.get("hub.mode") == "subscribe" and hmac.compare_digest(token, expected):
+        return _text(200, query.get("hub.challenge", "")[:256])
+    return _text(403, "verification failed")
+
+
+def _signed(secret: str, body: bytes, given: str) -> bool:
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))
+
+
+def _values(payload: Any) -> list[dict[str, Any]]:
+    if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
+        return []
+    found = []
+    for entry in payload.get("entry") or []:
+        for change in (entry.get("changes") or []) if isinstance(entry, dict) else []:
+            value = change.get("value") if isinstance(change, dict) else None
+            if isinstance(value, dict) and change.get("field") == "messages":
+                found.append(value)
+    return found
+
+
+def _message(raw: Any, names: dict[str, str], choices: dict[str, str]) -> InboundMessage | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("from"), str):
+        return None
+    user = raw["from"][:32]
+    kind = raw.get("type")
+    text, button = "", None
+    if kind == "text" and isinstance(raw.get("text"), dict):
+        text = str(raw["text"].get("body", ""))
+        if text.strip() in choices:  # an option offered as numbered text
+            button, text = choices[text.strip()], ""
+    elif kind == "interactive" and isinstance(raw.get("interactive"), dict):
+        interactive = raw["interactive"]
+        reply = interactive.get("button_reply") or interactive.get("list_reply")
+        if isinstance(reply, dict) and isinstance(reply.get("id"), str):
+            button = reply["id"][:64]
+    elif kind == "button" and isinstance(raw.get("button"), dict):  # a template's quick reply
+        text = str(raw["button"].get("text", ""))
+    elif kind in ("image", "document", "video", "audio") and isinstance(raw.get(kind), dict):
+        # Media stay on WhatsApp's servers; the caption (or a note) reaches the conversation.
+        caption = raw[kind].get("caption") or raw[kind].get("filename") or ""
+        text = f"[{kind}] {caption}".strip()
+    if not text and button is None:
+        return None
+    command = None
+    if button is None and text.startswith("/") and text[1:].strip():
+        command = text[1:].split(maxsplit=1)[0].lower()
+    return InboundMessage(
+        channel=CHANNEL,
+        external_id=user,
+        text=text[:4096],
+        button=button,
+        command=command,
+        display_name=names.get(user, "")[:64],
+    )
+
+
+async def receive(
+    channel: WhatsAppChannel, core: CoreServices, request: web.Request
+) -> web.Response:
+    body = await request.read()
+    if not _signed(channel.config.app_secret, body, request.headers.get(SIGNATURE_HEADER, "")):
+        return _text(401, "wrong or missing X-Hub-Signature-256")
+    try:
+        payload = untrusted.loads(body.decode("utf-8"))
+    except (untrusted.BadJson, UnicodeDecodeError):
+        return _text(400, "body is not valid JSON")
+    for value in _values(payload):
+        await _statuses(core, value.get("statuses"))
+        names = {
+            str(c.get("wa_id")): str((c.get("profile") or {}).get("name", ""))
+            for c in value.get("contacts") or []
+            if isinstance(c, dict)
+        }
+        for raw in value.get("messages") or []:
+            await _one(channel, core, raw, names)
+    return _text(200, "ok")
+
+
+async def _one(
+    channel: WhatsAppChannel, core: CoreServices, raw: Any, names: dict[str, str]
+) -> None:
+    wamid = raw.get("id") if isinstance(raw, dict) else None
+    if not isinstance(wamid, str) or not isinstance(raw.get("from"), str):
+        return
+    metrics = core.metrics
+    async with core.session_pool() as session, session.begin():
+        stored = await InboundEventRepository(session).store(
+            CHANNEL, wamid[:128], "{}", status="done"
+        )
+        if stored is None:
+            metrics.updates_duplicate.labels(CHANNEL).inc()
+            return
+        choices = await contacts.wrote(session, raw["from"][:32], core.conversation.now())
+        message = _message(raw, names, choices)
+        if message is None:
+            return
+        metrics.updates_received.labels(CHANNEL).inc()
+        outcome = await core.conversation.handle(session, message)
+        buffer = ReplyBuffer()
+        buffer.extend(CHANNEL, message.external_id, outcome.replies)
+        buffer.add_posts(list(outcome.posts))
+        queued = await core.outbox.enqueue(session, buffer)
+    metrics.updates_handled.labels(CHANNEL).inc()
+    if queued:
+        task = asyncio.create_task(core.outbox.deliver(queued))
+        channel.background.add(task)
+        task.add_done_callback(channel.background.discard)
+
+
+async def _statuses(core: CoreServices, statuses: Any) -> None:
+    if not isinstance(statuses, list):
+        return
+    async with core.session_pool() as session, session.begin():
+        for status in statuses:
+            if not isinstance(status, dict) or status.get("status") not in STATUSES:
+                continue
+            wamid = status.get("id")
+            if not isinstance(wamid, str):
+                continue
+            errors = status.get("errors")
+            error = None
+            if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+                error = f"WhatsApp {errors[0].get('code')}: {errors[0].get('title', '')}"[:500]
+            values: dict[str, Any] = {"delivery_status": status["status"]}
+            if error is not None:
+                values["error"] = error
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.external_id == wamid[:128])
+                .values(**values)
+            )

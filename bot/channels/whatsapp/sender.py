@@ -1,0 +1,85 @@
+"""Outbound for WhatsApp: inside the 24-hour window free-form messages with reply buttons or
+lists, outside it the configured template (or a failure that staff are told about). The
+message's wamid is kept on its outbox row, where delivery statuses arrive later."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.campaigns.rate_limit import RateLimiter
+from bot.channels.whatsapp import contacts
+from bot.channels.whatsapp.api import WhatsAppApi
+from bot.channels.whatsapp.render import render
+from bot.config import WhatsAppConfig
+from bot.core.messages import Reply
+from bot.core.outbox import NOT_REACHED, SendResult, SendStatus
+from storage.db import DB_ERRORS
+from storage.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+WINDOW = timedelta(hours=24)
+
+
+class WhatsAppSender:
+    def __init__(self, config: WhatsAppConfig, api: WhatsAppApi, limiter: RateLimiter) -> None:
+        self._config = config
+        self._api = api
+        self._limiter = limiter
+        self.pool: async_sessionmaker[AsyncSession] | None = None  # given when mounted
+        self.clock: Callable[[], datetime] | None = None
+
+    async def send(
+        self,
+        recipient: str,
+        reply: Reply,
+        *,
+        sent_ids: list[int] | None = None,
+        key: str | None = None,
+    ) -> SendResult:
+        if self.pool is None or self.clock is None:
+            return SendResult(SendStatus.RETRY, "WhatsApp channel not started")
+        async with self.pool() as session:
+            last = await contacts.last_wrote(session, recipient)
+        window_open = last is not None and self.clock() - last < WINDOW
+        if not window_open and not self._config.template:
+            return SendResult(
+                SendStatus.FAILED,
+                f"{NOT_REACHED}more than 24 hours since they last wrote on WhatsApp, and no "
+                "[channels.whatsapp] template is set for such messages",
+            )
+        rendered = render(
+            reply,
+            recipient,
+            window_open=window_open,
+            template=self._config.template,
+            language=self._config.template_language,
+        )
+        wamids: list[str] = []
+        for message in rendered.messages:
+            await self._limiter.acquire_reply()
+            result, wamid = await self._api.send(message)
+            if result.status is not SendStatus.SENT:
+                return result
+            if wamid is not None:
+                wamids.append(wamid)
+        try:
+            async with self.pool() as session, session.begin():
+                if rendered.choices:
+                    await contacts.offer(session, recipient, rendered.choices)
+                if key is not None and key.startswith("outbox:") and wamids:
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(OutboxMessage.id == int(key.removeprefix("outbox:")))
+                        .values(external_id=wamids[-1], delivery_status="sent")
+                    )
+        except DB_ERRORS:
+            # Sent all the same: saying otherwise would send it again. A typed number may then
+            # not be understood, and this message's statuses are not recorded.
+            log.warning("whatsapp: sent, but its choices and id could not be stored")
+        return SendResult(SendStatus.SENT)

@@ -1,0 +1,224 @@
+"""WhatsApp end to end: the webhook route of the real app, the fake Cloud API
+(tests/fake_whatsapp.py) answering Meta's error shapes, a real database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import launch_campaigns
+from bot.campaigns import service
+from storage.db import create_session_pool
+from storage.models import Customer, InboundEvent, OutboxMessage, SurveyResponse
+from tests.conftest import AppFactory, Database, RunningApp
+from tests.fake_telegram import FakeTelegram
+from tests.fake_whatsapp import FakeWhatsApp, WhatsAppWebhook
+
+TOKEN = "EAAG-whatsapp-token-for-tests"
+PHONE_ID = "106540352242922"
+APP_SECRET = "whatsapp-app-secret-0123456"
+VERIFY = "verify-me-please"
+USER = "79161234567"
+STAFF_CHAT = -100222
+AGENT = 8
+START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def fake_wa() -> AsyncIterator[FakeWhatsApp]:
+    fake = FakeWhatsApp(TOKEN, PHONE_ID)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+def _wa(fake: FakeWhatsApp, **extra: Any) -> dict[str, Any]:
+    config = {
+        "token": TOKEN,
+        "phone_number_id": PHONE_ID,
+        "app_secret": APP_SECRET,
+        "verify_token": VERIFY,
+        "api_base": fake.base_url,
+        **extra,
+    }
+    return {"whatsapp": config}
+
+
+def _hook(app: RunningApp) -> WhatsAppWebhook:
+    return WhatsAppWebhook(f"{app.url}/whatsapp/webhook", APP_SECRET, PHONE_ID)
+
+
+async def test_verification_and_signatures(
+    start_app: AppFactory, fake_wa: FakeWhatsApp, faq_loaded: Database
+):
+    app = await start_app(telegram_mode=None, channels=_wa(fake_wa))
+    url = f"{app.url}/whatsapp/webhook"
+    async with aiohttp.ClientSession() as http:
+        query = {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"}
+        async with http.get(url, params=query) as resp:
+            assert (resp.status, await resp.text()) == (200, "1158201444")
+        async with http.get(url, params={**query, "hub.verify_token": "wrong"}) as resp:
+            assert resp.status == 403
+        async with http.post(url, json=_hook(app).text(USER, "привет")) as resp:
+            assert resp.status == 401  # no signature
+    hook = _hook(app)
+    assert (await hook.post(hook.text(USER, "привет"), secret="another-secret-000000"))[0] == 401
+    async with faq_loaded.engine.connect() as conn:
+        for model in (Customer, InboundEvent):
+            assert (await conn.execute(select(func.count()).select_from(model))).scalar_one() == 0
+    assert fake_wa.sent == []
+
+
+async def test_question_buttons_statuses_and_redelivery(
+    start_app: AppFactory, fake_wa: FakeWhatsApp, faq_loaded: Database
+):
+    app = await start_app(telegram_mode=None, channels=_wa(fake_wa))
+    hook = _hook(app)
+    question = hook.text(USER, "сколько стоит доставка в регионы")
+    assert await hook.post(question) == (200, "ok")
+    await fake_wa.wait_sent(1)
+    (answer,) = fake_wa.sent
+    assert answer["type"] == "interactive" and answer["interactive"]["type"] == "button"
+    assert answer["interactive"]["body"]["text"].startswith("*Сколько стоит доставка?*")
+    buttons = answer["interactive"]["action"]["buttons"]
+    assert [b["reply"]["title"] for b in buttons] == ["👍 Да", "👎 Нет"]
+    # Meta resends the same message: nothing happens twice.
+    assert await hook.post(question) == (200, "ok")
+    await asyncio.sleep(0.2)
+    assert len(fake_wa.sent) == 1
+    await hook.post(hook.button(USER, buttons[0]["reply"]["id"], "👍 Да"))
+    await fake_wa.wait_sent(2)
+    assert FakeWhatsApp.text_of(fake_wa.sent[-1]) == "Спасибо за оценку!"
+    # Statuses land on the outbox row of the message they are about.
+    async with faq_loaded.engine.connect() as conn:
+        wamid = (
+            (await conn.execute(select(OutboxMessage.external_id).order_by(OutboxMessage.id)))
+            .scalars()
+            .first()
+        )
+    assert wamid is not None and wamid.startswith("wamid.FAKE")
+    for status in ("delivered", "read"):
+        assert await hook.post(hook.status(wamid, status, USER)) == (200, "ok")
+    async with faq_loaded.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(OutboxMessage.delivery_status).where(OutboxMessage.external_id == wamid)
+            )
+        ).scalar_one()
+    assert row == "read"
+
+
+async def test_complaint_rate_limit_window_and_template(
+    start_app: AppFactory, fake_tg: FakeTelegram, fake_wa: FakeWhatsApp, faq_loaded: Database
+):
+    fake_tg.members[AGENT] = "member"
+    clock = Clock()
+    app = await start_app(
+        telegram={"staff_chat_id": STAFF_CHAT},
+        channels=_wa(fake_wa),
+        outbox={"retry_base_seconds": 0.2, "recovery_seconds": 0.3},
+        clock=clock,
+    )
+    hook = _hook(app)
+    await hook.post(hook.text(USER, "/complaint"))
+    await hook.post(hook.text(USER, "Не пришёл заказ 55"))
+    await fake_wa.wait_sent(2)
+    assert FakeWhatsApp.text_of(fake_wa.sent[-1]).startswith("Обращение №1 принято")
+    await fake_tg.wait_for("sendMessage")  # the ticket's card: its topic exists
+    # Meta's throughput limit (130429): retried, delivered once.
+    fake_wa.failures = [130429]
+    await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, "Проверяем", thread_id=500))
+    await app.drain()
+    await fake_wa.wait_sent(3, within=10)
+    assert FakeWhatsApp.text_of(fake_wa.sent[-1]) == "Поддержка (Иван):\nПроверяем"
+    # A day later the customer-service window is closed and no template is set: not sent,
+    # and the topic says why.
+    clock.now = START + timedelta(hours=25)
+    await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, "Нашли заказ", thread_id=500))
+    await app.drain()
+    for _ in range(100):
+        told = [t for t in fake_tg.sent_texts(STAFF_CHAT) if "could not reach" in t]
+        if told:
+            break
+        await asyncio.sleep(0.05)
+    assert told and "24 hours" in told[0] and "template" in told[0]
+    assert len(fake_wa.sent) == 3
+    async with faq_loaded.engine.connect() as conn:
+        failed = (
+            (
+                await conn.execute(
+                    select(OutboxMessage.status).where(OutboxMessage.channel == "whatsapp")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert "failed" in failed
+
+
+async def test_late_reply_uses_the_template(
+    start_app: AppFactory, fake_tg: FakeTelegram, fake_wa: FakeWhatsApp, faq_loaded: Database
+):
+    fake_tg.members[AGENT] = "member"
+    clock = Clock()
+    app = await start_app(
+        telegram={"staff_chat_id": STAFF_CHAT},
+        channels=_wa(fake_wa, template="support_reply", template_language="ru"),
+        clock=clock,
+    )
+    hook = _hook(app)
+    await hook.post(hook.text(USER, "/complaint"))
+    await hook.post(hook.text(USER, "Сломан кран"))
+    await fake_wa.wait_sent(2)
+    await fake_tg.wait_for("sendMessage")  # the ticket's card: its topic exists
+    clock.now = START + timedelta(hours=30)
+    await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, "Мастер\nпридёт", thread_id=500))
+    await app.drain()
+    await fake_wa.wait_sent(3)
+    late = fake_wa.sent[-1]
+    assert late["type"] == "template" and late["template"]["name"] == "support_reply"
+    assert late["template"]["language"] == {"code": "ru"}
+    # Template parameters may not hold line breaks.
+    assert FakeWhatsApp.text_of(late) == "Поддержка (Иван): · Мастер · придёт"
+
+
+async def test_nps_survey_answered_by_typing_the_score(
+    start_app: AppFactory, fake_wa: FakeWhatsApp, faq_loaded: Database
+):
+    app = await start_app(telegram_mode=None, channels=_wa(fake_wa), scheduler={"enabled": False})
+    hook = _hook(app)
+    await hook.post(hook.text(USER, "привет"))
+    await fake_wa.wait_sent(1)
+    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
+        await service.create_survey(session, "nps", "nps", False, "{}")
+        await service.create_campaign(session, name="NPS", survey_name="nps", run_at=START)
+    await launch_campaigns(app.services)
+    await app.services.campaigns.run_once()
+    await fake_wa.wait_sent(2)
+    survey = fake_wa.sent[-1]
+    # Thirteen options: more than a list holds (10), so numbered text.
+    assert survey["type"] == "text"
+    lines = survey["text"]["body"].splitlines()
+    assert lines[-3] == " · ".join(str(n) for n in range(11))
+    assert lines[-2:] == ["11 — Спрашивать реже", "12 — Не присылать опросы"]
+    await hook.post(hook.text(USER, "9"))
+    await fake_wa.wait_sent(3)
+    assert FakeWhatsApp.text_of(fake_wa.sent[-1]).startswith("Спасибо! Какая главная причина")
+    async with faq_loaded.engine.connect() as conn:
+        assert (await conn.execute(select(SurveyResponse.score))).scalar_one() == 9
