@@ -447,6 +447,9 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
             return float(value)
     elif hint is str and isinstance(value, str):
         return value
+    elif hint is str and isinstance(value, int) and not isinstance(value, bool):
+        # An id made of digits (a phone number id) arrives from the environment as a number.
+        return str(value)
     expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
     raise ConfigError(
         f"{source}: {label}: expected {expected.get(hint, str(hint))}, got {_describe(value)}"

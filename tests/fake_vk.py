@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ class FakeVk:
         # The next messages.send is shown to the user but its answer is lost (a 502 on the
         # way back): the bot must retry with the same random_id, and VK shows it once.
         self.lose_next_answer = False
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # a benchmark's stopwatch
+        self.record = True  # keep memory flat over long runs
         self._seen: dict[tuple[int, int], int] = {}  # (peer, random_id) -> message id
         self._ids = itertools.count(100)
         self._runner: web.AppRunner | None = None
@@ -73,7 +76,8 @@ class FakeVk:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = dict(await request.post())
-        self.calls.append(VkCall(method, params))
+        if self.record:
+            self.calls.append(VkCall(method, params))
         if params.get("access_token") != self.token:
             return self._error(5, params)
         for index, (name, code, peer) in enumerate(self.failures):
@@ -84,7 +88,10 @@ class FakeVk:
             key = (int(params["peer_id"]), int(params["random_id"]))
             if key not in self._seen:  # VK's rule: a random_id seen before sends nothing
                 self._seen[key] = next(self._ids)
-                self.sent.append(params)
+                if self.record:
+                    self.sent.append(params)
+                for listener in self.listeners:
+                    listener(params)
             if self.lose_next_answer:
                 self.lose_next_answer = False
                 return web.Response(status=502, text="<html>Bad Gateway</html>")

@@ -10,6 +10,7 @@ import hmac
 import itertools
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -33,6 +34,8 @@ class FakeWhatsApp:
         self.phone_number_id = phone_number_id
         self.sent: list[dict[str, Any]] = []
         self.failures: list[int] = []  # error codes for the next sends
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # a benchmark's stopwatch
+        self.record = True
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -75,7 +78,10 @@ class FakeWhatsApp:
         if self.failures:
             code = self.failures.pop(0)
             return self._error(code, 429 if code == 130429 else 400)
-        self.sent.append(body)
+        if self.record:
+            self.sent.append(body)
+        for listener in self.listeners:
+            listener(body)
         wamid = f"wamid.FAKE{next(self._ids):06d}"
         return web.json_response(
             {

@@ -106,12 +106,13 @@ async def test_question_buttons_statuses_and_redelivery(
     await fake_wa.wait_sent(2)
     assert FakeWhatsApp.text_of(fake_wa.sent[-1]) == "Спасибо за оценку!"
     # Statuses land on the outbox row of the message they are about.
-    async with faq_loaded.engine.connect() as conn:
-        wamid = (
-            (await conn.execute(select(OutboxMessage.external_id).order_by(OutboxMessage.id)))
-            .scalars()
-            .first()
-        )
+    for _ in range(100):  # stored with the sent-mark, a flush (50 ms) after the send
+        async with faq_loaded.engine.connect() as conn:
+            first = select(OutboxMessage.external_id).order_by(OutboxMessage.id)
+            wamid = (await conn.execute(first)).scalars().first()
+        if wamid is not None:
+            break
+        await asyncio.sleep(0.02)
     assert wamid is not None and wamid.startswith("wamid.FAKE")
     for status in ("delivered", "read"):
         assert await hook.post(hook.status(wamid, status, USER)) == (200, "ok")

@@ -48,6 +48,9 @@ class SendStatus(enum.Enum):
 class SendResult:
     status: SendStatus
     error: str = ""
+    # The platform's id for what was sent, where it later reports on it (a WhatsApp wamid):
+    # stored with the sent-mark, in the same batched statement.
+    external_id: str | None = None
 
 
 # A sender's error that starts with this names why a customer was not reached at all (not a
@@ -163,6 +166,7 @@ class Outbox:
         # before the mark must not send them again.
         self._marked: dict[int, float] = {}
         self._in_flight: set[int] = set()
+        self._external: dict[int, str] = {}  # sent, not yet marked: id -> the platform's id
         # Recipients whose earlier post waits its back-off: their new posts wait behind it (in
         # SQL, for recovery) so that a topic never gets a relay before its ticket's card.
         self._stalled: set[tuple[str, str]] = set()
@@ -269,6 +273,8 @@ class Outbox:
     ) -> None:
         if result.status is SendStatus.SENT:
             self._sent.append(item.id)
+            if result.external_id is not None:
+                self._external[item.id] = result.external_id
         elif result.status is SendStatus.BLOCKED:
             blocked.add((item.channel, item.recipient))
             await self._mark_blocked(item)
@@ -355,8 +361,9 @@ class Outbox:
         self._flushing.update(ids)
         try:
             with short_statements():
+                external = {i: self._external[i] for i in ids if i in self._external}
                 async with one_statement(self._pool) as session:
-                    await OutboxRepository(session).mark_sent(ids)
+                    await OutboxRepository(session).mark_sent(ids, external)
         except asyncio.CancelledError:
             # Shutting down mid-flush: keep the ids for the final flush in stop(), or they
             # would be sent again by the next process.
@@ -372,6 +379,8 @@ class Outbox:
             return False
         finally:
             self._flushing.difference_update(ids)
+        for i in ids:
+            self._external.pop(i, None)
         now = time.monotonic()
         self._marked.update(dict.fromkeys(ids, now))
         if len(self._marked) > 10_000 or next(iter(self._marked.values())) < now - MARKED_MEMORY:

@@ -19,6 +19,13 @@ _MARK_SENT = (
 )
 
 
+_SET_EXTERNAL = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("row"))
+    .values(external_id=bindparam("external"), delivery_status="sent")
+)
+
+
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -105,9 +112,15 @@ class OutboxRepository:
         rows = (await self._session.execute(statement)).all()
         return {(channel, recipient): int(first) for channel, recipient, first in rows}
 
-    async def mark_sent(self, ids: Sequence[int]) -> None:
+    async def mark_sent(self, ids: Sequence[int], external: dict[int, str] | None = None) -> None:
+        """Sent; with `external`, each row's platform id too (one more statement, only when
+        a channel reports them)."""
         if ids:
             await self._session.execute(_MARK_SENT, {"ids": list(ids), "now": utcnow()})
+        if external:
+            await self._session.execute(
+                _SET_EXTERNAL, [{"row": i, "external": e} for i, e in external.items()]
+            )
 
     async def mark(self, ids: Sequence[int], status: str, error: str | None = None) -> None:
         """A final status other than sent ("blocked", "failed"); the attempt counts."""

@@ -14,6 +14,7 @@ from bot.channels.http.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
 from bot.core import untrusted
 from bot.core.outbox import ReplyBuffer
 from bot.web.errors import json_error, json_response
+from storage.db import short_statements
 from storage.repositories.events import InboundEventRepository
 
 if TYPE_CHECKING:
@@ -39,20 +40,21 @@ async def receive(channel: HttpChannel, core: CoreServices, request: web.Request
     except UnicodeDecodeError:
         return json_error(400, "body is not UTF-8")
     metrics = core.metrics
-    async with core.session_pool() as session, session.begin():
-        # Handled in this transaction: a retried request with the same id changes nothing.
-        stored = await InboundEventRepository(session).store(
-            f"http:{channel.name}", key, "{}", status="done"
-        )
-        if stored is None:
-            metrics.updates_duplicate.labels(channel.name).inc()
-            return json_response({"accepted": True, "duplicate": True})
-        metrics.updates_received.labels(channel.name).inc()
-        outcome = await core.conversation.handle(session, message)
-        buffer = ReplyBuffer()
-        buffer.extend(channel.name, message.external_id, outcome.replies)
-        buffer.add_posts(list(outcome.posts))
-        queued = await core.outbox.enqueue(session, buffer)
+    with short_statements():  # short indexed statements: on SQLite, on the loop
+        async with core.session_pool() as session, session.begin():
+            # Handled in this transaction: a retried request with the same id changes nothing.
+            stored = await InboundEventRepository(session).store(
+                f"http:{channel.name}", key, "{}", status="done"
+            )
+            if stored is None:
+                metrics.updates_duplicate.labels(channel.name).inc()
+                return json_response({"accepted": True, "duplicate": True})
+            metrics.updates_received.labels(channel.name).inc()
+            outcome = await core.conversation.handle(session, message)
+            buffer = ReplyBuffer()
+            buffer.extend(channel.name, message.external_id, outcome.replies)
+            buffer.add_posts(list(outcome.posts))
+            queued = await core.outbox.enqueue(session, buffer)
     metrics.updates_handled.labels(channel.name).inc()
     if queued:
         # Sent after the answer: the platform may be waiting on this request to serve ours.

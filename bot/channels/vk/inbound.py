@@ -15,6 +15,7 @@ from bot.channels.base import CoreServices
 from bot.channels.vk.events import CHANNEL, parse
 from bot.core import untrusted
 from bot.core.outbox import ReplyBuffer
+from storage.db import short_statements
 from storage.repositories.events import InboundEventRepository
 
 if TYPE_CHECKING:
@@ -49,19 +50,20 @@ async def receive(channel: VkChannel, core: CoreServices, request: web.Request) 
     if parsed is None or not isinstance(event_id, str) or not event_id:
         return _text(200, OK)  # not ours to handle (other event types, group chats)
     metrics = core.metrics
-    async with core.session_pool() as session, session.begin():
-        stored = await InboundEventRepository(session).store(
-            CHANNEL, event_id[:128], "{}", status="done"
-        )
-        if stored is None:  # VK redelivered it
-            metrics.updates_duplicate.labels(CHANNEL).inc()
-            return _text(200, OK)
-        metrics.updates_received.labels(CHANNEL).inc()
-        outcome = await core.conversation.handle(session, parsed.message)
-        buffer = ReplyBuffer()
-        buffer.extend(CHANNEL, parsed.message.external_id, outcome.replies)
-        buffer.add_posts(list(outcome.posts))
-        queued = await core.outbox.enqueue(session, buffer)
+    with short_statements():  # short indexed statements: on SQLite, on the loop
+        async with core.session_pool() as session, session.begin():
+            stored = await InboundEventRepository(session).store(
+                CHANNEL, event_id[:128], "{}", status="done"
+            )
+            if stored is None:  # VK redelivered it
+                metrics.updates_duplicate.labels(CHANNEL).inc()
+                return _text(200, OK)
+            metrics.updates_received.labels(CHANNEL).inc()
+            outcome = await core.conversation.handle(session, parsed.message)
+            buffer = ReplyBuffer()
+            buffer.extend(CHANNEL, parsed.message.external_id, outcome.replies)
+            buffer.add_posts(list(outcome.posts))
+            queued = await core.outbox.enqueue(session, buffer)
     metrics.updates_handled.labels(CHANNEL).inc()
     channel.after_commit(core, queued, parsed.answer)
     return _text(200, OK)

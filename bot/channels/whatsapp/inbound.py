@@ -20,6 +20,7 @@ from bot.channels.whatsapp import contacts
 from bot.core import untrusted
 from bot.core.messages import InboundMessage
 from bot.core.outbox import ReplyBuffer
+from storage.db import short_statements
 from storage.models import OutboxMessage
 from storage.repositories.events import InboundEventRepository
 
@@ -127,24 +128,27 @@ async def _one(
     if not isinstance(wamid, str) or not isinstance(raw.get("from"), str):
         return
     metrics = core.metrics
-    async with core.session_pool() as session, session.begin():
-        stored = await InboundEventRepository(session).store(
-            CHANNEL, wamid[:128], "{}", status="done"
-        )
-        if stored is None:
-            metrics.updates_duplicate.labels(CHANNEL).inc()
-            return
-        choices = await contacts.wrote(session, raw["from"][:32], core.conversation.now())
-        message = _message(raw, names, choices)
-        if message is None:
-            return
-        metrics.updates_received.labels(CHANNEL).inc()
-        outcome = await core.conversation.handle(session, message)
-        buffer = ReplyBuffer()
-        buffer.extend(CHANNEL, message.external_id, outcome.replies)
-        buffer.add_posts(list(outcome.posts))
-        queued = await core.outbox.enqueue(session, buffer)
+    with short_statements():  # short indexed statements: on SQLite, on the loop
+        async with core.session_pool() as session, session.begin():
+            stored = await InboundEventRepository(session).store(
+                CHANNEL, wamid[:128], "{}", status="done"
+            )
+            if stored is None:
+                metrics.updates_duplicate.labels(CHANNEL).inc()
+                return
+            now = core.conversation.now()
+            choices = await contacts.wrote(session, raw["from"][:32], now)
+            message = _message(raw, names, choices)
+            if message is None:
+                return
+            metrics.updates_received.labels(CHANNEL).inc()
+            outcome = await core.conversation.handle(session, message)
+            buffer = ReplyBuffer()
+            buffer.extend(CHANNEL, message.external_id, outcome.replies)
+            buffer.add_posts(list(outcome.posts))
+            queued = await core.outbox.enqueue(session, buffer)
     metrics.updates_handled.labels(CHANNEL).inc()
+    channel.sender.wrote(message.external_id, now)
     if queued:
         task = asyncio.create_task(core.outbox.deliver(queued))
         channel.background.add(task)
