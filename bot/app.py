@@ -141,6 +141,7 @@ def create_services(
         campaign_senders,
         limiter,
         hours.zone,
+        limiters={c.name: c.limiter for c in channels if c.limiter is not None},
         batch=256 if unlimited else 16,
         concurrency=64 if unlimited else 16,
         clock=clock,

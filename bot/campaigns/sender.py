@@ -39,6 +39,7 @@ class CampaignSender:
         limiter: RateLimiter,
         default_zone: ZoneInfo,
         *,
+        limiters: dict[str, RateLimiter] | None = None,
         batch: int = 16,
         concurrency: int = 16,
         flush_interval: float = 0.05,
@@ -47,6 +48,9 @@ class CampaignSender:
         self._pool = session_pool
         self._senders = senders
         self._limiter = limiter
+        # A channel with its own platform limit (VK, WhatsApp) paces its campaign sends on its
+        # own limiter; the others share `limiter` (the Telegram token's).
+        self._limiters = limiters or {}
         self.zone = default_zone
         self._batch = batch
         self._concurrency = concurrency
@@ -63,8 +67,9 @@ class CampaignSender:
             )
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def _claim(self) -> list[tuple[Delivery, Survey, Campaign]]:
+    async def _claim(self, channel: str | None = None) -> list[tuple[Delivery, Survey, Campaign]]:
         now = self._clock()
+        channels = [channel] if channel is not None else list(self._senders)
         async with self._pool() as session, session.begin():
             # The customer's zone comes in the same query: one statement per batch, not per row.
             statement = (
@@ -76,7 +81,7 @@ class CampaignSender:
                     Campaign.status == "running",
                     Delivery.status == "queued",
                     Delivery.not_before <= now,
-                    Delivery.channel.in_(list(self._senders)),
+                    Delivery.channel.in_(channels),
                 )
                 .order_by(Delivery.id)
                 .limit(self._batch)
@@ -96,9 +101,10 @@ class CampaignSender:
                 claimed.append((delivery, survey, campaign))
         return claimed
 
-    async def run_once(self) -> int:
-        """Claim and send one batch; returns how many deliveries were attempted."""
-        claimed = await self._claim()
+    async def run_once(self, channel: str | None = None) -> int:
+        """Claim and send one batch (of one channel's deliveries, or any); returns how many
+        deliveries were attempted."""
+        claimed = await self._claim(channel)
         if not claimed:
             await self._finish_campaigns()
             return 0
@@ -139,7 +145,7 @@ class CampaignSender:
         reply = survey_reply(
             survey.kind, texts_of(survey.texts), delivery.language, survey.anonymous, delivery.id
         )
-        await self._limiter.acquire(delivery.recipient)
+        await self._limiters.get(delivery.channel, self._limiter).acquire(delivery.recipient)
         sent_ids: list[int] = []
         result = await self._senders[delivery.channel].send(
             delivery.recipient, reply, sent_ids=sent_ids, key=f"delivery:{delivery.id}"
@@ -215,10 +221,26 @@ class CampaignSender:
                     campaign.status = "done"
                     campaign.finished_at = self._clock()
 
+    async def run_until_idle(self) -> int:
+        """Every channel's deliveries side by side, each at its own pace, until none is due."""
+
+        async def one(channel: str) -> int:
+            total = 0
+            while sent := await self.run_once(channel):
+                total += sent
+            return total
+
+        return sum(await asyncio.gather(*(one(c) for c in self._senders)))
+
     async def run_forever(self, idle: float = 0.5) -> None:
+        """One loop per channel: a slow platform (a VK community at 20 a second) never holds
+        back another's sends."""
+        await asyncio.gather(*(self._run_channel(c, idle) for c in self._senders))
+
+    async def _run_channel(self, channel: str, idle: float) -> None:
         while True:
             try:
-                if await self.run_once():
+                if await self.run_once(channel):
                     continue
             except DB_ERRORS:
                 log.warning("campaign sender: database unavailable")

@@ -14,6 +14,7 @@ from typing import Protocol
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.campaigns.rate_limit import RateLimiter
 from bot.core.channel import Capabilities
 from bot.core.conversation import Conversation
 from bot.core.outbox import ChannelSender, Outbox
@@ -45,6 +46,11 @@ class ChannelPackage(Protocol):
     @property
     def campaign_sender(self) -> ChannelSender | None:
         """None: campaigns do not use this channel."""
+        ...
+
+    @property
+    def limiter(self) -> RateLimiter | None:
+        """The platform's own rate limit, campaigns included; None: the Telegram token's."""
         ...
 
     def routes(self, core: CoreServices) -> list[web.RouteDef]: ...

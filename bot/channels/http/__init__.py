@@ -11,6 +11,7 @@ from collections.abc import Callable
 import aiohttp
 from aiohttp import web
 
+from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.base import CoreServices
 from bot.channels.http.inbound import receive
 from bot.channels.http.sender import HttpChannelSender
@@ -39,6 +40,7 @@ class HttpChannel:
         self._http: aiohttp.ClientSession | None = None
         self.sender = HttpChannelSender(config, self.capabilities, self._client, clock)
         self.campaign_sender = self.sender
+        self.limiter: RateLimiter | None = None  # the platform's limits are its own to say (429)
         self.deliveries: set[asyncio.Task[None]] = set()
 
     @property

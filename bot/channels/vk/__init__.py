@@ -28,7 +28,7 @@ class VkChannel:
         self.api = VkApi(config, self._client)
         self.limiter = RateLimiter(config.sends_per_second, cap=config.sends_per_second)
         self.sender = VkSender(self.api, self.limiter)
-        self.campaign_sender = self.sender
+        self.campaign_sender = VkSender(self.api, self.limiter, paced=False)
         self.background: set[asyncio.Task[None]] = set()
 
     def _client(self) -> aiohttp.ClientSession:

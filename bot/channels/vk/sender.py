@@ -65,9 +65,11 @@ def keyboard(reply: Reply) -> str | None:
 
 
 class VkSender:
-    def __init__(self, api: VkApi, limiter: RateLimiter) -> None:
+    def __init__(self, api: VkApi, limiter: RateLimiter, *, paced: bool = True) -> None:
         self._api = api
         self._limiter = limiter
+        # paced=False: the campaign sender took this send's turn on the same limiter already.
+        self._paced = paced
 
     async def send(
         self,
@@ -87,7 +89,8 @@ class VkSender:
             board = keyboard(part)
             if board is not None:
                 params["keyboard"] = board
-            await self._limiter.acquire_reply()
+            if self._paced or part_number > 0:
+                await self._limiter.acquire_reply()
             result = await self._api.call("messages.send", params)
             if result.status is not SendStatus.SENT:
                 return result

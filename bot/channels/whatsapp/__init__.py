@@ -27,7 +27,7 @@ class WhatsAppChannel:
         self.api = WhatsAppApi(config, self._client)
         self.limiter = RateLimiter(config.sends_per_second, cap=config.sends_per_second)
         self.sender = WhatsAppSender(config, self.api, self.limiter)
-        self.campaign_sender = self.sender
+        self.campaign_sender = WhatsAppSender(config, self.api, self.limiter, paced=False)
         self.background: set[asyncio.Task[None]] = set()
 
     def _client(self) -> aiohttp.ClientSession:
@@ -36,8 +36,10 @@ class WhatsAppChannel:
         return self._http
 
     def routes(self, core: CoreServices) -> list[web.RouteDef]:
-        self.sender.pool = core.session_pool
-        self.sender.clock = core.conversation.now
+        for sender in (self.sender, self.campaign_sender):
+            sender.pool = core.session_pool
+            sender.clock = core.conversation.now
+        self.campaign_sender.recent = self.sender.recent
 
         async def on_get(request: web.Request) -> web.StreamResponse:
             return await verify(self, request)
