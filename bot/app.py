@@ -31,6 +31,7 @@ from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import parse_schedule
+from bot.core.inbound_queue import InboundQueue
 from bot.core.messages import Reply
 from bot.core.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
 from bot.core.routing import seed_rules
@@ -82,6 +83,7 @@ class Services:
     bot: Bot | None = None
     inbox: TelegramInbox | None = None
     channels: list[ChannelPackage] = field(default_factory=list)
+    inbound: InboundQueue | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -161,6 +163,9 @@ def create_services(
         limiter,
         channels=channels,
     )
+    services.inbound = InboundQueue(
+        pool, conversation, outbox, metrics, recovery_interval=retry.recovery_seconds
+    )
     if settings.telegram.enabled:
         bot = create_bot(settings.telegram)
         services.bot = bot
@@ -206,8 +211,13 @@ def create_app(services: Services) -> web.Application:
     app[keys.STATUS] = services.status
     app.add_routes(health.routes)
     app.add_routes(web_chat.routes)
+    assert services.inbound is not None
     core = CoreServices(
-        services.session_pool, services.conversation, services.outbox, services.metrics
+        services.session_pool,
+        services.conversation,
+        services.outbox,
+        services.metrics,
+        services.inbound,
     )
     for channel in services.channels:
         app.add_routes(channel.routes(core))
@@ -234,6 +244,8 @@ async def start(services: Services) -> None:
     services.outbox.start()
     for channel in services.channels:
         await channel.start()
+    if services.inbound is not None:
+        services.inbound.start()
     settings = services.settings
     if settings.scheduler.enabled:
         interval = float(settings.tickets.sla_check_seconds)
@@ -371,8 +383,10 @@ async def stop(services: Services) -> None:
     if services.scheduler is not None:
         services.scheduler.shutdown(wait=False)
         services.scheduler = None
+    # Replies and campaign sends waiting for a turn stay queued for the next process; closing
+    # the limiter first lets the campaign loops end their batch at once.
+    services.limiter.close()
     await services.campaigns.stop()
-    services.limiter.close()  # replies waiting for a turn stay queued for the next process
     log.info("stopping: campaign sender stopped")
     for task in services.background:
         task.cancel()
@@ -381,6 +395,8 @@ async def stop(services: Services) -> None:
     if services.inbox is not None:
         await services.inbox.stop()
         log.info("stopping: telegram updates drained")
+    if services.inbound is not None:
+        await services.inbound.stop()
     for channel in services.channels:
         await channel.stop()
     await services.outbox.stop()

@@ -8,6 +8,7 @@ asyncio says nothing about a task nobody awaits. Every failure is logged (at mos
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -41,12 +42,15 @@ async def recovery_loop(
     interval: float,
     what: str,
     log: logging.Logger,
+    stop: asyncio.Event | None = None,
 ) -> None:
     """At start-up take everything pending; afterwards only what has waited `interval` (the
-    rest is still in the hands of its own task)."""
+    rest is still in the hands of its own task). With `stop`, the loop ends when it is set,
+    between passes: a cancel landing in the middle of a query can leave the driver's
+    connection half closed."""
     throttle = LogThrottle(log)
     first = True
-    while True:
+    while stop is None or not stop.is_set():
         try:
             count = await recover(0.0 if first else interval)
             if count:
@@ -56,7 +60,12 @@ async def recovery_loop(
             throttle.warning("db", "database unavailable; %s will be retried", what)
         except Exception:
             throttle.warning("bug", "recovering %s failed; will retry", what, exc_info=True)
-        await asyncio.sleep(interval)
+        if stop is None:
+            await asyncio.sleep(interval)
+            continue
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval):
+                await stop.wait()
 
 
 async def periodic(
@@ -64,11 +73,20 @@ async def periodic(
     interval: Callable[[], float],
     what: str,
     log: logging.Logger,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Run `work` every `interval()` seconds forever, surviving any error."""
+    """Run `work` every `interval()` seconds forever, surviving any error; with `stop`, end
+    when it is set, between runs (never cancelled inside a query)."""
     throttle = LogThrottle(log)
-    while True:
-        await asyncio.sleep(interval())
+    while stop is None or not stop.is_set():
+        if stop is None:
+            await asyncio.sleep(interval())
+        else:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval()):
+                    await stop.wait()
+            if stop.is_set():
+                return
         try:
             await work()
         except DB_ERRORS:

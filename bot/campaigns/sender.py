@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.campaigns.audience import quiet_until, zone_of
 from bot.campaigns.rate_limit import RateLimiter
 from bot.campaigns.surveys import survey_reply, texts_of
-from bot.core.outbox import ChannelSender, SendStatus
+from bot.core.outbox import ChannelSender, SendingStopped, SendStatus
 from storage.db import DB_ERRORS, dialect_name
 from storage.models import Campaign, Customer, Delivery, Survey, utcnow
 
@@ -58,6 +58,7 @@ class CampaignSender:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
+        self._stopping = False
 
     async def resume_after_crash(self) -> int:
         """Rows a killed process left `sending` go back to the queue."""
@@ -234,16 +235,30 @@ class CampaignSender:
 
     async def run_forever(self, idle: float = 0.5) -> None:
         """One loop per channel: a slow platform (a VK community at 20 a second) never holds
-        back another's sends."""
-        await asyncio.gather(*(self._run_channel(c, idle) for c in self._senders))
+        back another's sends. The loops end together: none is left running without its
+        siblings (a bare gather would leave them when one ends)."""
+        loops = [asyncio.create_task(self._run_channel(c, idle)) for c in self._senders]
+        try:
+            await asyncio.gather(*loops)
+        finally:
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
 
     async def _run_channel(self, channel: str, idle: float) -> None:
-        while True:
+        # Ends on `stopping` as well as on cancel: on Python 3.11 a cancel that lands as the
+        # timeout below expires is turned into a TimeoutError and lost.
+        while not self._stopping:
             try:
                 if await self.run_once(channel):
                     continue
+            except SendingStopped:
+                return  # shutting down: the rest stays queued for the next process
             except DB_ERRORS:
                 log.warning("campaign sender: database unavailable")
+            except Exception:
+                # A bug or an answer nobody expected: the loop must not die with it.
+                log.exception("campaign sender (%s) failed; going on", channel)
             self.wake.clear()
             # Not asyncio.wait_for: on Python 3.11 a cancel that lands as the wait ends is
             # swallowed there, and stop() then waits for this loop forever.
@@ -252,10 +267,17 @@ class CampaignSender:
                     await self.wake.wait()
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self.run_forever())
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 3.0) -> None:
+        """Loops end after their batch (a cancel inside a query can leave the driver's
+        connection half closed); one still busy after `grace` seconds is cancelled."""
+        self._stopping = True
+        self.wake.set()  # every loop waiting for work looks at `stopping` now
         if self._task is not None:
-            self._task.cancel()
+            done, _ = await asyncio.wait({self._task}, timeout=grace)
+            if not done:
+                self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.campaigns.rate_limit import RateLimiter
 from bot.core.channel import Capabilities
 from bot.core.conversation import Conversation
+from bot.core.inbound_queue import InboundQueue
 from bot.core.outbox import ChannelSender, Outbox
 from bot.metrics import Metrics
 
@@ -29,6 +30,7 @@ class CoreServices:
     conversation: Conversation
     outbox: Outbox
     metrics: Metrics
+    inbound: InboundQueue  # store now, handle in batches: where routes put what arrived
 
 
 class ChannelPackage(Protocol):

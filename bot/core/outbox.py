@@ -171,6 +171,8 @@ class Outbox:
         # SQL, for recovery) so that a topic never gets a relay before its ticket's card.
         self._stalled: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
         self._throttle = LogThrottle(log)
         self._sending = True
 
@@ -433,15 +435,26 @@ class Outbox:
 
     def start(self) -> None:
         self._sending = True
-        self._tasks = [
-            asyncio.create_task(self._flush_loop()),
+        self._stopping = asyncio.Event()
+        self._loops = [
             asyncio.create_task(self._recovery_loop()),
             asyncio.create_task(
-                periodic(self.pick_up, lambda: self._pickup_interval, "outbox pick-up", log)
+                periodic(
+                    self.pick_up,
+                    lambda: self._pickup_interval,
+                    "outbox pick-up",
+                    log,
+                    stop=self._stopping,
+                )
             ),
         ]
+        self._tasks = [asyncio.create_task(self._flush_loop())]
 
     async def stop(self) -> None:
+        # The database loops end between passes, never cancelled inside a query (that can
+        # leave the driver's connection half closed); the flush loop knows how to be cancelled.
+        self._stopping.set()
+        await asyncio.gather(*self._loops, return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -458,7 +471,9 @@ class Outbox:
             )
 
     async def _recovery_loop(self) -> None:
-        await recovery_loop(self.recover, self._recovery_interval, "outbox replies", log)
+        await recovery_loop(
+            self.recover, self._recovery_interval, "outbox replies", log, stop=self._stopping
+        )
 
 
 @dataclass(frozen=True)

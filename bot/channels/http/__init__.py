@@ -4,7 +4,6 @@ replies and staff messages POSTed to the platform's URL through the outbox."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -13,7 +12,7 @@ from aiohttp import web
 
 from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.base import CoreServices
-from bot.channels.http.inbound import receive
+from bot.channels.http.inbound import receive, source
 from bot.channels.http.sender import HttpChannelSender
 from bot.config import HttpChannelConfig
 from bot.core.channel import Capabilities
@@ -41,7 +40,6 @@ class HttpChannel:
         self.sender = HttpChannelSender(config, self.capabilities, self._client, clock)
         self.campaign_sender = self.sender
         self.limiter: RateLimiter | None = None  # the platform's limits are its own to say (429)
-        self.deliveries: set[asyncio.Task[None]] = set()
 
     @property
     def path(self) -> str:
@@ -53,6 +51,8 @@ class HttpChannel:
         return self._http
 
     def routes(self, core: CoreServices) -> list[web.RouteDef]:
+        core.inbound.register(source(self))
+
         async def handler(request: web.Request) -> web.StreamResponse:
             return await receive(self, core, request)
 
@@ -62,7 +62,5 @@ class HttpChannel:
         self._client()
 
     async def stop(self) -> None:
-        if self.deliveries:
-            await asyncio.gather(*self.deliveries, return_exceptions=True)
         if self._http is not None:
             await self._http.close()

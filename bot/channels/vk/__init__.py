@@ -12,10 +12,9 @@ from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.base import CoreServices
 from bot.channels.vk.api import VkApi
 from bot.channels.vk.events import CHANNEL
-from bot.channels.vk.inbound import answer_button, receive, track
+from bot.channels.vk.inbound import receive, source
 from bot.channels.vk.sender import CAPABILITIES, VkSender
 from bot.config import VkConfig
-from bot.core.outbox import QueuedReply
 
 
 class VkChannel:
@@ -37,19 +36,12 @@ class VkChannel:
         return self._http
 
     def routes(self, core: CoreServices) -> list[web.RouteDef]:
+        core.inbound.register(source(self))
+
         async def handler(request: web.Request) -> web.StreamResponse:
             return await receive(self, core, request)
 
         return [web.post(self.config.path, handler)]
-
-    def after_commit(
-        self, core: CoreServices, queued: list[QueuedReply], answer: dict[str, str] | None
-    ) -> None:
-        """Replies and the button's answer go out after VK has its "ok"."""
-        if answer is not None:
-            track(self, asyncio.create_task(answer_button(self, answer)))
-        if queued:
-            track(self, asyncio.create_task(core.outbox.deliver(queued)))
 
     async def start(self) -> None:
         self._client()

@@ -11,7 +11,7 @@ from aiohttp import web
 from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.base import CoreServices
 from bot.channels.whatsapp.api import WhatsAppApi
-from bot.channels.whatsapp.inbound import CHANNEL, receive, verify
+from bot.channels.whatsapp.inbound import CHANNEL, receive, source, verify
 from bot.channels.whatsapp.render import CAPABILITIES
 from bot.channels.whatsapp.sender import WhatsAppSender
 from bot.config import WhatsAppConfig
@@ -40,6 +40,7 @@ class WhatsAppChannel:
             sender.pool = core.session_pool
             sender.clock = core.conversation.now
         self.campaign_sender.recent = self.sender.recent
+        core.inbound.register(source(self, core))
 
         async def on_get(request: web.Request) -> web.StreamResponse:
             return await verify(self, request)

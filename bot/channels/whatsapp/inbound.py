@@ -6,7 +6,6 @@ statuses (sent, delivered, read, failed) are written on the outbox row of the me
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -14,15 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import CoreServices
 from bot.channels.whatsapp import contacts
 from bot.core import untrusted
+from bot.core.inbound_queue import Source
 from bot.core.messages import InboundMessage
-from bot.core.outbox import ReplyBuffer
-from storage.db import short_statements
 from storage.models import OutboxMessage
-from storage.repositories.events import InboundEventRepository
 
 if TYPE_CHECKING:
     from bot.channels.whatsapp import WhatsAppChannel
@@ -117,42 +115,29 @@ async def receive(
             if isinstance(c, dict)
         }
         for raw in value.get("messages") or []:
-            await _one(channel, core, raw, names)
+            wamid = raw.get("id") if isinstance(raw, dict) else None
+            if isinstance(wamid, str) and wamid and isinstance(raw.get("from"), str):
+                payload = {"raw": raw, "name": names.get(raw["from"], "")}
+                await core.inbound.accept(CHANNEL, wamid[:128], payload)
     return _text(200, "ok")
 
 
-async def _one(
-    channel: WhatsAppChannel, core: CoreServices, raw: Any, names: dict[str, str]
-) -> None:
-    wamid = raw.get("id") if isinstance(raw, dict) else None
-    if not isinstance(wamid, str) or not isinstance(raw.get("from"), str):
-        return
-    metrics = core.metrics
-    with short_statements():  # short indexed statements: on SQLite, on the loop
-        async with core.session_pool() as session, session.begin():
-            stored = await InboundEventRepository(session).store(
-                CHANNEL, wamid[:128], "{}", status="done"
-            )
-            if stored is None:
-                metrics.updates_duplicate.labels(CHANNEL).inc()
-                return
-            now = core.conversation.now()
-            choices = await contacts.wrote(session, raw["from"][:32], now)
-            message = _message(raw, names, choices)
-            if message is None:
-                return
-            metrics.updates_received.labels(CHANNEL).inc()
-            outcome = await core.conversation.handle(session, message)
-            buffer = ReplyBuffer()
-            buffer.extend(CHANNEL, message.external_id, outcome.replies)
-            buffer.add_posts(list(outcome.posts))
-            queued = await core.outbox.enqueue(session, buffer)
-    metrics.updates_handled.labels(CHANNEL).inc()
-    channel.sender.wrote(message.external_id, now)
-    if queued:
-        task = asyncio.create_task(core.outbox.deliver(queued))
-        channel.background.add(task)
-        task.add_done_callback(channel.background.discard)
+def source(channel: WhatsAppChannel, core: CoreServices) -> Source:
+    async def prepare(session: AsyncSession, payload: dict[str, Any]) -> InboundMessage | None:
+        raw, name = payload.get("raw"), str(payload.get("name", ""))
+        if not isinstance(raw, dict) or not isinstance(raw.get("from"), str):
+            return None
+        user = raw["from"][:32]
+        # Any message opens the 24-hour window, and a typed number may be an offered choice.
+        choices = await contacts.wrote(session, user, core.conversation.now())
+        return _message(raw, {user: name}, choices)
+
+    def after_commit(payload: dict[str, Any]) -> None:
+        raw = payload.get("raw")
+        if isinstance(raw, dict) and isinstance(raw.get("from"), str):
+            channel.sender.wrote(raw["from"][:32], core.conversation.now())
+
+    return Source(CHANNEL, CHANNEL, prepare, after_commit)
 
 
 async def _statuses(core: CoreServices, statuses: Any) -> None:
