@@ -37,11 +37,13 @@ async def fakes() -> AsyncIterator[tuple[FakeVk, FakeWhatsApp]]:
         await wa.close()
 
 
-def _max_in_a_second(times: list[float]) -> int:
+def _max_in_a_second(times: list[float], window: float = 0.95) -> int:
+    """Sends in any sliding window, timed where they arrive. The limiters keep 1.05 s windows;
+    arrival at the fake adds up to that 50 ms of jitter, so the bound is checked over 0.95 s."""
     times = sorted(times)
     best, start = 0, 0
     for end, at in enumerate(times):
-        while at - times[start] >= 1.0:
+        while at - times[start] >= window:
             start += 1
         best = max(best, end - start + 1)
     return best
