@@ -136,7 +136,7 @@ class HttpChannelConfig:
     # The shared HMAC-SHA256 key, both directions; keep it in the environment:
     # OTKLIK__CHANNELS__HTTP__<NAME>__SECRET.
     secret: str = ""
-    # What the platform can show: buttons (0 = none), per row, text length.
+    # What the platform can show: buttons per message and per row, text length.
     buttons_per_message: int = 20
     buttons_per_row: int = 4
     text_chars: int = 4096
@@ -521,8 +521,13 @@ def _check_semantics(settings: Settings) -> None:
                 f"{where} secret: at least 16 characters (keep it in the environment: "
                 f"OTKLIK__CHANNELS__HTTP__{name.upper()}__SECRET)"
             )
-        if channel.buttons_per_message < 0 or channel.buttons_per_row <= 0:
-            raise ConfigError(f"{where}: buttons_per_message >= 0 and buttons_per_row > 0")
+        if channel.buttons_per_message <= 0 or channel.buttons_per_row <= 0:
+            # Without buttons a survey or a 👍 could not be answered: numbered text for such
+            # platforms is not there yet, so refuse rather than drop them silently.
+            raise ConfigError(
+                f"{where}: buttons_per_message and buttons_per_row must be above 0 (a platform "
+                "without buttons is not supported yet)"
+            )
         if channel.text_chars < 100 or channel.timeout_seconds <= 0:
             raise ConfigError(f"{where}: text_chars >= 100 and timeout_seconds > 0")
     vk = settings.channels.vk

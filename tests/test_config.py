@@ -144,6 +144,13 @@ def test_http_channels_are_named_tables_with_secrets_from_the_environment(tmp_pa
     )
     with pytest.raises(ConfigError, match="not one of telegram"):
         load_settings(bad, environ={})
+    no_buttons = write(
+        tmp_path,
+        f'[channels.http.sms]\noutbound_url = "https://x"\nsecret = "{secret}"\n'
+        "buttons_per_message = 0\n",
+    )
+    with pytest.raises(ConfigError, match="without buttons is not supported yet"):
+        load_settings(no_buttons, environ={})
     typo = write(tmp_path, '[channels.http.crm]\nurl = "https://x"\n')
     with pytest.raises(ConfigError, match=r"\[channels.http.crm\]: unknown key 'url'"):
         load_settings(typo, environ={})
