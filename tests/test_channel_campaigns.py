@@ -21,7 +21,9 @@ from tests.fake_vk import FakeVk
 from tests.fake_whatsapp import FakeWhatsApp
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # start_app's clock
-LIMITS = {"telegram": 25, "vk": 10, "whatsapp": 8}  # sends a second for campaigns
+# Sends a second: Telegram's campaign rate (its token's cap is 30), VK's and WhatsApp's own
+# limits, of which campaigns take four fifths.
+LIMITS = {"telegram": 25, "vk": 10, "whatsapp": 8}
 COUNTS = {"telegram": 50, "vk": 30, "whatsapp": 24}
 
 
@@ -37,9 +39,8 @@ async def fakes() -> AsyncIterator[tuple[FakeVk, FakeWhatsApp]]:
         await wa.close()
 
 
-def _max_in_a_second(times: list[float], window: float = 0.95) -> int:
-    """Sends in any sliding window, timed where they arrive. The limiters keep 1.05 s windows;
-    arrival at the fake adds up to that 50 ms of jitter, so the bound is checked over 0.95 s."""
+def _max_in_a_second(times: list[float], window: float = 1.0) -> int:
+    """Sends in any sliding second, timed where they arrive."""
     times = sorted(times)
     best, start = 0, 0
     for end, at in enumerate(times):
@@ -110,5 +111,5 @@ async def test_each_channel_is_held_to_its_own_rate(
         assert len(sent[channel]) == count, channel  # each customer once, on their channel
         assert _max_in_a_second(sent[channel]) <= LIMITS[channel], channel
     # Side by side, not one after another: the slowest channel sets the pace.
-    slowest = max(COUNTS[c] / LIMITS[c] for c in COUNTS)
+    slowest = max(COUNTS[c] / LIMITS[c] for c in COUNTS) / 0.8
     assert elapsed < slowest + 2.0

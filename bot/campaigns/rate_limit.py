@@ -48,6 +48,11 @@ class _Lane:
         return max(wait, 0.0)
 
 
+# The share of a platform's rate campaigns may take when the platform sets one limit (VK,
+# WhatsApp); the rest is the replies'.
+CAMPAIGN_SHARE = 0.8
+
+
 class RateLimiter:
     def __init__(
         self,

@@ -8,7 +8,7 @@ import asyncio
 import aiohttp
 from aiohttp import web
 
-from bot.campaigns.rate_limit import RateLimiter
+from bot.campaigns.rate_limit import CAMPAIGN_SHARE, RateLimiter
 from bot.channels.base import CoreServices
 from bot.channels.vk.api import VkApi
 from bot.channels.vk.events import CHANNEL
@@ -25,7 +25,11 @@ class VkChannel:
         self.config = config
         self._http: aiohttp.ClientSession | None = None
         self.api = VkApi(config, self._client)
-        self.limiter = RateLimiter(config.sends_per_second, cap=config.sends_per_second)
+        # Campaigns get four fifths of the platform's rate: replies and staff posts keep room
+        # (as Telegram's 25 of 30), and arrival jitter never tips a second over the limit.
+        self.limiter = RateLimiter(
+            config.sends_per_second * CAMPAIGN_SHARE, cap=config.sends_per_second
+        )
         self.sender = VkSender(self.api, self.limiter)
         self.campaign_sender = VkSender(self.api, self.limiter, paced=False)
         self.background: set[asyncio.Task[None]] = set()

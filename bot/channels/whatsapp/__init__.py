@@ -8,7 +8,7 @@ import asyncio
 import aiohttp
 from aiohttp import web
 
-from bot.campaigns.rate_limit import RateLimiter
+from bot.campaigns.rate_limit import CAMPAIGN_SHARE, RateLimiter
 from bot.channels.base import CoreServices
 from bot.channels.whatsapp.api import WhatsAppApi
 from bot.channels.whatsapp.inbound import CHANNEL, receive, source, verify
@@ -25,7 +25,11 @@ class WhatsAppChannel:
         self.config = config
         self._http: aiohttp.ClientSession | None = None
         self.api = WhatsAppApi(config, self._client)
-        self.limiter = RateLimiter(config.sends_per_second, cap=config.sends_per_second)
+        # Campaigns get four fifths of the platform's rate: replies and staff posts keep room
+        # (as Telegram's 25 of 30), and arrival jitter never tips a second over the limit.
+        self.limiter = RateLimiter(
+            config.sends_per_second * CAMPAIGN_SHARE, cap=config.sends_per_second
+        )
         self.sender = WhatsAppSender(config, self.api, self.limiter)
         self.campaign_sender = WhatsAppSender(config, self.api, self.limiter, paced=False)
         self.background: set[asyncio.Task[None]] = set()
