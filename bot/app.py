@@ -112,7 +112,7 @@ def create_services(
     )
     hub = WebChatHub()
     senders: dict[str, ChannelSender] = {WEBCHAT: WebChatSender(hub)}
-    channels = build_channels(settings)
+    channels = build_channels(settings, pool, clock)
     senders.update({channel.name: channel.sender for channel in channels})
     # One limiter per bot token: replies go first, campaigns take what is left of the cap.
     limiter = RateLimiter(

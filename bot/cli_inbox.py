@@ -9,7 +9,7 @@ from typing import Any
 from bot.config import PRIORITIES, Settings
 from bot.core.hours import parse_schedule
 from bot.core.outbox import Outbox, ReplyBuffer
-from bot.core.tickets import TicketService
+from bot.core.tickets import STAFF, TicketService
 from bot.database import command_database
 from storage.models import RoutingRule
 from storage.repositories.tickets import CannedRepository, RuleRepository, TicketRepository
@@ -36,6 +36,24 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     resolve.add_argument("id", type=int)
     resolve.add_argument("--by", default="cli", help="name recorded as the resolver")
+    reply = actions.add_parser(
+        "reply",
+        parents=[common],
+        help="answer the customer; it reaches them on their channel through the running bot",
+    )
+    reply.add_argument("id", type=int)
+    reply.add_argument("text")
+    reply.add_argument("--by", default="cli", help="name the customer sees (default: cli)")
+    via = actions.add_parser(
+        "via",
+        parents=[common],
+        help="choose the channel staff replies go to",
+        description="By default replies reach the customer on the channel they wrote from "
+        "last; 'via ID vk' sends them to VK from now on, 'via ID last' goes back.",
+    )
+    via.add_argument("id", type=int)
+    via.add_argument("channel", help="a channel the customer has used, or 'last'")
+    via.add_argument("--by", default="cli", help="name recorded in the ticket")
     merge = actions.add_parser(
         "merge", parents=[common], help="merge a duplicate ticket into another of the same customer"
     )
@@ -151,10 +169,31 @@ async def _tickets(
         )
         if ticket.csat_score is not None:
             print(f"CSAT {ticket.csat_score}/5 {ticket.csat_comment or ''}")
+        if ticket.reply_channel:
+            print(f"staff replies go to {ticket.reply_channel}")
         for message in await tickets.messages(ticket.id):
             who = f"{message.kind}:{message.author}" if message.author else message.kind
+            via = f" ({message.channel})" if message.channel else ""
             attachment = f" [{message.attachment_kind}]" if message.attachment_kind else ""
-            print(f"  {message.created_at:%m-%d %H:%M} {who}: {message.text}{attachment}")
+            print(f"  {message.created_at:%m-%d %H:%M} {who}{via}: {message.text}{attachment}")
+        return
+    if args.action == "via":
+        channel = "" if args.channel.lower() == "last" else args.channel.lower()
+        effects = await service.choose_reply_channel(session, ticket, channel, args.by)
+        if ticket.reply_channel != channel:
+            raise CommandError(effects.posts[0][2].text if effects.posts else "not changed")
+        buffer.add_posts(effects.posts)
+        print(f"ticket #{ticket.id}: replies go to {channel or 'the channel used last'}")
+        return
+    if args.action == "reply":
+        if not args.text.strip():
+            raise CommandError("the reply is empty")
+        effects = await service.staff_reply(session, ticket, args.by, args.text, mirror=True)
+        buffer.add_posts(effects.posts)
+        sent = [channel for channel, _, _ in effects.posts if channel != STAFF]
+        if not sent:
+            raise CommandError("the customer has no reachable channel")
+        print(f"ticket #{ticket.id}: reply handed to the bot for {sent[0]}")
         return
     effects = await service.resolve(session, ticket, args.by)
     buffer.add_posts(effects.posts)

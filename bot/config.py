@@ -136,7 +136,8 @@ class HttpChannelConfig:
     # The shared HMAC-SHA256 key, both directions; keep it in the environment:
     # OTKLIK__CHANNELS__HTTP__<NAME>__SECRET.
     secret: str = ""
-    # What the platform can show: buttons per message and per row, text length.
+    # What the platform can show: buttons per message (0: none, options go as numbered text
+    # the customer answers by typing the number) and per row, text length.
     buttons_per_message: int = 20
     buttons_per_row: int = 4
     text_chars: int = 4096
@@ -521,12 +522,10 @@ def _check_semantics(settings: Settings) -> None:
                 f"{where} secret: at least 16 characters (keep it in the environment: "
                 f"OTKLIK__CHANNELS__HTTP__{name.upper()}__SECRET)"
             )
-        if channel.buttons_per_message <= 0 or channel.buttons_per_row <= 0:
-            # Without buttons a survey or a 👍 could not be answered: numbered text for such
-            # platforms is not there yet, so refuse rather than drop them silently.
+        if channel.buttons_per_message < 0 or channel.buttons_per_row <= 0:
             raise ConfigError(
-                f"{where}: buttons_per_message and buttons_per_row must be above 0 (a platform "
-                "without buttons is not supported yet)"
+                f"{where}: buttons_per_message must be 0 or more (0: options are sent as "
+                "numbered text) and buttons_per_row above 0"
             )
         if channel.text_chars < 100 or channel.timeout_seconds <= 0:
             raise ConfigError(f"{where}: text_chars >= 100 and timeout_seconds > 0")

@@ -144,6 +144,9 @@ async def _command(
         return await tickets.assign(session, ticket, user_id, argument or author)
     if command == "priority" and argument in PRIORITIES:
         return await tickets.set_priority(session, ticket, argument, author)
+    if command == "via":
+        channel = "" if argument.lower() in ("", "last") else argument.lower()
+        return await tickets.choose_reply_channel(session, ticket, channel, author)
     merge_with = parse_id(argument.lstrip("#"))
     if command == "merge" and merge_with is not None:
         target = await TicketRepository(session).get(merge_with)
@@ -164,7 +167,8 @@ async def _command(
         ticket,
         Reply(
             "Commands: /resolve, /reopen, /assign [name], "
-            f"/priority {'|'.join(PRIORITIES)}, /merge ID, /canned [NAME]; "
+            f"/priority {'|'.join(PRIORITIES)}, /merge ID, /canned [NAME], "
+            "/via CHANNEL (where replies go; /via last: where the customer wrote last); "
             "start a line with ! for a note."
         ),
     )

@@ -105,14 +105,12 @@ class CustomerMerge(Base):
 
 
 class WhatsAppContact(Base):
-    """What the WhatsApp channel must remember per user: when they last wrote (the 24-hour
-    customer-service window) and the choices last offered as numbered text."""
+    """When each WhatsApp user last wrote: the 24-hour customer-service window."""
 
     __tablename__ = "whatsapp_contacts"
 
     wa_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_inbound_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    offered: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of button data
 
 
 class ChannelIdentity(Base):
@@ -124,6 +122,8 @@ class ChannelIdentity(Base):
     external_id: Mapped[str] = mapped_column(String(128))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Numbered choices last offered on a channel without buttons: JSON {typed: button data}.
+    offered: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class ConversationMessage(Base):
@@ -229,6 +229,8 @@ class Ticket(Base):
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
     channel: Mapped[str] = mapped_column(String(32))
+    # Where staff replies go: "" for the channel the customer used last, else one staff chose.
+    reply_channel: Mapped[str] = mapped_column(String(32), default="", server_default="")
     status: Mapped[str] = mapped_column(String(16), default="new", index=True)
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     category: Mapped[str] = mapped_column(String(64), default="general")
@@ -257,6 +259,8 @@ class TicketMessage(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
+    # The channel a customer message came from, or a staff reply went to; "" for the rest.
+    channel: Mapped[str] = mapped_column(String(32), default="", server_default="")
     author: Mapped[str] = mapped_column(String(128), default="")
     text: Mapped[str] = mapped_column(Text, default="")
     attachment_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.conftest import free_port
+from tests.fake_server import FakeServer, SlidingSecond
 
 ERRORS = {
     5: "User authorization failed: invalid access_token",
@@ -35,8 +35,9 @@ class VkCall:
     at: float = field(default_factory=time.monotonic)
 
 
-class FakeVk:
+class FakeVk(FakeServer):
     def __init__(self, token: str) -> None:
+        super().__init__()
         self.token = token
         self.calls: list[VkCall] = []
         self.sent: list[dict[str, Any]] = []  # messages shown to users, in order
@@ -48,24 +49,16 @@ class FakeVk:
         self.record = True  # keep memory flat over long runs
         self._seen: dict[tuple[int, int], int] = {}  # (peer, random_id) -> message id
         self._ids = itertools.count(100)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+        # VK's per-community limit on messages.send (20 a second for a community token);
+        # past it, error 6 "Too many requests per second".
+        self.rate = SlidingSecond()
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/method"
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/method/{method}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def fail_next(self, method: str, code: int, peer: int | None = None) -> None:
         self.failures.append((method, code, peer))
@@ -85,6 +78,8 @@ class FakeVk:
                 del self.failures[index]
                 return self._error(code, params)
         if method == "messages.send":
+            if self.rate.over():
+                return self._error(6, params)
             key = (int(params["peer_id"]), int(params["random_id"]))
             if key not in self._seen:  # VK's rule: a random_id seen before sends nothing
                 self._seen[key] = next(self._ids)

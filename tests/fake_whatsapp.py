@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.conftest import free_port
+from tests.fake_server import FakeServer, SlidingSecond
 
 TITLES = {
     130429: "Rate limit hit",
@@ -28,8 +28,9 @@ TITLES = {
 }
 
 
-class FakeWhatsApp:
+class FakeWhatsApp(FakeServer):
     def __init__(self, token: str, phone_number_id: str) -> None:
+        super().__init__()
         self.token = token
         self.phone_number_id = phone_number_id
         self.sent: list[dict[str, Any]] = []
@@ -37,24 +38,15 @@ class FakeWhatsApp:
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # a benchmark's stopwatch
         self.record = True
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+        # The number's throughput (80 messages a second by default); past it, 130429.
+        self.rate = SlidingSecond()
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/{version}/{phone}/messages", self._messages)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def to(self, wa_id: str) -> list[dict[str, Any]]:
         return [m for m in self.sent if m["to"] == wa_id]
@@ -78,6 +70,8 @@ class FakeWhatsApp:
         if self.failures:
             code = self.failures.pop(0)
             return self._error(code, 429 if code == 130429 else 400)
+        if self.rate.over():
+            return self._error(130429, 429)
         if self.record:
             self.sent.append(body)
         for listener in self.listeners:

@@ -148,9 +148,15 @@ def test_http_channels_are_named_tables_with_secrets_from_the_environment(tmp_pa
         tmp_path,
         f'[channels.http.sms]\noutbound_url = "https://x"\nsecret = "{secret}"\n'
         "buttons_per_message = 0\n",
+    )  # a platform without buttons: options go as numbered text
+    assert load_settings(no_buttons, environ={}).channels.http["sms"].buttons_per_message == 0
+    negative = write(
+        tmp_path,
+        f'[channels.http.sms]\noutbound_url = "https://x"\nsecret = "{secret}"\n'
+        "buttons_per_message = -1\n",
     )
-    with pytest.raises(ConfigError, match="without buttons is not supported yet"):
-        load_settings(no_buttons, environ={})
+    with pytest.raises(ConfigError, match="0: options are sent as numbered text"):
+        load_settings(negative, environ={})
     typo = write(tmp_path, '[channels.http.crm]\nurl = "https://x"\n')
     with pytest.raises(ConfigError, match=r"\[channels.http.crm\]: unknown key 'url'"):
         load_settings(typo, environ={})

@@ -192,6 +192,51 @@ async def test_survey_over_the_http_channel(
     assert score == 9
 
 
+async def test_a_platform_without_buttons_gets_numbered_text(
+    start_app: AppFactory, faq_loaded: Database, platform: tuple[Receiver, str]
+):
+    """An SMS bridge shows no buttons: options are numbered, and a typed number answers them,
+    once; the same number typed later is plain text again."""
+    receiver, url = platform
+    channels = {"http": {"sms": {"outbound_url": url, "secret": SECRET, "buttons_per_message": 0}}}
+    app = await start_app(telegram_mode=None, channels=channels, scheduler={"enabled": False})
+    path = "/api/v1/channels/sms/messages"
+
+    async def post(payload: dict[str, Any]) -> int:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", **sign(SECRET, body)}
+        async with app.http.post(app.url + path, data=body, headers=headers) as resp:
+            return resp.status
+
+    assert await post({"id": "q-1", "user": "79990001122", "text": "How much is shipping?"}) == 202
+    (answer,) = await _received(receiver, 1)
+    assert answer["buttons"] == []
+    assert answer["text"].endswith("\n\n1 — 👍 Yes\n2 — 👎 No"), answer["text"]
+    await post({"id": "q-2", "user": "79990001122", "text": " 1 "})
+    assert (await _received(receiver, 2))[-1]["text"] == "Thanks for the feedback!"
+    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
+        await service.create_survey(session, "nps", "nps", False, "{}")
+        await service.create_campaign(session, name="NPS", survey_name="nps", run_at=NOW)
+    await launch_campaigns(app.services)
+    await app.services.campaigns.run_once()
+    survey = (await _received(receiver, 3))[-1]
+    assert survey["buttons"] == []
+    scale = " · ".join(str(n) for n in range(11))
+    assert survey["text"].endswith(f"\n\n{scale}\n11 — Ask me less\n12 — Stop surveys")
+    await post({"id": "q-3", "user": "79990001122", "text": "9"})
+    follow_up = (await _received(receiver, 4))[-1]
+    assert follow_up["text"].startswith("Thank you! What is the main reason for your score?")
+    async with faq_loaded.engine.connect() as conn:
+        score = (await conn.execute(select(SurveyResponse.score))).scalar_one()
+    assert score == 9
+    # The follow-up asks for words: "9" again is the comment, not a second score.
+    await post({"id": "q-4", "user": "79990001122", "text": "9"})
+    await _received(receiver, 5)
+    async with faq_loaded.engine.connect() as conn:
+        scores = (await conn.execute(select(SurveyResponse.score))).scalars().all()
+    assert list(scores) == [9]
+
+
 def test_fit_reshapes_a_reply_to_what_a_channel_shows():
     nps = tuple(Button(str(n), f"sv:1:{n}") for n in range(11))
     reply = Reply("Как вы оцените нас?" * 30, title="Опрос", buttons=(nps,), edit_message_id=5)

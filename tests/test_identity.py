@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -165,3 +166,61 @@ async def test_staff_say_two_tickets_are_one_person(
     await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, "Чек отправлен", thread_id=500))
     await app.drain()
     assert fake_tg.sent_texts(CUSTOMER)[-1] == "Поддержка (Иван):\nЧек отправлен"
+
+
+async def test_staff_choose_the_reply_channel_and_see_each_message_s_channel(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database, tmp_path: Path
+):
+    fake_tg.members[AGENT] = "member"
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT})
+    for text in ("/complaint", "Сломался чайник"):
+        await fake_tg.deliver(fake_tg.message_update(CUSTOMER, text))
+        await app.drain()
+    await fake_tg.wait_for("sendMessage")
+    await fake_tg.deliver(fake_tg.message_update(CUSTOMER, "/link"))
+    await app.drain()
+    code = CODE.search(fake_tg.sent_texts(CUSTOMER)[-1])
+    assert code is not None
+    await _web(app, f"/link {code.group()}")
+    await _web(app, "Пишу теперь отсюда")  # the customer wrote last in the web chat
+    topic = fake_tg.sent_texts(STAFF_CHAT)
+    assert "<b>💬 Анна · webchat</b>\nПишу теперь отсюда" in topic, topic
+
+    async def staff(text: str) -> None:
+        await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, text, thread_id=500))
+        await app.drain()
+
+    await staff("/via vk")  # no VK address: refused, naming the ones there are
+    assert "no vk address. Their channels: telegram, webchat" in fake_tg.sent_texts(STAFF_CHAT)[-1]
+    await staff("/via telegram")
+    assert "now go to the customer's telegram" in fake_tg.sent_texts(STAFF_CHAT)[-1]
+    await staff("Перезвоним")
+    assert fake_tg.sent_texts(CUSTOMER)[-1] == "Поддержка (Иван):\nПерезвоним"
+    # The CLI goes back to the channel used last, and its reply reaches the web chat and shows
+    # in the staff topic.
+    back = run_otklik(faq_loaded, "tickets", "via", "1", "last", cwd=tmp_path)
+    assert back.returncode == 0, back.stderr
+    bad = run_otklik(faq_loaded, "tickets", "via", "1", "whatsapp", cwd=tmp_path)
+    assert bad.returncode == 2 and "no whatsapp address" in bad.stderr
+    sent = run_otklik(faq_loaded, "tickets", "reply", "1", "Ответ из консоли", cwd=tmp_path)
+    assert sent.returncode == 0 and "for webchat" in sent.stdout, sent.stderr
+    for _ in range(100):
+        async with app.http.get(f"{app.url}/api/v1/chat/history?session={WEB}") as resp:
+            history = [m["text"] for m in (await resp.json())["messages"]]
+        if history[-1].endswith("Ответ из консоли"):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(history)
+    for _ in range(100):  # the running bot claims the CLI's hand-over within a second
+        if any("Ответ из консоли" in t for t in fake_tg.sent_texts(STAFF_CHAT)):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(fake_tg.sent_texts(STAFF_CHAT))
+    shown = run_otklik(faq_loaded, "tickets", "show", "1", cwd=tmp_path)
+    lines = shown.stdout.splitlines()
+    assert any("customer:" in line and "(telegram): Сломался чайник" in line for line in lines)
+    assert any("(webchat): Пишу теперь отсюда" in line for line in lines), lines
+    assert any("staff:Иван (telegram): Перезвоним" in line for line in lines), lines
+    assert any("staff:cli (webchat): Ответ из консоли" in line for line in lines), lines

@@ -201,7 +201,7 @@ async def test_cli_for_tickets_canned_and_rules(
     assert listing.returncode == 0, listing.stderr
     assert "Оплата не прошла" in listing.stdout and "1 tickets" in listing.stdout
     show = await _otklik(database, "tickets", "show", "1", cwd=tmp_path)
-    assert "customer:Анна: Оплата не прошла" in show.stdout
+    assert "customer:Анна (telegram): Оплата не прошла" in show.stdout
     missing = await _otklik(database, "tickets", "show", "99", cwd=tmp_path)
     assert missing.returncode == 2 and "no ticket #99" in missing.stderr
     resolved = await _otklik(database, "tickets", "resolve", "1", cwd=tmp_path)

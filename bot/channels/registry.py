@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.base import ChannelPackage
 from bot.channels.http import HttpChannel
@@ -14,13 +17,17 @@ from bot.config import Settings
 
 
 def build_channels(
-    settings: Settings, clock: Callable[[], float] = time.time
+    settings: Settings,
+    pool: async_sessionmaker[AsyncSession],
+    now: Callable[[], datetime],
+    clock: Callable[[], float] = time.time,
 ) -> list[ChannelPackage]:
+    """`now` is the conversation's clock (windows, due times); `clock` stamps signatures."""
     channels: list[ChannelPackage] = []
     for name, config in sorted(settings.channels.http.items()):
-        channels.append(HttpChannel(name, config, settings.bot.max_message_chars, clock))
+        channels.append(HttpChannel(name, config, settings.bot.max_message_chars, pool, clock))
     if settings.channels.vk.enabled:
         channels.append(VkChannel(settings.channels.vk))
     if settings.channels.whatsapp.enabled:
-        channels.append(WhatsAppChannel(settings.channels.whatsapp))
+        channels.append(WhatsAppChannel(settings.channels.whatsapp, pool, now))
     return channels

@@ -6,6 +6,7 @@ carried the message is only a value it stores, never a branch it takes.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns.answers import SURVEY_COMMENT, SurveyAnswers
 from bot.config import FaqConfig
+from bot.core import choices
 from bot.core import language as lang
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import WorkingHours
@@ -115,6 +117,11 @@ class Conversation:
 
     async def handle(self, session: AsyncSession, message: InboundMessage) -> Outcome:
         customers = CustomerRepository(session)
+        if message.button is None and message.command is None and not message.edited:
+            # A number typed on a channel without buttons may answer options offered as text.
+            button = await choices.take(session, message.channel, message.external_id, message.text)
+            if button is not None:
+                message = dataclasses.replace(message, button=button, text="")
         free_text = message.text if message.command is None and message.button is None else ""
         display_name = message.display_name[:256]
         customer = await customers.get_or_create(

@@ -106,7 +106,7 @@ class TicketService:
         tickets = TicketRepository(session)
         await tickets.add(ticket)
         await tickets.add_message(
-            ticket, "customer", text, customer.display_name, _pair(attachment)
+            ticket, "customer", text, customer.display_name, _pair(attachment), ticket.channel
         )
         line, _ = expectation(self._hours, now, language, reply_by=ticket.due_at)
         reply = Reply(t("ticket_opened", language, id=ticket.id, text=text, expectation=line))
@@ -171,25 +171,31 @@ class TicketService:
         text: str,
         attachment: Attachment | None = None,
     ) -> tuple[Reply, Effects]:
+        channel = customer.last_channel  # the one this message came by
         await TicketRepository(session).add_message(
-            ticket, "customer", text, customer.display_name, _pair(attachment)
+            ticket, "customer", text, customer.display_name, _pair(attachment), channel
         )
         if ticket.status == "waiting":
             ticket.status = "open"
         effects = Effects()
         name = customer.display_name or f"customer {customer.id}"
-        effects.staff(ticket, Reply(text, title=f"💬 {name}", attachment=attachment))
+        # Staff see when the customer moved to another channel than the ticket's.
+        via = f" · {channel}" if channel and channel != ticket.channel else ""
+        effects.staff(ticket, Reply(text, title=f"💬 {name}{via}", attachment=attachment))
         return Reply(t("ticket_added", customer.language, id=ticket.id)), effects
 
     async def _customer_address(
         self, session: AsyncSession, ticket: Ticket
     ) -> tuple[Customer, str, str] | None:
-        """The customer and where to reach them: the channel they used last."""
+        """The customer and where to reach them: the channel staff chose for this ticket, else
+        the one the customer used last, else the ticket's own."""
         customer = await session.get(Customer, ticket.customer_id)
         if customer is None:
             return None
         repository = CustomerRepository(session)
-        for channel in (customer.last_channel, ticket.channel):
+        for channel in (ticket.reply_channel, customer.last_channel, ticket.channel):
+            if not channel:
+                continue
             external_id = await repository.external_id(customer.id, channel)
             if external_id is not None:
                 return customer, channel, external_id
@@ -202,7 +208,11 @@ class TicketService:
         author: str,
         text: str,
         attachment: Attachment | None = None,
+        *,
+        mirror: bool = False,
     ) -> Effects:
+        """`mirror`: written elsewhere than the staff topic (CLI, web inbox), so the topic
+        gets a copy and both show the same conversation."""
         effects = Effects()
         address = await self._customer_address(session, ticket)
         if address is None:
@@ -210,7 +220,7 @@ class TicketService:
             return effects
         customer, channel, external_id = address
         await TicketRepository(session).add_message(
-            ticket, "staff", text, author, _pair(attachment)
+            ticket, "staff", text, author, _pair(attachment), channel
         )
         now = self._clock()
         if ticket.first_response_at is None:
@@ -223,6 +233,8 @@ class TicketService:
             message_row(customer.id, channel, "out", body or "[attachment]")
         )
         effects.posts.append((channel, external_id, Reply(body, attachment=attachment)))
+        if mirror:
+            effects.staff(ticket, Reply(text, title=f"🧑‍💼 {author} → {channel}"))
         if ticket.status in ("resolved", "closed"):
             effects.staff(
                 ticket,
@@ -232,6 +244,35 @@ class TicketService:
                 ),
             )
         return effects
+
+    async def choose_reply_channel(
+        self, session: AsyncSession, ticket: Ticket, channel: str, author: str
+    ) -> Effects:
+        """Staff pick where their replies go; "" goes back to the channel used last."""
+        channels = await CustomerRepository(session).channels(ticket.customer_id)
+        if channel and channel not in channels:
+            effects = Effects()
+            known = ", ".join(channels) or "none"
+            effects.staff(
+                ticket, Reply(f"The customer has no {channel} address. Their channels: {known}.")
+            )
+            return effects
+        ticket.reply_channel = channel
+        if channel:
+            return await _system_event(
+                session,
+                ticket,
+                f"replies go to {channel}",
+                author,
+                f"📮 Replies to #{ticket.id} now go to the customer's {channel} ({author}).",
+            )
+        return await _system_event(
+            session,
+            ticket,
+            "replies go to the channel used last",
+            author,
+            f"📮 Replies to #{ticket.id} go to the channel the customer used last ({author}).",
+        )
 
     async def note(self, session: AsyncSession, ticket: Ticket, author: str, text: str) -> None:
         await TicketRepository(session).add_message(ticket, "note", text, author)

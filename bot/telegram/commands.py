@@ -51,6 +51,7 @@ STAFF = {
         ("merge", "Merge into another ticket: /merge ID"),
         ("canned", "Send a canned reply: /canned NAME"),
         ("samecustomer", "Ticket N's customer is this one: /samecustomer N"),
+        ("via", "Where replies go: /via vk, /via last"),
     ],
     "ru": [
         ("resolve", "Решить обращение (спросит оценку)"),
@@ -60,6 +61,7 @@ STAFF = {
         ("merge", "Объединить с другим: /merge НОМЕР"),
         ("canned", "Шаблон ответа: /canned ИМЯ"),
         ("samecustomer", "Клиент обращения N — этот же: /samecustomer N"),
+        ("via", "Куда отвечать: /via vk, /via last"),
     ],
 }
 ADMIN = {

@@ -99,6 +99,15 @@ class CustomerRepository:
         remember_open_tickets(self._session, {customer.id: None})  # new: no ticket to look for
         return customer
 
+    async def channels(self, customer_id: int) -> list[str]:
+        """Every channel the customer has an address on, oldest first."""
+        statement = (
+            select(ChannelIdentity.channel)
+            .where(ChannelIdentity.customer_id == customer_id)
+            .order_by(ChannelIdentity.id)
+        )
+        return list(dict.fromkeys((await self._session.execute(statement)).scalars()))
+
     async def external_id(self, customer_id: int, channel: str) -> str | None:
         """The customer's address on a channel, if they ever used it."""
         statement = select(ChannelIdentity.external_id).where(

@@ -132,10 +132,12 @@ class TicketRepository:
         text: str,
         author: str = "",
         attachment: tuple[str, str] | None = None,
+        channel: str = "",
     ) -> TicketMessage:
         message = TicketMessage(
             ticket_id=ticket.id,
             kind=kind,
+            channel=channel,
             author=author[:128],
             text=text,
             attachment_kind=attachment[0] if attachment else None,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.base import CoreServices
@@ -24,6 +25,7 @@ class HttpChannel:
         name: str,
         config: HttpChannelConfig,
         max_message_chars: int,
+        pool: async_sessionmaker[AsyncSession],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
@@ -37,7 +39,7 @@ class HttpChannel:
             media=False,
         )
         self._http: aiohttp.ClientSession | None = None
-        self.sender = HttpChannelSender(config, self.capabilities, self._client, clock)
+        self.sender = HttpChannelSender(config, self.capabilities, self._client, name, pool, clock)
         self.campaign_sender = self.sender
         self.limiter: RateLimiter | None = None  # the platform's limits are its own to say (429)
 

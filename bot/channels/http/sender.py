@@ -6,18 +6,23 @@ another 4xx is the message's fault and is not retried."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
 
 import aiohttp
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.http.payloads import reply_payload
 from bot.channels.http.signing import signed_headers
 from bot.config import HttpChannelConfig
+from bot.core import choices
 from bot.core.channel import Capabilities, fit
+from bot.core.choices import numbered
 from bot.core.messages import Reply
 from bot.core.outbox import SendResult, SendStatus
+from storage.db import short_statements
 
 
 class HttpChannelSender:
@@ -26,9 +31,13 @@ class HttpChannelSender:
         config: HttpChannelConfig,
         capabilities: Capabilities,
         session: Callable[[], aiohttp.ClientSession],
+        channel: str,
+        pool: async_sessionmaker[AsyncSession],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
+        self._channel = channel
+        self._pool = pool
         self._capabilities = capabilities
         self._session = session
         self._clock = clock
@@ -41,6 +50,15 @@ class HttpChannelSender:
         sent_ids: list[int] | None = None,
         key: str | None = None,
     ) -> SendResult:
+        buttons = [b for row in reply.buttons for b in row]
+        if len(buttons) > self._capabilities.buttons_per_message:
+            # More options than the platform shows (or it shows none): numbered text, and
+            # what each number means kept where the answer will be read.
+            text, offered = numbered(reply.text, buttons)
+            with short_statements():
+                async with self._pool() as session, session.begin():
+                    await choices.offer(session, self._channel, recipient, offered)
+            reply = dataclasses.replace(reply, text=text, buttons=())
         for index, part in enumerate(fit(reply, self._capabilities)):
             # The platform can drop a resend it has seen: same key, same part.
             result = await self._post(recipient, part, f"{key}:{index}" if key else None)

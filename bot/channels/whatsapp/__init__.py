@@ -4,16 +4,19 @@ inside the 24-hour customer-service window, a template outside it, Meta's error 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.campaigns.rate_limit import CAMPAIGN_SHARE, RateLimiter
 from bot.channels.base import CoreServices
 from bot.channels.whatsapp.api import WhatsAppApi
 from bot.channels.whatsapp.inbound import CHANNEL, receive, source, verify
 from bot.channels.whatsapp.render import CAPABILITIES
-from bot.channels.whatsapp.sender import WhatsAppSender
+from bot.channels.whatsapp.sender import RecentWrites, WhatsAppSender
 from bot.config import WhatsAppConfig
 
 
@@ -21,7 +24,12 @@ class WhatsAppChannel:
     name = CHANNEL
     capabilities = CAPABILITIES
 
-    def __init__(self, config: WhatsAppConfig) -> None:
+    def __init__(
+        self,
+        config: WhatsAppConfig,
+        pool: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime],
+    ) -> None:
         self.config = config
         self._http: aiohttp.ClientSession | None = None
         self.api = WhatsAppApi(config, self._client)
@@ -30,8 +38,11 @@ class WhatsAppChannel:
         self.limiter = RateLimiter(
             config.sends_per_second * CAMPAIGN_SHARE, cap=config.sends_per_second
         )
-        self.sender = WhatsAppSender(config, self.api, self.limiter)
-        self.campaign_sender = WhatsAppSender(config, self.api, self.limiter, paced=False)
+        self.recent = RecentWrites()
+        self.sender = WhatsAppSender(config, self.api, self.limiter, pool, clock, self.recent)
+        self.campaign_sender = WhatsAppSender(
+            config, self.api, self.limiter, pool, clock, self.recent, paced=False
+        )
         self.background: set[asyncio.Task[None]] = set()
 
     def _client(self) -> aiohttp.ClientSession:
@@ -40,10 +51,6 @@ class WhatsAppChannel:
         return self._http
 
     def routes(self, core: CoreServices) -> list[web.RouteDef]:
-        for sender in (self.sender, self.campaign_sender):
-            sender.pool = core.session_pool
-            sender.clock = core.conversation.now
-        self.campaign_sender.recent = self.sender.recent
         core.inbound.register(source(self, core))
 
         async def on_get(request: web.Request) -> web.StreamResponse:

@@ -61,7 +61,7 @@ def _values(payload: Any) -> list[dict[str, Any]]:
     return found
 
 
-def _message(raw: Any, names: dict[str, str], choices: dict[str, str]) -> InboundMessage | None:
+def _message(raw: Any, names: dict[str, str]) -> InboundMessage | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("from"), str):
         return None
     user = raw["from"][:32]
@@ -69,8 +69,6 @@ def _message(raw: Any, names: dict[str, str], choices: dict[str, str]) -> Inboun
     text, button = "", None
     if kind == "text" and isinstance(raw.get("text"), dict):
         text = str(raw["text"].get("body", ""))
-        if text.strip() in choices:  # an option offered as numbered text
-            button, text = choices[text.strip()], ""
     elif kind == "interactive" and isinstance(raw.get("interactive"), dict):
         interactive = raw["interactive"]
         reply = interactive.get("button_reply") or interactive.get("list_reply")
@@ -128,14 +126,13 @@ def source(channel: WhatsAppChannel, core: CoreServices) -> Source:
         if not isinstance(raw, dict) or not isinstance(raw.get("from"), str):
             return None
         user = raw["from"][:32]
-        # Any message opens the 24-hour window, and a typed number may be an offered choice.
-        choices = await contacts.wrote(session, user, core.conversation.now())
-        return _message(raw, {user: name}, choices)
+        await contacts.wrote(session, user, core.conversation.now())  # the window opens
+        return _message(raw, {user: name})
 
     def after_commit(payload: dict[str, Any]) -> None:
         raw = payload.get("raw")
         if isinstance(raw, dict) and isinstance(raw.get("from"), str):
-            channel.sender.wrote(raw["from"][:32], core.conversation.now())
+            channel.recent.wrote(raw["from"][:32], core.conversation.now())
 
     return Source(CHANNEL, CHANNEL, prepare, after_commit)
 

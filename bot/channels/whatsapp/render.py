@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.channel import Capabilities, fit
-from bot.core.messages import Button, Reply
+from bot.core.choices import numbered
+from bot.core.messages import Reply
 
 CAPABILITIES = Capabilities(
     text_chars=4096,
@@ -33,31 +34,6 @@ class Rendered:
     choices: dict[str, str] = field(default_factory=dict)
 
 
-def _keys(buttons: list[Button]) -> list[str]:
-    """What to type for each option: its label where that is a number (an NPS score), else
-    the next free number."""
-    keys: list[str] = []
-    used = {b.text for b in buttons if b.text.isdigit() and len(b.text) <= 2}
-    following = max((int(k) for k in used), default=0) + 1
-    for button in buttons:
-        if button.text in used and button.text not in keys:
-            keys.append(button.text)
-        else:
-            while str(following) in used:
-                following += 1
-            keys.append(str(following))
-            following += 1
-    return keys
-
-
-def _numbered(text: str, buttons: list[Button]) -> tuple[str, dict[str, str]]:
-    keys = _keys(buttons)
-    numeric = [k for k, b in zip(keys, buttons, strict=True) if k == b.text]
-    lines = [" · ".join(numeric)] if numeric else []
-    lines += [f"{k} — {b.text}" for k, b in zip(keys, buttons, strict=True) if k != b.text]
-    return f"{text}\n\n" + "\n".join(lines), dict(zip(keys, (b.data for b in buttons), strict=True))
-
-
 def render(reply: Reply, to: str, *, window_open: bool, template: str, language: str) -> Rendered:
     rendered = Rendered([])
     for part in fit(reply, CAPABILITIES):
@@ -65,7 +41,7 @@ def render(reply: Reply, to: str, *, window_open: bool, template: str, language:
         buttons = [b for row in part.buttons for b in row]
         if not window_open:
             if buttons:
-                text, choices = _numbered(text, buttons)
+                text, choices = numbered(text, buttons)
                 rendered.choices.update(choices)
             parameter = " · ".join(line for line in text.splitlines() if line.strip())
             rendered.messages.append(
@@ -106,7 +82,7 @@ def render(reply: Reply, to: str, *, window_open: bool, template: str, language:
             }
             rendered.messages.append({"to": to, "type": "interactive", "interactive": interactive})
         else:
-            body, choices = _numbered(text, buttons)
+            body, choices = numbered(text, buttons)
             rendered.choices.update(choices)
             rendered.messages.append({"to": to, "type": "text", "text": {"body": body}})
     return rendered

@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.whatsapp import contacts
 from bot.channels.whatsapp.api import WhatsAppApi
+from bot.channels.whatsapp.inbound import CHANNEL
 from bot.channels.whatsapp.render import render
 from bot.config import WhatsAppConfig
+from bot.core import choices
 from bot.core.messages import Reply
 from bot.core.outbox import NOT_REACHED, SendResult, SendStatus
 from storage.db import DB_ERRORS, short_statements
@@ -24,25 +26,43 @@ log = logging.getLogger(__name__)
 WINDOW = timedelta(hours=24)
 
 
+class RecentWrites:
+    """When users last wrote to this process: SQL says the same or later, so a time in the
+    window here spares the read; anything else is asked of SQL."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._limit = limit
+        self._at: dict[str, datetime] = {}
+
+    def wrote(self, wa_id: str, at: datetime) -> None:
+        if len(self._at) >= self._limit:
+            self._at.clear()
+        self._at[wa_id] = at
+
+    def get(self, wa_id: str) -> datetime | None:
+        return self._at.get(wa_id)
+
+
 class WhatsAppSender:
     def __init__(
-        self, config: WhatsAppConfig, api: WhatsAppApi, limiter: RateLimiter, *, paced: bool = True
+        self,
+        config: WhatsAppConfig,
+        api: WhatsAppApi,
+        limiter: RateLimiter,
+        pool: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime],
+        recent: RecentWrites,
+        *,
+        paced: bool = True,
     ) -> None:
         self._config = config
         self._api = api
         self._limiter = limiter
+        self._pool = pool
+        self._clock = clock
+        self._recent = recent
         # paced=False: the campaign sender took this send's turn on the same limiter already.
         self._paced = paced
-        self.pool: async_sessionmaker[AsyncSession] | None = None  # given when mounted
-        self.clock: Callable[[], datetime] | None = None
-        # When users last wrote to this process: SQL says the same or later, so a time in
-        # the window here spares the read; anything else is asked of SQL.
-        self.recent: dict[str, datetime] = {}
-
-    def wrote(self, wa_id: str, at: datetime) -> None:
-        if len(self.recent) >= 50_000:
-            self.recent.clear()
-        self.recent[wa_id] = at
 
     async def send(
         self,
@@ -52,13 +72,11 @@ class WhatsAppSender:
         sent_ids: list[int] | None = None,
         key: str | None = None,
     ) -> SendResult:
-        if self.pool is None or self.clock is None:
-            return SendResult(SendStatus.RETRY, "WhatsApp channel not started")
-        now = self.clock()
-        last = self.recent.get(recipient)
+        now = self._clock()
+        last = self._recent.get(recipient)
         if last is None or now - last >= WINDOW:
             with short_statements():
-                async with self.pool() as session:
+                async with self._pool() as session:
                     last = await contacts.last_wrote(session, recipient)
         window_open = last is not None and now - last < WINDOW
         if not window_open and not self._config.template:
@@ -86,8 +104,8 @@ class WhatsAppSender:
         if rendered.choices:
             try:
                 with short_statements():
-                    async with self.pool() as session, session.begin():
-                        await contacts.offer(session, recipient, rendered.choices)
+                    async with self._pool() as session, session.begin():
+                        await choices.offer(session, CHANNEL, recipient, rendered.choices)
             except DB_ERRORS:
                 # Sent all the same: saying otherwise would send it again; a typed number
                 # may then not be understood.
