@@ -32,6 +32,8 @@ from bot.metrics import Metrics
 from storage.db import DB_ERRORS, one_statement, short_statements
 from storage.models import utcnow
 from storage.recovery import recovery_loop
+from storage.repositories.conversation import ConversationLog
+from storage.repositories.customers import CustomerRepository
 from storage.repositories.events import InboundEventRepository
 
 log = logging.getLogger(__name__)
@@ -151,9 +153,22 @@ class InboundQueue:
         handled: list[tuple[_Ready, list[QueuedReply]]] = []
         try:
             async with self._pool() as session, session.begin():
+                prepared = [
+                    (item, await item.source.prepare(session, item.payload)) for item in batch
+                ]
+                # As the Telegram inbox does: the batch's customers with their open tickets in
+                # one query per channel, and ids for its log rows in one round trip.
+                people: dict[str, set[str]] = {}
+                for _, message in prepared:
+                    if message is not None:
+                        people.setdefault(message.channel, set()).add(message.external_id)
+                customers = CustomerRepository(session)
+                for channel, external_ids in people.items():
+                    await customers.preload(channel, external_ids)
+                await ConversationLog(session).reserve_ids(2 * len(batch))
                 buffers: list[tuple[_Ready, ReplyBuffer]] = []
-                for item in batch:
-                    buffers.append((item, await self._dispatch(session, item)))
+                for item, message in prepared:
+                    buffers.append((item, await self._handle(session, message)))
                 queued = await self._outbox.enqueue_many(
                     session, [(buffer, item.event_id) for item, buffer in buffers]
                 )
@@ -169,8 +184,10 @@ class InboundQueue:
         self._after(handled)
 
     async def _dispatch(self, session: AsyncSession, item: _Ready) -> ReplyBuffer:
+        return await self._handle(session, await item.source.prepare(session, item.payload))
+
+    async def _handle(self, session: AsyncSession, message: InboundMessage | None) -> ReplyBuffer:
         buffer = ReplyBuffer()
-        message = await item.source.prepare(session, item.payload)
         if message is not None:
             outcome = await self._conversation.handle(session, message)
             buffer.extend(message.channel, message.external_id, outcome.replies)

@@ -8,15 +8,18 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import WhatsAppContact
+from storage.repositories._upsert import upsert_insert
 
 
 async def wrote(session: AsyncSession, wa_id: str, now: datetime) -> None:
-    """They wrote now: the window opens."""
-    contact = await session.get(WhatsAppContact, wa_id)
-    if contact is None:
-        session.add(WhatsAppContact(wa_id=wa_id, last_inbound_at=now))
-    else:
-        contact.last_inbound_at = now
+    """They wrote now: the window opens. One statement, no read: this runs per message."""
+    table = WhatsAppContact.__table__
+    statement = (
+        upsert_insert(session, table)
+        .values(wa_id=wa_id, last_inbound_at=now)
+        .on_conflict_do_update(index_elements=["wa_id"], set_={"last_inbound_at": now})
+    )
+    await session.execute(statement)
 
 
 async def last_wrote(session: AsyncSession, wa_id: str) -> datetime | None:

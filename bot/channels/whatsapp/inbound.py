@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "whatsapp"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 STATUSES = ("sent", "delivered", "read", "failed")
+REWRITE_AFTER = timedelta(minutes=5)
 
 
 def _text(status: int, text: str) -> web.Response:
@@ -126,15 +128,17 @@ def source(channel: WhatsAppChannel, core: CoreServices) -> Source:
         if not isinstance(raw, dict) or not isinstance(raw.get("from"), str):
             return None
         user = raw["from"][:32]
-        await contacts.wrote(session, user, core.conversation.now())  # the window opens
+        now = core.conversation.now()
+        # The window opens. `recent` holds when this process last wrote that to SQL: within
+        # REWRITE_AFTER the write is skipped, so SQL may say up to that much earlier than the
+        # truth (a template where free text was allowed, never the other way round).
+        known = channel.recent.get(user)
+        if known is None or not timedelta(0) <= now - known < REWRITE_AFTER:
+            await contacts.wrote(session, user, now)
+            channel.recent.wrote(user, now)
         return _message(raw, {user: name})
 
-    def after_commit(payload: dict[str, Any]) -> None:
-        raw = payload.get("raw")
-        if isinstance(raw, dict) and isinstance(raw.get("from"), str):
-            channel.recent.wrote(raw["from"][:32], core.conversation.now())
-
-    return Source(CHANNEL, CHANNEL, prepare, after_commit)
+    return Source(CHANNEL, CHANNEL, prepare)
 
 
 async def _statuses(core: CoreServices, statuses: Any) -> None:

@@ -27,8 +27,8 @@ WINDOW = timedelta(hours=24)
 
 
 class RecentWrites:
-    """When users last wrote to this process: SQL says the same or later, so a time in the
-    window here spares the read; anything else is asked of SQL."""
+    """When this process last recorded that a user wrote: SQL says the same or later, so a
+    time in the window here spares the read; anything else is asked of SQL."""
 
     def __init__(self, limit: int = 50_000) -> None:
         self._limit = limit
