@@ -21,12 +21,17 @@ from bot.campaigns.schedule import tick as campaign_tick
 from bot.campaigns.sender import CampaignSender
 from bot.channels.base import ChannelPackage, CoreServices
 from bot.channels.registry import build_channels
-from bot.channels.telegram import CHANNEL as TELEGRAM
-from bot.channels.telegram import TelegramSender
-from bot.channels.telegram_json import TelegramJsonSender
-from bot.channels.telegram_staff import TelegramStaffSender
-from bot.channels.webchat import CHANNEL as WEBCHAT
-from bot.channels.webchat import WebChatHub, WebChatSender
+from bot.channels.telegram.commands import publish_commands
+from bot.channels.telegram.inbox import TelegramInbox
+from bot.channels.telegram.json_sender import TelegramJsonSender
+from bot.channels.telegram.polling import ALLOWED_UPDATES, TelegramPoller
+from bot.channels.telegram.sender import CHANNEL as TELEGRAM
+from bot.channels.telegram.sender import TelegramSender
+from bot.channels.telegram.setup import create_bot, create_dispatcher
+from bot.channels.telegram.staff_directory import StaffDirectory
+from bot.channels.telegram.staff_sender import TelegramStaffSender
+from bot.channels.telegram.webhook import telegram_webhook
+from bot.channels.webchat.hub import WebChatHub
 from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.faq_catalog import FaqCatalog
@@ -42,16 +47,10 @@ from bot.metrics import Metrics
 from bot.monthly_report import send_monthly_report
 from bot.scheduler import create_scheduler
 from bot.status import StatusBoard
-from bot.telegram.commands import publish_commands
-from bot.telegram.inbox import TelegramInbox
-from bot.telegram.polling import ALLOWED_UPDATES, TelegramPoller
-from bot.telegram.setup import create_bot, create_dispatcher
-from bot.telegram.staff_directory import StaffDirectory
 from bot.web import keys
 from bot.web.errors import error_middleware
 from bot.web.flood import WebChatGuard
-from handlers import health, web_chat
-from handlers.telegram_webhook import telegram_webhook
+from handlers import health
 from storage import migrate
 from storage.db import create_session_pool
 from storage.models import utcnow
@@ -111,9 +110,8 @@ def create_services(
         clock=clock,
     )
     hub = WebChatHub()
-    senders: dict[str, ChannelSender] = {WEBCHAT: WebChatSender(hub)}
-    channels = build_channels(settings, pool, clock)
-    senders.update({channel.name: channel.sender for channel in channels})
+    channels = build_channels(settings, pool, clock, hub)
+    senders: dict[str, ChannelSender] = {channel.name: channel.sender for channel in channels}
     # One limiter per bot token: replies go first, campaigns take what is left of the cap.
     limiter = RateLimiter(
         settings.campaigns.rate_per_second, cap=settings.telegram.sends_per_second
@@ -134,7 +132,7 @@ def create_services(
     # Unlimited (paid broadcast) sends want more in flight than a paced 25/s does.
     unlimited = settings.campaigns.rate_per_second <= 0
     # Campaigns send to customers' channels only, never to the staff group.
-    campaign_senders: dict[str, ChannelSender] = {WEBCHAT: senders[WEBCHAT]}
+    campaign_senders: dict[str, ChannelSender] = {}
     for channel in channels:
         if channel.campaign_sender is not None:
             campaign_senders[channel.name] = channel.campaign_sender
@@ -210,7 +208,6 @@ def create_app(services: Services) -> web.Application:
     app.on_response_prepare.append(_nosniff)
     app[keys.STATUS] = services.status
     app.add_routes(health.routes)
-    app.add_routes(web_chat.routes)
     assert services.inbound is not None
     core = CoreServices(
         services.session_pool,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.telegram import CHANNEL
+from bot.channels.telegram.sender import CHANNEL
 from bot.charts import trend_png
 from bot.core.messages import Reply
 from bot.core.outbox import Outbox, ReplyBuffer

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns import service
 from bot.campaigns.audience import describe_skips, skipped_of
-from bot.channels.telegram import CHANNEL
+from bot.channels.telegram.sender import CHANNEL
 from bot.charts import trend_png
 from bot.cli_campaigns import progress
 from bot.core.messages import Button, Reply

@@ -7,14 +7,14 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.telegram import attachment_of, display_name
+from bot.channels.telegram.sender import attachment_of, display_name
+from bot.channels.telegram.staff_directory import StaffDirectory
 from bot.config import PRIORITIES
 from bot.core.linking import Linking
 from bot.core.messages import Reply
 from bot.core.outbox import ReplyBuffer
 from bot.core.tickets import Effects, TicketService
 from bot.core.untrusted import INT64_MAX, parse_id
-from bot.telegram.staff_directory import StaffDirectory
 from storage.models import Customer, SurveyResponse, Ticket
 from storage.repositories.tickets import CannedRepository, StaffPostRepository, TicketRepository
 

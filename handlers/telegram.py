@@ -6,7 +6,7 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.telegram import CHANNEL, inbound_from_callback, inbound_from_message
+from bot.channels.telegram.sender import CHANNEL, inbound_from_callback, inbound_from_message
 from bot.core.conversation import Conversation
 from bot.core.outbox import ReplyBuffer
 

@@ -25,9 +25,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import Services, connect_telegram, create_app, create_services
+from bot.channels.telegram.inbox import TelegramInbox
 from bot.config import Settings, load_settings
 from bot.core.faq_file import load_faq
-from bot.telegram.inbox import TelegramInbox
 from storage import migrate
 from storage.db import create_engine, create_session_pool
 from storage.repositories.faq import FaqRepository

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
-from bot.telegram.inbox import TelegramInbox
+from bot.channels.telegram.inbox import TelegramInbox
 from storage.db import create_engine, create_session_pool
 from storage.models import ConversationMessage, Customer, InboundEvent, OutboxMessage
 from storage.repositories.events import InboundEventRepository

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.base import ChannelPackage
 from bot.channels.http import HttpChannel
 from bot.channels.vk import VkChannel
+from bot.channels.webchat import WebChatChannel
+from bot.channels.webchat.hub import WebChatHub
 from bot.channels.whatsapp import WhatsAppChannel
 from bot.config import Settings
 
@@ -20,10 +22,11 @@ def build_channels(
     settings: Settings,
     pool: async_sessionmaker[AsyncSession],
     now: Callable[[], datetime],
+    webchat_hub: WebChatHub,
     clock: Callable[[], float] = time.time,
 ) -> list[ChannelPackage]:
     """`now` is the conversation's clock (windows, due times); `clock` stamps signatures."""
-    channels: list[ChannelPackage] = []
+    channels: list[ChannelPackage] = [WebChatChannel(webchat_hub)]  # always on
     for name, config in sorted(settings.channels.http.items()):
         channels.append(HttpChannel(name, config, settings.bot.max_message_chars, pool, clock))
     if settings.channels.vk.enabled:

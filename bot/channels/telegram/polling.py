@@ -9,8 +9,8 @@ import logging
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 
+from bot.channels.telegram.inbox import HANDLED_KINDS, TelegramInbox
 from bot.core import untrusted
-from bot.telegram.inbox import HANDLED_KINDS, TelegramInbox
 from storage.db import DB_ERRORS
 
 log = logging.getLogger(__name__)

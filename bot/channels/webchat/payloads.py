@@ -1,14 +1,11 @@
-"""Web chat adapter: JSON payloads in, `InboundMessage` out; `Reply` in, JSON out."""
+"""The web chat's JSON: payloads in, `InboundMessage` out; `Reply` in, JSON out."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from aiohttp.web import WebSocketResponse
-
 from bot.core.messages import InboundMessage, Reply
-from bot.core.outbox import SendResult, SendStatus
 
 CHANNEL = "webchat"
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -87,50 +84,3 @@ def reply_to_json(reply: Reply) -> dict[str, Any]:
             for b in row
         ],
     }
-
-
-class WebChatHub:
-    """Open WebSockets by chat session: where staff replies are pushed live. A cache of
-    connections only; the message itself is in the conversation log (see /history)."""
-
-    def __init__(self) -> None:
-        self._sockets: dict[str, set[WebSocketResponse]] = {}
-
-    def add(self, session: str, socket: WebSocketResponse) -> None:
-        self._sockets.setdefault(session, set()).add(socket)
-
-    def remove(self, session: str, socket: WebSocketResponse) -> None:
-        sockets = self._sockets.get(session)
-        if sockets is not None:
-            sockets.discard(socket)
-            if not sockets:
-                del self._sockets[session]
-
-    async def push(self, session: str, frame: dict[str, Any]) -> int:
-        pushed = 0
-        for socket in list(self._sockets.get(session, ())):
-            try:
-                await socket.send_json(frame)
-                pushed += 1
-            except (ConnectionError, RuntimeError):
-                self.remove(session, socket)
-        return pushed
-
-
-class WebChatSender:
-    """Outbox delivery for web chat customers: push to an open socket if there is one. Either
-    way the reply is delivered: the widget reads what it missed from the history endpoint."""
-
-    def __init__(self, hub: WebChatHub) -> None:
-        self._hub = hub
-
-    async def send(
-        self,
-        recipient: str,
-        reply: Reply,
-        *,
-        sent_ids: list[int] | None = None,
-        key: str | None = None,
-    ) -> SendResult:
-        await self._hub.push(recipient, {"type": "replies", "replies": [reply_to_json(reply)]})
-        return SendResult(SendStatus.SENT)

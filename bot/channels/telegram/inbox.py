@@ -29,11 +29,11 @@ from aiogram.types import Update
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.telegram import CHANNEL, customer_chat_of
+from bot.channels.telegram.sender import CHANNEL, customer_chat_of
+from bot.channels.telegram.staff_directory import StaffCheckUnavailable, StaffDirectory
 from bot.core import untrusted
 from bot.core.outbox import Outbox, QueuedReply, ReplyBuffer
 from bot.metrics import Metrics
-from bot.telegram.staff_directory import StaffCheckUnavailable, StaffDirectory
 from storage.db import DB_ERRORS, one_statement, short_statements
 from storage.models import utcnow
 from storage.recovery import recovery_loop

@@ -18,7 +18,7 @@ import aiohttp
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 
-from bot.channels.telegram import MAX_RETRIES, TelegramSender, render_plain
+from bot.channels.telegram.sender import MAX_RETRIES, TelegramSender, render_plain
 from bot.core.messages import Reply
 from bot.core.outbox import SendResult, SendStatus
 

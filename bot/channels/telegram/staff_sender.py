@@ -24,7 +24,7 @@ from aiogram.exceptions import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.telegram import TelegramSender
+from bot.channels.telegram.sender import TelegramSender
 from bot.core.messages import Reply
 from bot.core.outbox import SendResult, SendStatus
 from bot.core.tickets import topic_name

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.channels.webchat import (
+from bot.channels.webchat.payloads import (
     CHANNEL,
     BadPayload,
     button_from_payload,

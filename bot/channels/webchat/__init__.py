@@ -1,0 +1,42 @@
+"""Otklik's own web chat: the page, its WebSocket and the HTTP JSON fallback (`routes`), the
+JSON it speaks (`payloads`), and the open sockets staff replies are pushed to (`hub`).
+
+Unlike the other packages, the web chat answers in the same request (the widget waits for
+its reply), so its routes run the conversation directly instead of through the inbound queue;
+redelivery is handled by the client's optional message id."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.campaigns.rate_limit import RateLimiter
+from bot.channels.base import CoreServices
+from bot.channels.webchat.hub import WebChatHub, WebChatSender
+from bot.channels.webchat.payloads import CHANNEL
+from bot.channels.webchat.routes import routes
+from bot.core.channel import Capabilities
+
+CAPABILITIES = Capabilities(
+    text_chars=4096, buttons_per_message=100, buttons_per_row=8, media=False, edits=False
+)
+
+
+class WebChatChannel:
+    name = CHANNEL
+    capabilities = CAPABILITIES
+
+    def __init__(self, hub: WebChatHub) -> None:
+        self.hub = hub
+        self.sender = WebChatSender(hub)
+        self.campaign_sender = self.sender  # a survey reaches a visitor with the page open
+        self.limiter: RateLimiter | None = None  # our own server: nothing to pace
+
+    def routes(self, core: CoreServices) -> list[web.RouteDef]:
+        # They read what they need from the application's keys (`bot.web.keys`).
+        return [route for route in routes if isinstance(route, web.RouteDef)]
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
