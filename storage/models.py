@@ -67,6 +67,9 @@ class Customer(Base):
     last_channel: Mapped[str] = mapped_column(String(32), default="")
     # What the next free-text message means ("leave_message"); None means "a question".
     pending_action: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Channels whose platform said the customer blocked us ("telegram,vk"); `unreachable`
+    # once every channel they have is in it. Writing on a channel takes it off again.
+    blocked_channels: Mapped[str] = mapped_column(String(256), default="", server_default="")
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     # Surveys: "stop surveys" opts out of every campaign; "ask me less" lengthens the throttle.
     surveys_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -533,7 +533,8 @@ async def test_status_says_who_was_skipped_and_why(
         ]
         made[0].surveys_opted_out = True
         made[1].unreachable = True
-        made[2].last_channel = "whatsapp"  # no identity there
+        made[2].last_channel = "whatsapp"  # no identity there, and its Telegram one blocked
+        made[2].blocked_channels = "telegram"
         made[3].last_surveyed_at = NOW - timedelta(days=2)
         made[4].surveys_opted_out = True
     campaign_id = await _campaign(database)

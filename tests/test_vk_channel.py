@@ -183,3 +183,54 @@ async def test_survey_in_vk_with_a_keyboard(
     assert fake_vk.texts(USER)[-1].startswith("Спасибо! Какая главная причина вашей оценки?")
     async with faq_loaded.engine.connect() as conn:
         assert (await conn.execute(select(SurveyResponse.score))).scalar_one() == 9
+
+
+async def test_blocked_on_one_channel_asked_on_another(
+    start_app: AppFactory, fake_tg: FakeTelegram, fake_vk: FakeVk, faq_loaded: Database
+):
+    """One person on VK and Telegram blocks the bot in Telegram: that channel is marked, not
+    the person; the next campaign asks on VK; writing in Telegram again makes it usable."""
+    telegram_user = 7007
+    app = await start_app(channels=_vk(fake_vk), scheduler={"enabled": False})
+    vk = _callbacks(app)
+    await vk.post(vk.message(USER, "/link"))
+    await vk.wait_sent(fake_vk, 1)
+    code = fake_vk.texts(USER)[-1].split()[2]  # "Ваш код: ABCD-EFGH. ..."
+    await fake_tg.deliver(fake_tg.message_update(telegram_user, f"/link {code}"))
+    await app.drain()
+    assert fake_tg.sent_texts(telegram_user)[-1].startswith("Готово")
+    fake_tg.blocked_chats.add(telegram_user)
+    pool = create_session_pool(faq_loaded.engine)
+    async with pool() as session, session.begin():
+        await service.create_survey(session, "nps", "nps", False, "{}")
+        await service.create_campaign(session, name="first", survey_name="nps", run_at=NOW)
+    await launch_campaigns(app.services)
+    await app.services.campaigns.run_until_idle()
+    async with faq_loaded.engine.connect() as conn:
+        (blocked, unreachable) = (
+            await conn.execute(
+                select(Customer.blocked_channels, Customer.unreachable).where(
+                    Customer.merged_into.is_(None)
+                )
+            )
+        ).one()
+    assert (blocked, unreachable) == ("telegram", False)
+    async with pool() as session, session.begin():
+        await service.create_campaign(session, name="second", survey_name="nps", run_at=NOW)
+    await launch_campaigns(app.services)
+    await app.services.campaigns.run_until_idle()
+    survey = fake_vk.sent[-1]
+    assert survey["message"].startswith("Насколько вероятно"), survey["message"]
+    # They unblock the bot and write in Telegram: that channel is theirs again.
+    fake_tg.blocked_chats.discard(telegram_user)
+    await fake_tg.deliver(fake_tg.message_update(telegram_user, "привет"))
+    await app.drain()
+    async with faq_loaded.engine.connect() as conn:
+        (blocked, unreachable) = (
+            await conn.execute(
+                select(Customer.blocked_channels, Customer.unreachable).where(
+                    Customer.merged_into.is_(None)
+                )
+            )
+        ).one()
+    assert (blocked, unreachable) == ("", False)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterable, Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Campaign, ChannelIdentity, Customer, Delivery, Ticket
@@ -75,22 +77,22 @@ async def launch(
     audience = parse_audience(campaign.audience)
     # One query for the audience with each customer's address on their last channel, and the
     # deliveries written in chunks: a 10,000-customer run is a handful of statements.
-    statement = select(
-        Customer.id,
-        Customer.last_channel,
-        Customer.language,
-        Customer.timezone,
-        Customer.last_surveyed_at,
-        Customer.survey_throttle_days,
-        Customer.surveys_opted_out,
-        Customer.unreachable,
-        ChannelIdentity.external_id,
-    ).outerjoin(
-        ChannelIdentity,
-        and_(
-            ChannelIdentity.customer_id == Customer.id,
-            ChannelIdentity.channel == Customer.last_channel,
-        ),
+    statement = (
+        select(
+            Customer.id,
+            Customer.last_channel,
+            Customer.blocked_channels,
+            Customer.language,
+            Customer.timezone,
+            Customer.last_surveyed_at,
+            Customer.survey_throttle_days,
+            Customer.surveys_opted_out,
+            Customer.unreachable,
+            ChannelIdentity.channel,
+            ChannelIdentity.external_id,
+        )
+        .outerjoin(ChannelIdentity, ChannelIdentity.customer_id == Customer.id)
+        .order_by(Customer.id, ChannelIdentity.id.desc())
     )
     if customer_id is not None:
         statement = statement.where(Customer.id == customer_id)
@@ -115,19 +117,21 @@ async def launch(
         statement = statement.where(has if audience["has_ticket"] else ~has)
     deliveries: list[dict[str, Any]] = []
     skipped: dict[str, int] = {}
-    for row in await session.execute(statement):
-        reason = _skip_reason(row, campaign.throttle_days, now)
+    rows = await session.execute(statement)
+    for row, address in _one_address_each(rows, audience.get("channel") or None):
+        reason = _skip_reason(row, address, campaign.throttle_days, now)
         if reason is not None:
             skipped[reason] = skipped.get(reason, 0) + 1
             continue
+        assert address is not None
         zone = zone_of(row.timezone, default_zone)
         deliveries.append(
             {
                 "campaign_id": campaign.id,
                 "customer_id": row.id,
                 "run_key": run_key,
-                "channel": row.last_channel,
-                "recipient": row.external_id,
+                "channel": address[0],
+                "recipient": address[1],
                 "language": row.language,
                 "status": "queued",
                 "attempts": 0,
@@ -145,13 +149,36 @@ async def launch(
     )
 
 
-def _skip_reason(row: Any, throttle_days: int, now: datetime) -> str | None:
+def _one_address_each(
+    rows: Iterable[Any], only: str | None
+) -> Iterator[tuple[Any, tuple[str, str] | None]]:
+    """Each customer once, with the channel to ask them on: the one they used last unless
+    they blocked it, else the newest other one they did not block (only `only`, when the
+    audience names a channel); None for none."""
+    for _, group in itertools.groupby(rows, key=lambda row: row.id):
+        found = list(group)
+        first = found[0]
+        blocked = {c for c in (first.blocked_channels or "").split(",") if c}
+        usable = [
+            (row.channel, row.external_id)
+            for row in found
+            if row.external_id is not None
+            and row.channel not in blocked
+            and (only is None or row.channel == only)
+        ]
+        usable.sort(key=lambda address: address[0] != first.last_channel)  # stable: newest next
+        yield first, usable[0] if usable else None
+
+
+def _skip_reason(
+    row: Any, address: tuple[str, str] | None, throttle_days: int, now: datetime
+) -> str | None:
     """Why this member of the audience is not asked, or None to ask them."""
     if row.surveys_opted_out:
         return "opted_out"
     if row.unreachable:
         return "unreachable"
-    if row.external_id is None or not row.last_channel:
+    if address is None:
         return "no_channel"
     days = row.survey_throttle_days or throttle_days
     if row.last_surveyed_at is not None and row.last_surveyed_at > now - timedelta(days=days):

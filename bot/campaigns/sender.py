@@ -25,6 +25,7 @@ from bot.campaigns.surveys import survey_reply, texts_of
 from bot.core.outbox import ChannelSender, SendingStopped, SendStatus
 from storage.db import DB_ERRORS, dialect_name
 from storage.models import Campaign, Customer, Delivery, Survey, utcnow
+from storage.repositories.customers import CustomerRepository
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -189,7 +190,7 @@ class CampaignSender:
                     delivery.status, delivery.error = "blocked", error
                     customer = await session.get(Customer, delivery.customer_id)
                     if customer is not None:
-                        customer.unreachable = True
+                        await CustomerRepository(session).mark_blocked(customer, delivery.channel)
                 elif status == SendStatus.FAILED.value or delivery.attempts + 1 >= MAX_ATTEMPTS:
                     delivery.status, delivery.error = "failed", error
                 else:

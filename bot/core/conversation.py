@@ -30,7 +30,7 @@ from bot.core.untrusted import INT64_MAX, parse_id
 from bot.metrics import Metrics
 from storage.models import Customer, utcnow
 from storage.repositories.conversation import ConversationLog, message_row
-from storage.repositories.customers import CustomerRepository
+from storage.repositories.customers import CustomerRepository, wrote_on
 from storage.repositories.faq import FaqRepository
 from storage.repositories.tickets import TicketRepository
 
@@ -138,6 +138,8 @@ class Conversation:
             customer.language = language
         if customer.last_channel != message.channel:
             customer.last_channel = message.channel
+        if customer.unreachable or customer.blocked_channels:
+            wrote_on(customer, message.channel)
         if display_name and customer.display_name != display_name:
             customer.display_name = display_name
         stored_text = message.text[: self._max_chars]

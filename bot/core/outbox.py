@@ -321,11 +321,10 @@ class Outbox:
         try:
             async with self._pool() as session, session.begin():
                 await OutboxRepository(session).mark([item.id], "blocked", "recipient blocked")
-                customer = await CustomerRepository(session).by_identity(
-                    item.channel, item.recipient
-                )
+                customers = CustomerRepository(session)
+                customer = await customers.by_identity(item.channel, item.recipient)
                 if customer is not None:
-                    customer.unreachable = True
+                    await customers.mark_blocked(customer, item.channel)
                     if self._on_blocked is not None:
                         posts = await self._on_blocked(session, customer)
                         queued = await self.enqueue(session, ReplyBuffer(posts))

@@ -21,7 +21,7 @@ from bot.core.routing import route
 from bot.core.texts import t
 from storage.models import Customer, SurveyResponse, Ticket, utcnow
 from storage.repositories.conversation import ConversationLog, message_row
-from storage.repositories.customers import CustomerRepository
+from storage.repositories.customers import CustomerRepository, blocked_channels
 from storage.repositories.reports import add_response
 from storage.repositories.tickets import RuleRepository, TicketRepository
 
@@ -188,12 +188,17 @@ class TicketService:
         self, session: AsyncSession, ticket: Ticket
     ) -> tuple[Customer, str, str] | None:
         """The customer and where to reach them: the channel staff chose for this ticket, else
-        the one the customer used last, else the ticket's own."""
+        the one the customer used last, else the ticket's own, else any other they have;
+        channels they blocked only when nothing else is left."""
         customer = await session.get(Customer, ticket.customer_id)
         if customer is None:
             return None
         repository = CustomerRepository(session)
-        for channel in (ticket.reply_channel, customer.last_channel, ticket.channel):
+        blocked = blocked_channels(customer)
+        # Blocked channels last: a reply there is refused, but it tells staff so.
+        candidates = [ticket.reply_channel, customer.last_channel, ticket.channel]
+        candidates += [c for c in await repository.channels(customer.id) if c not in blocked]
+        for channel in sorted(dict.fromkeys(candidates), key=lambda c: c in blocked):
             if not channel:
                 continue
             external_id = await repository.external_id(customer.id, channel)

@@ -32,6 +32,19 @@ _PRELOAD = (
 _BY_IDENTITY_MEMO = "customers"
 
 
+def blocked_channels(customer: Customer) -> set[str]:
+    return {c for c in (customer.blocked_channels or "").split(",") if c}
+
+
+def wrote_on(customer: Customer, channel: str) -> None:
+    """They wrote on `channel`: it reaches them again (a Telegram user who unblocked the bot)."""
+    blocked = blocked_channels(customer)
+    if channel in blocked:
+        customer.blocked_channels = ",".join(sorted(blocked - {channel}))
+    if customer.unreachable:
+        customer.unreachable = False
+
+
 class CustomerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -98,6 +111,13 @@ class CustomerRepository:
         remember(self._session, _BY_IDENTITY_MEMO, {(channel, external_id): customer})
         remember_open_tickets(self._session, {customer.id: None})  # new: no ticket to look for
         return customer
+
+    async def mark_blocked(self, customer: Customer, channel: str) -> None:
+        """The platform says this customer blocked us there; unreachable once every channel
+        they have says so."""
+        blocked = blocked_channels(customer) | {channel}
+        customer.blocked_channels = ",".join(sorted(blocked))[:256]
+        customer.unreachable = set(await self.channels(customer.id)) <= blocked
 
     async def channels(self, customer_id: int) -> list[str]:
         """Every channel the customer has an address on, oldest first."""

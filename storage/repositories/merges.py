@@ -94,6 +94,8 @@ async def merge_customers(
     surveyed = [d for d in (target.last_surveyed_at, source.last_surveyed_at) if d is not None]
     target.last_surveyed_at = max(surveyed) if surveyed else None
     target.unreachable = target.unreachable and source.unreachable
+    blocked = {c for c in f"{target.blocked_channels},{source.blocked_channels}".split(",") if c}
+    target.blocked_channels = ",".join(sorted(blocked))[:256]
     target.display_name = target.display_name or source.display_name
     tags = [t for t in (target.tags + "\n" + source.tags).splitlines() if t]
     target.tags = "\n".join(dict.fromkeys(tags))
