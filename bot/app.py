@@ -15,6 +15,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import api
 from bot.campaigns.answers import SurveyAnswers
 from bot.campaigns.rate_limit import RateLimiter
 from bot.campaigns.schedule import tick as campaign_tick
@@ -203,11 +204,13 @@ def create_app(services: Services) -> web.Application:
     app[keys.METRICS] = services.metrics
     app[keys.CONVERSATION] = services.conversation
     app[keys.OUTBOX] = services.outbox
+    app[keys.TICKETS] = services.tickets
     app[keys.WEBCHAT_HUB] = services.webchat_hub
     app[keys.WEBCHAT_GUARD] = WebChatGuard(settings.webchat)
     app.on_response_prepare.append(_nosniff)
     app[keys.STATUS] = services.status
     app.add_routes(health.routes)
+    app.add_routes(api.routes())
     assert services.inbound is not None
     core = CoreServices(
         services.session_pool,

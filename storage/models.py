@@ -418,3 +418,32 @@ class JobRun(Base):
     name: Mapped[str] = mapped_column(String(64))
     period: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for the REST API. Only its SHA-256 is kept: the token is 32 random bytes,
+    so a fast hash is enough (passwords, which people choose, get argon2 instead)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # admin | agent
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in listings, to tell tokens apart
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class AuditEntry(Base):
+    """Every write through the API (and the console): who, what, on what, when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(128))  # "token:NAME", "staff:LOGIN", "cli"
+    action: Mapped[str] = mapped_column(String(64))  # "ticket.reply", "token.create"
+    target: Mapped[str] = mapped_column(String(128), default="")  # "ticket:12"
+    details: Mapped[str] = mapped_column(Text, default="")  # JSON
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.outbox import Outbox
+from bot.core.tickets import TicketService
 from bot.metrics import Metrics
 from bot.status import StatusBoard
 from bot.web.flood import WebChatGuard
@@ -25,6 +26,7 @@ CONVERSATION = web.AppKey("conversation", Conversation)
 METRICS = web.AppKey("metrics", Metrics)
 TELEGRAM_INBOX: web.AppKey[TelegramInbox] = web.AppKey("telegram_inbox")
 OUTBOX = web.AppKey("outbox", Outbox)
+TICKETS = web.AppKey("tickets", TicketService)
 WEBCHAT_HUB: web.AppKey[WebChatHub] = web.AppKey("webchat_hub")
 STATUS = web.AppKey("status", StatusBoard)
 WEBCHAT_GUARD = web.AppKey("webchat_guard", WebChatGuard)

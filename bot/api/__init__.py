@@ -1,0 +1,22 @@
+"""The REST API under /api/v1/: bearer tokens with roles, JSON in and out, one error shape, an
+OpenAPI document at /api/v1/openapi.json generated from the models that validate requests."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.api import audit, spec, tickets
+from bot.api.operations import Operation, mount
+from bot.web.errors import json_response
+
+OPERATIONS: list[Operation] = [*tickets.OPERATIONS, *audit.OPERATIONS]
+VERSION = "0.1.0"
+
+
+def routes() -> list[web.RouteDef]:
+    document = spec.build(OPERATIONS, VERSION)
+
+    async def openapi(_request: web.Request) -> web.Response:
+        return json_response(document)
+
+    return [web.get("/api/v1/openapi.json", openapi), *mount(OPERATIONS)]

@@ -1,0 +1,107 @@
+"""What the REST API takes and gives. These models validate requests and are the source of
+the OpenAPI document (`bot.api.spec`): the document cannot drift from what is enforced."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["new", "open", "waiting", "resolved", "closed"]
+Priority = Literal["low", "normal", "high", "urgent"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Error(Model):
+    error: str = Field(description="What was wrong, naming the field where one was")
+    field: str | None = Field(default=None, description="The request field at fault")
+
+
+class TicketQuery(Model):
+    status: Status | None = None
+    channel: str | None = Field(default=None, max_length=32)
+    priority: Priority | None = None
+    assignee_id: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    customer_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    limit: int = Field(default=50, ge=1, le=100)
+    cursor: str | None = Field(
+        default=None, max_length=64, description="next_cursor of the previous page"
+    )
+
+
+class TicketSummary(Model):
+    id: int
+    status: Status
+    priority: Priority
+    category: str
+    subject: str
+    channel: str
+    reply_channel: str = Field(description='Where staff replies go; "" for the channel used last')
+    customer_id: int
+    assignee_id: int | None
+    assignee_name: str
+    created_at: datetime
+    due_at: datetime | None
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+
+
+class TicketPage(Model):
+    items: list[TicketSummary]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null at the end")
+
+
+class TicketMessage(Model):
+    id: int
+    kind: Literal["customer", "staff", "note", "system"]
+    channel: str
+    author: str
+    text: str
+    attachment_kind: str | None
+    created_at: datetime
+
+
+class TicketDetail(TicketSummary):
+    csat_score: int | None
+    csat_comment: str | None
+    messages: list[TicketMessage]
+
+
+class ReplyIn(Model):
+    text: str = Field(min_length=1, max_length=4096, description="Sent to the customer")
+
+
+class ReplyOut(Model):
+    ticket_id: int
+    channel: str = Field(description="The channel the reply goes out on")
+
+
+class NoteIn(Model):
+    text: str = Field(min_length=1, max_length=4096, description="Internal: never sent")
+
+
+class NoteOut(Model):
+    ticket_id: int
+    message_id: int
+
+
+class AuditQuery(Model):
+    limit: int = Field(default=50, ge=1, le=200)
+    before_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+
+
+class AuditItem(Model):
+    id: int
+    actor: str
+    action: str
+    target: str
+    details: str = Field(description="JSON")
+    created_at: datetime
+
+
+class AuditPage(Model):
+    items: list[AuditItem]

@@ -1,0 +1,150 @@
+"""Tickets over the API: a filtered, cursor-paged list, one ticket with its conversation, a
+reply that reaches the customer on their channel through the outbox, an internal note."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from sqlalchemy import select
+
+from bot.api import schemas
+from bot.api.operations import ApiError, Call, Operation
+from bot.core.outbox import ReplyBuffer
+from bot.core.tickets import STAFF
+from bot.web.keys import OUTBOX, SESSION_POOL, TICKETS
+from storage.models import Ticket
+from storage.repositories.api import AuditLog
+from storage.repositories.tickets import TicketRepository
+
+
+def _cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"t{last_id}".encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    if not (text.startswith("t") and text[1:].isascii() and text[1:].isdigit()):
+        raise ApiError(422, "query field 'cursor': not a cursor this API gave", "cursor")
+    return int(text[1:19] or 0)
+
+
+def _summary(ticket: Ticket) -> schemas.TicketSummary:
+    return schemas.TicketSummary.model_validate(ticket, from_attributes=True)
+
+
+async def list_tickets(call: Call) -> schemas.TicketPage:
+    query: schemas.TicketQuery = call.query
+    statement = select(Ticket).order_by(Ticket.id.desc()).limit(query.limit + 1)
+    if query.cursor is not None:
+        statement = statement.where(Ticket.id < _after(query.cursor))
+    for column, value in (
+        (Ticket.status, query.status),
+        (Ticket.channel, query.channel),
+        (Ticket.priority, query.priority),
+        (Ticket.assignee_id, query.assignee_id),
+        (Ticket.customer_id, query.customer_id),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    async with call.request.app[SESSION_POOL]() as session:
+        rows = list((await session.execute(statement)).scalars())
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return schemas.TicketPage(
+        items=[_summary(t) for t in rows],
+        next_cursor=_cursor(rows[-1].id) if more and rows else None,
+    )
+
+
+async def show_ticket(call: Call) -> schemas.TicketDetail:
+    async with call.request.app[SESSION_POOL]() as session:
+        tickets = TicketRepository(session)
+        ticket = await tickets.get(call.ids["ticket_id"])
+        if ticket is None:
+            raise ApiError(404, "no such ticket")
+        messages = [
+            schemas.TicketMessage.model_validate(m, from_attributes=True)
+            for m in await tickets.messages(ticket.id)
+        ]
+        summary = _summary(ticket).model_dump()
+    return schemas.TicketDetail(
+        **summary, csat_score=ticket.csat_score, csat_comment=ticket.csat_comment, messages=messages
+    )
+
+
+async def reply_to_ticket(call: Call) -> schemas.ReplyOut:
+    body: schemas.ReplyIn = call.body
+    app = call.request.app
+    outbox = app[OUTBOX]
+    async with app[SESSION_POOL]() as session, session.begin():
+        ticket = await TicketRepository(session).get(call.ids["ticket_id"])
+        if ticket is None:
+            raise ApiError(404, "no such ticket")
+        effects = await app[TICKETS].staff_reply(
+            session, ticket, call.caller.name, body.text, mirror=True
+        )
+        sent = [channel for channel, _, _ in effects.posts if channel != STAFF]
+        if not sent:
+            raise ApiError(409, "the customer has no channel a reply can reach")
+        AuditLog(session).add(
+            call.caller.actor, "ticket.reply", f"ticket:{ticket.id}", {"channel": sent[0]}
+        )
+        queued = await outbox.enqueue(session, ReplyBuffer(effects.posts))
+    await outbox.deliver(queued)
+    return schemas.ReplyOut(ticket_id=ticket.id, channel=sent[0])
+
+
+async def add_note(call: Call) -> schemas.NoteOut:
+    body: schemas.NoteIn = call.body
+    async with call.request.app[SESSION_POOL]() as session, session.begin():
+        tickets = TicketRepository(session)
+        ticket = await tickets.get(call.ids["ticket_id"])
+        if ticket is None:
+            raise ApiError(404, "no such ticket")
+        note = await tickets.add_message(ticket, "note", body.text, call.caller.name)
+        AuditLog(session).add(call.caller.actor, "ticket.note", f"ticket:{ticket.id}")
+    return schemas.NoteOut(ticket_id=ticket.id, message_id=note.id)
+
+
+OPERATIONS = [
+    Operation(
+        "GET",
+        "/api/v1/tickets",
+        "Tickets, newest first, filtered; cursor-paged",
+        list_tickets,
+        schemas.TicketPage,
+        query=schemas.TicketQuery,
+    ),
+    Operation(
+        "GET",
+        "/api/v1/tickets/{ticket_id}",
+        "One ticket with every message and note, across channels, in order",
+        show_ticket,
+        schemas.TicketDetail,
+        errors=(404,),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/tickets/{ticket_id}/reply",
+        "Answer the customer on their channel (the one staff chose, else the one used last)",
+        reply_to_ticket,
+        schemas.ReplyOut,
+        body=schemas.ReplyIn,
+        status=202,
+        errors=(400, 404, 409, 413),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/tickets/{ticket_id}/notes",
+        "An internal note on the ticket, sent nowhere",
+        add_note,
+        schemas.NoteOut,
+        body=schemas.NoteIn,
+        status=201,
+        errors=(400, 404, 413),
+    ),
+]

@@ -1,0 +1,277 @@
+"""The REST API through real HTTP requests to the app: tokens and roles (made by the real CLI),
+tickets listed, paged, shown, answered and noted, errors in one shape naming the field, and
+every answer checked against the OpenAPI document the app serves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_schema_validator import OAS31Validator
+from openapi_spec_validator import validate as validate_spec
+
+from storage.db import create_session_pool
+from storage.repositories.api import TokenRepository
+from tests.conftest import AppFactory, Database, RunningApp, run_otklik
+from tests.fake_telegram import FakeTelegram
+
+STAFF_CHAT = -100777
+
+
+async def _token(database: Database, name: str, role: str) -> str:
+    async with create_session_pool(database.engine)() as session, session.begin():
+        _, token = await TokenRepository(session).create(name, role)
+    return token
+
+
+class Api:
+    """Calls the API and checks every answer against the document the app serves."""
+
+    def __init__(self, app: RunningApp, spec: dict[str, Any]) -> None:
+        self.app = app
+        self.spec = spec
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        params: dict[str, str] | None = None,
+        template: str | None = None,
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        async with self.app.http.request(
+            method, self.app.url + path, json=json, data=data, params=params, headers=headers
+        ) as resp:
+            body = await resp.json()
+            assert resp.content_type == "application/json"
+        operation = self.spec["paths"][template or path][method.lower()]
+        assert str(resp.status) in operation["responses"], (resp.status, body)
+        schema = operation["responses"][str(resp.status)]["content"]["application/json"]["schema"]
+        OAS31Validator({**schema, "components": self.spec["components"]}).validate(body)
+        return resp.status, body
+
+
+@pytest.fixture
+async def api(start_app: AppFactory, fake_tg: FakeTelegram) -> Api:
+    fake_tg.members[8] = "member"
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT})
+    async with app.http.get(app.url + "/api/v1/openapi.json") as resp:  # no token needed
+        assert resp.status == 200
+        spec = await resp.json()
+    return Api(app, spec)
+
+
+async def _complaints(fake_tg: FakeTelegram, app: RunningApp, customers: range) -> None:
+    for user in customers:
+        for text in ("/complaint", f"Заказ {user} не пришёл"):
+            await fake_tg.deliver(fake_tg.message_update(user, text))
+            await app.drain()
+
+
+async def test_the_openapi_document_is_valid_and_generated_from_the_models(api: Api):
+    validate_spec(api.spec)
+    assert api.spec["openapi"].startswith("3.1")
+    reply = api.spec["paths"]["/api/v1/tickets/{ticket_id}/reply"]["post"]
+    body_ref = reply["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = api.spec["components"]["schemas"][body_ref.rsplit("/", 1)[-1]]
+    assert body["properties"]["text"]["maxLength"] == 4096  # the model's own limit
+    assert {"401", "403", "404", "409", "422"} <= set(reply["responses"])
+
+
+async def test_tokens_roles_and_revocation_through_the_cli(
+    api: Api, faq_loaded: Database, tmp_path: Path
+):
+    made = run_otklik(faq_loaded, "token", "create", "helpdesk", "--role", "agent", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    agent = made.stdout.strip()
+    assert agent.startswith("otk_") and "shown only now" in made.stderr
+    again = run_otklik(faq_loaded, "token", "create", "helpdesk", "--role", "agent", cwd=tmp_path)
+    assert again.returncode == 2 and "exists" in again.stderr
+    bad_role = run_otklik(faq_loaded, "token", "create", "x", "--role", "root", cwd=tmp_path)
+    assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
+    admin = await _token(faq_loaded, "owner", "admin")
+
+    assert (await api.call("GET", "/api/v1/tickets", None))[0] == 401
+    assert (await api.call("GET", "/api/v1/tickets", "otk_not-a-token"))[0] == 401
+    assert (await api.call("GET", "/api/v1/tickets", agent))[0] == 200
+    status, body = await api.call("GET", "/api/v1/audit", agent)
+    assert status == 403 and "admin" in body["error"]
+    status, body = await api.call("GET", "/api/v1/audit", admin)
+    assert status == 200
+    assert [(i["actor"], i["action"]) for i in body["items"]] == [("cli", "token.create")]
+
+    listed = run_otklik(faq_loaded, "token", "list", cwd=tmp_path)
+    assert "helpdesk" in listed.stdout and agent not in listed.stdout  # never shown again
+    revoked = run_otklik(faq_loaded, "token", "revoke", "helpdesk", cwd=tmp_path)
+    assert revoked.returncode == 0, revoked.stderr
+    status, body = await api.call("GET", "/api/v1/tickets", agent)
+    assert status == 401 and "revoked" in body["error"]  # at once, no restart
+    unknown = run_otklik(faq_loaded, "token", "revoke", "nobody", cwd=tmp_path)
+    assert unknown.returncode == 2 and "no token named 'nobody'" in unknown.stderr
+
+
+async def test_tickets_listed_paged_shown_answered_and_noted(
+    api: Api, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    await _complaints(fake_tg, api.app, range(5001, 5006))
+    token = await _token(faq_loaded, "agent-1", "agent")
+    seen: list[int] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        status, page = await api.call("GET", "/api/v1/tickets", token, params=params)
+        assert status == 200
+        seen += [t["id"] for t in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [5, 4, 3, 2, 1]  # newest first, each once, over three pages
+    _, only_new = await api.call("GET", "/api/v1/tickets", token, params={"status": "new"})
+    assert len(only_new["items"]) == 5
+    _, none = await api.call("GET", "/api/v1/tickets", token, params={"channel": "vk"})
+    assert none == {"items": [], "next_cursor": None}
+
+    template = "/api/v1/tickets/{ticket_id}"
+    status, ticket = await api.call("GET", "/api/v1/tickets/2", token, template=template)
+    assert status == 200 and ticket["subject"] == "Заказ 5002 не пришёл"
+    assert [(m["kind"], m["channel"]) for m in ticket["messages"]] == [("customer", "telegram")]
+
+    reply = template + "/reply"
+    status, sent = await api.call(
+        "POST", "/api/v1/tickets/2/reply", token, json={"text": "Отправим завтра"}, template=reply
+    )
+    assert (status, sent) == (202, {"ticket_id": 2, "channel": "telegram"})
+    assert fake_tg.sent_texts(5002)[-1].endswith("Отправим завтра")
+    # The staff topic shows it too: the web and the group are one ticket.
+    await fake_tg.wait_for("sendMessage", count=1)
+    assert any("Отправим завтра" in t for t in fake_tg.sent_texts(STAFF_CHAT))
+    notes = template + "/notes"
+    status, note = await api.call(
+        "POST", "/api/v1/tickets/2/notes", token, json={"text": "звонил"}, template=notes
+    )
+    assert status == 201 and note["ticket_id"] == 2
+    _, ticket = await api.call("GET", "/api/v1/tickets/2", token, template=template)
+    assert [m["kind"] for m in ticket["messages"]] == ["customer", "staff", "note"]
+    assert ticket["status"] == "waiting" and ticket["first_response_at"] is not None
+
+
+async def test_bad_input_is_a_4xx_naming_the_field(
+    api: Api, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    await _complaints(fake_tg, api.app, range(6001, 6002))
+    token = await _token(faq_loaded, "agent-2", "agent")
+    cases: list[tuple[str, str, dict[str, Any], int, str | None, str]] = [
+        ("GET", "/api/v1/tickets", {"params": {"limit": "0"}}, 422, "limit", "/api/v1/tickets"),
+        ("GET", "/api/v1/tickets", {"params": {"limit": "١٠"}}, 422, "limit", "/api/v1/tickets"),
+        (
+            "GET",
+            "/api/v1/tickets",
+            {"params": {"status": "lost"}},
+            422,
+            "status",
+            "/api/v1/tickets",
+        ),
+        (
+            "GET",
+            "/api/v1/tickets",
+            {"params": {"cursor": "bm9wZQ"}},
+            422,
+            "cursor",
+            "/api/v1/tickets",
+        ),
+        ("GET", "/api/v1/tickets", {"params": {"sort": "id"}}, 422, "sort", "/api/v1/tickets"),
+        ("GET", "/api/v1/tickets/99", {}, 404, None, "/api/v1/tickets/{ticket_id}"),
+        ("GET", "/api/v1/tickets/%D9%A1", {}, 404, None, "/api/v1/tickets/{ticket_id}"),
+        (
+            "GET",
+            "/api/v1/tickets/99999999999999999999",
+            {},
+            404,
+            None,
+            "/api/v1/tickets/{ticket_id}",
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/1/reply",
+            {"json": {}},
+            422,
+            "text",
+            "/api/v1/tickets/{ticket_id}/reply",
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/1/reply",
+            {"json": {"text": ""}},
+            422,
+            "text",
+            "/api/v1/tickets/{ticket_id}/reply",
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/1/reply",
+            {"json": {"text": 5}},
+            422,
+            "text",
+            "/api/v1/tickets/{ticket_id}/reply",
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/1/reply",
+            {"json": {"text": "x", "to": "y"}},
+            422,
+            "to",
+            "/api/v1/tickets/{ticket_id}/reply",
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/1/reply",
+            {"json": ["x"]},
+            422,
+            None,
+            "/api/v1/tickets/{ticket_id}/reply",
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/1/reply",
+            {"data": b"{not json"},
+            400,
+            None,
+            "/api/v1/tickets/{ticket_id}/reply",
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/1/reply",
+            {"data": b"\xff\xfe"},
+            400,
+            None,
+            "/api/v1/tickets/{ticket_id}/reply",
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/1/reply",
+            {"json": {"text": "x" * 5000}},
+            422,
+            "text",
+            "/api/v1/tickets/{ticket_id}/reply",
+        ),
+        (
+            "POST",
+            "/api/v1/tickets/1/notes",
+            {"data": b"[" * 50_000},
+            400,
+            None,
+            "/api/v1/tickets/{ticket_id}/notes",
+        ),
+    ]
+    for method, path, kwargs, expected, field, template in cases:
+        status, body = await api.call(method, path, token, template=template, **kwargs)
+        assert status == expected, (path, kwargs, body)
+        assert isinstance(body["error"], str) and body["error"]
+        if field is not None:
+            assert body["field"] == field and f"'{field}'" in body["error"], body
+    assert fake_tg.sent_texts(6001)[-1].startswith("Обращение №1 принято")  # nothing was sent
