@@ -50,7 +50,7 @@ from bot.scheduler import create_scheduler
 from bot.status import StatusBoard
 from bot.web import keys
 from bot.web.errors import error_middleware
-from bot.web.flood import WebChatGuard
+from bot.web.flood import RequestLimiter, WebChatGuard
 from handlers import health
 from storage import migrate
 from storage.db import create_session_pool
@@ -207,6 +207,7 @@ def create_app(services: Services) -> web.Application:
     app[keys.TICKETS] = services.tickets
     app[keys.WEBCHAT_HUB] = services.webchat_hub
     app[keys.WEBCHAT_GUARD] = WebChatGuard(settings.webchat)
+    app[keys.API_LIMITER] = RequestLimiter(settings.api.requests_per_minute, settings.api.burst)
     app.on_response_prepare.append(_nosniff)
     app[keys.STATUS] = services.status
     app.add_routes(health.routes)

@@ -300,6 +300,22 @@ class SchedulerConfig:
 
 
 @dataclass(frozen=True)
+class ApiConfig:
+    """The REST API under /api/v1/ and the web inbox's sign-in."""
+
+    # Per client address: a bucket of `burst` requests refilled at requests_per_minute; past
+    # it, 429 with Retry-After (wrong tokens are charged too, so guessing is bounded).
+    requests_per_minute: float = 600.0
+    burst: int = 100
+    # Sign-in attempts per client address a minute (the web inbox and console).
+    sign_in_per_minute: float = 10.0
+    # Hours a web session lasts without use.
+    session_hours: float = 12.0
+    # Take the client address from X-Forwarded-For (behind a reverse proxy you run).
+    trust_forwarded_for: bool = False
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
     json: bool = True
@@ -314,6 +330,7 @@ class Settings:
     bot: BotConfig = field(default_factory=BotConfig)
     faq: FaqConfig = field(default_factory=FaqConfig)
     webchat: WebChatConfig = field(default_factory=WebChatConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
@@ -498,6 +515,10 @@ def _check_semantics(settings: Settings) -> None:
     ):
         if getattr(outbox, key) <= 0:
             raise ConfigError(f"{source}: [outbox] {key}: must be above 0")
+    api = settings.api
+    for key in ("requests_per_minute", "burst", "sign_in_per_minute", "session_hours"):
+        if getattr(api, key) <= 0:
+            raise ConfigError(f"{source}: [api] {key}: must be above 0")
     chat = settings.webchat
     for key in ("requests_per_minute", "burst", "max_connections", "max_connections_per_client"):
         if getattr(chat, key) <= 0:

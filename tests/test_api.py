@@ -4,6 +4,7 @@ every answer checked against the OpenAPI document the app serves."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ class Api:
 @pytest.fixture
 async def api(start_app: AppFactory, fake_tg: FakeTelegram) -> Api:
     fake_tg.members[8] = "member"
-    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT})
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT}, scheduler={"enabled": False})
     async with app.http.get(app.url + "/api/v1/openapi.json") as resp:  # no token needed
         assert resp.status == 200
         spec = await resp.json()
@@ -86,13 +87,19 @@ async def test_the_openapi_document_is_valid_and_generated_from_the_models(api: 
 async def test_tokens_roles_and_revocation_through_the_cli(
     api: Api, faq_loaded: Database, tmp_path: Path
 ):
-    made = run_otklik(faq_loaded, "token", "create", "helpdesk", "--role", "agent", cwd=tmp_path)
+    made = await asyncio.to_thread(
+        run_otklik, faq_loaded, "token", "create", "helpdesk", "--role", "agent", cwd=tmp_path
+    )
     assert made.returncode == 0, made.stderr
     agent = made.stdout.strip()
     assert agent.startswith("otk_") and "shown only now" in made.stderr
-    again = run_otklik(faq_loaded, "token", "create", "helpdesk", "--role", "agent", cwd=tmp_path)
+    again = await asyncio.to_thread(
+        run_otklik, faq_loaded, "token", "create", "helpdesk", "--role", "agent", cwd=tmp_path
+    )
     assert again.returncode == 2 and "exists" in again.stderr
-    bad_role = run_otklik(faq_loaded, "token", "create", "x", "--role", "root", cwd=tmp_path)
+    bad_role = await asyncio.to_thread(
+        run_otklik, faq_loaded, "token", "create", "x", "--role", "root", cwd=tmp_path
+    )
     assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
     admin = await _token(faq_loaded, "owner", "admin")
 
@@ -105,13 +112,17 @@ async def test_tokens_roles_and_revocation_through_the_cli(
     assert status == 200
     assert [(i["actor"], i["action"]) for i in body["items"]] == [("cli", "token.create")]
 
-    listed = run_otklik(faq_loaded, "token", "list", cwd=tmp_path)
+    listed = await asyncio.to_thread(run_otklik, faq_loaded, "token", "list", cwd=tmp_path)
     assert "helpdesk" in listed.stdout and agent not in listed.stdout  # never shown again
-    revoked = run_otklik(faq_loaded, "token", "revoke", "helpdesk", cwd=tmp_path)
+    revoked = await asyncio.to_thread(
+        run_otklik, faq_loaded, "token", "revoke", "helpdesk", cwd=tmp_path
+    )
     assert revoked.returncode == 0, revoked.stderr
     status, body = await api.call("GET", "/api/v1/tickets", agent)
     assert status == 401 and "revoked" in body["error"]  # at once, no restart
-    unknown = run_otklik(faq_loaded, "token", "revoke", "nobody", cwd=tmp_path)
+    unknown = await asyncio.to_thread(
+        run_otklik, faq_loaded, "token", "revoke", "nobody", cwd=tmp_path
+    )
     assert unknown.returncode == 2 and "no token named 'nobody'" in unknown.stderr
 
 
@@ -275,3 +286,21 @@ async def test_bad_input_is_a_4xx_naming_the_field(
         if field is not None:
             assert body["field"] == field and f"'{field}'" in body["error"], body
     assert fake_tg.sent_texts(6001)[-1].startswith("Обращение №1 принято")  # nothing was sent
+
+
+async def test_a_flood_gets_429_with_retry_after_wrong_tokens_included(
+    start_app: AppFactory, faq_loaded: Database
+):
+    app = await start_app(telegram_mode=None, api={"burst": 5, "requests_per_minute": 6})
+    token = await _token(faq_loaded, "script", "agent")
+    statuses = []
+    for number in range(8):  # guessing tokens costs the same budget as using one
+        guess = token if number % 2 else f"otk_guess-{number}"
+        async with app.http.get(
+            app.url + "/api/v1/tickets", headers={"Authorization": f"Bearer {guess}"}
+        ) as resp:
+            statuses.append(resp.status)
+            if resp.status == 429:
+                assert int(resp.headers["Retry-After"]) >= 1
+                assert "too many requests" in (await resp.json())["error"]
+    assert statuses == [401, 200, 401, 200, 401, 429, 429, 429]

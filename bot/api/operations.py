@@ -17,7 +17,8 @@ from pydantic import BaseModel, ValidationError
 
 from bot.core import untrusted
 from bot.web.errors import json_response
-from bot.web.keys import SESSION_POOL
+from bot.web.flood import client_address, retry_after
+from bot.web.keys import API_LIMITER, SESSION_POOL, SETTINGS
 from storage.db import DB_ERRORS
 from storage.models import utcnow
 from storage.repositories.api import TokenRepository
@@ -111,6 +112,12 @@ def mount(operations: list[Operation]) -> list[web.RouteDef]:
 
 def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def endpoint(request: web.Request) -> web.StreamResponse:
+        config = request.app[SETTINGS].api
+        wait = request.app[API_LIMITER].take(client_address(request, config.trust_forwarded_for))
+        if wait > 0:
+            response = error(429, f"too many requests; try again in {retry_after(wait)} s")
+            response.headers["Retry-After"] = retry_after(wait)
+            return response
         try:
             caller = await _authenticate(request)
             if caller.role not in op.roles:

@@ -13,7 +13,7 @@ from bot.core.outbox import Outbox
 from bot.core.tickets import TicketService
 from bot.metrics import Metrics
 from bot.status import StatusBoard
-from bot.web.flood import WebChatGuard
+from bot.web.flood import RequestLimiter, WebChatGuard
 
 if TYPE_CHECKING:  # the channel packages' routes read these keys: no import back at run time
     from bot.channels.telegram.inbox import TelegramInbox
@@ -30,3 +30,4 @@ TICKETS = web.AppKey("tickets", TicketService)
 WEBCHAT_HUB: web.AppKey[WebChatHub] = web.AppKey("webchat_hub")
 STATUS = web.AppKey("status", StatusBoard)
 WEBCHAT_GUARD = web.AppKey("webchat_guard", WebChatGuard)
+API_LIMITER = web.AppKey("api_limiter", RequestLimiter)
