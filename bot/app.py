@@ -15,7 +15,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import api
+from bot import api, inbox
 from bot.campaigns.answers import SurveyAnswers
 from bot.campaigns.rate_limit import RateLimiter
 from bot.campaigns.schedule import tick as campaign_tick
@@ -212,6 +212,7 @@ def create_app(services: Services) -> web.Application:
     app[keys.STATUS] = services.status
     app.add_routes(health.routes)
     app.add_routes(api.routes())
+    inbox.setup(app, settings.api)
     assert services.inbound is not None
     core = CoreServices(
         services.session_pool,

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import cli_campaigns, cli_customers, cli_inbox, cli_reports, cli_tokens
+from bot import cli_campaigns, cli_customers, cli_inbox, cli_reports, cli_staff, cli_tokens
 from bot.campaigns.service import CampaignError
 from bot.config import ConfigError, Settings, load_settings
 from bot.core.faq_file import FaqFileError, dump_faq, load_faq
@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_reports.add_parser(commands, common)
     cli_campaigns.add_parsers(commands, common)
     cli_tokens.add_parsers(commands, common)
+    cli_staff.add_parsers(commands, common)
     commands.add_parser(
         "chat",
         parents=[common],
@@ -110,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.action is None:
                 parser.parse_args([args.command, "--help"])
             return asyncio.run(cli_campaigns.run(settings, args))
+        if args.command == "staff":
+            if args.action is None:
+                parser.parse_args([args.command, "--help"])
+            return asyncio.run(cli_staff.run(settings, args))
         if args.command == "token":
             if args.action is None:
                 parser.parse_args([args.command, "--help"])

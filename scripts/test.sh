@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 PG_URL="${OTKLIK_TEST_PG_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test}"
 
+bash scripts/ensure_chromium.sh
+
 echo "=== test suite on SQLite ==="
 env -u OTKLIK_TEST_DATABASE_URL "$PY" -m pytest -q "$@"
 sqlite_status=$?

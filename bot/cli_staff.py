@@ -1,0 +1,92 @@
+"""`otklik staff add|list|disable`: accounts for the web inbox."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import re
+import sys
+from typing import Any
+
+from bot.cli_inbox import CommandError
+from bot.config import Settings
+from bot.database import command_database
+from bot.inbox.auth import hash_password
+from storage.models import utcnow
+from storage.repositories.api import AuditLog
+from storage.repositories.staff_accounts import AccountRepository, SessionRepository
+
+LOGIN = re.compile(r"[a-z0-9_.-]{2,64}")
+MIN_PASSWORD = 10
+
+
+def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
+    staff = commands.add_parser(
+        "staff",
+        parents=[common],
+        help="web inbox accounts: add, list, disable",
+        description="Accounts that sign in to the web inbox at /inbox. Passwords are kept as "
+        "argon2 hashes.",
+    )
+    actions = staff.add_subparsers(dest="action", metavar="ACTION")
+    add = actions.add_parser("add", parents=[common], help="add an account (asks the password)")
+    add.add_argument("login", help="2-64 of a-z, 0-9, _ . -")
+    add.add_argument("--name", required=True, help="shown to customers with replies")
+    add.add_argument("--role", choices=["agent", "admin"], default="agent", help="(agent)")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    actions.add_parser("list", parents=[common], help="accounts and their roles")
+    disable = actions.add_parser(
+        "disable", parents=[common], help="refuse the account and end its sessions at once"
+    )
+    disable.add_argument("login")
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise CommandError("the passwords differ")
+    if len(password) < MIN_PASSWORD:
+        raise CommandError(f"a password needs at least {MIN_PASSWORD} characters")
+    return password
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "add":
+        login = args.login.lower()
+        if not LOGIN.fullmatch(login):
+            raise CommandError("a login is 2-64 of a-z, 0-9, '_', '.' and '-'")
+        if not args.name.strip():
+            raise CommandError("--name must not be empty")
+        password_hash = hash_password(_password(args.password_stdin))
+    async with command_database(settings.database) as pool, pool() as session, session.begin():
+        accounts = AccountRepository(session)
+        if args.action == "list":
+            rows = await accounts.all()
+            print(f"{'login':20} {'role':6} {'name':24} state")
+            for row in rows:
+                state = f"disabled {row.disabled_at:%Y-%m-%d}" if row.disabled_at else "active"
+                print(f"{row.login:20} {row.role:6} {row.name[:24]:24} {state}")
+            print(f"{len(rows)} accounts")
+            return 0
+        if args.action == "add":
+            if await accounts.by_login(login) is not None:
+                raise CommandError(f"an account {login!r} exists")
+            account = await accounts.add(
+                login, args.name.strip(), args.role, password_hash, utcnow()
+            )
+            AuditLog(session).add("cli", "staff.add", f"staff:{login}", {"role": args.role})
+            print(f"account {account.login!r} ({account.role}) added; sign in at /inbox")
+            return 0
+        found = await accounts.by_login(args.login)
+        if found is None:
+            raise CommandError(f"no account {args.login!r} (otklik staff list)")
+        found.disabled_at = found.disabled_at or utcnow()
+        await SessionRepository(session).end_all(found.id)
+        AuditLog(session).add("cli", "staff.disable", f"staff:{found.login}")
+        print(f"account {found.login!r} disabled; its sessions ended")
+    return 0

@@ -1,0 +1,23 @@
+"""The web inbox for support staff at /inbox (see `pages`)."""
+
+from __future__ import annotations
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot.config import ApiConfig
+from bot.inbox import pages
+from bot.web.flood import RequestLimiter
+from bot.web.keys import SIGN_IN_LIMITER
+
+
+def setup(app: web.Application, config: ApiConfig) -> None:
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("bot.inbox", "templates"),
+        autoescape=True,  # every customer string is shown as text, never as markup
+        undefined=jinja2.StrictUndefined,
+    )
+    app[SIGN_IN_LIMITER] = RequestLimiter(config.sign_in_per_minute, burst=5)
+    app.add_routes(pages.routes)

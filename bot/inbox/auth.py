@@ -1,0 +1,81 @@
+"""Who is signed in: argon2 password checks, the session cookie, CSRF on every form."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from bot.web.keys import SESSION_POOL, SETTINGS
+from storage.models import StaffAccount, utcnow
+from storage.repositories.staff_accounts import SessionRepository
+
+COOKIE = "otklik_inbox"
+_hasher = PasswordHasher()
+# Checked against when the login is unknown, so a wrong login costs what a wrong password does.
+_DUMMY = _hasher.hash("not a password anyone has")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(account: StaffAccount | None, password: str) -> bool:
+    try:
+        return _hasher.verify(account.password_hash if account else _DUMMY, password) and (
+            account is not None
+        )
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class Signed:
+    account_id: int
+    login: str
+    name: str
+    role: str
+    csrf: str
+
+
+def lifetime(request: web.Request) -> timedelta:
+    return timedelta(hours=request.app[SETTINGS].api.session_hours)
+
+
+def is_https(request: web.Request) -> bool:
+    if request.secure:
+        return True
+    trusted = request.app[SETTINGS].api.trust_forwarded_for
+    return trusted and request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+
+
+async def signed_in(request: web.Request) -> Signed | None:
+    session_id = request.cookies.get(COOKIE, "")
+    if not session_id or len(session_id) > 128:
+        return None
+    async with request.app[SESSION_POOL]() as session, session.begin():
+        found = await SessionRepository(session).find(session_id, utcnow(), lifetime(request))
+        if found is None:
+            return None
+        web_session, account = found
+        return Signed(account.id, account.login, account.name, account.role, web_session.csrf)
+
+
+def set_cookie(request: web.Request, response: web.StreamResponse, session_id: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        session_id,
+        max_age=int(lifetime(request).total_seconds()),
+        path="/inbox",
+        httponly=True,
+        secure=is_https(request),
+        samesite="Lax",
+    )
+
+
+def csrf_ok(signed: Signed, given: str) -> bool:
+    return hmac.compare_digest(signed.csrf.encode(), given.encode("utf-8", "surrogateescape"))

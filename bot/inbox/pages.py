@@ -1,0 +1,324 @@
+"""The web inbox: sign-in, the ticket queue with filters, a ticket with the customer's whole
+history across channels, and the same actions as the Telegram staff group (reply, note, take,
+priority, resolve, reopen), through the same ticket service and the outbox. Server-rendered;
+every customer string is escaped by the templates."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy import or_, select
+
+from bot.config import PRIORITIES
+from bot.core.outbox import ReplyBuffer
+from bot.core.tickets import STAFF, Effects
+from bot.core.untrusted import parse_id
+from bot.inbox import auth
+from bot.inbox.texts import TEXTS, language_of
+from bot.web.flood import RequestLimiter, client_address, retry_after
+from bot.web.keys import OUTBOX, SESSION_POOL, SETTINGS, SIGN_IN_LIMITER, TICKETS
+from storage.models import ConversationMessage, Customer, Ticket, utcnow
+from storage.repositories.api import AuditLog
+from storage.repositories.staff_accounts import AccountRepository, SessionRepository
+from storage.repositories.tickets import OPEN_STATUSES, TicketRepository
+
+routes = web.RouteTableDef()
+VIEWS = ("all_open", "mine", "unassigned", "urgent", "overdue", "resolved")
+CHANNELS = ("telegram", "webchat", "whatsapp", "vk")
+_CSS = resources.files("bot.inbox").joinpath("static/inbox.css")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def _page(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
+    language = language_of(request)
+    defaults = {"account": None, "csrf": "", "flash": "", "flash_error": False}
+    response = aiohttp_jinja2.render_template(
+        template, request, {**defaults, "lang": language, "t": TEXTS[language], **context}
+    )
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _see_other(location: str) -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(location, headers=SECURITY_HEADERS)
+
+
+Page = Callable[[web.Request, auth.Signed], Awaitable[web.StreamResponse]]
+
+
+def signed_in_only(page: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        signed = await auth.signed_in(request)
+        if signed is None:
+            raise _see_other(f"/inbox/login?next={quote(request.path_qs, safe='')}")
+        if request.method == "POST":
+            form = await request.post()
+            if not auth.csrf_ok(signed, str(form.get("csrf", ""))):
+                return web.Response(status=403, text="CSRF check failed: reload the page")
+        return await page(request, signed)
+
+    return guarded
+
+
+@routes.get("/inbox/static/inbox.css")
+async def stylesheet(_request: web.Request) -> web.Response:
+    return web.Response(
+        text=_CSS.read_text(encoding="utf-8"),
+        content_type="text/css",
+        headers={"Cache-Control": "max-age=3600"},
+    )
+
+
+@routes.get("/inbox/login")
+async def login_form(request: web.Request) -> web.Response:
+    return _page(
+        request, "login.html", {"login": "", "next": _safe_next(request.query.get("next"))}
+    )
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path inside the inbox: never another site."""
+    if value and value.startswith("/inbox") and not value.startswith("//"):
+        return value[:512]
+    return "/inbox"
+
+
+@routes.post("/inbox/login")
+async def login(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS].api
+    limiter: RequestLimiter = request.app[SIGN_IN_LIMITER]
+    wait = limiter.take(client_address(request, settings.trust_forwarded_for))
+    form = await request.post()
+    login_name = str(form.get("login", ""))[:64].strip()
+    context = {"login": login_name, "next": _safe_next(str(form.get("next", "")))}
+    if wait > 0:
+        language = TEXTS[language_of(request)]
+        response = _page(
+            request, "login.html", {**context, "flash": language["too_many"], "flash_error": True}
+        )
+        response.set_status(429)
+        response.headers["Retry-After"] = retry_after(wait)
+        return response
+    password = str(form.get("password", ""))[:1024]
+    async with request.app[SESSION_POOL]() as session, session.begin():
+        account = await AccountRepository(session).by_login(login_name) if login_name else None
+        if account is not None and account.disabled_at is not None:
+            account = None
+        if not auth.password_matches(account, password) or account is None:
+            language = TEXTS[language_of(request)]
+            response = _page(
+                request,
+                "login.html",
+                {**context, "flash": language["bad_login"], "flash_error": True},
+            )
+            response.set_status(401)
+            return response
+        old = request.cookies.get(auth.COOKIE)
+        sessions = SessionRepository(session)
+        if old:
+            await sessions.end(old)  # whatever the browser brought is not carried over
+        session_id = await sessions.start(account, utcnow(), auth.lifetime(request))
+        AuditLog(session).add(f"staff:{account.login}", "inbox.sign_in")
+    response = _see_other(context["next"])
+    auth.set_cookie(request, response, session_id)
+    raise response
+
+
+async def _logout(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    async with request.app[SESSION_POOL]() as session, session.begin():
+        await SessionRepository(session).end(request.cookies.get(auth.COOKIE, ""))
+    response = _see_other("/inbox/login")
+    response.del_cookie(auth.COOKIE, path="/inbox")
+    raise response
+
+
+def _zone(request: web.Request) -> Any:
+    from bot.core.hours import parse_schedule
+
+    return parse_schedule(request.app[SETTINGS].hours).zone
+
+
+def _when(value: datetime | None, zone: Any) -> str:
+    return value.astimezone(zone).strftime("%d.%m %H:%M") if value else "—"
+
+
+async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    view = request.query.get("view", "all_open")
+    view = view if view in VIEWS else "all_open"
+    channel = request.query.get("channel", "")
+    channel = channel if channel in CHANNELS else ""
+    now = utcnow()
+    statement = select(Ticket, Customer.display_name).join(
+        Customer, Customer.id == Ticket.customer_id
+    )
+    if view == "resolved":
+        statement = statement.where(Ticket.status.in_(("resolved", "closed")))
+    else:
+        statement = statement.where(Ticket.status.in_(OPEN_STATUSES))
+    if view == "mine":
+        statement = statement.where(Ticket.assignee_name == signed.name)
+    elif view == "unassigned":
+        statement = statement.where(Ticket.assignee_name == "")
+    elif view == "urgent":
+        statement = statement.where(or_(Ticket.priority == "urgent", Ticket.priority == "high"))
+    elif view == "overdue":
+        statement = statement.where(Ticket.first_response_at.is_(None), Ticket.due_at < now)
+    if channel:
+        statement = statement.where(Ticket.channel == channel)
+    statement = statement.order_by(Ticket.id.desc()).limit(200)
+    zone = _zone(request)
+    async with request.app[SESSION_POOL]() as session:
+        found = (await session.execute(statement)).all()
+    rows = [
+        {
+            "ticket": ticket,
+            "customer": name or f"#{ticket.customer_id}",
+            "due": _when(ticket.due_at, zone),
+            "overdue": ticket.first_response_at is None
+            and ticket.due_at is not None
+            and ticket.due_at < now
+            and ticket.status in OPEN_STATUSES,
+        }
+        for ticket, name in found
+    ]
+    return _page(
+        request,
+        "queue.html",
+        {
+            "account": signed,
+            "csrf": signed.csrf,
+            "tickets": rows,
+            "views": VIEWS,
+            "view": view,
+            "channels": CHANNELS,
+            "channel": channel,
+            "flash": "",
+        },
+    )
+
+
+async def _ticket_or_404(session: Any, request: web.Request) -> Ticket:
+    ticket_id = parse_id(request.match_info["ticket_id"])
+    ticket = await TicketRepository(session).get(ticket_id) if ticket_id else None
+    if ticket is None:
+        raise web.HTTPNotFound(text="no such ticket")
+    return ticket
+
+
+async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    zone = _zone(request)
+    async with request.app[SESSION_POOL]() as session:
+        ticket = await _ticket_or_404(session, request)
+        customer = await session.get(Customer, ticket.customer_id)
+        messages = [
+            {
+                "kind": m.kind,
+                "author": m.author,
+                "channel": m.channel,
+                "text": m.text or f"[{m.attachment_kind or 'attachment'}]",
+                "at": _when(m.created_at, zone),
+            }
+            for m in await TicketRepository(session).messages(ticket.id)
+        ]
+        log = (
+            await session.execute(
+                select(ConversationMessage)
+                .where(ConversationMessage.customer_id == ticket.customer_id)
+                .order_by(ConversationMessage.id.desc())
+                .limit(100)
+            )
+        ).scalars()
+        history = [
+            {
+                "direction": m.direction,
+                "channel": m.channel,
+                "text": m.text,
+                "at": _when(m.created_at, zone),
+            }
+            for m in reversed(list(log))
+        ]
+    flash = {"sent": "sent", "no_channel": "no_channel", "empty": "empty"}.get(
+        request.query.get("done", ""), ""
+    )
+    language = TEXTS[language_of(request)]
+    return _page(
+        request,
+        "ticket.html",
+        {
+            "account": signed,
+            "csrf": signed.csrf,
+            "ticket": ticket,
+            "customer_name": (customer.display_name if customer else "")
+            or f"#{ticket.customer_id}",
+            "due": _when(ticket.due_at, zone),
+            "reply_channel": ticket.reply_channel,
+            "messages": messages,
+            "history": history,
+            "priorities": PRIORITIES,
+            "flash": language[flash] if flash else "",
+            "flash_error": flash in ("no_channel", "empty"),
+        },
+    )
+
+
+async def _act(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    action = request.match_info["action"]
+    form = await request.post()
+    text = str(form.get("text", "")).strip()[:4096]
+    service = request.app[TICKETS]
+    outbox = request.app[OUTBOX]
+    done = ""
+    async with request.app[SESSION_POOL]() as session, session.begin():
+        ticket = await _ticket_or_404(session, request)
+        effects = Effects()
+        if action == "reply":
+            if not text:
+                done = "empty"
+            else:
+                effects = await service.staff_reply(session, ticket, signed.name, text, mirror=True)
+                reached = any(channel != STAFF for channel, _, _ in effects.posts)
+                done = "sent" if reached else "no_channel"
+        elif action == "note":
+            if text:
+                await service.note(session, ticket, signed.name, text)
+                effects.staff(ticket, _note_copy(signed.name, text))
+        elif action == "take":
+            effects = await service.assign(session, ticket, 0, signed.name)
+            ticket.assignee_id = None
+        elif action == "resolve":
+            effects = await service.resolve(session, ticket, signed.name)
+        elif action == "reopen":
+            effects = await service.reopen(session, ticket, signed.name)
+        elif action == "priority":
+            priority = str(form.get("priority", ""))
+            if priority in PRIORITIES:
+                effects = await service.set_priority(session, ticket, priority, signed.name)
+        else:
+            raise web.HTTPNotFound(text="no such action")
+        AuditLog(session).add(f"staff:{signed.login}", f"ticket.{action}", f"ticket:{ticket.id}")
+        queued = await outbox.enqueue(session, ReplyBuffer(effects.posts))
+    await outbox.deliver(queued)
+    suffix = f"?done={done}" if done else ""
+    raise _see_other(f"/inbox/tickets/{ticket.id}{suffix}")
+
+
+def _note_copy(author: str, text: str) -> Any:
+    from bot.core.messages import Reply
+
+    return Reply(f"📝 {text}", title=f"{author} (web inbox)")
+
+
+routes.get("/inbox")(signed_in_only(_queue))
+routes.get("/inbox/tickets/{ticket_id}")(signed_in_only(_ticket))
+routes.post("/inbox/tickets/{ticket_id}/{action}")(signed_in_only(_act))
+routes.post("/inbox/logout")(signed_in_only(_logout))

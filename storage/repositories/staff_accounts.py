@@ -1,0 +1,89 @@
+"""Staff accounts for the web inbox and their browser sessions."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import StaffAccount, WebSession
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+class AccountRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def by_login(self, login: str) -> StaffAccount | None:
+        found = await self._session.execute(
+            select(StaffAccount).where(StaffAccount.login == login.lower())
+        )
+        return found.scalar_one_or_none()
+
+    async def add(
+        self, login: str, name: str, role: str, password_hash: str, now: datetime
+    ) -> StaffAccount:
+        account = StaffAccount(
+            login=login.lower(), name=name, role=role, password_hash=password_hash, created_at=now
+        )
+        self._session.add(account)
+        await self._session.flush()
+        return account
+
+    async def all(self) -> Sequence[StaffAccount]:
+        statement = select(StaffAccount).order_by(StaffAccount.id)
+        return (await self._session.execute(statement)).scalars().all()
+
+
+class SessionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def start(self, account: StaffAccount, now: datetime, lifetime: timedelta) -> str:
+        """A new session id (never one the browser brought: no fixation); returns the id."""
+        session_id = secrets.token_urlsafe(32)
+        self._session.add(
+            WebSession(
+                id_hash=_hash(session_id),
+                account_id=account.id,
+                csrf=secrets.token_urlsafe(32),
+                created_at=now,
+                expires_at=now + lifetime,
+            )
+        )
+        await self._session.flush()
+        return session_id
+
+    async def find(
+        self, session_id: str, now: datetime, lifetime: timedelta
+    ) -> tuple[WebSession, StaffAccount] | None:
+        """The live session and its enabled account; use extends it."""
+        found = await self._session.execute(
+            select(WebSession, StaffAccount)
+            .join(StaffAccount, StaffAccount.id == WebSession.account_id)
+            .where(WebSession.id_hash == _hash(session_id))
+        )
+        row = found.first()
+        if row is None:
+            return None
+        web_session, account = row
+        if web_session.expires_at <= now or account.disabled_at is not None:
+            return None
+        if web_session.expires_at - now < lifetime - timedelta(minutes=5):
+            web_session.expires_at = now + lifetime
+        return web_session, account
+
+    async def end(self, session_id: str) -> None:
+        await self._session.execute(
+            delete(WebSession).where(WebSession.id_hash == _hash(session_id))
+        )
+
+    async def end_all(self, account_id: int) -> None:
+        await self._session.execute(delete(WebSession).where(WebSession.account_id == account_id))

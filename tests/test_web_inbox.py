@@ -1,0 +1,175 @@
+"""The web inbox: sign-in and its defences over real HTTP, and a staff member's whole task in
+a real browser (Playwright driving Debian's chromium) against a customer who wrote in Telegram
+through the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.inbox.auth import hash_password
+from storage.db import create_session_pool
+from storage.models import utcnow
+from storage.repositories.staff_accounts import AccountRepository
+from tests.conftest import AppFactory, Database, RunningApp, run_otklik
+from tests.fake_telegram import FakeTelegram
+
+STAFF_CHAT = -100888
+CUSTOMER = 4242
+CHROMIUM = os.environ.get("OTKLIK_CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "correct horse battery"
+
+
+async def _account(database: Database, login: str = "anna", name: str = "Анна") -> None:
+    async with create_session_pool(database.engine)() as session, session.begin():
+        await AccountRepository(session).add(
+            login, name, "agent", hash_password(PASSWORD), utcnow()
+        )
+
+
+async def _complaint(fake_tg: FakeTelegram, app: RunningApp, text: str) -> None:
+    for message in ("/complaint", text):
+        await fake_tg.deliver(fake_tg.message_update(CUSTOMER, message))
+        await app.drain()
+
+
+def _browser_session() -> aiohttp.ClientSession:
+    # The app listens on 127.0.0.1: aiohttp keeps cookies of an IP address only when asked.
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def _sign_in(http: aiohttp.ClientSession, app: RunningApp, password: str = PASSWORD) -> int:
+    async with http.post(
+        app.url + "/inbox/login",
+        data={"login": "anna", "password": password, "next": "/inbox"},
+        allow_redirects=False,
+    ) as resp:
+        return resp.status
+
+
+async def test_sign_in_cookie_fixation_csrf_and_escaping(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    fake_tg.members[8] = "member"
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT}, scheduler={"enabled": False})
+    await _account(faq_loaded)
+    await _complaint(fake_tg, app, '<script>alert("x")</script> & <b>жирный</b>')
+    async with _browser_session() as http:
+        async with http.get(app.url + "/inbox", allow_redirects=False) as resp:
+            assert resp.status == 303 and resp.headers["Location"].startswith("/inbox/login")
+        assert await _sign_in(http, app, "wrong password!") == 401
+        # A session id planted before sign-in is neither used nor kept (no fixation).
+        http.cookie_jar.update_cookies({"otklik_inbox": "planted-by-someone-else"})
+        async with http.post(
+            app.url + "/inbox/login",
+            data={"login": "ANNA", "password": PASSWORD, "next": "https://evil.example/"},
+            allow_redirects=False,
+        ) as resp:
+            assert resp.status == 303
+            assert resp.headers["Location"] == "/inbox"  # never off-site
+            cookie = resp.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/inbox" in cookie
+        assert "Secure" not in cookie  # plain HTTP here; HTTPS sets it
+        assert "planted-by-someone-else" not in cookie
+        async with http.get(app.url + "/inbox/tickets/1") as resp:
+            page = await resp.text()
+            assert resp.status == 200
+            assert resp.headers["Content-Security-Policy"].startswith("default-src 'self'")
+        # Customer text is text: escaped, never markup.
+        assert (
+            "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;жирный&lt;/b&gt;"
+            in page
+        )
+        assert "<script>" not in page
+        # A form without the session's CSRF token does nothing.
+        before = len(fake_tg.sent_texts(CUSTOMER))
+        async with http.post(
+            app.url + "/inbox/tickets/1/reply", data={"text": "forged", "csrf": "guess"}
+        ) as resp:
+            assert resp.status == 403
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        async with http.post(
+            app.url + "/inbox/tickets/1/reply",
+            data={"text": "Разберёмся", "csrf": csrf.group(1)},
+            allow_redirects=False,
+        ) as resp:
+            assert resp.status == 303 and resp.headers["Location"].endswith("?done=sent")
+        sent = fake_tg.sent_texts(CUSTOMER)
+        assert len(sent) == before + 1 and sent[-1].endswith(" (Анна):\nРазберёмся")
+        # Disabled from the CLI: the session ends at once.
+        disabled = await asyncio.to_thread(
+            run_otklik, faq_loaded, "staff", "disable", "anna", cwd=Path.cwd()
+        )
+        assert disabled.returncode == 0, disabled.stderr
+        async with http.get(app.url + "/inbox", allow_redirects=False) as resp:
+            assert resp.status == 303
+
+
+async def test_sign_in_attempts_are_limited(start_app: AppFactory, faq_loaded: Database):
+    app = await start_app(telegram_mode=None, api={"sign_in_per_minute": 1})
+    await _account(faq_loaded)
+    async with _browser_session() as http:
+        statuses = [await _sign_in(http, app, f"guess number {n}") for n in range(7)]
+        assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429]
+        assert await _sign_in(http, app) == 429  # even the right password waits
+
+
+@pytest.mark.skipif(
+    not shutil.which(CHROMIUM),
+    reason=f"!!! no chromium at {CHROMIUM}: `make test` installs Debian's package !!!",
+)
+async def test_a_staff_member_answers_a_telegram_customer_in_the_browser(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database, tmp_path: Path
+):
+    from playwright.async_api import async_playwright
+
+    fake_tg.members[8] = "member"
+    app = await start_app(  # the real clock only: times on the pages agree with each other
+        telegram={"staff_chat_id": STAFF_CHAT},
+        scheduler={"enabled": False},
+        clock=lambda: datetime.now(UTC),
+    )
+    await _account(faq_loaded, "olga", "Ольга")
+    await _complaint(fake_tg, app, "Курьер не привёз заказ 1187, жду с утра")
+    shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 700})
+            await page.goto(app.url + "/inbox")
+            assert "/inbox/login" in page.url
+            await page.fill("#login", "olga")
+            await page.fill("#password", PASSWORD)
+            await page.click("button[type=submit]")
+            await page.wait_for_url(re.compile(r"/inbox$"))
+            row = page.get_by_role("link", name="Курьер не привёз заказ 1187, жду с утра")
+            await row.wait_for()
+            await page.screenshot(path=str(shots / "inbox-queue.png"), full_page=True)
+            await row.click()
+            await page.wait_for_url(re.compile(r"/inbox/tickets/1$"))
+            await page.fill("#reply", "Ольга на связи: курьер будет до 15:00.")
+            await page.get_by_role("button", name="Отправить").click()
+            await page.get_by_role("status").wait_for()
+            assert (await page.get_by_role("status").inner_text()) == "Отправлено."
+            await page.screenshot(path=str(shots / "inbox-ticket.png"), full_page=True)
+            # On a phone the queue still works: one column, no sideways scrolling.
+            phone = await browser.new_page(viewport={"width": 390, "height": 800})
+            await phone.context.add_cookies(await page.context.cookies())
+            await phone.goto(app.url + "/inbox")
+            width = await phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, width
+        finally:
+            await browser.close()
+    assert (
+        fake_tg.sent_texts(CUSTOMER)[-1]
+        == "Поддержка (Ольга):\nОльга на связи: курьер будет до 15:00."
+    )
+    assert any("Ольга на связи" in t for t in fake_tg.sent_texts(STAFF_CHAT))  # and the topic
