@@ -152,6 +152,13 @@ async def test_a_staff_member_answers_a_telegram_customer_in_the_browser(
             await page.wait_for_url(re.compile(r"/inbox$"))
             row = page.get_by_role("link", name="Курьер не привёз заказ 1187, жду с утра")
             await row.wait_for()
+            # A new complaint shows up in the open queue by itself (WebSocket, no reload).
+            await page.evaluate("window.__same_page = true")
+            for text in ("/complaint", "Списали деньги дважды"):
+                await fake_tg.deliver(fake_tg.message_update(CUSTOMER + 1, text))
+                await app.drain()
+            await page.get_by_role("link", name="Списали деньги дважды").wait_for(timeout=5000)
+            assert await page.evaluate("window.__same_page === true")
             await page.screenshot(path=str(shots / "inbox-queue.png"), full_page=True)
             await row.click()
             await page.wait_for_url(re.compile(r"/inbox/tickets/1$"))

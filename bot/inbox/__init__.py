@@ -8,8 +8,9 @@ from aiohttp import web
 
 from bot.config import ApiConfig
 from bot.inbox import pages
+from bot.inbox.live import InboxLive
 from bot.web.flood import RequestLimiter
-from bot.web.keys import SIGN_IN_LIMITER
+from bot.web.keys import INBOX_LIVE, SESSION_POOL, SIGN_IN_LIMITER
 
 
 def setup(app: web.Application, config: ApiConfig) -> None:
@@ -20,4 +21,7 @@ def setup(app: web.Application, config: ApiConfig) -> None:
         undefined=jinja2.StrictUndefined,
     )
     app[SIGN_IN_LIMITER] = RequestLimiter(config.sign_in_per_minute, burst=5)
+    live = InboxLive(app[SESSION_POOL])
+    app[INBOX_LIVE] = live
+    app.on_shutdown.append(lambda _app: live.close())
     app.add_routes(pages.routes)

@@ -22,7 +22,7 @@ from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.texts import TEXTS, language_of
 from bot.web.flood import RequestLimiter, client_address, retry_after
-from bot.web.keys import OUTBOX, SESSION_POOL, SETTINGS, SIGN_IN_LIMITER, TICKETS
+from bot.web.keys import INBOX_LIVE, OUTBOX, SESSION_POOL, SETTINGS, SIGN_IN_LIMITER, TICKETS
 from storage.models import ConversationMessage, Customer, Ticket, utcnow
 from storage.repositories.api import AuditLog
 from storage.repositories.staff_accounts import AccountRepository, SessionRepository
@@ -31,7 +31,6 @@ from storage.repositories.tickets import OPEN_STATUSES, TicketRepository
 routes = web.RouteTableDef()
 VIEWS = ("all_open", "mine", "unassigned", "urgent", "overdue", "resolved")
 CHANNELS = ("telegram", "webchat", "whatsapp", "vk")
-_CSS = resources.files("bot.inbox").joinpath("static/inbox.css")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
     "Referrer-Policy": "same-origin",
@@ -70,12 +69,17 @@ def signed_in_only(page: Page) -> Callable[[web.Request], Awaitable[web.StreamRe
     return guarded
 
 
-@routes.get("/inbox/static/inbox.css")
-async def stylesheet(_request: web.Request) -> web.Response:
+_STATIC = {"inbox.css": "text/css", "live.js": "text/javascript"}
+
+
+@routes.get("/inbox/static/{name}")
+async def static(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in _STATIC:
+        raise web.HTTPNotFound(text="no such file")
+    text = resources.files("bot.inbox").joinpath(f"static/{name}").read_text(encoding="utf-8")
     return web.Response(
-        text=_CSS.read_text(encoding="utf-8"),
-        content_type="text/css",
-        headers={"Cache-Control": "max-age=3600"},
+        text=text, content_type=_STATIC[name], headers={"Cache-Control": "max-age=3600"}
     )
 
 
@@ -258,6 +262,7 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
             "account": signed,
             "csrf": signed.csrf,
             "ticket": ticket,
+            "live_ticket": ticket.id,
             "customer_name": (customer.display_name if customer else "")
             or f"#{ticket.customer_id}",
             "due": _when(ticket.due_at, zone),
@@ -322,3 +327,13 @@ routes.get("/inbox")(signed_in_only(_queue))
 routes.get("/inbox/tickets/{ticket_id}")(signed_in_only(_ticket))
 routes.post("/inbox/tickets/{ticket_id}/{action}")(signed_in_only(_act))
 routes.post("/inbox/logout")(signed_in_only(_logout))
+
+
+async def _live(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        raise web.HTTPForbidden(text="another site may not open the inbox's socket")
+    return await request.app[INBOX_LIVE].serve(request)
+
+
+routes.get("/inbox/live")(signed_in_only(_live))

@@ -18,6 +18,7 @@ from bot.web.flood import RequestLimiter, WebChatGuard
 if TYPE_CHECKING:  # the channel packages' routes read these keys: no import back at run time
     from bot.channels.telegram.inbox import TelegramInbox
     from bot.channels.webchat.hub import WebChatHub
+    from bot.inbox.live import InboxLive
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -32,3 +33,4 @@ STATUS = web.AppKey("status", StatusBoard)
 WEBCHAT_GUARD = web.AppKey("webchat_guard", WebChatGuard)
 API_LIMITER = web.AppKey("api_limiter", RequestLimiter)
 SIGN_IN_LIMITER = web.AppKey("sign_in_limiter", RequestLimiter)
+INBOX_LIVE: web.AppKey[InboxLive] = web.AppKey("inbox_live")

@@ -1,0 +1,88 @@
+"""Live updates for open inbox pages: one watcher per process polls SQL for new ticket
+messages (a customer wrote, staff answered anywhere, a ticket opened or changed state) and
+tells every open page which tickets changed. SQL, not memory, is the source: a ticket opened
+through another instance shows up just the same."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.db import DB_ERRORS
+from storage.models import TicketMessage
+
+log = logging.getLogger(__name__)
+
+
+class InboxLive:
+    def __init__(self, pool: async_sessionmaker[AsyncSession], interval: float = 0.25) -> None:
+        self._pool = pool
+        self._interval = interval
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._last_id: int | None = None
+
+    async def serve(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse(heartbeat=30, max_msg_size=1024)
+        await socket.prepare(request)
+        self._sockets.add(socket)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._watch())
+        try:
+            async for _message in socket:  # the page sends nothing; this waits for close
+                pass
+        finally:
+            self._sockets.discard(socket)
+        return socket
+
+    async def _watch(self) -> None:
+        while self._sockets:
+            try:
+                changed = await self._changes()
+            except DB_ERRORS:
+                changed = []
+                log.warning("inbox live: database unavailable")
+            if changed:
+                await self._tell({"type": "tickets", "ids": changed})
+            await asyncio.sleep(self._interval)
+        self._last_id = None
+
+    async def _changes(self) -> list[int]:
+        async with self._pool() as session:
+            if self._last_id is None:
+                newest = await session.execute(select(func.max(TicketMessage.id)))
+                self._last_id = int(newest.scalar() or 0)
+                return []
+            found = await session.execute(
+                select(TicketMessage.id, TicketMessage.ticket_id)
+                .where(TicketMessage.id > self._last_id)
+                .order_by(TicketMessage.id)
+                .limit(1000)
+            )
+            rows = found.all()
+        if not rows:
+            return []
+        self._last_id = int(rows[-1][0])
+        return sorted({int(ticket_id) for _, ticket_id in rows})
+
+    async def _tell(self, frame: dict[str, Any]) -> None:
+        for socket in list(self._sockets):
+            try:
+                await socket.send_json(frame)
+            except (ConnectionError, RuntimeError):
+                self._sockets.discard(socket)
+
+    async def close(self) -> None:
+        for socket in list(self._sockets):
+            with contextlib.suppress(Exception):
+                await socket.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
