@@ -252,6 +252,9 @@ class Ticket(Base):
     csat_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Raised by every change (each one adds a ticket message): the API's ETag, so two agents
+    # editing one ticket cannot overwrite each other unseen.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class TicketMessage(Base):

@@ -304,3 +304,41 @@ async def test_a_flood_gets_429_with_retry_after_wrong_tokens_included(
                 assert int(resp.headers["Retry-After"]) >= 1
                 assert "too many requests" in (await resp.json())["error"]
     assert statuses == [401, 200, 401, 200, 401, 429, 429, 429]
+
+
+async def test_two_agents_cannot_overwrite_each_other(
+    api: Api, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    await _complaints(fake_tg, api.app, range(7001, 7002))
+    token = await _token(faq_loaded, "agent-3", "agent")
+    path, template = "/api/v1/tickets/1", "/api/v1/tickets/{ticket_id}"
+    headers = {"Authorization": f"Bearer {token}"}
+    async with api.app.http.get(api.app.url + path, headers=headers) as resp:
+        read = resp.headers["ETag"]
+    status, body = await api.call(
+        "PATCH", path, token, json={"priority": "urgent"}, template=template
+    )
+    assert status == 428 and "If-Match" in body["error"]
+
+    async def patch(change: dict[str, Any], tag: str) -> tuple[int, Any, str]:
+        async with api.app.http.patch(
+            api.app.url + path, json=change, headers={**headers, "If-Match": tag}
+        ) as resp:
+            return resp.status, await resp.json(), resp.headers.get("ETag", "")
+
+    # Both read the same version; the first write wins, the second is told, with the new tag.
+    first = await patch({"priority": "urgent", "assignee_name": "Ольга"}, read)
+    assert first[0] == 200 and first[1]["priority"] == "urgent" and first[2] != read
+    second = await patch({"priority": "low"}, read)
+    assert second[0] == 412 and "changed since you read it" in second[1]["error"]
+    assert second[2] == first[2]
+    bad_channel = await patch({"reply_channel": "vk"}, first[2])
+    assert bad_channel[0] == 409 and bad_channel[1]["field"] == "reply_channel"
+    resolved = await patch({"status": "resolved"}, first[2])
+    assert resolved[0] == 200 and resolved[1]["status"] == "resolved"
+    assert "Оцените" in fake_tg.sent_texts(7001)[-1] or "оцен" in fake_tg.sent_texts(7001)[-1]
+    _, ticket = await api.call("GET", path, token, template=template)
+    assert ticket["priority"] == "urgent" and ticket["assignee_name"] == "Ольга"
+    # The staff topic saw each change, as if made in the group.
+    topic = fake_tg.sent_texts(STAFF_CHAT)
+    assert any("Resolved by agent-3" in t for t in topic), topic

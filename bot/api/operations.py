@@ -53,6 +53,7 @@ class Call:
     query: Any = None
     body: Any = None
     ids: dict[str, int] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # added to the answer (ETag)
 
 
 Handler = Callable[[Call], Awaitable[BaseModel]]
@@ -118,6 +119,7 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
             response = error(429, f"too many requests; try again in {retry_after(wait)} s")
             response.headers["Retry-After"] = retry_after(wait)
             return response
+        call: Call | None = None
         try:
             caller = await _authenticate(request)
             if caller.role not in op.roles:
@@ -138,11 +140,16 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
                 call.body = await _body(request, op.body)
             answer = await op.handler(call)
         except ApiError as exc:
-            return error(exc.status, exc.message, exc.field)
+            failed = error(exc.status, exc.message, exc.field)
+            if call is not None:
+                failed.headers.update(call.headers)  # a 412 says what the ETag is now
+            return failed
         except DB_ERRORS:
             log.warning("api: database unavailable for %s %s", op.method, op.path)
             return error(503, "database unavailable, try again")
-        return json_response(answer.model_dump(mode="json"), status=op.status)
+        response = json_response(answer.model_dump(mode="json"), status=op.status)
+        response.headers.update(call.headers)
+        return response
 
     endpoint.__name__ = op.operation_id
     return endpoint

@@ -48,6 +48,7 @@ class TicketSummary(Model):
     due_at: datetime | None
     first_response_at: datetime | None
     resolved_at: datetime | None
+    version: int = Field(description="Raised by every change; the ETag is its value in quotes")
 
 
 class TicketPage(Model):
@@ -69,6 +70,23 @@ class TicketDetail(TicketSummary):
     csat_score: int | None
     csat_comment: str | None
     messages: list[TicketMessage]
+
+
+class TicketPatch(Model):
+    """Send with `If-Match: <the ETag of what you read>`; 412 if the ticket changed since."""
+
+    status: Literal["open", "resolved", "closed"] | None = Field(
+        default=None, description="resolved asks the customer for CSAT, once per ticket"
+    )
+    priority: Priority | None = None
+    assignee_name: str | None = Field(
+        default=None, max_length=128, description='Who handles it; "" for nobody'
+    )
+    reply_channel: str | None = Field(
+        default=None,
+        max_length=32,
+        description='Where staff replies go: a channel the customer has used, or "" for the last',
+    )
 
 
 class ReplyIn(Model):

@@ -22,7 +22,9 @@ ERROR_TEXT = {
     400: "The body is not JSON",
     404: "No such object",
     409: "Conflicts with the object's state",
+    412: "If-Match does not match: the object changed since it was read",
     413: "The body is too large",
+    428: "If-Match is required",
 }
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.api import schemas
 from bot.api.operations import ApiError, Call, Operation
 from bot.core.outbox import ReplyBuffer
-from bot.core.tickets import STAFF
+from bot.core.tickets import STAFF, Effects
 from bot.web.keys import OUTBOX, SESSION_POOL, TICKETS
 from storage.models import Ticket
 from storage.repositories.api import AuditLog
@@ -60,6 +60,75 @@ async def list_tickets(call: Call) -> schemas.TicketPage:
     )
 
 
+def etag(ticket: Ticket) -> str:
+    return f'"{ticket.version}"'
+
+
+def _if_match(call: Call) -> int:
+    given = call.request.headers.get("If-Match", "").strip().removeprefix("W/")
+    if not given:
+        raise ApiError(428, "send If-Match with the ETag of the ticket you read (GET it first)")
+    version = given.strip('"')
+    if not (version.isascii() and version.isdigit() and len(version) <= 9):
+        raise ApiError(412, "If-Match is not an ETag this API gave")
+    return int(version)
+
+
+async def update_ticket(call: Call) -> schemas.TicketSummary:
+    patch: schemas.TicketPatch = call.body
+    expected = _if_match(call)
+    app = call.request.app
+    service, outbox = app[TICKETS], app[OUTBOX]
+    author = call.caller.name
+    async with app[SESSION_POOL]() as session, session.begin():
+        tickets = TicketRepository(session)
+        if not await tickets.claim_version(call.ids["ticket_id"], expected):
+            current = await tickets.get(call.ids["ticket_id"])
+            if current is None:
+                raise ApiError(404, "no such ticket")
+            call.headers["ETag"] = etag(current)
+            raise ApiError(412, "the ticket changed since you read it: GET it again")
+        ticket = await tickets.get(call.ids["ticket_id"])
+        assert ticket is not None
+        effects = Effects()
+        if patch.reply_channel is not None:
+            chosen = await service.choose_reply_channel(
+                session, ticket, patch.reply_channel, author
+            )
+            if ticket.reply_channel != patch.reply_channel:
+                raise ApiError(409, "the customer has no such channel", "reply_channel")
+            effects.posts += chosen.posts
+        if patch.priority is not None and patch.priority != ticket.priority:
+            effects.posts += (
+                await service.set_priority(session, ticket, patch.priority, author)
+            ).posts
+        if patch.assignee_name is not None and patch.assignee_name != ticket.assignee_name:
+            effects.posts += (
+                await service.assign(session, ticket, 0, patch.assignee_name or author)
+            ).posts
+            ticket.assignee_id = None
+            ticket.assignee_name = patch.assignee_name
+        if patch.status == "resolved" and ticket.status not in ("resolved", "closed"):
+            effects.posts += (await service.resolve(session, ticket, author)).posts
+        elif patch.status == "open" and ticket.status in ("resolved", "closed"):
+            effects.posts += (await service.reopen(session, ticket, author)).posts
+        elif patch.status == "closed" and ticket.status != "closed":
+            ticket.status = "closed"
+            await tickets.add_message(ticket, "system", "closed", author)
+        AuditLog(session).add(
+            call.caller.actor,
+            "ticket.update",
+            f"ticket:{ticket.id}",
+            patch.model_dump(exclude_none=True),
+        )
+        queued = await outbox.enqueue(session, ReplyBuffer(effects.posts))
+        await session.flush()
+        summary = _summary(ticket)
+        call.headers["ETag"] = etag(ticket)
+    await outbox.deliver(queued)
+    return summary
+
+
 async def show_ticket(call: Call) -> schemas.TicketDetail:
     async with call.request.app[SESSION_POOL]() as session:
         tickets = TicketRepository(session)
@@ -71,6 +140,7 @@ async def show_ticket(call: Call) -> schemas.TicketDetail:
             for m in await tickets.messages(ticket.id)
         ]
         summary = _summary(ticket).model_dump()
+        call.headers["ETag"] = etag(ticket)
     return schemas.TicketDetail(
         **summary, csat_score=ticket.csat_score, csat_comment=ticket.csat_comment, messages=messages
     )
@@ -126,6 +196,15 @@ OPERATIONS = [
         show_ticket,
         schemas.TicketDetail,
         errors=(404,),
+    ),
+    Operation(
+        "PATCH",
+        "/api/v1/tickets/{ticket_id}",
+        "Change status, priority, assignee or reply channel; needs If-Match (the ETag)",
+        update_ticket,
+        schemas.TicketSummary,
+        body=schemas.TicketPatch,
+        errors=(400, 404, 409, 412, 413, 428),
     ),
     Operation(
         "POST",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, delete, event, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, QueryableAttribute, Session, object_session
 
@@ -107,6 +107,17 @@ class TicketRepository:
         statement = select(Ticket).where(Ticket.staff_thread_id == thread_id)
         return (await self._session.execute(statement)).scalar_one_or_none()
 
+    async def claim_version(self, ticket_id: int, version: int) -> bool:
+        """Raise the version if it is still `version`: one writer wins a race, the other sees
+        that the ticket changed under it."""
+        result = await self._session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket_id, Ticket.version == version)
+            .values(version=version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def listing(self, status: str | None = None, limit: int = 50) -> Sequence[Ticket]:
         statement = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
         if status == "open":
@@ -144,6 +155,7 @@ class TicketRepository:
             attachment_id=attachment[1] if attachment else None,
         )
         ticket.updated_at = utcnow()
+        ticket.version = (ticket.version or 1) + 1
         self._session.add(message)
         await self._session.flush()
         return message
