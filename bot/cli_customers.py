@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -17,6 +19,8 @@ from bot.core.outbox import Outbox, ReplyBuffer
 from bot.core.tickets import TicketService
 from bot.database import command_database
 from storage.models import ChannelIdentity, Customer, CustomerMerge, Ticket
+from storage.repositories.api import AuditLog
+from storage.repositories.privacy import erase_customer, export_customer
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -40,12 +44,52 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     merge.add_argument("source", type=int)
     merge.add_argument("target", type=int)
     merge.add_argument("--by", default="cli", help="name recorded as who merged")
+    export = actions.add_parser(
+        "export",
+        parents=[common],
+        help="everything held about a customer, as JSON (a request for their data)",
+    )
+    export.add_argument("id", type=int)
+    export.add_argument("--out", type=Path, help="write to this file (default: stdout)")
+    erase = actions.add_parser(
+        "erase",
+        parents=[common],
+        help="erase a customer on request: messages and identities deleted, scores kept anonymous",
+        description="Deletes the customer's channel identities, conversation, ticket messages, "
+        "survey comments, queued messages and link codes; blanks their name and the tickets' "
+        "subjects. Survey scores stay as anonymous answers, tickets as counts in reports. "
+        "Messages already in the Telegram staff group stay there: delete them in Telegram.",
+    )
+    erase.add_argument("id", type=int)
+    erase.add_argument("--yes", action="store_true", help="really erase (it cannot be undone)")
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     async with command_database(settings.database) as pool, pool() as session, session.begin():
         if args.action == "show":
             await _show(session, args.id)
+            return 0
+        if args.action == "export":
+            data = await export_customer(session, args.id)
+            if data is None:
+                raise CommandError(f"no customer {args.id}")
+            text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+            if args.out is None:
+                print(text)
+            else:
+                args.out.write_text(text + "\n", encoding="utf-8")
+                print(f"customer {args.id} exported to {args.out}", file=sys.stderr)
+            AuditLog(session).add("cli", "customer.export", f"customer:{args.id}")
+            return 0
+        if args.action == "erase":
+            if not args.yes:
+                raise CommandError("erasing cannot be undone: add --yes")
+            erased = await erase_customer(session, args.id)
+            if erased is None:
+                raise CommandError(f"no customer {args.id}")
+            AuditLog(session).add("cli", "customer.erase", f"customer:{args.id}", erased)
+            counts = ", ".join(f"{k} {v}" for k, v in erased.items() if v)
+            print(f"customer {args.id} erased ({counts or 'nothing else held'})")
             return 0
         source = await _customer(session, args.source)
         target = await _customer(session, args.target)

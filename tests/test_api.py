@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_spec
+from sqlalchemy import select
 
 from storage.db import create_session_pool
+from storage.models import SurveyResponse, Ticket
 from storage.repositories.api import TokenRepository
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
@@ -342,3 +344,78 @@ async def test_two_agents_cannot_overwrite_each_other(
     # The staff topic saw each change, as if made in the group.
     topic = fake_tg.sent_texts(STAFF_CHAT)
     assert any("Resolved by agent-3" in t for t in topic), topic
+
+
+async def test_customers_show_search_export_and_erase(
+    api: Api, fake_tg: FakeTelegram, faq_loaded: Database, tmp_path: Path
+):
+    await _complaints(fake_tg, api.app, range(8001, 8003))
+    agent = await _token(faq_loaded, "agent-4", "agent")
+    admin = await _token(faq_loaded, "owner-4", "admin")
+    item = "/api/v1/customers/{customer_id}"
+    _, found = await api.call("GET", "/api/v1/customers", agent, params={"q": "8002"})
+    (person,) = found["items"]
+    _, by_name = await api.call("GET", "/api/v1/customers", agent, params={"q": "%"})
+    assert by_name["items"] == []  # LIKE wildcards are text, not patterns
+    path = f"/api/v1/customers/{person['id']}"
+    status, detail = await api.call("GET", path, agent, template=item)
+    assert status == 200
+    assert detail["identities"] == [{"channel": "telegram", "external_id": "8002"}]
+    assert [m["text"] for m in detail["history"] if m["direction"] == "in"] == [
+        "/complaint",
+        "Заказ 8002 не пришёл",
+    ]
+    assert (await api.call("GET", path + "/export", agent, template=item + "/export"))[0] == 403
+    assert (await api.call("DELETE", path, agent, template=item))[0] == 403
+    status, exported = await api.call("GET", path + "/export", admin, template=item + "/export")
+    assert status == 200 and exported["tickets"][0]["messages"][0]["text"] == "Заказ 8002 не пришёл"
+    # A survey answer with a comment: after erasure the score stays, anonymous and wordless.
+    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
+        session.add(
+            SurveyResponse(kind="nps", customer_id=person["id"], score=3, comment="всё плохо")
+        )
+    status, erased = await api.call("DELETE", path, admin, template=item)
+    assert status == 200 and erased["erased"]["conversation"] >= 4
+    status, after = await api.call("GET", path, agent, template=item)
+    assert after["identities"] == [] and after["history"] == [] and after["display_name"] == ""
+    async with faq_loaded.engine.connect() as conn:
+        scores = (
+            await conn.execute(
+                select(SurveyResponse.customer_id, SurveyResponse.score, SurveyResponse.comment)
+            )
+        ).all()
+        subjects = (await conn.execute(select(Ticket.subject).order_by(Ticket.id))).scalars().all()
+    assert [tuple(s) for s in scores] == [(None, 3, None)]
+    assert subjects == ["Заказ 8001 не пришёл", ""]  # the other customer's ticket untouched
+    # The same from the CLI, for the other customer; it asks for --yes first.
+    other = [
+        c
+        for c in (await api.call("GET", "/api/v1/customers", agent, params={"q": "8001"}))[1][
+            "items"
+        ]
+    ]
+    (first,) = other
+    out = tmp_path / "export.json"
+    exported_cli = await asyncio.to_thread(
+        run_otklik,
+        faq_loaded,
+        "customers",
+        "export",
+        str(first["id"]),
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert exported_cli.returncode == 0, exported_cli.stderr
+    assert "Заказ 8001 не пришёл" in out.read_text(encoding="utf-8")
+    refused = await asyncio.to_thread(
+        run_otklik, faq_loaded, "customers", "erase", str(first["id"]), cwd=tmp_path
+    )
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    done = await asyncio.to_thread(
+        run_otklik, faq_loaded, "customers", "erase", str(first["id"]), "--yes", cwd=tmp_path
+    )
+    assert done.returncode == 0 and "erased" in done.stdout, done.stderr
+    _, audit = await api.call("GET", "/api/v1/audit", admin)
+    actions = [i["action"] for i in audit["items"]]
+    assert actions[:3] == ["customer.erase", "customer.export", "customer.erase"]

@@ -123,3 +123,55 @@ class AuditItem(Model):
 
 class AuditPage(Model):
     items: list[AuditItem]
+
+
+class CustomerQuery(Model):
+    q: str = Field(
+        min_length=1, max_length=128, description="Part of the name, or a channel's user id"
+    )
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class Identity(Model):
+    channel: str
+    external_id: str
+
+
+class CustomerSummary(Model):
+    id: int
+    display_name: str
+    language: str
+    last_channel: str
+    unreachable: bool
+    surveys_opted_out: bool
+    created_at: datetime
+    merged_into: int | None
+
+
+class CustomerList(Model):
+    items: list[CustomerSummary]
+
+
+class HistoryItem(Model):
+    id: int
+    channel: str
+    direction: Literal["in", "out"]
+    text: str
+    created_at: datetime
+
+
+class CustomerDetail(CustomerSummary):
+    identities: list[Identity]
+    ticket_ids: list[int]
+    history: list[HistoryItem] = Field(description="The conversation on every channel, in order")
+
+
+class CustomerExport(Model):
+    model_config = ConfigDict(extra="allow")
+
+    customer: dict[str, object]
+
+
+class Erased(Model):
+    customer_id: int
+    erased: dict[str, int] = Field(description="Rows deleted or blanked, by kind")

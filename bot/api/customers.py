@@ -1,0 +1,140 @@
+"""Customers over the API: search, one customer with every channel and the whole history,
+and, for admins, the export and erasure a person may ask for."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import or_, select
+
+from bot.api import schemas
+from bot.api.operations import ApiError, Call, Operation
+from bot.web.keys import SESSION_POOL
+from storage.models import ChannelIdentity, ConversationMessage, Customer, Ticket
+from storage.repositories.api import AuditLog
+from storage.repositories.privacy import erase_customer, export_customer
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search_customers(call: Call) -> schemas.CustomerList:
+    query: schemas.CustomerQuery = call.query
+    by_identity = select(ChannelIdentity.customer_id).where(ChannelIdentity.external_id == query.q)
+    statement = (
+        select(Customer)
+        .where(
+            or_(
+                Customer.display_name.ilike(_like(query.q), escape="\\"),
+                Customer.id.in_(by_identity),
+            ),
+            Customer.merged_into.is_(None),
+        )
+        .order_by(Customer.id.desc())
+        .limit(query.limit)
+    )
+    async with call.request.app[SESSION_POOL]() as session:
+        rows = (await session.execute(statement)).scalars().all()
+        items = [schemas.CustomerSummary.model_validate(r, from_attributes=True) for r in rows]
+    return schemas.CustomerList(items=items)
+
+
+async def show_customer(call: Call) -> schemas.CustomerDetail:
+    customer_id = call.ids["customer_id"]
+    async with call.request.app[SESSION_POOL]() as session:
+        customer = await session.get(Customer, customer_id)
+        if customer is None:
+            raise ApiError(404, "no such customer")
+        identities = (
+            await session.execute(
+                select(ChannelIdentity.channel, ChannelIdentity.external_id)
+                .where(ChannelIdentity.customer_id == customer_id)
+                .order_by(ChannelIdentity.id)
+            )
+        ).all()
+        tickets = (
+            await session.execute(
+                select(Ticket.id).where(Ticket.customer_id == customer_id).order_by(Ticket.id)
+            )
+        ).scalars()
+        history = (
+            await session.execute(
+                select(ConversationMessage)
+                .where(ConversationMessage.customer_id == customer_id)
+                .order_by(ConversationMessage.id.desc())
+                .limit(500)
+            )
+        ).scalars()
+        summary = schemas.CustomerSummary.model_validate(customer, from_attributes=True)
+        return schemas.CustomerDetail(
+            **summary.model_dump(),
+            identities=[schemas.Identity(channel=c, external_id=e) for c, e in identities],
+            ticket_ids=list(tickets),
+            history=[
+                schemas.HistoryItem.model_validate(m, from_attributes=True)
+                for m in reversed(list(history))
+            ],
+        )
+
+
+async def export(call: Call) -> schemas.CustomerExport:
+    async with call.request.app[SESSION_POOL]() as session, session.begin():
+        data = await export_customer(session, call.ids["customer_id"])
+        if data is None:
+            raise ApiError(404, "no such customer")
+        AuditLog(session).add(
+            call.caller.actor, "customer.export", f"customer:{call.ids['customer_id']}"
+        )
+    return schemas.CustomerExport.model_validate(json.loads(json.dumps(data, default=str)))
+
+
+async def erase(call: Call) -> schemas.Erased:
+    customer_id = call.ids["customer_id"]
+    async with call.request.app[SESSION_POOL]() as session, session.begin():
+        erased = await erase_customer(session, customer_id)
+        if erased is None:
+            raise ApiError(404, "no such customer")
+        AuditLog(session).add(
+            call.caller.actor, "customer.erase", f"customer:{customer_id}", erased
+        )
+    return schemas.Erased(customer_id=customer_id, erased=erased)
+
+
+OPERATIONS = [
+    Operation(
+        "GET",
+        "/api/v1/customers",
+        "Find customers by part of the name or a channel's user id",
+        search_customers,
+        schemas.CustomerList,
+        query=schemas.CustomerQuery,
+    ),
+    Operation(
+        "GET",
+        "/api/v1/customers/{customer_id}",
+        "A customer with every channel, ticket and the conversation across channels",
+        show_customer,
+        schemas.CustomerDetail,
+        errors=(404,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/customers/{customer_id}/export",
+        "Everything held about the customer (a request for their data)",
+        export,
+        schemas.CustomerExport,
+        roles=("admin",),
+        errors=(404,),
+    ),
+    Operation(
+        "DELETE",
+        "/api/v1/customers/{customer_id}",
+        "Erase the customer on request: messages and identities deleted, scores kept anonymous",
+        erase,
+        schemas.Erased,
+        roles=("admin",),
+        errors=(404,),
+    ),
+]
