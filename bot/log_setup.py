@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 
 class RedactSecrets(logging.Filter):
     """Masks secrets wherever they appear, including inside URLs aiogram and aiohttp log."""
@@ -45,6 +47,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class MalformedRequests(logging.Filter):
+    """aiohttp answers a request it cannot parse (a NUL in a header, a broken request line)
+    with 400 itself, then logs it as an ERROR with a traceback. Bad input from outside is not
+    our error: it is kept, as one INFO line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and (exc.code or 400) < 500:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg = f"malformed request refused with {exc.code}: {exc.message}"[:300]
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def setup_logging(level: str, as_json: bool, secrets: Iterable[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactSecrets(secrets))
@@ -60,3 +78,6 @@ def setup_logging(level: str, as_json: bool, secrets: Iterable[str]) -> None:
     quiet = logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
     for name in ("aiogram.event", "alembic", "apscheduler"):
         logging.getLogger(name).setLevel(quiet)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequests) for f in server.filters):
+        server.addFilter(MalformedRequests())

@@ -134,9 +134,9 @@ async def test_tickets_listed_paged_shown_answered_and_noted(
     await _complaints(fake_tg, api.app, range(5001, 5006))
     token = await _token(faq_loaded, "agent-1", "agent")
     seen: list[int] = []
-    cursor: str | None = None
+    cursor: int | None = None
     while True:
-        params = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        params = {"limit": "2", **({"cursor": str(cursor)} if cursor else {})}
         status, page = await api.call("GET", "/api/v1/tickets", token, params=params)
         assert status == 200
         seen += [t["id"] for t in page["items"]]

@@ -71,6 +71,7 @@ class Operation:
     body: type[BaseModel] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()  # beyond 401, 403, 422 and 429, which every one may answer
+    if_match: bool = False  # needs If-Match: the ETag of what the caller read
 
     @property
     def path_ids(self) -> list[str]:

@@ -28,8 +28,8 @@ class TicketQuery(Model):
     assignee_id: int | None = Field(default=None, ge=0, le=2**63 - 1)
     customer_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
     limit: int = Field(default=50, ge=1, le=100)
-    cursor: str | None = Field(
-        default=None, max_length=64, description="next_cursor of the previous page"
+    cursor: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="next_cursor of the previous page"
     )
 
 
@@ -53,7 +53,7 @@ class TicketSummary(Model):
 
 class TicketPage(Model):
     items: list[TicketSummary]
-    next_cursor: str | None = Field(description="Pass as cursor for the next page; null at the end")
+    next_cursor: int | None = Field(description="Pass as cursor for the next page; null at the end")
 
 
 class TicketMessage(Model):

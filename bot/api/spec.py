@@ -68,6 +68,16 @@ def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> di
         }
         for name in op.path_ids
     ]
+    if op.if_match:
+        parameters.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": True,
+                "description": "The ETag of the object as last read",
+                "schema": {"type": "string", "pattern": '^(W/)?"[0-9]{1,9}"$'},
+            }
+        )
     if op.query is not None:
         query_schema = op.query.model_json_schema(ref_template=REF)
         required = set(query_schema.get("required", []))

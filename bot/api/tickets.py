@@ -3,9 +3,6 @@ reply that reaches the customer on their channel through the outbox, an internal
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from sqlalchemy import select
 
 from bot.api import schemas
@@ -18,20 +15,6 @@ from storage.repositories.api import AuditLog
 from storage.repositories.tickets import TicketRepository
 
 
-def _cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"t{last_id}".encode()).decode().rstrip("=")
-
-
-def _after(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    if not (text.startswith("t") and text[1:].isascii() and text[1:].isdigit()):
-        raise ApiError(422, "query field 'cursor': not a cursor this API gave", "cursor")
-    return int(text[1:19] or 0)
-
-
 def _summary(ticket: Ticket) -> schemas.TicketSummary:
     return schemas.TicketSummary.model_validate(ticket, from_attributes=True)
 
@@ -40,7 +23,7 @@ async def list_tickets(call: Call) -> schemas.TicketPage:
     query: schemas.TicketQuery = call.query
     statement = select(Ticket).order_by(Ticket.id.desc()).limit(query.limit + 1)
     if query.cursor is not None:
-        statement = statement.where(Ticket.id < _after(query.cursor))
+        statement = statement.where(Ticket.id < query.cursor)
     for column, value in (
         (Ticket.status, query.status),
         (Ticket.channel, query.channel),
@@ -56,7 +39,7 @@ async def list_tickets(call: Call) -> schemas.TicketPage:
     rows = rows[: query.limit]
     return schemas.TicketPage(
         items=[_summary(t) for t in rows],
-        next_cursor=_cursor(rows[-1].id) if more and rows else None,
+        next_cursor=rows[-1].id if more and rows else None,
     )
 
 
@@ -70,7 +53,7 @@ def _if_match(call: Call) -> int:
         raise ApiError(428, "send If-Match with the ETag of the ticket you read (GET it first)")
     version = given.strip('"')
     if not (version.isascii() and version.isdigit() and len(version) <= 9):
-        raise ApiError(412, "If-Match is not an ETag this API gave")
+        raise ApiError(422, "header field 'If-Match': not an ETag this API gave", "If-Match")
     return int(version)
 
 
@@ -205,6 +188,7 @@ OPERATIONS = [
         schemas.TicketSummary,
         body=schemas.TicketPatch,
         errors=(400, 404, 409, 412, 413, 428),
+        if_match=True,
     ),
     Operation(
         "POST",

@@ -37,7 +37,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(413, f"body larger than {limit} bytes")
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
-            return json_error(exc.status, exc.reason)
+            response = json_error(exc.status, exc.reason)
+            for name in ("Allow", "Retry-After", "WWW-Authenticate"):  # RFC 9110 wants them
+                if name in exc.headers:
+                    response.headers[name] = exc.headers[name]
+            return response
         raise
     except DB_ERRORS:
         log.warning("database unavailable during %s %s", request.method, request.path)
