@@ -16,6 +16,7 @@ from sqlalchemy import select
 from storage.db import create_session_pool
 from storage.models import SurveyResponse, Ticket
 from storage.repositories.api import TokenRepository
+from storage.repositories.reports import add_response
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
 
@@ -419,3 +420,26 @@ async def test_customers_show_search_export_and_erase(
     _, audit = await api.call("GET", "/api/v1/audit", admin)
     actions = [i["action"] for i in audit["items"]]
     assert actions[:3] == ["customer.erase", "customer.export", "customer.erase"]
+
+
+async def test_reports_as_json_and_csv(api: Api, faq_loaded: Database):
+    token = await _token(faq_loaded, "analyst", "agent")
+    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
+        for score in (10, 10, 9, 8, 7, 3, 0):
+            await add_response(session, SurveyResponse(kind="nps", score=score, channel="telegram"))
+    status, report = await api.call("GET", "/api/v1/reports/nps", token)
+    assert status == 200
+    (row,) = report["rows"]
+    assert (row["n"], row["promoters"], row["passives"], row["detractors"]) == (7, 3, 2, 2)
+    assert row["nps"] == round(100 * (3 - 2) / 7, 1) and row["low_confidence"] is True
+    assert row["margin_95"] > 0
+    async with api.app.http.get(
+        api.app.url + "/api/v1/reports/nps",
+        params={"format": "csv", "from": "2020-01-01"},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as resp:
+        assert resp.status == 200 and resp.content_type == "text/csv"
+        lines = (await resp.text()).splitlines()
+    assert lines[0].startswith("period,n,promoters,passives,detractors,nps,margin_95")
+    status, bad = await api.call("GET", "/api/v1/reports/nps", token, params={"from": "yesterday"})
+    assert status == 422 and bad["field"] == "from"

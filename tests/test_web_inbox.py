@@ -75,7 +75,7 @@ async def test_sign_in_cookie_fixation_csrf_and_escaping(
             assert resp.status == 303
             assert resp.headers["Location"] == "/inbox"  # never off-site
             cookie = resp.headers["Set-Cookie"]
-        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/inbox" in cookie
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/;" in cookie
         assert "Secure" not in cookie  # plain HTTP here; HTTPS sets it
         assert "planted-by-someone-else" not in cookie
         async with http.get(app.url + "/inbox/tickets/1") as resp:
@@ -180,3 +180,101 @@ async def test_a_staff_member_answers_a_telegram_customer_in_the_browser(
         == "Поддержка (Ольга):\nОльга на связи: курьер будет до 15:00."
     )
     assert any("Ольга на связи" in t for t in fake_tg.sent_texts(STAFF_CHAT))  # and the topic
+
+
+async def test_the_console_is_for_admins_and_edits_cannot_overwrite_unseen(
+    start_app: AppFactory, faq_loaded: Database
+):
+    app = await start_app(telegram_mode=None, scheduler={"enabled": False})
+    await _account(faq_loaded)  # an agent
+    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
+        await AccountRepository(session).add(
+            "boss", "Босс", "admin", hash_password(PASSWORD), utcnow()
+        )
+    async with _browser_session() as agent, _browser_session() as admin:
+        assert await _sign_in(agent, app) == 303
+        async with agent.get(app.url + "/admin/faq") as resp:
+            assert resp.status == 403
+            assert "This needs an admin account." in await resp.text()
+        async with admin.post(
+            app.url + "/inbox/login",
+            data={"login": "boss", "password": PASSWORD, "next": "/admin/faq"},
+            allow_redirects=False,
+        ) as resp:
+            assert resp.headers["Location"] == "/admin/faq"
+        async with admin.get(
+            app.url + "/admin/faq", params={"try": "сколко стоит доставка"}
+        ) as resp:
+            listing = await resp.text()
+        assert resp.status == 200 and 'id="ranking"' in listing
+        first = re.search(r'href="/admin/faq/(\d+)">([^<]+)</a></td><td>([0-9.]+)', listing)
+        assert first is not None, listing  # the top-ranked entry, with its score
+        entry_url = f"{app.url}/admin/faq/{first.group(1)}"
+        async with admin.get(entry_url) as resp:
+            form = await resp.text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+        version = re.search(r'name="version" value="([^"]+)"', form)
+        assert csrf is not None and version is not None
+        fields = {"csrf": csrf.group(1), "question": "Доставка?", "keywords": ""}
+        async with admin.post(
+            entry_url, data={**fields, "answer": "Бесплатно", "version": version.group(1)}
+        ) as resp:
+            assert resp.status == 200 and resp.url.query.get("done") == "saved"
+            assert "Saved. The bot answers with it within seconds." in await resp.text()
+        # A second editor still holding the old version is told, and overwrites nothing.
+        async with admin.post(
+            entry_url, data={**fields, "answer": "Платно", "version": version.group(1)}
+        ) as resp:
+            assert resp.status == 409
+            assert "Бесплатно" in await resp.text()
+
+
+@pytest.mark.skipif(
+    not shutil.which(CHROMIUM),
+    reason=f"!!! no chromium at {CHROMIUM}: `make test` installs Debian's package !!!",
+)
+async def test_an_admin_edits_an_faq_answer_and_the_web_chat_says_it(
+    start_app: AppFactory, faq_loaded: Database, tmp_path: Path
+):
+    from playwright.async_api import async_playwright
+
+    app = await start_app(telegram_mode=None, scheduler={"enabled": False})
+    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
+        await AccountRepository(session).add(
+            "boss", "Борис", "admin", hash_password(PASSWORD), utcnow()
+        )
+    shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
+    new_answer = "До конца года доставка бесплатная по всей России."
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})
+            await page.goto(app.url + "/admin")
+            await page.fill("#login", "boss")
+            await page.fill("#password", PASSWORD)
+            await page.click("button[type=submit]")
+            await page.wait_for_url(re.compile(r"/admin/faq$"))
+            await page.fill("#try", "скока стоит привезти заказ")
+            await page.get_by_role("button", name="Ранжировать").click()
+            top = page.locator("#ranking tbody tr").first
+            await top.wait_for()
+            assert "Сколько стоит доставка?" in await top.inner_text()
+            await page.screenshot(path=str(shots / "admin-faq.png"))
+            await top.get_by_role("link").click()
+            await page.fill("#answer", new_answer)
+            await page.get_by_role("button", name="Сохранить").click()
+            await page.get_by_role("status").wait_for()
+            assert (await page.get_by_role("status").inner_text()).startswith("Сохранено")
+        finally:
+            await browser.close()
+    for _ in range(50):  # the FAQ index rereads SQL every 2 s
+        status, body = await app.post_json(
+            "/api/v1/chat/messages",
+            {"session": "faq-check-0001", "text": "Сколько стоит доставка?"},
+        )
+        assert status == 200
+        if any(new_answer in r["text"] for r in body["replies"]):
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError(body)

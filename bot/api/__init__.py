@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.api import audit, customers, spec, tickets
+from bot.api import audit, customers, reports, spec, tickets
 from bot.api.operations import Operation, mount
 from bot.web.errors import json_response
 
-OPERATIONS: list[Operation] = [*tickets.OPERATIONS, *customers.OPERATIONS, *audit.OPERATIONS]
+OPERATIONS: list[Operation] = [
+    *tickets.OPERATIONS,
+    *customers.OPERATIONS,
+    *reports.OPERATIONS,
+    *audit.OPERATIONS,
+]
 VERSION = "0.1.0"
 
 

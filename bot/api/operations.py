@@ -56,7 +56,7 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)  # added to the answer (ETag)
 
 
-Handler = Callable[[Call], Awaitable[BaseModel]]
+Handler = Callable[[Call], Awaitable[Any]]  # a response model, or a ready response (CSV)
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ class Operation:
     status: int = 200
     errors: tuple[int, ...] = ()  # beyond 401, 403, 422 and 429, which every one may answer
     if_match: bool = False  # needs If-Match: the ETag of what the caller read
+    csv: bool = False  # format=csv answers text/csv instead of JSON
 
     @property
     def path_ids(self) -> list[str]:
@@ -133,7 +134,7 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
                 call.ids[name] = value
             if op.query is not None:
                 try:
-                    call.query = op.query.model_validate(dict(request.query))
+                    call.query = op.query.model_validate(dict(request.query), by_alias=True)
                 except ValidationError as exc:
                     name, message = _field_of(exc, "query")
                     raise ApiError(422, message, name) from None
@@ -148,6 +149,8 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
         except DB_ERRORS:
             log.warning("api: database unavailable for %s %s", op.method, op.path)
             return error(503, "database unavailable, try again")
+        if isinstance(answer, web.StreamResponse):  # a CSV report
+            return answer
         response = json_response(answer.model_dump(mode="json"), status=op.status)
         response.headers.update(call.headers)
         return response

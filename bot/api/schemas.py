@@ -3,10 +3,11 @@ the OpenAPI document (`bot.api.spec`): the document cannot drift from what is en
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+import re
+from datetime import date, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 Status = Literal["new", "open", "waiting", "resolved", "closed"]
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -175,3 +176,77 @@ class CustomerExport(Model):
 class Erased(Model):
     customer_id: int
     erased: dict[str, int] = Field(description="Rows deleted or blanked, by kind")
+
+
+def _iso_date(value: object) -> object:
+    """Only YYYY-MM-DD: pydantic would also take "0" as 1970-01-01."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+class ReportQuery(Model):
+    from_: IsoDate | None = Field(default=None, alias="from", description="First day (UTC)")
+    to: IsoDate | None = Field(default=None, description="Last day, inclusive (UTC)")
+    campaign: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    channel: str | None = Field(default=None, max_length=32)
+    by: Literal["week", "month"] | None = Field(default=None, description="One row per period")
+    format: Literal["json", "csv"] = "json"
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class NpsRow(Model):
+    period: str
+    n: int
+    promoters: int
+    passives: int
+    detractors: int
+    nps: float | None = Field(description="100·(P − D)/N")
+    margin_95: float | None = Field(description="The 95 % margin of error, in NPS points")
+    low_confidence: bool = Field(description="N < 30")
+
+
+class CsatRow(Model):
+    period: str
+    n: int
+    satisfied: int
+    csat_percent: float | None
+
+
+class CesRow(Model):
+    period: str
+    n: int
+    mean: float | None
+    agree_percent: float | None
+
+
+class RateRow(Model):
+    campaign: int
+    name: str
+    delivered: int
+    answered: int
+    response_rate_percent: float | None
+
+
+class NpsReport(Model):
+    metric: Literal["nps"]
+    rows: list[NpsRow]
+
+
+class CsatReport(Model):
+    metric: Literal["csat"]
+    rows: list[CsatRow]
+
+
+class CesReport(Model):
+    metric: Literal["ces"]
+    rows: list[CesRow]
+
+
+class RateReport(Model):
+    metric: Literal["response-rate"]
+    rows: list[RateRow]

@@ -79,7 +79,7 @@ def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> di
             }
         )
     if op.query is not None:
-        query_schema = op.query.model_json_schema(ref_template=REF)
+        query_schema = op.query.model_json_schema(ref_template=REF, by_alias=True)
         required = set(query_schema.get("required", []))
         for name, schema in query_schema["properties"].items():
             parameter: dict[str, Any] = {
@@ -92,12 +92,10 @@ def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> di
                 parameter["description"] = schema["description"]
             parameters.append(parameter)
     error = {"application/json": {"schema": refs[schemas.Error]}}
-    responses: dict[str, Any] = {
-        str(op.status): {
-            "description": "OK",
-            "content": {"application/json": {"schema": refs[op.response]}},
-        }
-    }
+    content: dict[str, Any] = {"application/json": {"schema": refs[op.response]}}
+    if op.csv:
+        content["text/csv"] = {"schema": {"type": "string"}}
+    responses: dict[str, Any] = {str(op.status): {"description": "OK", "content": content}}
     for status in sorted({*COMMON_ERRORS, *op.errors}):
         text = COMMON_ERRORS.get(status) or ERROR_TEXT.get(status, "Error")
         responses[str(status)] = {"description": text, "content": error}

@@ -7,6 +7,7 @@ import jinja2
 from aiohttp import web
 
 from bot.config import ApiConfig
+from bot.inbox import admin as admin
 from bot.inbox import pages
 from bot.inbox.live import InboxLive
 from bot.web.flood import RequestLimiter
@@ -24,4 +25,4 @@ def setup(app: web.Application, config: ApiConfig) -> None:
     live = InboxLive(app[SESSION_POOL])
     app[INBOX_LIVE] = live
     app.on_shutdown.append(lambda _app: live.close())
-    app.add_routes(pages.routes)
+    app.add_routes(pages.routes)  # `admin` put the console's pages on the same table

@@ -70,7 +70,7 @@ def set_cookie(request: web.Request, response: web.StreamResponse, session_id: s
         COOKIE,
         session_id,
         max_age=int(lifetime(request).total_seconds()),
-        path="/inbox",
+        path="/",  # the inbox and the admin console
         httponly=True,
         secure=is_https(request),
         samesite="Lax",

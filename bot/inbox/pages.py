@@ -38,7 +38,7 @@ SECURITY_HEADERS = {
 }
 
 
-def _page(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
+def page(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
     language = language_of(request)
     defaults = {"account": None, "csrf": "", "flash": "", "flash_error": False}
     response = aiohttp_jinja2.render_template(
@@ -48,23 +48,32 @@ def _page(request: web.Request, template: str, context: dict[str, Any]) -> web.R
     return response
 
 
-def _see_other(location: str) -> web.HTTPSeeOther:
+def see_other(location: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(location, headers=SECURITY_HEADERS)
 
 
 Page = Callable[[web.Request, auth.Signed], Awaitable[web.StreamResponse]]
 
 
-def signed_in_only(page: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def signed_in_only(
+    view: Page, role: str | None = None
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Only for a signed-in account (with `role`, when given); a POST must carry the CSRF
+    token of the session."""
+
     async def guarded(request: web.Request) -> web.StreamResponse:
         signed = await auth.signed_in(request)
         if signed is None:
-            raise _see_other(f"/inbox/login?next={quote(request.path_qs, safe='')}")
+            raise see_other(f"/inbox/login?next={quote(request.path_qs, safe='')}")
+        if role is not None and signed.role != role:
+            refused = page(request, "refused.html", {"account": signed, "csrf": signed.csrf})
+            refused.set_status(403)
+            return refused
         if request.method == "POST":
             form = await request.post()
             if not auth.csrf_ok(signed, str(form.get("csrf", ""))):
                 return web.Response(status=403, text="CSRF check failed: reload the page")
-        return await page(request, signed)
+        return await view(request, signed)
 
     return guarded
 
@@ -85,14 +94,12 @@ async def static(request: web.Request) -> web.Response:
 
 @routes.get("/inbox/login")
 async def login_form(request: web.Request) -> web.Response:
-    return _page(
-        request, "login.html", {"login": "", "next": _safe_next(request.query.get("next"))}
-    )
+    return page(request, "login.html", {"login": "", "next": _safe_next(request.query.get("next"))})
 
 
 def _safe_next(value: str | None) -> str:
     """Only a path inside the inbox: never another site."""
-    if value and value.startswith("/inbox") and not value.startswith("//"):
+    if value and value.startswith(("/inbox", "/admin")) and not value.startswith("//"):
         return value[:512]
     return "/inbox"
 
@@ -107,7 +114,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     context = {"login": login_name, "next": _safe_next(str(form.get("next", "")))}
     if wait > 0:
         language = TEXTS[language_of(request)]
-        response = _page(
+        response = page(
             request, "login.html", {**context, "flash": language["too_many"], "flash_error": True}
         )
         response.set_status(429)
@@ -120,7 +127,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             account = None
         if not auth.password_matches(account, password) or account is None:
             language = TEXTS[language_of(request)]
-            response = _page(
+            response = page(
                 request,
                 "login.html",
                 {**context, "flash": language["bad_login"], "flash_error": True},
@@ -133,7 +140,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             await sessions.end(old)  # whatever the browser brought is not carried over
         session_id = await sessions.start(account, utcnow(), auth.lifetime(request))
         AuditLog(session).add(f"staff:{account.login}", "inbox.sign_in")
-    response = _see_other(context["next"])
+    response = see_other(context["next"])
     auth.set_cookie(request, response, session_id)
     raise response
 
@@ -141,8 +148,8 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def _logout(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
     async with request.app[SESSION_POOL]() as session, session.begin():
         await SessionRepository(session).end(request.cookies.get(auth.COOKIE, ""))
-    response = _see_other("/inbox/login")
-    response.del_cookie(auth.COOKIE, path="/inbox")
+    response = see_other("/inbox/login")
+    response.del_cookie(auth.COOKIE, path="/")
     raise response
 
 
@@ -195,7 +202,7 @@ async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamRespons
         }
         for ticket, name in found
     ]
-    return _page(
+    return page(
         request,
         "queue.html",
         {
@@ -255,7 +262,7 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
         request.query.get("done", ""), ""
     )
     language = TEXTS[language_of(request)]
-    return _page(
+    return page(
         request,
         "ticket.html",
         {
@@ -314,7 +321,7 @@ async def _act(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
         queued = await outbox.enqueue(session, ReplyBuffer(effects.posts))
     await outbox.deliver(queued)
     suffix = f"?done={done}" if done else ""
-    raise _see_other(f"/inbox/tickets/{ticket.id}{suffix}")
+    raise see_other(f"/inbox/tickets/{ticket.id}{suffix}")
 
 
 def _note_copy(author: str, text: str) -> Any:

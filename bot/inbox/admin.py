@@ -1,0 +1,169 @@
+"""The admin console at /admin, for accounts with the admin role. The FAQ editor: entries,
+edits that cannot overwrite someone else's unseen, and a "try a question" box that shows the
+matcher's ranking with the scores and what the bot would do with each."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.faq_matcher import FaqDocument, FaqIndex
+from bot.inbox import auth
+from bot.inbox.pages import page, routes, see_other, signed_in_only
+from bot.inbox.texts import TEXTS, language_of
+from bot.web.keys import SESSION_POOL, SETTINGS
+from storage.models import FaqEntry, utcnow
+from storage.repositories.api import AuditLog
+
+SLUG = re.compile(r"[a-z0-9-]{1,64}")
+
+
+def _version(entry: FaqEntry) -> str:
+    return entry.updated_at.isoformat()
+
+
+async def _faq(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    tried = request.query.get("try", "").strip()[:600]
+    config = request.app[SETTINGS].faq
+    async with request.app[SESSION_POOL]() as session:
+        entries = (
+            (await session.execute(select(FaqEntry).order_by(FaqEntry.slug, FaqEntry.language)))
+            .scalars()
+            .all()
+        )
+    ranking = []
+    if tried:
+        index = FaqIndex(
+            FaqDocument(e.id, e.language, e.question, e.keywords, e.answer) for e in entries
+        )
+        matches = index.search(tried, None, limit=10)
+        top = matches[0].score if matches else 0.0
+        second = matches[1].score if len(matches) > 1 else 0.0
+        for rank, match in enumerate(matches):
+            if (
+                rank == 0
+                and top >= config.confident_score
+                and top - second >= config.confident_margin
+            ):
+                verdict = "confident"
+            elif match.score >= config.suggest_score and rank < config.max_suggestions:
+                verdict = "suggested"
+            else:
+                verdict = "none"
+            ranking.append(
+                {
+                    "entry_id": match.entry_id,
+                    "question": match.question,
+                    "score": match.score,
+                    "verdict": verdict,
+                }
+            )
+    flash = request.query.get("done", "")
+    language = TEXTS[language_of(request)]
+    return page(
+        request,
+        "admin_faq.html",
+        {
+            "account": signed,
+            "csrf": signed.csrf,
+            "entries": entries,
+            "tried": tried,
+            "ranking": ranking,
+            "flash": language.get(flash, "") if flash in ("saved", "bad_entry", "exists") else "",
+            "flash_error": flash in ("bad_entry", "exists"),
+        },
+    )
+
+
+async def _entry(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    entry_id = request.match_info["entry_id"]
+    language = TEXTS[language_of(request)]
+    if entry_id == "new" and request.method == "POST":
+        async with request.app[SESSION_POOL]() as session, session.begin():
+            location = await _create(request, signed, session)
+        raise see_other(location)  # after commit: raising inside would roll it back
+    saved: int | None = None
+    async with request.app[SESSION_POOL]() as session, session.begin():
+        found = await session.get(FaqEntry, int(entry_id)) if entry_id.isdigit() else None
+        if found is None:
+            raise web.HTTPNotFound(text="no such entry")
+        entry: FaqEntry = found
+        flash, error = "", False
+        if request.method == "POST":
+            form = await request.post()
+            question = str(form.get("question", "")).strip()[:500]
+            answer = str(form.get("answer", "")).strip()[:4000]
+            keywords = str(form.get("keywords", "")).strip()[:4000]
+            if str(form.get("version", "")) != _version(entry):
+                flash, error = language["conflict"], True
+            elif not question or not answer:
+                flash, error = language["bad_entry"], True
+            else:
+                entry.question, entry.answer = question, answer
+                entry.keywords = "\n".join(k.strip() for k in keywords.splitlines() if k.strip())
+                entry.updated_at = utcnow()
+                AuditLog(session).add(f"staff:{signed.login}", "faq.update", f"faq:{entry.id}")
+                saved = entry.id
+        if saved is None and request.query.get("done") == "saved":
+            flash = language["saved"]
+        response = page(
+            request,
+            "admin_faq_edit.html",
+            {
+                "account": signed,
+                "csrf": signed.csrf,
+                "entry": entry,
+                "version": _version(entry),
+                "flash": flash,
+                "flash_error": error,
+            },
+        )
+        if error:
+            response.set_status(409)
+    if saved is not None:
+        raise see_other(f"/admin/faq/{saved}?done=saved")
+    return response
+
+
+async def _create(request: web.Request, signed: auth.Signed, session: AsyncSession) -> str:
+    """Where to go next: the new entry, or the list with what was wrong."""
+    form = await request.post()
+    slug = str(form.get("slug", "")).strip().lower()
+    language = str(form.get("language", ""))
+    question = str(form.get("question", "")).strip()[:500]
+    answer = str(form.get("answer", "")).strip()[:4000]
+    keywords = str(form.get("keywords", "")).strip()[:4000]
+    if not SLUG.fullmatch(slug) or language not in ("ru", "en") or not question or not answer:
+        return "/admin/faq?done=bad_entry"
+    exists = await session.execute(
+        select(FaqEntry.id).where(FaqEntry.slug == slug, FaqEntry.language == language)
+    )
+    if exists.first() is not None:
+        return "/admin/faq?done=exists"
+    entry = FaqEntry(
+        slug=slug,
+        language=language,
+        question=question,
+        answer=answer,
+        keywords="\n".join(k.strip() for k in keywords.splitlines() if k.strip()),
+        helpful_count=0,
+        unhelpful_count=0,
+        updated_at=utcnow(),
+    )
+    session.add(entry)
+    await session.flush()
+    AuditLog(session).add(f"staff:{signed.login}", "faq.create", f"faq:{entry.id}")
+    return f"/admin/faq/{entry.id}?done=saved"
+
+
+async def _home(_request: web.Request, _signed: auth.Signed) -> web.StreamResponse:
+    raise see_other("/admin/faq")
+
+
+routes.get("/admin")(signed_in_only(_home, role="admin"))
+routes.get("/admin/faq")(signed_in_only(_faq, role="admin"))
+routes.get("/admin/faq/{entry_id}")(signed_in_only(_entry, role="admin"))
+routes.post("/admin/faq/{entry_id}")(signed_in_only(_entry, role="admin"))
