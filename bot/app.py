@@ -43,6 +43,7 @@ from bot.core.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
 from bot.core.routing import seed_rules
 from bot.core.sla import SlaWatch
 from bot.core.tickets import STAFF, TicketService
+from bot.core.webhooks import WebhookSender
 from bot.database import engine_for
 from bot.metrics import Metrics
 from bot.monthly_report import send_monthly_report
@@ -84,6 +85,7 @@ class Services:
     inbox: TelegramInbox | None = None
     channels: list[ChannelPackage] = field(default_factory=list)
     inbound: InboundQueue | None = None
+    webhooks: WebhookSender | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -161,6 +163,9 @@ def create_services(
         status,
         limiter,
         channels=channels,
+    )
+    services.webhooks = WebhookSender(
+        pool, RetryPolicy(retry.retry_base_seconds, retry.retry_max_seconds, retry.max_attempts)
     )
     services.inbound = InboundQueue(
         pool, conversation, outbox, metrics, recovery_interval=retry.recovery_seconds
@@ -244,6 +249,8 @@ async def start(services: Services) -> None:
         async with services.session_pool() as session, session.begin():
             await seed_rules(session, services.settings.tickets.rules)
     services.outbox.start()
+    if services.webhooks is not None:
+        services.webhooks.start()
     for channel in services.channels:
         await channel.start()
     if services.inbound is not None:
@@ -403,6 +410,8 @@ async def stop(services: Services) -> None:
         await channel.stop()
     await services.outbox.stop()
     log.info("stopping: outbox flushed")
+    if services.webhooks is not None:
+        await services.webhooks.stop()
     if services.bot is not None:
         await services.bot.session.close()
     await services.engine.dispose()

@@ -5,14 +5,19 @@ every answer checked against the OpenAPI document the app serves."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_spec
 from sqlalchemy import select
 
+from bot.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
 from storage.db import create_session_pool
 from storage.models import SurveyResponse, Ticket
 from storage.repositories.api import TokenRepository
@@ -443,3 +448,65 @@ async def test_reports_as_json_and_csv(api: Api, faq_loaded: Database):
     assert lines[0].startswith("period,n,promoters,passives,detractors,nps,margin_95")
     status, bad = await api.call("GET", "/api/v1/reports/nps", token, params={"from": "yesterday"})
     assert status == 422 and bad["field"] == "from"
+
+
+async def test_webhooks_are_signed_retried_and_their_attempts_visible(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    app = await start_app(
+        scheduler={"enabled": False}, outbox={"retry_base_seconds": 0.2, "retry_max_seconds": 1}
+    )
+    spec = await (await app.http.get(app.url + "/api/v1/openapi.json")).json()
+    api = Api(app, spec)
+    received: list[tuple[str, dict[str, Any], str | None]] = []
+    answers = [500]
+    secret_box: list[str] = []
+
+    async def receiver(request: web.Request) -> web.Response:
+        body = await request.read()
+        problem = check(
+            secret_box[0],
+            request.headers.get(TIMESTAMP_HEADER, ""),
+            request.headers.get(SIGNATURE_HEADER, ""),
+            body,
+            time.time(),
+        )
+        received.append((request.headers["X-Otklik-Event"], json.loads(body), problem))
+        return web.Response(status=answers.pop(0) if answers else 200)
+
+    platform = web.Application()
+    platform.router.add_post("/hook", receiver)
+    server = TestServer(platform, host="127.0.0.1")
+    await server.start_server()
+    try:
+        admin = await _token(faq_loaded, "integrator", "admin")
+        agent = await _token(faq_loaded, "agent-5", "agent")
+        hook = {"url": f"http://127.0.0.1:{server.port}/hook", "events": ["ticket.created"]}
+        assert (await api.call("POST", "/api/v1/webhooks", agent, json=hook))[0] == 403
+        bad = await api.call("POST", "/api/v1/webhooks", admin, json={**hook, "events": ["x"]})
+        assert bad[0] == 422 and bad[1]["field"].startswith("events")
+        status, made = await api.call("POST", "/api/v1/webhooks", admin, json=hook)
+        assert status == 201 and made["secret"].startswith("whsec_")
+        secret_box.append(made["secret"])
+        await _complaints(fake_tg, app, range(9001, 9002))
+        for _ in range(100):
+            if len(received) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        assert [(event, problem) for event, _, problem in received] == [
+            ("ticket.created", None),  # answered 500: tried again
+            ("ticket.created", None),
+        ]
+        assert received[1][1]["data"]["subject"] == "Заказ 9001 не пришёл"
+        deliveries = f"/api/v1/webhooks/{made['id']}/deliveries"
+        _, listed = await api.call(
+            "GET", deliveries, admin, template="/api/v1/webhooks/{webhook_id}/deliveries"
+        )
+        (delivery,) = listed["items"]
+        assert (delivery["status"], delivery["attempts"], delivery["last_status"]) == (
+            "sent",
+            2,
+            200,
+        )
+    finally:
+        await server.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.api import audit, customers, reports, spec, tickets
+from bot.api import audit, customers, reports, spec, tickets, webhooks
 from bot.api.operations import Operation, mount
 from bot.web.errors import json_response
 
@@ -13,6 +13,7 @@ OPERATIONS: list[Operation] = [
     *tickets.OPERATIONS,
     *customers.OPERATIONS,
     *reports.OPERATIONS,
+    *webhooks.OPERATIONS,
     *audit.OPERATIONS,
 ]
 VERSION = "0.1.0"

@@ -250,3 +250,49 @@ class CesReport(Model):
 class RateReport(Model):
     metric: Literal["response-rate"]
     rows: list[RateRow]
+
+
+EventName = Literal["ticket.created", "ticket.resolved", "survey.answered", "survey.detractor"]
+
+
+class WebhookIn(Model):
+    url: str = Field(
+        min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$", description="Where to POST"
+    )
+    events: list[EventName] = Field(min_length=1, max_length=4)
+
+
+class WebhookOut(Model):
+    id: int
+    url: str
+    events: list[str]
+    created_at: datetime
+
+
+class WebhookMade(WebhookOut):
+    secret: str = Field(description="Signs every delivery; shown only now")
+
+
+class WebhookList(Model):
+    items: list[WebhookOut]
+
+
+class DeliveryOut(Model):
+    id: int
+    event: str
+    status: Literal["pending", "sent", "failed"]
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    next_attempt_at: datetime
+
+
+class DeliveryList(Model):
+    items: list[DeliveryOut]
+
+
+class Removed(Model):
+    id: int
+    removed: bool

@@ -22,6 +22,7 @@ from bot.campaigns.surveys import (
     pick,
     texts_of,
 )
+from bot.core import webhooks
 from bot.core.messages import Button, Reply
 from bot.core.tickets import STAFF, Effects
 from storage.models import Campaign, Customer, Delivery, Survey, SurveyResponse, utcnow
@@ -106,6 +107,7 @@ class SurveyAnswers:
             created_at=self._clock(),
         )
         await add_response(session, response)
+        await webhooks.survey_answered(session, response)
         delivery.status = "answered"
         # Anonymous: neither the time nor the score of the answer stays on the delivery.
         delivery.answered_at = None if survey.anonymous else self._clock()

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import TicketsConfig
+from bot.core import webhooks
 from bot.core.hours import WorkingHours
 from bot.core.hours_text import expectation
 from bot.core.messages import Attachment, Button, Reply
@@ -105,6 +106,7 @@ class TicketService:
         )
         tickets = TicketRepository(session)
         await tickets.add(ticket)
+        await webhooks.emit(session, "ticket.created", _event(ticket))
         await tickets.add_message(
             ticket, "customer", text, customer.display_name, _pair(attachment), ticket.channel
         )
@@ -289,6 +291,7 @@ class TicketService:
             return effects
         ticket.status = "resolved"
         ticket.resolved_at = self._clock()
+        await webhooks.emit(session, "ticket.resolved", _event(ticket))
         rated = ticket.csat_score is not None
         effects = await _system_event(
             session,
@@ -382,17 +385,16 @@ class TicketService:
         ticket.csat_score = score
         customer.pending_action = f"csat_comment:{ticket.id}"
         # Ticket CSAT counts in the CSAT report like any other CSAT answer.
-        await add_response(
-            session,
-            SurveyResponse(
-                kind="csat",
-                ticket_id=ticket.id,
-                customer_id=customer.id,
-                channel=customer.last_channel or ticket.channel,
-                score=score,
-                created_at=self._clock(),
-            ),
+        response = SurveyResponse(
+            kind="csat",
+            ticket_id=ticket.id,
+            customer_id=customer.id,
+            channel=customer.last_channel or ticket.channel,
+            score=score,
+            created_at=self._clock(),
         )
+        await add_response(session, response)
+        await webhooks.survey_answered(session, response)
         effects.staff(ticket, Reply(f"⭐ CSAT {score}/5 from the customer."))
         skip = ((Button(t("btn_skip", customer.language), "cancel"),),)
         return Reply(t("csat_thanks", customer.language), buttons=skip), effects
@@ -442,6 +444,21 @@ async def _system_event(
     effects = Effects()
     effects.staff(ticket, Reply(staff_text))
     return effects
+
+
+def _event(ticket: Ticket) -> dict[str, object]:
+    """What an integration is told of a ticket: ids, state and times, not the conversation."""
+    return {
+        "ticket_id": ticket.id,
+        "customer_id": ticket.customer_id,
+        "channel": ticket.channel,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "category": ticket.category,
+        "subject": ticket.subject,
+        "created_at": ticket.created_at,
+        "resolved_at": ticket.resolved_at,
+    }
 
 
 def _pair(attachment: Attachment | None) -> tuple[str, str] | None:

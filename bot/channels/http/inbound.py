@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import CoreServices
 from bot.channels.http.payloads import BadMessage, message_from
-from bot.channels.http.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
 from bot.core import untrusted
 from bot.core.inbound_queue import Source
 from bot.core.messages import InboundMessage
+from bot.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
 from bot.web.errors import json_error, json_response
 
 if TYPE_CHECKING:

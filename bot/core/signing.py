@@ -1,5 +1,6 @@
-"""The generic HTTP channel's signature, both directions (Stripe's scheme, documented in
-`examples/http_channel_receiver.py`): `X-Otklik-Timestamp: <unix seconds>` and
+"""Otklik's request signature, for the generic HTTP channel (both directions) and outgoing
+webhooks (Stripe's scheme, documented in `examples/http_channel_receiver.py`):
+`X-Otklik-Timestamp: <unix seconds>` and
 `X-Otklik-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`. The timestamp inside the
 signed text makes a captured request useless after `TOLERANCE` seconds."""
 
