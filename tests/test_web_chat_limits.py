@@ -52,7 +52,8 @@ async def test_a_client_over_its_bucket_gets_429_with_retry_after(
         async with app.http.post(url, json=payload, headers=flooder) as resp:
             statuses.append(resp.status)
             if resp.status == 429:
-                assert resp.headers["Retry-After"] == "10"
+                # One request back in 10 s at 6 a minute, less what refilled meanwhile.
+                assert 8 <= int(resp.headers["Retry-After"]) <= 10
                 assert "too many requests" in (await resp.json())["error"]
     assert statuses == [200, 200, 200, 429, 429]
     # New session ids do not escape the limit: only three customers were created.

@@ -62,7 +62,7 @@ async def remove_webhook(call: Call) -> schemas.Removed:
 async def list_deliveries(call: Call) -> schemas.DeliveryList:
     async with call.request.app[SESSION_POOL]() as session:
         hook = await session.get(Webhook, call.ids["webhook_id"])
-        if hook is None:
+        if hook is None or hook.removed_at is not None:
             raise ApiError(404, "no such webhook")
         rows = (
             await session.execute(
