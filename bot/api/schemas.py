@@ -27,10 +27,10 @@ class TicketQuery(Model):
     channel: str | None = Field(default=None, max_length=32)
     priority: Priority | None = None
     assignee_id: int | None = Field(default=None, ge=0, le=2**63 - 1)
-    customer_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    customer_id: int | None = Field(default=None, ge=1, le=2**31 - 1)  # the column's size
     limit: int = Field(default=50, ge=1, le=100)
     cursor: int | None = Field(
-        default=None, ge=1, le=2**63 - 1, description="next_cursor of the previous page"
+        default=None, ge=1, le=2**31 - 1, description="next_cursor of the previous page"
     )
 
 
