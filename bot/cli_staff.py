@@ -11,7 +11,7 @@ from typing import Any
 from bot.cli_inbox import CommandError
 from bot.config import Settings
 from bot.database import command_database
-from bot.inbox.auth import hash_password
+from bot.web.passwords import hash_password
 from storage.models import utcnow
 from storage.repositories.api import AuditLog
 from storage.repositories.staff_accounts import AccountRepository, SessionRepository

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.inbox.auth import hash_password
+from bot.web.passwords import hash_password
 from storage.db import create_session_pool
 from storage.models import utcnow
 from storage.repositories.staff_accounts import AccountRepository

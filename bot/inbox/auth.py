@@ -7,30 +7,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from aiohttp import web
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
+from bot.web import passwords
 from bot.web.keys import SESSION_POOL, SETTINGS
 from storage.models import StaffAccount, utcnow
 from storage.repositories.staff_accounts import SessionRepository
 
 COOKIE = "otklik_inbox"
-_hasher = PasswordHasher()
-# Checked against when the login is unknown, so a wrong login costs what a wrong password does.
-_DUMMY = _hasher.hash("not a password anyone has")
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
 
 
 def password_matches(account: StaffAccount | None, password: str) -> bool:
-    try:
-        return _hasher.verify(account.password_hash if account else _DUMMY, password) and (
-            account is not None
-        )
-    except (VerificationError, InvalidHashError):
-        return False
+    return passwords.password_matches(account.password_hash if account else None, password)
 
 
 @dataclass(frozen=True)

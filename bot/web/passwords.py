@@ -1,0 +1,28 @@
+"""Staff passwords: argon2 hashes (argon2-cffi's defaults)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+
+
+@cache
+def _dummy() -> str:
+    """Checked against when the login is unknown, so a wrong login costs what a wrong password
+    does. Made on first use: a hash takes ~0.15 s, which every CLI start would pay."""
+    return _hasher.hash("not a password anyone has")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def password_matches(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _dummy(), password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
