@@ -72,8 +72,21 @@ async def test_schemathesis_finds_no_500_and_no_mismatch(faq_loaded: Database, t
             "--seed",
             "20261203",
         ]
+        # The client runs on the real clock: under the date guard's faketime, hypothesis
+        # inside schemathesis never finished (600 s). The bot under test keeps the moved clock.
+        client_env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_FAKE_MONOTONIC")
+        }
         run = await asyncio.to_thread(
-            subprocess.run, command, capture_output=True, text=True, timeout=600, cwd=tmp_path
+            subprocess.run,
+            command,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+            env=client_env,
         )
     finally:
         bot.terminate()
