@@ -29,8 +29,11 @@ if [ "${OTKLIK_DATE_GUARD:-1}" = "0" ]; then
     echo "!!! OTKLIK_DATE_GUARD=0: the moved-clock run is SKIPPED !!!" >&2
 elif bash scripts/ensure_faketime.sh; then
     moved="$("$PY" scripts/guard_date.py)"
-    echo "=== date guard: test suite on SQLite with the clock at $moved (faketime) ==="
-    env -u OTKLIK_TEST_DATABASE_URL faketime -f "@$moved" "$PY" -m pytest -q "$@"
+    # An offset, not "@moment": "@" starts every process at that moment, so a bot spawned a
+    # minute into the run would live a minute in the past of the test that started it.
+    offset=$(( $(date -u -d "$moved" +%s) - $(date -u +%s) ))
+    echo "=== date guard: test suite on SQLite with the clock at $moved (faketime +${offset}s) ==="
+    env -u OTKLIK_TEST_DATABASE_URL faketime -f "+${offset}" "$PY" -m pytest -q "$@"
     date_status=$?
 else
     echo "!!! faketime is not available: the moved-clock run is SKIPPED !!!" >&2
