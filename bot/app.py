@@ -36,7 +36,7 @@ from bot.channels.webchat.hub import WebChatHub
 from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.faq_catalog import FaqCatalog
-from bot.core.hours import parse_schedule
+from bot.core.hours import WorkingHours, parse_schedule
 from bot.core.inbound_queue import InboundQueue
 from bot.core.messages import Reply
 from bot.core.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
@@ -86,6 +86,8 @@ class Services:
     channels: list[ChannelPackage] = field(default_factory=list)
     inbound: InboundQueue | None = None
     webhooks: WebhookSender | None = None
+    hours: WorkingHours | None = None
+    clock: Callable[[], datetime] = utcnow
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -163,6 +165,8 @@ def create_services(
         status,
         limiter,
         channels=channels,
+        hours=hours,
+        clock=clock,
     )
     services.webhooks = WebhookSender(
         pool, RetryPolicy(retry.retry_base_seconds, retry.retry_max_seconds, retry.max_attempts)
@@ -215,6 +219,8 @@ def create_app(services: Services) -> web.Application:
     app[keys.API_LIMITER] = RequestLimiter(settings.api.requests_per_minute, settings.api.burst)
     app.on_response_prepare.append(_nosniff)
     app[keys.STATUS] = services.status
+    app[keys.HOURS] = services.hours or parse_schedule(settings.hours)
+    app[keys.CLOCK] = services.clock
     app.add_routes(health.routes)
     app.add_routes(api.routes())
     inbox.setup(app, settings.api)

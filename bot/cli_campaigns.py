@@ -146,11 +146,7 @@ async def _campaign(session: Any, settings: Settings, args: argparse.Namespace) 
         print(f"campaign {campaign.id} is {campaign.status}")
         return
     if args.action == "start":
-        if campaign.status not in ("draft", "scheduled"):
-            raise service.CampaignError(f"status: campaign is {campaign.status}")
-        campaign.run_at = datetime.now(UTC)
-        campaign.status = "scheduled"
-        campaign.schedule = "once"
+        service.start_now(campaign, datetime.now(UTC))
         print(f"campaign {campaign.id} starts now (the running bot sends it)")
         return
     state = await service.status(session, campaign)

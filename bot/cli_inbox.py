@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 from bot.config import PRIORITIES, Settings
 from bot.core.hours import parse_schedule
 from bot.core.outbox import Outbox, ReplyBuffer
+from bot.core.routing import rule_problem
 from bot.core.tickets import STAFF, TicketService
 from bot.database import command_database
 from storage.models import RoutingRule
@@ -96,20 +96,9 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _check_rule(rule: RoutingRule) -> None:
-    if not (rule.keywords or rule.pattern or rule.channel or rule.language):
-        raise CommandError(
-            f"rule {rule.name!r}: give at least one of --keywords, --pattern, --channel, --language"
-        )
-    if not (rule.set_category or rule.set_priority or rule.set_assignee_id):
-        raise CommandError(
-            f"rule {rule.name!r}: give at least one of --category, --priority, --assignee"
-        )
-    try:
-        re.compile(rule.pattern)
-    except re.error as exc:
-        raise CommandError(
-            f"rule {rule.name!r}: --pattern is not a valid expression: {exc}"
-        ) from None
+    problem = rule_problem(rule)
+    if problem is not None:
+        raise CommandError(f"rule {rule.name!r}: {problem}")
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:

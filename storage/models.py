@@ -161,6 +161,8 @@ class FaqEntry(Base):
     helpful_count: Mapped[int] = mapped_column(Integer, default=0)
     unhelpful_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Raised by every edit: two editors cannot overwrite each other unseen (ETag / If-Match).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class FaqFeedback(Base):

@@ -13,66 +13,26 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_spec
 from sqlalchemy import select
 
 from bot.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
 from storage.db import create_session_pool
 from storage.models import SurveyResponse, Ticket
-from storage.repositories.api import TokenRepository
 from storage.repositories.reports import add_response
+from tests.api_client import Api, open_api
+from tests.api_client import make_token as _token
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
 
 STAFF_CHAT = -100777
 
 
-async def _token(database: Database, name: str, role: str) -> str:
-    async with create_session_pool(database.engine)() as session, session.begin():
-        _, token = await TokenRepository(session).create(name, role)
-    return token
-
-
-class Api:
-    """Calls the API and checks every answer against the document the app serves."""
-
-    def __init__(self, app: RunningApp, spec: dict[str, Any]) -> None:
-        self.app = app
-        self.spec = spec
-
-    async def call(
-        self,
-        method: str,
-        path: str,
-        token: str | None,
-        *,
-        json: Any = None,
-        data: bytes | None = None,
-        params: dict[str, str] | None = None,
-        template: str | None = None,
-    ) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        async with self.app.http.request(
-            method, self.app.url + path, json=json, data=data, params=params, headers=headers
-        ) as resp:
-            body = await resp.json()
-            assert resp.content_type == "application/json"
-        operation = self.spec["paths"][template or path][method.lower()]
-        assert str(resp.status) in operation["responses"], (resp.status, body)
-        schema = operation["responses"][str(resp.status)]["content"]["application/json"]["schema"]
-        OAS31Validator({**schema, "components": self.spec["components"]}).validate(body)
-        return resp.status, body
-
-
 @pytest.fixture
 async def api(start_app: AppFactory, fake_tg: FakeTelegram) -> Api:
     fake_tg.members[8] = "member"
     app = await start_app(telegram={"staff_chat_id": STAFF_CHAT}, scheduler={"enabled": False})
-    async with app.http.get(app.url + "/api/v1/openapi.json") as resp:  # no token needed
-        assert resp.status == 200
-        spec = await resp.json()
-    return Api(app, spec)
+    return await open_api(app)
 
 
 async def _complaints(fake_tg: FakeTelegram, app: RunningApp, customers: range) -> None:

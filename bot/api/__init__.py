@@ -5,13 +5,30 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.api import audit, customers, reports, spec, tickets, webhooks
+from bot.api import (
+    audit,
+    campaigns,
+    canned,
+    customers,
+    faq,
+    hours,
+    reports,
+    rules,
+    spec,
+    tickets,
+    webhooks,
+)
 from bot.api.operations import Operation, mount
 from bot.web.errors import json_response
 
 OPERATIONS: list[Operation] = [
     *tickets.OPERATIONS,
     *customers.OPERATIONS,
+    *faq.OPERATIONS,
+    *canned.OPERATIONS,
+    *rules.OPERATIONS,
+    *campaigns.OPERATIONS,
+    *hours.OPERATIONS,
     *reports.OPERATIONS,
     *webhooks.OPERATIONS,
     *audit.OPERATIONS,

@@ -8,12 +8,14 @@ descriptions."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from bot.core import untrusted
 from bot.web.errors import json_response
@@ -72,7 +74,8 @@ class Operation:
     status: int = 200
     errors: tuple[int, ...] = ()  # beyond 401, 403, 422 and 429, which every one may answer
     if_match: bool = False  # needs If-Match: the ETag of what the caller read
-    csv: bool = False  # format=csv answers text/csv instead of JSON
+    alternate: str = ""  # a media type `format=` may ask for instead of JSON (text/csv)
+    max_body: int = MAX_BODY
 
     @property
     def path_ids(self) -> list[str]:
@@ -81,6 +84,17 @@ class Operation:
     @property
     def operation_id(self) -> str:
         return self.handler.__name__
+
+
+def expected_version(call: Call, what: str) -> int:
+    """The version the caller read, from If-Match: 428 without one, 422 for a malformed one."""
+    given = call.request.headers.get("If-Match", "").strip().removeprefix("W/")
+    if not given:
+        raise ApiError(428, f"send If-Match with the ETag of the {what} you read (GET it first)")
+    version = given.strip('"')
+    if not (version.isascii() and version.isdigit() and len(version) <= 9):
+        raise ApiError(422, "header field 'If-Match': not an ETag this API gave", "If-Match")
+    return int(version)
 
 
 def error(status: int, message: str, field_name: str | None = None) -> web.Response:
@@ -110,7 +124,12 @@ async def _authenticate(request: web.Request) -> Caller:
 
 
 def mount(operations: list[Operation]) -> list[web.RouteDef]:
-    return [web.route(op.method, op.path, _endpoint(op)) for op in operations]
+    # Ids are digits in the route itself: /faq/export is not entry "export", and a method a
+    # path lacks is a 405 naming the ones it has, not a 404 from its neighbour's template.
+    return [
+        web.route(op.method, re.sub(r"\{(\w+)\}", r"{\1:[0-9]+}", op.path), _endpoint(op))
+        for op in operations
+    ]
 
 
 def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -139,17 +158,19 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
                     name, message = _field_of(exc, "query")
                     raise ApiError(422, message, name) from None
             if op.body is not None:
-                call.body = await _body(request, op.body)
+                call.body = await _body(request, op.body, op.max_body)
             answer = await op.handler(call)
         except ApiError as exc:
             failed = error(exc.status, exc.message, exc.field)
             if call is not None:
                 failed.headers.update(call.headers)  # a 412 says what the ETag is now
             return failed
+        except IntegrityError:  # a name or slug taken by a concurrent request
+            return error(409, "conflicts with what another request just saved; read it again")
         except DB_ERRORS:
             log.warning("api: database unavailable for %s %s", op.method, op.path)
             return error(503, "database unavailable, try again")
-        if isinstance(answer, web.StreamResponse):  # a CSV report
+        if isinstance(answer, web.StreamResponse):  # a CSV report, a YAML export
             return answer
         response = json_response(answer.model_dump(mode="json"), status=op.status)
         response.headers.update(call.headers)
@@ -159,12 +180,12 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
     return endpoint
 
 
-async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ApiError(413, f"body larger than {MAX_BODY} bytes")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, f"body larger than {MAX_BODY} bytes")
+async def _body(request: web.Request, model: type[BaseModel], limit: int) -> BaseModel:
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"body larger than {limit} bytes")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(413, f"body larger than {limit} bytes")
     try:
         payload = untrusted.loads(raw.decode("utf-8"))
     except (untrusted.BadJson, UnicodeDecodeError):

@@ -55,7 +55,7 @@ OPERATIONS = [
         _report(metric),
         MODELS[metric],
         query=schemas.ReportQuery,
-        csv=True,
+        alternate="text/csv",
     )
     for metric, summary in (
         ("nps", "NPS = 100·(P − D)/N with its 95 % margin of error, per period"),

@@ -7,10 +7,29 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 Status = Literal["new", "open", "waiting", "resolved", "closed"]
 Priority = Literal["low", "normal", "high", "urgent"]
+
+
+def _not_a_bool(value: object) -> object:
+    """JSON Schema's integer is any whole number (2.0 too) but never true or false, which
+    pydantic would read as 1 and 0."""
+    if isinstance(value, bool):
+        raise ValueError("an integer, not a boolean")
+    return value
+
+
+def _text_only(value: object) -> object:
+    """A moment as ISO 8601 text: pydantic would also read a number as Unix time."""
+    if not isinstance(value, str):
+        raise ValueError("a date-time as ISO 8601 text with a zone")
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_not_a_bool)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_text_only)]
 
 
 class Model(BaseModel):
@@ -101,6 +120,10 @@ class ReplyOut(Model):
 
 class NoteIn(Model):
     text: str = Field(min_length=1, max_length=4096, description="Internal: never sent")
+
+
+class MergeIn(Model):
+    into: Whole = Field(ge=1, le=2**31 - 1, description="The ticket that stays open")
 
 
 class NoteOut(Model):

@@ -93,8 +93,10 @@ def _operation(op: Operation, refs: dict[type[BaseModel], dict[str, Any]]) -> di
             parameters.append(parameter)
     error = {"application/json": {"schema": refs[schemas.Error]}}
     content: dict[str, Any] = {"application/json": {"schema": refs[op.response]}}
-    if op.csv:
-        content["text/csv"] = {"schema": {"type": "string"}}
+    if op.alternate:
+        # A text type is a string; a structured one (YAML) is whatever the document holds.
+        textual = op.alternate.startswith("text/")
+        content[op.alternate] = {"schema": {"type": "string"} if textual else {}}
     responses: dict[str, Any] = {str(op.status): {"description": "OK", "content": content}}
     for status in sorted({*COMMON_ERRORS, *op.errors}):
         text = COMMON_ERRORS.get(status) or ERROR_TEXT.get(status, "Error")

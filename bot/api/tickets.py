@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.api import schemas
-from bot.api.operations import ApiError, Call, Operation
+from bot.api.operations import ApiError, Call, Operation, expected_version
 from bot.core.outbox import ReplyBuffer
 from bot.core.tickets import STAFF, Effects
 from bot.web.keys import OUTBOX, SESSION_POOL, TICKETS
@@ -47,19 +47,9 @@ def etag(ticket: Ticket) -> str:
     return f'"{ticket.version}"'
 
 
-def _if_match(call: Call) -> int:
-    given = call.request.headers.get("If-Match", "").strip().removeprefix("W/")
-    if not given:
-        raise ApiError(428, "send If-Match with the ETag of the ticket you read (GET it first)")
-    version = given.strip('"')
-    if not (version.isascii() and version.isdigit() and len(version) <= 9):
-        raise ApiError(422, "header field 'If-Match': not an ETag this API gave", "If-Match")
-    return int(version)
-
-
 async def update_ticket(call: Call) -> schemas.TicketSummary:
     patch: schemas.TicketPatch = call.body
-    expected = _if_match(call)
+    expected = expected_version(call, "ticket")
     app = call.request.app
     service, outbox = app[TICKETS], app[OUTBOX]
     author = call.caller.name
@@ -163,6 +153,37 @@ async def add_note(call: Call) -> schemas.NoteOut:
     return schemas.NoteOut(ticket_id=ticket.id, message_id=note.id)
 
 
+async def merge_ticket(call: Call) -> schemas.TicketSummary:
+    body: schemas.MergeIn = call.body
+    app = call.request.app
+    outbox = app[OUTBOX]
+    async with app[SESSION_POOL]() as session, session.begin():
+        tickets = TicketRepository(session)
+        duplicate, target = await tickets.get(call.ids["ticket_id"]), await tickets.get(body.into)
+        if duplicate is None:
+            raise ApiError(404, "no such ticket")
+        if target is None:
+            raise ApiError(404, f"no ticket #{body.into} to merge into", "into")
+        if duplicate.id == target.id or duplicate.customer_id != target.customer_id:
+            raise ApiError(409, "only another ticket of the same customer can be merged", "into")
+        if duplicate.merged_into_id is not None:
+            raise ApiError(
+                409, f"#{duplicate.id} is already merged into #{duplicate.merged_into_id}"
+            )
+        effects = await app[TICKETS].merge(session, duplicate, target, call.caller.name)
+        for ticket in (duplicate, target):
+            ticket.version += 1
+        AuditLog(session).add(
+            call.caller.actor, "ticket.merge", f"ticket:{duplicate.id}", {"into": target.id}
+        )
+        queued = await outbox.enqueue(session, ReplyBuffer(effects.posts))
+        await session.flush()
+        summary = _summary(target)
+        call.headers["ETag"] = etag(target)
+    await outbox.deliver(queued)
+    return summary
+
+
 OPERATIONS = [
     Operation(
         "GET",
@@ -209,5 +230,14 @@ OPERATIONS = [
         body=schemas.NoteIn,
         status=201,
         errors=(400, 404, 413),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/tickets/{ticket_id}/merge",
+        "Close this ticket into another of the same customer; later messages go there",
+        merge_ticket,
+        schemas.TicketSummary,
+        body=schemas.MergeIn,
+        errors=(400, 404, 409, 413),
     ),
 ]

@@ -75,6 +75,46 @@ async def launch(
     """Queue a delivery for every customer in the audience (narrowed by the keyword filters a
     trigger adds); returns how many were queued. A customer gets one delivery per run_key."""
     audience = parse_audience(campaign.audience)
+    statement = _audience_query(audience, customer_id, first_contact_after, first_contact_before)
+    deliveries: list[dict[str, Any]] = []
+    skipped: dict[str, int] = {}
+    rows = await session.execute(statement)
+    for row, address, reason in _classified(rows, audience, campaign.throttle_days, now):
+        if reason is not None:
+            skipped[reason] = skipped.get(reason, 0) + 1
+            continue
+        assert address is not None
+        zone = zone_of(row.timezone, default_zone)
+        deliveries.append(
+            {
+                "campaign_id": campaign.id,
+                "customer_id": row.id,
+                "run_key": run_key,
+                "channel": address[0],
+                "recipient": address[1],
+                "language": row.language,
+                "status": "queued",
+                "attempts": 0,
+                "not_before": quiet_until(now, zone, campaign.quiet_start, campaign.quiet_end)
+                or now,
+            }
+        )
+    if skipped:
+        campaign.skipped = json.dumps(merge_skips(skipped_of(campaign), skipped), sort_keys=True)
+    return await insert_ignore_many(
+        session,
+        Delivery.__table__,  # type: ignore[arg-type]
+        deliveries,
+        ["campaign_id", "customer_id", "run_key"],
+    )
+
+
+def _audience_query(
+    audience: dict[str, Any],
+    customer_id: int | None = None,
+    first_contact_after: datetime | None = None,
+    first_contact_before: datetime | None = None,
+) -> Any:
     # One query for the audience with each customer's address on their last channel, and the
     # deliveries written in chunks: a 10,000-customer run is a handful of statements.
     statement = (
@@ -115,38 +155,32 @@ async def launch(
     if "has_ticket" in audience:
         has = exists().where(Ticket.customer_id == Customer.id)
         statement = statement.where(has if audience["has_ticket"] else ~has)
-    deliveries: list[dict[str, Any]] = []
+    return statement
+
+
+async def preview(
+    session: AsyncSession, audience_json: str, throttle_days: int, now: datetime
+) -> tuple[int, dict[str, int]]:
+    """How many a campaign with this audience would ask now, and why the rest would not be:
+    the same query and the same rules as `launch`, writing nothing."""
+    audience = parse_audience(audience_json)
+    asked = 0
     skipped: dict[str, int] = {}
-    rows = await session.execute(statement)
-    for row, address in _one_address_each(rows, audience.get("channel") or None):
-        reason = _skip_reason(row, address, campaign.throttle_days, now)
-        if reason is not None:
+    rows = await session.execute(_audience_query(audience))
+    for _row, _address, reason in _classified(rows, audience, throttle_days, now):
+        if reason is None:
+            asked += 1
+        else:
             skipped[reason] = skipped.get(reason, 0) + 1
-            continue
-        assert address is not None
-        zone = zone_of(row.timezone, default_zone)
-        deliveries.append(
-            {
-                "campaign_id": campaign.id,
-                "customer_id": row.id,
-                "run_key": run_key,
-                "channel": address[0],
-                "recipient": address[1],
-                "language": row.language,
-                "status": "queued",
-                "attempts": 0,
-                "not_before": quiet_until(now, zone, campaign.quiet_start, campaign.quiet_end)
-                or now,
-            }
-        )
-    if skipped:
-        campaign.skipped = json.dumps(merge_skips(skipped_of(campaign), skipped), sort_keys=True)
-    return await insert_ignore_many(
-        session,
-        Delivery.__table__,  # type: ignore[arg-type]
-        deliveries,
-        ["campaign_id", "customer_id", "run_key"],
-    )
+    return asked, skipped
+
+
+def _classified(
+    rows: Iterable[Any], audience: dict[str, Any], throttle_days: int, now: datetime
+) -> Iterator[tuple[Any, tuple[str, str] | None, str | None]]:
+    """Each member of the audience with the address to ask them on and why not, if not."""
+    for row, address in _one_address_each(rows, audience.get("channel") or None):
+        yield row, address, _skip_reason(row, address, throttle_days, now)
 
 
 def _one_address_each(

@@ -147,6 +147,15 @@ async def change_state(session: AsyncSession, campaign: Campaign, action: str) -
     campaign.status = target
 
 
+def start_now(campaign: Campaign, now: datetime) -> None:
+    """A draft or scheduled campaign goes out at the next scheduler tick, on any instance."""
+    if campaign.status not in ("draft", "scheduled"):
+        raise CampaignError(f"status: cannot start a campaign that is {campaign.status}")
+    campaign.run_at = now
+    campaign.status = "scheduled"
+    campaign.schedule = "once"
+
+
 async def status(session: AsyncSession, campaign: Campaign) -> CampaignStatus:
     rows = await session.execute(
         select(Delivery.status, func.count(Delivery.id))

@@ -15,6 +15,19 @@ from storage.models import RoutingRule
 from storage.repositories.tickets import RuleRepository
 
 
+def rule_problem(rule: RoutingRule) -> str | None:
+    """What makes a rule unusable (named by the CLI's option), or None for a good one."""
+    if not (rule.keywords or rule.pattern or rule.channel or rule.language):
+        return "give at least one of --keywords, --pattern, --channel, --language"
+    if not (rule.set_category or rule.set_priority or rule.set_assignee_id):
+        return "give at least one of --category, --priority, --assignee"
+    try:
+        re.compile(rule.pattern)
+    except re.error as exc:
+        return f"--pattern is not a valid expression: {exc}"
+    return None
+
+
 @dataclass(frozen=True)
 class Routing:
     category: str = "general"

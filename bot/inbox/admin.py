@@ -11,18 +11,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.faq_matcher import FaqDocument, FaqIndex
+from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, see_other, signed_in_only
 from bot.inbox.texts import TEXTS, language_of
 from bot.web.keys import SESSION_POOL, SETTINGS
 from storage.models import FaqEntry, utcnow
 from storage.repositories.api import AuditLog
+from storage.repositories.faq import FaqRepository
 
 SLUG = re.compile(r"[a-z0-9-]{1,64}")
 
 
 def _version(entry: FaqEntry) -> str:
-    return entry.updated_at.isoformat()
+    return str(entry.version)
 
 
 async def _faq(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
@@ -97,14 +99,15 @@ async def _entry(request: web.Request, signed: auth.Signed) -> web.StreamRespons
             question = str(form.get("question", "")).strip()[:500]
             answer = str(form.get("answer", "")).strip()[:4000]
             keywords = str(form.get("keywords", "")).strip()[:4000]
-            if str(form.get("version", "")) != _version(entry):
-                flash, error = language["conflict"], True
-            elif not question or not answer:
+            given = parse_id(str(form.get("version", "")))
+            if not question or not answer:
                 flash, error = language["bad_entry"], True
+            elif given is None or not await FaqRepository(session).claim_version(entry.id, given):
+                flash, error = language["conflict"], True
             else:
+                await session.refresh(entry)
                 entry.question, entry.answer = question, answer
                 entry.keywords = "\n".join(k.strip() for k in keywords.splitlines() if k.strip())
-                entry.updated_at = utcnow()
                 AuditLog(session).add(f"staff:{signed.login}", "faq.update", f"faq:{entry.id}")
                 saved = entry.id
         if saved is None and request.query.get("done") == "saved":

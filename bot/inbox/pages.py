@@ -22,7 +22,15 @@ from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.texts import TEXTS, language_of
 from bot.web.flood import RequestLimiter, client_address, retry_after
-from bot.web.keys import INBOX_LIVE, OUTBOX, SESSION_POOL, SETTINGS, SIGN_IN_LIMITER, TICKETS
+from bot.web.keys import (
+    HOURS,
+    INBOX_LIVE,
+    OUTBOX,
+    SESSION_POOL,
+    SETTINGS,
+    SIGN_IN_LIMITER,
+    TICKETS,
+)
 from storage.models import ConversationMessage, Customer, Ticket, utcnow
 from storage.repositories.api import AuditLog
 from storage.repositories.staff_accounts import AccountRepository, SessionRepository
@@ -154,9 +162,7 @@ async def _logout(request: web.Request, signed: auth.Signed) -> web.StreamRespon
 
 
 def _zone(request: web.Request) -> Any:
-    from bot.core.hours import parse_schedule
-
-    return parse_schedule(request.app[SETTINGS].hours).zone
+    return request.app[HOURS].zone
 
 
 def _when(value: datetime | None, zone: Any) -> str:

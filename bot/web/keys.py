@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -9,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.core.conversation import Conversation
+from bot.core.hours import WorkingHours
 from bot.core.outbox import Outbox
 from bot.core.tickets import TicketService
 from bot.metrics import Metrics
@@ -34,3 +37,5 @@ WEBCHAT_GUARD = web.AppKey("webchat_guard", WebChatGuard)
 API_LIMITER = web.AppKey("api_limiter", RequestLimiter)
 SIGN_IN_LIMITER = web.AppKey("sign_in_limiter", RequestLimiter)
 INBOX_LIVE: web.AppKey[InboxLive] = web.AppKey("inbox_live")
+HOURS = web.AppKey("hours", WorkingHours)
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

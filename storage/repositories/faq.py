@@ -38,6 +38,16 @@ class FaqRepository:
         count, latest = (await self._session.execute(statement)).one()
         return int(count), str(latest)
 
+    async def claim_version(self, entry_id: int, version: int) -> bool:
+        """Raise the version if it is still `version`: of two racing editors one wins."""
+        result = await self._session.execute(
+            update(FaqEntry)
+            .where(FaqEntry.id == entry_id, FaqEntry.version == version)
+            .values(version=version + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def upsert(
         self, records: Iterable[FaqRecord], *, replace: bool = False
     ) -> tuple[int, int]:
@@ -74,6 +84,7 @@ class FaqRepository:
                     keywords,
                 )
                 entry.updated_at = now
+                entry.version += 1
                 updated += 1
         if replace:
             for key, entry in existing.items():
