@@ -13,6 +13,7 @@ LINE = (43, 108, 176)
 GRID = (226, 232, 240)
 TEXT = (26, 32, 44)
 LOW = (197, 48, 48)
+MARGIN = (150, 180, 214)
 
 VALUE_KEY = {"nps": "nps", "csat": "csat_percent", "ces": "mean"}
 RANGES = {"nps": (-100.0, 100.0), "csat": (0.0, 100.0), "ces": (1.0, 7.0)}
@@ -46,6 +47,15 @@ def trend_png(metric: str, rows: list[dict[str, Any]], title: str) -> bytes:
         xy = [(MARGIN_LEFT + i * step_x, y_of(float(v))) for i, (_, v, _) in enumerate(points)]
         if len(xy) > 1:
             draw.line(xy, fill=LINE, width=3)
+        # The 95 % margin of error as a bar around each NPS point: a move inside it is noise.
+        for row, (x, _) in zip([r for r in rows if r[key] is not None], xy, strict=True):
+            margin = row.get("margin_95")
+            if margin:
+                value = float(row[key])
+                top, bottom = y_of(min(value + margin, high)), y_of(max(value - margin, low))
+                draw.line([(x, top), (x, bottom)], fill=MARGIN, width=2)
+                draw.line([(x - 5, top), (x + 5, top)], fill=MARGIN, width=2)
+                draw.line([(x - 5, bottom), (x + 5, bottom)], fill=MARGIN, width=2)
         label_every = max(1, len(points) // 8)
         for i, ((period, _, weak), (x, y)) in enumerate(zip(points, xy, strict=True)):
             draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=LOW if weak else LINE)

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import re
 import sys
 from typing import Any
 
 from bot.cli_inbox import CommandError
 from bot.config import Settings
 from bot.database import command_database
-from bot.web.passwords import hash_password
+from bot.web.passwords import LOGIN, MIN_PASSWORD, hash_password
 from storage.models import utcnow
 from storage.repositories.api import AuditLog
 from storage.repositories.staff_accounts import AccountRepository, SessionRepository
-
-LOGIN = re.compile(r"[a-z0-9_.-]{2,64}")
-MIN_PASSWORD = 10
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import Any
 
@@ -11,9 +10,7 @@ from bot.cli_inbox import CommandError
 from bot.config import Settings
 from bot.database import command_database
 from storage.models import utcnow
-from storage.repositories.api import AuditLog, TokenRepository
-
-NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+from storage.repositories.api import TOKEN_NAME, AuditLog, TokenRepository
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -58,7 +55,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 )
             print(f"{len(rows)} tokens")
             return 0
-        if not NAME.fullmatch(args.name):
+        if not TOKEN_NAME.fullmatch(args.name):
             raise CommandError("a token name is 1-64 of letters, digits, '_', '.' and '-'")
         existing = await tokens.named(args.name)
         if args.action == "create":

@@ -8,7 +8,11 @@ from aiohttp import web
 
 from bot.config import ApiConfig
 from bot.inbox import admin as admin
+from bot.inbox import campaigns as campaigns
 from bot.inbox import pages
+from bot.inbox import people as people
+from bot.inbox import reports as reports
+from bot.inbox import settings as settings
 from bot.inbox.live import InboxLive
 from bot.web.flood import RequestLimiter
 from bot.web.keys import INBOX_LIVE, SESSION_POOL, SIGN_IN_LIMITER
@@ -25,4 +29,4 @@ def setup(app: web.Application, config: ApiConfig) -> None:
     live = InboxLive(app[SESSION_POOL])
     app[INBOX_LIVE] = live
     app.on_shutdown.append(lambda _app: live.close())
-    app.add_routes(pages.routes)  # `admin` put the console's pages on the same table
+    app.add_routes(pages.routes)  # the console's modules put their pages on the same table

@@ -86,7 +86,7 @@ def signed_in_only(
     return guarded
 
 
-_STATIC = {"inbox.css": "text/css", "live.js": "text/javascript"}
+_STATIC = {"inbox.css": "text/css", "live.js": "text/javascript", "progress.js": "text/javascript"}
 
 
 @routes.get("/inbox/static/{name}")

@@ -1,13 +1,17 @@
-"""Staff passwords: argon2 hashes (argon2-cffi's defaults)."""
+"""Staff passwords: argon2 hashes (argon2-cffi's defaults); what a login and a password
+must be."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
+LOGIN = re.compile(r"[a-z0-9_.-]{2,64}")  # what an account's login may be
+MIN_PASSWORD = 10
 
 
 @cache

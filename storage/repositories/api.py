@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import ApiToken, AuditEntry, utcnow
 
 TOKEN_PREFIX = "otk_"
+
+
+TOKEN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # who or what uses a token
 
 
 def hash_token(token: str) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_name
-from storage.models import Campaign, Delivery, SurveyResponse, SurveyScoreDay
+from storage.models import Campaign, Delivery, SurveyResponse, SurveyScoreDay, Ticket
 from storage.repositories._upsert import upsert_insert
 
 
@@ -204,3 +204,33 @@ async def response_rates(
         statement = statement.where(Campaign.id == campaign_id)
     rows = (await session.execute(statement)).all()
     return [CampaignRate(int(i), str(n), int(d), int(a)) for i, n, d, a in rows]
+
+
+@dataclass(frozen=True)
+class TicketCounts:
+    period: str
+    opened: int
+    answered: int  # with a first staff reply
+    on_time: int  # first reply by its due time (working hours counted)
+
+
+async def ticket_counts(
+    session: AsyncSession, since: datetime | None, until: datetime | None, by: str | None
+) -> list[TicketCounts]:
+    """Complaints opened per period, and how many got their first reply, and in time."""
+    period = _period(dialect_name(session), by, Ticket.created_at)
+    replied = Ticket.first_response_at.is_not(None)
+    in_time = replied & (Ticket.due_at.is_(None) | (Ticket.first_response_at <= Ticket.due_at))
+    statement = select(
+        period,
+        func.count(Ticket.id),
+        func.coalesce(func.sum(case((replied, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((in_time, 1), else_=0)), 0),
+    ).where(Ticket.merged_into_id.is_(None))
+    if since is not None:
+        statement = statement.where(Ticket.created_at >= since)
+    if until is not None:
+        statement = statement.where(Ticket.created_at < until)
+    rows = (await session.execute(statement.group_by(period).order_by(period))).all()
+    dialect = dialect_name(session)
+    return [TicketCounts(_label(p, dialect, by), int(n), int(a), int(o)) for p, n, a, o in rows]

@@ -1,0 +1,133 @@
+"""The console's people: staff accounts for the web inbox (add, disable) and API tokens
+(create, shown once; revoke, refused at once). The same rules as `otklik staff` and
+`otklik token`; every change goes in the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from bot.core.untrusted import parse_id
+from bot.inbox import auth
+from bot.inbox.pages import page, routes, see_other, signed_in_only
+from bot.web.keys import SESSION_POOL
+from bot.web.passwords import LOGIN, MIN_PASSWORD, hash_password
+from storage.models import ApiToken, StaffAccount, utcnow
+from storage.repositories.api import TOKEN_NAME, AuditLog, TokenRepository
+from storage.repositories.staff_accounts import AccountRepository, SessionRepository
+
+ROLES = ("agent", "admin")
+
+
+def _back(**query: str) -> web.HTTPSeeOther:
+    return see_other("/admin/people" + (f"?{urlencode(query)}" if query else ""))
+
+
+async def _people(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    async with request.app[SESSION_POOL]() as session:
+        accounts = await AccountRepository(session).all()
+        tokens = await TokenRepository(session).all()
+    return page(
+        request,
+        "admin_people.html",
+        {
+            "account": signed,
+            "csrf": signed.csrf,
+            "accounts": accounts,
+            "tokens": tokens,
+            "made_token": "",
+            "flash": request.query.get("error", "")[:300] or request.query.get("done", "")[:300],
+            "flash_error": bool(request.query.get("error")),
+        },
+    )
+
+
+async def _add_account(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    form = await request.post()
+    login = str(form.get("login", "")).strip().lower()
+    name = str(form.get("name", "")).strip()[:128]
+    role = str(form.get("role", ""))
+    password = str(form.get("password", ""))
+    if not LOGIN.fullmatch(login) or not name or role not in ROLES:
+        raise _back(error="login: 2-64 of a-z, 0-9, _ . -; name and role are required")
+    if len(password) < MIN_PASSWORD or len(password) > 1024:
+        raise _back(error=f"password: at least {MIN_PASSWORD} characters")
+    password_hash = await asyncio.to_thread(hash_password, password)  # argon2: ~50 ms of CPU
+    async with request.app[SESSION_POOL]() as session, session.begin():
+        accounts = AccountRepository(session)
+        if await accounts.by_login(login) is not None:
+            raise _back(error=f"login: an account {login!r} exists")
+        await accounts.add(login, name, role, password_hash, utcnow())
+        AuditLog(session).add(
+            f"staff:{signed.login}", "staff.add", f"staff:{login}", {"role": role}
+        )
+    raise _back(done=f"{login} added")
+
+
+async def _disable_account(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    account_id = parse_id(request.match_info["account_id"])
+    async with request.app[SESSION_POOL]() as session, session.begin():
+        found = await session.get(StaffAccount, account_id) if account_id else None
+        if found is None:
+            raise web.HTTPNotFound(text="no such account")
+        if found.login == signed.login:
+            raise _back(error="you cannot disable your own account")
+        found.disabled_at = found.disabled_at or utcnow()
+        await SessionRepository(session).end_all(found.id)
+        AuditLog(session).add(f"staff:{signed.login}", "staff.disable", f"staff:{found.login}")
+        login = found.login
+    raise _back(done=f"{login} disabled; its sessions ended")
+
+
+async def _create_token(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    form = await request.post()
+    name = str(form.get("name", "")).strip()
+    role = str(form.get("role", ""))
+    if not TOKEN_NAME.fullmatch(name) or role not in ROLES:
+        raise _back(error="token name: 1-64 of A-Z, a-z, 0-9, _ . -; a role is required")
+    async with request.app[SESSION_POOL]() as session, session.begin():
+        tokens = TokenRepository(session)
+        if await tokens.named(name) is not None:
+            raise _back(error=f"name: a token {name!r} exists (revoke it, or pick another name)")
+        _, token = await tokens.create(name, role)
+        AuditLog(session).add(f"staff:{signed.login}", "token.create", f"token:{name}")
+        listed = await tokens.all()
+        accounts = await AccountRepository(session).all()
+    # Shown on this one answer and never again: not in a redirect's URL, not stored.
+    return page(
+        request,
+        "admin_people.html",
+        {
+            "account": signed,
+            "csrf": signed.csrf,
+            "accounts": accounts,
+            "tokens": listed,
+            "made_token": token,
+            "flash": "",
+            "flash_error": False,
+        },
+    )
+
+
+async def _revoke_token(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    token_id = parse_id(request.match_info["token_id"])
+    async with request.app[SESSION_POOL]() as session, session.begin():
+        found = await session.get(ApiToken, token_id) if token_id else None
+        if found is None:
+            raise web.HTTPNotFound(text="no such token")
+        if found.revoked_at is None:
+            found.revoked_at = utcnow()
+            AuditLog(session).add(f"staff:{signed.login}", "token.revoke", f"token:{found.name}")
+        name = found.name
+    raise _back(done=f"token {name} revoked")
+
+
+routes.get("/admin/people")(signed_in_only(_people, role="admin"))
+routes.post("/admin/people/accounts")(signed_in_only(_add_account, role="admin"))
+routes.post("/admin/people/accounts/{account_id}/disable")(
+    signed_in_only(_disable_account, role="admin")
+)
+routes.post("/admin/people/tokens")(signed_in_only(_create_token, role="admin"))
+routes.post("/admin/people/tokens/{token_id}/revoke")(signed_in_only(_revoke_token, role="admin"))

@@ -1,0 +1,252 @@
+"""The admin console beyond the FAQ editor: campaigns (audience counted before the start,
+progress watched while the real scheduler sends through the fake Bot API), reports with
+charts, working hours, staff accounts and API tokens, the audit log. Over real HTTP, and in a
+real browser (Playwright driving Debian's chromium)."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.web.passwords import hash_password
+from storage.db import create_session_pool
+from storage.models import SurveyResponse, utcnow
+from storage.repositories.customers import CustomerRepository
+from storage.repositories.reports import add_response
+from storage.repositories.staff_accounts import AccountRepository
+from tests.conftest import AppFactory, Database, RunningApp
+from tests.fake_telegram import FakeTelegram
+
+CHROMIUM = os.environ.get("OTKLIK_CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "correct horse battery"
+CUSTOMERS = 40
+needs_chromium = pytest.mark.skipif(
+    not shutil.which(CHROMIUM),
+    reason=f"!!! no chromium at {CHROMIUM}: `make test` installs Debian's package !!!",
+)
+
+
+async def _staff(database: Database, login: str, role: str) -> None:
+    async with create_session_pool(database.engine)() as session, session.begin():
+        await AccountRepository(session).add(
+            login, login.title(), role, hash_password(PASSWORD), utcnow()
+        )
+
+
+async def _customers(database: Database, count: int) -> None:
+    async with create_session_pool(database.engine)() as session, session.begin():
+        customers = CustomerRepository(session)
+        for number in range(count):
+            language = "en" if number % 4 == 0 else "ru"
+            await customers.get_or_create("telegram", str(7100 + number), "c", language)
+
+
+async def _answers(database: Database, now: datetime) -> None:
+    """Twelve weeks of NPS, CSAT and CES answers, NPS rising, a thin week among them."""
+    rng = random.Random(20261203)
+    async with create_session_pool(database.engine)() as session, session.begin():
+        for week in range(12):
+            moment = now - timedelta(weeks=11 - week, hours=1)
+            answers = 6 if week == 4 else 40 + 5 * week
+            for _ in range(answers):
+                promoter = rng.random() < 0.3 + 0.03 * week
+                score = rng.choice((9, 10)) if promoter else rng.choice((3, 5, 6, 7, 8))
+                await add_response(
+                    session, SurveyResponse(kind="nps", score=score, created_at=moment)
+                )
+                await add_response(
+                    session,
+                    SurveyResponse(kind="csat", score=rng.choice((3, 4, 5, 5)), created_at=moment),
+                )
+                await add_response(
+                    session,
+                    SurveyResponse(kind="ces", score=rng.choice((4, 5, 6, 7)), created_at=moment),
+                )
+
+
+def _session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def _sign_in(http: aiohttp.ClientSession, app: RunningApp, login: str) -> str:
+    """Signs in; returns the CSRF token of the session, read from a page."""
+    async with http.post(
+        app.url + "/inbox/login",
+        data={"login": login, "password": PASSWORD, "next": "/inbox"},
+        allow_redirects=False,
+    ) as resp:
+        assert resp.status == 303, await resp.text()
+    async with http.get(app.url + "/inbox") as resp:
+        found = re.search(r'name="csrf" value="([^"]+)"', await resp.text())
+    assert found is not None
+    return found.group(1)
+
+
+async def test_console_pages_people_tokens_and_audit_over_http(
+    start_app: AppFactory, database: Database
+):
+    app = await start_app(telegram_mode=None, scheduler={"enabled": False})
+    await _staff(database, "boss", "admin")
+    await _staff(database, "anna", "agent")
+    await _answers(database, datetime.now(UTC))
+    pages = ("/admin/campaigns", "/admin/reports", "/admin/hours", "/admin/people", "/admin/audit")
+    async with _session() as agent, _session() as admin:
+        await _sign_in(agent, app, "anna")
+        for path in (*pages, "/admin/reports/nps.png"):
+            async with agent.get(app.url + path) as resp:
+                assert resp.status == 403, path  # agents never see the console
+        csrf = await _sign_in(admin, app, "boss")
+        for path in pages:
+            async with admin.get(app.url + path, headers={"Accept-Language": "en"}) as resp:
+                assert resp.status == 200, path
+                assert resp.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+        async with admin.get(app.url + "/admin/reports", params={"by": "week"}) as resp:
+            reports = await resp.text()
+        assert reports.count('<td class="num">40</td>') >= 1  # the first week's N
+        assert "few answers" in reports  # the thin week is marked
+        async with admin.get(app.url + "/admin/reports/nps.png") as resp:
+            chart = await resp.read()
+            assert resp.content_type == "image/png" and chart.startswith(b"\x89PNG")
+        async with admin.get(app.url + "/admin/reports/weather.png") as resp:
+            assert resp.status == 404
+        async with admin.get(
+            app.url + "/admin/reports", params={"from": "not a day", "by": "year"}
+        ) as resp:
+            assert resp.status == 200  # bad filters fall back to the defaults
+
+        async with admin.get(app.url + "/admin/hours", headers={"Accept-Language": "en"}) as resp:
+            hours = await resp.text()
+        assert "Monday" in hours and "09:00-18:00" in hours and "Europe/Moscow" in hours
+
+        # A staff account made in the console can sign in; a short password is refused.
+        vera = {"csrf": csrf, "login": "vera", "name": "Вера", "role": "agent"}
+        async with admin.post(
+            app.url + "/admin/people/accounts",
+            data={
+                "csrf": csrf,
+                "login": "vera",
+                "name": "Вера",
+                "role": "agent",
+                "password": "short",
+            },
+        ) as resp:
+            assert "password: at least 10 characters" in await resp.text()
+        async with admin.post(
+            app.url + "/admin/people/accounts",
+            data={**vera, "csrf": "forged", "password": PASSWORD},
+        ) as resp:
+            assert resp.status == 403
+        async with admin.post(
+            app.url + "/admin/people/accounts",
+            data={
+                "csrf": csrf,
+                "login": "vera",
+                "name": "Вера",
+                "role": "agent",
+                "password": PASSWORD,
+            },
+        ) as resp:
+            assert resp.status == 200 and "vera added" in await resp.text()
+        async with _session() as vera:
+            await _sign_in(vera, app, "vera")
+
+        # A token made in the console is shown once, works, and is refused once revoked.
+        async with admin.post(
+            app.url + "/admin/people/tokens", data={"csrf": csrf, "name": "crm", "role": "agent"}
+        ) as resp:
+            made = await resp.text()
+        token = re.search(r"<code>(otk_[^<]+)</code>", made)
+        assert token is not None
+        api = {"Authorization": f"Bearer {token.group(1)}"}
+        async with admin.get(app.url + "/api/v1/tickets", headers=api) as resp:
+            assert resp.status == 200
+        async with admin.get(app.url + "/admin/people") as resp:
+            listing = await resp.text()
+        assert token.group(1) not in listing  # never shown again
+        revoke = re.search(r'action="(/admin/people/tokens/\d+/revoke)"', listing)
+        assert revoke is not None
+        async with admin.post(app.url + revoke.group(1), data={"csrf": csrf}) as resp:
+            assert resp.status == 200
+        async with admin.get(app.url + "/api/v1/tickets", headers=api) as resp:
+            assert resp.status == 401
+
+        async with admin.get(app.url + "/admin/audit") as resp:
+            audit = await resp.text()
+        for action in ("staff.add", "token.create", "token.revoke"):
+            assert f"<td>{action}</td>" in audit
+        assert "staff:boss" in audit
+
+
+@needs_chromium
+async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database, tmp_path: Path
+):
+    from playwright.async_api import async_playwright
+
+    # The real scheduler and the real clock: the campaign is launched by the scheduler's job
+    # and paced by the limiter, as in production; 40 customers at 8/s take about 5 s.
+    app = await start_app(campaigns={"rate_per_second": 8}, clock=lambda: datetime.now(UTC))
+    await _staff(database, "boss", "admin")
+    await _customers(database, CUSTOMERS)
+    await _answers(database, datetime.now(UTC))
+    shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})
+            await page.goto(app.url + "/admin/campaigns")
+            await page.fill("#login", "boss")
+            await page.fill("#password", PASSWORD)
+            await page.click("button[type=submit]")
+            await page.wait_for_url(re.compile(r"/admin/campaigns$"))
+            await page.fill("#s-name", "nps-december")
+            await page.get_by_role("button", name="Создать").last.click()
+            await page.wait_for_url(re.compile(r"/admin/campaigns$"))
+
+            await page.fill("#c-name", "Декабрьский NPS")
+            await page.select_option("select[name=language]", "ru")
+            await page.fill("input[name=quiet]", "off")  # any hour of the day the test runs
+            await page.get_by_role("button", name="Посчитать аудиторию").click()
+            await page.locator("#preview").wait_for()
+            assert "Получат сейчас: 30" in await page.locator("#preview").inner_text()
+            assert await page.input_value("#c-name") == "Декабрьский NPS"  # the form is kept
+            await page.get_by_role("button", name="Создать").first.click()
+            await page.wait_for_url(re.compile(r"/admin/campaigns/\d+$"))
+
+            # The page follows the sending by itself: the bar and counts move without a reload.
+            await page.evaluate("window.__same_page = true")
+            bar = page.locator("#campaign-progress progress")
+            seen: list[int] = []
+            for _ in range(300):
+                value = int(await bar.evaluate("b => b.value"))
+                if not seen or value != seen[-1]:
+                    seen.append(value)
+                if value and value < 30 and len(seen) == 2:
+                    await page.screenshot(path=str(shots / "admin-campaign.png"))
+                if value == 30:
+                    break
+                await page.wait_for_timeout(100)
+            assert seen[-1] == 30, seen
+            assert any(0 < v < 30 for v in seen), seen  # watched in progress, not only at the end
+            await page.get_by_text("завершена").wait_for(timeout=10_000)  # reloaded when done
+            sent = await page.locator('[data-count="sent"]').inner_text()
+            assert sent == "30"
+
+            await page.goto(app.url + "/admin/reports?by=week")
+            await page.locator("#report-nps img").wait_for()
+            loaded = await page.locator("#report-nps img").evaluate("i => i.naturalWidth")
+            assert loaded == 800
+            await page.screenshot(path=str(shots / "admin-reports.png"), full_page=True)
+        finally:
+            await browser.close()
+    asked = {int(c.params["chat_id"]) for c in fake_tg.calls_of("sendMessage")}
+    russian = {7100 + n for n in range(CUSTOMERS) if n % 4}
+    assert russian <= asked and not asked & {7100 + n for n in range(0, CUSTOMERS, 4)}
