@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -16,6 +17,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -257,6 +260,18 @@ class Ticket(Base):
     # Raised by every change (each one adds a ticket message): the API's ETag, so two agents
     # editing one ticket cannot overwrite each other unseen.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+@event.listens_for(Ticket, "before_update")
+def _raise_ticket_version(_mapper: Any, _connection: Any, ticket: Ticket) -> None:
+    """Any change to a ticket, from the API, the web inbox, the staff group or the CLI, raises
+    its version: an If-Match read before it no longer matches."""
+    state = inspect(ticket)
+    if (
+        any(attr.key != "version" and attr.history.has_changes() for attr in state.attrs)
+        and not state.attrs.version.history.has_changes()
+    ):
+        ticket.version = (ticket.version or 0) + 1
 
 
 class TicketMessage(Base):

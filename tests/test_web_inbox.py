@@ -18,6 +18,8 @@ from bot.web.passwords import hash_password
 from storage.db import create_session_pool
 from storage.models import utcnow
 from storage.repositories.staff_accounts import AccountRepository
+from storage.repositories.tickets import CannedRepository
+from tests.api_client import make_token
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
 
@@ -278,3 +280,62 @@ async def test_an_admin_edits_an_faq_answer_and_the_web_chat_says_it(
         await asyncio.sleep(0.2)
     else:
         raise AssertionError(body)
+
+
+async def test_canned_replies_reply_channel_and_merge_from_the_ticket_page(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    fake_tg.members[8] = "member"
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT}, scheduler={"enabled": False})
+    await _account(faq_loaded)
+    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
+        await CannedRepository(session).add("thanks", "Спасибо, что написали! Уже смотрим.")
+    await _complaint(fake_tg, app, "Не пришёл заказ")
+    async with _browser_session() as http:
+        assert await _sign_in(http, app) == 303
+        async with http.get(app.url + "/inbox/tickets/1") as resp:
+            page = await resp.text()
+        assert '<option value="thanks"' in page and '<option value="telegram"' in page
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        form = {"csrf": csrf.group(1)}
+
+        async def act(ticket: int, action: str, **fields: str) -> str:
+            async with http.post(
+                f"{app.url}/inbox/tickets/{ticket}/{action}", data={**form, **fields}
+            ) as resp:
+                assert resp.status == 200
+                return str(resp.url.path_qs)
+
+        assert (await act(1, "reply", text="", canned="thanks")).endswith("?done=sent")
+        assert fake_tg.sent_texts(CUSTOMER)[-1].endswith("Спасибо, что написали! Уже смотрим.")
+        assert (await act(1, "via", channel="vk")).endswith("?done=via_unknown")
+        assert (await act(1, "via", channel="telegram")).endswith("?done=via")
+        # A change made in the web inbox moves the ticket's ETag: an API client holding the old
+        # one is refused, not allowed to overwrite it.
+        token = await make_token(faq_loaded, "crm", "agent")
+        api = {"Authorization": f"Bearer {token}"}
+        async with http.get(app.url + "/api/v1/tickets/1", headers=api) as resp:
+            before = resp.headers["ETag"]
+        await act(1, "resolve")
+        async with http.get(app.url + "/api/v1/tickets/1", headers=api) as resp:
+            assert resp.headers["ETag"] != before
+        async with http.patch(
+            app.url + "/api/v1/tickets/1",
+            json={"priority": "low"},
+            headers={**api, "If-Match": before},
+        ) as resp:
+            assert resp.status == 412
+
+        await _complaint(fake_tg, app, "И ещё: курьер нагрубил")
+        async with http.get(app.url + "/inbox/tickets/2") as resp:
+            assert '<option value="1">#1 · Не пришёл заказ' in await resp.text()
+        assert (await act(2, "merge", into="99")).endswith("/inbox/tickets/2?done=not_merged")
+        assert (await act(2, "merge", into="1")).endswith("/inbox/tickets/1?done=merged")
+        async with http.get(app.url + "/inbox/tickets/2") as resp:
+            assert 'Merged into <a href="/inbox/tickets/1">#1</a>' in await resp.text()
+        async with http.get(
+            app.url + "/inbox/tickets/1?done=merged", headers={"Accept-Language": "en"}
+        ) as resp:
+            merged = await resp.text()
+        assert "#2 merged here" in merged and "Merged: the conversation goes on here." in merged

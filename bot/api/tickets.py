@@ -171,8 +171,6 @@ async def merge_ticket(call: Call) -> schemas.TicketSummary:
                 409, f"#{duplicate.id} is already merged into #{duplicate.merged_into_id}"
             )
         effects = await app[TICKETS].merge(session, duplicate, target, call.caller.name)
-        for ticket in (duplicate, target):
-            ticket.version += 1
         AuditLog(session).add(
             call.caller.actor, "ticket.merge", f"ticket:{duplicate.id}", {"into": target.id}
         )

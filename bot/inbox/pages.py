@@ -33,8 +33,9 @@ from bot.web.keys import (
 )
 from storage.models import ConversationMessage, Customer, Ticket, utcnow
 from storage.repositories.api import AuditLog
+from storage.repositories.customers import CustomerRepository
 from storage.repositories.staff_accounts import AccountRepository, SessionRepository
-from storage.repositories.tickets import OPEN_STATUSES, TicketRepository
+from storage.repositories.tickets import OPEN_STATUSES, CannedRepository, TicketRepository
 
 routes = web.RouteTableDef()
 VIEWS = ("all_open", "mine", "unassigned", "urgent", "overdue", "resolved")
@@ -264,9 +265,29 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
             }
             for m in reversed(list(log))
         ]
-    flash = {"sent": "sent", "no_channel": "no_channel", "empty": "empty"}.get(
-        request.query.get("done", ""), ""
-    )
+        canned = list(await CannedRepository(session).all())
+        channels = await CustomerRepository(session).channels(ticket.customer_id)
+        siblings = (
+            await session.execute(
+                select(Ticket.id, Ticket.subject)
+                .where(
+                    Ticket.customer_id == ticket.customer_id,
+                    Ticket.id != ticket.id,
+                    Ticket.merged_into_id.is_(None),
+                )
+                .order_by(Ticket.id.desc())
+                .limit(20)
+            )
+        ).all()
+    flash = {
+        "sent": "sent",
+        "no_channel": "no_channel",
+        "empty": "empty",
+        "merged": "merged",
+        "not_merged": "not_merged",
+        "via": "via_saved",
+        "via_unknown": "via_unknown",
+    }.get(request.query.get("done", ""), "")
     language = TEXTS[language_of(request)]
     return page(
         request,
@@ -283,8 +304,12 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
             "messages": messages,
             "history": history,
             "priorities": PRIORITIES,
+            "canned": canned,
+            "channels": channels,
+            "siblings": siblings,
+            "merged_into": ticket.merged_into_id,
             "flash": language[flash] if flash else "",
-            "flash_error": flash in ("no_channel", "empty"),
+            "flash_error": flash in ("no_channel", "empty", "not_merged", "via_unknown"),
         },
     )
 
@@ -299,6 +324,9 @@ async def _act(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
     async with request.app[SESSION_POOL]() as session, session.begin():
         ticket = await _ticket_or_404(session, request)
         effects = Effects()
+        if action == "reply" and not text and form.get("canned"):
+            chosen = await CannedRepository(session).get(str(form.get("canned")))
+            text = chosen.text if chosen is not None else ""
         if action == "reply":
             if not text:
                 done = "empty"
@@ -321,12 +349,30 @@ async def _act(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
             priority = str(form.get("priority", ""))
             if priority in PRIORITIES:
                 effects = await service.set_priority(session, ticket, priority, signed.name)
+        elif action == "via":
+            channel = str(form.get("channel", ""))[:32]
+            effects = await service.choose_reply_channel(session, ticket, channel, signed.name)
+            done = "via" if ticket.reply_channel == channel else "via_unknown"
+        elif action == "merge":
+            into = parse_id(str(form.get("into", "")))
+            target = await TicketRepository(session).get(into) if into else None
+            done = "not_merged"
+            if (
+                target is not None
+                and target.id != ticket.id
+                and target.customer_id == ticket.customer_id
+                and ticket.merged_into_id is None
+            ):
+                effects = await service.merge(session, ticket, target, signed.name)
+                done = "merged"
         else:
             raise web.HTTPNotFound(text="no such action")
         AuditLog(session).add(f"staff:{signed.login}", f"ticket.{action}", f"ticket:{ticket.id}")
         queued = await outbox.enqueue(session, ReplyBuffer(effects.posts))
     await outbox.deliver(queued)
     suffix = f"?done={done}" if done else ""
+    if done == "merged":  # go on where the conversation now lives
+        raise see_other(f"/inbox/tickets/{ticket.merged_into_id}?done=merged")
     raise see_other(f"/inbox/tickets/{ticket.id}{suffix}")
 
 
