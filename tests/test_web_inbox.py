@@ -13,10 +13,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import func, select
 
 from bot.web.passwords import hash_password
 from storage.db import create_session_pool
-from storage.models import utcnow
+from storage.models import TicketMessage, utcnow
 from storage.repositories.staff_accounts import AccountRepository
 from storage.repositories.tickets import CannedRepository
 from tests.api_client import make_token
@@ -339,3 +340,35 @@ async def test_canned_replies_reply_channel_and_merge_from_the_ticket_page(
         ) as resp:
             merged = await resp.text()
         assert "#2 merged here" in merged and "Merged: the conversation goes on here." in merged
+
+
+async def test_live_updates_do_not_lose_a_message_committed_late(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    """Ids are taken before commit: id 10 can become visible after id 11. The watcher reads a
+    little behind the newest id it saw, so the page still hears of the late one, once."""
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT}, scheduler={"enabled": False})
+    await _account(faq_loaded)
+    await _complaint(fake_tg, app, "Первое")
+    for text in ("/complaint", "Второе"):
+        await fake_tg.deliver(fake_tg.message_update(CUSTOMER + 1, text))
+        await app.drain()
+    pool = create_session_pool(faq_loaded.engine)
+    async with pool() as session:
+        newest = int((await session.execute(select(func.max(TicketMessage.id)))).scalar() or 0)
+
+    async def add(message_id: int, ticket_id: int) -> None:
+        async with pool() as session, session.begin():
+            session.add(TicketMessage(id=message_id, ticket_id=ticket_id, kind="note", text="x"))
+
+    async with _browser_session() as http:
+        assert await _sign_in(http, app) == 303
+        async with http.ws_connect(app.url.replace("http", "ws") + "/inbox/live") as socket:
+            await asyncio.sleep(0.6)  # the watcher has read where the log ends
+            await add(newest + 2, 2)  # committed first, with the later id
+            first = await socket.receive_json(timeout=5)
+            await add(newest + 1, 1)  # the earlier id, committed after it was passed
+            late = await socket.receive_json(timeout=5)
+            assert (first["ids"], late["ids"]) == ([2], [1])
+            await add(newest + 3, 2)
+            assert (await socket.receive_json(timeout=5))["ids"] == [2]  # 1 is not told twice

@@ -18,6 +18,7 @@ from storage.db import DB_ERRORS
 from storage.models import TicketMessage
 
 log = logging.getLogger(__name__)
+LOOKBACK = 200  # ids behind the newest seen that are read again, for late commits
 
 
 class InboxLive:
@@ -27,6 +28,7 @@ class InboxLive:
         self._sockets: set[web.WebSocketResponse] = set()
         self._task: asyncio.Task[None] | None = None
         self._last_id: int | None = None
+        self._seen: set[int] = set()  # ids within the look-back already told
 
     async def serve(self, request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(heartbeat=30, max_msg_size=1024)
@@ -58,18 +60,27 @@ class InboxLive:
             if self._last_id is None:
                 newest = await session.execute(select(func.max(TicketMessage.id)))
                 self._last_id = int(newest.scalar() or 0)
+                recent = await session.execute(
+                    select(TicketMessage.id).where(TicketMessage.id > self._last_id - LOOKBACK)
+                )
+                self._seen = {int(i) for i in recent.scalars()}  # already there: not news
                 return []
+            # Ids are handed out before commit: a transaction that took id 10 can commit after
+            # the one that took 11 was seen. Look a little behind the newest id seen, and skip
+            # what was already told, so the late one is not lost.
             found = await session.execute(
                 select(TicketMessage.id, TicketMessage.ticket_id)
-                .where(TicketMessage.id > self._last_id)
+                .where(TicketMessage.id > self._last_id - LOOKBACK)
                 .order_by(TicketMessage.id)
-                .limit(1000)
+                .limit(1000 + LOOKBACK)
             )
-            rows = found.all()
+            rows = [(int(i), int(t)) for i, t in found.all() if int(i) not in self._seen]
         if not rows:
             return []
-        self._last_id = int(rows[-1][0])
-        return sorted({int(ticket_id) for _, ticket_id in rows})
+        self._last_id = max(self._last_id, rows[-1][0])
+        floor = self._last_id - LOOKBACK
+        self._seen = {i for i in self._seen if i > floor} | {i for i, _ in rows if i > floor}
+        return sorted({ticket_id for _, ticket_id in rows})
 
     async def _tell(self, frame: dict[str, Any]) -> None:
         for socket in list(self._sockets):
