@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 
 from bot.web.passwords import hash_password
 from storage.db import create_session_pool
-from storage.models import TicketMessage, utcnow
+from storage.models import Ticket, TicketMessage, utcnow
+from storage.repositories.customers import CustomerRepository
 from storage.repositories.staff_accounts import AccountRepository
 from storage.repositories.tickets import CannedRepository
 from tests.api_client import make_token
@@ -68,6 +69,14 @@ async def test_sign_in_cookie_fixation_csrf_and_escaping(
         async with http.get(app.url + "/inbox", allow_redirects=False) as resp:
             assert resp.status == 303 and resp.headers["Location"].startswith("/inbox/login")
         assert await _sign_in(http, app, "wrong password!") == 401
+        # Another site's form cannot sign the visitor in to an account of its choosing.
+        async with http.post(
+            app.url + "/inbox/login",
+            data={"login": "anna", "password": PASSWORD},
+            headers={"Origin": "https://evil.example"},
+            allow_redirects=False,
+        ) as resp:
+            assert resp.status == 403 and "Set-Cookie" not in resp.headers
         # A session id planted before sign-in is neither used nor kept (no fixation).
         http.cookie_jar.update_cookies({"otklik_inbox": "planted-by-someone-else"})
         async with http.post(
@@ -372,3 +381,27 @@ async def test_live_updates_do_not_lose_a_message_committed_late(
             assert (first["ids"], late["ids"]) == ([2], [1])
             await add(newest + 3, 2)
             assert (await socket.receive_json(timeout=5))["ids"] == [2]  # 1 is not told twice
+
+
+async def test_the_queue_pages_past_a_hundred_tickets(start_app: AppFactory, faq_loaded: Database):
+    app = await start_app(telegram_mode=None, scheduler={"enabled": False})
+    await _account(faq_loaded)
+    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
+        customer = await CustomerRepository(session).get_or_create("webchat", "s-1", "Ян", "ru")
+        session.add_all(
+            Ticket(customer_id=customer.id, channel="webchat", status="open", subject=f"№{n}")
+            for n in range(1, 151)
+        )
+    async with _browser_session() as http:
+        assert await _sign_in(http, app) == 303
+        async with http.get(app.url + "/inbox", params={"channel": "webchat"}) as resp:
+            first = await resp.text()
+        shown = re.findall(r'href="/inbox/tickets/(\d+)">#', first)
+        assert len(shown) == 100 and shown[0] == "150" and shown[-1] == "51"
+        older = re.search(r'href="(/inbox\?[^"]+)" id="older"', first)
+        assert older is not None and "channel=webchat" in older.group(1)
+        async with http.get(app.url + older.group(1).replace("&amp;", "&")) as resp:
+            second = await resp.text()
+        shown = re.findall(r'href="/inbox/tickets/(\d+)">#', second)
+        assert (len(shown), shown[0], shown[-1]) == (50, "50", "1")
+        assert 'id="older"' not in second

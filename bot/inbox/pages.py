@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from importlib import resources
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -38,6 +38,7 @@ from storage.repositories.staff_accounts import AccountRepository, SessionReposi
 from storage.repositories.tickets import OPEN_STATUSES, CannedRepository, TicketRepository
 
 routes = web.RouteTableDef()
+QUEUE_PAGE = 100
 VIEWS = ("all_open", "mine", "unassigned", "urgent", "overdue", "resolved")
 CHANNELS = ("telegram", "webchat", "whatsapp", "vk")
 SECURITY_HEADERS = {
@@ -115,6 +116,8 @@ def _safe_next(value: str | None) -> str:
 
 @routes.post("/inbox/login")
 async def login(request: web.Request) -> web.StreamResponse:
+    if not auth.same_site(request):
+        return web.Response(status=403, text="sign in from the bot's own sign-in page")
     settings = request.app[SETTINGS].api
     limiter: RequestLimiter = request.app[SIGN_IN_LIMITER]
     wait = limiter.take(client_address(request, settings.trust_forwarded_for))
@@ -193,10 +196,15 @@ async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamRespons
         statement = statement.where(Ticket.first_response_at.is_(None), Ticket.due_at < now)
     if channel:
         statement = statement.where(Ticket.channel == channel)
-    statement = statement.order_by(Ticket.id.desc()).limit(200)
+    before = parse_id(request.query.get("before", ""))
+    if before is not None:
+        statement = statement.where(Ticket.id < before)
+    statement = statement.order_by(Ticket.id.desc()).limit(QUEUE_PAGE + 1)
     zone = _zone(request)
     async with request.app[SESSION_POOL]() as session:
         found = (await session.execute(statement)).all()
+    older = found[QUEUE_PAGE - 1][0].id if len(found) > QUEUE_PAGE else None
+    found = found[:QUEUE_PAGE]
     rows = [
         {
             "ticket": ticket,
@@ -220,6 +228,9 @@ async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamRespons
             "view": view,
             "channels": CHANNELS,
             "channel": channel,
+            "older": urlencode({"view": view, "channel": channel, "before": older})
+            if older
+            else "",
             "flash": "",
         },
     )
@@ -389,8 +400,7 @@ routes.post("/inbox/logout")(signed_in_only(_logout))
 
 
 async def _live(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
-    origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    if not auth.same_site(request):
         raise web.HTTPForbidden(text="another site may not open the inbox's socket")
     return await request.app[INBOX_LIVE].serve(request)
 
