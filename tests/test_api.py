@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from sqlalchemy import select
 
 from bot.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
 from storage.db import create_session_pool
-from storage.models import SurveyResponse, Ticket
+from storage.models import SurveyResponse, Ticket, utcnow
+from storage.repositories.api import TokenRepository
 from storage.repositories.reports import add_response
 from tests.api_client import Api, open_api
 from tests.api_client import make_token as _token
@@ -470,3 +472,36 @@ async def test_webhooks_are_signed_retried_and_their_attempts_visible(
         )
     finally:
         await server.close()
+
+
+async def test_every_operation_refuses_no_token_and_the_wrong_role(
+    start_app: AppFactory, database: Database
+):
+    """Walks the served document: every operation answers 401 without a token (and with a
+    revoked one), and each admin-only operation 403 to an agent, before it reads any input."""
+    app = await start_app(
+        telegram_mode=None,
+        scheduler={"enabled": False},
+        api={"requests_per_minute": 1_000_000, "burst": 100_000},
+    )
+    api = await open_api(app)
+    agent = await _token(database, "walker-agent", "agent")
+    revoked = await _token(database, "walker-revoked", "admin")
+    async with create_session_pool(database.engine)() as session, session.begin():
+        row = await TokenRepository(session).named("walker-revoked")
+        assert row is not None
+        row.revoked_at = utcnow()
+    checked = admin_only = 0
+    for template, methods in api.spec["paths"].items():
+        path = re.sub(r"\{[a-z_]+\}", "1", template)
+        for method, operation in methods.items():
+            body = {} if "requestBody" in operation else None
+            for token in (None, revoked):
+                status, answer = await api.call(method.upper(), path, token, json=body)
+                assert status == 401, (method, template, status, answer)
+            if operation.get("description", "").startswith("Role: admin"):
+                admin_only += 1
+                status, answer = await api.call(method.upper(), path, agent, json=body)
+                assert status == 403 and "admin" in answer["error"], (method, template, answer)
+            checked += 1
+    assert checked >= 40 and admin_only >= 15, (checked, admin_only)

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from bot.web.passwords import hash_password
 from storage.db import create_session_pool
-from storage.models import SurveyResponse, utcnow
+from storage.models import Campaign, SurveyResponse, utcnow
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.reports import add_response
 from storage.repositories.staff_accounts import AccountRepository
@@ -178,6 +179,37 @@ async def test_console_pages_people_tokens_and_audit_over_http(
         async with admin.get(app.url + "/api/v1/tickets", headers=api) as resp:
             assert resp.status == 401
 
+        # Campaigns take the CLI's schedules from the form: once at a local time, cron, trigger.
+        async with admin.post(
+            app.url + "/admin/surveys/new", data={"csrf": csrf, "name": "q", "kind": "csat"}
+        ) as resp:
+            assert resp.status == 200
+        made: dict[str, str] = {}
+        for when, extra in (
+            ("at", {"run_at": "2030-01-01T10:00"}),
+            ("cron", {"cron": "0 10 1 * *"}),
+            ("trigger", {"trigger": "ticket_resolved", "delay_hours": "2"}),
+            ("cron", {"cron": "every day"}),
+        ):
+            async with admin.post(
+                app.url + "/admin/campaigns/new",
+                data={"csrf": csrf, "name": f"by {when}", "survey": "q", "when": when, **extra},
+                headers={"Accept-Language": "en"},
+            ) as resp:
+                made[extra.get("cron", when)] = (await resp.text()) if resp.url.query else ""
+                assert resp.status == 200
+        assert "cron: " in made["every day"]  # refused, with the reason on the page
+        async with create_session_pool(database.engine)() as session:
+            rows = (await session.execute(select(Campaign).order_by(Campaign.id))).scalars().all()
+            schedules = [
+                (c.name, c.status, c.schedule, c.run_at, c.trigger_delay_hours) for c in rows
+            ]
+        assert schedules == [
+            ("by at", "scheduled", "once", datetime(2030, 1, 1, 7, 0, tzinfo=UTC), 0),
+            ("by cron", "scheduled", "cron", None, 0),
+            ("by trigger", "scheduled", "trigger", None, 2),
+        ]
+
         async with admin.get(app.url + "/admin/audit") as resp:
             audit = await resp.text()
         for action in ("staff.add", "token.create", "token.revoke"):
@@ -245,6 +277,13 @@ async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
             loaded = await page.locator("#report-nps img").evaluate("i => i.naturalWidth")
             assert loaded == 800
             await page.screenshot(path=str(shots / "admin-reports.png"), full_page=True)
+            # On a phone the console still fits: no sideways scrolling.
+            phone = await browser.new_page(viewport={"width": 390, "height": 800})
+            await phone.context.add_cookies(await page.context.cookies())
+            for path in ("/admin/campaigns", "/admin/reports", "/admin/people", "/admin/hours"):
+                await phone.goto(app.url + path)
+                width = await phone.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, (path, width)
         finally:
             await browser.close()
     asked = {int(c.params["chat_id"]) for c in fake_tg.calls_of("sendMessage")}

@@ -5,6 +5,7 @@ campaign goes out (a small script polls the progress JSON; the page works withou
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,7 +19,7 @@ from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import CHANNELS, page, routes, see_other, signed_in_only
 from bot.inbox.texts import TEXTS, language_of
-from bot.web.keys import CLOCK, SESSION_POOL
+from bot.web.keys import CLOCK, HOURS, SESSION_POOL
 from storage.models import Campaign, Survey
 from storage.repositories.api import AuditLog
 
@@ -132,19 +133,25 @@ async def _render(
 async def _create(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
     form = await request.post()
     now = request.app[CLOCK]()
+    when = str(form.get("when", "now"))
     try:
+        run_at = _local_moment(str(form.get("run_at", "")), request) if when == "at" else None
         async with request.app[SESSION_POOL]() as session, session.begin():
             campaign = await service.create_campaign(
                 session,
                 name=str(form.get("name", "")).strip()[:128] or "campaign",
                 survey_name=str(form.get("survey", "")),
+                run_at=run_at,
+                cron=str(form.get("cron", "")).strip()[:64] if when == "cron" else "",
+                trigger=str(form.get("trigger", ""))[:32] if when == "trigger" else "",
+                trigger_delay_hours=_number(form, "delay_hours", 0) if when == "trigger" else 0,
                 audience=json.dumps(_audience(form)),
                 throttle_days=_number(form, "throttle_days", 30),
                 quiet=str(form.get("quiet", "21:00-09:00")).strip()[:11] or "off",
                 reminder_hours=_number(form, "reminder_hours", 0),
                 expire_hours=_number(form, "expire_hours", 72),
             )
-            if form.get("when") == "now":
+            if when == "now":
                 service.start_now(campaign, now)
             AuditLog(session).add(
                 f"staff:{signed.login}", "campaign.create", f"campaign:{campaign.id}"
@@ -152,6 +159,15 @@ async def _create(request: web.Request, signed: auth.Signed) -> web.StreamRespon
     except service.CampaignError as exc:
         raise see_other(_with_error("/admin/campaigns", str(exc))) from None
     raise see_other(f"/admin/campaigns/{campaign.id}")
+
+
+def _local_moment(text: str, request: web.Request) -> datetime:
+    """A datetime-local field ("2026-12-24T10:00"), in the business's time zone."""
+    try:
+        moment = datetime.fromisoformat(text.strip()[:32])
+    except ValueError:
+        raise service.CampaignError("run_at: a date and time, YYYY-MM-DDTHH:MM") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=request.app[HOURS].zone)
 
 
 def _with_error(path: str, message: str) -> str:
