@@ -80,3 +80,46 @@ def test_empty_and_stopword_queries():
     assert index.search("", "ru") == []
     assert index.search("и в на", "ru") == []
     assert FaqIndex([]).search("доставка", "ru") == []
+
+
+def test_understanding_sets_are_honest_and_the_lexical_numbers_are_printed():
+    """The sets issue 15 is measured on: 300+ phrasings over two businesses, 15 %+ out of
+    scope in each, set A (thresholds) and set B (reported) disjoint, nothing copied from an
+    FAQ question. `pytest -s` prints the lexical matcher's numbers; bench/understanding.py
+    adds the dense and hybrid ones."""
+    from bench.understanding import (
+        FAQS,
+        REPORT,
+        TUNE,
+        choose_thresholds,
+        judge,
+        load_cases,
+        score_all,
+    )
+
+    tune, report = load_cases(TUNE), load_cases(REPORT)
+    assert len(tune) + len(report) >= 300
+    assert {c.business for c in tune} == {c.business for c in report} == {"shop", "gym"}
+    for cases in (tune, report):
+        assert sum(c.slug == "-" for c in cases) >= 0.15 * len(cases)
+        assert {c.language for c in cases} == {"ru", "en"}
+    assert not {c.text.lower() for c in tune} & {c.text.lower() for c in report}
+    for business, path in FAQS.items():
+        records = load_faq(path)
+        questions = {r.question.lower().rstrip("?") for r in records}
+        slugs = {r.slug for r in records}
+        for case in tune + report:
+            if case.business == business:
+                assert case.text.lower().rstrip("?") not in questions, case
+                assert case.slug == "-" or case.slug in slugs, case
+    scored_tune, scored_report = score_all(tune, None), score_all(report, None)
+    threshold, margin = choose_thresholds(scored_tune, "lexical")
+    for name, items in (("A (thresholds)", scored_tune), ("B (reported)", scored_report)):
+        result = judge(items, "lexical", threshold, margin)
+        print(
+            f"\nlexical on set {name}: top-1 {result.top1:.1%}, confident {result.confident:.1%}, "
+            f"confident-and-correct {result.confident_right:.1%}, confident wrong "
+            f"{result.confident_wrong}, out of scope answered {result.out_answered:.1%} "
+            f"(thresholds {threshold:.2f}/{margin:.2f}, set on A)"
+        )
+    assert judge(scored_tune, "lexical", threshold, margin).confident_wrong == 0

@@ -93,7 +93,10 @@ async def _sign_in(http: aiohttp.ClientSession, app: RunningApp, login: str) -> 
 async def test_console_pages_people_tokens_and_audit_over_http(
     start_app: AppFactory, database: Database
 ):
-    app = await start_app(telegram_mode=None, scheduler={"enabled": False})
+    # The real clock only: the answers are dated from it, and so is the reports' window.
+    app = await start_app(
+        telegram_mode=None, scheduler={"enabled": False}, clock=lambda: datetime.now(UTC)
+    )
     await _staff(database, "boss", "admin")
     await _staff(database, "anna", "agent")
     await _answers(database, datetime.now(UTC))
