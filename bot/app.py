@@ -38,6 +38,7 @@ from bot.core.conversation import Conversation
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import WorkingHours, parse_schedule
 from bot.core.inbound_queue import InboundQueue
+from bot.core.intents import matcher_for
 from bot.core.messages import Reply
 from bot.core.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
 from bot.core.routing import seed_rules
@@ -103,6 +104,7 @@ def create_services(
     hours = parse_schedule(settings.hours)
     tickets = TicketService(hours, settings.tickets, clock)
     conversation = Conversation(
+        intents=matcher_for(settings.faq),
         hours=hours,
         faq=FaqCatalog(),
         faq_config=settings.faq,

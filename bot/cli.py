@@ -13,6 +13,7 @@ from bot import cli_campaigns, cli_customers, cli_inbox, cli_reports, cli_staff,
 from bot.campaigns.service import CampaignError
 from bot.config import ConfigError, Settings, load_settings
 from bot.core.faq_file import FaqFileError, dump_faq, load_faq
+from bot.core.intents import matcher_for
 from bot.database import command_database, engine_for
 from bot.log_setup import setup_logging
 from storage.db import DB_ERRORS
@@ -180,6 +181,15 @@ async def _faq(settings: Settings, args: argparse.Namespace) -> int:
                 f"imported {slugs} entries ({len(records)} language versions): "
                 f"{created} new, {updated} updated"
             )
+            competing = matcher_for(settings.faq).competing(
+                {(r.slug, r.language): r.question for r in records}
+            )
+            for (slug, language), match in competing:
+                print(
+                    f"note: entry {slug!r} [{language}] competes with the built-in intent "
+                    f"{match.intent!r} (like {match.phrasing!r}): the intent answers it first; "
+                    "reword the question or drop the entry"
+                )
         elif args.faq_command == "list":
             async with pool() as session:
                 entries = await FaqRepository(session).all()

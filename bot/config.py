@@ -221,6 +221,9 @@ class FaqConfig:
     confident_margin: float = 0.08
     suggest_score: float = 0.25
     max_suggestions: int = 3
+    # More phrasings for the built-in intents (hours, human, complaint, my_tickets,
+    # stop_surveys, greeting, thanks), in the format of bot/core/data/intents.yaml.
+    intents_file: str = ""
 
 
 @dataclass(frozen=True)

@@ -15,29 +15,54 @@ echo "=== test suite on SQLite ==="
 env -u OTKLIK_TEST_DATABASE_URL "$PY" -m pytest -q "$@"
 sqlite_status=$?
 
-if "$PY" scripts/pg_ready.py "$PG_URL"; then
-    echo "=== test suite on PostgreSQL ($PG_URL) ==="
-    OTKLIK_TEST_DATABASE_URL="$PG_URL" "$PY" -m pytest -q "$@"
-    pg_status=$?
-else
-    echo "!!! PostgreSQL is not reachable at $PG_URL: the PostgreSQL run is SKIPPED !!!" >&2
-    pg_status=0
-fi
-
+# The PostgreSQL run and the date guard run side by side (each in its own temporary
+# directory): they share nothing, and together they take about the time of the longer one.
+# OTKLIK_TEST_SERIAL=1 runs them one after the other.
+logs="$(mktemp -d)"
+pg_status=0
 date_status=0
-if [ "${OTKLIK_DATE_GUARD:-1}" = "0" ]; then
-    echo "!!! OTKLIK_DATE_GUARD=0: the moved-clock run is SKIPPED !!!" >&2
-elif bash scripts/ensure_faketime.sh; then
+run_pg() {
+    echo "=== test suite on PostgreSQL ($PG_URL) ==="
+    OTKLIK_TEST_DATABASE_URL="$PG_URL" "$PY" -m pytest -q --basetemp="$logs/pg-tmp" "$@"
+}
+run_date_guard() {
+    local moved offset
     moved="$("$PY" scripts/guard_date.py)"
     # An offset, not "@moment": "@" starts every process at that moment, so a bot spawned a
     # minute into the run would live a minute in the past of the test that started it.
     offset=$(( $(date -u -d "$moved" +%s) - $(date -u +%s) ))
     echo "=== date guard: test suite on SQLite with the clock at $moved (faketime +${offset}s) ==="
-    env -u OTKLIK_TEST_DATABASE_URL faketime -f "+${offset}" "$PY" -m pytest -q "$@"
-    date_status=$?
+    env -u OTKLIK_TEST_DATABASE_URL faketime -f "+${offset}" \
+        "$PY" -m pytest -q --basetemp="$logs/date-tmp" "$@"
+}
+
+pg_ready=0
+if "$PY" scripts/pg_ready.py "$PG_URL"; then
+    pg_ready=1
+else
+    echo "!!! PostgreSQL is not reachable at $PG_URL: the PostgreSQL run is SKIPPED !!!" >&2
+fi
+date_ready=0
+if [ "${OTKLIK_DATE_GUARD:-1}" = "0" ]; then
+    echo "!!! OTKLIK_DATE_GUARD=0: the moved-clock run is SKIPPED !!!" >&2
+elif bash scripts/ensure_faketime.sh; then
+    date_ready=1
 else
     echo "!!! faketime is not available: the moved-clock run is SKIPPED !!!" >&2
 fi
+
+if [ "${OTKLIK_TEST_SERIAL:-0}" = "1" ]; then
+    if [ "$pg_ready" = 1 ]; then run_pg "$@"; pg_status=$?; fi
+    if [ "$date_ready" = 1 ]; then run_date_guard "$@"; date_status=$?; fi
+else
+    pg_pid="" date_pid=""
+    if [ "$pg_ready" = 1 ]; then run_pg "$@" >"$logs/pg.log" 2>&1 & pg_pid=$!; fi
+    if [ "$date_ready" = 1 ]; then run_date_guard "$@" >"$logs/date.log" 2>&1 & date_pid=$!; fi
+    echo "=== PostgreSQL run and date guard running side by side (logs follow when done) ==="
+    if [ -n "$pg_pid" ]; then wait "$pg_pid"; pg_status=$?; cat "$logs/pg.log"; fi
+    if [ -n "$date_pid" ]; then wait "$date_pid"; date_status=$?; cat "$logs/date.log"; fi
+fi
+rm -rf "$logs"
 
 if [ "$sqlite_status" -ne 0 ] || [ "$pg_status" -ne 0 ] || [ "$date_status" -ne 0 ]; then
     echo "test suite FAILED (sqlite=$sqlite_status postgresql=$pg_status date=$date_status)" >&2

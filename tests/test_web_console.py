@@ -22,6 +22,7 @@ from storage.models import Campaign, SurveyResponse, utcnow
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.reports import add_response
 from storage.repositories.staff_accounts import AccountRepository
+from tests.browser import browser_turn
 from tests.conftest import AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
 
@@ -233,7 +234,7 @@ async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
     await _customers(database, CUSTOMERS)
     await _answers(database, datetime.now(UTC))
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-    async with async_playwright() as playwright:
+    async with browser_turn(), async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})

@@ -22,6 +22,7 @@ from storage.repositories.customers import CustomerRepository
 from storage.repositories.staff_accounts import AccountRepository
 from storage.repositories.tickets import CannedRepository
 from tests.api_client import make_token
+from tests.browser import browser_turn
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
 
@@ -152,7 +153,7 @@ async def test_a_staff_member_answers_a_telegram_customer_in_the_browser(
     await _account(faq_loaded, "olga", "Ольга")
     await _complaint(fake_tg, app, "Курьер не привёз заказ 1187, жду с утра")
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-    async with async_playwright() as playwright:
+    async with browser_turn(), async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 700})
@@ -257,7 +258,7 @@ async def test_an_admin_edits_an_faq_answer_and_the_web_chat_says_it(
         )
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
     new_answer = "До конца года доставка бесплатная по всей России."
-    async with async_playwright() as playwright:
+    async with browser_turn(), async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})

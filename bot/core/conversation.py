@@ -7,7 +7,6 @@ carried the message is only a value it stores, never a branch it takes.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +21,7 @@ from bot.core import language as lang
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import WorkingHours
 from bot.core.hours_text import describe_hours
+from bot.core.intents import IntentMatcher
 from bot.core.linking import CODE_TTL, Linking, LinkOutcome
 from bot.core.messages import Attachment, Button, InboundMessage, Reply
 from bot.core.texts import t
@@ -36,12 +36,6 @@ from storage.repositories.tickets import TicketRepository
 
 NEW_TICKET = "new_ticket"
 CSAT_COMMENT = "csat_comment:"
-_HOURS_INTENT = re.compile(
-    r"(час\w* работ|режим работ|график работ|когда (вы )?(открыва|работа|закрыва)|"
-    r"вы открыты|working hours|opening hours|business hours|are you open|when do you (open|close)"
-    r"|what time do you (open|close))",
-    re.IGNORECASE,
-)
 _FAQ_LIST_SIZE = 10
 
 
@@ -99,7 +93,9 @@ class Conversation:
         default_language: str = "ru",
         max_message_chars: int = 4096,
         clock: Callable[[], datetime] = utcnow,
+        intents: IntentMatcher | None = None,
     ) -> None:
+        self._intents = intents
         self._hours = hours
         self._faq = faq
         self._faq_config = faq_config
@@ -376,10 +372,27 @@ class Conversation:
         if not text:
             await self._say(turn, Reply(t("empty_message", turn.language)))
             return
-        if _HOURS_INTENT.search(text):
-            await self._hours_reply(turn)
+        found = self._intents.match(text, turn.language) if self._intents else None
+        if found is not None:
+            await self._on_intent(turn, found.intent)
             return
         await self._search(turn, text)
+
+    async def _on_intent(self, turn: _Turn, intent: str) -> None:
+        """What a command would do, asked for in plain words."""
+        if intent == "hours":
+            await self._hours_reply(turn)
+        elif intent in ("human", "complaint"):
+            await self._ask_for_problem(turn)
+        elif intent == "my_tickets":
+            await self._my_tickets(turn)
+        elif intent == "stop_surveys":
+            turn.customer.surveys_opted_out = True
+            await self._say(turn, Reply(t("surveys_stopped", turn.language)))
+        elif intent == "greeting":
+            await self._on_command(turn, "start", "")
+        else:  # thanks: answered briefly, not with "I did not find an answer"
+            await self._say(turn, Reply(t("thanks_reply", turn.language)))
 
     async def _on_edit(self, turn: _Turn, text: str) -> None:
         """While a ticket is open, a corrected message reaches staff marked as a correction;

@@ -41,6 +41,14 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "ru": "Я не уверен, что понял. Может быть, вы имели в виду:",
         "en": "I am not sure I understood. Did you mean:",
     },
+    "thanks_reply": {
+        "ru": "Пожалуйста! Если появятся вопросы — пишите.",
+        "en": "You are welcome! Write any time you have a question.",
+    },
+    "surveys_stopped": {
+        "ru": "Хорошо, больше не будем присылать опросы.",
+        "en": "All right, we will not send you surveys any more.",
+    },
     "faq_no_match": {
         "ru": "Я не нашёл ответа на этот вопрос. Могу передать его человеку.",
         "en": "I could not find an answer to that. I can pass it on to a person.",

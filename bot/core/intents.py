@@ -1,0 +1,177 @@
+"""Built-in intents in plain words: "во сколько вы открываетесь?", "позовите оператора",
+"спасибо". Their phrasings live in data files (`bot/core/data/intents.yaml`, plus an admin's
+own file) and are matched by the FAQ's own lexical ranking, so typos and word forms are
+forgiven the same way. An intent wins only when it explains the whole message: "спасибо, а
+когда доставка?" is still a question for the FAQ."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.config import ConfigError, FaqConfig
+from bot.core.faq_matcher import FaqDocument, FaqIndex
+from bot.core.language import SUPPORTED
+
+INTENTS = (
+    "hours",
+    "human",
+    "complaint",
+    "my_tickets",
+    "stop_surveys",
+    "greeting",
+    "thanks",
+)
+# A phrasing must explain most of the message, and beat the other intents clearly.
+CONFIDENT_SCORE = 0.6
+CONFIDENT_MARGIN = 0.15
+# A short message made only of one intent's words (and these) is that intent: "ну привет",
+# "ok thanks a lot". Greetings are stop words to the ranking, so this is how they are heard.
+FILLER = frozenset(
+    {
+        *("а", "ну", "ок", "окей", "ладно", "да", "и", "там", "вам", "вас", "вы", "мне", "я"),
+        *("so", "ok", "okay", "oh", "well", "yes", "there", "a", "lot", "very", "much"),
+        *("you", "u", "guys", "all"),
+    }
+)
+MAX_COVER_WORDS = 6
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.lower().replace("ё", "е"))
+
+
+class IntentFileError(ValueError):
+    """A problem in an intents file, named with the intent and language it is in."""
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    intent: str
+    language: str
+    text: str
+
+
+def parse_intents(text: str, source: str) -> list[Phrasing]:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise IntentFileError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise IntentFileError(f"{source}: expected a mapping of intent names")
+    phrasings = []
+    for intent, block in data.items():
+        if intent not in INTENTS:
+            raise IntentFileError(
+                f"{source}: unknown intent {intent!r} (one of {', '.join(INTENTS)})"
+            )
+        if not isinstance(block, dict):
+            raise IntentFileError(f"{source}: {intent}: expected ru: [...] and/or en: [...]")
+        for language, texts in block.items():
+            if language not in SUPPORTED or not isinstance(texts, list):
+                raise IntentFileError(f"{source}: {intent}.{language}: expected ru or en: [...]")
+            for phrase in texts:
+                if not isinstance(phrase, str) or not phrase.strip() or len(phrase) > 200:
+                    raise IntentFileError(f"{source}: {intent}.{language}: {phrase!r}")
+                phrasings.append(Phrasing(intent, language, phrase.strip()))
+    return phrasings
+
+
+def builtin_phrasings() -> list[Phrasing]:
+    text = resources.files("bot.core").joinpath("data/intents.yaml").read_text(encoding="utf-8")
+    return parse_intents(text, "bot/core/data/intents.yaml")
+
+
+def load_phrasings(extra: Path | None = None) -> list[Phrasing]:
+    """The built-in phrasings and, when given, an admin's file with more."""
+    phrasings = builtin_phrasings()
+    if extra is not None:
+        try:
+            text = extra.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise IntentFileError(f"{extra}: cannot read: {exc.strerror}") from None
+        phrasings += parse_intents(text, str(extra))
+    return phrasings
+
+
+@dataclass(frozen=True)
+class IntentMatch:
+    intent: str
+    score: float
+    phrasing: str
+
+
+class IntentMatcher:
+    def __init__(self, phrasings: list[Phrasing]) -> None:
+        self._phrasings = phrasings
+        self._index = FaqIndex(
+            FaqDocument(number, p.language, p.text, "", "") for number, p in enumerate(phrasings)
+        )
+        self._exact = {" ".join(words(p.text)): p for p in phrasings}
+        self._vocabulary: dict[str, set[str]] = {}
+        for p in phrasings:
+            self._vocabulary.setdefault(p.intent, set()).update(words(p.text))
+        # The words that say which intent it is: found in one intent only, and not filler.
+        seen: dict[str, int] = {}
+        for vocabulary in self._vocabulary.values():
+            for word in vocabulary:
+                seen[word] = seen.get(word, 0) + 1
+        self._signals = {
+            intent: {w for w in vocabulary if seen[w] == 1 and w not in FILLER and len(w) >= 2}
+            for intent, vocabulary in self._vocabulary.items()
+        }
+
+    def match(self, text: str, language: str | None = None) -> IntentMatch | None:
+        """The intent the whole message asks for, or None."""
+        said = words(text[:400])
+        if not said:
+            return None
+        exact = self._exact.get(" ".join(said))
+        if exact is not None:
+            return IntentMatch(exact.intent, 1.0, exact.text)
+        if len(said) <= MAX_COVER_WORDS:
+            covering = [
+                intent
+                for intent, vocabulary in self._vocabulary.items()
+                if all(w in vocabulary or w in FILLER for w in said)
+                and any(w in self._signals[intent] for w in said)
+            ]
+            if len(covering) == 1:
+                return IntentMatch(covering[0], 0.9, " ".join(said))
+        found = self._index.search(text, language, limit=10)
+        if not found:
+            return None
+        best = found[0]
+        intent = self._phrasings[best.entry_id].intent
+        rival = max(
+            (m.score for m in found[1:] if self._phrasings[m.entry_id].intent != intent),
+            default=0.0,
+        )
+        if best.score < CONFIDENT_SCORE or best.score - rival < CONFIDENT_MARGIN:
+            return None
+        return IntentMatch(intent, best.score, self._phrasings[best.entry_id].text)
+
+    def competing(self, questions: dict[Any, str]) -> list[tuple[Any, IntentMatch]]:
+        """FAQ entries whose own question reads as an intent: the intent would answer it."""
+        found = []
+        for key, question in questions.items():
+            match = self.match(question)
+            if match is not None:
+                found.append((key, match))
+        return found
+
+
+def matcher_for(config: FaqConfig) -> IntentMatcher:
+    """The built-in phrasings and the admin's `[faq] intents_file`; a bad file stops the
+    start with the reason."""
+    extra = Path(config.intents_file) if config.intents_file else None
+    try:
+        return IntentMatcher(load_phrasings(extra))
+    except IntentFileError as exc:
+        raise ConfigError(f"faq.intents_file: {exc}") from None

@@ -1,0 +1,110 @@
+"""Built-in intents in plain words, through the real conversation over the fake Bot API:
+working hours, a person, a complaint, my tickets, stop surveys, greetings and thanks, in
+both languages, and the admin's own phrasings file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError
+from bot.core.intents import IntentFileError, IntentMatcher, load_phrasings, parse_intents
+from storage.db import create_session_pool
+from storage.models import Customer
+from tests.conftest import AppFactory, Database, RunningApp, run_otklik
+from tests.fake_telegram import FakeTelegram
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("Во сколько вы открываетесь?", "hours"),
+        ("вы сейчас открыты?", "hours"),
+        ("а вы работаете сегодня", "hours"),
+        ("what time do u close", "hours"),
+        ("позовите оператора", "human"),
+        ("I want to talk to a human", "human"),
+        ("хочу пожаловаться", "complaint"),
+        ("мои обращения", "my_tickets"),
+        ("отпишите меня от опросов", "stop_surveys"),
+        ("unsubscribe", "stop_surveys"),
+        ("Привет!", "greeting"),
+        ("hi there", "greeting"),
+        ("спасибо большое", "thanks"),
+        ("ок спс", "thanks"),
+        # Not intents: a question for the FAQ, even with a "thanks" or a greeting in it.
+        ("спасибо, а когда доставка?", None),
+        ("здравствуйте, сколько стоит доставка", None),
+        ("хочу", None),
+        ("вы", None),
+    ],
+)
+def test_plain_words_are_heard_as_intents(text: str, intent: str | None):
+    found = IntentMatcher(load_phrasings()).match(text)
+    assert (found.intent if found else None) == intent, found
+
+
+def test_a_bad_intents_file_names_what_is_wrong():
+    with pytest.raises(IntentFileError, match="unknown intent 'weather'"):
+        parse_intents("weather:\n  ru: [погода]\n", "mine.yaml")
+    with pytest.raises(IntentFileError, match=r"hours\.de"):
+        parse_intents("hours:\n  de: [offen]\n", "mine.yaml")
+
+
+async def _say(fake_tg: FakeTelegram, app: RunningApp, chat: int, text: str) -> str:
+    await fake_tg.deliver(fake_tg.message_update(chat, text))
+    await app.drain()
+    return fake_tg.sent_texts(chat)[-1]
+
+
+async def test_intents_in_a_conversation(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    app = await start_app(scheduler={"enabled": False})
+    hours = await _say(fake_tg, app, 8101, "Во сколько вы открываетесь?")
+    assert "09:00" in hours and "18:00" in hours
+    assert "Опишите проблему" in await _say(fake_tg, app, 8102, "позовите оператора")
+    opened = await _say(fake_tg, app, 8102, "Курьер опоздал на три часа")
+    assert opened.startswith("Обращение №1 принято")
+    # With a ticket open, what the customer writes goes to it, words like these included.
+    assert "№1" in await _say(fake_tg, app, 8102, "мои обращения")
+    assert await _say(fake_tg, app, 8106, "мои обращения") == "У вас нет обращений."
+    assert "Describe the problem" in await _say(fake_tg, app, 8103, "I want to talk to a human")
+    thanks = await _say(fake_tg, app, 8104, "спасибо")
+    assert thanks.startswith("Пожалуйста") and "не нашёл" not in thanks
+    assert "Здравствуйте" in await _say(fake_tg, app, 8104, "привет")
+    stopped = await _say(fake_tg, app, 8104, "отпишите меня от опросов")
+    assert "опрос" in stopped.lower()
+    async with create_session_pool(faq_loaded.engine)() as session:
+        customers = (await session.execute(Customer.__table__.select())).all()
+    opted = {row.display_name: row.surveys_opted_out for row in customers}
+    assert list(opted.values()).count(True) == 1
+    # A question is still the FAQ's, a thanks in it or not.
+    answer = await _say(fake_tg, app, 8105, "спасибо, а сколько стоит доставка?")
+    assert "300 ₽" in answer
+
+
+async def test_an_admin_adds_phrasings_and_is_told_of_competing_entries(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database, tmp_path: Path
+):
+    mine = tmp_path / "intents.yaml"
+    mine.write_text("human:\n  ru: [дайте админа]\n", encoding="utf-8")
+    app = await start_app(scheduler={"enabled": False}, faq={"intents_file": str(mine)})
+    assert "Опишите проблему" in await _say(fake_tg, app, 8201, "дайте админа")
+
+    # An FAQ entry asking what an intent answers is reported when the FAQ is imported.
+    faq = tmp_path / "faq.yaml"
+    faq.write_text(
+        "entries:\n  - slug: open\n    ru:\n      question: Во сколько вы открываетесь?\n"
+        "      answer: В девять.\n",
+        encoding="utf-8",
+    )
+    done = run_otklik(faq_loaded, "faq", "import", str(faq), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "entry 'open' [ru] competes with the built-in intent 'hours'" in done.stdout
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("weather:\n  ru: [погода]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown intent 'weather'"):
+        await start_app(scheduler={"enabled": False}, faq={"intents_file": str(broken)})
