@@ -121,14 +121,26 @@ async def test_staff_merge_two_customers_from_the_cli(
             (await conn.execute(select(ChannelIdentity.channel, ChannelIdentity.customer_id))).all()
         )
     web, telegram = ids["webchat"], ids["telegram"]
-    bad = run_otklik(faq_loaded, "customers", "merge", str(web), "999", cwd=tmp_path)
+    bad = await asyncio.to_thread(
+        run_otklik, faq_loaded, "customers", "merge", str(web), "999", cwd=tmp_path
+    )
     assert bad.returncode == 2 and "no customer 999" in bad.stderr
-    merged = run_otklik(
-        faq_loaded, "customers", "merge", str(web), str(telegram), "--by", "Olga", cwd=tmp_path
+    merged = await asyncio.to_thread(
+        run_otklik,
+        faq_loaded,
+        "customers",
+        "merge",
+        str(web),
+        str(telegram),
+        "--by",
+        "Olga",
+        cwd=tmp_path,
     )
     assert merged.returncode == 0, merged.stderr
     assert f"customer {web} is now customer {telegram}" in merged.stdout
-    shown = run_otklik(faq_loaded, "customers", "show", str(telegram), cwd=tmp_path)
+    shown = await asyncio.to_thread(
+        run_otklik, faq_loaded, "customers", "show", str(telegram), cwd=tmp_path
+    )
     assert "telegram" in shown.stdout and "webchat" in shown.stdout
     assert f"merged from {web} by Olga" in shown.stdout
     # Two open tickets of one person became one: the newer was merged into the older.
@@ -198,11 +210,17 @@ async def test_staff_choose_the_reply_channel_and_see_each_message_s_channel(
     assert fake_tg.sent_texts(CUSTOMER)[-1] == "Поддержка (Иван):\nПерезвоним"
     # The CLI goes back to the channel used last, and its reply reaches the web chat and shows
     # in the staff topic.
-    back = run_otklik(faq_loaded, "tickets", "via", "1", "last", cwd=tmp_path)
+    back = await asyncio.to_thread(
+        run_otklik, faq_loaded, "tickets", "via", "1", "last", cwd=tmp_path
+    )
     assert back.returncode == 0, back.stderr
-    bad = run_otklik(faq_loaded, "tickets", "via", "1", "whatsapp", cwd=tmp_path)
+    bad = await asyncio.to_thread(
+        run_otklik, faq_loaded, "tickets", "via", "1", "whatsapp", cwd=tmp_path
+    )
     assert bad.returncode == 2 and "no whatsapp address" in bad.stderr
-    sent = run_otklik(faq_loaded, "tickets", "reply", "1", "Ответ из консоли", cwd=tmp_path)
+    sent = await asyncio.to_thread(
+        run_otklik, faq_loaded, "tickets", "reply", "1", "Ответ из консоли", cwd=tmp_path
+    )
     assert sent.returncode == 0 and "for webchat" in sent.stdout, sent.stderr
     for _ in range(100):
         async with app.http.get(f"{app.url}/api/v1/chat/history?session={WEB}") as resp:
@@ -218,7 +236,7 @@ async def test_staff_choose_the_reply_channel_and_see_each_message_s_channel(
         await asyncio.sleep(0.05)
     else:
         raise AssertionError(fake_tg.sent_texts(STAFF_CHAT))
-    shown = run_otklik(faq_loaded, "tickets", "show", "1", cwd=tmp_path)
+    shown = await asyncio.to_thread(run_otklik, faq_loaded, "tickets", "show", "1", cwd=tmp_path)
     lines = shown.stdout.splitlines()
     assert any("customer:" in line and "(telegram): Сломался чайник" in line for line in lines)
     assert any("(webchat): Пишу теперь отсюда" in line for line in lines), lines

@@ -4,6 +4,7 @@ both languages, and the admin's own phrasings file."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -100,7 +101,7 @@ async def test_an_admin_adds_phrasings_and_is_told_of_competing_entries(
         "      answer: В девять.\n",
         encoding="utf-8",
     )
-    done = run_otklik(faq_loaded, "faq", "import", str(faq), cwd=tmp_path)
+    done = await asyncio.to_thread(run_otklik, faq_loaded, "faq", "import", str(faq), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "entry 'open' [ru] competes with the built-in intent 'hours'" in done.stdout
 
