@@ -225,6 +225,7 @@ async def test_console_pages_people_tokens_and_audit_over_http(
 async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
     start_app: AppFactory, fake_tg: FakeTelegram, database: Database, tmp_path: Path
 ):
+    from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
 
     # The real scheduler and the real clock: the campaign is launched by the scheduler's job
@@ -262,7 +263,11 @@ async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
             bar = page.locator("#campaign-progress progress")
             seen: list[int] = []
             for _ in range(300):
-                value = int(await bar.evaluate("b => b.value"))
+                try:
+                    value = int(await bar.evaluate("b => b.value", timeout=2000))
+                except PlaywrightError:  # the page reloads itself when the state changes
+                    await page.wait_for_timeout(100)
+                    continue
                 if not seen or value != seen[-1]:
                     seen.append(value)
                 if value and value < 30 and len(seen) == 2:

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import MultiMapping
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns import service
 from bot.campaigns.audience import SKIP_REASONS, preview, skipped_of
@@ -191,12 +192,17 @@ async def _create_survey(request: web.Request, signed: auth.Signed) -> web.Strea
     raise see_other("/admin/campaigns")
 
 
-async def _campaign(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+async def _campaign_or_404(session: AsyncSession, request: web.Request) -> Campaign:
     campaign_id = parse_id(request.match_info["campaign_id"])
+    campaign = await session.get(Campaign, campaign_id) if campaign_id else None
+    if campaign is None:
+        raise web.HTTPNotFound(text="no such campaign")
+    return campaign
+
+
+async def _campaign(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
     async with request.app[SESSION_POOL]() as session:
-        campaign = await session.get(Campaign, campaign_id) if campaign_id else None
-        if campaign is None:
-            raise web.HTTPNotFound(text="no such campaign")
+        campaign = await _campaign_or_404(session, request)
         survey = await session.get(Survey, campaign.survey_id)
         state = await service.status(session, campaign)
     language = TEXTS[language_of(request)]
@@ -220,12 +226,8 @@ async def _campaign(request: web.Request, signed: auth.Signed) -> web.StreamResp
 
 
 async def _progress(request: web.Request, _signed: auth.Signed) -> web.StreamResponse:
-    campaign_id = parse_id(request.match_info["campaign_id"])
     async with request.app[SESSION_POOL]() as session:
-        campaign = await session.get(Campaign, campaign_id) if campaign_id else None
-        if campaign is None:
-            raise web.HTTPNotFound(text="no such campaign")
-        state = await service.status(session, campaign)
+        state = await service.status(session, await _campaign_or_404(session, request))
     return web.json_response(progress_of(state), headers={"Cache-Control": "no-store"})
 
 

@@ -8,6 +8,7 @@ import asyncio
 from urllib.parse import urlencode
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
@@ -27,19 +28,24 @@ def _back(**query: str) -> web.HTTPSeeOther:
 
 async def _people(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
     async with request.app[SESSION_POOL]() as session:
-        accounts = await AccountRepository(session).all()
-        tokens = await TokenRepository(session).all()
+        return await _render(request, signed, session, made_token="")
+
+
+async def _render(
+    request: web.Request, signed: auth.Signed, session: AsyncSession, made_token: str
+) -> web.Response:
+    error = request.query.get("error", "")[:300]
     return page(
         request,
         "admin_people.html",
         {
             "account": signed,
             "csrf": signed.csrf,
-            "accounts": accounts,
-            "tokens": tokens,
-            "made_token": "",
-            "flash": request.query.get("error", "")[:300] or request.query.get("done", "")[:300],
-            "flash_error": bool(request.query.get("error")),
+            "accounts": await AccountRepository(session).all(),
+            "tokens": await TokenRepository(session).all(),
+            "made_token": made_token,
+            "flash": "" if made_token else error or request.query.get("done", "")[:300],
+            "flash_error": bool(error) and not made_token,
         },
     )
 
@@ -93,22 +99,8 @@ async def _create_token(request: web.Request, signed: auth.Signed) -> web.Stream
             raise _back(error=f"name: a token {name!r} exists (revoke it, or pick another name)")
         _, token = await tokens.create(name, role)
         AuditLog(session).add(f"staff:{signed.login}", "token.create", f"token:{name}")
-        listed = await tokens.all()
-        accounts = await AccountRepository(session).all()
-    # Shown on this one answer and never again: not in a redirect's URL, not stored.
-    return page(
-        request,
-        "admin_people.html",
-        {
-            "account": signed,
-            "csrf": signed.csrf,
-            "accounts": accounts,
-            "tokens": listed,
-            "made_token": token,
-            "flash": "",
-            "flash_error": False,
-        },
-    )
+        # Shown on this one answer and never again: not in a redirect's URL, not stored.
+        return await _render(request, signed, session, made_token=token)
 
 
 async def _revoke_token(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
