@@ -10,6 +10,7 @@ import fcntl
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 LOCK = Path(tempfile.gettempdir()) / "otklik-tests-browser.lock"
 
@@ -22,3 +23,17 @@ async def browser_turn() -> AsyncIterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+async def screenshot(page: Any, path: str, full_page: bool = False) -> None:
+    """A screenshot of a page that may reload itself (live updates reload a ticket page when
+    its ticket changes, our own reply included): a shot taken across the reload hangs, so it
+    is tried again once the page has loaded."""
+    for attempt in range(3):
+        try:
+            await page.screenshot(path=path, full_page=full_page, timeout=10_000)
+            return
+        except Exception:
+            if attempt == 2:
+                raise
+            await page.wait_for_load_state("load")

@@ -22,7 +22,7 @@ from storage.models import Campaign, SurveyResponse, utcnow
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.reports import add_response
 from storage.repositories.staff_accounts import AccountRepository
-from tests.browser import browser_turn
+from tests.browser import browser_turn, screenshot
 from tests.conftest import AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
 
@@ -271,7 +271,7 @@ async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
                 if not seen or value != seen[-1]:
                     seen.append(value)
                 if value and value < 30 and len(seen) == 2:
-                    await page.screenshot(path=str(shots / "admin-campaign.png"))
+                    await screenshot(page, str(shots / "admin-campaign.png"))
                 if value == 30:
                     break
                 await page.wait_for_timeout(100)
@@ -285,7 +285,7 @@ async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
             await page.locator("#report-nps img").wait_for()
             loaded = await page.locator("#report-nps img").evaluate("i => i.naturalWidth")
             assert loaded == 800
-            await page.screenshot(path=str(shots / "admin-reports.png"), full_page=True)
+            await screenshot(page, str(shots / "admin-reports.png"), full_page=True)
             # On a phone the console still fits: no sideways scrolling.
             phone = await browser.new_page(viewport={"width": 390, "height": 800})
             await phone.context.add_cookies(await page.context.cookies())

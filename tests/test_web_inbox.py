@@ -22,7 +22,7 @@ from storage.repositories.customers import CustomerRepository
 from storage.repositories.staff_accounts import AccountRepository
 from storage.repositories.tickets import CannedRepository
 from tests.api_client import make_token
-from tests.browser import browser_turn
+from tests.browser import browser_turn, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
 
@@ -172,14 +172,14 @@ async def test_a_staff_member_answers_a_telegram_customer_in_the_browser(
                 await app.drain()
             await page.get_by_role("link", name="Списали деньги дважды").wait_for(timeout=5000)
             assert await page.evaluate("window.__same_page === true")
-            await page.screenshot(path=str(shots / "inbox-queue.png"), full_page=True)
+            await screenshot(page, str(shots / "inbox-queue.png"), full_page=True)
             await row.click()
             await page.wait_for_url(re.compile(r"/inbox/tickets/1$"))
             await page.fill("#reply", "Ольга на связи: курьер будет до 15:00.")
             await page.get_by_role("button", name="Отправить").click()
             await page.get_by_role("status").wait_for()
             assert (await page.get_by_role("status").inner_text()) == "Отправлено."
-            await page.screenshot(path=str(shots / "inbox-ticket.png"), full_page=True)
+            await screenshot(page, str(shots / "inbox-ticket.png"), full_page=True)
             # On a phone the queue still works: one column, no sideways scrolling.
             phone = await browser.new_page(viewport={"width": 390, "height": 800})
             await phone.context.add_cookies(await page.context.cookies())
@@ -272,7 +272,7 @@ async def test_an_admin_edits_an_faq_answer_and_the_web_chat_says_it(
             top = page.locator("#ranking tbody tr").first
             await top.wait_for()
             assert "Сколько стоит доставка?" in await top.inner_text()
-            await page.screenshot(path=str(shots / "admin-faq.png"))
+            await screenshot(page, str(shots / "admin-faq.png"))
             await top.get_by_role("link").click()
             await page.fill("#answer", new_answer)
             await page.get_by_role("button", name="Сохранить").click()
