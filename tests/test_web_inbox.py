@@ -267,7 +267,7 @@ async def test_an_admin_edits_an_faq_answer_and_the_web_chat_says_it(
             await page.fill("#password", PASSWORD)
             await page.click("button[type=submit]")
             await page.wait_for_url(re.compile(r"/admin/faq$"))
-            await page.fill("#try", "скока стоит привезти заказ")
+            await page.fill("#try", "скока стоит доставить заказ")
             await page.get_by_role("button", name="Ранжировать").click()
             top = page.locator("#ranking tbody tr").first
             await top.wait_for()

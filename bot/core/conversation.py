@@ -32,6 +32,7 @@ from storage.models import Customer, utcnow
 from storage.repositories.conversation import ConversationLog, message_row
 from storage.repositories.customers import CustomerRepository, wrote_on
 from storage.repositories.faq import FaqRepository
+from storage.repositories.faq_gaps import SUGGESTED, UNANSWERED, UNHELPFUL, FaqGaps
 from storage.repositories.tickets import TicketRepository
 
 NEW_TICKET = "new_ticket"
@@ -107,6 +108,10 @@ class Conversation:
         self._max_chars = max_message_chars
         self._clock = clock
         self._linking = Linking(tickets, clock)
+
+    @property
+    def faq(self) -> FaqCatalog:
+        return self._faq
 
     def now(self) -> datetime:
         return self._clock()
@@ -317,6 +322,10 @@ class Conversation:
         elif helpful:
             await self._say(turn, Reply(t("thanks_feedback", turn.language)))
         else:
+            gaps = FaqGaps(turn.session)
+            question = await gaps.question_before(turn.customer.id, message_id)
+            if question is not None:
+                await gaps.record(question, UNHELPFUL, answer.faq_entry_id, self._clock())
             buttons = (
                 (
                     Button(t("btn_leave_message", turn.language), "handoff"),
@@ -411,23 +420,21 @@ class Conversation:
 
     async def _search(self, turn: _Turn, text: str) -> None:
         config = self._faq_config
-        index = await self._faq.index(turn.session)
-        matches = index.search(text, turn.language, limit=max(config.max_suggestions, 2))
-        best = matches[0] if matches else None
-        runner_up = matches[1].score if len(matches) > 1 else 0.0
-        if (
-            best is not None
-            and best.score >= config.confident_score
-            and best.score - runner_up >= config.confident_margin
-        ):
-            await self._answer_entry(turn, best.entry_id)
+        matcher = await self._faq.matcher(turn.session)
+        ranking = await matcher.rank(text, turn.language, limit=max(config.max_suggestions, 2))
+        if ranking.confident:
+            await self._answer_entry(turn, ranking.entries[0].entry_id)
             return
         handoff = Button(
             t("btn_send_question", turn.language), f"handoff:{await turn.inbound_id()}"
         )
-        suggestions = [
-            m for m in matches[: config.max_suggestions] if m.score >= config.suggest_score
-        ]
+        suggestions = ranking.suggestions[: config.max_suggestions]
+        await FaqGaps(turn.session).record(
+            await turn.inbound_id(),
+            SUGGESTED if suggestions else UNANSWERED,
+            suggestions[0].entry_id if suggestions else None,
+            self._clock(),
+        )
         if suggestions:
             self._metrics.faq_suggestions.inc()
             rows = tuple((Button(_label(m.question), f"faq:{m.entry_id}"),) for m in suggestions)

@@ -70,6 +70,7 @@ class FaqDocument:
     question: str
     keywords: str
     answer: str
+    slug: str = ""  # an entry's language versions share it
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ class FaqIndex:
     def __init__(self, documents: Iterable[FaqDocument]) -> None:
         self.documents = list(documents)
         self._by_id = {doc.entry_id: doc for doc in self.documents}
+        self._positions = {doc.entry_id: position for position, doc in enumerate(self.documents)}
+        self._by_slug: dict[str, dict[str, int]] = {}
+        for position, doc in enumerate(self.documents):
+            if doc.slug:
+                self._by_slug.setdefault(doc.slug, {})[doc.language] = position
         self._term_freqs: list[Counter[str]] = []
         self._lengths: list[int] = []
         self._questions: list[str] = []
@@ -118,6 +124,13 @@ class FaqIndex:
 
     def get(self, entry_id: int) -> FaqDocument | None:
         return self._by_id.get(entry_id)
+
+    def position(self, entry_id: int) -> int:
+        return self._positions[entry_id]
+
+    def slug_positions(self, slug: str) -> dict[str, int]:
+        """The positions of an entry's language versions, by language."""
+        return self._by_slug.get(slug, {})
 
     def _resolve(self, token: str) -> tuple[str | None, float]:
         """Map a query token to a vocabulary term, tolerating typos; returns (term, certainty)."""

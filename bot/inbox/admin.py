@@ -10,12 +10,11 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.faq_matcher import FaqDocument, FaqIndex
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, see_other, signed_in_only
 from bot.inbox.texts import TEXTS, language_of
-from bot.web.keys import SESSION_POOL, SETTINGS
+from bot.web.keys import CONVERSATION, SESSION_POOL, SETTINGS
 from storage.models import FaqEntry, utcnow
 from storage.repositories.api import AuditLog
 from storage.repositories.faq import FaqRepository
@@ -37,29 +36,27 @@ async def _faq(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
             .all()
         )
     ranking = []
+    method = ""
     if tried:
-        index = FaqIndex(
-            FaqDocument(e.id, e.language, e.question, e.keywords, e.answer) for e in entries
-        )
-        matches = index.search(tried, None, limit=10)
-        top = matches[0].score if matches else 0.0
-        second = matches[1].score if len(matches) > 1 else 0.0
-        for rank, match in enumerate(matches):
-            if (
-                rank == 0
-                and top >= config.confident_score
-                and top - second >= config.confident_margin
-            ):
+        async with request.app[SESSION_POOL]() as session:
+            matcher = await request.app[CONVERSATION].faq.matcher(session)
+            result = await matcher.rank(tried, None, limit=10)
+        method = result.method
+        suggested = result.suggestions[: config.max_suggestions]
+        for rank, ranked in enumerate(result.entries):
+            if rank == 0 and result.confident:
                 verdict = "confident"
-            elif match.score >= config.suggest_score and rank < config.max_suggestions:
+            elif ranked in suggested:
                 verdict = "suggested"
             else:
                 verdict = "none"
             ranking.append(
                 {
-                    "entry_id": match.entry_id,
-                    "question": match.question,
-                    "score": match.score,
+                    "entry_id": ranked.entry_id,
+                    "question": ranked.question,
+                    "score": ranked.score,
+                    "lexical": ranked.lexical,
+                    "dense": ranked.dense,
                     "verdict": verdict,
                 }
             )
@@ -74,6 +71,8 @@ async def _faq(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
             "entries": entries,
             "tried": tried,
             "ranking": ranking,
+            "method": method,
+            "prefill": request.query.get("question", "").strip()[:500],
             "flash": language.get(flash, "") if flash in ("saved", "bad_entry", "exists") else "",
             "flash_error": flash in ("bad_entry", "exists"),
         },

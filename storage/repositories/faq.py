@@ -38,6 +38,44 @@ class FaqRepository:
         count, latest = (await self._session.execute(statement)).one()
         return int(count), str(latest)
 
+    async def add_keyword(self, slug: str, language: str, phrase: str) -> FaqEntry | None:
+        """Add a phrasing to an entry's keywords (its `language` version, else its first)."""
+        versions = (
+            (await self._session.execute(select(FaqEntry).where(FaqEntry.slug == slug)))
+            .scalars()
+            .all()
+        )
+        if not versions:
+            return None
+        entry = next((e for e in versions if e.language == language), versions[0])
+        known = [k for k in entry.keywords.split("\n") if k]
+        if phrase not in known:
+            entry.keywords = "\n".join([*known, phrase])
+            entry.updated_at = utcnow()
+            entry.version += 1
+        return entry
+
+    async def add_one(
+        self, slug: str, language: str, question: str, answer: str, keywords: tuple[str, ...]
+    ) -> bool:
+        """Add one language version; False if it exists."""
+        exists = await self._session.execute(
+            select(FaqEntry.id).where(FaqEntry.slug == slug, FaqEntry.language == language)
+        )
+        if exists.first() is not None:
+            return False
+        self._session.add(
+            FaqEntry(
+                slug=slug,
+                language=language,
+                question=question,
+                answer=answer,
+                keywords="\n".join(keywords),
+                updated_at=utcnow(),
+            )
+        )
+        return True
+
     async def claim_version(self, entry_id: int, version: int) -> bool:
         """Raise the version if it is still `version`: of two racing editors one wins."""
         result = await self._session.execute(

@@ -1,0 +1,145 @@
+"""What the bot does with a question: the FAQ entries ranked, and whether the best one is
+sure enough to answer outright.
+
+Lexical first (under a millisecond); when it is not sure and a dense index exists, the
+question's meaning is compared too (about 20 ms, off the event loop) and the two scores are
+blended. An entry's language versions rank as one entry, shown in the customer's language
+where it has one, else in its own: that is how a question finds an entry written only in the
+other language.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from bot.config import FaqConfig, SemanticConfig
+from bot.core.faq_matcher import FaqIndex
+from bot.core.semantic import DenseIndex
+
+# Longer messages skip the dense pass: they are complaints and stories rather than FAQ
+# questions, and the model's cost grows with length (a flood of long messages must not queue
+# everyone else's questions behind one model).
+MAX_DENSE_CHARS = 300
+LEXICAL = "lexical"
+HYBRID = "hybrid"
+
+
+@dataclass(frozen=True)
+class RankedEntry:
+    entry_id: int
+    question: str
+    score: float  # the score the decision was made on (lexical or hybrid)
+    lexical: float
+    dense: float | None  # cosine similarity, None when the dense pass did not run
+
+
+@dataclass(frozen=True)
+class Ranking:
+    entries: list[RankedEntry]
+    confident: bool  # the first entry is answered outright
+    method: str  # LEXICAL or HYBRID: which thresholds decided
+    suggest_score: float  # entries scoring this or more are worth offering
+
+    @property
+    def suggestions(self) -> list[RankedEntry]:
+        return [e for e in self.entries if e.score >= self.suggest_score]
+
+
+def is_sure(scores: list[float], score: float, margin: float) -> bool:
+    """The best of these scores (highest first) is high enough and far enough ahead."""
+    best = scores[0] if scores else 0.0
+    second = scores[1] if len(scores) > 1 else 0.0
+    return best >= score and best - second >= margin
+
+
+def blend(
+    lexical: float, cosine: float, semantic: SemanticConfig, same_language: bool = True
+) -> float:
+    """The hybrid score: the cosine (which this model keeps in a narrow band) mapped onto
+    0..1, then weighed with the lexical score. An entry with no version in the question's
+    language cannot share words with it, so there the meaning is all there is to go on."""
+    dense = min(1.0, max(0.0, (cosine - semantic.floor) / (semantic.ceiling - semantic.floor)))
+    if not same_language:
+        return dense
+    return semantic.weight * lexical + (1 - semantic.weight) * dense
+
+
+class FaqMatcher:
+    def __init__(self, index: FaqIndex, dense: DenseIndex | None, config: FaqConfig) -> None:
+        self.index = index
+        self.dense = dense
+        self._config = config
+
+    @property
+    def method(self) -> str:
+        return HYBRID if self.dense is not None else LEXICAL
+
+    def _representative(self, position: int, language: str | None) -> int:
+        """The version of this entry in the customer's language, if it has one."""
+        doc = self.index.documents[position]
+        if language is None or doc.language == language or not doc.slug:
+            return position
+        return self.index.slug_positions(doc.slug).get(language, position)
+
+    async def rank(self, text: str, language: str | None, limit: int = 3) -> Ranking:
+        config = self._config
+        documents = self.index.documents
+        found = self.index.search(text, language, limit=len(documents) or 1)
+        lexical: dict[str, tuple[float, int]] = {}  # entry (slug) -> best score, position
+        for match in found:
+            position = self.index.position(match.entry_id)
+            key = documents[position].slug or str(match.entry_id)
+            if key not in lexical or match.score > lexical[key][0]:
+                lexical[key] = (match.score, position)
+        ordered = sorted(lexical.items(), key=lambda item: -item[1][0])
+        lexical_scores = [score for _, (score, _) in ordered]
+        semantic = config.semantic
+        if (
+            self.dense is None
+            or len(text) > MAX_DENSE_CHARS
+            or is_sure(lexical_scores, semantic.shortcut_score, semantic.shortcut_margin)
+        ):
+            entries = [
+                self._entry(position, language, score, score, None)
+                for _, (score, position) in ordered[:limit]
+            ]
+            sure = is_sure(lexical_scores, config.confident_score, config.confident_margin)
+            return Ranking(entries, sure, LEXICAL, config.suggest_score)
+        similarities = await asyncio.to_thread(self.dense.similarities, text[:600], len(documents))
+        blended: dict[str, tuple[float, int, float]] = {}  # key -> hybrid, position, cosine
+        for position, doc in enumerate(documents):
+            key = doc.slug or str(doc.entry_id)
+            cosine = float(similarities[position])
+            if key in blended and cosine <= blended[key][2]:
+                continue
+            same_language = (
+                language is None
+                or doc.language == language
+                or language in self.index.slug_positions(doc.slug)
+            )
+            score = blend(lexical.get(key, (0.0, position))[0], cosine, semantic, same_language)
+            blended[key] = (score, position, cosine)
+        ranked = sorted(blended.items(), key=lambda item: -item[1][0])
+        entries = [
+            self._entry(position, language, score, lexical.get(key, (0.0, 0))[0], cosine)
+            for key, (score, position, cosine) in ranked[:limit]
+        ]
+        sure = is_sure(
+            [score for _, (score, _, _) in ranked],
+            semantic.confident_score,
+            semantic.confident_margin,
+        )
+        return Ranking(entries, sure, HYBRID, semantic.suggest_score)
+
+    def _entry(
+        self, position: int, language: str | None, score: float, lexical: float, dense: float | None
+    ) -> RankedEntry:
+        shown = self.index.documents[self._representative(position, language)]
+        return RankedEntry(
+            shown.entry_id,
+            shown.question,
+            round(score, 4),
+            round(lexical, 4),
+            None if dense is None else round(dense, 4),
+        )
