@@ -21,6 +21,10 @@ from tests.fake_telegram import FakeTelegram
     ("text", "intent"),
     [
         ("Во сколько вы открываетесь?", "hours"),
+        ("во сколько вы работаете в субботу?", "hours"),
+        ("what are your hours on sunday", "hours"),
+        ("график работы на неделю", "hours"),
+        ("are you open tomorrow", "hours"),
         ("вы сейчас открыты?", "hours"),
         ("а вы работаете сегодня", "hours"),
         ("what time do u close", "hours"),
@@ -38,6 +42,9 @@ from tests.fake_telegram import FakeTelegram
         ("спасибо, а когда доставка?", None),
         ("здравствуйте, сколько стоит доставка", None),
         ("хочу", None),
+        ("доставка будет?", None),  # "доставк" looks like "оставить жалобу" to typo tolerance
+        ("доставка в субботу будет?", None),
+        ("суббота", None),
         ("вы", None),
     ],
 )
@@ -109,3 +116,21 @@ async def test_an_admin_adds_phrasings_and_is_told_of_competing_entries(
     broken.write_text("weather:\n  ru: [погода]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="unknown intent 'weather'"):
         await start_app(scheduler={"enabled": False}, faq={"intents_file": str(broken)})
+
+
+async def test_hours_for_a_named_day_the_weekend_and_the_week(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    # The app's clock: Tuesday 2026-11-24 13:00 in Moscow; Monday to Friday 09-18.
+    app = await start_app(scheduler={"enabled": False})
+    saturday = await _say(fake_tg, app, 8301, "во сколько вы работаете в субботу?")
+    assert saturday.splitlines()[0] == "В субботу, 28.11: выходной", saturday
+    friday = await _say(fake_tg, app, 8302, "what time do you close on friday")
+    assert friday.splitlines()[0] == "Friday, 27.11: 09:00–18:00", friday
+    week = (await _say(fake_tg, app, 8303, "график работы на неделю")).splitlines()
+    assert week[0] == "Сегодня, 24.11: 09:00–18:00" and len(week) == 8, week
+    assert week[4] == "В субботу, 28.11: выходной"
+    assert week[6] == "В понедельник, 30.11: 09:00–18:00"
+    assert "Europe/Moscow" in week[7]
+    now = await _say(fake_tg, app, 8304, "вы сейчас открыты?")
+    assert now.startswith("Сейчас открыто") or now.startswith("Мы сейчас"), now

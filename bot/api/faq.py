@@ -4,7 +4,8 @@ format of `otklik faq import|export`. Reading is for every token, writing for ad
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
 
 from aiohttp import web
 from pydantic import Field, StrictBool
@@ -13,10 +14,12 @@ from sqlalchemy import delete, select
 from bot.api.operations import ApiError, Call, Operation, expected_version
 from bot.api.schemas import Model, Removed
 from bot.core.faq_file import MAX_ANSWER, MAX_QUESTION, FaqFileError, dump_faq, parse_faq
-from bot.web.keys import SESSION_POOL
+from bot.web.keys import CONVERSATION, SESSION_POOL
 from storage.models import FaqEntry, utcnow
 from storage.repositories.api import AuditLog
 from storage.repositories.faq import FaqRecord, FaqRepository
+
+T = TypeVar("T")
 
 Language = Literal["ru", "en"]
 Keywords = list[str]
@@ -212,6 +215,19 @@ async def import_faq(call: Call) -> FaqImported:
     return FaqImported(created=created, updated=updated, removed=removed)
 
 
+def _changes_faq(handler: Callable[[Call], Awaitable[T]]) -> Callable[[Call], Awaitable[T]]:
+    """After the write commits, this process's FAQ index is rebuilt at the next question
+    (other processes notice within their refresh interval)."""
+
+    async def changed(call: Call) -> T:
+        result = await handler(call)
+        call.request.app[CONVERSATION].faq.invalidate()
+        return result
+
+    changed.__name__ = handler.__name__  # the OpenAPI operationId
+    return changed
+
+
 ADMIN = ("admin",)
 OPERATIONS = [
     Operation(
@@ -227,7 +243,7 @@ OPERATIONS = [
         "POST",
         "/api/v1/faq/import",
         "Add and update entries from a FAQ file; replace=true also deletes the ones it lacks",
-        import_faq,
+        _changes_faq(import_faq),
         FaqImported,
         roles=ADMIN,
         body=FaqImport,
@@ -239,7 +255,7 @@ OPERATIONS = [
         "POST",
         "/api/v1/faq",
         "A new entry, or a new language of an entry (same slug)",
-        create_faq_entry,
+        _changes_faq(create_faq_entry),
         FaqEntryOut,
         roles=ADMIN,
         body=FaqEntryIn,
@@ -258,7 +274,7 @@ OPERATIONS = [
         "PATCH",
         "/api/v1/faq/{entry_id}",
         "Edit the question, answer or keywords; needs If-Match (the ETag)",
-        update_faq_entry,
+        _changes_faq(update_faq_entry),
         FaqEntryOut,
         roles=ADMIN,
         body=FaqEntryPatch,
@@ -269,7 +285,7 @@ OPERATIONS = [
         "DELETE",
         "/api/v1/faq/{entry_id}",
         "Delete one language version of an entry",
-        delete_faq_entry,
+        _changes_faq(delete_faq_entry),
         Removed,
         roles=ADMIN,
         errors=(404,),

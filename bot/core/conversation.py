@@ -20,7 +20,7 @@ from bot.core import choices
 from bot.core import language as lang
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import WorkingHours
-from bot.core.hours_text import describe_hours
+from bot.core.hours_text import asked_days, describe_days, describe_hours
 from bot.core.intents import IntentMatcher
 from bot.core.linking import CODE_TTL, Linking, LinkOutcome
 from bot.core.messages import Attachment, Button, InboundMessage, Reply
@@ -229,8 +229,14 @@ class Conversation:
         text = prefix or t("menu_prompt", turn.language)
         await self._say(turn, Reply(text, buttons=await self._menu_buttons(turn)))
 
-    async def _hours_reply(self, turn: _Turn) -> None:
-        text = describe_hours(self._hours, self._clock(), turn.language)
+    async def _hours_reply(self, turn: _Turn, asked: str = "") -> None:
+        """Now (open or closed, and until when), or the days the question names."""
+        now = self._clock()
+        days = asked_days(asked, now.astimezone(self._hours.zone).date()) if asked else None
+        if days is None:
+            text = describe_hours(self._hours, now, turn.language)
+        else:
+            text = describe_days(self._hours, days, now, turn.language)
         await self._say(turn, Reply(text, buttons=await self._menu_buttons(turn)))
 
     async def _faq_list(self, turn: _Turn, page: int = 1) -> None:
@@ -383,14 +389,14 @@ class Conversation:
             return
         found = self._intents.match(text, turn.language) if self._intents else None
         if found is not None:
-            await self._on_intent(turn, found.intent)
+            await self._on_intent(turn, found.intent, text)
             return
         await self._search(turn, text)
 
-    async def _on_intent(self, turn: _Turn, intent: str) -> None:
+    async def _on_intent(self, turn: _Turn, intent: str, text: str) -> None:
         """What a command would do, asked for in plain words."""
         if intent == "hours":
-            await self._hours_reply(turn)
+            await self._hours_reply(turn, text)
         elif intent in ("human", "complaint"):
             await self._ask_for_problem(turn)
         elif intent == "my_tickets":

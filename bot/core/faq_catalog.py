@@ -71,6 +71,10 @@ class FaqCatalog:
         self._monotonic = monotonic
         self._lock = asyncio.Lock()
 
+    def invalidate(self) -> None:
+        """This process changed the FAQ: look at SQL again at the next question."""
+        self._checked_at = float("-inf")
+
     async def index(self, session: AsyncSession) -> FaqIndex:
         return (await self.matcher(session)).index
 

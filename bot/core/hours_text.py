@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime, timedelta
 
 from bot.core.hours import WorkingHours
 from bot.core.texts import t, weekday_name
@@ -68,3 +69,84 @@ def expectation(
     opening = status.next_opening.start if status.next_opening else reply_by
     opening_text = format_moment(opening, now, hours, language)
     return t("expect_closed", language, opening=opening_text, time=by_text), reply_by
+
+
+# Word beginnings that name a day in a question about hours: "в субботу", "по средам", "on
+# sundays", "сб". A weekday is the hours intent's one parameter, not part of its phrasing.
+_DAY_STEMS = (
+    ("понедельн", "monday", "пн", "mon"),
+    ("вторн", "tuesday", "вт", "tue"),
+    ("сред", "wednesday", "ср", "wed"),
+    ("четверг", "thursday", "чт", "thu"),
+    ("пятниц", "friday", "пт", "fri"),
+    ("суббот", "saturday", "сб", "sat"),
+    ("воскресен", "sunday", "вс", "sun"),
+)
+_WEEKEND = ("выходн", "weekend")
+_WEEK = ("недел", "week", "расписан", "schedule", "график")
+_TOMORROW = ("завтра", "tomorrow")
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _weekday_of(word: str) -> int | None:
+    for weekday, (ru, en, ru_short, en_short) in enumerate(_DAY_STEMS):
+        if word in (ru_short, en_short) or word.startswith((ru, en)):
+            if ru == "сред" and word.startswith("сред") and len(word) > 6:
+                continue  # "среди", "средний": not Wednesday
+            return weekday
+    return None
+
+
+def is_day_word(word: str) -> bool:
+    """A word that only names which day is asked about."""
+    word = word.lower().replace("ё", "е")
+    return (
+        _weekday_of(word) is not None
+        or word.startswith(_WEEKEND)
+        or word.startswith(_TOMORROW)
+        or word in ("weekends", "weekdays")
+    )
+
+
+def asked_days(text: str, today: date) -> list[date] | None:
+    """The days a question about hours names: a weekday (the next one), tomorrow, the weekend
+    or the whole week; None when it names none (then the answer is about now)."""
+    words = [w.lower().replace("ё", "е") for w in _WORD.findall(text)]
+    if any(w.startswith(_WEEK) for w in words) and not any(_weekday_of(w) for w in words):
+        return [today + timedelta(days=n) for n in range(7)]
+    days: list[date] = []
+    for word in words:
+        weekday = _weekday_of(word)
+        if weekday is not None:
+            days.append(today + timedelta(days=(weekday - today.weekday()) % 7))
+        elif word.startswith(_TOMORROW):
+            days.append(today + timedelta(days=1))
+        elif word.startswith(_WEEKEND):
+            saturday = today + timedelta(days=(5 - today.weekday()) % 7)
+            days.extend([saturday, saturday + timedelta(days=1)])
+    return sorted(set(days)) or None
+
+
+def describe_days(hours: WorkingHours, days: list[date], now: datetime, language: str) -> str:
+    """One line a day: "суббота, 05.12: 10:00–16:00", "closed", or the holiday's name."""
+    today = now.astimezone(hours.zone).date()
+    lines = []
+    for day in days:
+        name = weekday_name(day.weekday(), language)
+        if day == today:
+            name = t("today_word", language)
+        label = f"{name[:1].upper()}{name[1:]}, {day:%d.%m}"
+        holiday = hours.holiday_name(day, language)
+        spans = hours.spans_starting_on(day)
+        if spans:
+            text = ", ".join(
+                f"{s.start.astimezone(hours.zone):%H:%M}–{s.end.astimezone(hours.zone):%H:%M}"
+                for s in spans
+            )
+        elif holiday:
+            text = t("day_holiday", language, name=holiday)
+        else:
+            text = t("day_closed", language)
+        lines.append(f"{label}: {text}")
+    lines.append(t("hours_zone", language, zone=hours.zone.key))
+    return "\n".join(lines)

@@ -15,7 +15,8 @@ from typing import Any
 import yaml
 
 from bot.config import ConfigError, FaqConfig
-from bot.core.faq_matcher import FaqDocument, FaqIndex
+from bot.core.faq_matcher import FaqDocument, FaqIndex, tokenize
+from bot.core.hours_text import is_day_word
 from bot.core.language import SUPPORTED
 
 INTENTS = (
@@ -129,9 +130,14 @@ class IntentMatcher:
 
     def match(self, text: str, language: str | None = None) -> IntentMatch | None:
         """The intent the whole message asks for, or None."""
-        said = words(text[:400])
+        # Which day is asked about is the hours intent's parameter, not part of its phrasing:
+        # "во сколько вы работаете в субботу" is matched as "во сколько вы работаете в".
+        all_words = words(text[:400])
+        said = [w for w in all_words if not is_day_word(w)]
         if not said:
             return None
+        if len(said) < len(all_words):
+            text = " ".join(said)
         exact = self._exact.get(" ".join(said))
         if exact is not None:
             return IntentMatch(exact.intent, 1.0, exact.text)
@@ -154,6 +160,11 @@ class IntentMatcher:
             default=0.0,
         )
         if best.score < CONFIDENT_SCORE or best.score - rival < CONFIDENT_MARGIN:
+            return None
+        # Typo tolerance must not make an intent of a look-alike word alone ("доставка будет?"
+        # is not "оставить жалобу"): half the message's stems must be the phrasing's own.
+        asked, phrasing = set(tokenize(text)), set(tokenize(self._phrasings[best.entry_id].text))
+        if len(asked & phrasing) * 2 < len(asked):
             return None
         return IntentMatch(intent, best.score, self._phrasings[best.entry_id].text)
 

@@ -85,6 +85,7 @@ async def _entry(request: web.Request, signed: auth.Signed) -> web.StreamRespons
     if entry_id == "new" and request.method == "POST":
         async with request.app[SESSION_POOL]() as session, session.begin():
             location = await _create(request, signed, session)
+        request.app[CONVERSATION].faq.invalidate()
         raise see_other(location)  # after commit: raising inside would roll it back
     saved: int | None = None
     async with request.app[SESSION_POOL]() as session, session.begin():
@@ -126,6 +127,7 @@ async def _entry(request: web.Request, signed: auth.Signed) -> web.StreamRespons
         if error:
             response.set_status(409)
     if saved is not None:
+        request.app[CONVERSATION].faq.invalidate()
         raise see_other(f"/admin/faq/{saved}?done=saved")
     return response
 

@@ -81,6 +81,7 @@ async def _keyword(request: web.Request, signed: auth.Signed) -> web.StreamRespo
             AuditLog(session).add(
                 f"staff:{signed.login}", "faq.keyword", f"faq:{entry.id}", {"phrase": phrase}
             )
+    request.app[CONVERSATION].faq.invalidate()
     raise see_other("/admin/gaps?done=keyword_added")
 
 
