@@ -233,6 +233,9 @@ class SemanticConfig:
     confident_score: float = 0.42
     confident_margin: float = 0.15
     suggest_score: float = 0.48
+    # Dense passes a second at most (each ~20 ms of one core); beyond, questions are answered
+    # by words alone until the burst passes. 0 = no limit.
+    max_per_second: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -533,6 +536,8 @@ def _check_semantics(settings: Settings) -> None:
         raise ConfigError(
             f"{source}: [faq.semantic] mode: expected 'auto' or 'off', got {semantic.mode!r}"
         )
+    if semantic.max_per_second < 0:
+        raise ConfigError(f"{source}: [faq.semantic] max_per_second: must be 0 or more")
     if not 0 <= semantic.weight <= 1 or semantic.floor >= semantic.ceiling:
         raise ConfigError(
             f"{source}: [faq.semantic] weight must be within 0..1 and floor below ceiling"

@@ -168,3 +168,14 @@ def test_without_the_model_the_bot_matches_by_words_and_says_so(
     said = [r.getMessage() for r in caplog.records]
     assert any("lexical only, semantic matching is unavailable" in m for m in said), said
     assert any("semantic matching is off" in m for m in said), said
+
+
+def test_a_burst_beyond_the_dense_budget_is_answered_by_words():
+    from bot.core.faq_ranking import DenseGate
+
+    now = [0.0]
+    gate = DenseGate(2, lambda: now[0])
+    assert [gate.take() for _ in range(3)] == [True, True, False] and gate.shed == 1
+    now[0] += 0.5  # half a second earns one pass back
+    assert gate.take() and not gate.take()
+    assert all(DenseGate(0).take() for _ in range(100))  # 0: no limit

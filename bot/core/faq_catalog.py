@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import FaqConfig
 from bot.core.faq_matcher import FaqDocument, FaqIndex
-from bot.core.faq_ranking import FaqMatcher
+from bot.core.faq_ranking import DenseGate, FaqMatcher
 from bot.core.semantic import DenseIndex, Embedder, entry_texts, pack, unpack
 from storage.repositories.faq import FaqRepository
 from storage.repositories.faq_vectors import FaqVectorStore
@@ -64,7 +64,8 @@ class FaqCatalog:
     ) -> None:
         self._config = config or FaqConfig()
         self._embedder = embedder
-        self._matcher = FaqMatcher(FaqIndex([]), None, self._config)
+        self._gate = DenseGate(self._config.semantic.max_per_second)  # shared by every rebuild
+        self._matcher = FaqMatcher(FaqIndex([]), None, self._config, self._gate)
         self._version: tuple[int, str] | None = None
         self._checked_at = float("-inf")
         self._refresh = refresh_seconds
@@ -95,7 +96,7 @@ class FaqCatalog:
                 dense = None
                 if self._embedder is not None:
                     dense = await build_dense(session, documents, self._embedder)
-                self._matcher = FaqMatcher(FaqIndex(documents), dense, self._config)
+                self._matcher = FaqMatcher(FaqIndex(documents), dense, self._config, self._gate)
                 self._version = version
             self._checked_at = self._monotonic()
         return self._matcher

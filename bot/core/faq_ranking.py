@@ -11,6 +11,8 @@ other language.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.config import FaqConfig, SemanticConfig
@@ -65,11 +67,43 @@ def blend(
     return semantic.weight * lexical + (1 - semantic.weight) * dense
 
 
+class DenseGate:
+    """A budget of dense passes a second (each about 20 ms of one core): beyond it a question
+    is answered by words alone, so a burst costs the webhook path the budget at most and the
+    bot stays fast, answering a little less well until the burst passes."""
+
+    def __init__(self, per_second: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.per_second = per_second
+        self._monotonic = monotonic
+        self._tokens = per_second  # a second's worth to start with
+        self._at = monotonic()
+        self.shed = 0  # questions answered by words because the budget was spent
+
+    def take(self) -> bool:
+        if self.per_second <= 0:
+            return True  # no budget set: every unsure question gets the dense pass
+        now = self._monotonic()
+        self._tokens = min(self.per_second, self._tokens + (now - self._at) * self.per_second)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        self.shed += 1
+        return False
+
+
 class FaqMatcher:
-    def __init__(self, index: FaqIndex, dense: DenseIndex | None, config: FaqConfig) -> None:
+    def __init__(
+        self,
+        index: FaqIndex,
+        dense: DenseIndex | None,
+        config: FaqConfig,
+        gate: DenseGate | None = None,
+    ) -> None:
         self.index = index
         self.dense = dense
         self._config = config
+        self._gate = gate or DenseGate(config.semantic.max_per_second)
 
     @property
     def method(self) -> str:
@@ -99,6 +133,7 @@ class FaqMatcher:
             self.dense is None
             or len(text) > MAX_DENSE_CHARS
             or is_sure(lexical_scores, semantic.shortcut_score, semantic.shortcut_margin)
+            or not self._gate.take()
         ):
             entries = [
                 self._entry(position, language, score, score, None)
@@ -106,7 +141,7 @@ class FaqMatcher:
             ]
             sure = is_sure(lexical_scores, config.confident_score, config.confident_margin)
             return Ranking(entries, sure, LEXICAL, config.suggest_score)
-        similarities = await asyncio.to_thread(self.dense.similarities, text[:600], len(documents))
+        similarities = await asyncio.to_thread(self.dense.similarities, text, len(documents))
         blended: dict[str, tuple[float, int, float]] = {}  # key -> hybrid, position, cosine
         for position, doc in enumerate(documents):
             key = doc.slug or str(doc.entry_id)

@@ -177,7 +177,14 @@ class InboundQueue:
         except DB_ERRORS:
             log.warning("database unavailable while handling %d channel messages", len(batch))
             return
-        except Exception:
+        except Exception as exc:
+            # One broken message must not stop the rest: each alone (and said, since a batch
+            # that always fails costs every message a transaction of its own).
+            log.warning(
+                "a batch of %d channel messages failed (%s); handling each alone",
+                len(batch),
+                type(exc).__name__,
+            )
             for item in batch:
                 await self._process_one(item)
             return

@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.sql.expression import Executable
 
 from storage.db import dialect_name
 from storage.models import ConversationMessage, utcnow
@@ -29,6 +30,7 @@ _INSERT = insert(_MESSAGES)
 # not yet written.
 _RESERVED = "otklik.log.reserved_ids"
 _UNWRITTEN = "otklik.log.unwritten"
+_DEFERRED = "otklik.log.deferred"  # writes that refer to unwritten rows, made after them
 _NEXT_IDS = text(
     "SELECT nextval(pg_get_serial_sequence('conversation_messages', 'id'))"
     " FROM generate_series(1, :count)"
@@ -119,6 +121,17 @@ def _write_unwritten(session: Session) -> None:
     rows = session.info.pop(_UNWRITTEN, None)
     if rows:
         session.connection().execute(_INSERT, rows)
+    for statement in session.info.pop(_DEFERRED, []):
+        session.connection().execute(statement)
+
+
+def write_after_log(session: AsyncSession, statement: Executable) -> bool:
+    """Keep back a write that refers to log rows not written yet (a foreign key to them): it
+    goes right after them. False when none are kept back: the caller writes it now."""
+    if _UNWRITTEN not in session.info:
+        return False
+    session.info.setdefault(_DEFERRED, []).append(statement)
+    return True
 
 
 # Rows kept back are written before the transaction commits and before any read through the
@@ -139,3 +152,4 @@ def _forget_reserved(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_RESERVED, None)
         session.info.pop(_UNWRITTEN, None)
+        session.info.pop(_DEFERRED, None)

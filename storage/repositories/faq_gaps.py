@@ -9,7 +9,8 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ConversationMessage, FaqMiss
-from storage.repositories._upsert import insert_ignore
+from storage.repositories._upsert import upsert_insert
+from storage.repositories.conversation import write_after_log
 
 UNANSWERED = "unanswered"  # nothing close enough to offer
 SUGGESTED = "suggested"  # close entries offered, none sure enough to answer with
@@ -32,16 +33,18 @@ class FaqGaps:
     async def record(
         self, message_id: int, kind: str, faq_entry_id: int | None, now: datetime
     ) -> None:
-        """Once per message and kind: a redelivered message or a second 👎 adds nothing."""
+        """Once per message and kind: a redelivered message or a second 👎 adds nothing. In a
+        batch whose log is written behind (one INSERT for the batch), the miss is written
+        right after it: its message row does not exist before."""
         table = FaqMiss.__table__
         assert isinstance(table, Table)
-        values = {
-            "message_id": message_id,
-            "kind": kind,
-            "faq_entry_id": faq_entry_id,
-            "created_at": now,
-        }
-        await insert_ignore(self._session, table, values, ["message_id", "kind"])
+        statement = (
+            upsert_insert(self._session, table)
+            .values(message_id=message_id, kind=kind, faq_entry_id=faq_entry_id, created_at=now)
+            .on_conflict_do_nothing(index_elements=["message_id", "kind"])
+        )
+        if not write_after_log(self._session, statement):
+            await self._session.execute(statement)
 
     async def question_before(self, customer_id: int, message_id: int) -> int | None:
         """The customer's last typed message before an answer: what the answer answered."""

@@ -175,9 +175,15 @@ class TelegramInbox:
         except DB_ERRORS:
             log.warning("database unavailable while handling %d events", len(batch))
             return
-        except Exception:
+        except Exception as exc:
             # Someone's update broke its handler: nothing was committed. Handle each alone,
-            # so the others go through and the broken one is recorded as failed.
+            # so the others go through and the broken one is recorded as failed. Said, since
+            # a batch that always fails costs every update a transaction of its own.
+            log.warning(
+                "a batch of %d updates failed (%s); handling each alone",
+                len(batch),
+                type(exc).__name__,
+            )
             for event_id, payload in batch:
                 await self.process(event_id, payload)
             return
