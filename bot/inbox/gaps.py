@@ -14,8 +14,9 @@ from bot.inbox import auth
 from bot.inbox.pages import page, routes, see_other, signed_in_only
 from bot.inbox.texts import TEXTS, language_of
 from bot.web.keys import CLOCK, CONVERSATION, SESSION_POOL
-from storage.models import FaqEntry, utcnow
+from storage.models import FaqEntry
 from storage.repositories.api import AuditLog
+from storage.repositories.faq import append_keyword
 from storage.repositories.faq_gaps import FaqGaps
 
 DEFAULT_DAYS = 30
@@ -73,11 +74,7 @@ async def _keyword(request: web.Request, signed: auth.Signed) -> web.StreamRespo
         entry = await session.get(FaqEntry, entry_id)
         if entry is None:
             raise web.HTTPNotFound(text="no such entry")
-        known = [k for k in entry.keywords.split("\n") if k]
-        if phrase not in known:
-            entry.keywords = "\n".join([*known, phrase])
-            entry.updated_at = utcnow()
-            entry.version += 1
+        if append_keyword(entry, phrase):
             AuditLog(session).add(
                 f"staff:{signed.login}", "faq.keyword", f"faq:{entry.id}", {"phrase": phrase}
             )

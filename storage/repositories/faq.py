@@ -21,6 +21,17 @@ class FaqRecord:
     keywords: tuple[str, ...] = ()
 
 
+def append_keyword(entry: FaqEntry, phrase: str) -> bool:
+    """Add a phrasing to an entry's keywords (an edit: its version rises); False if known."""
+    known = [k for k in entry.keywords.split("\n") if k]
+    if phrase in known:
+        return False
+    entry.keywords = "\n".join([*known, phrase])
+    entry.updated_at = utcnow()
+    entry.version += 1
+    return True
+
+
 class FaqRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
@@ -48,11 +59,7 @@ class FaqRepository:
         if not versions:
             return None
         entry = next((e for e in versions if e.language == language), versions[0])
-        known = [k for k in entry.keywords.split("\n") if k]
-        if phrase not in known:
-            entry.keywords = "\n".join([*known, phrase])
-            entry.updated_at = utcnow()
-            entry.version += 1
+        append_keyword(entry, phrase)
         return entry
 
     async def add_one(
