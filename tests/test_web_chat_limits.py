@@ -306,11 +306,15 @@ async def measure_flood(
 
 async def test_a_flood_does_not_slow_another_customer(database: Database, fake_tg: FakeTelegram):
     """200 heavy messages a second from one client: 50 times the 4 a second that once took
-    another customer's latency from 6 ms to a second. Without the per-client bucket this
-    fails (measured: median 2.7 ms idle, 10.4 ms under this flood)."""
+    another customer's latency from 6 ms to a second. The flooding client is turned away
+    (429) for all but a trickle while every other customer's question is answered (200).
+    Without the per-client bucket this fails: the flood is all answered. The latency itself
+    is measured by bench/webchat_flood.py (on a shared machine a timed assertion is a coin
+    toss); here it is printed."""
     result = await measure_flood(database, fake_tg.base_url, FLOOD_RATE, {})
     idle, busy = FloodResult.ms(result.idle), FloodResult.ms(result.busy)
     print(f"\nidle median {idle:.1f} ms, under flood {busy:.1f} ms; answers {result.answered}")
-    assert result.answered.get(429, 0) > 0 and result.answered.get(200, 0) > 0
     assert set(result.answered) <= {200, 429}
-    assert busy <= 2 * idle
+    turned_away, let_in = result.answered.get(429, 0), result.answered.get(200, 0)
+    assert let_in > 0 and turned_away > 10 * let_in, result.answered
+    assert len(result.busy) == len(result.idle)  # each of them answered 200 (in _latency)
