@@ -4,7 +4,6 @@ grouped by meaning, and the one step that closes each gap."""
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -12,16 +11,15 @@ from typing import Any
 from bot.cli_reports import _day
 from bot.config import Settings
 from bot.core.faq_catalog import FaqCatalog
-from bot.core.faq_file import MAX_ANSWER, MAX_QUESTION
+from bot.core.faq_file import MAX_ANSWER, MAX_QUESTION, NEW_SLUG
 from bot.core.gaps import find_gaps
-from bot.core.language import SUPPORTED
+from bot.core.language import SUPPORTED, from_text
 from bot.core.semantic import load_embedder
 from bot.database import command_database
 from storage.repositories.faq import FaqRepository
 from storage.repositories.faq_gaps import KINDS, FaqGaps
 
 MAX_PHRASE = 200
-SLUG = re.compile(r"[a-z0-9-]{1,64}")
 _KIND_WORDS = {"unanswered": "unanswered", "suggested": "only suggestions", "unhelpful": "rated 👎"}
 
 
@@ -68,7 +66,8 @@ def _window(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]
 
 
 def _script(text: str) -> str:
-    return "ru" if any("а" <= c <= "я" or c == "ё" for c in text.lower()) else "en"
+    """The language a phrase is written in (its letters' majority), English without letters."""
+    return from_text(text) or "en"
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -101,7 +100,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         # add
         question, answer = args.question.strip(), args.answer.strip()
-        if not SLUG.fullmatch(args.slug) or not 0 < len(question) <= MAX_QUESTION:
+        if not NEW_SLUG.fullmatch(args.slug) or not 0 < len(question) <= MAX_QUESTION:
             print("otklik: SLUG is 1-64 of a-z, 0-9 and -; the question 1-500 characters")
             return 2
         if not 0 < len(answer) <= MAX_ANSWER:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,9 @@ from storage.repositories.faq import FaqRecord
 
 MAX_QUESTION = 500
 MAX_ANSWER = 4000
+# A slug typed for a new entry (console, `otklik faq add`): it ends up in URLs and commands.
+# An imported file may use any string of up to 64 characters.
+NEW_SLUG = re.compile(r"[a-z0-9-]{1,64}")
 
 
 class FaqFileError(Exception):

@@ -4,12 +4,11 @@ matcher's ranking with the scores and what the bot would do with each."""
 
 from __future__ import annotations
 
-import re
-
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.faq_file import NEW_SLUG
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, see_other, signed_in_only
@@ -18,8 +17,6 @@ from bot.web.keys import CONVERSATION, SESSION_POOL, SETTINGS
 from storage.models import FaqEntry, utcnow
 from storage.repositories.api import AuditLog
 from storage.repositories.faq import FaqRepository
-
-SLUG = re.compile(r"[a-z0-9-]{1,64}")
 
 
 def _version(entry: FaqEntry) -> str:
@@ -140,7 +137,7 @@ async def _create(request: web.Request, signed: auth.Signed, session: AsyncSessi
     question = str(form.get("question", "")).strip()[:500]
     answer = str(form.get("answer", "")).strip()[:4000]
     keywords = str(form.get("keywords", "")).strip()[:4000]
-    if not SLUG.fullmatch(slug) or language not in ("ru", "en") or not question or not answer:
+    if not NEW_SLUG.fullmatch(slug) or language not in ("ru", "en") or not question or not answer:
         return "/admin/faq?done=bad_entry"
     exists = await session.execute(
         select(FaqEntry.id).where(FaqEntry.slug == slug, FaqEntry.language == language)
