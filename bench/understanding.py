@@ -35,7 +35,9 @@ from bot.config import FaqConfig  # noqa: E402
 from bot.core.faq_file import load_faq  # noqa: E402
 from bot.core.faq_matcher import FaqDocument, FaqIndex  # noqa: E402
 from bot.core.faq_ranking import blend, is_sure  # noqa: E402
+from bot.core.intents import IntentMatcher, load_phrasings  # noqa: E402
 from bot.core.semantic import (  # noqa: E402
+    QUERY,
     DenseIndex,
     Embedder,
     Vector,
@@ -47,6 +49,8 @@ DATA = ROOT / "tests" / "data"
 FAQS = {"shop": ROOT / "faq.example.yaml", "gym": DATA / "faq_gym.yaml"}
 TUNE = DATA / "understanding_tune.txt"
 REPORT = DATA / "understanding_report.txt"
+INTENTS_TUNE = DATA / "intents_tune.txt"
+INTENTS_REPORT = DATA / "intents_report.txt"
 LANGUAGES = {
     business: {
         slug: {r.language for r in load_faq(path) if r.slug == slug}
@@ -363,6 +367,115 @@ def latency(items: list[Scored], matcher: str, th: Thresholds) -> tuple[float, f
     return percentile(seconds, 0.5) * 1000, percentile(seconds, 0.95) * 1000
 
 
+@dataclass(frozen=True)
+class IntentCase:
+    """A message as the conversation sees it: the intent it asks for ("-" for an FAQ
+    question), the intent the words hear, whether the FAQ answers it first, and the intent
+    closest in meaning with its cosine and lead."""
+
+    case: Case
+    words: str | None
+    faq_sure: bool
+    meaning: tuple[str, float, float] | None
+
+
+def intent_cases(
+    intents_path: Path, faq_path: Path, dense: DenseScorer | None, embedder: Embedder | None
+) -> list[IntentCase]:
+    matcher = IntentMatcher(load_phrasings(), embedder)
+    matcher.embed_phrasings()
+    cases = load_cases(intents_path) + [replace(c, slug="-") for c in load_cases(faq_path)]
+    found = []
+    for item in score_all(cases, dense):
+        text = item.case.text
+        words = matcher.match(text, item.case.language)
+        meaning = None
+        if embedder is not None:
+            closest = matcher.closest(embedder.embed([text], QUERY, remember=False)[0])
+            if closest is not None:
+                match, lead = closest
+                meaning = (match.intent, match.score, lead)
+        faq_sure = dense is not None and decide(item, "hybrid", shipped("hybrid"))[1]
+        found.append(IntentCase(item.case, words.intent if words else None, faq_sure, meaning))
+    return found
+
+
+def heard(item: IntentCase, score: float, margin: float) -> str | None:
+    """The intent the conversation acts on: the words', else (when the FAQ cannot answer)
+    the meaning's above the thresholds."""
+    if item.words is not None:
+        return item.words
+    if item.faq_sure or item.meaning is None:
+        return None
+    intent, cosine, lead = item.meaning
+    return intent if cosine >= score and lead >= margin else None
+
+
+@dataclass(frozen=True)
+class IntentResult:
+    heard: float  # intent messages acted on as their intent
+    by_words: float  # of them by the words alone
+    wrong: int  # messages acted on as another intent, or FAQ questions taken for one
+    notes: tuple[str, ...]
+
+
+def judge_intents(items: list[IntentCase], score: float, margin: float) -> IntentResult:
+    asked = right = words = wrong = 0
+    notes = []
+    for item in items:
+        intent = heard(item, score, margin)
+        if item.case.slug != "-":
+            asked += 1
+            right += intent == item.case.slug
+            words += item.words == item.case.slug
+        if intent is not None and intent != item.case.slug:
+            wrong += 1
+            notes.append(f"{item.case.text!r} -> {intent} ({item.case.slug})")
+    return IntentResult(right / max(asked, 1), words / max(asked, 1), wrong, tuple(notes))
+
+
+def choose_intent_thresholds(items: list[IntentCase]) -> tuple[float, float]:
+    """On set A only: the most intent messages heard with nothing taken for a wrong intent;
+    among equals the strictest (a wrong intent costs more than an FAQ suggestion)."""
+    best: tuple[float, tuple[float, float]] = (-1.0, (1.0, 1.0))
+    for score, margin in itertools.product(range(85, 100), range(0, 16)):
+        pair = (score / 100, margin / 100)
+        result = judge_intents(items, *pair)
+        if result.wrong == 0 and result.heard >= best[0]:
+            best = (result.heard, pair)
+    return best[1]
+
+
+def shipped_intents() -> tuple[float, float]:
+    return SEMANTIC.intent_score, SEMANTIC.intent_margin
+
+
+def print_intents(dense: DenseScorer | None, embedder: Embedder | None, show: bool) -> None:
+    sets = {
+        "A (thresholds)": intent_cases(INTENTS_TUNE, TUNE, dense, embedder),
+        "B (reported)": intent_cases(INTENTS_REPORT, REPORT, dense, embedder),
+    }
+    chosen = choose_intent_thresholds(sets["A (thresholds)"]) if embedder else (2.0, 2.0)
+    note = "" if chosen == shipped_intents() else "  <- "
+    print(
+        f"\nintents by meaning: thresholds chosen on set A {chosen[0]:.2f}/{chosen[1]:.2f}", end=""
+    )
+    print(f" (the bot ships {shipped_intents()[0]:.2f}/{shipped_intents()[1]:.2f}){note}")
+    print(
+        f"{'set':15} {'asked':>5} {'words':>6} {'heard':>6} {'wrong':>5}  (others: FAQ questions)"
+    )
+    for name, items in sets.items():
+        result = judge_intents(items, *chosen)
+        asked = sum(item.case.slug != "-" for item in items)
+        print(
+            f"{name:15} {asked:5d} {result.by_words:6.1%} {result.heard:6.1%} {result.wrong:5d}"
+            f"  of {len(items) - asked}"
+        )
+        if show:
+            for text in result.notes:
+                print("     ", text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--show-wrong", action="store_true", help="list each wrong answer")
@@ -405,6 +518,7 @@ def main() -> None:
             if args.show_wrong:
                 for note in result.wrong:
                     print("     ", note)
+    print_intents(dense, load_embedder("auto") if dense else None, args.show_wrong)
     print(
         "\ngoal (issue 15): top-1 >= 95 %, confident-and-correct >= 85 %, no confident wrong "
         "answer, out of scope answered <= 5 %"

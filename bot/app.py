@@ -105,10 +105,11 @@ def create_services(
     metrics = Metrics()
     hours = parse_schedule(settings.hours)
     tickets = TicketService(hours, settings.tickets, clock)
+    embedder = load_embedder(settings.faq.semantic.mode)
     conversation = Conversation(
-        intents=matcher_for(settings.faq),
+        intents=matcher_for(settings.faq, embedder),
         hours=hours,
-        faq=FaqCatalog(settings.faq, load_embedder(settings.faq.semantic.mode)),
+        faq=FaqCatalog(settings.faq, embedder),
         faq_config=settings.faq,
         metrics=metrics,
         tickets=tickets,
@@ -252,8 +253,11 @@ async def _nosniff(_request: web.Request, response: web.StreamResponse) -> None:
 
 
 async def _warm_faq(services: Services) -> None:
-    """The FAQ index, and the entry vectors no instance has stored yet (seconds of work for a
-    new FAQ), are ready before the first message rather than built by it."""
+    """The FAQ index, the entry vectors no instance has stored yet (seconds of work for a new
+    FAQ) and the intents' vectors are ready before the first message rather than built by it."""
+    intents = services.conversation.intents
+    if intents is not None:
+        await asyncio.to_thread(intents.embed_phrasings)
     try:
         async with services.session_pool() as session, session.begin():
             await services.conversation.faq.matcher(session)

@@ -233,6 +233,10 @@ class SemanticConfig:
     confident_score: float = 0.42
     confident_margin: float = 0.15
     suggest_score: float = 0.48
+    # A message the FAQ cannot answer is a built-in intent when its best phrasing's cosine is
+    # this high and this far ahead of another intent's ("хочу поговорить с живым человеком").
+    intent_score: float = 0.92
+    intent_margin: float = 0.02
     # Dense passes a second at most (each ~20 ms of one core); beyond, questions are answered
     # by words alone until the burst passes. 0 = no limit.
     max_per_second: float = 10.0

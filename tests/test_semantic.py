@@ -17,9 +17,10 @@ from bot.config import FaqConfig
 from bot.core import semantic
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.faq_file import parse_faq
+from bot.core.intents import IntentMatcher, load_phrasings
 from bot.core.semantic import E5Embedder, Vector, load_embedder
 from storage.db import create_session_pool
-from storage.models import FaqVector
+from storage.models import Customer, FaqVector
 from storage.repositories.faq import FaqRepository
 from tests.conftest import AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
@@ -112,6 +113,36 @@ async def test_paraphrases_are_answered_by_meaning_and_not_without_it(
     for chat, (text, answer) in enumerate(asked.items(), start=9301):
         # Words alone were not sure of it: suggestions or "I don't know", not the answer.
         assert answer not in await _say(fake_tg, lexical, chat, text), text
+
+
+async def test_intents_are_heard_by_meaning_when_their_words_are_not_there(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    """Messages sharing no phrasing's words (the words alone hear no intent) act as their
+    intent, by the vector the FAQ pass made; with semantic matching off they do not."""
+    words = IntentMatcher(load_phrasings())
+    asked = {
+        "хочу поговорить с живым человеком": "Опишите проблему",
+        "хватит спамить опросами": "больше не будем присылать опросы",
+        "в какое время вы открыты": "09:00",
+    }
+    for text in asked:
+        assert words.match(text) is None, text
+    hybrid = await start_app(scheduler={"enabled": False})
+    for chat, (text, reply) in enumerate(asked.items(), start=9401):
+        assert reply in await _say(fake_tg, hybrid, chat, text), text
+    # An FAQ question is still the FAQ's, and a stranger's question is no intent.
+    assert "Пришлите фото товара" in await _say(
+        fake_tg, hybrid, 9410, "прислали не то что я заказывала"
+    )
+    assert "не нашёл ответа" in await _say(fake_tg, hybrid, 9411, "продайте мне слона")
+    await hybrid.stop()
+    async with create_session_pool(faq_loaded.engine)() as session:
+        opted = await session.execute(select(func.count()).where(Customer.surveys_opted_out))
+        assert opted.scalar_one() == 1  # the intent's effect, not only its words
+    lexical = await start_app(scheduler={"enabled": False}, faq={"semantic": {"mode": "off"}})
+    for chat, (text, reply) in enumerate(asked.items(), start=9501):
+        assert reply not in await _say(fake_tg, lexical, chat, text), text
 
 
 class CountingEmbedder:

@@ -113,6 +113,10 @@ class Conversation:
     def faq(self) -> FaqCatalog:
         return self._faq
 
+    @property
+    def intents(self) -> IntentMatcher | None:
+        return self._intents
+
     def now(self) -> datetime:
         return self._clock()
 
@@ -431,6 +435,11 @@ class Conversation:
         if ranking.confident:
             await self._answer_entry(turn, ranking.entries[0].entry_id)
             return
+        if ranking.query is not None and self._intents is not None:
+            meant = await self._intents.match_meaning(ranking.query)
+            if meant is not None:
+                await self._on_intent(turn, meant.intent, text)
+                return
         handoff = Button(
             t("btn_send_question", turn.language), f"handoff:{await turn.inbound_id()}"
         )

@@ -45,6 +45,12 @@ hi hello there any some am so about just get got и в во не что он н�
 """
 _STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
+
+def is_stop_word(word: str) -> bool:
+    """A word the ranking ignores (lower-case, ё folded)."""
+    return word in _STOPWORDS
+
+
 _STEMMERS = {
     "ru": snowballstemmer.stemmer("russian"),
     "en": snowballstemmer.stemmer("english"),
@@ -169,8 +175,10 @@ class FaqIndex:
                 ceiling += self._max_idf * 0.5
                 continue
             query[term] = max(query.get(term, 0.0), certainty)
-        for term, certainty in query.items():
-            ceiling += self._idf[term] * certainty
+        # A word known only through a typo lookup explains just its certainty's share of its
+        # weight: "выходных" is 80 % like "вход", which is not 100 % of a password question.
+        for term in query:
+            ceiling += self._idf[term]
         if ceiling <= 0:
             return []
         totals: dict[int, float] = {}

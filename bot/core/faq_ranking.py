@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bot.config import FaqConfig, SemanticConfig
 from bot.core.faq_matcher import FaqIndex
-from bot.core.semantic import DenseIndex
+from bot.core.semantic import DenseIndex, Vector
 
 # Longer messages skip the dense pass: they are complaints and stories rather than FAQ
 # questions, and the model's cost grows with length (a flood of long messages must not queue
@@ -42,6 +42,7 @@ class Ranking:
     confident: bool  # the first entry is answered outright
     method: str  # LEXICAL or HYBRID: which thresholds decided
     suggest_score: float  # entries scoring this or more are worth offering
+    query: Vector | None = None  # the question's vector, when the dense pass ran
 
     @property
     def suggestions(self) -> list[RankedEntry]:
@@ -141,7 +142,8 @@ class FaqMatcher:
             ]
             sure = is_sure(lexical_scores, config.confident_score, config.confident_margin)
             return Ranking(entries, sure, LEXICAL, config.suggest_score)
-        similarities = await asyncio.to_thread(self.dense.similarities, text, len(documents))
+        query = await asyncio.to_thread(self.dense.query_vector, text)
+        similarities = self.dense.similarities_to(query, len(documents))
         blended: dict[str, tuple[float, int, float]] = {}  # key -> hybrid, position, cosine
         for position, doc in enumerate(documents):
             key = doc.slug or str(doc.entry_id)
@@ -165,7 +167,7 @@ class FaqMatcher:
             semantic.confident_score,
             semantic.confident_margin,
         )
-        return Ranking(entries, sure, HYBRID, semantic.suggest_score)
+        return Ranking(entries, sure, HYBRID, semantic.suggest_score, query)
 
     def _entry(
         self, position: int, language: str | None, score: float, lexical: float, dense: float | None

@@ -2,11 +2,15 @@
 "спасибо". Their phrasings live in data files (`bot/core/data/intents.yaml`, plus an admin's
 own file) and are matched by the FAQ's own lexical ranking, so typos and word forms are
 forgiven the same way. An intent wins only when it explains the whole message: "спасибо, а
-когда доставка?" is still a question for the FAQ."""
+когда доставка?" is still a question for the FAQ. With the dense model, a message the FAQ
+cannot answer is also compared by meaning with the phrasings ("хочу поговорить с живым
+человеком" ~ "позовите оператора"), using the vector the FAQ pass already made."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -14,10 +18,11 @@ from typing import Any
 
 import yaml
 
-from bot.config import ConfigError, FaqConfig
-from bot.core.faq_matcher import FaqDocument, FaqIndex, tokenize
+from bot.config import ConfigError, FaqConfig, SemanticConfig
+from bot.core.faq_matcher import FaqDocument, FaqIndex, is_stop_word, tokenize
 from bot.core.hours_text import is_day_word
 from bot.core.language import SUPPORTED
+from bot.core.semantic import QUERY, Embedder, Vector
 
 INTENTS = (
     "hours",
@@ -109,8 +114,17 @@ class IntentMatch:
 
 
 class IntentMatcher:
-    def __init__(self, phrasings: list[Phrasing]) -> None:
+    def __init__(
+        self,
+        phrasings: list[Phrasing],
+        embedder: Embedder | None = None,
+        semantic: SemanticConfig | None = None,
+    ) -> None:
         self._phrasings = phrasings
+        self._embedder = embedder
+        self._semantic = semantic or SemanticConfig()
+        self._vectors: Vector | None = None
+        self._vectors_lock = threading.Lock()
         self._index = FaqIndex(
             FaqDocument(number, p.language, p.text, "", "") for number, p in enumerate(phrasings)
         )
@@ -118,13 +132,22 @@ class IntentMatcher:
         self._vocabulary: dict[str, set[str]] = {}
         for p in phrasings:
             self._vocabulary.setdefault(p.intent, set()).update(words(p.text))
-        # The words that say which intent it is: found in one intent only, and not filler.
+        # The words that say which intent it is: found in one intent only, and not filler. A
+        # stop word says so only for a greeting, which is made of them ("что на выходных" is
+        # not "что с моим обращением").
         seen: dict[str, int] = {}
         for vocabulary in self._vocabulary.values():
             for word in vocabulary:
                 seen[word] = seen.get(word, 0) + 1
         self._signals = {
-            intent: {w for w in vocabulary if seen[w] == 1 and w not in FILLER and len(w) >= 2}
+            intent: {
+                w
+                for w in vocabulary
+                if seen[w] == 1
+                and w not in FILLER
+                and len(w) >= 2
+                and (intent == "greeting" or not is_stop_word(w))
+            }
             for intent, vocabulary in self._vocabulary.items()
         }
 
@@ -168,6 +191,45 @@ class IntentMatcher:
             return None
         return IntentMatch(intent, best.score, self._phrasings[best.entry_id].text)
 
+    def embed_phrasings(self) -> None:
+        """The phrasings' vectors, made once (a second or two for the built-in ones with a
+        cold model); blocking, so the app calls it off the event loop at start-up."""
+        with self._vectors_lock:
+            if self._vectors is None and self._embedder is not None:
+                texts = [p.text for p in self._phrasings]
+                self._vectors = self._embedder.embed(texts, QUERY)
+
+    def closest(self, query: Vector) -> tuple[IntentMatch, float] | None:
+        """The intent whose phrasing is closest to a question's vector (its cosine the score)
+        and its lead over the next intent; None without vectors."""
+        if self._vectors is None or not self._phrasings:
+            return None
+        best: dict[str, tuple[float, int]] = {}
+        for number, score in enumerate(self._vectors @ query):
+            intent = self._phrasings[number].intent
+            if intent not in best or score > best[intent][0]:
+                best[intent] = (float(score), number)
+        ranked = sorted(best.values(), reverse=True)
+        top, number = ranked[0]
+        lead = top - ranked[1][0] if len(ranked) > 1 else top
+        phrasing = self._phrasings[number]
+        return IntentMatch(phrasing.intent, round(top, 4), phrasing.text), lead
+
+    async def match_meaning(self, query: Vector) -> IntentMatch | None:
+        """The intent a question's vector means, or None: its best phrasing close enough, and
+        clearly closer than any other intent's."""
+        if self._embedder is None:
+            return None
+        if self._vectors is None:
+            await asyncio.to_thread(self.embed_phrasings)
+        found = self.closest(query)
+        if found is None:
+            return None
+        match, lead = found
+        if match.score < self._semantic.intent_score or lead < self._semantic.intent_margin:
+            return None
+        return match
+
     def competing(self, questions: dict[Any, str]) -> list[tuple[Any, IntentMatch]]:
         """FAQ entries whose own question reads as an intent: the intent would answer it."""
         found = []
@@ -178,11 +240,11 @@ class IntentMatcher:
         return found
 
 
-def matcher_for(config: FaqConfig) -> IntentMatcher:
+def matcher_for(config: FaqConfig, embedder: Embedder | None = None) -> IntentMatcher:
     """The built-in phrasings and the admin's `[faq] intents_file`; a bad file stops the
-    start with the reason."""
+    start with the reason. With an embedder, intents are matched by meaning too."""
     extra = Path(config.intents_file) if config.intents_file else None
     try:
-        return IntentMatcher(load_phrasings(extra))
+        return IntentMatcher(load_phrasings(extra), embedder, config.semantic)
     except IntentFileError as exc:
         raise ConfigError(f"faq.intents_file: {exc}") from None
