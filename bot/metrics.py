@@ -42,6 +42,12 @@ class Metrics:
         self.faq_misses = Counter(
             "otklik_faq_misses", "Questions with no FAQ match", registry=self.registry
         )
+        self.faq_dense = Counter(
+            "otklik_faq_dense",
+            "FAQ questions by whether the meaning (dense) pass ran, or why not",
+            ["outcome"],  # ran, words_sure, too_long, over_budget, off
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -31,6 +31,13 @@ async def test_healthz_and_metrics(
     assert 'otklik_updates_handled_total{source="telegram"} 2.0' in text
     assert "otklik_faq_hits_total 1.0" in text
     assert "otklik_faq_misses_total 1.0" in text
+    # Words were sure of the first question; the second took the meaning pass (or, without
+    # the model, could not).
+    assert 'otklik_faq_dense_total{outcome="words_sure"} 1.0' in text
+    assert (
+        'otklik_faq_dense_total{outcome="ran"} 1.0' in text
+        or 'otklik_faq_dense_total{outcome="off"} 1.0' in text
+    )
     assert 'otklik_update_handle_seconds_count{source="telegram"} 2.0' in text
 
 

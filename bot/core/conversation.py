@@ -432,6 +432,7 @@ class Conversation:
         config = self._faq_config
         matcher = await self._faq.matcher(turn.session)
         ranking = await matcher.rank(text, turn.language, limit=max(config.max_suggestions, 2))
+        self._metrics.faq_dense.labels(outcome=ranking.dense).inc()
         if ranking.confident:
             await self._answer_entry(turn, ranking.entries[0].entry_id)
             return

@@ -25,6 +25,12 @@ from bot.core.semantic import DenseIndex, Vector
 MAX_DENSE_CHARS = 300
 LEXICAL = "lexical"
 HYBRID = "hybrid"
+# Why a question took the dense pass or not (the otklik_faq_dense_total metric's label).
+DENSE_RAN = "ran"
+DENSE_OFF = "off"  # no model
+WORDS_SURE = "words_sure"
+TOO_LONG = "too_long"
+OVER_BUDGET = "over_budget"
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class Ranking:
     method: str  # LEXICAL or HYBRID: which thresholds decided
     suggest_score: float  # entries scoring this or more are worth offering
     query: Vector | None = None  # the question's vector, when the dense pass ran
+    dense: str = DENSE_OFF  # DENSE_RAN, or why it did not run
 
     @property
     def suggestions(self) -> list[RankedEntry]:
@@ -130,18 +137,24 @@ class FaqMatcher:
         ordered = sorted(lexical.items(), key=lambda item: -item[1][0])
         lexical_scores = [score for _, (score, _) in ordered]
         semantic = config.semantic
-        if (
-            self.dense is None
-            or len(text) > MAX_DENSE_CHARS
-            or is_sure(lexical_scores, semantic.shortcut_score, semantic.shortcut_margin)
-            or not self._gate.take()
-        ):
+        skipped = (
+            DENSE_OFF
+            if self.dense is None
+            else TOO_LONG
+            if len(text) > MAX_DENSE_CHARS
+            else WORDS_SURE
+            if is_sure(lexical_scores, semantic.shortcut_score, semantic.shortcut_margin)
+            else OVER_BUDGET
+            if not self._gate.take()
+            else None
+        )
+        if skipped is not None or self.dense is None:
             entries = [
                 self._entry(position, language, score, score, None)
                 for _, (score, position) in ordered[:limit]
             ]
             sure = is_sure(lexical_scores, config.confident_score, config.confident_margin)
-            return Ranking(entries, sure, LEXICAL, config.suggest_score)
+            return Ranking(entries, sure, LEXICAL, config.suggest_score, None, skipped or DENSE_OFF)
         query = await asyncio.to_thread(self.dense.query_vector, text)
         similarities = self.dense.similarities_to(query, len(documents))
         blended: dict[str, tuple[float, int, float]] = {}  # key -> hybrid, position, cosine
@@ -167,7 +180,7 @@ class FaqMatcher:
             semantic.confident_score,
             semantic.confident_margin,
         )
-        return Ranking(entries, sure, HYBRID, semantic.suggest_score, query)
+        return Ranking(entries, sure, HYBRID, semantic.suggest_score, query, DENSE_RAN)
 
     def _entry(
         self, position: int, language: str | None, score: float, lexical: float, dense: float | None
