@@ -223,7 +223,9 @@ def _scorer(embedder: Embedder) -> DenseScorer:
 
     def score(business: str, text: str) -> dict[str, float]:
         slugs, index = entries[business]
-        similarity = index.similarities(text, len(slugs))
+        # Remembered (unlike the bot's questions): the sets are scored more than once a run.
+        query = embedder.embed([text], QUERY, remember=True)[0]
+        similarity = index.similarities_to(query, len(slugs))
         return _by_slug(list(zip(slugs, (float(s) for s in similarity), strict=True)))
 
     return score
@@ -391,7 +393,7 @@ def intent_cases(
         words = matcher.match(text, item.case.language)
         meaning = None
         if embedder is not None:
-            closest = matcher.closest(embedder.embed([text], QUERY, remember=False)[0])
+            closest = matcher.closest(embedder.embed([text], QUERY)[0])
             if closest is not None:
                 match, lead = closest
                 meaning = (match.intent, match.score, lead)
