@@ -68,15 +68,23 @@ class DatabaseDisconnected(OperationalError):
     proxy killed it): an outage to wait out, not a bug in the statement."""
 
 
+class DatabaseOutOfResources(OperationalError):
+    """The server cannot do the work now (its disk is full, it is out of memory or of
+    connections): an outage to wait out, on a connection that is still good."""
+
+
 # SQLSTATE classes a lost connection is reported with: connection exceptions, and the server
 # shutting the session down (pg_terminate_backend, a fast shutdown, a crash restart).
 _LOST_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
+# Insufficient resources: disk_full 53100, out_of_memory 53200, too_many_connections 53300.
+_OUT_OF_RESOURCES_STATES = ("53",)
 
 
 def _classify_disconnect(context: ExceptionContext) -> BaseException | None:
-    """asyncpg reports a killed connection as a bare DBAPIError, which callers cannot tell from
-    a broken statement; raise it as an OperationalError, one of the errors in DB_ERRORS, and let
-    the pool drop the connection."""
+    """asyncpg reports a killed connection, and a full disk, as a bare DBAPIError, which
+    callers cannot tell from a broken statement; raise them as OperationalErrors, errors in
+    DB_ERRORS (a webhook answers 503 and the platform retries), and let the pool drop a killed
+    connection."""
     original = context.original_exception
     if not isinstance(original, Exception) or not isinstance(
         context.sqlalchemy_exception, DBAPIError
@@ -87,6 +95,8 @@ def _classify_disconnect(context: ExceptionContext) -> BaseException | None:
     if isinstance(context.sqlalchemy_exception, OperationalError | InterfaceError):
         return None
     state = str(getattr(original, "sqlstate", None) or "")
+    if state.startswith(_OUT_OF_RESOURCES_STATES):
+        return DatabaseOutOfResources(None, None, original)
     lost = (
         context.is_disconnect
         or state.startswith(_LOST_CONNECTION_STATES)

@@ -1,0 +1,112 @@
+"""An event that cannot be stored is refused with 503, so the platform sends it again; it is
+never taken for a redelivery of an earlier one (that would drop it), and the retry is answered
+once. The database refuses writes with its own error: PostgreSQL's "disk full" (SQLSTATE
+53100, raised by a trigger on `inbound_events`), SQLite's "attempt to write a readonly
+database" (query_only on its one pooled connection, as a disk remounted read-only does)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from examples.http_channel_receiver import Receiver, sign
+from tests.conftest import PG_URL, AppFactory, Database, RunningApp
+from tests.fake_telegram import FakeTelegram
+
+SECRET = "shop-secret-for-tests-only-123"
+PATH = "/api/v1/channels/shop/messages"
+
+
+async def _refuse_events(app: RunningApp) -> None:
+    async with app.services.engine.connect() as conn:
+        if PG_URL:
+            await conn.exec_driver_sql(
+                "CREATE FUNCTION refuse_events() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; "
+                "END $$ LANGUAGE plpgsql"
+            )
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_events BEFORE INSERT ON inbound_events "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_events()"
+            )
+            await conn.commit()
+        else:
+            await _sqlite_pragma(conn, "PRAGMA query_only = ON")
+
+
+async def _sqlite_pragma(conn: AsyncConnection, pragma: str) -> None:
+    """On the driver's connection, outside a transaction: the engine begins every one with
+    BEGIN IMMEDIATE, which query_only refuses."""
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.execute(pragma)  # type: ignore[union-attr]
+
+
+async def _accept_events(app: RunningApp) -> None:
+    async with app.services.engine.connect() as conn:
+        if PG_URL:
+            await conn.exec_driver_sql("DROP TRIGGER refuse_events ON inbound_events")
+            await conn.commit()
+        else:
+            await _sqlite_pragma(conn, "PRAGMA query_only = OFF")
+
+
+async def test_a_telegram_update_that_cannot_be_stored_is_refused_and_its_retry_answered(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    app = await start_app()
+    update = fake_tg.message_update(4401, "/start")
+    await _refuse_events(app)
+    assert await fake_tg.deliver(update) == 503
+    await _accept_events(app)
+    assert await fake_tg.deliver(update) == 200  # Telegram's retry
+    await app.drain()
+    assert len(fake_tg.sent_texts(4401)) == 1
+    assert await fake_tg.deliver(update) == 200  # and a redelivery after that is dropped
+    await app.drain()
+    assert len(fake_tg.sent_texts(4401)) == 1
+
+
+@pytest.fixture
+async def platform() -> AsyncIterator[tuple[Receiver, str]]:
+    receiver = Receiver(SECRET)
+    server = TestServer(receiver.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield receiver, f"http://127.0.0.1:{server.port}/otklik"
+    finally:
+        await server.close()
+
+
+async def _post(app: RunningApp, payload: dict[str, Any]) -> int:
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", **sign(SECRET, body)}
+    async with app.http.post(app.url + PATH, data=body, headers=headers) as resp:
+        await resp.read()
+        return resp.status
+
+
+async def test_a_channel_message_that_cannot_be_stored_is_refused_and_its_retry_answered(
+    start_app: AppFactory, faq_loaded: Database, platform: tuple[Receiver, str]
+):
+    receiver, url = platform
+    channels = {"http": {"shop": {"outbound_url": url, "secret": SECRET}}}
+    app = await start_app(telegram_mode=None, channels=channels)
+    question = {"id": "m-1", "user": "u-1", "text": "How much is shipping?"}
+    await _refuse_events(app)
+    assert await _post(app, question) == 503
+    await _accept_events(app)
+    assert await _post(app, question) == 202  # the platform's retry
+    deadline = time.monotonic() + 5
+    while not receiver.received:
+        assert time.monotonic() < deadline, "the retry was never answered"
+        await asyncio.sleep(0.02)
+    assert await _post(app, question) == 200  # a redelivery after that is dropped
+    await asyncio.sleep(0.2)
+    assert [r["title"] for r in receiver.received] == ["How much does delivery cost?"]
