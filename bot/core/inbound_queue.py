@@ -25,11 +25,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import untrusted
+from bot.core.arrivals import BATCH, Waiter, store_and_answer
 from bot.core.conversation import Conversation
 from bot.core.messages import InboundMessage
 from bot.core.outbox import Outbox, QueuedReply, ReplyBuffer
 from bot.metrics import Metrics
-from storage.db import DB_ERRORS, one_statement, short_statements
+from storage.db import DB_ERRORS, short_statements
 from storage.models import utcnow
 from storage.recovery import recovery_loop
 from storage.repositories.conversation import ConversationLog
@@ -75,7 +76,7 @@ class InboundQueue:
         self._batch = batch
         self._recovery_interval = recovery_interval
         self._sources: dict[str, Source] = {}
-        self._arrivals: list[tuple[Source, str, dict[str, Any], asyncio.Future[int | None]]] = []
+        self._arrivals: list[tuple[Source, str, dict[str, Any], Waiter]] = []
         self._storing: asyncio.Task[None] | None = None
         self._ready: list[_Ready] = []
         self._in_flight: set[int] = set()
@@ -108,26 +109,15 @@ class InboundQueue:
     async def _store_arrivals(self) -> None:
         with short_statements():
             while self._arrivals:
-                batch, self._arrivals = self._arrivals[:256], self._arrivals[256:]
-                by_source: dict[str, list[tuple[str, dict[str, Any], asyncio.Future[int | None]]]]
-                by_source = {}
-                for source, key, payload, future in batch:
-                    by_source.setdefault(source.name, []).append((key, payload, future))
+                batch, self._arrivals = self._arrivals[:BATCH], self._arrivals[BATCH:]
+                by_source: dict[str, list[tuple[str, dict[str, Any], Waiter]]] = {}
+                for source, key, payload, waiter in batch:
+                    by_source.setdefault(source.name, []).append((key, payload, waiter))
                 for name, items in by_source.items():
                     rows = [
                         (key, json.dumps(payload, ensure_ascii=False)) for key, payload, _ in items
                     ]
-                    try:
-                        async with one_statement(self._pool) as session:
-                            ids = await InboundEventRepository(session).store_many(name, rows)
-                    except Exception as exc:
-                        for _, _, future in items:
-                            if not future.done():
-                                future.set_exception(exc)
-                        continue
-                    for (_, _, future), event_id in zip(items, ids, strict=True):
-                        if not future.done():
-                            future.set_result(event_id)
+                    await store_and_answer(self._pool, name, rows, [w for _, _, w in items])
 
     # Handling --------------------------------------------------------------------------------
 

@@ -32,9 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.telegram.sender import CHANNEL, customer_chat_of
 from bot.channels.telegram.staff_directory import StaffCheckUnavailable, StaffDirectory
 from bot.core import untrusted
+from bot.core.arrivals import BATCH, Waiter, store_and_answer
 from bot.core.outbox import Outbox, QueuedReply, ReplyBuffer
 from bot.metrics import Metrics
-from storage.db import DB_ERRORS, one_statement, short_statements
+from storage.db import DB_ERRORS, short_statements
 from storage.models import utcnow
 from storage.recovery import recovery_loop
 from storage.repositories.conversation import ConversationLog
@@ -70,7 +71,7 @@ class TelegramInbox:
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[int] = set()
         self._recovery: asyncio.Task[None] | None = None
-        self._arrivals: list[tuple[dict[str, Any], str | None, asyncio.Future[int | None]]] = []
+        self._arrivals: list[tuple[dict[str, Any], str | None, Waiter]] = []
         self._storing: asyncio.Task[None] | None = None
         self._ready: list[tuple[int, dict[str, Any] | None]] = []
         self._handling: asyncio.Task[None] | None = None
@@ -101,22 +102,12 @@ class TelegramInbox:
 
     async def _store_all_arrivals(self) -> None:
         while self._arrivals:
-            batch, self._arrivals = self._arrivals[:256], self._arrivals[256:]
+            batch, self._arrivals = self._arrivals[:BATCH], self._arrivals[BATCH:]
             events = [
                 (str(payload["update_id"]), raw or json.dumps(payload, ensure_ascii=False))
                 for payload, raw, _ in batch
             ]
-            try:
-                async with one_statement(self._pool) as session:
-                    ids = await InboundEventRepository(session).store_many(SOURCE, events)
-            except Exception as exc:
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, _, future), event_id in zip(batch, ids, strict=True):
-                if not future.done():
-                    future.set_result(event_id)
+            await store_and_answer(self._pool, SOURCE, events, [w for _, _, w in batch])
 
     def schedule(self, event_id: int, payload: dict[str, Any] | None = None) -> None:
         if event_id in self._in_flight:
