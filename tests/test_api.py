@@ -139,6 +139,10 @@ async def test_tickets_listed_paged_shown_answered_and_noted(
     _, ticket = await api.call("GET", "/api/v1/tickets/2", token, template=template)
     assert [m["kind"] for m in ticket["messages"]] == ["customer", "staff", "note"]
     assert ticket["status"] == "waiting" and ticket["first_response_at"] is not None
+    # Every message is stamped by the ticket service's clock (the app's, fixed in tests), as
+    # the ticket and its first response are: one history, one clock.
+    stamps = {m["created_at"] for m in ticket["messages"]}
+    assert stamps == {ticket["created_at"]} == {ticket["first_response_at"]}, stamps
 
 
 async def test_bad_input_is_a_4xx_naming_the_field(

@@ -86,8 +86,7 @@ async def update_ticket(call: Call) -> schemas.TicketSummary:
         elif patch.status == "open" and ticket.status in ("resolved", "closed"):
             effects.posts += (await service.reopen(session, ticket, author)).posts
         elif patch.status == "closed" and ticket.status != "closed":
-            ticket.status = "closed"
-            await tickets.add_message(ticket, "system", "closed", author)
+            await service.close(session, ticket, author)
         AuditLog(session).add(
             call.caller.actor,
             "ticket.update",
@@ -148,7 +147,7 @@ async def add_note(call: Call) -> schemas.NoteOut:
         ticket = await tickets.get(call.ids["ticket_id"])
         if ticket is None:
             raise ApiError(404, "no such ticket")
-        note = await tickets.add_message(ticket, "note", body.text, call.caller.name)
+        note = await call.request.app[TICKETS].note(session, ticket, call.caller.name, body.text)
         AuditLog(session).add(call.caller.actor, "ticket.note", f"ticket:{ticket.id}")
     return schemas.NoteOut(ticket_id=ticket.id, message_id=note.id)
 

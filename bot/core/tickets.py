@@ -20,7 +20,7 @@ from bot.core.hours_text import expectation
 from bot.core.messages import Attachment, Button, Reply
 from bot.core.routing import route
 from bot.core.texts import t
-from storage.models import Customer, SurveyResponse, Ticket, utcnow
+from storage.models import Customer, SurveyResponse, Ticket, TicketMessage, utcnow
 from storage.repositories.conversation import ConversationLog, message_row
 from storage.repositories.customers import CustomerRepository, blocked_channels
 from storage.repositories.reports import add_response
@@ -108,7 +108,7 @@ class TicketService:
         await tickets.add(ticket)
         await webhooks.emit(session, "ticket.created", _event(ticket))
         await tickets.add_message(
-            ticket, "customer", text, customer.display_name, _pair(attachment), ticket.channel
+            ticket, "customer", text, customer.display_name, _pair(attachment), ticket.channel, now
         )
         line, _ = expectation(self._hours, now, language, reply_by=ticket.due_at)
         reply = Reply(t("ticket_opened", language, id=ticket.id, text=text, expectation=line))
@@ -175,7 +175,13 @@ class TicketService:
     ) -> tuple[Reply, Effects]:
         channel = customer.last_channel  # the one this message came by
         await TicketRepository(session).add_message(
-            ticket, "customer", text, customer.display_name, _pair(attachment), channel
+            ticket,
+            "customer",
+            text,
+            customer.display_name,
+            _pair(attachment),
+            channel,
+            self._clock(),
         )
         if ticket.status == "waiting":
             ticket.status = "open"
@@ -226,10 +232,10 @@ class TicketService:
             effects.staff(ticket, Reply("⚠️ The customer has no reachable channel."))
             return effects
         customer, channel, external_id = address
-        await TicketRepository(session).add_message(
-            ticket, "staff", text, author, _pair(attachment), channel
-        )
         now = self._clock()
+        await TicketRepository(session).add_message(
+            ticket, "staff", text, author, _pair(attachment), channel, now
+        )
         if ticket.first_response_at is None:
             ticket.first_response_at = now
         if ticket.status in ("new", "open"):
@@ -266,14 +272,14 @@ class TicketService:
             return effects
         ticket.reply_channel = channel
         if channel:
-            return await _system_event(
+            return await self._system_event(
                 session,
                 ticket,
                 f"replies go to {channel}",
                 author,
                 f"📮 Replies to #{ticket.id} now go to the customer's {channel} ({author}).",
             )
-        return await _system_event(
+        return await self._system_event(
             session,
             ticket,
             "replies go to the channel used last",
@@ -281,8 +287,19 @@ class TicketService:
             f"📮 Replies to #{ticket.id} go to the channel the customer used last ({author}).",
         )
 
-    async def note(self, session: AsyncSession, ticket: Ticket, author: str, text: str) -> None:
-        await TicketRepository(session).add_message(ticket, "note", text, author)
+    async def note(
+        self, session: AsyncSession, ticket: Ticket, author: str, text: str
+    ) -> TicketMessage:
+        return await TicketRepository(session).add_message(
+            ticket, "note", text, author, at=self._clock()
+        )
+
+    async def close(self, session: AsyncSession, ticket: Ticket, author: str) -> None:
+        """Closed for good (the API's status "closed"): no reply, no survey."""
+        ticket.status = "closed"
+        await TicketRepository(session).add_message(
+            ticket, "system", "closed", author, at=self._clock()
+        )
 
     async def resolve(self, session: AsyncSession, ticket: Ticket, author: str) -> Effects:
         if ticket.status in ("resolved", "closed"):
@@ -293,7 +310,7 @@ class TicketService:
         ticket.resolved_at = self._clock()
         await webhooks.emit(session, "ticket.resolved", _event(ticket))
         rated = ticket.csat_score is not None
-        effects = await _system_event(
+        effects = await self._system_event(
             session,
             ticket,
             "resolved",
@@ -321,7 +338,9 @@ class TicketService:
     async def reopen(self, session: AsyncSession, ticket: Ticket, author: str) -> Effects:
         ticket.status = "open"
         ticket.resolved_at = None
-        return await _system_event(session, ticket, "reopened", author, f"↩️ Reopened by {author}.")
+        return await self._system_event(
+            session, ticket, "reopened", author, f"↩️ Reopened by {author}."
+        )
 
     async def assign(
         self, session: AsyncSession, ticket: Ticket, assignee_id: int, assignee_name: str
@@ -330,7 +349,7 @@ class TicketService:
         ticket.assignee_name = assignee_name[:128]
         if ticket.status == "new":
             ticket.status = "open"
-        return await _system_event(
+        return await self._system_event(
             session,
             ticket,
             f"assigned to {assignee_name}",
@@ -346,7 +365,7 @@ class TicketService:
             minutes = self._config.first_response_minutes.for_priority(priority)
             ticket.due_at = self._deadline(ticket.created_at, minutes)
             ticket.alerts_sent = ""
-        return await _system_event(
+        return await self._system_event(
             session,
             ticket,
             f"priority {priority}",
@@ -369,8 +388,9 @@ class TicketService:
         if target.status in ("resolved", "closed"):
             target.status = "open"
         tickets = TicketRepository(session)
-        await tickets.add_message(duplicate, "system", f"merged into #{target.id}", author)
-        await tickets.add_message(target, "system", f"#{duplicate.id} merged here", author)
+        now = self._clock()
+        await tickets.add_message(duplicate, "system", f"merged into #{target.id}", author, at=now)
+        await tickets.add_message(target, "system", f"#{duplicate.id} merged here", author, at=now)
         effects.staff(duplicate, Reply(f"🔀 Merged into #{target.id} by {author}; continue there."))
         effects.staff(target, Reply(f"🔀 #{duplicate.id} ({duplicate.subject}) merged here."))
         return effects
@@ -432,18 +452,19 @@ class TicketService:
             effects.staff(ticket, Reply(f"⚠️ A message could not reach the customer: {error}"))
         return effects.posts
 
+    async def _system_event(
+        self, session: AsyncSession, ticket: Ticket, event: str, author: str, staff_text: str
+    ) -> Effects:
+        """Record a change in the ticket's history and tell its topic."""
+        await TicketRepository(session).add_message(
+            ticket, "system", event, author, at=self._clock()
+        )
+        effects = Effects()
+        effects.staff(ticket, Reply(staff_text))
+        return effects
+
     async def open_ticket(self, session: AsyncSession, customer: Customer) -> Ticket | None:
         return await TicketRepository(session).open_for_customer(customer.id)
-
-
-async def _system_event(
-    session: AsyncSession, ticket: Ticket, event: str, author: str, staff_text: str
-) -> Effects:
-    """Record a change in the ticket's history and tell its topic."""
-    await TicketRepository(session).add_message(ticket, "system", event, author)
-    effects = Effects()
-    effects.staff(ticket, Reply(staff_text))
-    return effects
 
 
 def _event(ticket: Ticket) -> dict[str, object]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -144,9 +145,13 @@ class TicketRepository:
         author: str = "",
         attachment: tuple[str, str] | None = None,
         channel: str = "",
+        at: datetime | None = None,
     ) -> TicketMessage:
+        """`at`: the caller's clock (the ticket service's), else now."""
+        when = at or utcnow()
         message = TicketMessage(
             ticket_id=ticket.id,
+            created_at=when,
             kind=kind,
             channel=channel,
             author=author[:128],
@@ -154,7 +159,7 @@ class TicketRepository:
             attachment_kind=attachment[0] if attachment else None,
             attachment_id=attachment[1] if attachment else None,
         )
-        ticket.updated_at = utcnow()
+        ticket.updated_at = when
         ticket.version = (ticket.version or 1) + 1
         self._session.add(message)
         await self._session.flush()
