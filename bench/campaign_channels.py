@@ -39,19 +39,10 @@ from tests.fake_telegram import Call, FakeTelegram  # noqa: E402
 from tests.fake_vk import FakeVk  # noqa: E402
 from tests.fake_whatsapp import FakeWhatsApp  # noqa: E402
 from tests.pg import drop_schema, fresh_schema  # noqa: E402
+from tests.rates import max_in_a_second  # noqa: E402
 
 CHANNELS = ("telegram", "vk", "whatsapp")
 PLATFORM_LIMITS = {"telegram": 30.0, "vk": 20.0, "whatsapp": 80.0}
-
-
-def max_in_a_second(times: list[float]) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] >= 1.0:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 async def seed(services, split: dict[str, int], now: datetime) -> None:  # type: ignore[no-untyped-def]

@@ -1,10 +1,7 @@
-"""What the in-repo platform fakes share: serving an aiohttp app on a free local port, and a
-platform's rate limit over a sliding second (sends past it get the platform's own error)."""
+"""What the in-repo platform fakes share: serving an aiohttp app on a free local port (their
+rate limits are tests.rates.SlidingSecond)."""
 
 from __future__ import annotations
-
-import time
-from collections import deque
 
 from aiohttp import web
 
@@ -32,24 +29,3 @@ class FakeServer:
     async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-
-
-class SlidingSecond:
-    """At most `limit` sends in any second, as the platform counts them; None is no limit."""
-
-    def __init__(self, limit: float | None = None) -> None:
-        self.limit = limit
-        self.refused = 0
-        self._times: deque[float] = deque()
-
-    def over(self) -> bool:
-        if self.limit is None:
-            return False
-        now = time.monotonic()
-        while self._times and self._times[0] <= now - 1.0:
-            self._times.popleft()
-        if len(self._times) >= self.limit:
-            self.refused += 1
-            return True
-        self._times.append(now)
-        return False

@@ -22,6 +22,8 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.rates import SlidingSecond
+
 BOT_USER = {"id": 4242, "is_bot": True, "first_name": "Otklik", "username": "otklik_test_bot"}
 
 
@@ -76,9 +78,8 @@ class FakeTelegram:
         self._random = random.Random(429)
         self._thread_ids = itertools.count(500)
         # Enforce Telegram's bot-wide cap on sends (messages per rolling second), if set.
-        self.rate_limit: float | None = None
+        self.sends_per_second = SlidingSecond()
         self.rate_limited = 0  # 429s answered because of it
-        self._send_times: collections.deque[float] = collections.deque()
         self.webhook: dict[str, Any] | None = None
         self._updates: list[dict[str, Any]] = []
         self._updates_changed = asyncio.Event()
@@ -293,17 +294,19 @@ class FakeTelegram:
         # Uploaded files are kept as bytes: the request (and its temporary file) ends here.
         return {k: _decode(v) if isinstance(v, str) else v.file.read() for k, v in form.items()}
 
+    @property
+    def rate_limit(self) -> float | None:
+        return self.sends_per_second.limit
+
+    @rate_limit.setter
+    def rate_limit(self, limit: float | None) -> None:
+        self.sends_per_second.limit = limit
+
     def _over_rate(self, method: str) -> bool:
-        if self.rate_limit is None or not method.startswith("send"):
+        if not method.startswith("send") or not self.sends_per_second.over():
             return False
-        now = time.monotonic()
-        while self._send_times and self._send_times[0] <= now - 1.0:
-            self._send_times.popleft()
-        if len(self._send_times) >= self.rate_limit:
-            self.rate_limited += 1
-            return True
-        self._send_times.append(now)
-        return False
+        self.rate_limited += 1
+        return True
 
     def _injected_failure(self, method: str, params: dict[str, Any]) -> web.Response | None:
         if self.outage is not None:

@@ -16,7 +16,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.fake_server import FakeServer, SlidingSecond
+from tests.fake_server import FakeServer
+from tests.rates import SlidingSecond
 
 TITLES = {
     130429: "Rate limit hit",

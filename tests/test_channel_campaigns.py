@@ -19,6 +19,7 @@ from tests.conftest import AppFactory, Database
 from tests.fake_telegram import Call, FakeTelegram
 from tests.fake_vk import FakeVk
 from tests.fake_whatsapp import FakeWhatsApp
+from tests.rates import max_in_a_second
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # start_app's clock
 # Sends a second the platform allows: Telegram's token cap (campaigns are set to 25 of it),
@@ -38,17 +39,6 @@ async def fakes() -> AsyncIterator[tuple[FakeVk, FakeWhatsApp]]:
     finally:
         await vk.close()
         await wa.close()
-
-
-def _max_in_a_second(times: list[float], window: float = 1.0) -> int:
-    """Sends in any sliding second, timed where they arrive."""
-    times = sorted(times)
-    best, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 async def test_each_channel_is_held_to_its_own_rate(
@@ -110,7 +100,7 @@ async def test_each_channel_is_held_to_its_own_rate(
     )
     for channel, count in COUNTS.items():
         assert len(sent[channel]) == count, channel  # each customer once, on their channel
-        assert _max_in_a_second(sent[channel]) <= LIMITS[channel], channel
+        assert max_in_a_second(sent[channel]) <= LIMITS[channel], channel
     # Side by side, not one after another: the slowest channel sets the pace.
     slowest = max(COUNTS[c] / (LIMITS[c] * 0.8) for c in COUNTS)
     assert elapsed < slowest + 2.0
