@@ -28,6 +28,7 @@ from bot.app import Services, connect_telegram, create_app, create_services
 from bot.channels.telegram.inbox import TelegramInbox
 from bot.config import Settings, load_settings
 from bot.core.faq_file import load_faq
+from examples.http_channel_receiver import Receiver
 from storage import migrate
 from storage.db import create_engine, create_session_pool
 from storage.repositories.faq import FaqRepository
@@ -37,6 +38,22 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("OTKLIK_TEST_DATABASE_URL", "")
 TOKEN = "123456:TEST-secret-token-value"
 WEBHOOK_SECRET = "hook-secret-123-test-only"
+
+
+HTTP_CHANNEL_SECRET = "shop-secret-for-tests-only-123"
+
+
+@pytest.fixture
+async def platform() -> AsyncIterator[tuple[Receiver, str]]:
+    """A platform behind the generic HTTP channel: the example receiver on a real port, and
+    the URL Otklik posts replies to."""
+    receiver = Receiver(HTTP_CHANNEL_SECRET)
+    server = TestServer(receiver.app(), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield receiver, f"http://127.0.0.1:{server.port}/otklik"
+    finally:
+        await server.close()
 
 
 def free_port() -> int:

@@ -9,18 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestServer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from examples.http_channel_receiver import Receiver, sign
+from tests.conftest import HTTP_CHANNEL_SECRET as SECRET
 from tests.conftest import PG_URL, AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
 
-SECRET = "shop-secret-for-tests-only-123"
 PATH = "/api/v1/channels/shop/messages"
 
 
@@ -71,17 +68,6 @@ async def test_a_telegram_update_that_cannot_be_stored_is_refused_and_its_retry_
     assert await fake_tg.deliver(update) == 200  # and a redelivery after that is dropped
     await app.drain()
     assert len(fake_tg.sent_texts(4401)) == 1
-
-
-@pytest.fixture
-async def platform() -> AsyncIterator[tuple[Receiver, str]]:
-    receiver = Receiver(SECRET)
-    server = TestServer(receiver.app(), host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield receiver, f"http://127.0.0.1:{server.port}/otklik"
-    finally:
-        await server.close()
 
 
 async def _post(app: RunningApp, payload: dict[str, Any]) -> int:

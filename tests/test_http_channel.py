@@ -6,12 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
 from bot.app import launch_campaigns
@@ -21,25 +18,14 @@ from bot.core.messages import Button, Reply
 from examples.http_channel_receiver import Receiver, sign
 from storage.db import create_session_pool
 from storage.models import Customer, InboundEvent, SurveyResponse
+from tests.conftest import HTTP_CHANNEL_SECRET as SECRET
 from tests.conftest import AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
 
-SECRET = "shop-secret-for-tests-only-123"
 PATH = "/api/v1/channels/shop/messages"
 STAFF_CHAT = -100555
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # start_app's clock: 13:00 in Moscow
 AGENT = 8
-
-
-@pytest.fixture
-async def platform() -> AsyncIterator[tuple[Receiver, str]]:
-    receiver = Receiver(SECRET)
-    server = TestServer(receiver.app(), host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield receiver, f"http://127.0.0.1:{server.port}/otklik"
-    finally:
-        await server.close()
 
 
 def _channel(url: str) -> dict[str, Any]:
