@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestServer, get_unused_port_socket
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -232,7 +232,10 @@ async def start_app(database: Database, fake_tg: FakeTelegram) -> AsyncIterator[
         engine: AsyncEngine | None = None,
         **sections: dict[str, Any],
     ) -> RunningApp:
-        port = free_port()
+        # Bound now and kept until the server listens on it: a port found free and bound later
+        # can be taken in between (the suites run side by side), as it once was.
+        sock = get_unused_port_socket("127.0.0.1")
+        port = int(sock.getsockname()[1])
         overrides: dict[str, dict[str, Any]] = {"database": {"url": database.url}}
         if telegram_mode is not None:
             overrides["telegram"] = {
@@ -251,7 +254,9 @@ async def start_app(database: Database, fake_tg: FakeTelegram) -> AsyncIterator[
             clock=clock or (lambda: datetime(2026, 11, 24, 10, 0, tzinfo=UTC)),
             engine=engine or database.new_engine(),
         )
-        server = TestServer(create_app(services), host="127.0.0.1", port=port)
+        server = TestServer(
+            create_app(services), host="127.0.0.1", port=port, socket_factory=lambda *_: sock
+        )
         await server.start_server()
         await connect_telegram(services)
         app = RunningApp(services, server, ClientSession(), f"http://127.0.0.1:{port}")

@@ -4,8 +4,7 @@ rate limits are tests.rates.SlidingSecond)."""
 from __future__ import annotations
 
 from aiohttp import web
-
-from tests.conftest import free_port
+from aiohttp.test_utils import get_unused_port_socket
 
 
 class FakeServer:
@@ -23,8 +22,10 @@ class FakeServer:
         self.routes(app)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        self.port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        # The socket is bound here and listened on as it is: no window for another to take it.
+        sock = get_unused_port_socket("127.0.0.1")
+        self.port = int(sock.getsockname()[1])
+        await web.SockSite(self._runner, sock).start()
 
     async def close(self) -> None:
         if self._runner is not None:
