@@ -4,6 +4,7 @@ Anyone else falls through to the customer router and gets the customer's menu.""
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from bot.campaigns.audience import describe_skips, skipped_of
 from bot.channels.telegram.sender import CHANNEL
 from bot.charts import trend_png
 from bot.cli_campaigns import progress
+from bot.core.conversation import Conversation
+from bot.core.gaps import find_gaps
 from bot.core.messages import Button, Reply
 from bot.core.outbox import ReplyBuffer
 from bot.core.untrusted import parse_id
@@ -27,6 +30,7 @@ from bot.reports import render, rows_for
 from handlers.admin_texts import language_of, say, status_word
 from storage.db import short_statements
 from storage.models import Campaign, Survey
+from storage.repositories.faq_gaps import FaqGaps
 from storage.repositories.reports import ReportFilter, score_counts
 
 # The wizard keeps its state in the buttons themselves (wz:<survey>:<when>:<audience>:ok),
@@ -84,6 +88,39 @@ def create_admin_router(admin_ids: list[int]) -> Router:
 
 def _answer(replies: ReplyBuffer, message: Message, text: str) -> None:
     replies.extend(CHANNEL, str(message.chat.id), [Reply(text)])
+
+
+GAPS_DAYS = 30
+GAPS_SHOWN = 10  # groups in one message; the CLI and the console show them all
+GAP_EXAMPLES = 3
+
+
+async def _gaps(
+    session: AsyncSession, conversation: Conversation, now: datetime, language: str
+) -> str:
+    """What `otklik faq gaps` says for the last 30 days, the biggest groups, in the admin's
+    language, each with the one step that closes it."""
+    since = datetime.combine((now - timedelta(days=GAPS_DAYS - 1)).date(), time(), UTC)
+    misses = await FaqGaps(session).misses(since, None)
+    matcher = await conversation.faq.matcher(session)
+    gaps = await find_gaps(matcher, misses)
+    if not gaps:
+        return say("no_gaps", language, days=GAPS_DAYS)
+    lines = [say("gaps_head", language, days=GAPS_DAYS, misses=len(misses), groups=len(gaps))]
+    for number, gap in enumerate(gaps[:GAPS_SHOWN], start=1):
+        examples = " · ".join(f"«{e}»" for e in gap.examples[:GAP_EXAMPLES])
+        lines.append(say("gap_line", language, number=number, count=gap.count, examples=examples))
+        phrase = shlex.quote(gap.examples[0])
+        doc = matcher.index.get(gap.nearest.entry_id) if gap.nearest is not None else None
+        if doc is not None and doc.slug:
+            lines.append(
+                say("gap_keyword", language, question=doc.question, slug=doc.slug, phrase=phrase)
+            )
+        else:
+            lines.append(say("gap_new", language, phrase=phrase))
+    if len(gaps) > GAPS_SHOWN:
+        lines.append(say("gaps_more", language, more=len(gaps) - GAPS_SHOWN))
+    return "\n".join(lines)
 
 
 async def admin_help(message: Message, replies: ReplyBuffer) -> None:
@@ -294,11 +331,19 @@ async def _create_from_wizard(
 
 
 async def report(
-    message: Message, command: CommandObject, session: AsyncSession, replies: ReplyBuffer
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    replies: ReplyBuffer,
+    conversation: Conversation,
+    clock: Callable[[], datetime],
 ) -> None:
     language = language_of(message.from_user)
     words = (command.args or "nps").split()
     kind = words[0].lower()
+    if kind == "gaps" and len(words) == 1:
+        _answer(replies, message, await _gaps(session, conversation, clock(), language))
+        return
     by = words[1].lower() if len(words) > 1 else None
     if kind not in ("nps", "csat", "ces") or by not in (None, "week", "month"):
         _answer(replies, message, say("help", language))

@@ -11,10 +11,37 @@ _TEXTS: dict[str, dict[str, str]] = {
     "help": {
         "en": "Admin commands: /newsurvey NAME nps|csat|ces|custom [anonymous], /surveys, "
         "/newcampaign, /campaigns, /campaign ID, /pause ID, /resume ID, /cancel_campaign ID, "
-        "/report nps|csat|ces [week|month]",
+        "/report nps|csat|ces [week|month], /report gaps (questions the FAQ did not answer)",
         "ru": "Команды администратора: /newsurvey ИМЯ nps|csat|ces|custom [anonymous], "
         "/surveys, /newcampaign, /campaigns, /campaign НОМЕР, /pause НОМЕР, /resume НОМЕР, "
-        "/cancel_campaign НОМЕР, /report nps|csat|ces [week|month]",
+        "/cancel_campaign НОМЕР, /report nps|csat|ces [week|month], /report gaps (вопросы, на "
+        "которые FAQ не ответил)",
+    },
+    "no_gaps": {
+        "en": "No unanswered questions in the last {days} days.",
+        "ru": "За {days} дней вопросов без ответа нет.",
+    },
+    "gaps_head": {
+        "en": "Questions the FAQ did not answer in the last {days} days: {misses}, "
+        "in {groups} groups (same question, different words). The biggest:",
+        "ru": "Вопросы, на которые FAQ не ответил, за {days} дней: {misses}, групп: {groups} "
+        "(один вопрос разными словами). Самые частые:",
+    },
+    "gap_line": {
+        "en": "{number}. asked {count}×: {examples}",
+        "ru": "{number}. {count}×: {examples}",
+    },
+    "gap_keyword": {
+        "en": "   closest entry: “{question}”. Close it: otklik faq keyword {slug} {phrase}",
+        "ru": "   ближе всего: «{question}». Закрыть: otklik faq keyword {slug} {phrase}",
+    },
+    "gap_new": {
+        "en": "   no entry comes close: otklik faq add SLUG {phrase} ANSWER",
+        "ru": "   близких записей нет: otklik faq add SLUG {phrase} ОТВЕТ",
+    },
+    "gaps_more": {
+        "en": "…and {more} more groups: otklik faq gaps, or Gaps in the web console.",
+        "ru": "…и ещё групп: {more}. Все: otklik faq gaps или «Пробелы» в веб-консоли.",
     },
     "new_survey_help": {
         "en": "Usage: /newsurvey NAME nps|csat|ces [anonymous], or /newsurvey NAME custom "

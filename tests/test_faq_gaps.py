@@ -6,6 +6,7 @@ Driven through the real conversation over the fake Bot API and the real CLI."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -262,3 +263,78 @@ async def test_a_batch_with_misses_is_handled_as_one_batch(
     async with create_session_pool(faq_loaded.engine)() as session:
         kinds = list((await session.execute(select(FaqMiss.kind))).scalars())
     assert kinds == ["unanswered"] * 3
+
+
+async def test_the_api_reports_gaps_with_the_entry_that_came_closest(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    from tests.api_client import make_token, open_api
+
+    app = await start_app(scheduler={"enabled": False})
+    for chat in (9601, 9602):
+        await _say(fake_tg, app, chat, "дарите скидку в день рождения")
+    await _say(fake_tg, app, 9603, "посоветуйте фильм на вечер")
+    api = await open_api(app)
+    admin = await make_token(faq_loaded, "admin-1", "admin")
+    status, report = await api.call("GET", "/api/v1/reports/faq-gaps", admin)
+    assert status == 200 and report["misses"] == 3, report
+    birthday, film = report["groups"]  # biggest first
+    assert birthday["count"] == 2 and birthday["examples"] == ["дарите скидку в день рождения"]
+    assert birthday["suggested"] == 2 and birthday["unanswered"] == birthday["unhelpful"] == 0
+    nearest = birthday["nearest"]
+    assert nearest is not None and nearest["language"] == "ru" and nearest["slug"], nearest
+    # The one step it points at: that entry's keyword, through the API's own FAQ edit.
+    template = "/api/v1/faq/{entry_id}"
+    path = f"/api/v1/faq/{nearest['entry_id']}"
+    _, entry = await api.call("GET", path, admin, template=template)
+    keywords = [*entry["keywords"], birthday["examples"][0]]
+    status, _ = await api.call(
+        "PATCH", path, admin, json={"keywords": keywords}, template=template, if_match=api.etag
+    )
+    assert status == 200
+    assert "помогло" in (await _say(fake_tg, app, 9604, "дарите скидку в день рождения")).lower()
+
+    assert film["count"] == 1 and film["examples"] == ["посоветуйте фильм на вечер"]
+    day = "2026-11-24"  # the app's clock: the misses are dated then
+    _, window = await api.call("GET", "/api/v1/reports/faq-gaps", admin, params={"to": day})
+    assert window["misses"] == 3
+    _, later = await api.call(
+        "GET", "/api/v1/reports/faq-gaps", admin, params={"from": "2026-11-25"}
+    )
+    assert later == {"misses": 0, "groups": []}
+    _, big = await api.call("GET", "/api/v1/reports/faq-gaps", admin, params={"min": "2"})
+    assert [g["count"] for g in big["groups"]] == [2]
+    status, error = await api.call("GET", "/api/v1/reports/faq-gaps", admin, params={"min": "0"})
+    assert status == 422 and "min" in json.dumps(error), error
+    agent = await make_token(faq_loaded, "agent-1", "agent")
+    assert (await api.call("GET", "/api/v1/reports/faq-gaps", agent))[0] == 403
+
+
+async def test_an_admin_reads_the_gaps_in_telegram(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    admin = 9700
+    app = await start_app(scheduler={"enabled": False}, telegram={"admin_ids": [admin]})
+    assert (await _say(fake_tg, app, admin, "/report gaps")).startswith(
+        "За 30 дней вопросов без ответа нет"
+    )
+    for chat in (9701, 9702):
+        await _say(fake_tg, app, chat, "дарите скидку в день рождения")
+    await _say(fake_tg, app, 9703, "посоветуйте <b>фильм</b> на вечер")
+    text = await _say(fake_tg, app, admin, "/report gaps")
+    lines = text.splitlines()
+    assert lines[0].startswith("Вопросы, на которые FAQ не ответил, за 30 дней: 3, групп: 2")
+    assert lines[1] == "1. 2×: «дарите скидку в день рождения»", text
+    assert re.fullmatch(
+        r"   ближе всего: «.+»\. Закрыть: otklik faq keyword [a-z0-9-]+ "
+        r"'дарите скидку в день рождения'",
+        lines[2],
+    ), text
+    # Shown as text, never as markup: the customer's "<b>" reaches the admin escaped.
+    assert lines[3] == "2. 1×: «посоветуйте &lt;b&gt;фильм&lt;/b&gt; на вечер»", text
+    english = fake_tg.message_update(admin, "/report gaps", language_code="en")
+    await fake_tg.deliver(english)
+    await app.drain()
+    assert fake_tg.sent_texts(admin)[-1].startswith(
+        "Questions the FAQ did not answer in the last 30 days: 3, in 2 groups"
+    )

@@ -1,5 +1,5 @@
 """Reports over the API: NPS (with its margin of error), CSAT, CES and response rates, as JSON
-or CSV, the same numbers `otklik report` prints."""
+or CSV, the same numbers `otklik report` prints; and the FAQ's gaps, as `otklik faq gaps`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from pydantic import BaseModel
 
 from bot.api import schemas
 from bot.api.operations import Call, Operation
+from bot.core.gaps import find_gaps
 from bot.reports import rate_rows, render, rows_for
-from bot.web.keys import SESSION_POOL
+from bot.web.keys import CONVERSATION, SESSION_POOL
+from storage.repositories.faq_gaps import SUGGESTED, UNANSWERED, UNHELPFUL, FaqGaps
 from storage.repositories.reports import ReportFilter, response_rates, score_counts
 
 MODELS: dict[str, type[BaseModel]] = {
@@ -27,8 +29,7 @@ MODELS: dict[str, type[BaseModel]] = {
 def _report(metric: str) -> Callable[[Call], Awaitable[Any]]:
     async def handler(call: Call) -> Any:
         query: schemas.ReportQuery = call.query
-        since = datetime.combine(query.from_, time(), UTC) if query.from_ else None
-        until = datetime.combine(query.to + timedelta(days=1), time(), UTC) if query.to else None
+        since, until = _window(query)
         async with call.request.app[SESSION_POOL]() as session:
             if metric == "response-rate":
                 rows = rate_rows(await response_rates(session, query.campaign))
@@ -47,6 +48,46 @@ def _report(metric: str) -> Callable[[Call], Awaitable[Any]]:
     return handler
 
 
+def _window(query: schemas.ReportQuery | schemas.GapsQuery) -> tuple[datetime | None, ...]:
+    since = datetime.combine(query.from_, time(), UTC) if query.from_ else None
+    until = datetime.combine(query.to + timedelta(days=1), time(), UTC) if query.to else None
+    return since, until
+
+
+async def faq_gaps(call: Call) -> schemas.GapsReport:
+    query: schemas.GapsQuery = call.query
+    since, until = _window(query)
+    app = call.request.app
+    async with app[SESSION_POOL]() as session:
+        misses = await FaqGaps(session).misses(since, until)
+        matcher = await app[CONVERSATION].faq.matcher(session)
+        gaps = await find_gaps(matcher, misses, query.min)
+    groups = []
+    for gap in gaps:
+        nearest = gap.nearest
+        doc = matcher.index.get(nearest.entry_id) if nearest is not None else None
+        groups.append(
+            schemas.Gap(
+                count=gap.count,
+                examples=gap.examples,
+                unanswered=gap.kinds[UNANSWERED],
+                suggested=gap.kinds[SUGGESTED],
+                unhelpful=gap.kinds[UNHELPFUL],
+                last_seen=gap.last_seen,
+                nearest=None
+                if nearest is None or doc is None
+                else schemas.GapEntry(
+                    entry_id=nearest.entry_id,
+                    slug=doc.slug,
+                    language=doc.language,
+                    question=doc.question,
+                    score=nearest.score,
+                ),
+            )
+        )
+    return schemas.GapsReport(misses=len(misses), groups=groups)
+
+
 OPERATIONS = [
     Operation(
         "GET",
@@ -62,5 +103,15 @@ OPERATIONS = [
         ("csat", "CSAT: the share of 4 and 5, per period"),
         ("ces", "CES: the mean and the share of 5-7, per period"),
         ("response-rate", "Answered / delivered, per campaign"),
+    )
+] + [
+    Operation(
+        "GET",
+        "/api/v1/reports/faq-gaps",
+        "What customers asked that the FAQ did not answer, grouped by meaning",
+        faq_gaps,
+        schemas.GapsReport,
+        roles=("admin",),
+        query=schemas.GapsQuery,
     )
 ]

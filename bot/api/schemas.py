@@ -275,6 +275,40 @@ class RateReport(Model):
     rows: list[RateRow]
 
 
+class GapsQuery(Model):
+    from_: IsoDate | None = Field(default=None, alias="from", description="First day (UTC)")
+    to: IsoDate | None = Field(default=None, description="Last day, inclusive (UTC)")
+    min: int = Field(default=1, ge=1, le=1_000_000, description="Groups asked this often or more")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class GapEntry(Model):
+    entry_id: int
+    slug: str
+    language: str
+    question: str
+    score: float
+
+
+class Gap(Model):
+    count: int = Field(description="Times asked (the same words twice count twice)")
+    examples: list[str] = Field(description="Distinct wordings, most asked first (5 at most)")
+    unanswered: int = Field(description="Nothing close enough was offered")
+    suggested: int = Field(description="Close entries offered, none answered with")
+    unhelpful: int = Field(description="Answered, and the answer was rated 👎")
+    last_seen: datetime | None
+    nearest: GapEntry | None = Field(
+        description="The entry that came closest: one of the examples as its keyword (PATCH "
+        "/api/v1/faq/{entry_id}) may close the gap; none: it needs a new entry"
+    )
+
+
+class GapsReport(Model):
+    misses: int = Field(description="Questions missed in the window (the newest 5000 at most)")
+    groups: list[Gap] = Field(description="Same question, different words; biggest first")
+
+
 EventName = Literal["ticket.created", "ticket.resolved", "survey.answered", "survey.detractor"]
 
 
