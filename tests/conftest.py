@@ -235,6 +235,24 @@ async def start_app(database: Database, fake_tg: FakeTelegram) -> AsyncIterator[
         # Bound now and kept until the server listens on it: a port found free and bound later
         # can be taken in between (the suites run side by side), as it once was.
         sock = get_unused_port_socket("127.0.0.1")
+        try:
+            services, server = await _serve(sock, telegram_mode, clock, engine, sections)
+        except BaseException:
+            sock.close()  # a test that expects the start to fail (a bad config) leaks nothing
+            raise
+        await connect_telegram(services)
+        port = server.port
+        app = RunningApp(services, server, ClientSession(), f"http://127.0.0.1:{port}")
+        running.append(app)
+        return app
+
+    async def _serve(
+        sock: socket.socket,
+        telegram_mode: str | None,
+        clock: Callable[[], datetime] | None,
+        engine: AsyncEngine | None,
+        sections: dict[str, dict[str, Any]],
+    ) -> tuple[Services, TestServer]:
         port = int(sock.getsockname()[1])
         overrides: dict[str, dict[str, Any]] = {"database": {"url": database.url}}
         if telegram_mode is not None:
@@ -258,10 +276,7 @@ async def start_app(database: Database, fake_tg: FakeTelegram) -> AsyncIterator[
             create_app(services), host="127.0.0.1", port=port, socket_factory=lambda *_: sock
         )
         await server.start_server()
-        await connect_telegram(services)
-        app = RunningApp(services, server, ClientSession(), f"http://127.0.0.1:{port}")
-        running.append(app)
-        return app
+        return services, server
 
     yield factory
     for app in running:
