@@ -12,7 +12,7 @@ from bot.cli_reports import _day
 from bot.config import Settings
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.faq_file import MAX_ANSWER, MAX_QUESTION, NEW_SLUG
-from bot.core.gaps import find_gaps
+from bot.core.gaps import Gap, find_gaps
 from bot.core.language import SUPPORTED, from_text
 from bot.core.semantic import load_embedder
 from bot.database import command_database
@@ -82,7 +82,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 misses = await FaqGaps(session).misses(since, until)
                 matcher = await catalog.matcher(session)
                 gaps = await find_gaps(matcher, misses, args.min_count)
-            print(_render(gaps, len(misses), matcher.index))
+            print(_render(gaps, len(misses)))
             return 0
         if args.faq_command == "keyword":
             phrase = " ".join(args.phrase.split())
@@ -117,7 +117,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
 
-def _render(gaps: list[Any], misses: int, index: Any) -> str:
+def _render(gaps: list[Gap], misses: int) -> str:
     if not gaps:
         return f"no gaps: {misses} questions missed in this period"
     lines = [f"{misses} questions missed, in {len(gaps)} groups (biggest first)"]
@@ -128,9 +128,8 @@ def _render(gaps: list[Any], misses: int, index: Any) -> str:
         for example in gap.examples:
             lines.append(f"     {example!r}")
         first = shlex.quote(gap.examples[0])
-        nearest = gap.nearest
-        doc = index.get(nearest.entry_id) if nearest is not None else None
-        if doc is not None:
+        nearest, doc = gap.nearest, gap.entry
+        if nearest is not None and doc is not None:
             lines.append(
                 f"   closest entry: {doc.slug} [{doc.language}] {doc.question!r} "
                 f"(score {nearest.score:.2f})"

@@ -111,7 +111,7 @@ async def _gaps(
         examples = " · ".join(f"«{e}»" for e in gap.examples[:GAP_EXAMPLES])
         lines.append(say("gap_line", language, number=number, count=gap.count, examples=examples))
         phrase = shlex.quote(gap.examples[0])
-        doc = matcher.index.get(gap.nearest.entry_id) if gap.nearest is not None else None
+        doc = gap.entry
         if doc is not None and doc.slug:
             lines.append(
                 say("gap_keyword", language, question=doc.question, slug=doc.slug, phrase=phrase)

@@ -48,7 +48,9 @@ def _report(metric: str) -> Callable[[Call], Awaitable[Any]]:
     return handler
 
 
-def _window(query: schemas.ReportQuery | schemas.GapsQuery) -> tuple[datetime | None, ...]:
+def _window(
+    query: schemas.ReportQuery | schemas.GapsQuery,
+) -> tuple[datetime | None, datetime | None]:
     since = datetime.combine(query.from_, time(), UTC) if query.from_ else None
     until = datetime.combine(query.to + timedelta(days=1), time(), UTC) if query.to else None
     return since, until
@@ -64,8 +66,7 @@ async def faq_gaps(call: Call) -> schemas.GapsReport:
         gaps = await find_gaps(matcher, misses, query.min)
     groups = []
     for gap in gaps:
-        nearest = gap.nearest
-        doc = matcher.index.get(nearest.entry_id) if nearest is not None else None
+        nearest, doc = gap.nearest, gap.entry
         groups.append(
             schemas.Gap(
                 count=gap.count,

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import numpy as np
 
-from bot.core.faq_matcher import tokenize
+from bot.core.faq_matcher import FaqDocument, tokenize
 from bot.core.faq_ranking import FaqMatcher, RankedEntry
 from bot.core.semantic import QUERY, Vector
 from storage.repositories.faq_gaps import Miss
@@ -34,6 +34,7 @@ class Gap:
     kinds: Counter[str] = field(default_factory=Counter)
     last_seen: datetime | None = None
     nearest: RankedEntry | None = None  # a close entry: a keyword of it may close the gap
+    entry: FaqDocument | None = None  # that entry as the FAQ has it (slug, language, question)
 
 
 def _normal(text: str) -> str:
@@ -114,4 +115,5 @@ async def find_gaps(matcher: FaqMatcher, misses: list[Miss], min_count: int = 1)
         # Only an entry close enough to be offered as a suggestion is worth a keyword.
         ranking = await matcher.rank(gap.examples[0], None, limit=1)
         gap.nearest = ranking.suggestions[0] if ranking.suggestions else None
+        gap.entry = matcher.index.get(gap.nearest.entry_id) if gap.nearest else None
     return gaps

@@ -38,10 +38,7 @@ async def _gaps(request: web.Request, signed: auth.Signed) -> web.StreamResponse
         misses = await FaqGaps(session).misses(_start(since), _start(until + timedelta(days=1)))
         matcher = await request.app[CONVERSATION].faq.matcher(session)
         gaps = await find_gaps(matcher, misses)
-    rows = []
-    for gap in gaps:
-        doc = matcher.index.get(gap.nearest.entry_id) if gap.nearest is not None else None
-        rows.append({"gap": gap, "entry": doc})
+    rows = [{"gap": gap, "entry": gap.entry} for gap in gaps]
     flash = request.query.get("done", "")
     language = TEXTS[language_of(request)]
     return page(
