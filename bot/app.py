@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +52,7 @@ from bot.database import engine_for
 from bot.metrics import Metrics
 from bot.monthly_report import send_monthly_report
 from bot.scheduler import create_scheduler
+from bot.startup_claims import claim_sqlite_file, listen_socket
 from bot.status import StatusBoard
 from bot.web import keys
 from bot.web.errors import error_middleware
@@ -63,10 +65,6 @@ from storage.repositories.retention import RetentionPolicy, prune
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 8.0  # seconds a SIGTERM waits for the drain: within docker stop's default 10
-
-
-class ListenError(Exception):
-    """The HTTP port cannot be opened (taken, or not allowed)."""
 
 
 @dataclass
@@ -443,19 +441,24 @@ async def stop(services: Services) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    """Run until cancelled (Ctrl+C or SIGTERM)."""
+    """Run until cancelled (Ctrl+C or SIGTERM). The SQLite file and the port are claimed
+    before anything is resumed or sent: a second process started by mistake leaves at once
+    (ClaimError) instead of sending the first one's pending replies again."""
+    with claim_sqlite_file(settings.database.url):
+        sock = listen_socket(settings.http.host, settings.http.port)
+        try:
+            await _serve_on(settings, sock)
+        finally:
+            sock.close()
+
+
+async def _serve_on(settings: Settings, sock: socket.socket) -> None:
     services = create_services(settings)
     app = create_app(services)
     runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.http.host, settings.http.port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ListenError(
-            f"cannot listen on {settings.http.host}:{settings.http.port}: {exc.strerror}"
-        ) from None
+    await runner.setup()  # runs start(): resumes pending work, now that the port is ours
+    site = web.SockSite(runner, sock)
+    await site.start()
     await connect_telegram(services)
     log.info(
         "otklik listening on http://%s:%d (web chat at /chat)",

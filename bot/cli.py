@@ -153,13 +153,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(settings: Settings) -> int:
-    from bot.app import ListenError, serve
+    from bot.app import serve
+    from bot.startup_claims import ClaimError
 
     try:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         print("otklik: stopped", file=sys.stderr)
-    except ListenError as exc:
+    except ClaimError as exc:
         print(f"otklik: {exc}", file=sys.stderr)
         return 3
     return 0

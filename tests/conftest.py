@@ -41,6 +41,10 @@ WEBHOOK_SECRET = "hook-secret-123-test-only"
 
 
 HTTP_CHANNEL_SECRET = "shop-secret-for-tests-only-123"
+# How long a spawned `otklik run` may take to start (load the model, warm the FAQ, register
+# its webhook). A bound for a hung process, not a speed claim: on a busy 2-core machine a start
+# that takes 3 s alone has taken over 30.
+SPAWN_WITHIN = 120.0
 
 
 @pytest.fixture

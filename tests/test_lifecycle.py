@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from storage.db import create_session_pool
 from storage.models import InboundEvent, OutboxMessage
-from tests.conftest import AppFactory, Database, free_port, spawn_bot
+from tests.conftest import SPAWN_WITHIN, AppFactory, Database, free_port, spawn_bot
 from tests.fake_telegram import FakeTelegram
 
 
@@ -23,7 +23,9 @@ async def _get_json(url: str) -> tuple[int, Any]:
         return resp.status, await resp.json()
 
 
-async def _wait_http(url: str, process: subprocess.Popen[bytes], within: float = 30) -> None:
+async def _wait_http(
+    url: str, process: subprocess.Popen[bytes], within: float = SPAWN_WITHIN
+) -> None:
     deadline = time.monotonic() + within
     while True:
         assert process.poll() is None, f"otklik run exited with {process.returncode}"
@@ -56,7 +58,7 @@ async def test_telegram_unreachable_at_start_keeps_serving_and_retries(
             assert resp.status == 200  # the web chat works without Telegram
             assert "14 дней" in str(await resp.json())
         await fake.start(api_port)  # Telegram is back
-        await fake.wait_for("setWebhook", within=20)
+        await fake.wait_for("setWebhook", within=SPAWN_WITHIN)
         await asyncio.sleep(0.3)
         status, body = await _get_json(f"http://127.0.0.1:{port}/healthz")
         assert (status, body["status"]) == (200, "ok")
@@ -73,7 +75,7 @@ async def test_sigterm_drains_and_flushes_so_a_restart_repeats_nothing(
     process = spawn_bot(faq_loaded, fake_tg.base_url, port)
     chats = list(range(9600, 9800))
     try:
-        await fake_tg.wait_for("setWebhook", within=30)
+        await fake_tg.wait_for("setWebhook", within=SPAWN_WITHIN)
         fake_tg.delays["sendMessage"] = 0.02
         statuses = await asyncio.gather(
             *(fake_tg.deliver(fake_tg.message_update(c, "как отменить заказ")) for c in chats)

@@ -16,7 +16,7 @@ from bot.channels.telegram.inbox import TelegramInbox
 from storage.db import create_engine, create_session_pool
 from storage.models import ConversationMessage, Customer, InboundEvent, OutboxMessage
 from storage.repositories.events import InboundEventRepository
-from tests.conftest import PG_URL, AppFactory, Database, free_port, spawn_bot
+from tests.conftest import PG_URL, SPAWN_WITHIN, AppFactory, Database, free_port, spawn_bot
 from tests.fake_telegram import FakeTelegram
 from tests.tcp_proxy import TcpProxy
 
@@ -83,7 +83,7 @@ async def test_process_killed_before_reply_sent_resends_after_restart(
     fake_tg.delays["sendMessage"] = 30  # the reply hangs on the Bot API
     process = _spawn_bot(faq_loaded, fake_tg, port)
     try:
-        await fake_tg.wait_for("setWebhook", within=20)
+        await fake_tg.wait_for("setWebhook", within=SPAWN_WITHIN)
         update = fake_tg.message_update(555, "как вернуть товар")
         assert await fake_tg.deliver(update) == 200
         await fake_tg.wait_for("sendMessage", 1, within=10)
