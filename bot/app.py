@@ -53,7 +53,7 @@ from bot.metrics import Metrics
 from bot.monthly_report import send_monthly_report
 from bot.scheduler import create_scheduler
 from bot.startup_claims import claim_sqlite_file, listen_socket
-from bot.status import StatusBoard
+from bot.status import StatusBoard, writes_part
 from bot.web import keys
 from bot.web.errors import error_middleware
 from bot.web.flood import RequestLimiter, WebChatGuard
@@ -62,6 +62,7 @@ from storage import migrate
 from storage.db import create_session_pool
 from storage.models import utcnow
 from storage.repositories.retention import RetentionPolicy, prune
+from storage.write_watch import WriteWatch
 
 log = logging.getLogger(__name__)
 STOP_TIMEOUT = 8.0  # seconds a SIGTERM waits for the drain: within docker stop's default 10
@@ -125,6 +126,11 @@ def create_services(
         settings.campaigns.rate_per_second, cap=settings.telegram.sends_per_second
     )
     status = StatusBoard()
+    # Every write that fails for want of disk or server is on /healthz until one succeeds.
+    WriteWatch(
+        failing=lambda table, reason: status.failing(writes_part(table), reason),
+        healthy=lambda table: status.healthy(writes_part(table)),
+    ).install(engine)
     retry = settings.outbox
     outbox = Outbox(
         pool,

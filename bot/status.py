@@ -12,8 +12,19 @@ import time
 
 log = logging.getLogger(__name__)
 
-# Parts whose failure means the bot cannot do its work at all: /healthz answers 503.
-CRITICAL = frozenset({"database_writes"})
+# Parts whose failure means the bot cannot do its work at all: /healthz answers 503. A part
+# named "database_writes:TABLE" (see storage.write_watch) is one of them.
+WRITES = "database_writes"
+CRITICAL = frozenset({WRITES})
+
+
+def writes_part(table: str) -> str:
+    """The part for failing writes to one table."""
+    return f"{WRITES}:{table}"
+
+
+def is_critical(part: str) -> bool:
+    return part.split(":", 1)[0] in CRITICAL
 
 
 class StatusBoard:
@@ -41,4 +52,8 @@ class StatusBoard:
 
     @property
     def critical(self) -> bool:
-        return any(part in CRITICAL for part in self._failing)
+        return any(is_critical(part) for part in self._failing)
+
+    @property
+    def writes_failing(self) -> bool:
+        return any(part.split(":", 1)[0] == WRITES for part in self._failing)

@@ -27,7 +27,7 @@ async def healthz(request: web.Request) -> web.Response:
         return json_response({"status": "ok", "database": "ok"})
     body = {
         "status": "error" if status.critical else "degraded",
-        "database": "writes failing" if "database_writes" in problems else "ok",
+        "database": "writes failing" if status.writes_failing else "ok",
         "problems": problems,
     }
     return json_response(body, status=503 if status.critical else 200)

@@ -253,9 +253,15 @@ def create_session_pool(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 async def ping(engine: AsyncEngine) -> None:
-    """Raise if the database cannot answer a trivial query."""
+    """Raise if the database cannot answer a trivial query. On SQLite the query skips the
+    engine's BEGIN IMMEDIATE: a ping must neither wait for the write lock nor call a database
+    that refuses writes unreachable (storage.write_watch reports those)."""
     async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+        if engine.dialect.name != "sqlite":
+            await conn.execute(text("SELECT 1"))
+            return
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.execute("SELECT 1")  # type: ignore[union-attr]
 
 
 # What "the database is unreachable" looks like from SQLAlchemy and the drivers.

@@ -54,6 +54,11 @@ async def _accept_events(app: RunningApp) -> None:
             await _sqlite_pragma(conn, "PRAGMA query_only = OFF")
 
 
+async def _health(app: RunningApp) -> tuple[int, dict[str, Any]]:
+    async with app.http.get(app.url + "/healthz") as resp:
+        return resp.status, await resp.json()
+
+
 async def test_a_telegram_update_that_cannot_be_stored_is_refused_and_its_retry_answered(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
 ):
@@ -61,8 +66,12 @@ async def test_a_telegram_update_that_cannot_be_stored_is_refused_and_its_retry_
     update = fake_tg.message_update(4401, "/start")
     await _refuse_events(app)
     assert await fake_tg.deliver(update) == 503
+    status, body = await _health(app)  # reads still work: only a failing write shows it
+    assert (status, body["status"], body["database"]) == (503, "error", "writes failing")
     await _accept_events(app)
+    assert await _health(app) == (503, body)  # nothing has been written since
     assert await fake_tg.deliver(update) == 200  # Telegram's retry
+    assert (await _health(app))[0] == 200  # stored: healthy again
     await app.drain()
     assert len(fake_tg.sent_texts(4401)) == 1
     assert await fake_tg.deliver(update) == 200  # and a redelivery after that is dropped
@@ -87,8 +96,12 @@ async def test_a_channel_message_that_cannot_be_stored_is_refused_and_its_retry_
     question = {"id": "m-1", "user": "u-1", "text": "How much is shipping?"}
     await _refuse_events(app)
     assert await _post(app, question) == 503
+    status, body = await _health(app)
+    assert (status, body["database"]) == (503, "writes failing")
+    assert all(part.startswith("database_writes:") for part in body["problems"])
     await _accept_events(app)
     assert await _post(app, question) == 202  # the platform's retry
+    assert await _health(app) == (200, {"status": "ok", "database": "ok"})
     deadline = time.monotonic() + 5
     while not receiver.received:
         assert time.monotonic() < deadline, "the retry was never answered"

@@ -86,7 +86,7 @@ async def test_process_killed_before_reply_sent_resends_after_restart(
         await fake_tg.wait_for("setWebhook", within=SPAWN_WITHIN)
         update = fake_tg.message_update(555, "как вернуть товар")
         assert await fake_tg.deliver(update) == 200
-        await fake_tg.wait_for("sendMessage", 1, within=10)
+        await fake_tg.wait_for("sendMessage", 1, within=SPAWN_WITHIN)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
