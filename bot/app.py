@@ -207,6 +207,7 @@ def create_services(
             metrics,
             outbox,
             staff=staff,
+            recovery_interval=retry.recovery_seconds,
         )
     return services
 

@@ -15,23 +15,22 @@ one holds back none; a message that fails alone is marked failed once, with its 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import untrusted
-from bot.core.arrivals import BATCH, Waiter, store_and_answer
+from bot.core.arrivals import BATCH, Waiter, recover_pending, store_and_answer
 from bot.core.conversation import Conversation
 from bot.core.messages import InboundMessage
 from bot.core.outbox import Outbox, QueuedReply, ReplyBuffer
 from bot.metrics import Metrics
 from storage.db import DB_ERRORS, short_statements
-from storage.models import utcnow
 from storage.recovery import recovery_loop
 from storage.repositories.conversation import ConversationLog
 from storage.repositories.customers import CustomerRepository
@@ -56,6 +55,7 @@ class _Ready:
     event_id: int
     source: Source
     payload: dict[str, Any]
+    recovered: bool = False  # checked to be still pending in its handling transaction
 
 
 class InboundQueue:
@@ -121,13 +121,17 @@ class InboundQueue:
 
     # Handling --------------------------------------------------------------------------------
 
-    def schedule(self, event_id: int, source: Source, payload: dict[str, Any]) -> None:
+    def schedule(
+        self, event_id: int, source: Source, payload: dict[str, Any], *, recovered: bool = False
+    ) -> bool:
+        """Queue a stored event for handling; False if it is in hand already."""
         if event_id in self._in_flight:
-            return
+            return False
         self._in_flight.add(event_id)
-        self._ready.append(_Ready(event_id, source, payload))
+        self._ready.append(_Ready(event_id, source, payload, recovered))
         if self._handling is None or self._handling.done():
             self._handling = self._track(self._handle_ready())
+        return True
 
     async def _handle_ready(self) -> None:
         with short_statements():
@@ -143,6 +147,7 @@ class InboundQueue:
         handled: list[tuple[_Ready, list[QueuedReply]]] = []
         try:
             async with self._pool() as session, session.begin():
+                batch = await _still_pending(session, batch)
                 prepared = [
                     (item, await item.source.prepare(session, item.payload)) for item in batch
                 ]
@@ -194,6 +199,8 @@ class InboundQueue:
     async def _process_one(self, item: _Ready) -> None:
         try:
             async with self._pool() as session, session.begin():
+                if not await _still_pending(session, [item]):
+                    return
                 buffer = await self._dispatch(session, item)
                 queued = await self._outbox.enqueue(session, buffer, item.event_id)
                 await InboundEventRepository(session).mark_done([item.event_id])
@@ -242,19 +249,22 @@ class InboundQueue:
 
     # Recovery and lifecycle ------------------------------------------------------------------
 
+    def _schedule_recovered(self, source: Source, event_id: int, payload: dict[str, Any]) -> bool:
+        return self.schedule(event_id, source, payload, recovered=True)
+
     async def recover(self, min_age: float = 0.0) -> int:
-        """Schedule pending events older than `min_age` seconds; returns how many."""
-        cutoff = utcnow() - timedelta(seconds=min_age)
+        """Schedule every pending event older than `min_age` seconds; returns how many. They
+        are handled in batches, as new ones are (see bot.core.arrivals.recover_pending)."""
         count = 0
         for name, source in self._sources.items():
-            async with self._pool() as session:
-                repository = InboundEventRepository(session)
-                for event_id in await repository.pending(name, cutoff, limit=1000):
-                    event = await repository.get(event_id)
-                    if event is None or event_id in self._in_flight:
-                        continue
-                    self.schedule(event_id, source, json.loads(event.payload))
-                    count += 1
+            count += await recover_pending(
+                self._pool,
+                name,
+                min_age,
+                functools.partial(self._schedule_recovered, source),
+                self._in_flight,
+                stopping=self._stopping,
+            )
         return count
 
     async def drain(self) -> None:
@@ -280,3 +290,12 @@ class InboundQueue:
         if self._recovery is not None:
             await asyncio.gather(self._recovery, return_exceptions=True)
         await self.drain()
+
+
+async def _still_pending(session: AsyncSession, batch: list[_Ready]) -> list[_Ready]:
+    """Recovered events handled since recovery read them are left out."""
+    recovered = [item.event_id for item in batch if item.recovered]
+    if not recovered:
+        return batch
+    pending = await InboundEventRepository(session).still_pending(recovered)
+    return [item for item in batch if not item.recovered or item.event_id in pending]

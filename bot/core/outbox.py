@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -149,8 +149,10 @@ class Outbox:
         on_failed: FailedHook | None = None,
         status: StatusBoard | None = None,
         retry: RetryPolicy | None = None,
+        recovery_page: int = 500,
     ) -> None:
         self._retry = retry or RetryPolicy()
+        self._recovery_page_size = recovery_page
         self._pool = session_pool
         self._status = status or StatusBoard()
         self._on_blocked = on_blocked
@@ -391,9 +393,25 @@ class Outbox:
 
     async def recover(self, min_age: float = 0.0) -> int:
         """Send pending rows older than `min_age` seconds (left by a crash or a failed send)
-        whose back-off is over. Rows for a channel with no sender (Telegram off) wait until one
-        is configured; rows sent but not yet marked, or on the wire, are skipped."""
+        whose back-off is over: all of them, a page at a time, each page sent before the next
+        is read. Rows for a channel with no sender (Telegram off) wait until one is configured;
+        rows sent but not yet marked, or on the wire, are skipped."""
         cutoff = utcnow() - timedelta(seconds=min_age)
+        after = 0
+        count = 0
+        while self._sending:
+            queued, after, full = await self._recovery_page(cutoff, after)
+            await self.deliver(queued, resuming=True)
+            count += len(queued)
+            if not full:
+                break
+        return count
+
+    async def _recovery_page(
+        self, cutoff: datetime, after: int
+    ) -> tuple[list[QueuedReply], int, bool]:
+        """One page of pending rows after id `after`: what to send, the last id read, and
+        whether the page was full (more may follow)."""
         queued = []
         # One session for the read and the give-ups: marking through a second session while
         # this one is open would wait forever for SQLite's only connection.
@@ -401,9 +419,12 @@ class Outbox:
             repository = OutboxRepository(session)
             channels = list(self._senders)
             waiting = await repository.waiting(channels)
-            rows = await repository.pending(cutoff, channels=channels)
+            rows = await repository.pending(
+                cutoff, channels=channels, limit=self._recovery_page_size, after_id=after
+            )
             self._stalled.intersection_update(waiting)
             for row in rows:
+                after = row.id
                 first_waiting = waiting.get((row.channel, row.recipient))
                 if self._already_sent(row.id) or (
                     first_waiting is not None and row.id > first_waiting
@@ -415,8 +436,7 @@ class Outbox:
                 queued.append(
                     QueuedReply(row.id, row.channel, row.recipient, reply_from_payload(row.payload))
                 )
-        await self.deliver(queued, resuming=True)
-        return len(queued)
+        return queued, after, len(rows) == self._recovery_page_size
 
     def _already_sent(self, row_id: int) -> bool:
         """On the wire, or sent and not yet (or only just) marked."""

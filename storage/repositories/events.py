@@ -77,17 +77,30 @@ class InboundEventRepository:
         if final or event.attempts >= MAX_ATTEMPTS:
             event.status = "failed"
 
-    async def pending(
-        self, source: str, received_before: datetime, limit: int = 100
-    ) -> Sequence[int]:
+    async def pending_page(
+        self, source: str, received_before: datetime, after_id: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(id, payload) of pending events after `after_id`, oldest first: one statement a
+        page, for recovery to page through everything a crash or an outage left."""
         statement = (
-            select(InboundEvent.id)
+            select(InboundEvent.id, InboundEvent.payload)
             .where(
                 InboundEvent.source == source,
                 InboundEvent.status == "pending",
                 InboundEvent.received_at <= received_before,
+                InboundEvent.id > after_id,
             )
             .order_by(InboundEvent.id)
             .limit(limit)
         )
-        return (await self._session.execute(statement)).scalars().all()
+        return [(int(i), str(p)) for i, p in (await self._session.execute(statement)).all()]
+
+    async def still_pending(self, event_ids: Sequence[int]) -> set[int]:
+        """Which of these are still pending (read in the handling transaction: a recovered
+        event may have been handled since recovery read it)."""
+        if not event_ids:
+            return set()
+        statement = select(InboundEvent.id).where(
+            InboundEvent.id.in_(list(event_ids)), InboundEvent.status == "pending"
+        )
+        return {int(i) for i in (await self._session.execute(statement)).scalars()}

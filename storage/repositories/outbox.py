@@ -81,12 +81,13 @@ class OutboxRepository:
         return list(rows.scalars())
 
     async def pending(
-        self, created_before: datetime, channels: list[str], limit: int = 500
+        self, created_before: datetime, channels: list[str], limit: int = 500, after_id: int = 0
     ) -> Sequence[OutboxMessage]:
-        """Pending rows old enough, whose back-off (if any) is over."""
+        """Pending rows old enough, whose back-off (if any) is over, after id `after_id`."""
         statement = (
             select(OutboxMessage)
             .where(
+                OutboxMessage.id > after_id,
                 OutboxMessage.status == "pending",
                 OutboxMessage.created_at <= created_before,
                 OutboxMessage.channel.in_(channels),

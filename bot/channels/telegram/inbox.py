@@ -20,7 +20,6 @@ import logging
 import time
 from collections.abc import Coroutine
 from contextlib import suppress
-from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -32,11 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.channels.telegram.sender import CHANNEL, customer_chat_of
 from bot.channels.telegram.staff_directory import StaffCheckUnavailable, StaffDirectory
 from bot.core import untrusted
-from bot.core.arrivals import BATCH, Waiter, store_and_answer
+from bot.core.arrivals import BATCH, Waiter, recover_pending, store_and_answer
 from bot.core.outbox import Outbox, QueuedReply, ReplyBuffer
 from bot.metrics import Metrics
 from storage.db import DB_ERRORS, short_statements
-from storage.models import utcnow
 from storage.recovery import recovery_loop
 from storage.repositories.conversation import ConversationLog
 from storage.repositories.customers import CustomerRepository
@@ -75,6 +73,8 @@ class TelegramInbox:
         self._storing: asyncio.Task[None] | None = None
         self._ready: list[tuple[int, dict[str, Any] | None]] = []
         self._handling: asyncio.Task[None] | None = None
+        self._recovered: set[int] = set()
+        self._stopping = asyncio.Event()
 
     @property
     def backlog(self) -> int:
@@ -109,15 +109,22 @@ class TelegramInbox:
             ]
             await store_and_answer(self._pool, SOURCE, events, [w for _, _, w in batch])
 
-    def schedule(self, event_id: int, payload: dict[str, Any] | None = None) -> None:
+    def schedule(
+        self, event_id: int, payload: dict[str, Any] | None = None, *, recovered: bool = False
+    ) -> bool:
+        """Queue a stored event for handling; False if it is in hand already. A `recovered`
+        event is checked to be still pending in its handling transaction."""
         if event_id in self._in_flight:
-            return
+            return False
         self._in_flight.add(event_id)
+        if recovered:
+            self._recovered.add(event_id)
         self._ready.append((event_id, payload))
         if self._handling is None or self._handling.done():
             self._handling = asyncio.create_task(self._handle_ready())
             self._tasks.add(self._handling)
             self._handling.add_done_callback(self._tasks.discard)
+        return True
 
     async def _handle_ready(self) -> None:
         with short_statements():
@@ -132,6 +139,7 @@ class TelegramInbox:
             finally:
                 for event_id, _ in batch:
                     self._in_flight.discard(event_id)
+                    self._recovered.discard(event_id)
 
     async def _process_batch(self, batch: list[tuple[int, dict[str, Any] | None]]) -> None:
         """Handle ready updates in one transaction; replies go out after its commit."""
@@ -145,6 +153,7 @@ class TelegramInbox:
         await self._ask_telegram_first([payload for _, payload in batch if payload is not None])
         try:
             async with self._pool() as session, session.begin():
+                batch = await self._still_pending(session, batch)
                 # The batch's customers and their open tickets in one query, not one per update.
                 customers = {
                     chat
@@ -176,7 +185,8 @@ class TelegramInbox:
                 type(exc).__name__,
             )
             for event_id, payload in batch:
-                await self.process(event_id, payload)
+                # A recovered event is read again and checked, as recovery once did.
+                await self.process(event_id, None if event_id in self._recovered else payload)
             return
         elapsed = time.perf_counter() - started
         for _ in batch:
@@ -190,6 +200,16 @@ class TelegramInbox:
             earlier = {last_by_chat[chat] for chat in chats if chat in last_by_chat}
             task = self._track(self._finish(payload, replies, earlier))
             last_by_chat.update(dict.fromkeys(chats, task))
+
+    async def _still_pending(
+        self, session: AsyncSession, batch: list[tuple[int, dict[str, Any] | None]]
+    ) -> list[tuple[int, dict[str, Any] | None]]:
+        """Recovered events handled since recovery read them are left out."""
+        recovered = [event_id for event_id, _ in batch if event_id in self._recovered]
+        if not recovered:
+            return batch
+        pending = await InboundEventRepository(session).still_pending(recovered)
+        return [(e, p) for e, p in batch if e not in self._recovered or e in pending]
 
     async def _finish(
         self,
@@ -279,7 +299,8 @@ class TelegramInbox:
         for event_id, payload in batch:
             users = staff.users_to_check([payload]) if payload is not None else set()
             if users and not staff.all_known(users):
-                self._track(self._ask_then_process(event_id, payload, users))
+                again = None if event_id in self._recovered else payload  # re-read and checked
+                self._track(self._ask_then_process(event_id, again, users))
             else:
                 rest.append((event_id, payload))
         return rest
@@ -294,6 +315,7 @@ class TelegramInbox:
                 await self.process(event_id, payload)
         finally:
             self._in_flight.discard(event_id)
+            self._recovered.discard(event_id)
 
     async def _ask_telegram_first(self, payloads: list[dict[str, Any]]) -> None:
         """Network questions an update's handler needs, asked before its transaction."""
@@ -318,13 +340,16 @@ class TelegramInbox:
             log.warning("could not record failure of event %s", event_id)
 
     async def recover(self, min_age: float = 0.0) -> int:
-        """Schedule pending events older than `min_age` seconds; returns how many."""
-        cutoff = utcnow() - timedelta(seconds=min_age)
-        async with self._pool() as session:
-            pending = await InboundEventRepository(session).pending(SOURCE, cutoff, limit=1000)
-        for event_id in pending:
-            self.schedule(event_id)
-        return len(pending)
+        """Schedule every pending event older than `min_age` seconds; returns how many. They
+        are handled in batches, as new updates are (see bot.core.arrivals.recover_pending)."""
+        return await recover_pending(
+            self._pool,
+            SOURCE,
+            min_age,
+            lambda event_id, payload: self.schedule(event_id, payload, recovered=True),
+            self._in_flight,
+            stopping=self._stopping,
+        )
 
     async def drain(self) -> None:
         """Wait until every scheduled event has been handled (tests and shutdown)."""
@@ -332,13 +357,21 @@ class TelegramInbox:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def start(self) -> None:
-        self._recovery = asyncio.create_task(self._recovery_loop())
-
-    async def _recovery_loop(self) -> None:
-        await recovery_loop(self.recover, self._recovery_interval, "pending telegram updates", log)
+        self._stopping.clear()
+        self._recovery = asyncio.create_task(
+            recovery_loop(
+                self.recover,
+                self._recovery_interval,
+                "pending telegram updates",
+                log,
+                stop=self._stopping,
+            )
+        )
 
     async def stop(self) -> None:
+        """The recovery loop ends between passes (a cancel inside a query can leave the
+        driver's connection half closed); what is being handled finishes."""
+        self._stopping.set()
         if self._recovery is not None:
-            self._recovery.cancel()
             await asyncio.gather(self._recovery, return_exceptions=True)
         await self.drain()
