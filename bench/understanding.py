@@ -90,6 +90,9 @@ class Scored:
     lexical: dict[str, float]
     dense: dict[str, float]
     seconds: dict[str, float]
+    # slug -> whether that entry leaves a word the question is about unexplained (the bot
+    # never answers such an entry outright: FaqIndex.unexplained)
+    unexplained: Callable[[str], bool] = lambda _slug: False
 
 
 def _by_slug(scores: list[tuple[str, float]]) -> dict[str, float]:
@@ -118,13 +121,15 @@ def score_all(
 ) -> list[Scored]:
     indexes = {}
     slugs = {}
+    first_of: dict[str, dict[str, int]] = {}
     for business in FAQS:
         records = faq_records(business, learned)
         slugs[business] = {i: r.slug for i, r in enumerate(records)}
         indexes[business] = FaqIndex(
-            FaqDocument(i, r.language, r.question, "\n".join(r.keywords), r.answer)
+            FaqDocument(i, r.language, r.question, "\n".join(r.keywords), r.answer, r.slug)
             for i, r in enumerate(records)
         )
+        first_of[business] = {r.slug: i for i, r in reversed(list(enumerate(records)))}
     scored = []
     for case in cases:
         started = time.perf_counter()
@@ -137,12 +142,16 @@ def score_all(
             started = time.perf_counter()
             dense_scores = dense(case.business, case.text)
             dense_seconds = time.perf_counter() - started
+        index, first = indexes[case.business], first_of[case.business]
         scored.append(
             Scored(
                 case,
                 lexical,
                 dense_scores,
                 {"lexical": lexical_seconds, "dense": dense_seconds},
+                lambda slug, text=case.text, index=index, first=first: bool(  # type: ignore[misc]
+                    not index.explains_subject(text, first[slug])
+                ),
             )
         )
     return scored
@@ -293,6 +302,10 @@ def rank(item: Scored, matcher: str, th: Thresholds) -> tuple[list[tuple[str, fl
         )
         used = True
         sure = is_sure([s for _, s in ranking], th.score, th.margin)
+    if sure and ranking:
+        top = ranking[0][0]
+        cross_lingual = item.case.language not in LANGUAGES[item.case.business][top]
+        sure = cross_lingual or not item.unexplained(top)
     return ranking, sure, used
 
 

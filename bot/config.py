@@ -230,7 +230,7 @@ class SemanticConfig:
     weight: float = 0.4
     floor: float = 0.75
     ceiling: float = 0.95
-    confident_score: float = 0.42
+    confident_score: float = 0.2
     confident_margin: float = 0.15
     suggest_score: float = 0.48
     # A message the FAQ cannot answer is a built-in intent when its best phrasing's cosine is

@@ -117,6 +117,31 @@ async def test_paraphrases_are_answered_by_meaning_and_not_without_it(
         assert answer not in await _say(fake_tg, lexical, chat, text), text
 
 
+async def test_a_question_sharing_only_how_it_asks_with_an_entry_is_not_answered_outright(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    """The shop FAQ has a delivery-cost entry ("Сколько стоит доставка?", keyword "платить за
+    доставку"). A question about a thing the FAQ does not cover shares only "how much" with
+    it, and Snowball cuts "платье" (a dress) to the stem of "платить" (to pay): neither makes
+    the delivery cost the answer. Asked about delivery, it still is."""
+    not_covered = [
+        "сколько стоит платье?",
+        "сколько стоит диван",
+        "how much is the dress?",
+        "how much are the shoes",
+    ]
+    for mode, first_chat in (("auto", 9401), ("off", 9411)):
+        app = await start_app(scheduler={"enabled": False}, faq={"semantic": {"mode": mode}})
+        for chat, text in enumerate(not_covered, start=first_chat):
+            reply = await _say(fake_tg, app, chat, text)
+            assert "300 ₽" not in reply and "300 ₽" not in reply, (mode, text)
+            assert not any("👍" in b for b in _buttons(fake_tg, chat)), (mode, text)
+        chat = first_chat + len(not_covered)
+        assert "300 ₽" in await _say(fake_tg, app, chat, "сколько стоит доставка по москве")
+        assert any("👍" in b for b in _buttons(fake_tg, chat))
+        await app.stop()
+
+
 async def test_intents_are_heard_by_meaning_when_their_words_are_not_there(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
 ):

@@ -63,10 +63,40 @@ def _stem(word: str) -> str:
     return str(_STEMMERS[language].stemWord(word))
 
 
+def _words(text: str) -> list[str]:
+    """Lower-case words, ё folded, stop words dropped."""
+    return [w for w in _WORD.findall(text.lower().replace("ё", "е")) if w not in _STOPWORDS]
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case, fold ё, drop stop words, stem each word by its own script."""
-    words = _WORD.findall(text.lower().replace("ё", "е"))
-    return [_stem(word) for word in words if word not in _STOPWORDS]
+    return [_stem(word) for word in _words(text)]
+
+
+# How a question asks rather than what it asks about: its price, amount, duration or way.
+# Ranking weighs them like any word; only they shared with an entry do not make it the answer
+# (FaqIndex.explains_subject).
+_FRAME_TEXT = """
+сколько скока стоит стоят стоить стоимость цена цены цену почем долго быстро нужно нужен
+нужна надо бывает вообще сделать делать узнать
+much many cost costs price prices long need possible way know make
+"""
+_FRAME_WORDS = frozenset(_FRAME_TEXT.split())
+_VOWELS = frozenset("аеиоуыэюяaeiouy")
+
+
+def _kind(letter: str) -> str:
+    return "" if not letter else "vowel" if letter in _VOWELS else letter if letter in "ьъ" else "c"
+
+
+def _same_kind(word: str, other: str, stem: str) -> bool:
+    """Two words cut to one stem are forms of one word when what follows the stem starts
+    alike: nothing or a vowel on both sides ("цена"/"цены", "заказ"/"заказу"), or the same
+    letter; not a soft sign against a vowel ("платье"/"платить")."""
+    if not (word.startswith(stem) and other.startswith(stem)):
+        return True  # the stemmer changed the word itself: no ending to compare
+    left, right = _kind(word[len(stem) : len(stem) + 1]), _kind(other[len(stem) : len(stem) + 1])
+    return left == right or {left, right} == {"", "vowel"}
 
 
 @dataclass(frozen=True)
@@ -98,12 +128,18 @@ class FaqIndex:
         self._term_freqs: list[Counter[str]] = []
         self._lengths: list[int] = []
         self._questions: list[str] = []
+        # Per entry: term -> the words of the entry it was cut from (see explains_subject).
+        self._surfaces: list[dict[str, set[str]]] = []
         for doc in self.documents:
             bag: Counter[str] = Counter()
+            surfaces: dict[str, set[str]] = {}
             for field_name, weight in _FIELD_WEIGHTS.items():
-                for token in tokenize(getattr(doc, field_name)):
+                for word in _words(getattr(doc, field_name)):
+                    token = _stem(word)
                     bag[token] += weight
+                    surfaces.setdefault(token, set()).add(word)
             self._term_freqs.append(bag)
+            self._surfaces.append(surfaces)
             self._lengths.append(sum(bag.values()))
             self._questions.append(doc.question.lower().replace("ё", "е"))
         count = len(self.documents)
@@ -158,6 +194,35 @@ class FaqIndex:
         if found is None:
             return None, 0.0
         return str(found[0]), float(found[1]) / 100.0
+
+    def explains_subject(self, text: str, entry_id: int) -> bool:
+        """Whether this entry (any of its language versions) shares with the question a word
+        that says what the question is about, not only how it asks: "сколько стоит диван?"
+        shares "сколько стоит" with the delivery-cost entry and nothing else, so it is not
+        answered outright by it (it may still be offered). A word counts by its stem, as in
+        ranking, but a stem shared by words of different kinds is not a match: Snowball cuts
+        "платье" (a dress) and "платить" (to pay) both to "плат", and the letters after the
+        stem ("ье", "ить") tell them apart. A typo of an entry's word counts."""
+        doc = self._by_id.get(entry_id)
+        if doc is None:
+            return False
+        positions = [self._positions[entry_id]]
+        if doc.slug:
+            positions = list(self.slug_positions(doc.slug).values()) or positions
+        for word in _WORD.findall(text[:MAX_QUERY_CHARS].lower().replace("ё", "е")):
+            if word in _STOPWORDS or word in _FRAME_WORDS or word.isdigit():
+                continue
+            stem = _stem(word)
+            term, _certainty = self._resolve(stem)
+            if term is None:
+                continue
+            for position in positions:
+                surfaces = self._surfaces[position].get(term)
+                if surfaces is None:
+                    continue
+                if term != stem or any(_same_kind(word, other, term) for other in surfaces):
+                    return True
+        return False
 
     def search(self, text: str, language: str | None = None, limit: int = 3) -> list[FaqMatch]:
         """Rank entries for a question; entries in `language` come first when it is given."""

@@ -154,6 +154,7 @@ class FaqMatcher:
                 for _, (score, position) in ordered[:limit]
             ]
             sure = is_sure(lexical_scores, config.confident_score, config.confident_margin)
+            sure = sure and self._explained(text, entries, language)
             return Ranking(entries, sure, LEXICAL, config.suggest_score, None, skipped or DENSE_OFF)
         query = await asyncio.to_thread(self.dense.query_vector, text)
         similarities = self.dense.similarities_to(query, len(documents))
@@ -179,8 +180,19 @@ class FaqMatcher:
             [score for _, (score, _, _) in ranked],
             semantic.confident_score,
             semantic.confident_margin,
-        )
+        ) and self._explained(text, entries, language)
         return Ranking(entries, sure, HYBRID, semantic.suggest_score, query, DENSE_RAN)
+
+    def _explained(self, text: str, entries: list[RankedEntry], language: str | None) -> bool:
+        """The best entry shares a word the question is about (FaqIndex.explains_subject).
+        An entry with no version in the question's language cannot share words with it: its
+        meaning alone decided, as in `blend`."""
+        if not entries:
+            return False
+        best = self.index.get(entries[0].entry_id)
+        if best is not None and language is not None and best.language != language:
+            return True
+        return self.index.explains_subject(text, entries[0].entry_id)
 
     def _entry(
         self, position: int, language: str | None, score: float, lexical: float, dense: float | None
