@@ -154,6 +154,12 @@ async def _campaign(session: Any, settings: Settings, args: argparse.Namespace) 
     print(progress(state.counts))
     labels = ("queued", "sending", "sent", "answered", "blocked", "failed", "expired")
     print("  ".join(f"{label} {state.counts.get(label, 0)}" for label in labels))
+    if state.counts.get("held") or state.counts.get("unseen"):
+        # Web chat visitors with no page open: sent once their page shows it.
+        print(
+            f"waiting for the visitor to open the chat {state.counts.get('held', 0)}  "
+            f"never seen {state.counts.get('unseen', 0)}"
+        )
     skipped = describe_skips(skipped_of(campaign))
     if skipped:
         print(skipped + " (not asked: " + SKIP_HELP + ")")

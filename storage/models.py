@@ -120,6 +120,24 @@ class WhatsAppContact(Base):
     last_inbound_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
+class WebChatMessage(Base):
+    """What a web chat visitor's widget shows, in order: their messages, the bot's replies with
+    their buttons, and what reached them while the page was closed (staff replies, surveys).
+    The widget restores itself from it; `shown_at` is empty until the visitor's page showed the
+    message, and `ref` names what that settles ("delivery:ID": a survey then counts as sent)."""
+
+    __tablename__ = "webchat_messages"
+    __table_args__ = (Index("ix_webchat_messages_session", "session", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    session: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    body: Mapped[str] = mapped_column(Text)  # JSON: text, title, buttons
+    ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    shown_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
 class ChannelIdentity(Base):
     __tablename__ = "channel_identities"
     __table_args__ = (UniqueConstraint("channel", "external_id"),)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
@@ -84,7 +84,11 @@ class WriteWatch:
         self._failing_callback(table, reason)
 
     def _forget(self, conn: Any) -> None:
-        conn.info.pop(_WRITTEN, None)
+        try:
+            info = conn.info
+        except SQLAlchemyError:  # an invalidated connection: its record is gone anyway
+            return
+        info.pop(_WRITTEN, None)
 
     def committed(self, tables: set[str]) -> None:
         healed = tables & self._failing

@@ -151,7 +151,11 @@ async def test_web_chat_customer_gets_staff_reply_live_and_in_history(
     async with app.http.get(app.url + f"/api/v1/chat/history?session={session}") as resp:
         history = (await resp.json())["messages"]
     assert history[-1] == {
-        "id": history[-1]["id"],
+        "id": frame["replies"][0]["id"],
         "direction": "out",
         "text": "Support (Иван):\nRefund sent today",
+        "title": None,
+        "buttons": [],
+        "new": True,  # pushed, but this client never said it showed it
+        "channel": "webchat",
     }

@@ -145,7 +145,7 @@ async def test_websocket_conversation(start_app: AppFactory, faq_loaded: Databas
         assert frame["type"] == "error"
         await socket.send_json({"type": "dance"})
         frame = await socket.receive_json(timeout=5)
-        assert frame == {"type": "error", "error": "'type' must be 'message' or 'button'"}
+        assert frame == {"type": "error", "error": "'type' must be 'message', 'button' or 'seen'"}
         await socket.send_json({"type": "message", "text": "как вернуть товар"})
         frame = await socket.receive_json(timeout=5)
         assert "14 дней" in frame["replies"][0]["text"]

@@ -16,7 +16,13 @@ from sqlalchemy import func, insert, select
 
 from bot.web.flood import RequestLimiter
 from storage.db import create_session_pool
-from storage.models import ConversationMessage, Customer, InboundEvent, OutboxMessage
+from storage.models import (
+    ConversationMessage,
+    Customer,
+    InboundEvent,
+    OutboxMessage,
+    WebChatMessage,
+)
 from storage.repositories.retention import RetentionPolicy, prune
 from tests.conftest import AppFactory, Database, free_port, spawn_bot
 from tests.fake_telegram import FakeTelegram
@@ -176,6 +182,10 @@ async def test_retention_prunes_in_batches_and_keeps_what_is_live(database: Data
                     received_at=when,
                 )
             )
+        for when in (old, recent):
+            session.add(
+                WebChatMessage(session="visitor-1", direction="in", body="{}", created_at=when)
+            )
         for status, when in [("sent", old), ("pending", old), ("blocked", old), ("sent", recent)]:
             session.add(
                 OutboxMessage(
@@ -184,7 +194,7 @@ async def test_retention_prunes_in_batches_and_keeps_what_is_live(database: Data
             )
     policy = RetentionPolicy(conversation_days=365, handled_days=14, batch=2, max_batches=100)
     deleted = await prune(pool, policy, now)
-    assert deleted == {"conversation": 5, "inbound_events": 2, "outbox": 2}
+    assert deleted == {"conversation": 5, "webchat": 1, "inbound_events": 2, "outbox": 2}
     async with pool() as session:
         kept_events = (await session.execute(select(InboundEvent.status))).scalars().all()
         kept_outbox = (await session.execute(select(OutboxMessage.status))).scalars().all()
@@ -207,8 +217,8 @@ async def test_retention_prunes_in_batches_and_keeps_what_is_live(database: Data
                 )
             )
     small = RetentionPolicy(conversation_days=365, handled_days=0, batch=2, max_batches=2)
-    assert await prune(pool, small, now) == {"conversation": 4}
-    assert await prune(pool, small, now) == {"conversation": 3}
+    assert await prune(pool, small, now) == {"conversation": 4, "webchat": 0}
+    assert await prune(pool, small, now) == {"conversation": 3, "webchat": 0}
     # 0 keeps forever.
     assert await prune(pool, RetentionPolicy(0, 0), now) == {}
 

@@ -55,7 +55,7 @@ class SurveyAnswers:
         return delivery, campaign, survey
 
     def _closed(self, delivery: Delivery, campaign: Campaign) -> bool:
-        if delivery.status == "expired" or campaign.status == "cancelled":
+        if delivery.status in ("expired", "unseen") or campaign.status == "cancelled":
             return True
         sent = delivery.sent_at
         return bool(

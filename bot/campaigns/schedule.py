@@ -140,6 +140,15 @@ async def _reminders_and_expiry(
                 edit = Reply(text, edit_message_id=delivery.message_id, edit_only=True)
                 result.posts.append((delivery.channel, delivery.recipient, edit))
                 result.expired += 1
+            # Held for a visitor who never came back to see it: it never reached them.
+            for delivery in await _sent_before(
+                session,
+                campaign.id,
+                now - timedelta(hours=campaign.expire_hours),
+                page,
+                status="held",
+            ):
+                delivery.status = "unseen"
         if campaign.reminder_hours:
             cutoff = now - timedelta(hours=campaign.reminder_hours)
             for delivery in await _sent_before(session, campaign.id, cutoff, page, reminded=False):
@@ -165,12 +174,13 @@ async def _sent_before(
     page: int,
     *,
     reminded: bool | None = None,
+    status: str = "sent",
 ) -> Sequence[Delivery]:
     statement = (
         select(Delivery)
         .where(
             Delivery.campaign_id == campaign_id,
-            Delivery.status == "sent",
+            Delivery.status == status,
             Delivery.sent_at.is_not(None),
             Delivery.sent_at <= cutoff,
         )

@@ -29,7 +29,7 @@ from storage.repositories.customers import CustomerRepository
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
-FINAL = ("sent", "answered", "blocked", "failed", "expired")
+FINAL = ("sent", "held", "answered", "blocked", "failed", "expired", "unseen")
 
 
 class CampaignSender:
@@ -159,22 +159,25 @@ class CampaignSender:
         """Write outcomes in a few statements: sent rows in one executemany, the rare others
         one by one."""
         now = self._clock()
-        sent = [(i, m) for i, status, m, _ in outcomes if status == SendStatus.SENT.value]
-        others = [o for o in outcomes if o[1] != SendStatus.SENT.value]
+        # Held: kept by the channel for a visitor who is not there now (the web chat); it
+        # counts as sent once shown (storage.repositories.webchat), and expires unseen if not.
+        handed = (SendStatus.SENT.value, SendStatus.HELD.value)
+        sent = [(i, m, status) for i, status, m, _ in outcomes if status in handed]
+        others = [o for o in outcomes if o[1] not in handed]
         async with self._pool() as session, session.begin():
             if sent:
                 await session.execute(
                     update(Delivery.__table__)  # type: ignore[arg-type]
                     .where(Delivery.__table__.c.id == bindparam("delivery_id"))
                     .values(
-                        status="sent",
+                        status=bindparam("new_status"),
                         sent_at=now,
                         message_id=bindparam("message_id"),
                         attempts=Delivery.__table__.c.attempts + 1,
                     ),
-                    [{"delivery_id": i, "message_id": m} for i, m in sent],
+                    [{"delivery_id": i, "message_id": m, "new_status": st} for i, m, st in sent],
                 )
-                ids = [i for i, _ in sent]
+                ids = [i for i, _, _ in sent]
                 await session.execute(
                     update(Customer)
                     .where(

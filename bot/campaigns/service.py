@@ -37,7 +37,8 @@ class CampaignStatus:
 
     @property
     def response_rate(self) -> float | None:
-        """answered / delivered, delivered meaning sent without error (answered ones included)."""
+        """answered / delivered, delivered meaning sent without error (answered ones included);
+        a survey held for a web chat visitor who has not opened the chat since is not."""
         delivered = self.counts.get("sent", 0) + self.counts.get("answered", 0)
         return self.counts.get("answered", 0) / delivered if delivered else None
 

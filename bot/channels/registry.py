@@ -26,7 +26,7 @@ def build_channels(
     clock: Callable[[], float] = time.time,
 ) -> list[ChannelPackage]:
     """`now` is the conversation's clock (windows, due times); `clock` stamps signatures."""
-    channels: list[ChannelPackage] = [WebChatChannel(webchat_hub)]  # always on
+    channels: list[ChannelPackage] = [WebChatChannel(webchat_hub, pool)]  # always on
     for name, config in sorted(settings.channels.http.items()):
         channels.append(HttpChannel(name, config, settings.bot.max_message_chars, pool, clock))
     if settings.channels.vk.enabled:

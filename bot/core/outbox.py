@@ -39,6 +39,10 @@ class SendingStopped(Exception):
 
 class SendStatus(enum.Enum):
     SENT = "sent"
+    # Handed to the channel, which keeps it for a recipient who is not there to see it now
+    # (a web chat visitor with no page open): the outbox is done with it, and a campaign
+    # counts the survey as sent only once the channel says it was shown.
+    HELD = "held"
     BLOCKED = "blocked"  # the recipient cannot be reached (403): never retry
     RETRY = "retry"  # transient: try again later
     FAILED = "failed"  # permanent for this message (e.g. 400): give up on it
@@ -275,7 +279,7 @@ class Outbox:
     async def _settle(
         self, item: QueuedReply, result: SendResult, blocked: set[tuple[str, str]]
     ) -> None:
-        if result.status is SendStatus.SENT:
+        if result.status in (SendStatus.SENT, SendStatus.HELD):
             self._sent.append(item.id)
             if result.external_id is not None:
                 self._external[item.id] = result.external_id

@@ -26,6 +26,7 @@ from storage.models import (
     SurveyResponse,
     Ticket,
     TicketMessage,
+    WebChatMessage,
     WhatsAppContact,
 )
 
@@ -112,6 +113,12 @@ async def erase_customer(session: AsyncSession, customer_id: int) -> dict[str, i
             await session.execute(
                 delete(WhatsAppContact).where(WhatsAppContact.wa_id == external_id)
             )
+    await run(
+        "webchat",
+        delete(WebChatMessage).where(
+            WebChatMessage.session.in_([e for c, e in identities if c == "webchat"])
+        ),
+    )
     tickets = select(Ticket.id).where(Ticket.customer_id == customer_id).scalar_subquery()
     await run("ticket_messages", delete(TicketMessage).where(TicketMessage.ticket_id.in_(tickets)))
     await run(

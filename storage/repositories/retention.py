@@ -16,9 +16,10 @@ from typing import cast
 from sqlalchemy import ColumnElement, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import ConversationMessage, InboundEvent, OutboxMessage
+from storage.models import ConversationMessage, InboundEvent, OutboxMessage, WebChatMessage
 
 _CONVERSATION = cast(Table, ConversationMessage.__table__)
+_WEBCHAT = cast(Table, WebChatMessage.__table__)
 _EVENTS = cast(Table, InboundEvent.__table__)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 
@@ -38,6 +39,7 @@ def _targets(
     if policy.conversation_days:
         cutoff = now - timedelta(days=policy.conversation_days)
         targets.append(("conversation", _CONVERSATION, lambda: _CONVERSATION.c.created_at < cutoff))
+        targets.append(("webchat", _WEBCHAT, lambda: _WEBCHAT.c.created_at < cutoff))
     if policy.handled_days:
         handled = now - timedelta(days=policy.handled_days)
         targets.append(

@@ -8,6 +8,7 @@ redelivery is handled by the client's optional message id."""
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.base import CoreServices
@@ -25,10 +26,11 @@ class WebChatChannel:
     name = CHANNEL
     capabilities = CAPABILITIES
 
-    def __init__(self, hub: WebChatHub) -> None:
+    def __init__(self, hub: WebChatHub, session_pool: async_sessionmaker[AsyncSession]) -> None:
         self.hub = hub
-        self.sender = WebChatSender(hub)
-        self.campaign_sender = self.sender  # a survey reaches a visitor with the page open
+        self.sender = WebChatSender(hub, session_pool)
+        # A survey reaches a visitor with the page open at once, the others on their return.
+        self.campaign_sender = self.sender
         self.limiter: RateLimiter | None = None  # our own server: nothing to pace
 
     def routes(self, core: CoreServices) -> list[web.RouteDef]:

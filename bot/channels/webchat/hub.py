@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp.web import WebSocketResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.webchat.payloads import reply_to_json
 from bot.core.messages import Reply
 from bot.core.outbox import SendResult, SendStatus
+from storage.repositories.webchat import WebChatTranscript
 
 
 class WebChatHub:
@@ -40,11 +42,15 @@ class WebChatHub:
 
 
 class WebChatSender:
-    """Outbox delivery for web chat customers: push to an open socket if there is one. Either
-    way the reply is delivered: the widget reads what it missed from the history endpoint."""
+    """Outbox and campaign delivery for web chat visitors: the message joins the visitor's
+    transcript and is pushed to their open sockets. Either way it is held (SendStatus.HELD):
+    it counts as shown, and a survey as sent, only when the page says it showed it (a `seen`
+    frame, or POST /api/v1/chat/seen on the visitor's return). A socket that is closing still
+    takes a push, so the push alone proves nothing."""
 
-    def __init__(self, hub: WebChatHub) -> None:
+    def __init__(self, hub: WebChatHub, session_pool: async_sessionmaker[AsyncSession]) -> None:
         self._hub = hub
+        self._pool = session_pool
 
     async def send(
         self,
@@ -54,5 +60,10 @@ class WebChatSender:
         sent_ids: list[int] | None = None,
         key: str | None = None,
     ) -> SendResult:
-        await self._hub.push(recipient, {"type": "replies", "replies": [reply_to_json(reply)]})
-        return SendResult(SendStatus.SENT)
+        body = reply_to_json(reply)
+        async with self._pool() as session, session.begin():
+            line = await WebChatTranscript(session).add(
+                recipient, "out", body, ref=key, shown=False
+            )
+        await self._hub.push(recipient, {"type": "replies", "replies": [{**body, "id": line}]})
+        return SendResult(SendStatus.HELD, external_id=str(line))

@@ -10,6 +10,7 @@ from bot.core.messages import InboundMessage, Reply
 CHANNEL = "webchat"
 _SESSION = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _MAX_BUTTON_DATA = 64
+_MAX_LABEL = 200
 
 
 class BadPayload(ValueError):
@@ -61,6 +62,24 @@ def button_from_payload(payload: Any) -> InboundMessage:
     return InboundMessage(
         channel=CHANNEL, external_id=session, button=data, language_code=_language(payload)
     )
+
+
+def button_label(payload: dict[str, Any]) -> str:
+    """The pressed button's text, as the widget showed it in the visitor's bubble (optional:
+    for the transcript only, never acted on)."""
+    label = payload.get("label")
+    return label[:_MAX_LABEL].strip() if isinstance(label, str) else ""
+
+
+def seen_of(payload: Any) -> tuple[str, int]:
+    """{"session", "upto"}: the page has shown every line up to id `upto`."""
+    if not isinstance(payload, dict):
+        raise BadPayload("expected a JSON object")
+    session = session_id_of(payload)
+    upto = payload.get("upto")
+    if not isinstance(upto, int) or isinstance(upto, bool) or not 0 < upto < 2**63:
+        raise BadPayload("'upto' must be a line id (a positive integer)")
+    return session, upto
 
 
 def client_message_id(payload: dict[str, Any]) -> str | None:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.webchat.payloads import (
     CHANNEL,
     BadPayload,
     button_from_payload,
+    button_label,
     client_message_id,
     message_from_payload,
     reply_to_json,
+    seen_of,
     session_id_of,
 )
 from bot.core import untrusted
@@ -32,9 +36,11 @@ from bot.web.keys import (
     WEBCHAT_HUB,
 )
 from storage.db import DB_ERRORS
+from storage.models import ConversationMessage
 from storage.repositories.conversation import ConversationLog
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.events import InboundEventRepository
+from storage.repositories.webchat import WebChatTranscript
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
@@ -42,7 +48,10 @@ _PAGE = resources.files("bot.web").joinpath("static/chat.html")
 
 
 async def _converse(
-    app: web.Application, message: InboundMessage, client_id: str | None = None
+    app: web.Application,
+    message: InboundMessage,
+    client_id: str | None = None,
+    label: str = "",
 ) -> dict[str, Any]:
     """One transaction per inbound message; a repeated client id changes nothing. The replies
     are the response; posts for elsewhere (the staff inbox) go through the outbox."""
@@ -61,10 +70,21 @@ async def _converse(
         metrics.updates_received.labels(CHANNEL).inc()
         outcome = await app[CONVERSATION].handle(session, message)
         queued = await outbox.enqueue(session, ReplyBuffer(list(outcome.posts)))
+        # The widget restores itself from the transcript: what the visitor said, and each
+        # reply as it was shown (with its id, the widget's cursor).
+        transcript = WebChatTranscript(session)
+        # "/start" is the widget's own greeting request, never shown as the visitor's words.
+        said = "" if message.command == "start" else message.text or label
+        if said:
+            await transcript.add(message.external_id, "in", {"text": said})
+        replies = []
+        for reply in outcome.replies:
+            body = reply_to_json(reply)
+            replies.append({**body, "id": await transcript.add(message.external_id, "out", body)})
     app[METRICS].updates_handled.labels(CHANNEL).inc()
     if queued:
         await outbox.deliver(queued)
-    return {"replies": [reply_to_json(r) for r in outcome.replies]}
+    return {"replies": replies}
 
 
 async def _read_json(request: web.Request) -> Any:
@@ -120,10 +140,11 @@ async def post_button(request: web.Request) -> web.Response:
     if limited := _too_many(request.app[WEBCHAT_GUARD], request):
         return limited
     try:
-        message = button_from_payload(await _read_json(request))
+        payload = await _read_json(request)
+        message = button_from_payload(payload)
     except BadPayload as exc:
         return json_error(400, str(exc))
-    return json_response(await _converse(request.app, message))
+    return json_response(await _converse(request.app, message, label=button_label(payload)))
 
 
 @routes.get("/chat/ws")
@@ -188,19 +209,24 @@ async def _serve_socket(
             if not isinstance(payload, dict):
                 raise BadPayload("expected a JSON object")
             payload.setdefault("session", session)
+            label = ""
+            if payload.get("type") == "seen":
+                await _seen(request.app, seen_of(payload))
+                continue
             if payload.get("type") == "button":
                 message = button_from_payload(payload)
                 client_id = None
+                label = button_label(payload)
             elif payload.get("type") == "message":
                 message = message_from_payload(payload, max_chars)
                 client_id = client_message_id(payload)
             else:
-                raise BadPayload("'type' must be 'message' or 'button'")
+                raise BadPayload("'type' must be 'message', 'button' or 'seen'")
         except (ValueError, BadPayload) as exc:
             await socket.send_json({"type": "error", "error": str(exc)})
             continue
         try:
-            result = await _converse(request.app, message, client_id)
+            result = await _converse(request.app, message, client_id, label)
         except DB_ERRORS:
             await socket.send_json({"type": "error", "error": "database unavailable, retry"})
             continue
@@ -215,8 +241,10 @@ async def _serve_socket(
 
 @routes.get("/api/v1/chat/history")
 async def history(request: web.Request) -> web.Response:
-    """Messages of a chat session after `after` (a message id): what a widget missed while it
-    was closed, staff replies included."""
+    """What the visitor's widget shows, after `after` (a line id; 0 for the latest 100), plus
+    every line not yet shown: a reload or a return restores the conversation, and what came
+    while the page was closed (staff replies, surveys) is marked `new`. Buttons come with the
+    lines after the visitor's last message, the ones still waiting for an answer."""
     if limited := _too_many(request.app[WEBCHAT_GUARD], request):
         return limited
     try:
@@ -228,12 +256,59 @@ async def history(request: web.Request) -> web.Response:
     if after is None:
         return json_error(400, "'after' must be a message id (digits 0-9)")
     async with request.app[SESSION_POOL]() as session:
-        customer = await CustomerRepository(session).by_identity(CHANNEL, session_id)
-        messages = (
-            []
-            if customer is None
-            else await ConversationLog(session).history(customer.id, after=after)
-        )
-    return json_response(
-        {"messages": [{"id": m.id, "direction": m.direction, "text": m.text} for m in messages]}
-    )
+        lines = await WebChatTranscript(session).lines(session_id, after)
+        elsewhere = [] if after else await _other_channels(session, session_id)
+    last_in = max((i for i, line in enumerate(lines) if line.direction == "in"), default=-1)
+    messages: list[tuple[datetime, dict[str, Any]]] = []
+    for position, line in enumerate(lines):
+        live = line.direction == "out" and position > last_in
+        body = {
+            "id": line.id,
+            "direction": line.direction,
+            "text": line.body.get("text", ""),
+            "title": line.body.get("title"),
+            "buttons": line.body.get("buttons", []) if live else [],
+            "new": not line.shown,
+            "channel": CHANNEL,
+        }
+        messages.append((line.created_at, body))
+    for message in elsewhere:
+        body = {
+            "id": None,  # not the widget's: no cursor, no buttons
+            "direction": message.direction,
+            "text": message.text,
+            "title": None,
+            "buttons": [],
+            "new": False,
+            "channel": message.channel,
+        }
+        messages.append((message.created_at, body))
+    messages.sort(key=lambda pair: pair[0])
+    return json_response({"messages": [body for _, body in messages]})
+
+
+async def _other_channels(session: AsyncSession, visitor: str) -> list[ConversationMessage]:
+    """The customer's messages in their other channels (one customer, one history: someone
+    who linked Telegram sees that conversation here too)."""
+    customer = await CustomerRepository(session).by_identity(CHANNEL, visitor)
+    if customer is None:
+        return []
+    return [m for m in await ConversationLog(session).history(customer.id) if m.channel != CHANNEL]
+
+
+@routes.post("/api/v1/chat/seen")
+async def seen(request: web.Request) -> web.Response:
+    """{"session", "upto": line id}: the widget has shown every line up to `upto`. Only now is
+    a message that waited for the visitor delivered (a survey counts as sent)."""
+    if limited := _too_many(request.app[WEBCHAT_GUARD], request):
+        return limited
+    try:
+        seen_by = seen_of(await _read_json(request))
+    except BadPayload as exc:
+        return json_error(400, str(exc))
+    return json_response({"shown": await _seen(request.app, seen_by)})
+
+
+async def _seen(app: web.Application, seen_by: tuple[str, int]) -> int:
+    async with app[SESSION_POOL]() as session, session.begin():
+        return await WebChatTranscript(session).mark_shown(*seen_by)
