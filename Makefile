@@ -2,35 +2,41 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The bot's own dependencies only (for `make run`), or those and the test and lint tools.
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 
 .PHONY: run test check bench install clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUNTIME)
 
-install: $(STAMP)
+$(DEV): $(RUNTIME)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(DEV)
+
+install: $(DEV)
 
 ## Start the bot on SQLite with the example FAQ: web chat at http://127.0.0.1:8080/chat
-run: $(STAMP)
+run: $(RUNTIME)
 	$(BIN)/otklik faq import faq.example.yaml
 	$(BIN)/otklik run
 
 ## Run the whole test suite on SQLite, then on PostgreSQL when one is reachable
-test: $(STAMP)
+test: $(DEV)
 	bash scripts/test.sh
 
 ## Lint, format check and strict type check
-check: $(STAMP)
+check: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 ## Webhook throughput benchmark (see README)
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python bench/webhook.py
 
 clean:

@@ -99,7 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"otklik: config error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.logging.level, settings.logging.json, settings.secrets())
+    # A one-shot command prints its answer; the server's information lines (which model
+    # matches the FAQ, ...) would only stand in front of it. Warnings still show.
+    level = settings.logging.level
+    if args.command != "run" and level.upper() not in ("DEBUG", "WARNING", "ERROR", "CRITICAL"):
+        level = "WARNING"
+    setup_logging(level, settings.logging.json, settings.secrets())
     try:
         if args.command == "run":
             return _run(settings)

@@ -117,14 +117,21 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _render(gaps: list[Gap], misses: int) -> str:
     if not gaps:
-        return f"no gaps: {misses} questions missed in this period"
-    lines = [f"{misses} questions missed, in {len(gaps)} groups (biggest first)"]
+        return f"no gaps: {_count(misses, 'question')} missed in this period"
+    lines = [
+        f"{_count(misses, 'question')} missed, in {_count(len(gaps), 'group')} (biggest first)"
+    ]
     for number, gap in enumerate(gaps, start=1):
         kinds = ", ".join(f"{gap.kinds[k]} {_KIND_WORDS[k]}" for k in KINDS if gap.kinds[k])
         seen = gap.last_seen.date().isoformat() if gap.last_seen else "-"
-        lines.append(f"\n{number}. asked {gap.count} times ({kinds}), last {seen}")
+        times = "once" if gap.count == 1 else f"{gap.count} times"
+        lines.append(f"\n{number}. asked {times} ({kinds}), last {seen}")
         for example in gap.examples:
             lines.append(f"     {example!r}")
         first = shlex.quote(gap.examples[0])

@@ -401,14 +401,28 @@ def load_settings(
             raise ConfigError(f"{source}: file not found") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    _apply_env(raw, env)
-    settings: Settings = _build(Settings, raw, source, prefix="")
+    origins = _apply_env(raw, env)
+    settings: Settings = _build(Settings, raw, source, prefix="", origins=origins)
     settings = dataclasses.replace(settings, source=source)
-    _check_semantics(settings)
+    try:
+        _check_semantics(settings)
+    except ConfigError as exc:
+        raise ConfigError(_blame_variable(str(exc), source, origins)) from None
     return settings
 
 
-def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+def _blame_variable(message: str, source: str, origins: Mapping[str, str]) -> str:
+    """A cross-field check names `source`; a key set from the environment names its
+    variable instead ("[http] port: ..." -> "environment OTKLIK__HTTP__PORT: ...")."""
+    found = re.match(re.escape(source) + r": \[([\w.]+)\] (\w+):", message)
+    origin = origins.get(f"{found.group(1)}.{found.group(2)}") if found else None
+    return message.replace(source, origin, 1) if origin else message
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    """Apply the overrides; returns where each overridden key came from ("http.port" ->
+    "environment OTKLIK__HTTP__PORT"), so a bad value is blamed on its variable."""
+    origins: dict[str, str] = {}
     for name, value in env.items():
         if not name.startswith(ENV_PREFIX):
             continue
@@ -422,6 +436,8 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
                 raise ConfigError(f"environment {name}: '{part}' is not a section")
             node = child
         node[parts[-1]] = _parse_env_value(value)
+        origins[".".join(parts)] = f"environment {name}"
+    return origins
 
 
 def _parse_env_value(value: str) -> Any:
@@ -432,8 +448,17 @@ def _parse_env_value(value: str) -> Any:
         return value
 
 
-def _build(cls: type[Any], raw: Any, source: str, prefix: str, base: Any = None) -> Any:
-    """Build `cls` from a TOML table; keys it leaves out keep `base`'s values (the defaults)."""
+def _build(
+    cls: type[Any],
+    raw: Any,
+    source: str,
+    prefix: str,
+    base: Any = None,
+    origins: Mapping[str, str] | None = None,
+) -> Any:
+    """Build `cls` from a TOML table; keys it leaves out keep `base`'s values (the defaults).
+    `origins` names the environment variable a key came from, for the error message."""
+    origins = origins or {}
     where = f"[{prefix}]" if prefix else "top level"
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: {where}: expected a table")
@@ -450,9 +475,11 @@ def _build(cls: type[Any], raw: Any, source: str, prefix: str, base: Any = None)
         if dataclasses.is_dataclass(hint):
             default = fields[name].default_factory
             nested_base = default() if default is not dataclasses.MISSING else None
-            values[name] = _build(typing.cast(type[Any], hint), value, source, key, nested_base)
+            values[name] = _build(
+                typing.cast(type[Any], hint), value, source, key, nested_base, origins
+            )
         else:
-            values[name] = _coerce(hint, value, source, key)
+            values[name] = _coerce(hint, value, origins.get(key, source), key, origins)
     if base is not None:
         return dataclasses.replace(base, **values)
     try:
@@ -462,7 +489,9 @@ def _build(cls: type[Any], raw: Any, source: str, prefix: str, base: Any = None)
         raise ConfigError(f"{source}: {where}: missing key '{missing[0]}'") from None
 
 
-def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
+def _coerce(
+    hint: Any, value: Any, source: str, key: str, origins: Mapping[str, str] | None = None
+) -> Any:
     section, _, name = key.rpartition(".")
     label = f"[{section}] {name}" if section else name
     origin = typing.get_origin(hint)
@@ -471,7 +500,9 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: {label}: expected a table, got {_describe(value)}")
         return {
-            str(name): _build(typing.cast(type[Any], item_type), item, source, f"{key}.{name}")
+            str(name): _build(
+                typing.cast(type[Any], item_type), item, source, f"{key}.{name}", None, origins
+            )
             for name, item in value.items()
         }
     if origin is list:

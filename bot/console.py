@@ -15,12 +15,17 @@ from storage import migrate
 CHANNEL = "console"
 
 
+def _bold(text: str) -> str:
+    """Bold on a terminal; plain text into a pipe or a file (no raw escape codes there)."""
+    return f"\033[1m{text}\033[0m" if sys.stdout.isatty() else text
+
+
 def _print(replies: list[Reply]) -> list[str]:
     """Show replies; buttons are numbered so the user can press one by typing its number."""
     data: list[str] = []
     for reply in replies:
         if reply.title:
-            print(f"\n\033[1m{reply.title}\033[0m")
+            print(f"\n{_bold(reply.title)}")
         print(reply.text)
         for row in reply.buttons:
             for button in row:

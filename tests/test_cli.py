@@ -134,3 +134,43 @@ def test_output_cut_short_by_a_pipe_is_not_an_error(tmp_path: Path, database: Da
     assert len(result.stdout.splitlines()) == 1
     assert result.stderr == ""
     assert result.returncode == 0
+
+
+def test_one_shot_commands_print_their_answer_only(faq_loaded: Database, tmp_path: Path):
+    """No information log line in front of a command's answer, no raw escape codes when the
+    output is not a terminal, and counts in words that agree with them."""
+    env = cli_env(faq_loaded)
+    env.pop("OTKLIK__LOGGING__LEVEL", None)
+    gaps = subprocess.run(
+        [sys.executable, "-m", "bot", "faq", "gaps"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert gaps.returncode == 0, gaps.stderr
+    assert gaps.stderr == ""
+    assert gaps.stdout.strip() == "no gaps: 0 questions missed in this period"
+    chat = subprocess.run(
+        [sys.executable, "-m", "bot", "chat"],
+        input="как вернуть товар\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert chat.returncode == 0, chat.stderr
+    assert "\x1b[" not in chat.stdout
+    assert "Как вернуть товар?" in chat.stdout  # the entry's title, plain
+
+
+def test_gap_counts_agree_with_their_nouns():
+    from bot.cli_faq_gaps import _count
+
+    assert [_count(n, "question") for n in (0, 1, 2)] == [
+        "0 questions",
+        "1 question",
+        "2 questions",
+    ]

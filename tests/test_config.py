@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,6 +105,24 @@ def test_mistakes_name_key_and_file(tmp_path: Path, text: str, message: str):
 def test_env_override_type_error_is_named():
     with pytest.raises(ConfigError, match=r"\[http\] port: expected an integer"):
         load_settings(None, environ={"OTKLIK__HTTP__PORT": "eighty"})
+
+
+def test_a_bad_value_from_the_environment_names_the_variable_not_the_file(tmp_path: Path):
+    """The file is fine: the blame goes to the variable, for a type and for a cross-field
+    check alike."""
+    path = write(tmp_path, "[http]\nport = 8081\n")
+    cases = {
+        "OTKLIK__HTTP__PORT": ("abc", "[http] port: expected an integer"),
+        "OTKLIK__TELEGRAM__MODE": ("bad", "[telegram] mode: expected 'webhook' or 'polling'"),
+    }
+    for variable, (value, problem) in cases.items():
+        for config in (None, path):
+            with pytest.raises(ConfigError) as error:
+                load_settings(config, environ={variable: value})
+            assert str(error.value).startswith(f"environment {variable}: {problem}"), error.value
+            assert str(path) not in str(error.value)
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}: \\[http\\] port"):
+        load_settings(write(tmp_path, "[http]\nport = 'x'\n"), environ={})
 
 
 def test_cli_reports_config_error_in_one_line_and_exits_non_zero(tmp_path: Path):

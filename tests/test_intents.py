@@ -135,3 +135,11 @@ async def test_hours_for_a_named_day_the_weekend_and_the_week(
     assert "Europe/Moscow" in week[7]
     now = await _say(fake_tg, app, 8304, "вы сейчас открыты?")
     assert now.startswith("Сейчас открыто") or now.startswith("Мы сейчас"), now
+    # Asked for the hours, not for now: the week, today first.
+    for chat, asked in enumerate(
+        ("What are your working hours?", "какой у вас режим работы", "часы работы"), start=8305
+    ):
+        lines = (await _say(fake_tg, app, chat, asked)).splitlines()
+        assert len(lines) == 8 and lines[0].endswith("24.11: 09:00–18:00"), (asked, lines)
+    for chat, asked in enumerate(("are you open now?", "what time do you close"), start=8310):
+        assert len((await _say(fake_tg, app, chat, asked)).splitlines()) < 8, asked

@@ -83,7 +83,9 @@ _DAY_STEMS = (
     ("воскресен", "sunday", "вс", "sun"),
 )
 _WEEKEND = ("выходн", "weekend")
-_WEEK = ("недел", "week", "расписан", "schedule", "график")
+# Asked for the hours themselves ("what are your working hours?", "режим работы"), not whether
+# we are open now: the whole week is the answer.
+_WEEK = ("недел", "week", "расписан", "schedule", "график", "hour", "час", "режим")
 _TOMORROW = ("завтра", "tomorrow")
 _WORD = re.compile(r"[^\W\d_]+")
 

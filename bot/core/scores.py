@@ -1,4 +1,4 @@
-"""Survey metrics exactly as PRODUCT.md defines them. Pure functions over counts, so the same
+"""Survey metrics exactly as docs/metrics.md defines them. Pure functions over counts, so the same
 numbers come out whether SQL or Python did the counting."""
 
 from __future__ import annotations
