@@ -270,11 +270,13 @@ async def test_a_slow_membership_check_holds_no_customer_back(
     def replies() -> list[Any]:
         return [c for c in fake_tg.calls_of("sendMessage") if int(c.params["chat_id"]) in customers]
 
-    await _until(lambda: _ready(len(replies()) == len(customers)), 5, "the customers' replies")
-    asked = fake_tg.calls_of("getChatMember")[0].at
-    assert all(c.at < asked + 1.5 for c in replies())  # not after Telegram's 2 s answer
+    await _until(lambda: _ready(len(replies()) == len(customers)), 60, "the customers' replies")
     await app.drain()
     assert fake_tg.sent_texts(4300)[-1].endswith("Уже едет")
+    # Not held behind Telegram's 2 s answer: every customer's reply went out before the staff
+    # reply, which needed that answer (an order, not a time a busy machine could stretch).
+    (relay,) = [c for c in fake_tg.calls_of("sendMessage") if "Уже едет" in str(c.params)]
+    assert all(c.at < relay.at for c in replies())
 
 
 async def test_an_error_from_the_membership_check_is_not_taken_for_an_answer(
