@@ -6,7 +6,9 @@ the campaign's counts and response rate say so."""
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +21,7 @@ from storage.models import Campaign, Delivery, OutboxMessage
 from storage.repositories.customers import CustomerRepository
 from tests.api_client import make_token
 from tests.browser import browser_turn, screenshot
-from tests.conftest import ROOT, AppFactory, Database, RunningApp
+from tests.conftest import AppFactory, Database, RunningApp
 from tests.test_web_console import CHROMIUM, needs_chromium
 
 VISITOR = "visitor-restore-1"
@@ -187,7 +189,11 @@ def _scale(message: dict[str, Any]) -> list[str]:
     [((1366, 850), "webchat-restored.png"), ((390, 844), "webchat-restored-phone.png")],
 )
 async def test_the_page_restores_the_conversation_after_a_reload(
-    start_app: AppFactory, faq_loaded: Database, size: tuple[int, int], shot: str
+    start_app: AppFactory,
+    faq_loaded: Database,
+    size: tuple[int, int],
+    shot: str,
+    tmp_path: Path,
 ):
     """In chromium: a complaint, the page closed, staff reply and resolve; the reopened page
     shows the replies under "Новые сообщения" and the CSAT scale in view."""
@@ -225,7 +231,8 @@ async def test_the_page_restores_the_conversation_after_a_reload(
             box = await scale.last.bounding_box()
             assert box is not None and box["y"] + box["height"] <= size[1]  # in view
             assert await page.locator("#status").inner_text() == ""  # no "online"
-            await screenshot(page, str(ROOT / "docs" / shot))
+            shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
+            await screenshot(page, str(shots / shot))
             # Shown: a reload now has nothing new.
             await page.wait_for_timeout(300)
             await page.reload()
