@@ -26,7 +26,25 @@ ERRORS = {
     10: "Internal server error",
     901: "Can't send messages for users without permission",
     902: "Can't send messages to this user due to their privacy settings",
+    911: "Keyboard format is invalid",
 }
+
+
+def keyboard_is_valid(raw: str | None) -> bool:
+    """VK's documented keyboard limits: inline at most 10 buttons in 6 rows, the other kind at
+    most 40 in 10 rows, at most 5 buttons a row, labels of at most 40 characters."""
+    if raw is None:
+        return True
+    board = json.loads(raw)
+    rows = board.get("buttons", [])
+    inline = bool(board.get("inline"))
+    count = sum(len(row) for row in rows)
+    return (
+        len(rows) <= (6 if inline else 10)
+        and count <= (10 if inline else 40)
+        and all(len(row) <= 5 for row in rows)
+        and all(len(b["action"].get("label", "")) <= 40 for row in rows for b in row)
+    )
 
 
 @dataclass
@@ -81,6 +99,8 @@ class FakeVk(FakeServer):
         if method == "messages.send":
             if self.rate.over():
                 return self._error(6, params)
+            if not keyboard_is_valid(params.get("keyboard")):
+                return self._error(911, params)
             key = (int(params["peer_id"]), int(params["random_id"]))
             if key not in self._seen:  # VK's rule: a random_id seen before sends nothing
                 self._seen[key] = next(self._ids)

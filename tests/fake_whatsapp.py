@@ -24,9 +24,43 @@ TITLES = {
     131026: "Message undeliverable",
     131047: "Re-engagement message",
     131056: "(Business Account, Consumer Account) pair rate limit hit",
+    131009: "Parameter value is not valid",
+    132000: "Number of parameters does not match the expected number of params",
     190: "Access token has expired",
     100: "Invalid parameter",
 }
+
+
+def refusal(body: dict[str, Any]) -> int | None:
+    """Meta's documented limits on what we send: reply buttons at most 3 with distinct titles
+    of at most 20 characters, list rows at most 10 with distinct ids and titles of at most 24
+    characters and descriptions of at most 72 (131009, "Parameter value is not valid"); a
+    template parameter without newlines or tabs and never more than four spaces in a row
+    (132000)."""
+    if body.get("type") == "interactive":
+        interactive = body["interactive"]
+        if interactive["type"] == "button":
+            titles = [b["reply"]["title"] for b in interactive["action"]["buttons"]]
+            if len(titles) > 3 or len(set(titles)) < len(titles) or max(map(len, titles)) > 20:
+                return 131009
+        if interactive["type"] == "list":
+            rows = [r for s in interactive["action"]["sections"] for r in s["rows"]]
+            titles = [r["title"] for r in rows]
+            if (
+                len(rows) > 10
+                or len({r["id"] for r in rows}) < len(rows)
+                or len(set(titles)) < len(titles)
+                or any(len(t) > 24 for t in titles)
+                or any(len(r.get("description", "")) > 72 for r in rows)
+            ):
+                return 131009
+    if body.get("type") == "template":
+        for component in body["template"].get("components", []):
+            for parameter in component.get("parameters", []):
+                text = parameter.get("text", "")
+                if "\n" in text or "\t" in text or "     " in text:
+                    return 132000
+    return None
 
 
 class FakeWhatsApp(FakeServer):
@@ -71,6 +105,9 @@ class FakeWhatsApp(FakeServer):
         if self.failures:
             code = self.failures.pop(0)
             return self._error(code, 429 if code == 130429 else 400)
+        refused = refusal(body)
+        if refused is not None:
+            return self._error(refused, 400)
         if self.rate.over():
             return self._error(130429, 429)
         if self.record:

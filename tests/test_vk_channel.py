@@ -176,7 +176,8 @@ async def test_survey_in_vk_with_a_keyboard(
     labels = [b["action"]["label"] for row in board["buttons"] for b in row]
     assert labels[:11] == [str(n) for n in range(11)]
     assert board.get("one_time") is True  # 13 buttons: more than an inline keyboard holds
-    assert all(len(row) <= 4 for row in board["buttons"])
+    assert all(len(row) <= 5 for row in board["buttons"])  # VK allows five a row
+    assert [b["action"]["label"] for b in board["buttons"][0]] == ["0", "1", "2", "3", "4"]
     nine = next(b for row in board["buttons"] for b in row if b["action"]["label"] == "9")
     await vk.post(vk.press(USER, json.loads(nine["action"]["payload"])["d"]))
     await vk.wait_sent(fake_vk, 3)
@@ -234,3 +235,65 @@ async def test_blocked_on_one_channel_asked_on_another(
             )
         ).one()
     assert (blocked, unreachable) == ("", False)
+
+
+async def test_the_faq_list_fits_vk_keyboards_and_the_start_button_greets(
+    start_app: AppFactory, fake_vk: FakeVk, faq_loaded: Database
+):
+    """The fake refuses a keyboard past VK's limits with VK's own error 911, as VK does: a
+    page of ten questions and "▶" as eleven one-button rows never reached a customer."""
+    app = await start_app(telegram_mode=None, channels=_vk(fake_vk), scheduler={"enabled": False})
+    vk = _callbacks(app)
+    await vk.post(vk.message(USER, "/faq"))
+    await vk.wait_sent(fake_vk, 1)
+    board = _keyboard(fake_vk.sent[-1])
+    labels = [b["action"]["label"] for row in board["buttons"] for b in row]
+    assert len(labels) == 11 and labels[-1].endswith("▶")
+    assert len(board["buttons"]) <= 10
+    # VK's Start button, as VK sends it for a new customer (payload {"command":"start"}; the
+    # shape of message_new with client_info from VK's Callback API documentation, v5.199).
+    start = vk.event(
+        "message_new",
+        {
+            "message": {
+                "date": 1733300000,
+                "from_id": USER + 1,
+                "id": 0,
+                "out": 0,
+                "peer_id": USER + 1,
+                "text": "Начать",
+                "conversation_message_id": 1,
+                "payload": '{"command":"start"}',
+                "attachments": [],
+                "is_hidden": False,
+            },
+            "client_info": {
+                "button_actions": [
+                    "text",
+                    "vkpay",
+                    "open_app",
+                    "location",
+                    "open_link",
+                    "callback",
+                    "intent_subscribe",
+                    "intent_unsubscribe",
+                ],
+                "keyboard": True,
+                "inline_keyboard": True,
+                "carousel": True,
+                "lang_id": 0,
+            },
+        },
+    )
+    assert await vk.post(start) == (200, "ok")
+    await vk.wait_sent(fake_vk, 2)
+    assert fake_vk.texts(USER + 1)[-1].startswith("Здравствуйте")
+
+
+def test_keyboards_are_laid_out_within_vk_limits():
+    from bot.channels.vk.sender import fit_rows
+
+    eleven = [[n] for n in range(11)]
+    assert fit_rows(eleven, 10) == [[n] for n in range(9)] + [[9, 10]]
+    assert fit_rows([[1, 2, 3, 4, 5], [6]], 1) == [[1, 2, 3, 4, 5], [6]]  # never a row of six
+    assert fit_rows([[1]] * 3, 6) == [[1]] * 3

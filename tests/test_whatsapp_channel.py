@@ -114,15 +114,104 @@ async def test_question_buttons_statuses_and_redelivery(
             break
         await asyncio.sleep(0.02)
     assert wamid is not None and wamid.startswith("wamid.FAKE")
-    for status in ("delivered", "read"):
+    # Meta posts statuses in no set order: read, then the late delivered and sent, leave it
+    # read; failed after that changes nothing either.
+    for status in ("read", "delivered", "sent"):
         assert await hook.post(hook.status(wamid, status, USER)) == (200, "ok")
-    async with faq_loaded.engine.connect() as conn:
+    assert await hook.post(hook.status(wamid, "failed", USER, error=131026)) == (200, "ok")
+    assert await _delivery(faq_loaded, wamid) == ("read", None)
+    # Statuses for another number of the same app, posted to the same URL, are not ours.
+    other = WhatsAppWebhook(f"{app.url}/whatsapp/webhook", APP_SECRET, "999000111")
+    second = [r for r in fake_wa.sent if r is not answer][0]
+    second_wamid = await _wamid_of(faq_loaded, 1)
+    assert await hook.post(hook.status(second_wamid, "failed", USER, error=131026)) == (200, "ok")
+    assert await _delivery(faq_loaded, second_wamid) == (
+        "failed",
+        "WhatsApp 131026: Message undeliverable",
+    )
+    assert await other.post(other.status(second_wamid, "delivered", USER)) == (200, "ok")
+    assert (await _delivery(faq_loaded, second_wamid))[0] == "failed"
+    # A delivery after a failure proves it arrived.
+    assert await hook.post(hook.status(second_wamid, "delivered", USER)) == (200, "ok")
+    assert await _delivery(faq_loaded, second_wamid) == ("delivered", None)
+    assert second["type"] == "text"
+
+
+async def _wamid_of(database: Database, position: int) -> str:
+    for _ in range(100):
+        async with database.engine.connect() as conn:
+            ordered = select(OutboxMessage.external_id).order_by(OutboxMessage.id)
+            found = (await conn.execute(ordered)).scalars().all()
+        if len(found) > position and found[position] is not None:
+            return str(found[position])
+        await asyncio.sleep(0.02)
+    raise AssertionError("no wamid stored")
+
+
+async def _delivery(database: Database, wamid: str) -> tuple[str | None, str | None]:
+    async with database.engine.connect() as conn:
         row = (
             await conn.execute(
-                select(OutboxMessage.delivery_status).where(OutboxMessage.external_id == wamid)
+                select(OutboxMessage.delivery_status, OutboxMessage.error).where(
+                    OutboxMessage.external_id == wamid
+                )
             )
-        ).scalar_one()
-    assert row == "read"
+        ).one()
+    return row[0], row[1]
+
+
+async def test_a_message_to_another_number_of_the_app_is_not_answered_from_ours(
+    start_app: AppFactory, fake_wa: FakeWhatsApp, faq_loaded: Database
+):
+    app = await start_app(telegram_mode=None, channels=_wa(fake_wa))
+    other = WhatsAppWebhook(f"{app.url}/whatsapp/webhook", APP_SECRET, "999000111")
+    assert await other.post(other.text(USER, "сколько стоит доставка")) == (200, "ok")
+    await _hook(app).post(_hook(app).text(USER, "как вернуть товар"))
+    await fake_wa.wait_sent(1)
+    await asyncio.sleep(0.2)
+    assert [FakeWhatsApp.text_of(m).split("\n")[0] for m in fake_wa.sent] == [
+        "*Как вернуть товар?*"
+    ]
+
+
+def test_choices_fit_whatsapp_limits_and_stay_distinct():
+    """Reply-button titles are cut at 20 and must differ; list rows hold 24 and a description
+    of 72; a numbered text holds whole labels. The fake refuses the rest with Meta's 131009."""
+    from bot.channels.whatsapp.render import render
+    from bot.core.messages import Button, Reply
+    from tests.fake_whatsapp import refusal
+
+    def rendered(*labels: str) -> dict[str, Any]:
+        reply = Reply(
+            "?", buttons=tuple((Button(label, f"b{i}"),) for i, label in enumerate(labels))
+        )
+        (message,) = render(reply, USER, window_open=True, template="", language="ru").messages
+        assert refusal(message) is None, message
+        return message
+
+    alike = rendered("Как подобрать размер обуви?", "Как подобрать размер одежды?")
+    assert alike["interactive"]["type"] == "list"  # two reply buttons would read the same
+    rows = alike["interactive"]["action"]["sections"][0]["rows"]
+    assert [r["title"] for r in rows] == ["Как подобрать размер об…", "Как подобрать размер од…"]
+    assert rows[0]["description"] == "Как подобрать размер обуви?"
+    assert (
+        rendered("Как подобрать размер?")["interactive"]["action"]["buttons"][0]["reply"]["title"]
+        == "Как подобрать разме…"
+    )
+    # Four labels that differ only past 24 characters: typed numbers with the whole labels.
+    same = rendered(*(f"Вопрос про размер номер {n}" for n in range(4)))
+    assert "Вопрос про размер номер 3" in same["text"]["body"]
+    four = rendered("Доставка", "Оплата", "Возврат", "Гарантия")
+    assert [r["title"] for r in four["interactive"]["action"]["sections"][0]["rows"]] == [
+        "Доставка",
+        "Оплата",
+        "Возврат",
+        "Гарантия",
+    ]
+    twelve = rendered(*(f"Как подобрать размер {n}?" for n in range(12)))
+    assert "Как подобрать размер 11?" in twelve["text"]["body"]  # whole labels when typed
+    cut = rendered("Как подобрать размер?", "Как подобрать разме!", "Как подобрать разм")
+    assert cut["interactive"]["type"] in ("button", "list")
 
 
 async def test_complaint_rate_limit_window_and_template(
@@ -189,14 +278,16 @@ async def test_late_reply_uses_the_template(
     await fake_wa.wait_sent(2)
     await fake_tg.wait_for("sendMessage")  # the ticket's card: its topic exists
     clock.now = START + timedelta(hours=30)
-    await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, "Мастер\nпридёт", thread_id=500))
+    reply = "Мастер\tпридёт\nзавтра     с утра"
+    await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, reply, thread_id=500))
     await app.drain()
     await fake_wa.wait_sent(3)
     late = fake_wa.sent[-1]
     assert late["type"] == "template" and late["template"]["name"] == "support_reply"
     assert late["template"]["language"] == {"code": "ru"}
-    # Template parameters may not hold line breaks.
-    assert FakeWhatsApp.text_of(late) == "Поддержка (Иван): · Мастер · придёт"
+    # Template parameters may not hold line breaks, tabs or more than four spaces in a row: the
+    # fake refuses them with Meta's 132000, and the customer would get nothing.
+    assert FakeWhatsApp.text_of(late) == "Поддержка (Иван): · Мастер придёт · завтра с утра"
 
 
 async def test_nps_survey_answered_by_typing_the_score(

@@ -20,16 +20,27 @@ class VkEvent:
     answer: dict[str, str] | None = None
 
 
-def _button_data(payload: Any) -> str | None:
+def _payload(payload: Any) -> Any:
     if isinstance(payload, str):
         try:
-            payload = json.loads(payload)
+            return json.loads(payload)
         except ValueError:
             return None
+    return payload
+
+
+def _button_data(payload: Any) -> str | None:
+    payload = _payload(payload)
     if isinstance(payload, dict) and isinstance(payload.get("d"), str):
         data: str = payload["d"][:64]
         return data
     return None
+
+
+def _is_start(payload: Any) -> bool:
+    """VK's own Start button, pressed by a new customer: {"command": "start"}."""
+    payload = _payload(payload)
+    return isinstance(payload, dict) and payload.get("command") == "start"
 
 
 def _user(value: Any) -> str | None:
@@ -55,7 +66,9 @@ def parse(event: dict[str, Any]) -> VkEvent | None:
         lang_id = client.get("lang_id") if isinstance(client, dict) else None
         button = _button_data(message.get("payload"))
         command = None
-        if button is None and text.startswith("/") and text[1:].strip():
+        if button is None and _is_start(message.get("payload")):
+            command, text = "start", "/start"  # the greeting and menu, not a question
+        elif button is None and text.startswith("/") and text[1:].strip():
             command = text[1:].split(maxsplit=1)[0].lower()
         return VkEvent(
             InboundMessage(

@@ -17,13 +17,17 @@ from bot.core.channel import Capabilities, fit
 from bot.core.messages import Reply
 from bot.core.outbox import SendResult, SendStatus
 
-INLINE_BUTTONS = 10  # VK's inline keyboard: at most 10 buttons in at most 6 rows
+# VK's keyboards: inline under a message at most 10 buttons in 6 rows; the one in place of the
+# user's at most 40 in 10 rows; either at most 5 a row. Past them VK refuses the message (911).
+INLINE_BUTTONS = 10
 INLINE_ROWS = 6
+KEYBOARD_ROWS = 10
+ROW_BUTTONS = 5
 LABEL_CHARS = 40
 CAPABILITIES = Capabilities(
     text_chars=4096,
     buttons_per_message=40,
-    buttons_per_row=4,
+    buttons_per_row=ROW_BUTTONS,
     button_chars=LABEL_CHARS,
     media=False,
     edits=False,
@@ -56,12 +60,32 @@ def keyboard(reply: Reply) -> str | None:
     if not rows:
         return None
     count = sum(len(row) for row in rows)
+    inline = count <= INLINE_BUTTONS
+    rows = fit_rows(rows, INLINE_ROWS if inline else KEYBOARD_ROWS)
     board: dict[str, Any] = {"buttons": rows}
-    if count <= INLINE_BUTTONS and len(rows) <= INLINE_ROWS:
+    if inline:
         board["inline"] = True
     else:
         board["one_time"] = True
     return json.dumps(board, ensure_ascii=False)
+
+
+def fit_rows(rows: list[list[Any]], most: int) -> list[list[Any]]:
+    """At most `most` rows of at most ROW_BUTTONS: the two neighbouring rows that make the
+    shortest joined row (the last such pair) are joined until the keyboard fits (a FAQ page of
+    ten one-button questions and "▶" becomes ten rows, "▶" beside the tenth question)."""
+    rows = [list(row) for row in rows]
+    while len(rows) > most:
+        pairs = [
+            (len(rows[i]) + len(rows[i + 1]), i)
+            for i in range(len(rows) - 1)
+            if len(rows[i]) + len(rows[i + 1]) <= ROW_BUTTONS
+        ]
+        if not pairs:
+            break  # cannot happen within 40 buttons and 10 rows of 5
+        _, i = min(pairs, key=lambda pair: (pair[0], -pair[1]))  # the last of the shortest
+        rows[i : i + 2] = [rows[i] + rows[i + 1]]
+    return rows
 
 
 class VkSender:

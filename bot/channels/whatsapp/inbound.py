@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import CoreServices
@@ -108,6 +108,11 @@ async def receive(
     except (untrusted.BadJson, UnicodeDecodeError):
         return _text(400, "body is not valid JSON")
     for value in _values(payload):
+        # Meta posts every number of an app to one URL: only ours is answered from here.
+        metadata = value.get("metadata")
+        number = metadata.get("phone_number_id") if isinstance(metadata, dict) else None
+        if str(number) != str(channel.config.phone_number_id):
+            continue
         await _statuses(core, value.get("statuses"))
         names = {
             str(c.get("wa_id")): str((c.get("profile") or {}).get("name", ""))
@@ -141,6 +146,16 @@ def source(channel: WhatsAppChannel, core: CoreServices) -> Source:
     return Source(CHANNEL, CHANNEL, prepare)
 
 
+# Meta posts statuses in no set order: a status only moves forward (sent < delivered < read);
+# failed is final unless a later delivered or read proves the message arrived.
+_MOVES_FROM: dict[str, tuple[str, ...]] = {
+    "sent": (),
+    "delivered": ("sent", "failed"),
+    "read": ("sent", "delivered", "failed"),
+    "failed": ("sent",),
+}
+
+
 async def _statuses(core: CoreServices, statuses: Any) -> None:
     if not isinstance(statuses, list):
         return
@@ -155,11 +170,18 @@ async def _statuses(core: CoreServices, statuses: Any) -> None:
             error = None
             if isinstance(errors, list) and errors and isinstance(errors[0], dict):
                 error = f"WhatsApp {errors[0].get('code')}: {errors[0].get('title', '')}"[:500]
-            values: dict[str, Any] = {"delivery_status": status["status"]}
+            new = status["status"]
+            values: dict[str, Any] = {"delivery_status": new}
             if error is not None:
                 values["error"] = error
+            elif new in ("delivered", "read"):
+                values["error"] = None  # delivered after all: an earlier failure is void
+            current = OutboxMessage.delivery_status
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.external_id == wamid[:128])
+                .where(
+                    OutboxMessage.external_id == wamid[:128],
+                    or_(current.is_(None), current.in_(_MOVES_FROM[new])),
+                )
                 .values(**values)
             )
