@@ -122,7 +122,7 @@ async def test_question_buttons_statuses_and_redelivery(
     assert await _delivery(faq_loaded, wamid) == ("read", None)
     # Statuses for another number of the same app, posted to the same URL, are not ours.
     other = WhatsAppWebhook(f"{app.url}/whatsapp/webhook", APP_SECRET, "999000111")
-    second = [r for r in fake_wa.sent if r is not answer][0]
+    second = next(r for r in fake_wa.sent if r is not answer)
     second_wamid = await _wamid_of(faq_loaded, 1)
     assert await hook.post(hook.status(second_wamid, "failed", USER, error=131026)) == (200, "ok")
     assert await _delivery(faq_loaded, second_wamid) == (
