@@ -178,8 +178,11 @@ async def test_survey_in_vk_with_a_keyboard(
     assert board.get("one_time") is True  # 13 buttons: more than an inline keyboard holds
     assert all(len(row) <= 5 for row in board["buttons"])  # VK allows five a row
     assert [b["action"]["label"] for b in board["buttons"][0]] == ["0", "1", "2", "3", "4"]
+    # Text buttons, which VK hides after a tap (it ignores one_time for callback buttons, and
+    # the scale stayed under the chat); a tap arrives as the user's message with our payload.
+    assert {b["action"]["type"] for row in board["buttons"] for b in row} == {"text"}
     nine = next(b for row in board["buttons"] for b in row if b["action"]["label"] == "9")
-    await vk.post(vk.press(USER, json.loads(nine["action"]["payload"])["d"]))
+    await vk.post(vk.message(USER, "9", payload=nine["action"]["payload"]))
     await vk.wait_sent(fake_vk, 3)
     assert fake_vk.texts(USER)[-1].startswith("Спасибо! Какая главная причина вашей оценки?")
     async with faq_loaded.engine.connect() as conn:
@@ -297,3 +300,29 @@ def test_keyboards_are_laid_out_within_vk_limits():
     assert fit_rows(eleven, 10) == [[n] for n in range(9)] + [[9, 10]]
     assert fit_rows([[1, 2, 3, 4, 5], [6]], 1) == [[1, 2, 3, 4, 5], [6]]  # never a row of six
     assert fit_rows([[1]] * 3, 6) == [[1]] * 3
+
+
+async def test_a_press_of_a_button_not_ours_still_stops_its_spinner(
+    start_app: AppFactory, fake_vk: FakeVk, faq_loaded: Database
+):
+    app = await start_app(telegram_mode=None, channels=_vk(fake_vk), scheduler={"enabled": False})
+    vk = _callbacks(app)
+    # message_event as VK's Callback API documents it, with another bot's payload.
+    stray = vk.event(
+        "message_event",
+        {
+            "user_id": USER,
+            "peer_id": USER,
+            "event_id": "3159dc190b1f",
+            "payload": {"button": "old-menu"},
+            "conversation_message_id": 1,
+        },
+    )
+    assert await vk.post(stray) == (200, "ok")
+    for _ in range(100):
+        answers = [c for c in fake_vk.calls if c.method == "messages.sendMessageEventAnswer"]
+        if answers:
+            break
+        await asyncio.sleep(0.02)
+    assert [c.params["event_id"] for c in answers] == ["3159dc190b1f"]
+    assert fake_vk.sent == []  # nothing to say about it

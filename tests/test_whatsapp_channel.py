@@ -314,3 +314,16 @@ async def test_nps_survey_answered_by_typing_the_score(
     assert FakeWhatsApp.text_of(fake_wa.sent[-1]).startswith("Спасибо! Какая главная причина")
     async with faq_loaded.engine.connect() as conn:
         assert (await conn.execute(select(SurveyResponse.score))).scalar_one() == 9
+
+
+async def test_a_template_quick_reply_is_read_by_its_payload(
+    start_app: AppFactory, fake_wa: FakeWhatsApp, faq_loaded: Database
+):
+    """A tap on a template's quick-reply button, in the shape Meta's webhook reference gives
+    (type "button" with its payload and visible text): the payload decides, in any language."""
+    app = await start_app(telegram_mode=None, channels=_wa(fake_wa))
+    hook = _hook(app)
+    tap = {"type": "button", "button": {"payload": "hours", "text": "Подробнее"}}
+    assert await hook.post(hook.message(USER, tap)) == (200, "ok")
+    await fake_wa.wait_sent(1)
+    assert "Сейчас" in FakeWhatsApp.text_of(fake_wa.sent[-1])

@@ -89,3 +89,15 @@ def parse(event: dict[str, Any]) -> VkEvent | None:
         answer = {"event_id": event_id[:64], "user_id": user, "peer_id": user}
         return VkEvent(InboundMessage(channel=CHANNEL, external_id=user, button=button), answer)
     return None
+
+
+def stray_press(event: dict[str, Any]) -> dict[str, str] | None:
+    """A callback button's press whose payload is not ours (an old keyboard, another bot's):
+    nothing to handle, but its spinner must still be stopped."""
+    obj = event.get("object")
+    if event.get("type") != "message_event" or not isinstance(obj, dict):
+        return None
+    user, event_id = _user(obj.get("user_id")), obj.get("event_id")
+    if user is None or not isinstance(event_id, str) or not event_id:
+        return None
+    return {"event_id": event_id[:64], "user_id": user, "peer_id": user}

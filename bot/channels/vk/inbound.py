@@ -14,7 +14,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import CoreServices
-from bot.channels.vk.events import CHANNEL, parse
+from bot.channels.vk.events import CHANNEL, parse, stray_press
 from bot.core import untrusted
 from bot.core.inbound_queue import Source
 from bot.core.messages import InboundMessage
@@ -62,8 +62,15 @@ async def receive(channel: VkChannel, core: CoreServices, request: web.Request) 
     if event.get("type") == "confirmation":
         return _text(200, config.confirmation)
     event_id = event.get("event_id")
-    if parse(event) is None or not isinstance(event_id, str) or not event_id:
+    if parse(event) is None:
+        stray = stray_press(event)
+        if stray is not None:
+            task = asyncio.create_task(answer_button(channel, stray))
+            channel.background.add(task)
+            task.add_done_callback(channel.background.discard)
         return _text(200, OK)  # not ours to handle (other event types, group chats)
+    if not isinstance(event_id, str) or not event_id:
+        return _text(200, OK)
     await core.inbound.accept(CHANNEL, event_id[:128], event)
     return _text(200, OK)
 

@@ -42,13 +42,20 @@ def random_id(key: str | None, part: int) -> int:
 
 
 def keyboard(reply: Reply) -> str | None:
-    """Callback buttons: inline under the message when they fit (10), else a one-time
-    keyboard in place of the user's (up to 40)."""
+    """Callback buttons inline under the message when they fit (10). Past that, a keyboard in
+    place of the user's (up to 40) of text buttons: VK hides a `one_time` keyboard after a tap
+    only when its buttons are text buttons (a callback scale stayed, and a second tap was
+    "already counted"); a text button's tap arrives as the user's message with our payload."""
+    buttons = [button for row in reply.buttons for button in row]
+    if not buttons:
+        return None
+    inline = len(buttons) <= INLINE_BUTTONS
+    kind = "callback" if inline else "text"
     rows = [
         [
             {
                 "action": {
-                    "type": "callback",
+                    "type": kind,
                     "label": button.text[:LABEL_CHARS],
                     "payload": json.dumps({"d": button.data}, ensure_ascii=False),
                 }
@@ -57,10 +64,6 @@ def keyboard(reply: Reply) -> str | None:
         ]
         for row in reply.buttons
     ]
-    if not rows:
-        return None
-    count = sum(len(row) for row in rows)
-    inline = count <= INLINE_BUTTONS
     rows = fit_rows(rows, INLINE_ROWS if inline else KEYBOARD_ROWS)
     board: dict[str, Any] = {"buttons": rows}
     if inline:

@@ -77,7 +77,12 @@ def _message(raw: Any, names: dict[str, str]) -> InboundMessage | None:
         if isinstance(reply, dict) and isinstance(reply.get("id"), str):
             button = reply["id"][:64]
     elif kind == "button" and isinstance(raw.get("button"), dict):  # a template's quick reply
-        text = str(raw["button"].get("text", ""))
+        # Its payload says what it means; the visible text is only a translation of that.
+        payload = raw["button"].get("payload")
+        if isinstance(payload, str) and payload:
+            button = payload[:64]
+        else:
+            text = str(raw["button"].get("text", ""))
     elif kind in ("image", "document", "video", "audio") and isinstance(raw.get(kind), dict):
         # Media stay on WhatsApp's servers; the caption (or a note) reaches the conversation.
         caption = raw[kind].get("caption") or raw[kind].get("filename") or ""
