@@ -43,6 +43,29 @@ def _is_start(payload: Any) -> bool:
     return isinstance(payload, dict) and payload.get("command") == "start"
 
 
+def _attachments(message: dict[str, Any]) -> list[str]:
+    """Photos and documents stay on VK's servers; staff get a line with a link to each, as
+    WhatsApp media reach them ("[photo] https://…"). The complaint prompt invites a photo."""
+    lines = []
+    for item in message.get("attachments") or []:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        body = item.get(kind) if isinstance(kind, str) else None
+        if not isinstance(body, dict):
+            continue
+        url = ""
+        if kind == "photo":
+            sizes = [s for s in body.get("sizes") or [] if isinstance(s, dict)]
+            biggest = max(sizes, key=lambda s: int(s.get("width") or 0), default={})
+            url = str(biggest.get("url") or "")
+        elif kind == "doc":
+            url = str(body.get("url") or "")
+        if kind in ("photo", "doc"):
+            lines.append(f"[{kind}] {url}".strip()[:1000])
+    return lines
+
+
 def _user(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < _PEER_CHATS:
         return str(value)
@@ -62,6 +85,7 @@ def parse(event: dict[str, Any]) -> VkEvent | None:
         text = message.get("text")
         if user is None or not isinstance(text, str):
             return None
+        text = "\n".join(part for part in (text, *_attachments(message)) if part)
         client = obj.get("client_info")
         lang_id = client.get("lang_id") if isinstance(client, dict) else None
         button = _button_data(message.get("payload"))
