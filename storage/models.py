@@ -138,6 +138,19 @@ class WebChatMessage(Base):
     shown_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
+class VkClient(Base):
+    """What a VK user's app can show, from the `client_info` of their last message: VK says it
+    with every message, and a keyboard the app cannot use never reaches the customer."""
+
+    __tablename__ = "vk_clients"
+
+    peer_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    keyboard: Mapped[bool] = mapped_column(Boolean, default=True)
+    inline: Mapped[bool] = mapped_column(Boolean, default=True)
+    callback: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
 class ChannelIdentity(Base):
     __tablename__ = "channel_identities"
     __table_args__ = (UniqueConstraint("channel", "external_id"),)

@@ -326,3 +326,44 @@ async def test_a_press_of_a_button_not_ours_still_stops_its_spinner(
         await asyncio.sleep(0.02)
     assert [c.params["event_id"] for c in answers] == ["3159dc190b1f"]
     assert fake_vk.sent == []  # nothing to say about it
+
+
+async def test_an_app_without_callback_buttons_or_keyboards_gets_what_it_can_use(
+    start_app: AppFactory, fake_vk: FakeVk, faq_loaded: Database
+):
+    """VK says in each message's client_info what the user's app can show: without
+    "callback" in button_actions, text buttons; without keyboards, numbers to type."""
+    app = await start_app(telegram_mode=None, channels=_vk(fake_vk), scheduler={"enabled": False})
+    vk = _callbacks(app)
+    no_callback = {
+        "button_actions": ["text", "location"],
+        "keyboard": True,
+        "inline_keyboard": True,
+        "lang_id": 0,
+    }
+    question = vk.message(USER, "сколько стоит доставка в регионы")
+    question["object"]["client_info"] = no_callback
+    await vk.post(question)
+    await vk.wait_sent(fake_vk, 1)
+    board = _keyboard(fake_vk.sent[-1])
+    assert board.get("inline") is True
+    assert {b["action"]["type"] for row in board["buttons"] for b in row} == {"text"}
+    # An app with no keyboards at all: the options are numbered, and a typed number works.
+    bare = vk.message(USER + 5, "/start")
+    bare["object"]["client_info"] = {
+        "button_actions": ["text"],
+        "keyboard": False,
+        "inline_keyboard": False,
+        "lang_id": 0,
+    }
+    await vk.post(bare)
+    await vk.wait_sent(fake_vk, 2)
+    menu = fake_vk.sent[-1]
+    assert "keyboard" not in menu
+    line = next(line for line in menu["message"].splitlines() if "Часы работы" in line)
+    number = line.split()[0].strip(".·)")
+    plain = vk.message(USER + 5, number)
+    plain["object"]["client_info"] = bare["object"]["client_info"]
+    await vk.post(plain)
+    await vk.wait_sent(fake_vk, 3)
+    assert "Сейчас" in fake_vk.sent[-1]["message"]

@@ -30,7 +30,7 @@ def build_channels(
     for name, config in sorted(settings.channels.http.items()):
         channels.append(HttpChannel(name, config, settings.bot.max_message_chars, pool, clock))
     if settings.channels.vk.enabled:
-        channels.append(VkChannel(settings.channels.vk))
+        channels.append(VkChannel(settings.channels.vk, pool))
     if settings.channels.whatsapp.enabled:
         channels.append(WhatsAppChannel(settings.channels.whatsapp, pool, now))
     return channels

@@ -26,6 +26,7 @@ from storage.models import (
     SurveyResponse,
     Ticket,
     TicketMessage,
+    VkClient,
     WebChatMessage,
     WhatsAppContact,
 )
@@ -113,6 +114,8 @@ async def erase_customer(session: AsyncSession, customer_id: int) -> dict[str, i
             await session.execute(
                 delete(WhatsAppContact).where(WhatsAppContact.wa_id == external_id)
             )
+        if channel == "vk":
+            await session.execute(delete(VkClient).where(VkClient.peer_id == external_id))
     await run(
         "webchat",
         delete(WebChatMessage).where(

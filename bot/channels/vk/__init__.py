@@ -7,6 +7,7 @@ import asyncio
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.campaigns.rate_limit import CAMPAIGN_SHARE, RateLimiter
 from bot.channels.base import CoreServices
@@ -21,7 +22,7 @@ class VkChannel:
     name = CHANNEL
     capabilities = CAPABILITIES
 
-    def __init__(self, config: VkConfig) -> None:
+    def __init__(self, config: VkConfig, pool: async_sessionmaker[AsyncSession]) -> None:
         self.config = config
         self._http: aiohttp.ClientSession | None = None
         self.api = VkApi(config, self._client)
@@ -30,8 +31,8 @@ class VkChannel:
         self.limiter = RateLimiter(
             config.sends_per_second * CAMPAIGN_SHARE, cap=config.sends_per_second
         )
-        self.sender = VkSender(self.api, self.limiter)
-        self.campaign_sender = VkSender(self.api, self.limiter, paced=False)
+        self.sender = VkSender(self.api, self.limiter, pool)
+        self.campaign_sender = VkSender(self.api, self.limiter, pool, paced=False)
         self.background: set[asyncio.Task[None]] = set()
 
     def _client(self) -> aiohttp.ClientSession:

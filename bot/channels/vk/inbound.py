@@ -14,6 +14,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import CoreServices
+from bot.channels.vk import clients
+from bot.channels.vk.clients import from_info
 from bot.channels.vk.events import CHANNEL, parse, stray_press
 from bot.core import untrusted
 from bot.core.inbound_queue import Source
@@ -33,7 +35,13 @@ def _text(status: int, text: str) -> web.Response:
 def source(channel: VkChannel) -> Source:
     async def prepare(session: AsyncSession, event: dict[str, Any]) -> InboundMessage | None:
         parsed = parse(event)
-        return parsed.message if parsed is not None else None
+        if parsed is None:
+            return None
+        obj = event.get("object")
+        can = from_info(obj.get("client_info")) if isinstance(obj, dict) else None
+        if can is not None:  # what their app can show, for the reply's keyboard
+            await clients.saw(session, parsed.message.external_id, can)
+        return parsed.message
 
     def after_commit(event: dict[str, Any]) -> None:
         parsed = parse(event)

@@ -6,16 +6,28 @@ never shows twice."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 import secrets
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from bot.campaigns.rate_limit import RateLimiter
+from bot.channels.vk import clients
 from bot.channels.vk.api import VkApi
+from bot.channels.vk.clients import EVERYTHING, ClientCan
+from bot.channels.vk.events import CHANNEL
+from bot.core import choices
 from bot.core.channel import Capabilities, fit
+from bot.core.choices import numbered
 from bot.core.messages import Reply
 from bot.core.outbox import SendResult, SendStatus
+from storage.db import DB_ERRORS, short_statements
+
+log = logging.getLogger(__name__)
 
 # VK's keyboards: inline under a message at most 10 buttons in 6 rows; the one in place of the
 # user's at most 40 in 10 rows; either at most 5 a row. Past them VK refuses the message (911).
@@ -41,7 +53,7 @@ def random_id(key: str | None, part: int) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF or 1
 
 
-def keyboard(reply: Reply) -> str | None:
+def keyboard(reply: Reply, can: ClientCan = EVERYTHING) -> str | None:
     """Callback buttons inline under the message when they fit (10). Past that, a keyboard in
     place of the user's (up to 40) of text buttons: VK hides a `one_time` keyboard after a tap
     only when its buttons are text buttons (a callback scale stayed, and a second tap was
@@ -49,8 +61,9 @@ def keyboard(reply: Reply) -> str | None:
     buttons = [button for row in reply.buttons for button in row]
     if not buttons:
         return None
-    inline = len(buttons) <= INLINE_BUTTONS
-    kind = "callback" if inline else "text"
+    inline = len(buttons) <= INLINE_BUTTONS and can.inline
+    # An app that cannot press callback buttons gets text buttons, inline too.
+    kind = "callback" if inline and can.callback else "text"
     rows = [
         [
             {
@@ -92,9 +105,17 @@ def fit_rows(rows: list[list[Any]], most: int) -> list[list[Any]]:
 
 
 class VkSender:
-    def __init__(self, api: VkApi, limiter: RateLimiter, *, paced: bool = True) -> None:
+    def __init__(
+        self,
+        api: VkApi,
+        limiter: RateLimiter,
+        pool: async_sessionmaker[AsyncSession],
+        *,
+        paced: bool = True,
+    ) -> None:
         self._api = api
         self._limiter = limiter
+        self._pool = pool
         # paced=False: the campaign sender took this send's turn on the same limiter already.
         self._paced = paced
 
@@ -106,14 +127,25 @@ class VkSender:
         sent_ids: list[int] | None = None,
         key: str | None = None,
     ) -> SendResult:
+        can = EVERYTHING
+        if reply.buttons:
+            with short_statements():
+                async with self._pool() as session:
+                    can = await clients.of(session, recipient)
+        offered: dict[str, str] = {}
         for part_number, part in enumerate(fit(reply, CAPABILITIES)):
+            if part.buttons and not can.keyboard:
+                # No keyboard at all in their app: the options as numbers to type.
+                text, choices_ = numbered(part.text, [b for row in part.buttons for b in row])
+                offered.update(choices_)
+                part = dataclasses.replace(part, text=text, buttons=())
             text = f"{part.title}\n{part.text}" if part.title else part.text
             params: dict[str, Any] = {
                 "peer_id": recipient,
                 "random_id": random_id(key, part_number),
                 "message": text or "…",
             }
-            board = keyboard(part)
+            board = keyboard(part, can)
             if board is not None:
                 params["keyboard"] = board
             if self._paced or part_number > 0:
@@ -121,4 +153,11 @@ class VkSender:
             result = await self._api.call("messages.send", params)
             if result.status is not SendStatus.SENT:
                 return result
+        if offered:
+            try:
+                with short_statements():
+                    async with self._pool() as session, session.begin():
+                        await choices.offer(session, CHANNEL, recipient, offered)
+            except DB_ERRORS:
+                log.warning("vk: sent, but the choices offered could not be stored")
         return SendResult(SendStatus.SENT)
