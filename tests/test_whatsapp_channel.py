@@ -327,3 +327,19 @@ async def test_a_template_quick_reply_is_read_by_its_payload(
     assert await hook.post(hook.message(USER, tap)) == (200, "ok")
     await fake_wa.wait_sent(1)
     assert "Сейчас" in FakeWhatsApp.text_of(fake_wa.sent[-1])
+
+
+async def test_a_word_or_two_does_not_switch_the_reply_language(
+    start_app: AppFactory, fake_wa: FakeWhatsApp, faq_loaded: Database
+):
+    """A customer who writes in Russian and then "ok" is answered in Russian both times; a
+    sentence in English switches, as it should."""
+    app = await start_app(telegram_mode=None, channels=_wa(fake_wa))
+    hook = _hook(app)
+    for number, text in enumerate(("как вернуть товар", "ok", "how do I return an item"), 1):
+        await hook.post(hook.text(USER, text))
+        await fake_wa.wait_sent(number)
+    first, second, third = (FakeWhatsApp.text_of(m) for m in fake_wa.sent)
+    assert first.startswith("*Как вернуть товар?*")
+    assert any(c in second for c in "абвгдежзийклмнопрстуфхцчшщыэюя"), second
+    assert third.startswith("*How do I return an item?*"), third

@@ -40,6 +40,10 @@ CSAT_COMMENT = "csat_comment:"
 _FAQ_LIST_SIZE = 10
 
 
+# Letters a text needs before its script may change the customer's language.
+SWITCH_LETTERS = 5
+
+
 @dataclass
 class _Turn:
     """What one inbound message works with; built once, passed to each step."""
@@ -177,7 +181,9 @@ class Conversation:
             return customer.language
         if message.command is not None:
             return lang.from_language_code(message.language_code) or customer.language
-        return lang.from_text(message.text) or customer.language
+        # A word or two ("ok", "thx", "да") is not enough to switch a customer's language: the
+        # replies would change language from one message to the next.
+        return lang.from_text(message.text, min_letters=SWITCH_LETTERS) or customer.language
 
     async def _say(self, turn: _Turn, reply: Reply) -> None:
         """Log an outbound reply and queue it for the channel."""

@@ -15,14 +15,16 @@ def from_language_code(code: str | None) -> str | None:
     return "en"
 
 
-def from_text(text: str) -> str | None:
+def from_text(text: str, min_letters: int = 1) -> str | None:
+    """The text's language by the majority of its letters; None with fewer than
+    `min_letters` letters."""
     cyrillic = latin = 0
     for char in text:
         if "а" <= char.lower() <= "я" or char in "ёЁ":
             cyrillic += 1
         elif "a" <= char.lower() <= "z":
             latin += 1
-    if cyrillic == latin == 0:
+    if cyrillic + latin < max(min_letters, 1):
         return None
     return "ru" if cyrillic >= latin else "en"
 
