@@ -11,6 +11,7 @@ import yaml
 
 from bot.app import launch_campaigns
 from storage.db import create_session_pool
+from storage.models import RoutingRule
 from storage.repositories.customers import CustomerRepository
 from tests.api_client import Api, make_token, open_api
 from tests.conftest import AppFactory, Database
@@ -144,6 +145,22 @@ async def test_canned_replies_and_routing_rules(
 
     assert (await api.call("DELETE", f"/api/v1/rules/{made['id']}", admin))[0] == 200
     assert (await api.call("DELETE", f"/api/v1/rules/{made['id']}", admin))[0] == 404
+
+    # A pattern whose matching explodes on a short text is refused when saved...
+    slow = {"name": "slow", "pattern": "(a|aa)+$", "set_category": "x"}
+    status, body = await api.call("POST", "/api/v1/rules", admin, json=slow)
+    assert (status, body["field"]) == (422, "pattern") and "too long" in body["error"]
+    # ...and one stored before that check existed is skipped, not left to stall the bot; the
+    # issue's own example, ^(a+)+$, matches in microseconds with the regex engine used now.
+    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
+        session.add(RoutingRule(name="slow", pattern="(a|aa)+$", set_category="slow"))
+        session.add(RoutingRule(name="nested", pattern="^(a+)+$", set_category="nested"))
+    await _say(fake_tg, api, 9202, "/complaint", "a" * 40 + "!")
+    await _say(fake_tg, api, 9203, "/complaint", "a" * 40)
+    _, tickets = await api.call("GET", "/api/v1/tickets", agent)
+    categories = {t["id"]: t["category"] for t in tickets["items"]}
+    # The runaway one was skipped on the text that made it explode, and matched on the other.
+    assert sorted(categories.values()) == ["billing", "general", "slow"], categories
     assert (await api.call("DELETE", f"/api/v1/canned/{saved['id']}", agent))[0] == 403
     assert (await api.call("DELETE", f"/api/v1/canned/{saved['id']}", admin))[0] == 200
 

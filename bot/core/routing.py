@@ -3,16 +3,19 @@ assignee; urgent words raise the priority whatever the rules say."""
 
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import regex
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import RuleConfig
 from bot.core.faq_matcher import tokenize
 from storage.models import RoutingRule
 from storage.repositories.tickets import RuleRepository
+
+log = logging.getLogger(__name__)
 
 
 def rule_problem(rule: RoutingRule) -> str | None:
@@ -21,11 +24,33 @@ def rule_problem(rule: RoutingRule) -> str | None:
         return "give at least one of --keywords, --pattern, --channel, --language"
     if not (rule.set_category or rule.set_priority or rule.set_assignee_id):
         return "give at least one of --category, --priority, --assignee"
-    try:
-        re.compile(rule.pattern)
-    except re.error as exc:
-        return f"--pattern is not a valid expression: {exc}"
+    if rule.pattern:
+        try:
+            compiled = regex.compile(rule.pattern, regex.IGNORECASE)
+        except regex.error as exc:
+            return f"--pattern is not a valid expression: {exc}"
+        if not _fast_enough(compiled):
+            return (
+                "--pattern takes too long to match (nested repetition such as (a+)+ can take "
+                "seconds on a short message); simplify it"
+            )
     return None
+
+
+# A pattern runs on every new ticket's text, on the event loop: it may take this long at most.
+MATCH_SECONDS = 0.05
+# Texts that make a backtracking pattern explode: long runs of one character and then one that
+# fails the match, over the characters people write.
+_PROBES = tuple(c * 40 + end for c in "a1 .абвx" for end in ("!", "\n", ""))
+
+
+def _fast_enough(pattern: regex.Pattern[str]) -> bool:
+    try:
+        for probe in _PROBES:
+            pattern.search(probe, timeout=MATCH_SECONDS)
+    except TimeoutError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -46,9 +71,13 @@ def _matches(rule: RoutingRule, text: str, stems: set[str], channel: str, langua
         return False
     if rule.pattern:
         try:
-            if re.search(rule.pattern, text, re.IGNORECASE) is None:
-                return False
-        except re.error:
+            found = regex.search(rule.pattern, text, regex.IGNORECASE, timeout=MATCH_SECONDS)
+        except (regex.error, TimeoutError):
+            # A bad or runaway pattern stored before the check existed: it does not match,
+            # rather than stall every conversation.
+            log.warning("routing rule %r: pattern failed or took too long; skipped", rule.name)
+            return False
+        if found is None:
             return False
     return bool(keywords or rule.pattern or rule.channel or rule.language)
 
