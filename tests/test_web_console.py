@@ -22,6 +22,7 @@ from storage.models import Campaign, SurveyResponse, utcnow
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.reports import add_response
 from storage.repositories.staff_accounts import AccountRepository
+from tests.api_client import make_token
 from tests.browser import browser_turn, screenshot
 from tests.conftest import AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
@@ -298,3 +299,24 @@ async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
     asked = {int(c.params["chat_id"]) for c in fake_tg.calls_of("sendMessage")}
     russian = {7100 + n for n in range(CUSTOMERS) if n % 4}
     assert russian <= asked and not asked & {7100 + n for n in range(0, CUSTOMERS, 4)}
+
+
+async def test_bad_ids_and_days_get_an_answer_not_a_500(start_app: AppFactory, database: Database):
+    """Found by probing: "²" passed str.isdigit() and failed int(); the first and the last day
+    a date can hold have no day before or after them."""
+    app = await start_app(telegram_mode=None, scheduler={"enabled": False})
+    await _staff(database, "boss", "admin")
+    widest = "?from=0001-01-01&to=9999-12-31"
+    async with _session() as http:
+        await _sign_in(http, app, "boss")
+        async with http.get(app.url + "/admin/faq/²") as resp:
+            assert resp.status == 404
+        for page in ("/admin/gaps", "/admin/reports"):
+            async with http.get(app.url + page + widest) as resp:
+                assert resp.status == 200, page
+    token = await make_token(database, "reports", "admin")
+    headers = {"Authorization": f"Bearer {token}"}
+    for path in ("/api/v1/reports/nps", "/api/v1/reports/faq-gaps"):
+        async with app.http.get(app.url + path + widest, headers=headers) as resp:
+            body = await resp.json()
+            assert resp.status == 422 and "from" in str(body), (path, body)

@@ -8,6 +8,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import untrusted
 from bot.core.faq_file import NEW_SLUG
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
@@ -86,7 +87,8 @@ async def _entry(request: web.Request, signed: auth.Signed) -> web.StreamRespons
         raise see_other(location)  # after commit: raising inside would roll it back
     saved: int | None = None
     async with request.app[SESSION_POOL]() as session, session.begin():
-        found = await session.get(FaqEntry, int(entry_id)) if entry_id.isdigit() else None
+        wanted = untrusted.parse_id(entry_id)  # "²" is a digit to str.isdigit, not to int()
+        found = await session.get(FaqEntry, wanted) if wanted is not None else None
         if found is None:
             raise web.HTTPNotFound(text="no such entry")
         entry: FaqEntry = found

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from aiohttp import web
 
+from bot.core.days import parse_day
 from bot.core.gaps import find_gaps
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
@@ -23,17 +24,10 @@ DEFAULT_DAYS = 30
 MAX_PHRASE = 200
 
 
-def _day(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
-
-
 async def _gaps(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
     today = request.app[CLOCK]().date()
-    since = _day(request.query.get("from", "")) or today - timedelta(days=DEFAULT_DAYS - 1)
-    until = _day(request.query.get("to", "")) or today
+    since = parse_day(request.query.get("from", "")) or today - timedelta(days=DEFAULT_DAYS - 1)
+    until = parse_day(request.query.get("to", "")) or today
     async with request.app[SESSION_POOL]() as session:
         misses = await FaqGaps(session).misses(_start(since), _start(until + timedelta(days=1)))
         matcher = await request.app[CONVERSATION].faq.matcher(session)

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.charts import trend_png
+from bot.core.days import parse_day
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, signed_in_only
 from bot.reports import rate_rows, rows_for
@@ -25,18 +26,11 @@ METRICS = ("nps", "csat", "ces")
 DEFAULT_DAYS = 182
 
 
-def _day(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text) if len(text) == 10 else None
-    except ValueError:
-        return None
-
-
 def _window(request: web.Request) -> tuple[date, date, str]:
     """From, to (inclusive) and the period, from the query or the last half year by week."""
     today = request.app[CLOCK]().astimezone(UTC).date()
-    until = _day(request.query.get("to", "")) or today
-    since = _day(request.query.get("from", "")) or until - timedelta(days=DEFAULT_DAYS)
+    until = parse_day(request.query.get("to", "")) or today
+    since = parse_day(request.query.get("from", "")) or until - timedelta(days=DEFAULT_DAYS)
     if since > until:
         since, until = until, since
     by = request.query.get("by", "week")
