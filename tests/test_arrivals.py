@@ -99,6 +99,13 @@ async def test_a_channel_message_that_cannot_be_stored_is_refused_and_its_retry_
     status, body = await _health(app)
     assert (status, body["database"]) == (503, "writes failing")
     assert all(part.startswith("database_writes:") for part in body["problems"])
+    # Behind a proxy (anyone not on this machine): the status, never the reasons.
+    relayed = {"X-Forwarded-For": "203.0.113.9"}
+    async with app.http.get(app.url + "/healthz", headers=relayed) as resp:
+        assert (resp.status, await resp.json()) == (
+            503,
+            {"status": "error", "database": "writes failing"},
+        )
     await _accept_events(app)
     assert await _post(app, question) == 202  # the platform's retry
     assert await _health(app) == (200, {"status": "ok", "database": "ok"})

@@ -89,9 +89,20 @@ async def test_client_message_id_makes_resend_a_no_op(start_app: AppFactory, faq
 async def test_bad_requests_get_clear_errors(start_app: AppFactory, database: Database):
     app = await start_app(telegram_mode=None, http={"max_body_bytes": 65536})
     url = app.url + "/api/v1/chat/messages"
-    async with app.http.post(url, data=b"{oops") as resp:
+    json_type = {"Content-Type": "application/json"}
+    async with app.http.post(url, data=b"{oops", headers=json_type) as resp:
         assert resp.status == 400
         assert (await resp.json()) == {"error": "body is not valid JSON"}
+    # A hostile page can POST text/plain (or a form) across sites without a preflight: the
+    # chat takes JSON only, and from its own or a listed site.
+    body = b'{"session": "visitor-xsite-1", "text": "open a ticket"}'
+    async with app.http.post(url, data=body, headers={"Content-Type": "text/plain"}) as resp:
+        assert resp.status == 415
+    evil = {**json_type, "Origin": "https://evil.example"}
+    async with app.http.post(url, data=body, headers=evil) as resp:
+        assert resp.status == 403
+    async with app.http.post(url, data=body, headers={**json_type, "Origin": app.url}) as resp:
+        assert resp.status == 200
     for payload, field in [
         ({"text": "hi"}, "session"),
         ({"session": "short", "text": "hi"}, "session"),
@@ -107,7 +118,7 @@ async def test_bad_requests_get_clear_errors(start_app: AppFactory, database: Da
         "/api/v1/chat/buttons", {"session": SESSION, "data": "x" * 65}
     )
     assert status == 400 and "data" in body["error"]
-    async with app.http.post(url, data=b"x" * 70_000) as resp:
+    async with app.http.post(url, data=b"x" * 70_000, headers=json_type) as resp:
         assert resp.status == 413
         assert "65536" in (await resp.json())["error"]
     async with app.http.get(app.url + "/api/v1/nothing-here") as resp:

@@ -131,6 +131,15 @@ async def test_chat_page_may_be_framed_only_by_allowed_sites(start_app: AppFacto
         policy = resp.headers["Content-Security-Policy"]
         assert "frame-ancestors 'self' https://shop.example" in policy
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        # No inline script may run: the widget's script is a file of its own.
+        assert (
+            "script-src 'self';" in policy
+            and "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+        )
+        assert '<script src="/chat.js"></script>' in await resp.text()
+        assert "<script>" not in await resp.text()
+    async with app.http.get(app.url + "/chat.js") as resp:
+        assert resp.status == 200 and resp.content_type == "text/javascript"
     async with app.http.get(app.url + "/healthz") as resp:
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
 

@@ -45,6 +45,7 @@ from storage.repositories.webchat import WebChatTranscript
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
 _PAGE = resources.files("bot.web").joinpath("static/chat.html")
+_SCRIPT = resources.files("bot.web").joinpath("static/chat.js")
 
 
 async def _converse(
@@ -113,16 +114,38 @@ async def chat_page(request: web.Request) -> web.Response:
         text=_PAGE.read_text(encoding="utf-8"),
         content_type="text/html",
         headers={
+            # The widget's script is a file of its own: no inline script may run on the page.
             "Content-Security-Policy": "default-src 'self'; style-src 'unsafe-inline'; "
-            "script-src 'unsafe-inline'; connect-src 'self' ws: wss:; "
+            "script-src 'self'; connect-src 'self' ws: wss:; "
             f"frame-ancestors {ancestors}",
             "Referrer-Policy": "same-origin",
         },
     )
 
 
+@routes.get("/chat.js")
+async def chat_script(_request: web.Request) -> web.Response:
+    return web.Response(
+        text=_SCRIPT.read_text(encoding="utf-8"),
+        content_type="text/javascript",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+def _cross_site(request: web.Request) -> web.Response | None:
+    """The chat's POSTs are JSON from an allowed page: a hostile page's form or text/plain
+    `fetch` (which needs no CORS preflight) cannot make its visitors open tickets."""
+    if request.content_type != "application/json":
+        return json_error(415, "send the body as application/json")
+    if not request.app[WEBCHAT_GUARD].origins.allows(request):
+        return json_error(403, "this site may not use the chat (see [webchat] allowed_origins)")
+    return None
+
+
 @routes.post("/api/v1/chat/messages")
 async def post_message(request: web.Request) -> web.Response:
+    if refused := _cross_site(request):
+        return refused
     if limited := _too_many(request.app[WEBCHAT_GUARD], request):
         return limited
     try:
@@ -137,6 +160,8 @@ async def post_message(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/chat/buttons")
 async def post_button(request: web.Request) -> web.Response:
+    if refused := _cross_site(request):
+        return refused
     if limited := _too_many(request.app[WEBCHAT_GUARD], request):
         return limited
     try:
@@ -300,6 +325,8 @@ async def _other_channels(session: AsyncSession, visitor: str) -> list[Conversat
 async def seen(request: web.Request) -> web.Response:
     """{"session", "upto": line id}: the widget has shown every line up to `upto`. Only now is
     a message that waited for the visitor delivered (a survey counts as sent)."""
+    if refused := _cross_site(request):
+        return refused
     if limited := _too_many(request.app[WEBCHAT_GUARD], request):
         return limited
     try:
