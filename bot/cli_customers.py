@@ -18,6 +18,7 @@ from bot.core.linking import Linking
 from bot.core.outbox import Outbox, ReplyBuffer
 from bot.core.tickets import TicketService
 from bot.database import command_database
+from storage.identities import shown_id
 from storage.models import ChannelIdentity, Customer, CustomerMerge, Ticket
 from storage.repositories.api import AuditLog
 from storage.repositories.privacy import erase_customer, export_customer
@@ -128,7 +129,7 @@ async def _show(session: Any, customer_id: int) -> None:
     )
     for channel, external_id in identities:
         last = " (last used)" if channel == customer.last_channel else ""
-        print(f"  {channel}: {external_id}{last}")
+        print(f"  {channel}: {shown_id(channel, external_id)}{last}")
     tickets = await session.execute(
         select(Ticket.id, Ticket.status, Ticket.subject)
         .where(Ticket.customer_id == customer.id)

@@ -509,3 +509,33 @@ async def test_every_operation_refuses_no_token_and_the_wrong_role(
                 assert status == 403 and "admin" in answer["error"], (method, template, answer)
             checked += 1
     assert checked >= 40 and admin_only >= 15, (checked, admin_only)
+
+
+async def test_a_web_chat_visitors_session_id_is_never_shown(
+    api: Api, faq_loaded: Database, tmp_path: Path
+):
+    """The session id is the visitor's credential: with it, the history endpoint and the
+    socket are theirs. Staff see a name derived from it, in the API, the CLI and an export."""
+    session_id = "visitor-secret-session-0001"
+    status, _ = await api.app.post_json(
+        "/api/v1/chat/messages", {"session": session_id, "text": "как вернуть товар"}
+    )
+    assert status == 200
+    agent = await _token(faq_loaded, "agent-9", "agent")
+    admin = await _token(faq_loaded, "owner-9", "admin")
+    _, found = await api.call("GET", "/api/v1/customers", agent, params={"q": session_id})
+    (person,) = found["items"]
+    path = f"/api/v1/customers/{person['id']}"
+    _, detail = await api.call("GET", path, agent, template="/api/v1/customers/{customer_id}")
+    (identity,) = detail["identities"]
+    assert identity["channel"] == "webchat" and identity["external_id"].startswith("visitor-")
+    assert session_id not in json.dumps(detail)
+    _, exported = await api.call(
+        "GET", path + "/export", admin, template="/api/v1/customers/{customer_id}/export"
+    )
+    assert session_id not in json.dumps(exported, ensure_ascii=False)
+    shown = await asyncio.to_thread(
+        run_otklik, faq_loaded, "customers", "show", str(person["id"]), cwd=tmp_path
+    )
+    assert shown.returncode == 0 and identity["external_id"] in shown.stdout
+    assert session_id not in shown.stdout

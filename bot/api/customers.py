@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from bot.api import schemas
 from bot.api.operations import ApiError, Call, Operation
 from bot.web.keys import SESSION_POOL
+from storage.identities import shown_id
 from storage.models import ChannelIdentity, ConversationMessage, Customer, Ticket
 from storage.repositories.api import AuditLog
 from storage.repositories.privacy import erase_customer, export_customer
@@ -70,7 +71,9 @@ async def show_customer(call: Call) -> schemas.CustomerDetail:
         summary = schemas.CustomerSummary.model_validate(customer, from_attributes=True)
         return schemas.CustomerDetail(
             **summary.model_dump(),
-            identities=[schemas.Identity(channel=c, external_id=e) for c, e in identities],
+            identities=[
+                schemas.Identity(channel=c, external_id=shown_id(c, e)) for c, e in identities
+            ],
             ticket_ids=list(tickets),
             history=[
                 schemas.HistoryItem.model_validate(m, from_attributes=True)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.identities import shown_id
 from storage.models import (
     ChannelIdentity,
     ConversationMessage,
@@ -60,11 +61,18 @@ async def export_customer(session: AsyncSession, customer_id: int) -> dict[str, 
     )
     for ticket in tickets:
         ticket["messages"] = [m for m in messages if m["ticket_id"] == ticket["id"]]
+    identities = await rows(
+        ChannelIdentity, ChannelIdentity.customer_id == customer_id, order=ChannelIdentity.id
+    )
+    deliveries = await rows(Delivery, Delivery.customer_id == customer_id, order=Delivery.id)
+    # A web chat session id is the visitor's credential: an export never carries it.
+    for row in identities:
+        row["external_id"] = shown_id(row["channel"], row["external_id"])
+    for row in deliveries:
+        row["recipient"] = shown_id(row["channel"], row["recipient"])
     return {
         "customer": _row(customer),
-        "identities": await rows(
-            ChannelIdentity, ChannelIdentity.customer_id == customer_id, order=ChannelIdentity.id
-        ),
+        "identities": identities,
         "conversation": await rows(
             ConversationMessage,
             ConversationMessage.customer_id == customer_id,
@@ -74,9 +82,7 @@ async def export_customer(session: AsyncSession, customer_id: int) -> dict[str, 
         "survey_responses": await rows(
             SurveyResponse, SurveyResponse.customer_id == customer_id, order=SurveyResponse.id
         ),
-        "survey_deliveries": await rows(
-            Delivery, Delivery.customer_id == customer_id, order=Delivery.id
-        ),
+        "survey_deliveries": deliveries,
         "faq_votes": await rows(FaqFeedback, FaqFeedback.customer_id == customer_id),
         "merges": await rows(
             CustomerMerge,
