@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.database import command_database
 from bot.web.passwords import LOGIN, MIN_PASSWORD, hash_password
 from storage.models import utcnow
-from storage.repositories.api import AuditLog
+from storage.repositories.api import AuditLog, TokenRepository
 from storage.repositories.staff_accounts import AccountRepository, SessionRepository
 
 
@@ -83,6 +83,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             raise CommandError(f"no account {args.login!r} (otklik staff list)")
         found.disabled_at = found.disabled_at or utcnow()
         await SessionRepository(session).end_all(found.id)
+        revoked = await TokenRepository(session).revoke_owned(found.id, utcnow())
         AuditLog(session).add("cli", "staff.disable", f"staff:{found.login}")
-        print(f"account {found.login!r} disabled; its sessions ended")
+        print(
+            f"account {found.login!r} disabled; its sessions ended, {revoked} of its tokens revoked"
+        )
     return 0

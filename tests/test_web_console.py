@@ -5,6 +5,7 @@ real browser (Playwright driving Debian's chromium)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import re
@@ -18,13 +19,14 @@ from sqlalchemy import select
 
 from bot.web.passwords import hash_password
 from storage.db import create_session_pool
-from storage.models import Campaign, SurveyResponse, utcnow
+from storage.models import Campaign, StaffAccount, SurveyResponse, utcnow
+from storage.repositories.api import TokenRepository
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.reports import add_response
 from storage.repositories.staff_accounts import AccountRepository
 from tests.api_client import make_token
 from tests.browser import browser_turn, screenshot
-from tests.conftest import AppFactory, Database, RunningApp
+from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
 
 CHROMIUM = os.environ.get("OTKLIK_CHROMIUM", "/usr/bin/chromium")
@@ -320,3 +322,45 @@ async def test_bad_ids_and_days_get_an_answer_not_a_500(start_app: AppFactory, d
         async with app.http.get(app.url + path + widest, headers=headers) as resp:
             body = await resp.json()
             assert resp.status == 422 and "from" in str(body), (path, body)
+
+
+async def test_disabling_a_person_ends_their_tokens_and_their_live_page(
+    start_app: AppFactory, database: Database
+):
+    """A token made in the console belongs to whoever made it and dies with their account;
+    their open live-queue socket is closed, whichever process disabled them (here the CLI)."""
+    app = await start_app(telegram_mode=None, scheduler={"enabled": False})
+    await _staff(database, "boss", "admin")
+    await _staff(database, "mira", "admin")
+    async with _session() as mira:
+        csrf = await _sign_in(mira, app, "mira")
+        async with mira.post(
+            app.url + "/admin/people/tokens",
+            data={"csrf": csrf, "name": "mira-crm", "role": "admin"},
+        ) as resp:
+            found = re.search(r"<code>(otk_[^<]+)</code>", await resp.text())
+        assert found is not None
+        api = {"Authorization": f"Bearer {found.group(1)}"}
+        async with app.http.get(app.url + "/api/v1/audit", headers=api) as resp:
+            assert resp.status == 200
+        socket = await mira.ws_connect(app.url + "/inbox/live", headers={"Origin": app.url})
+        disabled = await asyncio.to_thread(
+            run_otklik, database, "staff", "disable", "mira", cwd=Path.cwd()
+        )
+        assert disabled.returncode == 0, disabled.stderr
+        assert "1 of its tokens revoked" in disabled.stdout
+        async with app.http.get(app.url + "/api/v1/audit", headers=api) as resp:
+            assert resp.status == 401
+        message = await socket.receive(timeout=60)  # closed within SESSION_CHECK_SECONDS
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        await socket.close()
+    # A token whose maker was disabled before tokens had owners revoked is refused as well.
+    async with create_session_pool(database.engine)() as session, session.begin():
+        mira_id = (
+            await session.execute(select(StaffAccount.id).where(StaffAccount.login == "mira"))
+        ).scalar_one()
+        _, old = await TokenRepository(session).create("mira-old", "admin", owner_id=mira_id)
+    async with app.http.get(
+        app.url + "/api/v1/audit", headers={"Authorization": f"Bearer {old}"}
+    ) as resp:
+        assert resp.status == 401

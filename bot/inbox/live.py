@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from aiohttp import web
@@ -15,10 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import DB_ERRORS
-from storage.models import TicketMessage
+from storage.models import TicketMessage, utcnow
+from storage.repositories.staff_accounts import SessionRepository
 
 log = logging.getLogger(__name__)
 LOOKBACK = 200  # ids behind the newest seen that are read again, for late commits
+SESSION_CHECK_SECONDS = 2.0  # how soon a socket of an ended session is closed
 
 
 class InboxLive:
@@ -26,14 +29,19 @@ class InboxLive:
         self._pool = pool
         self._interval = interval
         self._sockets: set[web.WebSocketResponse] = set()
+        # Each socket's web session id: a socket lives no longer than its session (sign-out,
+        # expiry, the account disabled here or with `otklik staff disable` in another process).
+        self._owners: dict[web.WebSocketResponse, str] = {}
+        self._checked = 0.0
         self._task: asyncio.Task[None] | None = None
         self._last_id: int | None = None
         self._seen: set[int] = set()  # ids within the look-back already told
 
-    async def serve(self, request: web.Request) -> web.WebSocketResponse:
+    async def serve(self, request: web.Request, session_id: str) -> web.WebSocketResponse:
         socket = web.WebSocketResponse(heartbeat=30, max_msg_size=1024)
         await socket.prepare(request)
         self._sockets.add(socket)
+        self._owners[socket] = session_id
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._watch())
         try:
@@ -41,6 +49,7 @@ class InboxLive:
                 pass
         finally:
             self._sockets.discard(socket)
+            self._owners.pop(socket, None)
         return socket
 
     async def _watch(self) -> None:
@@ -52,6 +61,10 @@ class InboxLive:
                 log.warning("inbox live: database unavailable")
             if changed:
                 await self._tell({"type": "tickets", "ids": changed})
+            if time.monotonic() - self._checked >= SESSION_CHECK_SECONDS:
+                self._checked = time.monotonic()
+                with contextlib.suppress(*DB_ERRORS):
+                    await self._close_ended()
             await asyncio.sleep(self._interval)
         self._last_id = None
 
@@ -81,6 +94,20 @@ class InboxLive:
         floor = self._last_id - LOOKBACK
         self._seen = {i for i in self._seen if i > floor} | {i for i, _ in rows if i > floor}
         return sorted({ticket_id for _, ticket_id in rows})
+
+    async def _close_ended(self) -> None:
+        """Close the sockets whose session has ended or whose account is disabled."""
+        owners = dict(self._owners)
+        if not owners:
+            return
+        async with self._pool() as session:
+            live = await SessionRepository(session).live(set(owners.values()), utcnow())
+        for socket, session_id in owners.items():
+            if session_id not in live:
+                self._sockets.discard(socket)
+                self._owners.pop(socket, None)
+                with contextlib.suppress(Exception):
+                    await socket.close(code=4401, message=b"signed out")
 
     async def _tell(self, frame: dict[str, Any]) -> None:
         for socket in list(self._sockets):

@@ -405,7 +405,7 @@ routes.post("/inbox/logout")(signed_in_only(_logout))
 async def _live(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
     if not auth.same_site(request):
         raise web.HTTPForbidden(text="another site may not open the inbox's socket")
-    return await request.app[INBOX_LIVE].serve(request)
+    return await request.app[INBOX_LIVE].serve(request, request.cookies.get(auth.COOKIE, ""))
 
 
 routes.get("/inbox/live")(signed_in_only(_live))

@@ -82,9 +82,10 @@ async def _disable_account(request: web.Request, signed: auth.Signed) -> web.Str
             raise _back(error="you cannot disable your own account")
         found.disabled_at = found.disabled_at or utcnow()
         await SessionRepository(session).end_all(found.id)
+        revoked = await TokenRepository(session).revoke_owned(found.id, utcnow())
         AuditLog(session).add(f"staff:{signed.login}", "staff.disable", f"staff:{found.login}")
         login = found.login
-    raise _back(done=f"{login} disabled; its sessions ended")
+    raise _back(done=f"{login} disabled; its sessions ended, {revoked} of its tokens revoked")
 
 
 async def _create_token(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
@@ -97,7 +98,7 @@ async def _create_token(request: web.Request, signed: auth.Signed) -> web.Stream
         tokens = TokenRepository(session)
         if await tokens.named(name) is not None:
             raise _back(error=f"name: a token {name!r} exists (revoke it, or pick another name)")
-        _, token = await tokens.create(name, role)
+        _, token = await tokens.create(name, role, owner_id=signed.account_id)
         AuditLog(session).add(f"staff:{signed.login}", "token.create", f"token:{name}")
         # Shown on this one answer and never again: not in a redirect's URL, not stored.
         return await _render(request, signed, session, made_token=token)

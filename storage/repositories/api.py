@@ -7,12 +7,13 @@ import json
 import re
 import secrets
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ApiToken, AuditEntry, utcnow
+from storage.models import ApiToken, AuditEntry, StaffAccount, utcnow
 
 TOKEN_PREFIX = "otk_"
 
@@ -28,7 +29,9 @@ class TokenRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def create(self, name: str, role: str) -> tuple[ApiToken, str]:
+    async def create(
+        self, name: str, role: str, owner_id: int | None = None
+    ) -> tuple[ApiToken, str]:
         """A new token; the plain text is returned once and never stored."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         row = ApiToken(
@@ -37,6 +40,7 @@ class TokenRepository:
             token_hash=hash_token(token),
             prefix=token[:10],
             created_at=utcnow(),
+            owner_id=owner_id,
         )
         self._session.add(row)
         await self._session.flush()
@@ -53,11 +57,27 @@ class TokenRepository:
         """The unrevoked token with this text, if any. Looked up by hash: the comparison is of
         hashes, so its timing says nothing about the token."""
         found = await self._session.execute(
-            select(ApiToken).where(
-                ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
-            )
+            select(ApiToken, StaffAccount.disabled_at)
+            .outerjoin(StaffAccount, StaffAccount.id == ApiToken.owner_id)
+            .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
         )
-        return found.scalar_one_or_none()
+        row = found.first()
+        if row is None:
+            return None
+        # A token made by a person is theirs: it stops with their account (disabling revokes
+        # it too, see revoke_owned; this holds for one made before that existed).
+        if row.ApiToken.owner_id is not None and row.disabled_at is not None:
+            return None
+        return row.ApiToken  # type: ignore[no-any-return]
+
+    async def revoke_owned(self, owner_id: int, now: datetime) -> int:
+        """Revoke every token this account made; how many."""
+        result = await self._session.execute(
+            update(ApiToken)
+            .where(ApiToken.owner_id == owner_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class AuditLog:

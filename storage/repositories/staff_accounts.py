@@ -80,6 +80,20 @@ class SessionRepository:
             web_session.expires_at = now + lifetime
         return web_session, account
 
+    async def live(self, session_ids: set[str], now: datetime) -> set[str]:
+        """Which of these sessions are unexpired, of an account not disabled."""
+        hashes = {_hash(s): s for s in session_ids}
+        found = await self._session.execute(
+            select(WebSession.id_hash)
+            .join(StaffAccount, StaffAccount.id == WebSession.account_id)
+            .where(
+                WebSession.id_hash.in_(list(hashes)),
+                WebSession.expires_at > now,
+                StaffAccount.disabled_at.is_(None),
+            )
+        )
+        return {hashes[h] for h in found.scalars()}
+
     async def end(self, session_id: str) -> None:
         await self._session.execute(
             delete(WebSession).where(WebSession.id_hash == _hash(session_id))
