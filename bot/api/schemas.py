@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    WithJsonSchema,
 )
 
 from bot.core.days import FIRST_DAY, LAST_DAY
@@ -223,7 +224,21 @@ def _reportable(value: date) -> date:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date), AfterValidator(_reportable)]
+# The range is in the schema too, as the years a pattern allows (JSON Schema has no bounds for
+# a date), so that a client (and schemathesis) knows a day outside it is refused.
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    AfterValidator(_reportable),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": r"^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}$",
+            "description": f"A day from {FIRST_DAY} to {LAST_DAY}, as YYYY-MM-DD",
+        }
+    ),
+]
 
 
 class ReportQuery(Model):
