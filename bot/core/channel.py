@@ -57,7 +57,12 @@ def fit(reply: Reply, capabilities: Capabilities) -> list[Reply]:
     ]
 
 
+def cut(text: str, limit: int) -> str:
+    """At most `limit` characters, an ellipsis marking a cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _label(button: Button, limit: int) -> Button:
     if len(button.text) <= limit:
         return button
-    return Button(button.text[: limit - 1] + "…", button.data)
+    return Button(cut(button.text, limit), button.data)

@@ -9,13 +9,17 @@ just such a number, and forgets it once used, so a later "5" is plain text again
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.messages import Button
+from storage.db import DB_ERRORS, short_statements
 from storage.models import ChannelIdentity
+
+log = logging.getLogger(__name__)
 
 KEY = re.compile(r"\d{1,2}")
 
@@ -78,3 +82,20 @@ async def take(session: AsyncSession, channel: str, external_id: str, text: str)
         return None
     await session.execute(update(ChannelIdentity).where(*where).values(offered=""))
     return data
+
+
+async def offer_after_sending(
+    pool: async_sessionmaker[AsyncSession],
+    channel: str,
+    external_id: str,
+    choices: dict[str, str],
+) -> None:
+    """Keep what the numbers of a message already sent mean. A database failure is logged,
+    not raised: the message went out, and saying otherwise would send it again (a typed number
+    may then not be understood)."""
+    try:
+        with short_statements():
+            async with pool() as session, session.begin():
+                await offer(session, channel, external_id, choices)
+    except DB_ERRORS:
+        log.warning("%s: sent, but the choices offered could not be stored", channel)

@@ -18,6 +18,7 @@ from bot.campaigns.answers import SURVEY_COMMENT, SurveyAnswers
 from bot.config import FaqConfig
 from bot.core import choices
 from bot.core import language as lang
+from bot.core.channel import cut
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import WorkingHours
 from bot.core.hours_text import asked_days, describe_days, describe_hours
@@ -561,7 +562,7 @@ def _command_argument(text: str) -> str:
 
 
 def _label(question: str, limit: int = 60) -> str:
-    return question if len(question) <= limit else question[: limit - 1] + "…"
+    return cut(question, limit)
 
 
 def _survey_action(action: str) -> bool:

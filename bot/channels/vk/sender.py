@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import secrets
 from typing import Any
 
@@ -25,9 +24,7 @@ from bot.core.channel import Capabilities, fit
 from bot.core.choices import numbered
 from bot.core.messages import Reply
 from bot.core.outbox import SendResult, SendStatus
-from storage.db import DB_ERRORS, short_statements
-
-log = logging.getLogger(__name__)
+from storage.db import short_statements
 
 # VK's keyboards: inline under a message at most 10 buttons in 6 rows; the one in place of the
 # user's at most 40 in 10 rows; either at most 5 a row. Past them VK refuses the message (911).
@@ -154,10 +151,5 @@ class VkSender:
             if result.status is not SendStatus.SENT:
                 return result
         if offered:
-            try:
-                with short_statements():
-                    async with self._pool() as session, session.begin():
-                        await choices.offer(session, CHANNEL, recipient, offered)
-            except DB_ERRORS:
-                log.warning("vk: sent, but the choices offered could not be stored")
+            await choices.offer_after_sending(self._pool, CHANNEL, recipient, offered)
         return SendResult(SendStatus.SENT)

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.core.channel import Capabilities, fit
+from bot.core.channel import Capabilities, cut, fit
 from bot.core.choices import numbered
 from bot.core.messages import Reply
 
@@ -31,10 +31,6 @@ ROW_CHARS = 24  # a list row's title; row titles must differ too
 DESCRIPTION_CHARS = 72  # a list row's description: the rest of a longer label
 PARAMETER_CHARS = 1000
 _SPACES = re.compile(r"[ \t]{2,}")
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _distinct(titles: list[str]) -> bool:
@@ -86,7 +82,7 @@ def render(reply: Reply, to: str, *, window_open: bool, template: str, language:
         elif (
             len(buttons) <= REPLY_BUTTONS
             and len(text) <= BODY_CHARS
-            and _distinct(titles := [_cut(b.text, REPLY_CHARS) for b in buttons])
+            and _distinct(titles := [cut(b.text, REPLY_CHARS) for b in buttons])
         ):
             action = {
                 "buttons": [
@@ -99,13 +95,13 @@ def render(reply: Reply, to: str, *, window_open: bool, template: str, language:
         elif (
             len(buttons) <= LIST_ROWS
             and len(text) <= BODY_CHARS
-            and _distinct(titles := [_cut(b.text, ROW_CHARS) for b in buttons])
+            and _distinct(titles := [cut(b.text, ROW_CHARS) for b in buttons])
         ):
             rows = []
             for button, title in zip(buttons, titles, strict=True):
                 row = {"id": button.data, "title": title}
                 if title != button.text:  # the whole label, as the row's description
-                    row["description"] = _cut(button.text, DESCRIPTION_CHARS)
+                    row["description"] = cut(button.text, DESCRIPTION_CHARS)
                 rows.append(row)
             interactive = {
                 "type": "list",

@@ -4,7 +4,6 @@ message's wamid is kept on its outbox row, where delivery statuses arrive later.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -19,9 +18,7 @@ from bot.config import WhatsAppConfig
 from bot.core import choices
 from bot.core.messages import Reply
 from bot.core.outbox import NOT_REACHED, SendResult, SendStatus
-from storage.db import DB_ERRORS, short_statements
-
-log = logging.getLogger(__name__)
+from storage.db import short_statements
 
 WINDOW = timedelta(hours=24)
 
@@ -102,13 +99,6 @@ class WhatsAppSender:
             if wamid is not None:
                 wamids.append(wamid)
         if rendered.choices:
-            try:
-                with short_statements():
-                    async with self._pool() as session, session.begin():
-                        await choices.offer(session, CHANNEL, recipient, rendered.choices)
-            except DB_ERRORS:
-                # Sent all the same: saying otherwise would send it again; a typed number
-                # may then not be understood.
-                log.warning("whatsapp: sent, but the choices offered could not be stored")
+            await choices.offer_after_sending(self._pool, CHANNEL, recipient, rendered.choices)
         # The wamid goes on the outbox row with its sent-mark; statuses find the row by it.
         return SendResult(SendStatus.SENT, external_id=wamids[-1] if wamids else None)
