@@ -140,9 +140,10 @@ def run_otklik(database: Database, *args: str, cwd: Path) -> subprocess.Complete
 
 
 def spawn_bot(
-    database: Database, api_base: str, port: int, **overrides: str
+    database: Database, api_base: str, port: int, *, read_stderr: bool = False, **overrides: str
 ) -> subprocess.Popen[bytes]:
-    """`otklik run` as a real process in webhook mode against the fake Bot API (to be killed)."""
+    """`otklik run` as a real process in webhook mode against the fake Bot API (to be killed);
+    `read_stderr`: its stderr is a pipe the test reads (what a refused start says)."""
     env = cli_env(
         database,
         OTKLIK__HTTP__PORT=str(port),
@@ -153,6 +154,14 @@ def spawn_bot(
         OTKLIK__TELEGRAM__WEBHOOK_SECRET=WEBHOOK_SECRET,
         **overrides,
     )
+    if read_stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
     # OTKLIK_TEST_BOT_LOG=FILE keeps the process's log there (for debugging a test).
     with open(os.environ.get("OTKLIK_TEST_BOT_LOG") or os.devnull, "ab") as log:
         return subprocess.Popen(

@@ -24,44 +24,27 @@ from tests.conftest import (
     PG_URL,
     ROOT,
     SPAWN_WITHIN,
-    TOKEN,
-    WEBHOOK_SECRET,
     Database,
-    cli_env,
     free_port,
     spawn_bot,
 )
 from tests.fake_telegram import FakeTelegram
 
 
-def _second_bot(database: Database, api_base: str, port: int) -> subprocess.Popen[str]:
-    env = cli_env(
-        database,
-        OTKLIK__HTTP__PORT=str(port),
-        OTKLIK__TELEGRAM__TOKEN=TOKEN,
-        OTKLIK__TELEGRAM__MODE="webhook",
-        OTKLIK__TELEGRAM__API_BASE=api_base,
-        OTKLIK__TELEGRAM__WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook",
-        OTKLIK__TELEGRAM__WEBHOOK_SECRET=WEBHOOK_SECRET,
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _second_bot(database: Database, api_base: str, port: int) -> subprocess.Popen[bytes]:
+    return spawn_bot(database, api_base, port, read_stderr=True)
 
 
-async def _exit_of(process: subprocess.Popen[str], within: float = SPAWN_WITHIN) -> tuple[int, str]:
+async def _exit_of(
+    process: subprocess.Popen[bytes], within: float = SPAWN_WITHIN
+) -> tuple[int, str]:
     try:
         _, stderr = await asyncio.to_thread(process.communicate, None, within)
     except subprocess.TimeoutExpired:
         process.kill()
         await asyncio.to_thread(process.communicate)
         pytest.fail("the second process kept running: it is doing the first one's work")
-    return process.returncode, stderr
+    return process.returncode, stderr.decode("utf-8", "replace")
 
 
 @pytest.mark.skipif(bool(PG_URL), reason="one process per SQLite file; PostgreSQL uses leases")
