@@ -43,6 +43,7 @@ from bot.core.inbound_queue import InboundQueue
 from bot.core.intents import matcher_for
 from bot.core.messages import Reply
 from bot.core.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
+from bot.core.public_targets import TargetPolicy
 from bot.core.routing import seed_rules
 from bot.core.semantic import load_embedder
 from bot.core.sla import SlaWatch
@@ -178,7 +179,10 @@ def create_services(
         clock=clock,
     )
     services.webhooks = WebhookSender(
-        pool, RetryPolicy(retry.retry_base_seconds, retry.retry_max_seconds, retry.max_attempts)
+        pool,
+        RetryPolicy(retry.retry_base_seconds, retry.retry_max_seconds, retry.max_attempts),
+        timeout=settings.webhooks.timeout_seconds,
+        policy=TargetPolicy.allowing(settings.webhooks.allowed_targets),
     )
     services.inbound = InboundQueue(
         pool, conversation, outbox, metrics, recovery_interval=retry.recovery_seconds

@@ -7,6 +7,7 @@ never has to read a traceback to find a typo.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -27,6 +28,15 @@ RESERVED_CHANNELS = ("telegram", "webchat", "staff", "whatsapp", "vk", "email")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 PRIORITIES = ("low", "normal", "high", "urgent")
 CONFIG_ENV = "OTKLIK_CONFIG"
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?")
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text.strip("[]"), strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 class ConfigError(Exception):
@@ -326,6 +336,17 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class WebhooksConfig:
+    """Outgoing webhooks (registered over the API by admins)."""
+
+    # Only public addresses are posted to. Entries here are allowed too: an address, a network
+    # ("10.0.0.0/8") or a host name, for an integration inside your own network.
+    allowed_targets: list[str] = field(default_factory=list)
+    # Seconds to wait for the receiver's answer before counting the attempt as failed.
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class SchedulerConfig:
     # Only one process of a deployment should run scheduled jobs.
     enabled: bool = True
@@ -369,6 +390,7 @@ class Settings:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     source: str = "<defaults>"
@@ -589,6 +611,14 @@ def _check_semantics(settings: Settings) -> None:
     ):
         if getattr(outbox, key) <= 0:
             raise ConfigError(f"{source}: [outbox] {key}: must be above 0")
+    if settings.webhooks.timeout_seconds <= 0:
+        raise ConfigError(f"{source}: [webhooks] timeout_seconds: must be above 0")
+    for target in settings.webhooks.allowed_targets:
+        if not _is_network(target) and not _HOST_NAME.fullmatch(target):
+            raise ConfigError(
+                f"{source}: [webhooks] allowed_targets: {target!r} is not an address, a network "
+                "or a host name"
+            )
     api = settings.api
     for key in ("requests_per_minute", "burst", "sign_in_per_minute", "session_hours"):
         if getattr(api, key) <= 0:

@@ -595,7 +595,8 @@ class WebhookDelivery(Base):
     )
     event: Mapped[str] = mapped_column(String(32))
     payload: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    # pending | sent | failed | cancelled (its webhook removed)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)

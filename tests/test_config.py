@@ -91,6 +91,10 @@ def test_config_env_names_the_file(tmp_path: Path):
         ("[hours]\ntimezone = 'Nowhere/City'\n", "[hours] timezone: unknown time zone"),
         ("[hours.weekly]\nmon = ['9 to 5']\n", "[hours] weekly.mon: bad interval"),
         ("[http\n", "not valid TOML"),
+        (
+            "[webhooks]\nallowed_targets = ['http://crm.local/x']\n",
+            "[webhooks] allowed_targets: 'http://crm.local/x' is not an address, a network",
+        ),
     ],
 )
 def test_mistakes_name_key_and_file(tmp_path: Path, text: str, message: str):

@@ -367,7 +367,7 @@ class WebhookList(Model):
 class DeliveryOut(Model):
     id: int
     event: str
-    status: Literal["pending", "sent", "failed"]
+    status: Literal["pending", "sent", "failed", "cancelled"]
     attempts: int
     last_status: int | None
     last_error: str | None

@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from bot.api import schemas
 from bot.api.operations import ApiError, Call, Operation
-from bot.web.keys import SESSION_POOL
+from bot.core.public_targets import TargetPolicy
+from bot.core.webhooks import cancel_pending_in
+from bot.web.keys import SESSION_POOL, SETTINGS
 from storage.models import Webhook, WebhookDelivery, utcnow
 from storage.repositories.api import AuditLog
 
@@ -22,6 +24,10 @@ def _out(hook: Webhook) -> schemas.WebhookOut:
 
 async def add_webhook(call: Call) -> schemas.WebhookMade:
     body: schemas.WebhookIn = call.body
+    allowed = call.request.app[SETTINGS].webhooks.allowed_targets
+    refused = TargetPolicy.allowing(allowed).url_refusal(body.url)
+    if refused is not None:
+        raise ApiError(422, f"not a public address: {refused}", field="url")
     secret = "whsec_" + secrets.token_urlsafe(32)
     async with call.request.app[SESSION_POOL]() as session, session.begin():
         hook = Webhook(
@@ -55,7 +61,10 @@ async def remove_webhook(call: Call) -> schemas.Removed:
         if hook is None or hook.removed_at is not None:
             raise ApiError(404, "no such webhook")
         hook.removed_at = utcnow()
-        AuditLog(session).add(call.caller.actor, "webhook.remove", f"webhook:{hook.id}")
+        cancelled = await cancel_pending_in(session, hook.id)
+        AuditLog(session).add(
+            call.caller.actor, "webhook.remove", f"webhook:{hook.id}", {"cancelled": cancelled}
+        )
     return schemas.Removed(id=call.ids["webhook_id"], removed=True)
 
 
@@ -87,7 +96,7 @@ OPERATIONS = [
         roles=("admin",),
         body=schemas.WebhookIn,
         status=201,
-        errors=(400, 413),
+        errors=(400, 413, 422),
     ),
     Operation(
         "GET",

@@ -5,7 +5,11 @@ ticket made, resolved; a survey answered; a detractor), so an event is never tol
 happened, nor lost when it did. `WebhookSender` posts them after: signed like the generic HTTP
 channel (`X-Otklik-Signature: v1=HMAC-SHA256("<timestamp>.<body>")`, with `X-Otklik-Event` and
 `X-Otklik-Delivery`), 2xx is done, anything else is tried again with back-off until the attempts
-run out. Each delivery is claimed by one process with a conditional update."""
+run out. Each delivery is claimed by one process with a conditional update.
+
+The URL is an admin's, so the post is guarded (`bot.core.public_targets`): only public addresses
+unless the operator allowed more, no redirects followed, and only the status (never the body
+that came back) kept in `last_error`. A removed webhook's pending deliveries are cancelled."""
 
 from __future__ import annotations
 
@@ -19,10 +23,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.outbox import RetryPolicy
+from bot.core.public_targets import GuardedResolver, TargetPolicy, refusal_of
 from bot.core.signing import signed_headers
 from storage.db import DB_ERRORS, short_statements
 from storage.models import SurveyResponse, Webhook, WebhookDelivery, utcnow
@@ -30,6 +36,7 @@ from storage.models import SurveyResponse, Webhook, WebhookDelivery, utcnow
 log = logging.getLogger(__name__)
 EVENTS = ("ticket.created", "ticket.resolved", "survey.answered", "survey.detractor")
 LEASE = timedelta(seconds=60)  # a process that dies mid-post leaves it to another after this
+REFUSED = "refused: "
 
 
 async def emit(session: AsyncSession, event: str, payload: dict[str, Any]) -> int:
@@ -86,9 +93,13 @@ class WebhookSender:
         *,
         interval: float = 1.0,
         timeout: float = 10.0,
+        policy: TargetPolicy | None = None,
+        dns: AbstractResolver | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._pool = pool
+        self._policy = policy or TargetPolicy()
+        self._dns = dns  # the system's resolver unless given
         self._retry = retry
         self._interval = interval
         self._timeout = timeout
@@ -167,6 +178,9 @@ class WebhookSender:
         if row is None:
             return
         delivery, hook = row
+        if hook.removed_at is not None:
+            await cancel_pending(self._pool, hook.id)
+            return
         body = delivery.payload.encode()
         headers = {
             "Content-Type": "application/json",
@@ -174,25 +188,17 @@ class WebhookSender:
             "X-Otklik-Delivery": str(delivery.id),
             **signed_headers(hook.secret, body, self._clock()),
         }
-        status: int | None = None
-        error: str | None = None
-        try:
-            if self._http is None or self._http.closed:
-                self._http = aiohttp.ClientSession()
-            timeout = aiohttp.ClientTimeout(total=self._timeout)
-            async with self._http.post(hook.url, data=body, headers=headers, timeout=timeout) as r:
-                status = r.status
-                if not 200 <= r.status < 300:
-                    error = (await r.text())[:300]
-        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
+        status, error = await self._deliver(hook.url, body, headers)
         attempts = delivery.attempts + 1
         done = error is None
-        gave_up = not done and attempts >= self._retry.max_attempts
+        refused = error is not None and error.startswith(REFUSED)  # trying again changes nothing
+        gave_up = not done and (refused or attempts >= self._retry.max_attempts)
         async with self._pool() as session, session.begin():
             await session.execute(
                 update(WebhookDelivery)
-                .where(WebhookDelivery.id == delivery.id)
+                .where(  # a removal while it was posted has cancelled it: that stands
+                    WebhookDelivery.id == delivery.id, WebhookDelivery.status == "pending"
+                )
                 .values(
                     attempts=attempts,
                     last_status=status,
@@ -202,3 +208,44 @@ class WebhookSender:
                     next_attempt_at=utcnow() + self._retry.delay(attempts),
                 )
             )
+
+    async def _deliver(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int | None, str | None]:
+        """POST once: the status, and what went wrong in words of our own (None when 2xx)."""
+        refused = self._policy.url_refusal(url)
+        if refused is not None:
+            return None, REFUSED + refused
+        if self._http is None or self._http.closed:
+            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._policy, self._dns))
+            self._http = aiohttp.ClientSession(connector=connector, trust_env=False)
+        timeout = aiohttp.ClientTimeout(total=self._timeout)
+        try:
+            async with self._http.post(
+                url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+            ) as answer:
+                if 200 <= answer.status < 300:
+                    return answer.status, None
+                return answer.status, f"HTTP {answer.status}"
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            refused = refusal_of(exc)
+            if refused is not None:
+                return None, REFUSED + refused
+            if isinstance(exc, TimeoutError):
+                return None, f"no answer within {self._timeout:g} s"
+            return None, f"could not connect ({type(exc).__name__})"
+
+
+async def cancel_pending(pool: async_sessionmaker[AsyncSession], webhook_id: int) -> int:
+    """Stop what is still to be tried for a removed webhook; how many were stopped."""
+    async with pool() as session, session.begin():
+        return await cancel_pending_in(session, webhook_id)
+
+
+async def cancel_pending_in(session: AsyncSession, webhook_id: int) -> int:
+    result = await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.webhook_id == webhook_id, WebhookDelivery.status == "pending")
+        .values(status="cancelled", last_error="the webhook was removed")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
