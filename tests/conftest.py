@@ -13,13 +13,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, ClientWebSocketResponse
 from aiohttp.test_utils import TestServer, get_unused_port_socket
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -204,6 +205,28 @@ class RunningApp:
     async def post_json(self, path: str, payload: Any) -> tuple[int, Any]:
         async with self.http.post(self.url + path, json=payload) as resp:
             return resp.status, await resp.json()
+
+    async def chat_history(
+        self, session: str, after: int | str = 0, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """The widget's restore: the session in its header, never in the URL."""
+        async with self.http.get(
+            f"{self.url}/api/v1/chat/history",
+            params={"after": str(after)},
+            headers={"X-Otklik-Session": session, **(headers or {})},
+        ) as resp:
+            return resp.status, await resp.json()
+
+    @asynccontextmanager
+    async def chat_socket(
+        self, session: str, headers: dict[str, str] | None = None
+    ) -> AsyncIterator[ClientWebSocketResponse]:
+        """A widget's socket, bound to `session` by its hello frame before it is handed over
+        (so a push that follows finds it)."""
+        async with self.http.ws_connect(self.url + "/chat/ws", headers=headers) as socket:
+            await socket.send_json({"type": "hello", "session": session})
+            assert await socket.receive_json(timeout=SPAWN_WITHIN) == {"type": "ready"}
+            yield socket
 
     closed: bool = False
 

@@ -256,18 +256,18 @@ async def test_http_routes_answer_bad_input_with_4xx_or_an_answer(
             if label.startswith("deep") and status != 400:
                 failures.append(f"{label} on {route.path}: {status}, expected 400")
 
-    for label, query in [
-        ("after too big", f"session={SESSION}&after={NINES}"),
-        ("after non-ASCII digits", f"session={SESSION}&after=²"),
-        ("after negative", f"session={SESSION}&after=-5"),
-        ("no session", "after=1"),
-        ("bad session", "session=%00%ff&after=1"),
+    for label, session, after in [
+        ("after too big", SESSION, NINES),
+        ("after non-ASCII digits", SESSION, "²"),
+        ("after negative", SESSION, "-5"),
+        ("no session", "", "1"),
+        ("bad session", "ünï cödé", "1"),
     ]:
-        async with app.http.get(f"{app.url}/api/v1/chat/history?{query}") as resp:
-            if resp.status >= 500:
-                failures.append(f"history {label}: {resp.status}")
-            elif label != "after negative" and resp.status != 400:
-                failures.append(f"history {label}: {resp.status}, expected 400")
+        status, _ = await app.chat_history(session, after)
+        if status >= 500:
+            failures.append(f"history {label}: {status}")
+        elif label != "after negative" and status != 400:
+            failures.append(f"history {label}: {status}, expected 400")
 
     for label, body in [("deep array", DEEP_JSON), ("deep object", DEEP_OBJECT)]:
         status = await check(f"webhook {label}", WEBHOOK, body, HOOK_HEADERS)
@@ -338,7 +338,7 @@ async def test_websocket_bad_frames_get_error_frames_and_the_socket_stays(
         ("unknown type", _dumps({"type": "nope"})),
         ("huge id", _dumps({"type": "message", "text": "hi", "id": 10**200})),
     ]
-    async with app.http.ws_connect(f"{app.url}/chat/ws?session={SESSION}") as socket:
+    async with app.chat_socket(SESSION) as socket:
         for label, frame in frames:
             await socket.send_str(frame)
             answer = await socket.receive(timeout=10)
@@ -370,7 +370,7 @@ async def test_websocket_survives_a_failing_handler(
         return await real_handle(*args, **kwargs)
 
     monkeypatch.setattr(conversation, "handle", handle_once_broken)
-    async with app.http.ws_connect(f"{app.url}/chat/ws?session={SESSION}") as socket:
+    async with app.chat_socket(SESSION) as socket:
         await socket.send_str(_dumps({"type": "message", "text": "hello"}))
         first = await socket.receive(timeout=10)
         assert first.type == aiohttp.WSMsgType.TEXT

@@ -292,7 +292,7 @@ async def test_web_chat_customer_answers_a_survey(
     session_id = "web-survey-0001"
     await app.post_json("/api/v1/chat/messages", {"session": session_id, "text": "/start"})
     await _campaign(database)
-    async with app.http.ws_connect(app.url + f"/chat/ws?session={session_id}") as socket:
+    async with app.chat_socket(session_id) as socket:
         await launch_campaigns(app.services)
         await app.services.campaigns.run_once()
         frame = await socket.receive_json(timeout=5)

@@ -142,14 +142,14 @@ async def test_web_chat_customer_gets_staff_reply_live_and_in_history(
     )
     assert body["replies"][0]["text"].startswith("Ticket #1 is open")
     await fake_tg.wait_for("createForumTopic")
-    async with app.http.ws_connect(app.url + f"/chat/ws?session={session}") as socket:
+    async with app.chat_socket(session) as socket:
         await fake_tg.deliver(
             fake_tg.group_message(STAFF_CHAT, AGENT, "Refund sent today", thread_id=500)
         )
         frame = await socket.receive_json(timeout=5)
     assert frame["replies"][0]["text"] == "Support (Иван):\nRefund sent today"
-    async with app.http.get(app.url + f"/api/v1/chat/history?session={session}") as resp:
-        history = (await resp.json())["messages"]
+    _, restored = await app.chat_history(session)
+    history = restored["messages"]
     assert history[-1] == {
         "id": frame["replies"][0]["id"],
         "direction": "out",

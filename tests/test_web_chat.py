@@ -143,7 +143,7 @@ async def test_html_in_page_is_never_interpreted(start_app: AppFactory, database
 
 async def test_websocket_conversation(start_app: AppFactory, faq_loaded: Database):
     app = await start_app(telegram_mode=None)
-    async with app.http.ws_connect(app.url + f"/chat/ws?session={SESSION}") as socket:
+    async with app.chat_socket(SESSION) as socket:
         await socket.send_json({"type": "message", "text": "/start", "language": "en-US"})
         frame = await socket.receive_json(timeout=5)
         assert frame["type"] == "replies"
@@ -156,7 +156,14 @@ async def test_websocket_conversation(start_app: AppFactory, faq_loaded: Databas
         assert frame["type"] == "error"
         await socket.send_json({"type": "dance"})
         frame = await socket.receive_json(timeout=5)
-        assert frame == {"type": "error", "error": "'type' must be 'message', 'button' or 'seen'"}
+        assert frame == {
+            "type": "error",
+            "error": "'type' must be 'hello', 'message', 'button' or 'seen'",
+        }
+        # The socket is the hello's session's: another session's frame is refused on it.
+        await socket.send_json({"type": "message", "text": "hi", "session": "someone-else-01"})
+        frame = await socket.receive_json(timeout=5)
+        assert frame["type"] == "error" and "another session" in frame["error"]
         await socket.send_json({"type": "message", "text": "как вернуть товар"})
         frame = await socket.receive_json(timeout=5)
         assert "14 дней" in frame["replies"][0]["text"]

@@ -36,10 +36,9 @@ async def _say(app: RunningApp, text: str, session: str = VISITOR) -> dict[str, 
 
 
 async def _history(app: RunningApp, after: int = 0, session: str = VISITOR) -> list[dict[str, Any]]:
-    url = f"{app.url}/api/v1/chat/history?session={session}&after={after}"
-    async with app.http.get(url) as resp:
-        assert resp.status == 200
-        return list((await resp.json())["messages"])
+    status, answer = await app.chat_history(session, after)
+    assert status == 200, answer
+    return list(answer["messages"])
 
 
 async def _staff(app: RunningApp, token: str, method: str, path: str, body: Any) -> None:
@@ -112,8 +111,7 @@ async def test_what_came_while_the_page_was_closed_is_restored_and_marked_new(
     # so (a socket that is closing takes a push too); a page that reconnects catches up from
     # its last line and gets what it has not confirmed.
     last = restored[-1]["id"]
-    async with app.http.ws_connect(app.url + f"/chat/ws?session={VISITOR}") as socket:
-        await asyncio.sleep(0.05)
+    async with app.chat_socket(VISITOR) as socket:
         await _staff(app, token, "POST", "/api/v1/tickets/1/reply", {"text": "Ещё вопрос?"})
         frame = await socket.receive_json(timeout=10)
         pushed = frame["replies"][0]["id"]
@@ -132,8 +130,7 @@ async def test_bad_seen_and_history_requests_get_clear_errors(
     for body in ({"session": VISITOR}, {"session": VISITOR, "upto": "9"}, {"upto": 1}, [1]):
         status, answer = await app.post_json("/api/v1/chat/seen", body)
         assert status == 400 and answer["error"], body
-    async with app.http.get(f"{app.url}/api/v1/chat/history?session={VISITOR}&after=x") as resp:
-        assert resp.status == 400
+    assert (await app.chat_history(VISITOR, "x"))[0] == 400
     assert await _history(app, session="nobody-here-1") == []
 
 
@@ -147,8 +144,7 @@ async def test_a_survey_for_a_visitor_not_there_counts_as_sent_only_once_shown(
             await CustomerRepository(session).get_or_create("webchat", visitor, "", "ru")
         await service.create_survey(session, "nps", "nps", False, "{}")
         await service.create_campaign(session, name="NPS", survey_name="nps", run_at=NOW)
-    async with app.http.ws_connect(app.url + f"/chat/ws?session={present}") as socket:
-        await asyncio.sleep(0.05)
+    async with app.chat_socket(present) as socket:
         assert await launch_campaigns(app.services) == 2
         await app.services.campaigns.run_until_idle()
         frame = await socket.receive_json(timeout=10)

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.channels.webchat.hub import WebChatHub
 from bot.channels.webchat.payloads import (
     CHANNEL,
     BadPayload,
@@ -43,6 +44,11 @@ from storage.repositories.events import InboundEventRepository
 from storage.repositories.webchat import WebChatTranscript
 
 routes = web.RouteTableDef()
+SESSION_HEADER = "X-Otklik-Session"
+SESSION_NOT_IN_URL = (
+    "the session id is the visitor's credential and is not taken from a URL (URLs end up in "
+    f"logs): send it in the {SESSION_HEADER} header, or on the socket in a hello frame"
+)
 log = logging.getLogger(__name__)
 _PAGE = resources.files("bot.web").joinpath("static/chat.html")
 _SCRIPT = resources.files("bot.web").joinpath("static/chat.js")
@@ -172,18 +178,40 @@ async def post_button(request: web.Request) -> web.Response:
     return json_response(await _converse(request.app, message, label=button_label(payload)))
 
 
+class _Visitor:
+    """Whose socket this is: bound by its first frame that names a session (the widget sends
+    {"type": "hello", "session"} on open), so pushes for that session reach it; another
+    session on the same socket is refused."""
+
+    def __init__(self, hub: WebChatHub, socket: web.WebSocketResponse) -> None:
+        self._hub = hub
+        self._socket = socket
+        self.session: str | None = None
+
+    def claim(self, payload: dict[str, Any]) -> None:
+        if "session" not in payload and self.session is not None:
+            payload["session"] = self.session
+        session = session_id_of(payload)
+        if self.session is None:
+            self.session = session
+            self._hub.add(session, self._socket)
+        elif session != self.session:
+            raise BadPayload("this socket belongs to another session; open one per session")
+
+    def leave(self) -> None:
+        if self.session is not None:
+            self._hub.remove(self.session, self._socket)
+
+
 @routes.get("/chat/ws")
 async def chat_socket(request: web.Request) -> web.StreamResponse:
-    """Frames: {"type": "message", "text"} or {"type": "button", "data"}, with "session" in
-    the query string or in each frame; answers {"type": "replies", ...} or {"type": "error"}.
-    Everything is checked before the upgrade, so a refusal is a plain HTTP answer."""
+    """Frames: {"type": "hello"}, {"type": "message", "text"}, {"type": "button", "data"} or
+    {"type": "seen", "upto"}, the first with "session"; answers {"type": "replies", ...} or
+    {"type": "error"}. Everything is checked before the upgrade, so a refusal is a plain HTTP
+    answer; a session id in the URL is refused (URLs end up in proxies' logs)."""
     guard = request.app[WEBCHAT_GUARD]
-    session = request.query.get("session")
-    try:
-        if session is not None:
-            session_id_of({"session": session})
-    except BadPayload as exc:
-        return json_error(400, str(exc))
+    if "session" in request.query:
+        return json_error(400, SESSION_NOT_IN_URL)
     if not guard.origins.allows(request):
         return json_error(403, "this site may not open the chat (see [webchat] allowed_origins)")
     if limited := _too_many(guard, request):
@@ -198,21 +226,18 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
         socket = web.WebSocketResponse(heartbeat=30, max_msg_size=max_body)
         await socket.prepare(request)
         max_chars = request.app[SETTINGS].bot.max_message_chars
-        hub = request.app[WEBCHAT_HUB]
-        if session:
-            hub.add(session, socket)
+        visitor = _Visitor(request.app[WEBCHAT_HUB], socket)
         try:
-            await _serve_socket(request, socket, session, max_chars)
+            await _serve_socket(request, socket, visitor, max_chars)
         finally:
-            if session:
-                hub.remove(session, socket)
+            visitor.leave()
         return socket
     finally:
         guard.connections.leave(client)
 
 
 async def _serve_socket(
-    request: web.Request, socket: web.WebSocketResponse, session: str | None, max_chars: int
+    request: web.Request, socket: web.WebSocketResponse, visitor: _Visitor, max_chars: int
 ) -> None:
     guard = request.app[WEBCHAT_GUARD]
     client = guard.client(request)
@@ -233,8 +258,11 @@ async def _serve_socket(
             payload = untrusted.loads(frame.data)
             if not isinstance(payload, dict):
                 raise BadPayload("expected a JSON object")
-            payload.setdefault("session", session)
+            visitor.claim(payload)
             label = ""
+            if payload.get("type") == "hello":
+                await socket.send_json({"type": "ready"})  # pushes for the session come here now
+                continue
             if payload.get("type") == "seen":
                 await _seen(request.app, seen_of(payload))
                 continue
@@ -246,7 +274,7 @@ async def _serve_socket(
                 message = message_from_payload(payload, max_chars)
                 client_id = client_message_id(payload)
             else:
-                raise BadPayload("'type' must be 'message', 'button' or 'seen'")
+                raise BadPayload("'type' must be 'hello', 'message', 'button' or 'seen'")
         except (ValueError, BadPayload) as exc:
             await socket.send_json({"type": "error", "error": str(exc)})
             continue
@@ -266,16 +294,20 @@ async def _serve_socket(
 
 @routes.get("/api/v1/chat/history")
 async def history(request: web.Request) -> web.Response:
-    """What the visitor's widget shows, after `after` (a line id; 0 for the latest 100), plus
+    """The session comes in the X-Otklik-Session header, never in the URL.
+
+    What the visitor's widget shows, after `after` (a line id; 0 for the latest 100), plus
     every line not yet shown: a reload or a return restores the conversation, and what came
     while the page was closed (staff replies, surveys) is marked `new`. Buttons come with the
     lines after the visitor's last message, the ones still waiting for an answer."""
     if limited := _too_many(request.app[WEBCHAT_GUARD], request):
         return limited
+    if "session" in request.query:
+        return json_error(400, SESSION_NOT_IN_URL)
     try:
-        session_id = session_id_of({"session": request.query.get("session")})
+        session_id = session_id_of({"session": request.headers.get(SESSION_HEADER)})
     except BadPayload as exc:
-        return json_error(400, str(exc))
+        return json_error(400, f"{exc} (in the {SESSION_HEADER} header)")
     after_text = request.query.get("after", "0")
     after = 0 if after_text == "0" else untrusted.parse_id(after_text, untrusted.INT64_MAX)
     if after is None:

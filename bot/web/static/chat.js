@@ -86,7 +86,7 @@
   // The conversation as the server keeps it: on load, and after every reconnect, whatever
   // arrived while the page was closed or the socket was down, marked as new.
   async function restore() {
-    const response = await fetch(`/api/v1/chat/history?session=${session}&after=${lastId}`);
+    const response = await fetch(`/api/v1/chat/history?after=${lastId}`, {headers: {"X-Otklik-Session": session}});
     if (!response.ok) return null;
     const messages = (await response.json()).messages;
     let marked = false;
@@ -127,10 +127,14 @@
   }
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/chat/ws?session=${session}`);
+    socket = new WebSocket(`${scheme}://${location.host}/chat/ws`);
     // Nothing to say while connected ("online" read as "an agent is here"); a lost connection
     // is said, and what came meanwhile is fetched once it is back.
-    socket.onopen = () => { if (status.textContent) restore().catch(() => {}); status.textContent = ""; };
+    socket.onopen = () => {
+      socket.send(JSON.stringify({type: "hello", session}));  // never in the URL: it is the key
+      if (status.textContent) restore().catch(() => {});
+      status.textContent = "";
+    };
     socket.onclose = () => { status.textContent = T.reconnecting; setTimeout(connect, 3000); };
     socket.onmessage = event => {
       const frame = JSON.parse(event.data);
