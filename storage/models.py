@@ -88,14 +88,18 @@ class Customer(Base):
 
 
 class LinkCode(Base):
-    """A one-time code that makes the customer who types it the customer who asked for it."""
+    """A one-time code that makes the customer who types it the customer who asked for it,
+    once the typer confirms (`claimed_by`: who typed it and was asked)."""
 
     __tablename__ = "link_codes"
 
     code: Mapped[str] = mapped_column(String(16), primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Used, or called off by the one who asked for it ("this is not me").
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    claimed_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class CustomerMerge(Base):

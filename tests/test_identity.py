@@ -7,6 +7,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -36,6 +37,28 @@ async def _web(app, text: str, session: str = WEB) -> str:  # type: ignore[no-un
     return str(body["replies"][-1]["text"])
 
 
+async def _web_reply(app, text: str, session: str = WEB) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    status, body = await app.post_json("/api/v1/chat/messages", {"session": session, "text": text})
+    assert status == 200, body
+    return dict(body["replies"][-1])
+
+
+async def _press(app, data: str, session: str = WEB) -> str:  # type: ignore[no-untyped-def]
+    status, body = await app.post_json("/api/v1/chat/buttons", {"session": session, "data": data})
+    assert status == 200, body
+    return str(body["replies"][-1]["text"])
+
+
+async def _link_web(app, code: str, session: str = WEB) -> str:  # type: ignore[no-untyped-def]
+    """Type the code in the web chat and confirm: what the bot says at the end."""
+    asked = await _web_reply(app, f"/link {code}", session)
+    if not asked["buttons"]:
+        return str(asked["text"])
+    assert "Подтверждайте, только если тот чат ваш" in asked["text"], asked
+    yes = next(b["data"] for b in asked["buttons"] if b["text"].startswith("✅"))
+    return await _press(app, yes, session)
+
+
 async def test_a_customer_links_the_web_chat_and_continues_the_same_ticket_there(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
 ):
@@ -54,7 +77,21 @@ async def test_a_customer_links_the_web_chat_and_continues_the_same_ticket_there
 
     # A wrong code and a lower-case right one: one answer for every bad code.
     assert (await _web(app, "/link ABCD-EFGH")).startswith("Код не подошёл")
-    assert (await _web(app, f"/link {code.lower()}")).startswith("Готово")
+    asked = await _web_reply(app, f"/link {code.lower()}")
+    # Nothing is joined yet: the typer sees where the code came from and is asked.
+    assert asked["text"].startswith("Этот код получен в чате «Telegram» (Анна)"), asked
+    await app.drain()
+    told = fake_tg.sent_texts(CUSTOMER)[-1]
+    assert told.startswith(f"Ваш код {code} ввели в чате «веб-чат»"), told
+    async with faq_loaded.engine.connect() as conn:
+        assert (await conn.execute(select(CustomerMerge))).all() == []
+    yes = next(b["data"] for b in asked["buttons"] if b["text"].startswith("✅"))
+    assert (await _press(app, yes)).startswith("Готово")
+    await app.drain()
+    assert (
+        fake_tg.sent_texts(CUSTOMER)[-1]
+        == "Готово: этот чат и чат «веб-чат» теперь одна переписка."
+    )
     # The same ticket continues in the web chat.
     assert await _web(app, "Фото пришлю вечером") == "Добавлено в обращение №1."
     assert "#1 ·" in await _web(app, "/mytickets")
@@ -62,8 +99,8 @@ async def test_a_customer_links_the_web_chat_and_continues_the_same_ticket_there
     to_telegram = len(fake_tg.sent_texts(CUSTOMER))
     await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, "Ждём фото", thread_id=500))
     await app.drain()
-    async with app.http.get(f"{app.url}/api/v1/chat/history?session={WEB}") as resp:
-        history = [m["text"] for m in (await resp.json())["messages"]]
+    _, restored = await app.chat_history(WEB)
+    history = [m["text"] for m in restored["messages"]]
     assert history[-1] == "Поддержка (Иван):\nЖдём фото"
     assert len(fake_tg.sent_texts(CUSTOMER)) == to_telegram
     # The whole history is one customer's: the Telegram messages show in the web chat's.
@@ -90,15 +127,13 @@ async def test_a_customer_links_the_web_chat_and_continues_the_same_ticket_there
     assert [i["channel"] for i in details["identities"]] == ["webchat"]
 
     # A code works once, and not after ten minutes.
-    assert (await _web(app, f"/link {code}", "web-link-session-02")).startswith("Код не подошёл")
+    assert (await _link_web(app, code, "web-link-session-02")).startswith("Код не подошёл")
     await fake_tg.deliver(fake_tg.message_update(CUSTOMER, "/link"))
     await app.drain()
     late = CODE.search(fake_tg.sent_texts(CUSTOMER)[-1])
     assert late is not None
     clock.now = START + timedelta(minutes=11)
-    assert (await _web(app, f"/link {late.group()}", "web-link-session-03")).startswith(
-        "Код не подошёл"
-    )
+    assert (await _link_web(app, late.group(), "web-link-session-03")).startswith("Код не подошёл")
     # Typed in a chat that is already this customer: nothing to do.
     await fake_tg.deliver(fake_tg.message_update(CUSTOMER, "/link"))
     await app.drain()
@@ -193,7 +228,7 @@ async def test_staff_choose_the_reply_channel_and_see_each_message_s_channel(
     await app.drain()
     code = CODE.search(fake_tg.sent_texts(CUSTOMER)[-1])
     assert code is not None
-    await _web(app, f"/link {code.group()}")
+    assert (await _link_web(app, code.group())).startswith("Готово")
     await _web(app, "Пишу теперь отсюда")  # the customer wrote last in the web chat
     topic = fake_tg.sent_texts(STAFF_CHAT)
     assert "<b>💬 Анна · webchat</b>\nПишу теперь отсюда" in topic, topic
@@ -223,8 +258,8 @@ async def test_staff_choose_the_reply_channel_and_see_each_message_s_channel(
     )
     assert sent.returncode == 0 and "for webchat" in sent.stdout, sent.stderr
     for _ in range(100):
-        async with app.http.get(f"{app.url}/api/v1/chat/history?session={WEB}") as resp:
-            history = [m["text"] for m in (await resp.json())["messages"]]
+        _, restored = await app.chat_history(WEB)
+        history = [m["text"] for m in restored["messages"]]
         if history[-1].endswith("Ответ из консоли"):
             break
         await asyncio.sleep(0.05)
@@ -242,3 +277,55 @@ async def test_staff_choose_the_reply_channel_and_see_each_message_s_channel(
     assert any("(webchat): Пишу теперь отсюда" in line for line in lines), lines
     assert any("staff:Иван (telegram): Перезвоним" in line for line in lines), lines
     assert any("staff:cli (webchat): Ответ из консоли" in line for line in lines), lines
+
+
+async def test_a_code_typed_on_someone_s_word_joins_nothing_until_confirmed(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    """The trick: "type /link ABCD-EFGH to get your discount". The code is the trickster's,
+    asked for in the web chat; the customer types it in Telegram. They are told the code came
+    from a web chat and asked; saying no joins nothing. And a code owner who did not expect it
+    calls it off: then nobody's yes joins anything."""
+    trickster = "web-trickster-0001"
+    await _web(app := await start_app(), "/complaint", trickster)
+    code = CODE.search(await _web(app, "/link", trickster))
+    assert code is not None
+    await fake_tg.deliver(fake_tg.message_update(CUSTOMER, "Сломался чайник, заказ 77"))
+    await fake_tg.deliver(fake_tg.message_update(CUSTOMER, f"/link {code.group()}"))
+    await app.drain()
+    asked = fake_tg.calls_of("sendMessage")[-1].params
+    assert asked["text"].startswith("Этот код получен в чате «веб-чат»"), asked["text"]
+    buttons = [b for row in asked["reply_markup"]["inline_keyboard"] for b in row]
+    assert [b["text"] for b in buttons] == ["✅ Да, это мой чат", "Нет, отмена"]
+    # The trickster's chat hears that Telegram typed it (and by whom), nothing more.
+    _, history = await app.chat_history(trickster)
+    notice = history["messages"][-1]["text"]
+    assert notice.startswith(f"Ваш код {code.group()} ввели в чате «Telegram» (Анна)"), notice
+    assert "чайник" not in notice
+    await fake_tg.deliver(fake_tg.callback_update(CUSTOMER, buttons[1]["callback_data"]))
+    await app.drain()
+    assert fake_tg.sent_texts(CUSTOMER)[-1] == "Хорошо, чаты не связаны."
+    async with faq_loaded.engine.connect() as conn:
+        assert (await conn.execute(select(CustomerMerge))).all() == []
+        owners = (await conn.execute(select(ChannelIdentity.customer_id))).scalars().all()
+    assert len(set(owners)) == 2
+    _, history = await app.chat_history(trickster)
+    assert not any("чайник" in m["text"] for m in history["messages"])
+
+    # Typed again, the owner says "not me": the typer's yes then joins nothing.
+    await fake_tg.deliver(fake_tg.message_update(CUSTOMER, f"/link {code.group()}"))
+    await app.drain()
+    asked = fake_tg.calls_of("sendMessage")[-1].params
+    yes = asked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    _, history = await app.chat_history(trickster)
+    not_me = next(
+        b["data"] for b in history["messages"][-1]["buttons"] if b["text"] == "🚫 Это не я"
+    )
+    assert (await _press(app, not_me, trickster)).startswith("Код отменён")
+    await fake_tg.deliver(fake_tg.callback_update(CUSTOMER, yes))
+    await app.drain()
+    assert fake_tg.sent_texts(CUSTOMER)[-1].startswith("Код не подошёл")
+    async with faq_loaded.engine.connect() as conn:
+        assert (await conn.execute(select(CustomerMerge))).all() == []
+    # Someone else's chat cannot answer for the typer, nor the typer call the code off.
+    assert (await _press(app, yes, "web-bystander-001")).startswith("Код не подошёл")

@@ -202,6 +202,11 @@ async def test_blocked_on_one_channel_asked_on_another(
     code = fake_vk.texts(USER)[-1].split()[2]  # "Ваш код: ABCD-EFGH. ..."
     await fake_tg.deliver(fake_tg.message_update(telegram_user, f"/link {code}"))
     await app.drain()
+    asked = fake_tg.calls_of("sendMessage")[-1].params  # "this code was asked for in VK: yours?"
+    assert asked["text"].startswith("Этот код получен в чате «ВКонтакте»"), asked["text"]
+    yes = asked["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    await fake_tg.deliver(fake_tg.callback_update(telegram_user, yes))
+    await app.drain()
     assert fake_tg.sent_texts(telegram_user)[-1].startswith("Готово")
     fake_tg.blocked_chats.add(telegram_user)
     pool = create_session_pool(faq_loaded.engine)

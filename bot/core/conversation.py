@@ -23,9 +23,9 @@ from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import WorkingHours
 from bot.core.hours_text import asked_days, describe_days, describe_hours
 from bot.core.intents import IntentMatcher
-from bot.core.linking import CODE_TTL, Linking, LinkOutcome
+from bot.core.linking import CODE_TTL, Linking, LinkOutcome, formatted
 from bot.core.messages import Attachment, Button, InboundMessage, Reply
-from bot.core.texts import t
+from bot.core.texts import channel_word, t
 from bot.core.tickets import Effects, Post, TicketService
 from bot.core.untrusted import INT64_MAX, parse_id
 from bot.metrics import Metrics
@@ -303,6 +303,8 @@ class Conversation:
             await self._handoff_logged(turn, big_id)
         elif kind == "link" and not argument:
             await self._link(turn, "")
+        elif kind == "link" and first in ("yes", "no", "void") and second:
+            await self._link_answer(turn, first, second)
         elif kind == "cancel":
             turn.customer.pending_action = None
             await self._menu(turn, t("cancelled", turn.language))
@@ -500,18 +502,70 @@ class Conversation:
             minutes = int(CODE_TTL.total_seconds() // 60)
             await self._say(turn, Reply(t("link_code", language, code=code, minutes=minutes)))
             return
-        result = await self._linking.redeem(turn.session, turn.customer, typed, turn.channel)
-        if result.outcome is LinkOutcome.LINKED and result.customer is not None:
-            turn.customer = result.customer
-            if turn.inbound is not None:  # the message that linked is the merged history's
-                turn.inbound["customer_id"] = result.customer.id
-            if result.effects is not None:
-                turn.effects.posts.extend(result.effects.posts)
-            await self._say(turn, Reply(t("link_done", language)))
+        result = await self._linking.propose(turn.session, turn.customer, typed)
+        if result.outcome is LinkOutcome.PROPOSED and result.customer is not None:
+            owner, code = result.customer, result.code
+            where = self._whose(owner, language)
+            answer = (
+                Button(t("btn_link_yes", language), f"link:yes:{code}"),
+                Button(t("btn_link_no", language), f"link:no:{code}"),
+            )
+            await self._say(turn, Reply(t("link_confirm", language, **where), buttons=(answer,)))
+            # The chat that asked for the code hears which chat typed it, and can call it off.
+            told = self._whose(turn.customer, owner.language, here=turn.channel)
+            stop = (Button(t("btn_link_not_me", owner.language), f"link:void:{code}"),)
+            notice = t("link_claimed", owner.language, code=formatted(code), **told)
+            await self._tell(turn, owner, Reply(notice, buttons=(stop,)))
         elif result.outcome is LinkOutcome.SAME:
             await self._say(turn, Reply(t("link_same", language)))
         else:
             await self._say(turn, Reply(t("link_invalid", language)))
+
+    async def _link_answer(self, turn: _Turn, answer: str, code: str) -> None:
+        """The typer's yes or no, or the code owner's "not me"."""
+        language, linking = turn.language, self._linking
+        if answer == "no":
+            declined = await linking.decline(turn.session, turn.customer, code)
+            await self._say(
+                turn, Reply(t("link_declined" if declined else "link_invalid", language))
+            )
+            return
+        if answer == "void":
+            voided = await linking.call_off(turn.session, turn.customer, code)
+            await self._say(
+                turn, Reply(t("link_called_off" if voided else "link_invalid", language))
+            )
+            return
+        result = await linking.confirm(turn.session, turn.customer, code, turn.channel)
+        if result.outcome is not LinkOutcome.LINKED or result.customer is None:
+            key = "link_same" if result.outcome is LinkOutcome.SAME else "link_invalid"
+            await self._say(turn, Reply(t(key, language)))
+            return
+        owner = turn.customer = result.customer
+        if turn.inbound is not None:  # the message that linked is the merged history's
+            turn.inbound["customer_id"] = owner.id
+        if result.effects is not None:
+            turn.effects.posts.extend(result.effects.posts)
+        await self._say(turn, Reply(t("link_done", language)))
+        where = channel_word(turn.channel, language)
+        await self._tell(turn, owner, Reply(t("link_joined_other", language, where=where)))
+
+    @staticmethod
+    def _whose(customer: Customer, language: str, here: str | None = None) -> dict[str, str]:
+        """The chat a customer is in, in words ("Telegram", " (Anna)") for a link message."""
+        channel = here or customer.last_channel
+        name = customer.display_name.strip()[:64]
+        return {"where": channel_word(channel, language), "name": f" ({name})" if name else ""}
+
+    async def _tell(self, turn: _Turn, customer: Customer, reply: Reply) -> None:
+        """A message to a customer's other chat (where they wrote last), through the outbox."""
+        repository = CustomerRepository(turn.session)
+        channels = [customer.last_channel, *await repository.channels(customer.id)]
+        for channel in dict.fromkeys(c for c in channels if c and c != turn.channel):
+            external_id = await repository.external_id(customer.id, channel)
+            if external_id is not None:
+                turn.effects.posts.append((channel, external_id, reply))
+                return
 
     async def _my_tickets(self, turn: _Turn) -> None:
         tickets = await TicketRepository(turn.session).for_customer(turn.customer.id)

@@ -89,6 +89,38 @@ _TEXTS: Final[dict[str, dict[str, str]]] = {
         "in your other chat.",
     },
     "link_same": {"ru": "Этот чат уже связан с тем.", "en": "This chat is already linked."},
+    "link_confirm": {
+        "ru": "Этот код получен в чате «{where}»{name}. Если подтвердить, этот чат и тот станут "
+        "одной перепиской: там будет видна вся история отсюда и ваши обращения.\n\n"
+        "Подтверждайте, только если тот чат ваш. Никогда не вводите код, который вам прислал "
+        "кто-то другой.",
+        "en": "This code was asked for in a {where} chat{name}. If you confirm, this chat and "
+        "that one become one conversation: everything here, your history and tickets, will be "
+        "seen there.\n\nConfirm only if that chat is yours. Never type a code someone else "
+        "sent you.",
+    },
+    "btn_link_yes": {"ru": "✅ Да, это мой чат", "en": "✅ Yes, it is mine"},
+    "btn_link_no": {"ru": "Нет, отмена", "en": "No, cancel"},
+    "link_claimed": {
+        "ru": "Ваш код {code} ввели в чате «{where}»{name}. Чаты станут одной перепиской, только "
+        "когда там подтвердят. Если это не вы, нажмите «Это не я»: код перестанет действовать.",
+        "en": "Your code {code} was typed in a {where} chat{name}. The chats become one "
+        'conversation only once it is confirmed there. If that was not you, press "Not me": '
+        "the code stops working.",
+    },
+    "btn_link_not_me": {"ru": "🚫 Это не я", "en": "🚫 Not me"},
+    "link_joined_other": {
+        "ru": "Готово: этот чат и чат «{where}» теперь одна переписка.",
+        "en": "Done: this chat and the {where} chat are now one conversation.",
+    },
+    "link_declined": {
+        "ru": "Хорошо, чаты не связаны.",
+        "en": "All right, the chats are not linked.",
+    },
+    "link_called_off": {
+        "ru": "Код отменён: чаты не связаны. Новый код можно получить командой /link.",
+        "en": "The code is called off: the chats are not linked. Get a new one with /link.",
+    },
     "btn_complaint": {"ru": "⚠️ Пожаловаться", "en": "⚠️ Complain"},
     "complaint_prompt": {
         "ru": "Опишите проблему одним сообщением: что случилось и номер заказа, если есть. "
@@ -185,6 +217,21 @@ def t(key: str, language: str, **values: object) -> str:
     variants = _TEXTS[key]
     template = variants.get(language) or variants["en"]
     return template.format(**values) if values else template
+
+
+_CHANNEL_WORDS: dict[str, dict[str, str]] = {
+    "telegram": {"ru": "Telegram", "en": "Telegram"},
+    "webchat": {"ru": "веб-чат", "en": "web chat"},
+    "whatsapp": {"ru": "WhatsApp", "en": "WhatsApp"},
+    "vk": {"ru": "ВКонтакте", "en": "VK"},
+    "email": {"ru": "почта", "en": "email"},
+}
+
+
+def channel_word(channel: str, language: str) -> str:
+    """A channel as a customer calls it; a generic HTTP channel by its configured name."""
+    words = _CHANNEL_WORDS.get(channel)
+    return (words.get(language) or words["en"]) if words else channel
 
 
 def weekday_name(weekday: int, language: str) -> str:
