@@ -58,6 +58,7 @@ from bot.status import StatusBoard, writes_part
 from bot.web import keys
 from bot.web.errors import error_middleware
 from bot.web.flood import RequestLimiter, WebChatGuard
+from bot.web.intake import body_in_time, runner_options
 from handlers import health
 from storage import migrate
 from storage.db import create_session_pool
@@ -219,7 +220,8 @@ def create_services(
 def create_app(services: Services) -> web.Application:
     settings = services.settings
     app = web.Application(
-        client_max_size=settings.http.max_body_bytes, middlewares=[error_middleware]
+        client_max_size=settings.http.max_body_bytes,
+        middlewares=[error_middleware, body_in_time],
     )
     app[keys.SETTINGS] = settings
     app[keys.ENGINE] = services.engine
@@ -466,7 +468,7 @@ async def serve(settings: Settings) -> None:
 async def _serve_on(settings: Settings, sock: socket.socket) -> None:
     services = create_services(settings)
     app = create_app(services)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, **runner_options(settings.http))
     await runner.setup()  # runs start(): resumes pending work, now that the port is ours
     site = web.SockSite(runner, sock)
     await site.start()

@@ -48,6 +48,11 @@ class HttpConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 1_048_576
+    # A connection with no request under way (never sent one, between requests, or stopped
+    # half-way through its headers) is closed after this many seconds.
+    idle_seconds: float = 60.0
+    # A request's body must arrive within this many seconds, or the answer is 408.
+    body_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -362,6 +367,13 @@ class ApiConfig:
     burst: int = 100
     # Sign-in attempts per client address a minute (the web inbox and console).
     sign_in_per_minute: float = 10.0
+    # Wrong passwords (or codes) in a row that lock an account, from whatever addresses, and
+    # for how long (`otklik staff unlock LOGIN` ends it sooner).
+    sign_in_failures: int = 5
+    sign_in_lock_minutes: float = 15.0
+    # Admins need a second factor (a code from an authenticator app) for the console; one
+    # without it sets it up at the next visit. Agents may set it up too (/inbox/two-factor).
+    admin_two_factor: bool = True
     # Hours a web session lasts without use.
     session_hours: float = 12.0
     # Take the client address from X-Forwarded-For (behind a reverse proxy you run).
@@ -611,6 +623,9 @@ def _check_semantics(settings: Settings) -> None:
     ):
         if getattr(outbox, key) <= 0:
             raise ConfigError(f"{source}: [outbox] {key}: must be above 0")
+    for key in ("idle_seconds", "body_seconds"):
+        if getattr(settings.http, key) <= 0:
+            raise ConfigError(f"{source}: [http] {key}: must be above 0")
     if settings.webhooks.timeout_seconds <= 0:
         raise ConfigError(f"{source}: [webhooks] timeout_seconds: must be above 0")
     for target in settings.webhooks.allowed_targets:
@@ -620,7 +635,8 @@ def _check_semantics(settings: Settings) -> None:
                 "or a host name"
             )
     api = settings.api
-    for key in ("requests_per_minute", "burst", "sign_in_per_minute", "session_hours"):
+    keys = ("requests_per_minute", "burst", "sign_in_per_minute", "session_hours")
+    for key in (*keys, "sign_in_failures", "sign_in_lock_minutes"):
         if getattr(api, key) <= 0:
             raise ConfigError(f"{source}: [api] {key}: must be above 0")
     chat = settings.webchat

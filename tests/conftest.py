@@ -29,6 +29,7 @@ from bot.app import Services, connect_telegram, create_app, create_services
 from bot.channels.telegram.inbox import TelegramInbox
 from bot.config import Settings, load_settings
 from bot.core.faq_file import load_faq
+from bot.web.intake import runner_options
 from examples.http_channel_receiver import Receiver
 from storage import migrate
 from storage.db import create_engine, create_session_pool
@@ -128,12 +129,15 @@ def cli_env(database: Database, **overrides: str) -> dict[str, str]:
     return env
 
 
-def run_otklik(database: Database, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`otklik ARGS` as a real process on the test's database."""
+def run_otklik(
+    database: Database, *args: str, cwd: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`otklik ARGS` as a real process on the test's database (`stdin`: what is typed)."""
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         capture_output=True,
         text=True,
+        input=stdin,
         cwd=cwd,
         env=cli_env(database, OTKLIK__LOGGING__LEVEL="WARNING"),
         timeout=120,
@@ -141,10 +145,17 @@ def run_otklik(database: Database, *args: str, cwd: Path) -> subprocess.Complete
 
 
 def spawn_bot(
-    database: Database, api_base: str, port: int, *, read_stderr: bool = False, **overrides: str
+    database: Database,
+    api_base: str,
+    port: int,
+    *,
+    read_stderr: bool = False,
+    log_to: Path | None = None,
+    **overrides: str,
 ) -> subprocess.Popen[bytes]:
     """`otklik run` as a real process in webhook mode against the fake Bot API (to be killed);
-    `read_stderr`: its stderr is a pipe the test reads (what a refused start says)."""
+    `read_stderr`: its stderr is a pipe the test reads (what a refused start says); `log_to`:
+    its log goes to that file."""
     env = cli_env(
         database,
         OTKLIK__HTTP__PORT=str(port),
@@ -311,7 +322,7 @@ async def start_app(database: Database, fake_tg: FakeTelegram) -> AsyncIterator[
         server = TestServer(
             create_app(services), host="127.0.0.1", port=port, socket_factory=lambda *_: sock
         )
-        await server.start_server()
+        await server.start_server(**runner_options(settings.http))
         return services, server
 
     yield factory

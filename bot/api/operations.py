@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from bot.core import untrusted
-from bot.web.errors import json_response
+from bot.web.errors import client_gone, json_response
 from bot.web.flood import client_address, retry_after
 from bot.web.keys import API_LIMITER, SESSION_POOL, SETTINGS
 from storage.db import DB_ERRORS
@@ -167,7 +167,10 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
             return failed
         except IntegrityError:  # a name or slug taken by a concurrent request
             return error(409, "conflicts with what another request just saved; read it again")
-        except DB_ERRORS:
+        except DB_ERRORS as exc:
+            if client_gone(request, exc):
+                log.debug("api: client left during %s %s", op.method, op.path)
+                return error(400, "the connection closed")
             log.warning("api: database unavailable for %s %s", op.method, op.path)
             return error(503, "database unavailable, try again")
         if isinstance(answer, web.StreamResponse):  # a CSV report, a YAML export
@@ -183,7 +186,7 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
 async def _body(request: web.Request, model: type[BaseModel], limit: int) -> BaseModel:
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"body larger than {limit} bytes")
-    raw = await request.content.read(limit + 1)
+    raw = await request.read()  # already read, within [http] body_seconds (bot.web.intake)
     if len(raw) > limit:
         raise ApiError(413, f"body larger than {limit} bytes")
     try:

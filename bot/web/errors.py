@@ -28,6 +28,13 @@ def json_error(status: int, message: str) -> web.Response:
     return json_response({"error": message}, status=status)
 
 
+def client_gone(request: web.BaseRequest, error: BaseException) -> bool:
+    """The error came from the client's connection closing, not from a server we talk to
+    (both are OSErrors; the client's own socket tells them apart)."""
+    transport = request.transport
+    return isinstance(error, ConnectionResetError) and (transport is None or transport.is_closing())
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -43,7 +50,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                     response.headers[name] = exc.headers[name]
             return response
         raise
-    except DB_ERRORS:
+    except DB_ERRORS as exc:
+        if client_gone(request, exc):  # nobody to answer, and nothing wrong with the database
+            log.debug("client left during %s %s", request.method, request.path)
+            return json_error(400, "the connection closed")
         log.warning("database unavailable during %s %s", request.method, request.path)
         return json_error(503, "database unavailable, retry later")
     except Exception:
