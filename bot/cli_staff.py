@@ -10,7 +10,7 @@ from typing import Any
 from bot.cli_inbox import CommandError
 from bot.config import Settings
 from bot.database import command_database
-from bot.web.passwords import LOGIN, MIN_PASSWORD, hash_password
+from bot.web.passwords import LOGIN, hash_password, password_problem
 from storage.models import utcnow
 from storage.repositories.api import AuditLog, TokenRepository
 from storage.repositories.staff_accounts import AccountRepository, SessionRepository
@@ -20,7 +20,7 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     staff = commands.add_parser(
         "staff",
         parents=[common],
-        help="web inbox accounts: add, list, disable",
+        help="web inbox accounts: add, list, disable, unlock, reset-two-factor",
         description="Accounts that sign in to the web inbox at /inbox. Passwords are kept as "
         "argon2 hashes.",
     )
@@ -37,17 +37,27 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
         "disable", parents=[common], help="refuse the account and end its sessions at once"
     )
     disable.add_argument("login")
+    unlock = actions.add_parser(
+        "unlock", parents=[common], help="end a lock after too many wrong passwords"
+    )
+    unlock.add_argument("login")
+    reset = actions.add_parser(
+        "reset-two-factor",
+        parents=[common],
+        help="forget the account's authenticator (a lost phone); it sets one up again",
+    )
+    reset.add_argument("login")
 
 
-def _password(from_stdin: bool) -> str:
+def _password(from_stdin: bool, login: str, name: str) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = getpass.getpass("password: ")
         if getpass.getpass("again: ") != password:
             raise CommandError("the passwords differ")
-    if len(password) < MIN_PASSWORD:
-        raise CommandError(f"a password needs at least {MIN_PASSWORD} characters")
+    if (problem := password_problem(password, login=login, name=name)) is not None:
+        raise CommandError(f"the password will not do: {problem}")
     return password
 
 
@@ -58,7 +68,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             raise CommandError("a login is 2-64 of a-z, 0-9, '_', '.' and '-'")
         if not args.name.strip():
             raise CommandError("--name must not be empty")
-        password_hash = hash_password(_password(args.password_stdin))
+        password_hash = hash_password(_password(args.password_stdin, login, args.name))
     async with command_database(settings.database) as pool, pool() as session, session.begin():
         accounts = AccountRepository(session)
         if args.action == "list":
@@ -81,6 +91,22 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         found = await accounts.by_login(args.login)
         if found is None:
             raise CommandError(f"no account {args.login!r} (otklik staff list)")
+        if args.action == "unlock":
+            found.locked_until = None
+            found.failed_sign_ins = 0
+            AuditLog(session).add("cli", "staff.unlock", f"staff:{found.login}")
+            print(f"account {found.login!r} unlocked")
+            return 0
+        if args.action == "reset-two-factor":
+            had = found.totp_secret is not None
+            found.totp_secret = None
+            found.totp_last_step = None
+            AuditLog(session).add("cli", "staff.reset_two_factor", f"staff:{found.login}")
+            print(
+                f"account {found.login!r}: two-step sign-in "
+                + ("reset; it is set up again at the next sign-in" if had else "was not set up")
+            )
+            return 0
         found.disabled_at = found.disabled_at or utcnow()
         await SessionRepository(session).end_all(found.id)
         revoked = await TokenRepository(session).revoke_owned(found.id, utcnow())

@@ -555,6 +555,14 @@ class StaffAccount(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Wrong passwords (or codes) in a row; past the limit the account is locked for a while,
+    # whichever address the guesses come from.
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The second factor (TOTP): its secret, and the last time step a code was accepted for,
+    # so a code works once.
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class WebSession(Base):

@@ -175,7 +175,7 @@ def spawn_bot(
             stderr=subprocess.PIPE,
         )
     # OTKLIK_TEST_BOT_LOG=FILE keeps the process's log there (for debugging a test).
-    with open(os.environ.get("OTKLIK_TEST_BOT_LOG") or os.devnull, "ab") as log:
+    with open(log_to or os.environ.get("OTKLIK_TEST_BOT_LOG") or os.devnull, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "bot", "run"],
             cwd=ROOT,

@@ -21,6 +21,7 @@ from storage.models import FaqEntry, FaqMiss
 from tests.browser import browser_turn, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
+from tests.staff import code_for
 from tests.test_web_console import CHROMIUM, PASSWORD, needs_chromium
 
 
@@ -228,6 +229,7 @@ async def test_an_admin_closes_a_gap_in_the_browser(
             await page.goto(app.url + "/admin/gaps")
             await page.fill("#login", "boss")
             await page.fill("#password", PASSWORD)
+            await page.fill("#code", code_for("boss"))
             await page.click("button[type=submit]")
             await page.wait_for_url(re.compile(r"/admin/gaps$"))
             summary = await page.locator("#gaps-summary").inner_text()

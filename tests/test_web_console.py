@@ -17,20 +17,18 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.web.passwords import hash_password
 from storage.db import create_session_pool
-from storage.models import Campaign, StaffAccount, SurveyResponse, utcnow
+from storage.models import Campaign, StaffAccount, SurveyResponse
 from storage.repositories.api import TokenRepository
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.reports import add_response
-from storage.repositories.staff_accounts import AccountRepository
 from tests.api_client import make_token
 from tests.browser import browser_turn, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
+from tests.staff import PASSWORD, add_staff, code_for
 
 CHROMIUM = os.environ.get("OTKLIK_CHROMIUM", "/usr/bin/chromium")
-PASSWORD = "correct horse battery"
 CUSTOMERS = 40
 needs_chromium = pytest.mark.skipif(
     not shutil.which(CHROMIUM),
@@ -39,10 +37,7 @@ needs_chromium = pytest.mark.skipif(
 
 
 async def _staff(database: Database, login: str, role: str) -> None:
-    async with create_session_pool(database.engine)() as session, session.begin():
-        await AccountRepository(session).add(
-            login, login.title(), role, hash_password(PASSWORD), utcnow()
-        )
+    await add_staff(database, login, role)
 
 
 async def _customers(database: Database, count: int) -> None:
@@ -84,7 +79,7 @@ async def _sign_in(http: aiohttp.ClientSession, app: RunningApp, login: str) -> 
     """Signs in; returns the CSRF token of the session, read from a page."""
     async with http.post(
         app.url + "/inbox/login",
-        data={"login": login, "password": PASSWORD, "next": "/inbox"},
+        data={"login": login, "password": PASSWORD, "code": code_for(login), "next": "/inbox"},
         allow_redirects=False,
     ) as resp:
         assert resp.status == 303, await resp.text()
@@ -147,6 +142,11 @@ async def test_console_pages_people_tokens_and_audit_over_http(
             },
         ) as resp:
             assert "password: at least 10 characters" in await resp.text()
+        for trivial in ("aaaaaaaaaa", "1234567890", "Password123!", "vera-vera-vera"):
+            async with admin.post(
+                app.url + "/admin/people/accounts", data={**vera, "password": trivial}
+            ) as resp:
+                assert "password: too easy to guess" in await resp.text(), trivial
         async with admin.post(
             app.url + "/admin/people/accounts",
             data={**vera, "csrf": "forged", "password": PASSWORD},
@@ -245,6 +245,7 @@ async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
             await page.goto(app.url + "/admin/campaigns")
             await page.fill("#login", "boss")
             await page.fill("#password", PASSWORD)
+            await page.fill("#code", code_for("boss"))
             await page.click("button[type=submit]")
             await page.wait_for_url(re.compile(r"/admin/campaigns$"))
             await page.fill("#s-name", "nps-december")

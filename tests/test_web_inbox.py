@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import pyotp
 import pytest
 from sqlalchemy import func, select
 
@@ -25,6 +26,7 @@ from tests.api_client import make_token
 from tests.browser import browser_turn, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
+from tests.staff import SECRET
 
 STAFF_CHAT = -100888
 CUSTOMER = 4242
@@ -37,6 +39,11 @@ async def _account(database: Database, login: str = "anna", name: str = "Анн�
         await AccountRepository(session).add(
             login, name, "agent", hash_password(PASSWORD), utcnow()
         )
+
+
+def totp_now() -> str:
+    """Each of these tests signs the admin in once: this time step's code is new."""
+    return pyotp.TOTP(SECRET).now()
 
 
 async def _complaint(fake_tg: FakeTelegram, app: RunningApp, text: str) -> None:
@@ -201,9 +208,10 @@ async def test_the_console_is_for_admins_and_edits_cannot_overwrite_unseen(
     app = await start_app(telegram_mode=None, scheduler={"enabled": False})
     await _account(faq_loaded)  # an agent
     async with create_session_pool(faq_loaded.engine)() as session, session.begin():
-        await AccountRepository(session).add(
+        account = await AccountRepository(session).add(
             "boss", "Босс", "admin", hash_password(PASSWORD), utcnow()
         )
+        account.totp_secret = SECRET
     async with _browser_session() as agent, _browser_session() as admin:
         assert await _sign_in(agent, app) == 303
         async with agent.get(app.url + "/admin/faq") as resp:
@@ -211,7 +219,7 @@ async def test_the_console_is_for_admins_and_edits_cannot_overwrite_unseen(
             assert "This needs an admin account." in await resp.text()
         async with admin.post(
             app.url + "/inbox/login",
-            data={"login": "boss", "password": PASSWORD, "next": "/admin/faq"},
+            data={"login": "boss", "password": PASSWORD, "code": totp_now(), "next": "/admin/faq"},
             allow_redirects=False,
         ) as resp:
             assert resp.headers["Location"] == "/admin/faq"
@@ -253,9 +261,10 @@ async def test_an_admin_edits_an_faq_answer_and_the_web_chat_says_it(
 
     app = await start_app(telegram_mode=None, scheduler={"enabled": False})
     async with create_session_pool(faq_loaded.engine)() as session, session.begin():
-        await AccountRepository(session).add(
+        account = await AccountRepository(session).add(
             "boss", "Борис", "admin", hash_password(PASSWORD), utcnow()
         )
+        account.totp_secret = SECRET
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
     new_answer = "До конца года доставка бесплатная по всей России."
     async with browser_turn(), async_playwright() as playwright:
@@ -265,6 +274,7 @@ async def test_an_admin_edits_an_faq_answer_and_the_web_chat_says_it(
             await page.goto(app.url + "/admin")
             await page.fill("#login", "boss")
             await page.fill("#password", PASSWORD)
+            await page.fill("#code", totp_now())
             await page.click("button[type=submit]")
             await page.wait_for_url(re.compile(r"/admin/faq$"))
             await page.fill("#try", "скока стоит доставить заказ")

@@ -14,6 +14,7 @@ from bot.inbox import pages
 from bot.inbox import people as people
 from bot.inbox import reports as reports
 from bot.inbox import settings as settings
+from bot.inbox import two_factor as two_factor
 from bot.inbox.live import InboxLive
 from bot.web.flood import RequestLimiter
 from bot.web.keys import INBOX_LIVE, SESSION_POOL, SIGN_IN_LIMITER

@@ -31,6 +31,7 @@ class Signed:
     name: str
     role: str
     csrf: str
+    two_factor: bool = False  # signs in with a code too
 
 
 def lifetime(request: web.Request) -> timedelta:
@@ -53,7 +54,14 @@ async def signed_in(request: web.Request) -> Signed | None:
         if found is None:
             return None
         web_session, account = found
-        return Signed(account.id, account.login, account.name, account.role, web_session.csrf)
+        return Signed(
+            account.id,
+            account.login,
+            account.name,
+            account.role,
+            web_session.csrf,
+            two_factor=account.totp_secret is not None,
+        )
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, session_id: str) -> None:

@@ -6,7 +6,7 @@ every customer string is escaped by the templates."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -21,6 +21,7 @@ from bot.core.tickets import STAFF, Effects
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.texts import TEXTS, language_of
+from bot.web import two_factor
 from bot.web.flood import RequestLimiter, client_address, retry_after
 from bot.web.keys import (
     HOURS,
@@ -31,7 +32,7 @@ from bot.web.keys import (
     SIGN_IN_LIMITER,
     TICKETS,
 )
-from storage.models import ConversationMessage, Customer, Ticket, utcnow
+from storage.models import ConversationMessage, Customer, StaffAccount, Ticket, utcnow
 from storage.repositories.api import AuditLog
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.staff_accounts import AccountRepository, SessionRepository
@@ -79,6 +80,8 @@ def signed_in_only(
             refused = page(request, "refused.html", {"account": signed, "csrf": signed.csrf})
             refused.set_status(403)
             return refused
+        if role == "admin" and not signed.two_factor and request.app[SETTINGS].api.admin_two_factor:
+            raise see_other(f"/inbox/two-factor?next={quote(request.path_qs, safe='')}")
         if request.method == "POST":
             form = await request.post()
             if not auth.csrf_ok(signed, str(form.get("csrf", ""))):
@@ -133,18 +136,35 @@ async def login(request: web.Request) -> web.StreamResponse:
         response.headers["Retry-After"] = retry_after(wait)
         return response
     password = str(form.get("password", ""))[:1024]
+    code = str(form.get("code", ""))[:32]
+    now = utcnow()
     async with request.app[SESSION_POOL]() as session:
         account = await AccountRepository(session).by_login(login_name) if login_name else None
     if account is not None and account.disabled_at is not None:
         account = None
+    language = TEXTS[language_of(request)]
+    if account is not None and (left := AccountRepository.locked(account, now)) is not None:
+        minutes = max(1, -(-int(left.total_seconds()) // 60))
+        flash = language["locked"].format(minutes=minutes)
+        response = page(request, "login.html", {**context, "flash": flash, "flash_error": True})
+        response.set_status(429)
+        response.headers["Retry-After"] = str(int(left.total_seconds()) + 1)
+        return response
     # Checked outside any transaction: on SQLite a transaction holds the write lock, and the
     # check takes ~125 ms.
-    if not await auth.password_matches(account, password) or account is None:
-        language = TEXTS[language_of(request)]
+    right = await auth.password_matches(account, password)
+    step = None
+    if account is not None and account.totp_secret is not None:
+        step = two_factor.accepted_step(account.totp_secret, code, account.totp_last_step)
+        right = right and step is not None
+    if right and account is not None:
+        async with request.app[SESSION_POOL]() as session, session.begin():
+            right = await AccountRepository(session).signed_in(account.id, step)
+    if not right or account is None:
+        if account is not None:
+            await _count_failure(request, account, now)
         response = page(
-            request,
-            "login.html",
-            {**context, "flash": language["bad_login"], "flash_error": True},
+            request, "login.html", {**context, "flash": language["bad_login"], "flash_error": True}
         )
         response.set_status(401)
         return response
@@ -153,11 +173,23 @@ async def login(request: web.Request) -> web.StreamResponse:
         sessions = SessionRepository(session)
         if old:
             await sessions.end(old)  # whatever the browser brought is not carried over
-        session_id = await sessions.start(account, utcnow(), auth.lifetime(request))
+        session_id = await sessions.start(account, now, auth.lifetime(request))
         AuditLog(session).add(f"staff:{account.login}", "inbox.sign_in")
     response = see_other(context["next"])
     auth.set_cookie(request, response, session_id)
     raise response
+
+
+async def _count_failure(request: web.Request, account: StaffAccount, now: datetime) -> None:
+    """A wrong password or code for a real account; enough in a row lock it (audited), so
+    guesses spread over many addresses still stop."""
+    settings = request.app[SETTINGS].api
+    lock = timedelta(minutes=settings.sign_in_lock_minutes)
+    async with request.app[SESSION_POOL]() as session, session.begin():
+        accounts = AccountRepository(session)
+        if await accounts.count_failure(account.id, now, settings.sign_in_failures, lock):
+            detail = {"failures": settings.sign_in_failures, "minutes": lock.total_seconds() / 60}
+            AuditLog(session).add("inbox", "staff.locked", f"staff:{account.login}", detail)
 
 
 async def _logout(request: web.Request, signed: auth.Signed) -> web.StreamResponse:

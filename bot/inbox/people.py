@@ -14,7 +14,7 @@ from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, see_other, signed_in_only
 from bot.web.keys import SESSION_POOL
-from bot.web.passwords import LOGIN, MIN_PASSWORD, hash_password
+from bot.web.passwords import LOGIN, hash_password, password_problem
 from storage.models import ApiToken, StaffAccount, utcnow
 from storage.repositories.api import TOKEN_NAME, AuditLog, TokenRepository
 from storage.repositories.staff_accounts import AccountRepository, SessionRepository
@@ -58,8 +58,8 @@ async def _add_account(request: web.Request, signed: auth.Signed) -> web.StreamR
     password = str(form.get("password", ""))
     if not LOGIN.fullmatch(login) or not name or role not in ROLES:
         raise _back(error="login: 2-64 of a-z, 0-9, _ . -; name and role are required")
-    if len(password) < MIN_PASSWORD or len(password) > 1024:
-        raise _back(error=f"password: at least {MIN_PASSWORD} characters")
+    if (problem := password_problem(password, login=login, name=name)) is not None:
+        raise _back(error=f"password: {problem}")
     password_hash = await asyncio.to_thread(hash_password, password)  # argon2: ~50 ms of CPU
     async with request.app[SESSION_POOL]() as session, session.begin():
         accounts = AccountRepository(session)

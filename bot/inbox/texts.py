@@ -11,8 +11,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "login": "Login",
         "password": "Password",
         "sign_out": "Sign out",
-        "bad_login": "Wrong login or password.",
+        "bad_login": "Wrong login, password or code.",
         "too_many": "Too many attempts. Try again in a minute.",
+        "locked": "Too many wrong passwords for this account: it is locked for {minutes} min. "
+        "An admin can unlock it sooner (otklik staff unlock).",
+        "code": "Code from your authenticator app",
+        "code_hint": "Only if you set up two-step sign-in.",
+        "bad_code": "That code did not match. Type the 6 digits the app shows now.",
+        "two_factor": "Two-step sign-in",
+        "two_factor_intro": "Scan the QR code with an authenticator app (Google Authenticator, "
+        "Microsoft Authenticator, 1Password, Aegis…), then type the 6-digit code it shows. "
+        "From then on, signing in asks for a code from the app as well as your password.",
+        "two_factor_key": "Or type this key into the app:",
+        "two_factor_confirm": "Turn on",
+        "two_factor_on": "Two-step sign-in is on for your account. Lost the phone? An admin "
+        "resets it with otklik staff reset-two-factor.",
+        "continue": "Continue",
         "queue": "Tickets",
         "all_open": "Open",
         "mine": "Mine",
@@ -107,8 +121,22 @@ TEXTS: dict[str, dict[str, str]] = {
         "login": "Логин",
         "password": "Пароль",
         "sign_out": "Выйти",
-        "bad_login": "Неверный логин или пароль.",
+        "bad_login": "Неверный логин, пароль или код.",
         "too_many": "Слишком много попыток. Попробуйте через минуту.",
+        "locked": "Слишком много неверных паролей для этой учётной записи: она заблокирована на "
+        "{minutes} мин. Администратор может снять блокировку раньше (otklik staff unlock).",
+        "code": "Код из приложения-аутентификатора",
+        "code_hint": "Только если вы включили двухэтапный вход.",
+        "bad_code": "Код не подошёл. Введите 6 цифр, которые приложение показывает сейчас.",
+        "two_factor": "Двухэтапный вход",
+        "two_factor_intro": "Отсканируйте QR-код приложением-аутентификатором (Google "
+        "Authenticator, Яндекс Ключ, Microsoft Authenticator, Aegis…) и введите 6-значный код "
+        "из него. После этого при входе понадобится и пароль, и код из приложения.",
+        "two_factor_key": "Или введите в приложение этот ключ:",
+        "two_factor_confirm": "Включить",
+        "two_factor_on": "Двухэтапный вход для вашей учётной записи включён. Потеряли телефон? "
+        "Администратор сбросит его командой otklik staff reset-two-factor.",
+        "continue": "Продолжить",
         "queue": "Обращения",
         "all_open": "Открытые",
         "mine": "Мои",

@@ -1,5 +1,6 @@
 """Staff passwords: argon2 hashes (argon2-cffi's defaults); what a login and a password
-must be."""
+must be: at least 10 characters and not common or trivial, by zxcvbn's estimate of the guesses
+it takes (`aaaaaaaaaa`, `1234567890`, `Password123!` and the login itself are refused)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,32 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 _hasher = PasswordHasher()
 LOGIN = re.compile(r"[a-z0-9_.-]{2,64}")  # what an account's login may be
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+# zxcvbn's scale: 3 is "safely unguessable" (about 10^8 guesses and more). It knows English
+# words and common passwords; these Russian ones it would not.
+MIN_STRENGTH = 3
+_JUDGED = 72  # zxcvbn's own bound on what it reads (its cost grows with the length)
+_RUSSIAN_COMMON = ("пароль", "йцукен", "привет", "админ", "любовь", "солнышко", "qwerty")
+
+
+def password_problem(password: str, *, login: str = "", name: str = "") -> str | None:
+    """Why a new password will not do, in a sentence for the person choosing it; None if fine."""
+    if len(password) < MIN_PASSWORD:
+        return f"at least {MIN_PASSWORD} characters"
+    if len(password) > MAX_PASSWORD:
+        return f"at most {MAX_PASSWORD} characters"
+    known = [w for w in (login, name, *name.split(), *_RUSSIAN_COMMON) if len(w) >= 3]
+    verdict = zxcvbn(password[:_JUDGED], user_inputs=known)
+    if verdict["score"] >= MIN_STRENGTH:
+        return None
+    warning = str(verdict["feedback"].get("warning") or "").rstrip(".")
+    why = f" ({warning})" if warning else ""
+    return f"too easy to guess{why}; try a few unrelated words"
 
 
 @cache

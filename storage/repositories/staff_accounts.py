@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import StaffAccount, WebSession
@@ -36,6 +36,46 @@ class AccountRepository:
         self._session.add(account)
         await self._session.flush()
         return account
+
+    @staticmethod
+    def locked(account: StaffAccount, now: datetime) -> timedelta | None:
+        """How long the account stays locked, if it is."""
+        if account.locked_until is None or account.locked_until <= now:
+            return None
+        return account.locked_until - now
+
+    async def count_failure(
+        self, account_id: int, now: datetime, limit: int, lock: timedelta
+    ) -> bool:
+        """Count a wrong password or code (one statement: guesses at once all count); True
+        when this one locks the account."""
+        counted = await self._session.execute(
+            update(StaffAccount)
+            .where(StaffAccount.id == account_id)
+            .values(failed_sign_ins=StaffAccount.failed_sign_ins + 1)
+            .returning(StaffAccount.failed_sign_ins)
+        )
+        if (counted.scalar_one_or_none() or 0) < limit:
+            return False
+        await self._session.execute(
+            update(StaffAccount)
+            .where(StaffAccount.id == account_id)
+            .values(failed_sign_ins=0, locked_until=now + lock)
+        )
+        return True
+
+    async def signed_in(self, account_id: int, step: int | None) -> bool:
+        """A right password (and code): the count starts again. With a code, its time step
+        is taken, once: False if another sign-in used it first."""
+        values: dict[str, object] = {"failed_sign_ins": 0, "locked_until": None}
+        statement = update(StaffAccount).where(StaffAccount.id == account_id)
+        if step is not None:
+            values["totp_last_step"] = step
+            statement = statement.where(
+                or_(StaffAccount.totp_last_step.is_(None), StaffAccount.totp_last_step < step)
+            )
+        result = await self._session.execute(statement.values(**values))
+        return bool(getattr(result, "rowcount", 0))
 
     async def all(self) -> Sequence[StaffAccount]:
         statement = select(StaffAccount).order_by(StaffAccount.id)

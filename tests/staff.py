@@ -1,0 +1,47 @@
+"""Staff accounts for the tests, and the authenticator app admins sign in with (their second
+factor is on by default): each code handed out is one the server has not taken yet."""
+
+from __future__ import annotations
+
+import time
+
+import pyotp
+
+from bot.web.passwords import hash_password
+from storage.db import create_session_pool
+from storage.models import utcnow
+from storage.repositories.staff_accounts import AccountRepository
+from tests.conftest import Database
+
+PASSWORD = "correct horse battery"
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # the tests' authenticator app
+_databases: dict[str, str] = {}  # login -> the database it was last made in
+_last_step: dict[tuple[str, str], int] = {}  # (database, login) -> the step last handed out
+
+
+async def add_staff(
+    database: Database,
+    login: str,
+    role: str,
+    name: str | None = None,
+    *,
+    two_factor: bool | None = None,
+) -> None:
+    """An account with PASSWORD; admins (unless told otherwise) with the tests' authenticator."""
+    async with create_session_pool(database.engine)() as session, session.begin():
+        account = await AccountRepository(session).add(
+            login, name or login.title(), role, hash_password(PASSWORD), utcnow()
+        )
+        if role == "admin" if two_factor is None else two_factor:
+            account.totp_secret = SECRET
+    _databases[login] = database.url + repr(database.connect_args)
+
+
+def code_for(login: str) -> str:
+    """A code for `login`'s next sign-in: this time step's, or the next one's when this one
+    was used (the server takes each step once and allows one step of drift)."""
+    key = (_databases.get(login, ""), login)
+    totp = pyotp.TOTP(SECRET)
+    step = max(int(time.time() // totp.interval), _last_step.get(key, -1) + 1)
+    _last_step[key] = step
+    return totp.at(step * totp.interval)
