@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns import service
 from bot.campaigns.audience import describe_skips, skipped_of
+from bot.campaigns.progress import progress
 from bot.channels.telegram.sender import CHANNEL
 from bot.charts import trend_png
-from bot.cli_campaigns import progress
 from bot.core.conversation import Conversation
 from bot.core.gaps import find_gaps
 from bot.core.messages import Button, Reply

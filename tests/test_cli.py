@@ -167,7 +167,7 @@ def test_one_shot_commands_print_their_answer_only(faq_loaded: Database, tmp_pat
 
 
 def test_gap_counts_agree_with_their_nouns():
-    from bot.cli_faq_gaps import _count
+    from bot.cli.faq import _count
 
     assert [_count(n, "question") for n in (0, 1, 2)] == [
         "0 questions",

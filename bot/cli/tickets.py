@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from bot.cli.group import CommandError, CommandGroup
 from bot.config import PRIORITIES, Settings
 from bot.core.hours import parse_schedule
 from bot.core.outbox import Outbox, ReplyBuffer
@@ -15,10 +16,6 @@ from storage.models import RoutingRule
 from storage.repositories.tickets import CannedRepository, RuleRepository, TicketRepository
 
 STATUSES = ("open", "new", "waiting", "resolved", "closed", "all")
-
-
-class CommandError(Exception):
-    """A clear, one-line reason a command cannot do what was asked."""
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -254,3 +251,6 @@ async def _rules(session: Any, args: argparse.Namespace) -> None:
         raise CommandError(f"no rule {args.name!r}")
     else:
         print(f"rule {args.name!r} removed")
+
+
+GROUP = CommandGroup(("tickets", "canned", "rules"), add_parsers, run)

@@ -1,29 +1,47 @@
-"""`otklik faq gaps | keyword | add`: what customers asked that the FAQ did not answer,
-grouped by meaning, and the one step that closes each gap."""
+"""`otklik faq import | list | export | gaps | keyword | add`: the FAQ from and to a YAML file,
+what customers asked that it did not answer (grouped by meaning), and the one step that closes
+each gap."""
 
 from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
-from bot.cli_reports import _day
+from bot.cli.arguments import day
+from bot.cli.group import CommandGroup
 from bot.config import Settings
 from bot.core.faq_catalog import FaqCatalog
-from bot.core.faq_file import MAX_ANSWER, MAX_QUESTION, NEW_SLUG
+from bot.core.faq_file import MAX_ANSWER, MAX_QUESTION, NEW_SLUG, dump_faq, load_faq
 from bot.core.gaps import Gap, find_gaps
+from bot.core.intents import matcher_for
 from bot.core.language import SUPPORTED, from_text
 from bot.core.semantic import load_embedder
 from bot.database import command_database
-from storage.repositories.faq import FaqRepository
+from storage.repositories.faq import FaqRecord, FaqRepository
 from storage.repositories.faq_gaps import KINDS, FaqGaps
 
 MAX_PHRASE = 200
 _KIND_WORDS = {"unanswered": "unanswered", "suggested": "only suggestions", "unhelpful": "rated 👎"}
 
 
-def add_parsers(faq_commands: Any, common: argparse.ArgumentParser) -> None:
+def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
+    faq = commands.add_parser("faq", parents=[common], help="manage FAQ entries")
+    faq_commands = faq.add_subparsers(dest="action", metavar="ACTION")
+    faq_import = faq_commands.add_parser(
+        "import", parents=[common], help="load entries from a YAML file (see faq.example.yaml)"
+    )
+    faq_import.add_argument("file", type=Path)
+    faq_import.add_argument(
+        "--replace", action="store_true", help="delete entries that are not in the file"
+    )
+    faq_list = faq_commands.add_parser("list", parents=[common], help="print entries and stats")
+    faq_list.add_argument("--language", choices=["ru", "en"])
+    faq_export = faq_commands.add_parser("export", parents=[common], help="write entries as YAML")
+    faq_export.add_argument("file", nargs="?", type=Path, help="output file (default: stdout)")
     gaps = faq_commands.add_parser(
         "gaps",
         parents=[common],
@@ -33,8 +51,8 @@ def add_parsers(faq_commands: Any, common: argparse.ArgumentParser) -> None:
         "different words), biggest first; each group with examples, the entry that came "
         "closest and the command that turns it into a keyword of that entry or a new entry.",
     )
-    gaps.add_argument("--from", dest="since", type=_day, help="first day, YYYY-MM-DD (UTC)")
-    gaps.add_argument("--to", dest="until", type=_day, help="last day, inclusive")
+    gaps.add_argument("--from", dest="since", type=day, help="first day, YYYY-MM-DD (UTC)")
+    gaps.add_argument("--to", dest="until", type=day, help="last day, inclusive")
     gaps.add_argument(
         "--min", dest="min_count", type=int, default=1, help="smallest group shown (1)"
     )
@@ -71,8 +89,10 @@ def _script(text: str) -> str:
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action in ("import", "list", "export"):
+        return await _file(settings, args)
     async with command_database(settings.database) as pool:
-        if args.faq_command == "gaps":
+        if args.action == "gaps":
             if args.min_count < 1:
                 print("otklik: --min must be 1 or more")
                 return 2
@@ -84,7 +104,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
                 gaps = await find_gaps(matcher, misses, args.min_count)
             print(_render(gaps, len(misses)))
             return 0
-        if args.faq_command == "keyword":
+        if args.action == "keyword":
             phrase = " ".join(args.phrase.split())
             if not phrase or len(phrase) > MAX_PHRASE:
                 print(f"otklik: the phrase must be 1 to {MAX_PHRASE} characters")
@@ -117,6 +137,64 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
 
+async def _file(settings: Settings, args: argparse.Namespace) -> int:
+    async with command_database(settings.database) as pool:
+        if args.action == "import":
+            records = load_faq(args.file)
+            async with pool() as session, session.begin():
+                created, updated = await FaqRepository(session).upsert(
+                    records, replace=args.replace
+                )
+            slugs = len({r.slug for r in records})
+            print(
+                f"imported {slugs} entries ({len(records)} language versions): "
+                f"{created} new, {updated} updated"
+            )
+            competing = matcher_for(settings.faq).competing(
+                {(r.slug, r.language): r.question for r in records}
+            )
+            for (slug, language), match in competing:
+                print(
+                    f"note: entry {slug!r} [{language}] competes with the built-in intent "
+                    f"{match.intent!r} (like {match.phrasing!r}): the intent answers it first; "
+                    "reword the question or drop the entry"
+                )
+        elif args.action == "list":
+            async with pool() as session:
+                entries = await FaqRepository(session).all()
+                hits = await FaqRepository(session).hits()
+            rows = [e for e in entries if args.language in (None, e.language)]
+            print(
+                f"{'id':>4}  {'lang':4}  {'slug':20}  {'hits':>5}  {'👍':>4}  {'👎':>4}  question"
+            )
+            for e in rows:
+                print(
+                    f"{e.id:>4}  {e.language:4}  {e.slug[:20]:20}  {hits.get(e.id, 0):>5}  "
+                    f"{e.helpful_count:>4}  {e.unhelpful_count:>4}  {e.question}"
+                )
+            print(f"{len(rows)} entries")
+        else:
+            async with pool() as session:
+                entries = await FaqRepository(session).all()
+            records = [
+                FaqRecord(
+                    e.slug,
+                    e.language,
+                    e.question,
+                    e.answer,
+                    tuple(k for k in e.keywords.split("\n") if k),
+                )
+                for e in entries
+            ]
+            text = dump_faq(records)
+            if args.file is None:
+                sys.stdout.write(text)
+            else:
+                args.file.write_text(text, encoding="utf-8")
+                print(f"exported {len(entries)} language versions to {args.file}", file=sys.stderr)
+    return 0
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
@@ -147,3 +225,6 @@ def _render(gaps: list[Gap], misses: int) -> str:
             f"{_script(gap.examples[0])}"
         )
     return "\n".join(lines)
+
+
+GROUP = CommandGroup(("faq",), add_parsers, run)

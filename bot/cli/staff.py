@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import Any
 
-from bot.cli_inbox import CommandError
+from bot.cli.group import CommandError, CommandGroup
 from bot.config import Settings
 from bot.database import command_database
 from bot.web.passwords import LOGIN, hash_password, password_problem
@@ -115,3 +115,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             f"account {found.login!r} disabled; its sessions ended, {revoked} of its tokens revoked"
         )
     return 0
+
+
+GROUP = CommandGroup(("staff",), add_parsers, run)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from bot.cli_inbox import CommandError
+from bot.cli.group import CommandError, CommandGroup
 from bot.config import Settings
 from bot.database import command_database
 from storage.models import utcnow
@@ -79,3 +79,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             AuditLog(session).add("cli", "token.revoke", f"token:{existing.name}")
         print(f"token {existing.name!r} revoked")
     return 0
+
+
+GROUP = CommandGroup(("token",), add_parsers, run)

@@ -10,21 +10,14 @@ from sqlalchemy import select
 
 from bot.campaigns import service
 from bot.campaigns.audience import describe_skips, skipped_of
+from bot.campaigns.progress import progress
+from bot.cli.arguments import moment
+from bot.cli.group import CommandGroup
 from bot.config import Settings
 from bot.database import command_database
 from storage.models import Campaign
 
 ACTIONS = ("list", "show", "status", "start", "pause", "resume", "cancel")
-
-
-def _moment(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time (YYYY-MM-DDTHH:MM[+03:00])"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -55,7 +48,7 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     create.add_argument("name")
     create.add_argument("--survey", required=True, help="survey name")
-    create.add_argument("--at", type=_moment, help="run once at this time")
+    create.add_argument("--at", type=moment, help="run once at this time")
     create.add_argument(
         "--cron", default="", help="recurring, crontab syntax, in the [hours] timezone"
     )
@@ -104,14 +97,6 @@ SKIP_HELP = (
     "opted out of surveys, unreachable (blocked the bot), no channel to reach them on, or "
     "throttled (surveyed within the campaign's throttle days)"
 )
-
-
-def progress(counts: dict[str, int], width: int = 30) -> str:
-    total = sum(counts.values())
-    done = total - counts.get("queued", 0) - counts.get("sending", 0)
-    filled = width * done // total if total else 0
-    percent = 100 * done / total if total else 0.0
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {percent:.0f}%"
 
 
 async def _campaign(session: Any, settings: Settings, args: argparse.Namespace) -> None:
@@ -165,3 +150,6 @@ async def _campaign(session: Any, settings: Settings, args: argparse.Namespace) 
         print(skipped + " (not asked: " + SKIP_HELP + ")")
     rate = state.response_rate
     print(f"response rate {rate:.1%}" if rate is not None else "response rate —")
+
+
+GROUP = CommandGroup(("survey", "campaign"), add_parsers, run)

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from bot.cli.arguments import day
+from bot.cli.group import CommandGroup
 from bot.config import Settings
 from bot.database import command_database
 from bot.reports import rate_rows, render, rows_for
 from storage.repositories.reports import ReportFilter, response_rates, score_counts
 
 
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     report = commands.add_parser(
         "report",
         parents=[common],
@@ -30,8 +25,8 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
         "not counted. response-rate = answered / delivered, per campaign.",
     )
     report.add_argument("metric", choices=["nps", "csat", "ces", "response-rate"])
-    report.add_argument("--from", dest="since", type=_day, help="first day, YYYY-MM-DD (UTC)")
-    report.add_argument("--to", dest="until", type=_day, help="last day, inclusive")
+    report.add_argument("--from", dest="since", type=day, help="first day, YYYY-MM-DD (UTC)")
+    report.add_argument("--to", dest="until", type=day, help="last day, inclusive")
     report.add_argument("--campaign", type=int, help="only this campaign id")
     report.add_argument("--channel", help="only this channel (telegram, webchat, ...)")
     report.add_argument("--by", choices=["week", "month"], help="one row per period")
@@ -54,3 +49,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             rows = rows_for(args.metric, await score_counts(session, report))
     sys.stdout.write(render(args.metric, rows, args.format))
     return 0
+
+
+GROUP = CommandGroup(("report",), add_parsers, run, needs_action=False)

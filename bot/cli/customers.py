@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from bot.cli_inbox import CommandError
+from bot.cli.group import CommandError, CommandGroup
 from bot.config import Settings
 from bot.core.hours import parse_schedule
 from bot.core.linking import Linking
@@ -150,3 +150,6 @@ async def _show(session: Any, customer_id: int) -> None:
             print(f"  merged from {merge.source_id} by {merge.by} at {when}: {counts}")
         else:
             print(f"  merged into {merge.target_id} by {merge.by} at {when}")
+
+
+GROUP = CommandGroup(("customers",), add_parsers, run)
