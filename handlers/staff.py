@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +15,7 @@ from bot.config import PRIORITIES
 from bot.core.linking import Linking
 from bot.core.messages import Reply
 from bot.core.outbox import ReplyBuffer
-from bot.core.tickets import Effects, TicketService
+from bot.core.tickets import Effects, TicketRefused, TicketService
 from bot.core.untrusted import INT64_MAX, parse_id
 from storage.models import Customer, SurveyResponse, Ticket
 from storage.repositories.tickets import CannedRepository, StaffPostRepository, TicketRepository
@@ -92,6 +94,16 @@ async def on_staff_message(
     replies.add_posts(effects.posts)
 
 
+async def _said_if_refused(ticket: Ticket, action: Awaitable[Effects]) -> Effects:
+    """A refusal is told in the topic, in the service's words."""
+    try:
+        return await action
+    except TicketRefused as exc:
+        effects = Effects()
+        effects.staff(ticket, Reply(str(exc)))
+        return effects
+
+
 async def _same_customer(
     session: AsyncSession, linking: Linking, ticket: Ticket, author: str, argument: str
 ) -> Effects:
@@ -146,12 +158,14 @@ async def _command(
         return await tickets.set_priority(session, ticket, argument, author)
     if command == "via":
         channel = "" if argument.lower() in ("", "last") else argument.lower()
-        return await tickets.choose_reply_channel(session, ticket, channel, author)
+        return await _said_if_refused(
+            ticket, tickets.choose_reply_channel(session, ticket, channel, author)
+        )
     merge_with = parse_id(argument.lstrip("#"))
     if command == "merge" and merge_with is not None:
         target = await TicketRepository(session).get(merge_with)
         if target is not None:
-            return await tickets.merge(session, ticket, target, author)
+            return await _said_if_refused(ticket, tickets.merge(session, ticket, target, author))
     if command == "canned":
         canned = CannedRepository(session)
         if argument:

@@ -244,7 +244,7 @@ async def test_cli_for_tickets_canned_and_rules(
     assert bad_priority.returncode == 2 and "invalid choice" in bad_priority.stderr
     assert "ACTION" in (await _otklik(database, "rules", "--help", cwd=tmp_path)).stdout
     same = await _otklik(database, "tickets", "merge", "1", "1", cwd=tmp_path)
-    assert same.returncode == 2 and "only two different tickets" in same.stderr
+    assert same.returncode == 2 and "another ticket of the same customer" in same.stderr
 
 
 async def test_card_buttons_and_merge(
@@ -282,6 +282,13 @@ async def test_card_buttons_and_merge(
         )
     assert first is not None and second is not None
     assert (second.status, second.merged_into_id, first.status) == ("closed", 1, "open")
+    # The rules are the service's: the topic is told, in its words, and nothing loops.
+    await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, "/merge 1", thread_id=501))
+    await app.drain()
+    assert fake_tg.sent_texts(STAFF_CHAT)[-1] == "#2 is already merged into #1."
+    await fake_tg.deliver(fake_tg.group_message(STAFF_CHAT, AGENT, "/merge 2", thread_id=500))
+    await app.drain()
+    assert fake_tg.sent_texts(STAFF_CHAT)[-1] == "#2 is merged into #1: merge into that one."
     await fake_tg.deliver(fake_tg.message_update(CUSTOMER, "Есть новости?"))
     await app.drain()
     assert fake_tg.sent_texts(CUSTOMER)[-1] == "Добавлено в обращение №1."

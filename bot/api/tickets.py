@@ -8,7 +8,7 @@ from sqlalchemy import select
 from bot.api import schemas
 from bot.api.operations import ApiError, Call, Operation, expected_version
 from bot.core.outbox import ReplyBuffer
-from bot.core.tickets import STAFF, Effects
+from bot.core.tickets import STAFF, Effects, TicketRefused
 from bot.web.keys import OUTBOX, SESSION_POOL, TICKETS
 from storage.models import Ticket
 from storage.repositories.api import AuditLog
@@ -65,11 +65,12 @@ async def update_ticket(call: Call) -> schemas.TicketSummary:
         assert ticket is not None
         effects = Effects()
         if patch.reply_channel is not None:
-            chosen = await service.choose_reply_channel(
-                session, ticket, patch.reply_channel, author
-            )
-            if ticket.reply_channel != patch.reply_channel:
-                raise ApiError(409, "the customer has no such channel", "reply_channel")
+            try:
+                chosen = await service.choose_reply_channel(
+                    session, ticket, patch.reply_channel, author
+                )
+            except TicketRefused as exc:
+                raise ApiError(409, str(exc), exc.field) from None
             effects.posts += chosen.posts
         if patch.priority is not None and patch.priority != ticket.priority:
             effects.posts += (
@@ -163,13 +164,10 @@ async def merge_ticket(call: Call) -> schemas.TicketSummary:
             raise ApiError(404, "no such ticket")
         if target is None:
             raise ApiError(404, f"no ticket #{body.into} to merge into", "into")
-        if duplicate.id == target.id or duplicate.customer_id != target.customer_id:
-            raise ApiError(409, "only another ticket of the same customer can be merged", "into")
-        if duplicate.merged_into_id is not None:
-            raise ApiError(
-                409, f"#{duplicate.id} is already merged into #{duplicate.merged_into_id}"
-            )
-        effects = await app[TICKETS].merge(session, duplicate, target, call.caller.name)
+        try:
+            effects = await app[TICKETS].merge(session, duplicate, target, call.caller.name)
+        except TicketRefused as exc:
+            raise ApiError(409, str(exc), exc.field) from None
         AuditLog(session).add(
             call.caller.actor, "ticket.merge", f"ticket:{duplicate.id}", {"into": target.id}
         )

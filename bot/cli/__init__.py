@@ -15,6 +15,7 @@ from bot.cli import campaigns, customers, faq, reports, server, staff, tickets, 
 from bot.cli.group import CommandError, CommandGroup
 from bot.config import ConfigError, load_settings
 from bot.core.faq_file import FaqFileError
+from bot.core.tickets import TicketRefused
 from bot.log_setup import setup_logging
 from storage.db import DB_ERRORS
 
@@ -29,7 +30,7 @@ GROUPS: tuple[CommandGroup, ...] = (
     staff.GROUP,
 )
 # What a refusal is, for each kind of error a command can end with: one line, this code.
-REFUSALS: tuple[type[Exception], ...] = (FaqFileError, CommandError, CampaignError)
+REFUSALS: tuple[type[Exception], ...] = (FaqFileError, CommandError, CampaignError, TicketRefused)
 EXIT_REFUSED = 2
 EXIT_UNAVAILABLE = 3
 

@@ -134,8 +134,6 @@ async def _tickets(
         duplicate, target = await tickets.get(args.duplicate), await tickets.get(args.target)
         if duplicate is None or target is None:
             raise CommandError(f"no ticket #{args.duplicate if duplicate is None else args.target}")
-        if duplicate.customer_id != target.customer_id or duplicate.id == target.id:
-            raise CommandError("only two different tickets of the same customer can be merged")
         buffer.add_posts((await service.merge(session, duplicate, target, args.by)).posts)
         print(f"ticket #{duplicate.id} merged into #{target.id}")
         return
@@ -166,8 +164,6 @@ async def _tickets(
     if args.action == "via":
         channel = "" if args.channel.lower() == "last" else args.channel.lower()
         effects = await service.choose_reply_channel(session, ticket, channel, args.by)
-        if ticket.reply_channel != channel:
-            raise CommandError(effects.posts[0][2].text if effects.posts else "not changed")
         buffer.add_posts(effects.posts)
         print(f"ticket #{ticket.id}: replies go to {channel or 'the channel used last'}")
         return

@@ -32,6 +32,15 @@ RECAP_LABELS = {"customer": "👤", "staff": "🧑‍💼", "note": "📝", "sys
 RECAP_MESSAGES = 100  # the newest ones, if a ticket has more
 
 
+class TicketRefused(Exception):
+    """A staff action the ticket's rules do not allow. Each adapter maps it its own way (a 409
+    naming `field`, exit code 2, a page message, a post in the topic); none re-checks the rule."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass
 class Effects:
     """What an operation wants sent: to the customer and to the staff topic."""
@@ -264,12 +273,11 @@ class TicketService:
         """Staff pick where their replies go; "" goes back to the channel used last."""
         channels = await CustomerRepository(session).channels(ticket.customer_id)
         if channel and channel not in channels:
-            effects = Effects()
             known = ", ".join(channels) or "none"
-            effects.staff(
-                ticket, Reply(f"The customer has no {channel} address. Their channels: {known}.")
+            raise TicketRefused(
+                f"The customer has no {channel} address. Their channels: {known}.",
+                "reply_channel",
             )
-            return effects
         ticket.reply_channel = channel
         if channel:
             return await self._system_event(
@@ -376,13 +384,19 @@ class TicketService:
     async def merge(
         self, session: AsyncSession, duplicate: Ticket, target: Ticket, author: str
     ) -> Effects:
-        """Close `duplicate` into `target`: same customer only; later messages go to target."""
-        effects = Effects()
+        """Close `duplicate` into `target`: another ticket of the same customer, not merged
+        already; later messages go to target."""
         if duplicate.id == target.id or duplicate.customer_id != target.customer_id:
-            effects.staff(
-                duplicate, Reply("Only another ticket of the same customer can be merged.")
+            raise TicketRefused("Only another ticket of the same customer can be merged.", "into")
+        if duplicate.merged_into_id is not None:
+            merged = duplicate.merged_into_id
+            raise TicketRefused(f"#{duplicate.id} is already merged into #{merged}.")
+        if target.merged_into_id is not None:  # merging into it would make a loop
+            merged = target.merged_into_id
+            raise TicketRefused(
+                f"#{target.id} is merged into #{merged}: merge into that one.", "into"
             )
-            return effects
+        effects = Effects()
         duplicate.merged_into_id = target.id
         duplicate.status = "closed"
         if target.status in ("resolved", "closed"):

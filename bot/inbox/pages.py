@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 
 from bot.config import PRIORITIES
 from bot.core.outbox import ReplyBuffer
-from bot.core.tickets import STAFF, Effects
+from bot.core.tickets import STAFF, Effects, TicketRefused
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.texts import TEXTS, language_of
@@ -397,20 +397,21 @@ async def _act(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
                 effects = await service.set_priority(session, ticket, priority, signed.name)
         elif action == "via":
             channel = str(form.get("channel", ""))[:32]
-            effects = await service.choose_reply_channel(session, ticket, channel, signed.name)
-            done = "via" if ticket.reply_channel == channel else "via_unknown"
+            try:
+                effects = await service.choose_reply_channel(session, ticket, channel, signed.name)
+                done = "via"
+            except TicketRefused:
+                done = "via_unknown"
         elif action == "merge":
             into = parse_id(str(form.get("into", "")))
             target = await TicketRepository(session).get(into) if into else None
             done = "not_merged"
-            if (
-                target is not None
-                and target.id != ticket.id
-                and target.customer_id == ticket.customer_id
-                and ticket.merged_into_id is None
-            ):
-                effects = await service.merge(session, ticket, target, signed.name)
-                done = "merged"
+            if target is not None:
+                try:
+                    effects = await service.merge(session, ticket, target, signed.name)
+                    done = "merged"
+                except TicketRefused:
+                    pass
         else:
             raise web.HTTPNotFound(text="no such action")
         AuditLog(session).add(f"staff:{signed.login}", f"ticket.{action}", f"ticket:{ticket.id}")
