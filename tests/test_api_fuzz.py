@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.conftest import Database, cli_env, free_port, run_otklik
 
@@ -29,6 +30,11 @@ async def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError("otklik run did not listen within 60 s")
 
 
+@pytest.mark.skipif(
+    os.environ.get("OTKLIK_FUZZ") == "0",
+    reason="!!! OTKLIK_FUZZ=0: the schema fuzzing runs in another run of `make test` "
+    "(on PostgreSQL, whose types are the stricter) !!!",
+)
 async def test_schemathesis_finds_no_500_and_no_mismatch(faq_loaded: Database, tmp_path: Path):
     token = await asyncio.to_thread(
         run_otklik, faq_loaded, "token", "create", "fuzzer", "--role", "admin", cwd=tmp_path
