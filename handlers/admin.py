@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message, TelegramObject
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns import service
@@ -129,7 +128,7 @@ async def admin_help(message: Message, replies: ReplyBuffer) -> None:
 
 async def campaigns(message: Message, session: AsyncSession, replies: ReplyBuffer) -> None:
     language = language_of(message.from_user)
-    rows = (await session.execute(select(Campaign).order_by(Campaign.id))).scalars().all()
+    rows = await service.campaigns(session)
     lines = [
         f"#{c.id} {c.name} · {status_word(c.status, language)} · {c.schedule}" for c in rows
     ] or [say("no_campaigns", language)]

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, StrictBool
-from sqlalchemy import select
 
 from bot.api.operations import ApiError, Call, Operation
 from bot.api.schemas import Model, Moment, Whole
@@ -168,7 +167,7 @@ async def create_survey(call: Call) -> SurveyOut:
 
 async def list_campaigns(call: Call) -> CampaignList:
     async with call.request.app[SESSION_POOL]() as session:
-        rows = (await session.execute(select(Campaign).order_by(Campaign.id))).scalars()
+        rows = await service.campaigns(session)
         return CampaignList(items=[campaign_out(c) for c in rows])
 
 

@@ -10,9 +10,9 @@ from sqlalchemy import or_, select
 from bot.api import schemas
 from bot.api.operations import ApiError, Call, Operation
 from bot.web.keys import SESSION_POOL
-from storage.identities import shown_id
-from storage.models import ChannelIdentity, ConversationMessage, Customer, Ticket
+from storage.models import ChannelIdentity, ConversationMessage, Customer
 from storage.repositories.api import AuditLog
+from storage.repositories.customers import CustomerRepository
 from storage.repositories.privacy import erase_customer, export_customer
 
 
@@ -45,21 +45,9 @@ async def search_customers(call: Call) -> schemas.CustomerList:
 async def show_customer(call: Call) -> schemas.CustomerDetail:
     customer_id = call.ids["customer_id"]
     async with call.request.app[SESSION_POOL]() as session:
-        customer = await session.get(Customer, customer_id)
-        if customer is None:
+        card = await CustomerRepository(session).card(customer_id)
+        if card is None:
             raise ApiError(404, "no such customer")
-        identities = (
-            await session.execute(
-                select(ChannelIdentity.channel, ChannelIdentity.external_id)
-                .where(ChannelIdentity.customer_id == customer_id)
-                .order_by(ChannelIdentity.id)
-            )
-        ).all()
-        tickets = (
-            await session.execute(
-                select(Ticket.id).where(Ticket.customer_id == customer_id).order_by(Ticket.id)
-            )
-        ).scalars()
         history = (
             await session.execute(
                 select(ConversationMessage)
@@ -68,13 +56,11 @@ async def show_customer(call: Call) -> schemas.CustomerDetail:
                 .limit(500)
             )
         ).scalars()
-        summary = schemas.CustomerSummary.model_validate(customer, from_attributes=True)
+        summary = schemas.CustomerSummary.model_validate(card.customer, from_attributes=True)
         return schemas.CustomerDetail(
             **summary.model_dump(),
-            identities=[
-                schemas.Identity(channel=c, external_id=shown_id(c, e)) for c, e in identities
-            ],
-            ticket_ids=list(tickets),
+            identities=[schemas.Identity(channel=c, external_id=e) for c, e in card.identities],
+            ticket_ids=[ticket_id for ticket_id, _, _ in card.tickets],
             history=[
                 schemas.HistoryItem.model_validate(m, from_attributes=True)
                 for m in reversed(list(history))

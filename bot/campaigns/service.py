@@ -71,6 +71,12 @@ async def surveys(session: AsyncSession) -> Sequence[Survey]:
     return (await session.execute(select(Survey).order_by(Survey.id))).scalars().all()
 
 
+async def campaigns(session: AsyncSession, *, newest_first: bool = False) -> Sequence[Campaign]:
+    """Every campaign (the API, the CLI, Telegram's /campaigns and the console list them)."""
+    order = Campaign.id.desc() if newest_first else Campaign.id
+    return (await session.execute(select(Campaign).order_by(order))).scalars().all()
+
+
 async def create_campaign(
     session: AsyncSession,
     *,

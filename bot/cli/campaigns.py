@@ -6,8 +6,6 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from bot.campaigns import service
 from bot.campaigns.audience import describe_skips, skipped_of
 from bot.campaigns.progress import progress
@@ -118,7 +116,7 @@ async def _campaign(session: Any, settings: Settings, args: argparse.Namespace) 
         print(f"campaign {campaign.id} {campaign.name!r} is {campaign.status}")
         return
     if args.action == "list":
-        rows = (await session.execute(select(Campaign).order_by(Campaign.id))).scalars().all()
+        rows = await service.campaigns(session)
         for campaign in rows:
             print(f"{campaign.id:>4}  {campaign.name:24} {campaign.status:10} {campaign.schedule}")
         print(f"{len(rows)} campaigns")

@@ -18,9 +18,9 @@ from bot.core.linking import Linking
 from bot.core.outbox import Outbox, ReplyBuffer
 from bot.core.tickets import TicketService
 from bot.database import command_database
-from storage.identities import shown_id
-from storage.models import ChannelIdentity, Customer, CustomerMerge, Ticket
+from storage.models import Customer, CustomerMerge
 from storage.repositories.api import AuditLog
+from storage.repositories.customers import CustomerRepository
 from storage.repositories.privacy import erase_customer, export_customer
 
 
@@ -118,24 +118,17 @@ async def _customer(session: Any, customer_id: int) -> Customer:
 
 
 async def _show(session: Any, customer_id: int) -> None:
-    customer = await _customer(session, customer_id)
+    card = await CustomerRepository(session).card(customer_id)
+    if card is None:
+        raise CommandError(f"no customer {customer_id}")
+    customer = card.customer
     print(f"customer {customer.id} {customer.display_name!r} · {customer.language}")
     if customer.merged_into is not None:
         print(f"merged into customer {customer.merged_into}")
-    identities = await session.execute(
-        select(ChannelIdentity.channel, ChannelIdentity.external_id).where(
-            ChannelIdentity.customer_id == customer.id
-        )
-    )
-    for channel, external_id in identities:
+    for channel, shown in card.identities:
         last = " (last used)" if channel == customer.last_channel else ""
-        print(f"  {channel}: {shown_id(channel, external_id)}{last}")
-    tickets = await session.execute(
-        select(Ticket.id, Ticket.status, Ticket.subject)
-        .where(Ticket.customer_id == customer.id)
-        .order_by(Ticket.id)
-    )
-    for ticket_id, status, subject in tickets:
+        print(f"  {channel}: {shown}{last}")
+    for ticket_id, status, subject in card.tickets:
         print(f"  ticket #{ticket_id} {status}: {subject[:60]}")
     merges = await session.execute(
         select(CustomerMerge)

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 from multidict import MultiMapping
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns import service
@@ -101,9 +100,7 @@ async def _render(
     async with request.app[SESSION_POOL]() as session:
         surveys = list(await service.surveys(session))
         names = {s.id: s.name for s in surveys}
-        campaigns = (
-            (await session.execute(select(Campaign).order_by(Campaign.id.desc()))).scalars().all()
-        )
+        campaigns = await service.campaigns(session, newest_first=True)
         for campaign in campaigns:
             state = await service.status(session, campaign)
             rows.append(

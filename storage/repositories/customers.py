@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ChannelIdentity, Customer, utcnow
+from storage.identities import shown_id
+from storage.models import ChannelIdentity, Customer, Ticket, utcnow
 from storage.repositories._memo import forget, memo, remember
 from storage.repositories._upsert import insert_ignore
 from storage.repositories.tickets import open_ticket_id_of, remember_open_tickets
@@ -43,6 +45,16 @@ def wrote_on(customer: Customer, channel: str) -> None:
         customer.blocked_channels = ",".join(sorted(blocked - {channel}))
     if customer.unreachable:
         customer.unreachable = False
+
+
+@dataclass(frozen=True)
+class CustomerCard:
+    """What staff see of a customer (the API's and the CLI's `customers show`): their
+    addresses as shown to staff (never a web chat session id) and their tickets."""
+
+    customer: Customer
+    identities: list[tuple[str, str]]  # (channel, shown id), oldest first
+    tickets: list[tuple[int, str, str]]  # (id, status, subject), oldest first
 
 
 class CustomerRepository:
@@ -127,6 +139,26 @@ class CustomerRepository:
             .order_by(ChannelIdentity.id)
         )
         return list(dict.fromkeys((await self._session.execute(statement)).scalars()))
+
+    async def card(self, customer_id: int) -> CustomerCard | None:
+        customer = await self._session.get(Customer, customer_id)
+        if customer is None:
+            return None
+        identities = await self._session.execute(
+            select(ChannelIdentity.channel, ChannelIdentity.external_id)
+            .where(ChannelIdentity.customer_id == customer_id)
+            .order_by(ChannelIdentity.id)
+        )
+        tickets = await self._session.execute(
+            select(Ticket.id, Ticket.status, Ticket.subject)
+            .where(Ticket.customer_id == customer_id)
+            .order_by(Ticket.id)
+        )
+        return CustomerCard(
+            customer,
+            [(channel, shown_id(channel, external)) for channel, external in identities],
+            [(ticket_id, status, subject) for ticket_id, status, subject in tickets],
+        )
 
     async def external_id(self, customer_id: int, channel: str) -> str | None:
         """The customer's address on a channel, if they ever used it."""
