@@ -8,7 +8,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot.campaigns.service import CampaignError
 from bot.cli import campaigns, customers, faq, reports, server, staff, tickets, tokens
@@ -60,14 +60,21 @@ def _group_of(command: str) -> CommandGroup | None:
     return next((g for g in GROUPS if command in g.commands), None)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    set_up_logging: bool = True,
+) -> int:
+    """`environ` instead of the process's environment, and `set_up_logging=False` to leave the
+    process's logging alone: for running a command inside another program (the tests)."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, environ=environ)
     except ConfigError as exc:
         print(f"otklik: config error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
@@ -76,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = settings.logging.level
     if args.command != "run" and level.upper() not in ("DEBUG", "WARNING", "ERROR", "CRITICAL"):
         level = "WARNING"
-    setup_logging(level, settings.logging.json, settings.secrets())
+    if set_up_logging:
+        setup_logging(level, settings.logging.json, settings.secrets())
     if args.command == "run":
         return server.serve(settings)
     group = _group_of(args.command)
