@@ -23,9 +23,15 @@ from bot.web.keys import SETTINGS
 log = logging.getLogger(__name__)
 
 
+# After answering a request whose body was not read to its end (408, 413), aiohttp goes on
+# reading and dropping what the client still sends, so the client sees the answer instead of
+# a reset; 10 s by default, which a slow client turns into ten more seconds held.
+LINGER_SECONDS = 2.0
+
+
 def runner_options(http: HttpConfig) -> dict[str, Any]:
-    """What the aiohttp runner (or a test server) needs to bound idle connections."""
-    return {"keepalive_timeout": http.idle_seconds}
+    """What the aiohttp runner (or a test server) needs to bound idle and slow connections."""
+    return {"keepalive_timeout": http.idle_seconds, "lingering_time": LINGER_SECONDS}
 
 
 @web.middleware
