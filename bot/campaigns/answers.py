@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -24,18 +23,12 @@ from bot.campaigns.surveys import (
 )
 from bot.core import webhooks
 from bot.core.messages import Button, Reply
+from bot.core.survey_hooks import SURVEY_COMMENT, SurveyTurn
 from bot.core.tickets import STAFF, Effects
 from storage.models import Campaign, Customer, Delivery, Survey, SurveyResponse, utcnow
 from storage.repositories.reports import add_response
 
-SURVEY_COMMENT = "sv_comment:"
 GENERAL = "0"  # staff recipient for posts that belong to no ticket
-
-
-@dataclass
-class SurveyTurn:
-    replies: list[Reply]
-    effects: Effects
 
 
 class SurveyAnswers:

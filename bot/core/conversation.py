@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.campaigns.answers import SURVEY_COMMENT, SurveyAnswers
 from bot.config import FaqConfig
 from bot.core import choices
 from bot.core import language as lang
@@ -25,6 +24,7 @@ from bot.core.hours_text import asked_days, describe_days, describe_hours
 from bot.core.intents import IntentMatcher
 from bot.core.linking import CODE_TTL, Linking, LinkOutcome, formatted
 from bot.core.messages import Attachment, Button, InboundMessage, Reply
+from bot.core.survey_hooks import SURVEY_COMMENT, SurveyHooks
 from bot.core.texts import channel_word, t
 from bot.core.tickets import Effects, Post, TicketService
 from bot.core.untrusted import INT64_MAX, parse_id
@@ -94,7 +94,7 @@ class Conversation:
         faq_config: FaqConfig,
         metrics: Metrics,
         tickets: TicketService,
-        surveys: SurveyAnswers,
+        surveys: SurveyHooks,
         bot_name: str = "Otklik",
         default_language: str = "ru",
         max_message_chars: int = 4096,
