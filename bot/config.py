@@ -13,7 +13,7 @@ import re
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,12 @@ def _is_network(text: str) -> bool:
     return True
 
 
+def _above_zero(section: object, name: str, keys: tuple[str, ...]) -> Iterator[str]:
+    for key in keys:
+        if getattr(section, key) <= 0:
+            yield f"[{name}] {key}: must be above 0"
+
+
 class ConfigError(Exception):
     """A config problem an operator can fix; the message is a single line."""
 
@@ -53,6 +59,11 @@ class HttpConfig:
     idle_seconds: float = 60.0
     # A request's body must arrive within this many seconds, or the answer is 408.
     body_seconds: float = 30.0
+
+    def problems(self) -> Iterator[str]:
+        yield from _above_zero(self, "http", ("idle_seconds", "body_seconds"))
+        if not 0 < self.port < 65536:
+            yield f"[http] port: must be 1..65535, got {self.port}"
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,20 @@ class DatabaseConfig:
             return make_url(self.url).render_as_string(hide_password=True)
         except ArgumentError:
             return "<invalid url>"
+
+    def problems(self) -> Iterator[str]:
+        if not self.url:
+            yield "[database] url: required"
+            return
+        try:
+            backend = make_url(self.url).get_backend_name()
+        except ArgumentError:
+            yield "[database] url: not a database URL"
+            return
+        if self.schema and backend != "postgresql":
+            yield "[database] schema: only PostgreSQL has schemas"
+        if backend not in ("sqlite", "postgresql"):
+            yield "[database] url: use sqlite+aiosqlite:// or postgresql+asyncpg://"
 
 
 @dataclass(frozen=True)
@@ -91,6 +116,23 @@ class TelegramConfig:
     @property
     def enabled(self) -> bool:
         return bool(self.token)
+
+    def problems(self) -> Iterator[str]:
+        if self.mode not in ("webhook", "polling"):
+            yield f"[telegram] mode: expected 'webhook' or 'polling', got {self.mode!r}"
+        if self.enabled and self.mode == "webhook" and not self.webhook_url:
+            yield "[telegram] webhook_url: required when mode = 'webhook'"
+        if self.enabled and self.mode == "webhook" and len(self.webhook_secret) < 16:
+            # Without it anyone who reaches the port can post updates as any user, admins too.
+            yield (
+                "[telegram] webhook_secret: required when mode = 'webhook' (at least 16 "
+                "characters of A-Z, a-z, 0-9, _ and -; e.g. `openssl rand -hex 32`)"
+            )
+        if self.webhook_secret and not _SECRET_CHARS.fullmatch(self.webhook_secret):
+            yield "[telegram] webhook_secret: only A-Z, a-z, 0-9, _ and - (Telegram's rule)"
+        yield from _above_zero(self, "telegram", ("max_backlog", "sends_per_second"))
+        if not self.webhook_path.startswith("/"):
+            yield "[telegram] webhook_path: must start with '/'"
 
 
 @dataclass(frozen=True)
@@ -117,12 +159,24 @@ class HoursConfig:
     reply_target_minutes: int = 120
     weekly: WeeklySchedule = field(default_factory=WeeklySchedule)
 
+    def problems(self) -> Iterator[str]:
+        from bot.core.hours import parse_schedule  # local: hours depends on nothing in config
+
+        try:
+            parse_schedule(self)
+        except ValueError as exc:
+            yield f"[hours] {exc}"
+
 
 @dataclass(frozen=True)
 class BotConfig:
     name: str = "Otklik"
     default_language: str = "ru"
     max_message_chars: int = 4096
+
+    def problems(self) -> Iterator[str]:
+        if self.default_language not in ("ru", "en"):
+            yield "[bot] default_language: expected 'ru' or 'en'"
 
 
 @dataclass(frozen=True)
@@ -141,6 +195,16 @@ class WebChatConfig:
     max_connections: int = 1000
     max_connections_per_client: int = 10
 
+    def problems(self) -> Iterator[str]:
+        keys = ("requests_per_minute", "burst", "max_connections", "max_connections_per_client")
+        yield from _above_zero(self, "webchat", keys)
+        for origin in self.allowed_origins:
+            if not _ORIGIN.fullmatch(origin):
+                yield (
+                    f"[webchat] allowed_origins: {origin!r} is not scheme://host[:port] "
+                    "(no path, no trailing slash)"
+                )
+
 
 @dataclass(frozen=True)
 class HttpChannelConfig:
@@ -157,6 +221,28 @@ class HttpChannelConfig:
     buttons_per_row: int = 4
     text_chars: int = 4096
     timeout_seconds: float = 10.0
+
+    def problems(self, name: str) -> Iterator[str]:
+        where = f"[channels.http.{name}]"
+        if not _CHANNEL_NAME.fullmatch(name) or name in RESERVED_CHANNELS:
+            yield (
+                f"{where}: the name must be 2-24 of a-z, 0-9, _ and -, and not one of "
+                f"{', '.join(RESERVED_CHANNELS)}"
+            )
+        if not self.outbound_url.startswith(("http://", "https://")):
+            yield f"{where} outbound_url: an http:// or https:// URL is required"
+        if len(self.secret) < 16:
+            yield (
+                f"{where} secret: at least 16 characters (keep it in the environment: "
+                f"OTKLIK__CHANNELS__HTTP__{name.upper()}__SECRET)"
+            )
+        if self.buttons_per_message < 0 or self.buttons_per_row <= 0:
+            yield (
+                f"{where}: buttons_per_message must be 0 or more (0: options are sent as "
+                "numbered text) and buttons_per_row above 0"
+            )
+        if self.text_chars < 100 or self.timeout_seconds <= 0:
+            yield f"{where}: text_chars >= 100 and timeout_seconds > 0"
 
 
 @dataclass(frozen=True)
@@ -180,6 +266,22 @@ class VkConfig:
     @property
     def enabled(self) -> bool:
         return bool(self.token)
+
+    def problems(self) -> Iterator[str]:
+        if not self.enabled:
+            return
+        where = "[channels.vk]"
+        if self.group_id <= 0:
+            yield f"{where} group_id: the community's id is required"
+        if not self.confirmation:
+            yield f"{where} confirmation: the string from the Callback API page"
+        if len(self.secret) < 16:
+            yield (
+                f"{where} secret: at least 16 characters, set on the Callback API page too "
+                "(OTKLIK__CHANNELS__VK__SECRET)"
+            )
+        if not self.path.startswith("/") or self.sends_per_second <= 0:
+            yield f"{where}: path must start with '/', sends_per_second above 0"
 
 
 @dataclass(frozen=True)
@@ -209,6 +311,20 @@ class WhatsAppConfig:
     def enabled(self) -> bool:
         return bool(self.token)
 
+    def problems(self) -> Iterator[str]:
+        if not self.enabled:
+            return
+        where = "[channels.whatsapp]"
+        if not self.phone_number_id:
+            yield f"{where} phone_number_id: required (from the app's WhatsApp page)"
+        if len(self.app_secret) < 16 or len(self.verify_token) < 8:
+            yield (
+                f"{where}: app_secret (16+ characters, OTKLIK__CHANNELS__WHATSAPP__APP_SECRET) "
+                "and verify_token (8+) are required"
+            )
+        if not self.path.startswith("/") or self.sends_per_second <= 0:
+            yield f"{where}: path must start with '/', sends_per_second above 0"
+
 
 @dataclass(frozen=True)
 class ChannelsConfig:
@@ -216,6 +332,12 @@ class ChannelsConfig:
     http: dict[str, HttpChannelConfig] = field(default_factory=dict)
     vk: VkConfig = field(default_factory=VkConfig)
     whatsapp: WhatsAppConfig = field(default_factory=WhatsAppConfig)
+
+    def problems(self) -> Iterator[str]:
+        for name, channel in self.http.items():
+            yield from channel.problems(name)
+        yield from self.vk.problems()
+        yield from self.whatsapp.problems()
 
 
 @dataclass(frozen=True)
@@ -228,6 +350,13 @@ class RetentionConfig:
     # a long lock.
     batch: int = 500
     max_batches: int = 200
+
+    def problems(self) -> Iterator[str]:
+        for key in ("conversation_days", "handled_days"):
+            if getattr(self, key) < 0:
+                yield f"[retention] {key}: 0 (keep forever) or more"
+        if self.batch <= 0 or self.max_batches <= 0:
+            yield "[retention] batch and max_batches: must be above 0"
 
 
 @dataclass(frozen=True)
@@ -255,6 +384,14 @@ class SemanticConfig:
     # Dense passes a second at most (each ~20 ms of one core); beyond, questions are answered
     # by words alone until the burst passes. 0 = no limit.
     max_per_second: float = 10.0
+
+    def problems(self) -> Iterator[str]:
+        if self.mode not in ("auto", "off"):
+            yield f"[faq.semantic] mode: expected 'auto' or 'off', got {self.mode!r}"
+        if self.max_per_second < 0:
+            yield "[faq.semantic] max_per_second: must be 0 or more"
+        if not 0 <= self.weight <= 1 or self.floor >= self.ceiling:
+            yield "[faq.semantic] weight must be within 0..1 and floor below ceiling"
 
 
 @dataclass(frozen=True)
@@ -313,6 +450,16 @@ class TicketsConfig:
     sla_check_seconds: int = 60
     rules: list[RuleConfig] = field(default_factory=list)
 
+    def problems(self) -> Iterator[str]:
+        for rule in self.rules:
+            if not rule.name:
+                yield "[[tickets.rules]] name: required"
+            elif rule.priority and rule.priority not in PRIORITIES:
+                yield (
+                    f"[[tickets.rules]] {rule.name}: priority must be one of "
+                    f"{', '.join(PRIORITIES)}"
+                )
+
 
 @dataclass(frozen=True)
 class CampaignsConfig:
@@ -339,6 +486,16 @@ class OutboxConfig:
     retry_max_seconds: float = 300.0
     max_attempts: int = 20
 
+    def problems(self) -> Iterator[str]:
+        keys = (
+            "recovery_seconds",
+            "pickup_seconds",
+            "retry_base_seconds",
+            "retry_max_seconds",
+            "max_attempts",
+        )
+        yield from _above_zero(self, "outbox", keys)
+
 
 @dataclass(frozen=True)
 class WebhooksConfig:
@@ -349,6 +506,15 @@ class WebhooksConfig:
     allowed_targets: list[str] = field(default_factory=list)
     # Seconds to wait for the receiver's answer before counting the attempt as failed.
     timeout_seconds: float = 10.0
+
+    def problems(self) -> Iterator[str]:
+        yield from _above_zero(self, "webhooks", ("timeout_seconds",))
+        for target in self.allowed_targets:
+            if not _is_network(target) and not _HOST_NAME.fullmatch(target):
+                yield (
+                    f"[webhooks] allowed_targets: {target!r} is not an address, a network "
+                    "or a host name"
+                )
 
 
 @dataclass(frozen=True)
@@ -378,6 +544,10 @@ class ApiConfig:
     session_hours: float = 12.0
     # Take the client address from X-Forwarded-For (behind a reverse proxy you run).
     trust_forwarded_for: bool = False
+
+    def problems(self) -> Iterator[str]:
+        keys = ("requests_per_minute", "burst", "sign_in_per_minute", "session_hours")
+        yield from _above_zero(self, "api", (*keys, "sign_in_failures", "sign_in_lock_minutes"))
 
 
 @dataclass(frozen=True)
@@ -580,157 +750,23 @@ def _describe(value: Any) -> str:
 
 
 def _check_semantics(settings: Settings) -> None:
-    source = settings.source
-    tg = settings.telegram
-    if tg.mode not in ("webhook", "polling"):
-        raise ConfigError(
-            f"{source}: [telegram] mode: expected 'webhook' or 'polling', got {tg.mode!r}"
-        )
-    if tg.enabled and tg.mode == "webhook" and not tg.webhook_url:
-        raise ConfigError(f"{source}: [telegram] webhook_url: required when mode = 'webhook'")
-    if tg.enabled and tg.mode == "webhook" and len(tg.webhook_secret) < 16:
-        # Without it anyone who reaches the port can post updates as any user, admins too.
-        raise ConfigError(
-            f"{source}: [telegram] webhook_secret: required when mode = 'webhook' (at least 16 "
-            "characters of A-Z, a-z, 0-9, _ and -; e.g. `openssl rand -hex 32`)"
-        )
-    if tg.webhook_secret and not _SECRET_CHARS.fullmatch(tg.webhook_secret):
-        raise ConfigError(
-            f"{source}: [telegram] webhook_secret: only A-Z, a-z, 0-9, _ and - (Telegram's rule)"
-        )
-    if tg.max_backlog <= 0:
-        raise ConfigError(f"{source}: [telegram] max_backlog: must be above 0")
-    semantic = settings.faq.semantic
-    if semantic.mode not in ("auto", "off"):
-        raise ConfigError(
-            f"{source}: [faq.semantic] mode: expected 'auto' or 'off', got {semantic.mode!r}"
-        )
-    if semantic.max_per_second < 0:
-        raise ConfigError(f"{source}: [faq.semantic] max_per_second: must be 0 or more")
-    if not 0 <= semantic.weight <= 1 or semantic.floor >= semantic.ceiling:
-        raise ConfigError(
-            f"{source}: [faq.semantic] weight must be within 0..1 and floor below ceiling"
-        )
-    if tg.sends_per_second <= 0:
-        raise ConfigError(f"{source}: [telegram] sends_per_second: must be above 0")
-    outbox = settings.outbox
-    for key in (
-        "recovery_seconds",
-        "pickup_seconds",
-        "retry_base_seconds",
-        "retry_max_seconds",
-        "max_attempts",
-    ):
-        if getattr(outbox, key) <= 0:
-            raise ConfigError(f"{source}: [outbox] {key}: must be above 0")
-    for key in ("idle_seconds", "body_seconds"):
-        if getattr(settings.http, key) <= 0:
-            raise ConfigError(f"{source}: [http] {key}: must be above 0")
-    if settings.webhooks.timeout_seconds <= 0:
-        raise ConfigError(f"{source}: [webhooks] timeout_seconds: must be above 0")
-    for target in settings.webhooks.allowed_targets:
-        if not _is_network(target) and not _HOST_NAME.fullmatch(target):
-            raise ConfigError(
-                f"{source}: [webhooks] allowed_targets: {target!r} is not an address, a network "
-                "or a host name"
-            )
-    api = settings.api
-    keys = ("requests_per_minute", "burst", "sign_in_per_minute", "session_hours")
-    for key in (*keys, "sign_in_failures", "sign_in_lock_minutes"):
-        if getattr(api, key) <= 0:
-            raise ConfigError(f"{source}: [api] {key}: must be above 0")
-    chat = settings.webchat
-    for key in ("requests_per_minute", "burst", "max_connections", "max_connections_per_client"):
-        if getattr(chat, key) <= 0:
-            raise ConfigError(f"{source}: [webchat] {key}: must be above 0")
-    for origin in chat.allowed_origins:
-        if not _ORIGIN.fullmatch(origin):
-            raise ConfigError(
-                f"{source}: [webchat] allowed_origins: {origin!r} is not scheme://host[:port] "
-                "(no path, no trailing slash)"
-            )
-    for name, channel in settings.channels.http.items():
-        where = f"{source}: [channels.http.{name}]"
-        if not _CHANNEL_NAME.fullmatch(name) or name in RESERVED_CHANNELS:
-            raise ConfigError(
-                f"{where}: the name must be 2-24 of a-z, 0-9, _ and -, and not one of "
-                f"{', '.join(RESERVED_CHANNELS)}"
-            )
-        if not channel.outbound_url.startswith(("http://", "https://")):
-            raise ConfigError(f"{where} outbound_url: an http:// or https:// URL is required")
-        if len(channel.secret) < 16:
-            raise ConfigError(
-                f"{where} secret: at least 16 characters (keep it in the environment: "
-                f"OTKLIK__CHANNELS__HTTP__{name.upper()}__SECRET)"
-            )
-        if channel.buttons_per_message < 0 or channel.buttons_per_row <= 0:
-            raise ConfigError(
-                f"{where}: buttons_per_message must be 0 or more (0: options are sent as "
-                "numbered text) and buttons_per_row above 0"
-            )
-        if channel.text_chars < 100 or channel.timeout_seconds <= 0:
-            raise ConfigError(f"{where}: text_chars >= 100 and timeout_seconds > 0")
-    vk = settings.channels.vk
-    if vk.enabled:
-        where = f"{source}: [channels.vk]"
-        if vk.group_id <= 0:
-            raise ConfigError(f"{where} group_id: the community's id is required")
-        if not vk.confirmation:
-            raise ConfigError(f"{where} confirmation: the string from the Callback API page")
-        if len(vk.secret) < 16:
-            raise ConfigError(
-                f"{where} secret: at least 16 characters, set on the Callback API page too "
-                "(OTKLIK__CHANNELS__VK__SECRET)"
-            )
-        if not vk.path.startswith("/") or vk.sends_per_second <= 0:
-            raise ConfigError(f"{where}: path must start with '/', sends_per_second above 0")
-    wa = settings.channels.whatsapp
-    if wa.enabled:
-        where = f"{source}: [channels.whatsapp]"
-        if not wa.phone_number_id:
-            raise ConfigError(f"{where} phone_number_id: required (from the app's WhatsApp page)")
-        if len(wa.app_secret) < 16 or len(wa.verify_token) < 8:
-            raise ConfigError(
-                f"{where}: app_secret (16+ characters, OTKLIK__CHANNELS__WHATSAPP__APP_SECRET) "
-                "and verify_token (8+) are required"
-            )
-        if not wa.path.startswith("/") or wa.sends_per_second <= 0:
-            raise ConfigError(f"{where}: path must start with '/', sends_per_second above 0")
-    retention = settings.retention
-    for key in ("conversation_days", "handled_days"):
-        if getattr(retention, key) < 0:
-            raise ConfigError(f"{source}: [retention] {key}: 0 (keep forever) or more")
-    if retention.batch <= 0 or retention.max_batches <= 0:
-        raise ConfigError(f"{source}: [retention] batch and max_batches: must be above 0")
-    if not tg.webhook_path.startswith("/"):
-        raise ConfigError(f"{source}: [telegram] webhook_path: must start with '/'")
-    if not 0 < settings.http.port < 65536:
-        raise ConfigError(f"{source}: [http] port: must be 1..65535, got {settings.http.port}")
-    if settings.bot.default_language not in ("ru", "en"):
-        raise ConfigError(f"{source}: [bot] default_language: expected 'ru' or 'en'")
-    for rule in settings.tickets.rules:
-        if not rule.name:
-            raise ConfigError(f"{source}: [[tickets.rules]] name: required")
-        if rule.priority and rule.priority not in PRIORITIES:
-            raise ConfigError(
-                f"{source}: [[tickets.rules]] {rule.name}: priority must be one of "
-                f"{', '.join(PRIORITIES)}"
-            )
-    if not settings.database.url:
-        raise ConfigError(f"{source}: [database] url: required")
-    try:
-        backend = make_url(settings.database.url).get_backend_name()
-    except ArgumentError:
-        raise ConfigError(f"{source}: [database] url: not a database URL") from None
-    if settings.database.schema and backend != "postgresql":
-        raise ConfigError(f"{source}: [database] schema: only PostgreSQL has schemas")
-    if backend not in ("sqlite", "postgresql"):
-        raise ConfigError(
-            f"{source}: [database] url: use sqlite+aiosqlite:// or postgresql+asyncpg://"
-        )
-    from bot.core.hours import parse_schedule  # local: hours depends on nothing in config
-
-    try:
-        parse_schedule(settings.hours)
-    except ValueError as exc:
-        raise ConfigError(f"{source}: [hours] {exc}") from None
+    """Each section checks its own keys (its `problems`); the first problem found is raised,
+    naming the file (or the variable, see `_blame_variable`)."""
+    sections: tuple[Any, ...] = (
+        settings.telegram,
+        settings.faq.semantic,
+        settings.outbox,
+        settings.http,
+        settings.webhooks,
+        settings.api,
+        settings.webchat,
+        settings.channels,
+        settings.retention,
+        settings.bot,
+        settings.tickets,
+        settings.database,
+        settings.hours,
+    )
+    for section in sections:
+        for problem in section.problems():
+            raise ConfigError(f"{settings.source}: {problem}")
