@@ -94,11 +94,11 @@ async def test_misses_are_grouped_and_one_command_closes_a_gap(
     assert (await _cli(faq_loaded, tmp_path, "gaps", "--from", "tomorrow")).returncode == 2
     assert (await _cli(faq_loaded, tmp_path, "gaps", "--min", "0")).returncode == 2
     missing = await _cli(faq_loaded, tmp_path, "keyword", "no-such", "x")
-    assert missing.returncode == 1 and "no FAQ entry 'no-such'" in missing.stdout
+    assert missing.returncode == 2 and "otklik: no FAQ entry 'no-such'" in missing.stderr
     added = await _cli(faq_loaded, tmp_path, "add", "gifts", "Дарите подарки?", "Да, скидку 10 %.")
     assert added.returncode == 0, added
     twice = await _cli(faq_loaded, tmp_path, "add", "gifts", "Дарите подарки?", "Да.")
-    assert twice.returncode == 1 and "exists" in twice.stdout
+    assert twice.returncode == 2 and "exists; edit it instead" in twice.stderr
     bad = await _cli(faq_loaded, tmp_path, "add", "Bad Slug!", "q", "a")
     assert bad.returncode == 2
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli.arguments import day
-from bot.cli.group import CommandGroup
+from bot.cli.group import CommandError, CommandGroup
 from bot.config import Settings
 from bot.core.faq_catalog import FaqCatalog
 from bot.core.faq_file import MAX_ANSWER, MAX_QUESTION, NEW_SLUG, dump_faq, load_faq
@@ -94,8 +94,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     async with command_database(settings.database) as pool:
         if args.action == "gaps":
             if args.min_count < 1:
-                print("otklik: --min must be 1 or more")
-                return 2
+                raise CommandError("--min must be 1 or more")
             since, until = _window(args)
             catalog = FaqCatalog(settings.faq, load_embedder(settings.faq.semantic.mode))
             async with pool() as session, session.begin():
@@ -107,32 +106,27 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "keyword":
             phrase = " ".join(args.phrase.split())
             if not phrase or len(phrase) > MAX_PHRASE:
-                print(f"otklik: the phrase must be 1 to {MAX_PHRASE} characters")
-                return 2
+                raise CommandError(f"the phrase must be 1 to {MAX_PHRASE} characters")
             async with pool() as session, session.begin():
                 entry = await FaqRepository(session).add_keyword(
                     args.slug, args.language or _script(phrase), phrase
                 )
             if entry is None:
-                print(f"otklik: no FAQ entry {args.slug!r} (see `otklik faq list`)")
-                return 1
+                raise CommandError(f"no FAQ entry {args.slug!r} (see `otklik faq list`)")
             print(f"entry {entry.slug!r} [{entry.language}] now also answers {phrase!r}")
             return 0
         # add
         question, answer = args.question.strip(), args.answer.strip()
         if not NEW_SLUG.fullmatch(args.slug) or not 0 < len(question) <= MAX_QUESTION:
-            print("otklik: SLUG is 1-64 of a-z, 0-9 and -; the question 1-500 characters")
-            return 2
+            raise CommandError("SLUG is 1-64 of a-z, 0-9 and -; the question 1-500 characters")
         if not 0 < len(answer) <= MAX_ANSWER:
-            print(f"otklik: the answer must be 1 to {MAX_ANSWER} characters")
-            return 2
+            raise CommandError(f"the answer must be 1 to {MAX_ANSWER} characters")
         async with pool() as session, session.begin():
             created = await FaqRepository(session).add_one(
                 args.slug, args.language, question, answer, tuple(args.keyword)
             )
         if not created:
-            print(f"otklik: entry {args.slug!r} [{args.language}] exists; edit it instead")
-            return 1
+            raise CommandError(f"entry {args.slug!r} [{args.language}] exists; edit it instead")
         print(f"added entry {args.slug!r} [{args.language}]")
         return 0
 
