@@ -36,7 +36,6 @@ from storage.models import SurveyResponse, Webhook, WebhookDelivery, utcnow
 log = logging.getLogger(__name__)
 EVENTS = ("ticket.created", "ticket.resolved", "survey.answered", "survey.detractor")
 LEASE = timedelta(seconds=60)  # a process that dies mid-post leaves it to another after this
-REFUSED = "refused: "
 
 
 async def emit(session: AsyncSession, event: str, payload: dict[str, Any]) -> int:
@@ -188,10 +187,10 @@ class WebhookSender:
             "X-Otklik-Delivery": str(delivery.id),
             **signed_headers(hook.secret, body, self._clock()),
         }
-        status, error = await self._deliver(hook.url, body, headers)
+        status, error, refused = await self._deliver(hook.url, body, headers)
         attempts = delivery.attempts + 1
         done = error is None
-        refused = error is not None and error.startswith(REFUSED)  # trying again changes nothing
+        # A refused target stays refused: trying again changes nothing.
         gave_up = not done and (refused or attempts >= self._retry.max_attempts)
         async with self._pool() as session, session.begin():
             await session.execute(
@@ -211,11 +210,12 @@ class WebhookSender:
 
     async def _deliver(
         self, url: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int | None, str | None]:
-        """POST once: the status, and what went wrong in words of our own (None when 2xx)."""
+    ) -> tuple[int | None, str | None, bool]:
+        """POST once: the status, what went wrong in words of our own (None when 2xx), and
+        whether the target policy refused it."""
         refused = self._policy.url_refusal(url)
         if refused is not None:
-            return None, REFUSED + refused
+            return None, f"refused: {refused}", True
         if self._http is None or self._http.closed:
             connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._policy, self._dns))
             self._http = aiohttp.ClientSession(connector=connector, trust_env=False)
@@ -225,15 +225,15 @@ class WebhookSender:
                 url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as answer:
                 if 200 <= answer.status < 300:
-                    return answer.status, None
-                return answer.status, f"HTTP {answer.status}"
+                    return answer.status, None, False
+                return answer.status, f"HTTP {answer.status}", False
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             refused = refusal_of(exc)
             if refused is not None:
-                return None, REFUSED + refused
+                return None, f"refused: {refused}", True
             if isinstance(exc, TimeoutError):
-                return None, f"no answer within {self._timeout:g} s"
-            return None, f"could not connect ({type(exc).__name__})"
+                return None, f"no answer within {self._timeout:g} s", False
+            return None, f"could not connect ({type(exc).__name__})", False
 
 
 async def cancel_pending(pool: async_sessionmaker[AsyncSession], webhook_id: int) -> int:
