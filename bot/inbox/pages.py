@@ -107,10 +107,10 @@ async def static(request: web.Request) -> web.Response:
 
 @routes.get("/inbox/login")
 async def login_form(request: web.Request) -> web.Response:
-    return page(request, "login.html", {"login": "", "next": _safe_next(request.query.get("next"))})
+    return page(request, "login.html", {"login": "", "next": safe_next(request.query.get("next"))})
 
 
-def _safe_next(value: str | None) -> str:
+def safe_next(value: str | None) -> str:
     """Only a path inside the inbox: never another site."""
     if value and value.startswith(("/inbox", "/admin")) and not value.startswith("//"):
         return value[:512]
@@ -126,7 +126,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     wait = limiter.take(client_address(request, settings.trust_forwarded_for))
     form = await request.post()
     login_name = str(form.get("login", ""))[:64].strip()
-    context = {"login": login_name, "next": _safe_next(str(form.get("next", "")))}
+    context = {"login": login_name, "next": safe_next(str(form.get("next", "")))}
     if wait > 0:
         language = TEXTS[language_of(request)]
         response = page(

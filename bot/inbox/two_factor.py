@@ -8,7 +8,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from bot.inbox import auth
-from bot.inbox.pages import _safe_next, page, routes, see_other, signed_in_only
+from bot.inbox.pages import page, routes, safe_next, see_other, signed_in_only
 from bot.inbox.texts import TEXTS, language_of
 from bot.web import two_factor
 from bot.web.keys import SESSION_POOL
@@ -37,7 +37,7 @@ def _enrol_page(
 
 
 async def _show(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
-    next_path = _safe_next(request.query.get("next"))
+    next_path = safe_next(request.query.get("next"))
     if signed.two_factor:
         context = {"account": signed, "csrf": signed.csrf, "enrolled": True, "next": next_path}
         return page(request, "two_factor.html", {**context, "secret": "", "qr": ""})
@@ -48,7 +48,7 @@ async def _confirm(request: web.Request, signed: auth.Signed) -> web.StreamRespo
     """The code from the app for the secret the page showed: only then is it kept."""
     form = await request.post()
     secret = str(form.get("secret", ""))[:64]
-    next_path = _safe_next(str(form.get("next", "")))
+    next_path = safe_next(str(form.get("next", "")))
     if signed.two_factor:
         raise see_other(next_path)
     language = TEXTS[language_of(request)]
