@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import aiohttp
 import pyotp
 
 from bot.web.passwords import hash_password
@@ -45,3 +46,9 @@ def code_for(login: str) -> str:
     step = max(int(time.time() // totp.interval), _last_step.get(key, -1) + 1)
     _last_step[key] = step
     return totp.at(step * totp.interval)
+
+
+def browser_session() -> aiohttp.ClientSession:
+    """An HTTP client that keeps the sign-in cookie, as a browser does (the app listens on
+    127.0.0.1: aiohttp keeps cookies of an IP address only when asked)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))

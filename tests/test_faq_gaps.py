@@ -21,7 +21,7 @@ from storage.models import FaqEntry, FaqMiss
 from tests.browser import browser_turn, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
-from tests.staff import code_for
+from tests.staff import browser_session, code_for
 from tests.test_web_console import CHROMIUM, PASSWORD, needs_chromium
 
 
@@ -135,7 +135,7 @@ async def test_grouping_puts_one_question_in_many_words_together(faq_loaded: Dat
 async def test_the_console_shows_gaps_and_closes_one_in_a_click(
     start_app: AppFactory, faq_loaded: Database
 ):
-    from tests.test_web_console import _session, _sign_in, _staff
+    from tests.test_web_console import _sign_in, _staff
 
     app = await start_app(telegram_mode=None, scheduler={"enabled": False})
     await _staff(faq_loaded, "boss", "admin")
@@ -148,7 +148,7 @@ async def test_the_console_shows_gaps_and_closes_one_in_a_click(
     ):
         status, _ = await app.post_json("/api/v1/chat/messages", {"session": session, "text": text})
         assert status == 200
-    async with _session() as agent, _session() as admin:
+    async with browser_session() as agent, browser_session() as admin:
         await _sign_in(agent, app, "anna")
         async with agent.get(app.url + "/admin/gaps") as resp:
             assert resp.status == 403

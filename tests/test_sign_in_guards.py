@@ -18,12 +18,8 @@ from sqlalchemy import select
 from storage.models import AuditEntry
 from tests.browser import browser_turn, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
-from tests.staff import PASSWORD, SECRET, add_staff, code_for
+from tests.staff import PASSWORD, SECRET, add_staff, browser_session, code_for
 from tests.test_web_console import CHROMIUM, needs_chromium
-
-
-def _browser() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
 async def _sign_in(
@@ -43,7 +39,7 @@ async def test_wrong_passwords_lock_the_account_whatever_the_address(
     # The per-address limit out of the way: these guesses could come from anywhere.
     app = await start_app(telegram_mode=None, api={"sign_in_per_minute": 10_000})
     await add_staff(database, "anna", "agent")
-    async with _browser() as http:
+    async with browser_session() as http:
         for attempt in range(5):
             status, _ = await _sign_in(http, app, "anna", f"guess number {attempt}")
             assert status == 401
@@ -67,14 +63,14 @@ async def test_wrong_passwords_lock_the_account_whatever_the_address(
 async def test_an_admin_s_code_is_needed_and_works_once(start_app: AppFactory, database: Database):
     app = await start_app(telegram_mode=None, api={"sign_in_per_minute": 10_000})
     await add_staff(database, "boss", "admin")
-    async with _browser() as http:
+    async with browser_session() as http:
         assert (await _sign_in(http, app, "boss", PASSWORD))[0] == 401  # no code
         assert (await _sign_in(http, app, "boss", PASSWORD, "000000"))[0] == 401
         code = code_for("boss")
         assert (await _sign_in(http, app, "boss", PASSWORD, code))[0] == 303
         async with http.get(app.url + "/admin/faq") as resp:
             assert resp.status == 200 and resp.url.path == "/admin/faq"
-    async with _browser() as other:  # someone who saw the code over a shoulder
+    async with browser_session() as other:  # someone who saw the code over a shoulder
         status, page = await _sign_in(other, app, "boss", PASSWORD, code)
         assert status == 401 and "Wrong login, password or code." in page
 
@@ -84,7 +80,7 @@ async def test_an_admin_without_a_second_factor_sets_one_up_before_the_console(
 ):
     app = await start_app(telegram_mode=None, api={"sign_in_per_minute": 10_000})
     await add_staff(database, "mira", "admin", two_factor=False)
-    async with _browser() as http:
+    async with browser_session() as http:
         assert (await _sign_in(http, app, "mira", PASSWORD))[0] == 303
         async with http.get(app.url + "/admin/people", allow_redirects=False) as resp:
             assert resp.status == 303
@@ -105,14 +101,14 @@ async def test_an_admin_without_a_second_factor_sets_one_up_before_the_console(
             assert resp.status == 303 and resp.headers["Location"] == "/admin/people"
         async with http.get(app.url + "/admin/people") as resp:
             assert resp.status == 200 and resp.url.path == "/admin/people"
-    async with _browser() as http:  # from now on the code is asked at sign-in
+    async with browser_session() as http:  # from now on the code is asked at sign-in
         assert (await _sign_in(http, app, "mira", PASSWORD))[0] == 401
     # A lost phone: the admin's authenticator is forgotten, and set up again at the console.
     reset = await asyncio.to_thread(
         run_otklik, database, "staff", "reset-two-factor", "mira", cwd=tmp_path
     )
     assert reset.returncode == 0 and "reset" in reset.stdout, reset.stderr
-    async with _browser() as http:
+    async with browser_session() as http:
         assert (await _sign_in(http, app, "mira", PASSWORD))[0] == 303
         async with http.get(app.url + "/admin", allow_redirects=False) as resp:
             assert resp.headers["Location"].startswith("/inbox/two-factor")

@@ -26,7 +26,7 @@ from tests.api_client import make_token
 from tests.browser import browser_turn, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
-from tests.staff import PASSWORD, add_staff, code_for
+from tests.staff import PASSWORD, add_staff, browser_session, code_for
 
 CHROMIUM = os.environ.get("OTKLIK_CHROMIUM", "/usr/bin/chromium")
 CUSTOMERS = 40
@@ -71,10 +71,6 @@ async def _answers(database: Database, now: datetime) -> None:
                 )
 
 
-def _session() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-
-
 async def _sign_in(http: aiohttp.ClientSession, app: RunningApp, login: str) -> str:
     """Signs in; returns the CSRF token of the session, read from a page."""
     async with http.post(
@@ -100,7 +96,7 @@ async def test_console_pages_people_tokens_and_audit_over_http(
     await _staff(database, "anna", "agent")
     await _answers(database, datetime.now(UTC))
     pages = ("/admin/campaigns", "/admin/reports", "/admin/hours", "/admin/people", "/admin/audit")
-    async with _session() as agent, _session() as admin:
+    async with browser_session() as agent, browser_session() as admin:
         await _sign_in(agent, app, "anna")
         for path in (*pages, "/admin/reports/nps.png"):
             async with agent.get(app.url + path) as resp:
@@ -163,7 +159,7 @@ async def test_console_pages_people_tokens_and_audit_over_http(
             },
         ) as resp:
             assert resp.status == 200 and "vera added" in await resp.text()
-        async with _session() as vera:
+        async with browser_session() as vera:
             await _sign_in(vera, app, "vera")
 
         # A token made in the console is shown once, works, and is refused once revoked.
@@ -310,7 +306,7 @@ async def test_bad_ids_and_days_get_an_answer_not_a_500(start_app: AppFactory, d
     app = await start_app(telegram_mode=None, scheduler={"enabled": False})
     await _staff(database, "boss", "admin")
     widest = "?from=0001-01-01&to=9999-12-31"
-    async with _session() as http:
+    async with browser_session() as http:
         await _sign_in(http, app, "boss")
         async with http.get(app.url + "/admin/faq/²") as resp:
             assert resp.status == 404
@@ -333,7 +329,7 @@ async def test_disabling_a_person_ends_their_tokens_and_their_live_page(
     app = await start_app(telegram_mode=None, scheduler={"enabled": False})
     await _staff(database, "boss", "admin")
     await _staff(database, "mira", "admin")
-    async with _session() as mira:
+    async with browser_session() as mira:
         csrf = await _sign_in(mira, app, "mira")
         async with mira.post(
             app.url + "/admin/people/tokens",

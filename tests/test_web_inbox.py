@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import pyotp
 import pytest
 from sqlalchemy import func, select
 
@@ -26,7 +25,7 @@ from tests.api_client import make_token
 from tests.browser import browser_turn, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
-from tests.staff import SECRET
+from tests.staff import add_staff, browser_session, code_for
 
 STAFF_CHAT = -100888
 CUSTOMER = 4242
@@ -41,20 +40,10 @@ async def _account(database: Database, login: str = "anna", name: str = "Анн�
         )
 
 
-def totp_now() -> str:
-    """Each of these tests signs the admin in once: this time step's code is new."""
-    return pyotp.TOTP(SECRET).now()
-
-
 async def _complaint(fake_tg: FakeTelegram, app: RunningApp, text: str) -> None:
     for message in ("/complaint", text):
         await fake_tg.deliver(fake_tg.message_update(CUSTOMER, message))
         await app.drain()
-
-
-def _browser_session() -> aiohttp.ClientSession:
-    # The app listens on 127.0.0.1: aiohttp keeps cookies of an IP address only when asked.
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
 async def _sign_in(http: aiohttp.ClientSession, app: RunningApp, password: str = PASSWORD) -> int:
@@ -73,7 +62,7 @@ async def test_sign_in_cookie_fixation_csrf_and_escaping(
     app = await start_app(telegram={"staff_chat_id": STAFF_CHAT}, scheduler={"enabled": False})
     await _account(faq_loaded)
     await _complaint(fake_tg, app, '<script>alert("x")</script> & <b>жирный</b>')
-    async with _browser_session() as http:
+    async with browser_session() as http:
         async with http.get(app.url + "/inbox", allow_redirects=False) as resp:
             assert resp.status == 303 and resp.headers["Location"].startswith("/inbox/login")
         assert await _sign_in(http, app, "wrong password!") == 401
@@ -136,7 +125,7 @@ async def test_sign_in_cookie_fixation_csrf_and_escaping(
 async def test_sign_in_attempts_are_limited(start_app: AppFactory, faq_loaded: Database):
     app = await start_app(telegram_mode=None, api={"sign_in_per_minute": 1})
     await _account(faq_loaded)
-    async with _browser_session() as http:
+    async with browser_session() as http:
         statuses = [await _sign_in(http, app, f"guess number {n}") for n in range(7)]
         assert statuses[:5] == [401] * 5 and statuses[5:] == [429, 429]
         assert await _sign_in(http, app) == 429  # even the right password waits
@@ -207,19 +196,20 @@ async def test_the_console_is_for_admins_and_edits_cannot_overwrite_unseen(
 ):
     app = await start_app(telegram_mode=None, scheduler={"enabled": False})
     await _account(faq_loaded)  # an agent
-    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
-        account = await AccountRepository(session).add(
-            "boss", "Босс", "admin", hash_password(PASSWORD), utcnow()
-        )
-        account.totp_secret = SECRET
-    async with _browser_session() as agent, _browser_session() as admin:
+    await add_staff(faq_loaded, "boss", "admin", "Босс")  # with the tests' authenticator
+    async with browser_session() as agent, browser_session() as admin:
         assert await _sign_in(agent, app) == 303
         async with agent.get(app.url + "/admin/faq") as resp:
             assert resp.status == 403
             assert "This needs an admin account." in await resp.text()
         async with admin.post(
             app.url + "/inbox/login",
-            data={"login": "boss", "password": PASSWORD, "code": totp_now(), "next": "/admin/faq"},
+            data={
+                "login": "boss",
+                "password": PASSWORD,
+                "code": code_for("boss"),
+                "next": "/admin/faq",
+            },
             allow_redirects=False,
         ) as resp:
             assert resp.headers["Location"] == "/admin/faq"
@@ -260,11 +250,7 @@ async def test_an_admin_edits_an_faq_answer_and_the_web_chat_says_it(
     from playwright.async_api import async_playwright
 
     app = await start_app(telegram_mode=None, scheduler={"enabled": False})
-    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
-        account = await AccountRepository(session).add(
-            "boss", "Борис", "admin", hash_password(PASSWORD), utcnow()
-        )
-        account.totp_secret = SECRET
+    await add_staff(faq_loaded, "boss", "admin", "Борис")  # with the tests' authenticator
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
     new_answer = "До конца года доставка бесплатная по всей России."
     async with browser_turn(), async_playwright() as playwright:
@@ -274,7 +260,7 @@ async def test_an_admin_edits_an_faq_answer_and_the_web_chat_says_it(
             await page.goto(app.url + "/admin")
             await page.fill("#login", "boss")
             await page.fill("#password", PASSWORD)
-            await page.fill("#code", totp_now())
+            await page.fill("#code", code_for("boss"))
             await page.click("button[type=submit]")
             await page.wait_for_url(re.compile(r"/admin/faq$"))
             await page.fill("#try", "скока стоит доставить заказ")
@@ -312,7 +298,7 @@ async def test_canned_replies_reply_channel_and_merge_from_the_ticket_page(
     async with create_session_pool(faq_loaded.engine)() as session, session.begin():
         await CannedRepository(session).add("thanks", "Спасибо, что написали! Уже смотрим.")
     await _complaint(fake_tg, app, "Не пришёл заказ")
-    async with _browser_session() as http:
+    async with browser_session() as http:
         assert await _sign_in(http, app) == 303
         async with http.get(app.url + "/inbox/tickets/1") as resp:
             page = await resp.text()
@@ -381,7 +367,7 @@ async def test_live_updates_do_not_lose_a_message_committed_late(
         async with pool() as session, session.begin():
             session.add(TicketMessage(id=message_id, ticket_id=ticket_id, kind="note", text="x"))
 
-    async with _browser_session() as http:
+    async with browser_session() as http:
         assert await _sign_in(http, app) == 303
         async with http.ws_connect(app.url.replace("http", "ws") + "/inbox/live") as socket:
             await asyncio.sleep(0.6)  # the watcher has read where the log ends
@@ -403,7 +389,7 @@ async def test_the_queue_pages_past_a_hundred_tickets(start_app: AppFactory, faq
             Ticket(customer_id=customer.id, channel="webchat", status="open", subject=f"№{n}")
             for n in range(1, 151)
         )
-    async with _browser_session() as http:
+    async with browser_session() as http:
         assert await _sign_in(http, app) == 303
         async with http.get(app.url + "/inbox", params={"channel": "webchat"}) as resp:
             first = await resp.text()
