@@ -103,8 +103,8 @@ async def run(recipients: int, rate: float, cap: float | None, label: str) -> No
             pass
         elapsed = time.perf_counter() - started
         await services.engine.dispose()
-        if services.bot is not None:
-            await services.bot.session.close()
+        for channel in services.channels:
+            await channel.stop()
     stats = await fake_stats(base_url)
     fake.terminate()
     await fake.wait()

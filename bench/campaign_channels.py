@@ -190,8 +190,6 @@ async def main() -> None:
             for channel in services.channels:
                 await channel.stop()
             await services.engine.dispose()
-            if services.bot is not None:
-                await services.bot.session.close()
             if schema:
                 await drop_schema(args.pg_url, schema)
     for fake in (telegram, vk, wa):

@@ -10,8 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aiogram import Bot
-from aiogram.exceptions import ClientDecodeError, TelegramAPIError
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,17 +21,7 @@ from bot.campaigns.rate_limit import RateLimiter
 from bot.campaigns.schedule import tick as campaign_tick
 from bot.campaigns.sender import CampaignSender
 from bot.channels.base import ChannelPackage, CoreServices
-from bot.channels.registry import build_channels
-from bot.channels.telegram.commands import publish_commands
-from bot.channels.telegram.inbox import TelegramInbox
-from bot.channels.telegram.json_sender import TelegramJsonSender
-from bot.channels.telegram.polling import ALLOWED_UPDATES, TelegramPoller
-from bot.channels.telegram.sender import CHANNEL as TELEGRAM
-from bot.channels.telegram.sender import TelegramSender
-from bot.channels.telegram.setup import create_bot, create_dispatcher
-from bot.channels.telegram.staff_directory import StaffDirectory
-from bot.channels.telegram.staff_sender import TelegramStaffSender
-from bot.channels.telegram.webhook import telegram_webhook
+from bot.channels.registry import ChannelNeeds, build_channels
 from bot.channels.webchat.hub import WebChatHub
 from bot.config import Settings
 from bot.core.conversation import Conversation
@@ -41,7 +29,6 @@ from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import WorkingHours, parse_schedule
 from bot.core.inbound_queue import InboundQueue
 from bot.core.intents import matcher_for
-from bot.core.messages import Reply
 from bot.core.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
 from bot.core.public_targets import TargetPolicy
 from bot.core.routing import seed_rules
@@ -84,15 +71,12 @@ class Services:
     campaigns: CampaignSender
     status: StatusBoard
     limiter: RateLimiter
+    inbound: InboundQueue
     scheduler: AsyncIOScheduler | None = None
-    bot: Bot | None = None
-    inbox: TelegramInbox | None = None
     channels: list[ChannelPackage] = field(default_factory=list)
-    inbound: InboundQueue | None = None
     webhooks: WebhookSender | None = None
     hours: WorkingHours | None = None
     clock: Callable[[], datetime] = utcnow
-    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 def create_services(
@@ -121,13 +105,18 @@ def create_services(
         clock=clock,
     )
     hub = WebChatHub()
-    channels = build_channels(settings, pool, clock, hub)
-    senders: dict[str, ChannelSender] = {channel.name: channel.sender for channel in channels}
     # One limiter per bot token: replies go first, campaigns take what is left of the cap.
     limiter = RateLimiter(
         settings.campaigns.rate_per_second, cap=settings.telegram.sends_per_second
     )
     status = StatusBoard()
+    channels = build_channels(
+        settings, pool, clock, ChannelNeeds(conversation, tickets, hub, limiter, status, hours.zone)
+    )
+    senders: dict[str, ChannelSender] = {channel.name: channel.sender for channel in channels}
+    for channel in channels:
+        if channel.staff_sender is not None:
+            senders[STAFF] = channel.staff_sender
     # Every write that fails for want of disk or server is on /healthz until one succeeds.
     WriteWatch(
         failing=lambda table, reason: status.failing(writes_part(table), reason),
@@ -175,6 +164,7 @@ def create_services(
         campaigns,
         status,
         limiter,
+        InboundQueue(pool, outbox, metrics, recovery_interval=retry.recovery_seconds),
         channels=channels,
         hours=hours,
         clock=clock,
@@ -185,35 +175,6 @@ def create_services(
         timeout=settings.webhooks.timeout_seconds,
         policy=TargetPolicy.allowing(settings.webhooks.allowed_targets),
     )
-    services.inbound = InboundQueue(
-        pool, conversation, outbox, metrics, recovery_interval=retry.recovery_seconds
-    )
-    if settings.telegram.enabled:
-        bot = create_bot(settings.telegram)
-        services.bot = bot
-        sender = TelegramSender(bot, limiter)
-        senders[TELEGRAM] = TelegramJsonSender(bot, sender)
-        campaign_senders[TELEGRAM] = TelegramJsonSender(bot, sender, paced=False)
-        staff: StaffDirectory | None = None
-        if settings.telegram.staff_chat_id:
-            staff_id = settings.telegram.staff_chat_id
-            staff = StaffDirectory(bot, staff_id, settings.telegram.admin_ids)
-            staff_sender = TelegramStaffSender(
-                bot, sender, pool, staff_id, recap=tickets.recap, status=status
-            )
-            staff_sender.alert = lambda reason: alert_admins(services, reason)
-            senders[STAFF] = staff_sender
-        services.inbox = TelegramInbox(
-            create_dispatcher(
-                conversation, tickets, staff, settings.telegram.admin_ids, hours.zone, clock
-            ),
-            bot,
-            pool,
-            metrics,
-            outbox,
-            staff=staff,
-            recovery_interval=retry.recovery_seconds,
-        )
     return services
 
 
@@ -240,7 +201,6 @@ def create_app(services: Services) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(api.routes())
     inbox.setup(app, settings.api)
-    assert services.inbound is not None
     core = CoreServices(
         services.session_pool,
         services.conversation,
@@ -250,9 +210,6 @@ def create_app(services: Services) -> web.Application:
     )
     for channel in services.channels:
         app.add_routes(channel.routes(core))
-    if services.inbox is not None and settings.telegram.mode == "webhook":
-        app[keys.TELEGRAM_INBOX] = services.inbox
-        app.router.add_post(settings.telegram.webhook_path, telegram_webhook)
     app.on_startup.append(lambda _app: start(services))
     app.on_cleanup.append(lambda _app: stop(services))
     return app
@@ -289,8 +246,7 @@ async def start(services: Services) -> None:
         services.webhooks.start()
     for channel in services.channels:
         await channel.start()
-    if services.inbound is not None:
-        services.inbound.start()
+    services.inbound.start()
     settings = services.settings
     if settings.scheduler.enabled:
         interval = float(settings.tickets.sla_check_seconds)
@@ -305,8 +261,6 @@ async def start(services: Services) -> None:
         services.scheduler.start()
         await services.campaigns.resume_after_crash()
         services.campaigns.start()
-    if services.inbox is not None:
-        services.inbox.start()
 
 
 async def prune_expired(services: Services) -> dict[str, int]:
@@ -346,79 +300,13 @@ async def launch_campaigns(services: Services) -> int:
     return result.queued
 
 
-STAFF_GROUP_ALERT = {
-    "ru": "⚠️ Бот не может писать в группу поддержки: {reason}\nОбращения сохраняются и будут "
-    "отправлены туда, когда доступ вернётся. Проверьте, что бот состоит в группе и может "
-    "создавать темы.",
-    "en": "⚠️ The bot cannot post to the staff group: {reason}\nTickets are kept and will be "
-    "posted there once it can. Check that the bot is a member of the group and may manage "
-    "topics.",
-}
-
-
-async def alert_admins(services: Services, reason: str) -> None:
-    """Tell every admin in private, through the outbox, that the staff group is unreachable."""
-    admins = services.settings.telegram.admin_ids
-    if not admins:
-        return
-    language = services.settings.bot.default_language
-    text = STAFF_GROUP_ALERT.get(language, STAFF_GROUP_ALERT["en"]).format(reason=reason[:300])
-    buffer = ReplyBuffer()
-    buffer.extend_many(TELEGRAM, [str(admin) for admin in admins], Reply(text))
-    async with services.session_pool() as session, session.begin():
-        queued = await services.outbox.enqueue(session, buffer)
-    await services.outbox.deliver(queued)
-
-
-WEBHOOK = "telegram_webhook"  # the StatusBoard part while setWebhook keeps failing
-
-
-async def connect_telegram(services: Services) -> None:
-    """Register the webhook or start polling; called once the HTTP port is listening, so the
-    first webhook delivery finds us. If Telegram cannot be reached, everything else keeps
-    serving (the web chat, the queues) while setWebhook is retried in the background."""
-    settings = services.settings
-    if services.bot is None or services.inbox is None:
+async def connect(services: Services) -> None:
+    """Once the HTTP port listens: each channel tells its platform where to deliver (Telegram
+    registers its webhook or starts polling)."""
+    if not services.settings.telegram.enabled:
         log.info("telegram is off: set [telegram] token to enable it")
-        return
-    tg = settings.telegram
-    services.background.append(
-        asyncio.create_task(publish_commands(services.bot, tg.staff_chat_id, tg.admin_ids))
-    )
-    if tg.mode == "webhook":
-        if not await register_webhook(services):
-            services.background.append(asyncio.create_task(_retry_webhook(services)))
-    else:
-        poller = TelegramPoller(services.bot, services.inbox, timeout=tg.polling_timeout)
-        services.background.append(asyncio.create_task(poller.run()))
-        log.info("telegram polling started")
-
-
-async def register_webhook(services: Services) -> bool:
-    """One setWebhook call; False (logged, and shown by /healthz) if it failed."""
-    assert services.bot is not None
-    tg = services.settings.telegram
-    try:
-        await services.bot.set_webhook(
-            url=tg.webhook_url,
-            secret_token=tg.webhook_secret or None,
-            allowed_updates=ALLOWED_UPDATES,
-        )
-    except (TelegramAPIError, ClientDecodeError) as exc:
-        services.status.failing(WEBHOOK, f"setWebhook failed: {type(exc).__name__}")
-        return False
-    services.status.healthy(WEBHOOK)
-    log.info("telegram webhook registered at %s", tg.webhook_path)
-    return True
-
-
-async def _retry_webhook(services: Services, first: float = 1.0, cap: float = 60.0) -> None:
-    delay = first
-    while True:
-        await asyncio.sleep(delay)
-        if await register_webhook(services):
-            return
-        delay = min(delay * 2, cap)
+    for channel in services.channels:
+        await channel.connect()
 
 
 async def stop(services: Services) -> None:
@@ -433,23 +321,16 @@ async def stop(services: Services) -> None:
     services.limiter.close()
     await services.campaigns.stop()
     log.info("stopping: campaign sender stopped")
-    for task in services.background:
-        task.cancel()
-    await asyncio.gather(*services.background, return_exceptions=True)
-    services.background.clear()
-    if services.inbox is not None:
-        await services.inbox.stop()
-        log.info("stopping: telegram updates drained")
-    if services.inbound is not None:
-        await services.inbound.stop()
     for channel in services.channels:
-        await channel.stop()
+        await channel.disconnect()
+    await services.inbound.stop()
+    log.info("stopping: inbound events drained")
     await services.outbox.stop()
     log.info("stopping: outbox flushed")
     if services.webhooks is not None:
         await services.webhooks.stop()
-    if services.bot is not None:
-        await services.bot.session.close()
+    for channel in services.channels:
+        await channel.stop()
     await services.engine.dispose()
 
 
@@ -472,7 +353,7 @@ async def _serve_on(settings: Settings, sock: socket.socket) -> None:
     await runner.setup()  # runs start(): resumes pending work, now that the port is ours
     site = web.SockSite(runner, sock)
     await site.start()
-    await connect_telegram(services)
+    await connect(services)
     log.info(
         "otklik listening on http://%s:%d (web chat at /chat)",
         settings.http.host,

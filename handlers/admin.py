@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.campaigns import service
 from bot.campaigns.audience import describe_skips, skipped_of
 from bot.campaigns.progress import progress
-from bot.channels.telegram.sender import CHANNEL
 from bot.charts import trend_png
 from bot.core.conversation import Conversation
 from bot.core.gaps import find_gaps
@@ -27,6 +26,7 @@ from bot.core.outbox import ReplyBuffer
 from bot.core.untrusted import parse_id
 from bot.reports import render, rows_for
 from handlers.admin_texts import language_of, say, status_word
+from handlers.translate import CHANNEL
 from storage.db import short_statements
 from storage.models import Campaign, Survey
 from storage.repositories.faq_gaps import FaqGaps

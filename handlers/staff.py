@@ -4,19 +4,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from typing import Protocol
 
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.telegram.sender import attachment_of, display_name
-from bot.channels.telegram.staff_directory import StaffDirectory
 from bot.config import PRIORITIES
 from bot.core.linking import Linking
 from bot.core.messages import Reply
 from bot.core.outbox import ReplyBuffer
 from bot.core.tickets import Effects, TicketRefused, TicketService
 from bot.core.untrusted import INT64_MAX, parse_id
+from handlers.translate import attachment_of, display_name
 from storage.models import Customer, SurveyResponse, Ticket
 from storage.repositories.tickets import CannedRepository, StaffPostRepository, TicketRepository
 
@@ -26,6 +26,18 @@ NOT_RELAYED = (
     "a document instead."
 )
 _KIND_NAMES = {"voice": "voice message", "video_note": "video message", "animation": "GIF"}
+
+
+class StaffDirectory(Protocol):
+    """Who is staff, as the channel package knows it (asked of Telegram before the update's
+    transaction; see bot.channels.telegram.staff_directory)."""
+
+    @property
+    def chat_id(self) -> int: ...
+
+    async def is_staff(self, user_id: int) -> bool: ...
+
+    def first_refusal(self, user_id: int) -> bool: ...
 
 
 def create_staff_router(staff: StaffDirectory) -> Router:

@@ -6,9 +6,9 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.telegram.sender import CHANNEL, inbound_from_callback, inbound_from_message
 from bot.core.conversation import Conversation
 from bot.core.outbox import ReplyBuffer
+from handlers.translate import CHANNEL, inbound_from_callback, inbound_from_message
 
 
 async def private_chat(message: Message) -> bool:

@@ -29,8 +29,8 @@ from aiohttp.test_utils import TestServer, get_unused_port_socket
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import Services, connect_telegram, create_app, create_services
-from bot.channels.telegram.inbox import TelegramInbox
+from bot.app import Services, connect, create_app, create_services
+from bot.channels.telegram.sender import CHANNEL as TELEGRAM
 from bot.cli import main as cli_main
 from bot.config import Settings, load_settings
 from bot.core.faq_file import load_faq
@@ -278,18 +278,16 @@ class RunningApp:
     closed: bool = False
 
     async def drain(self) -> None:
-        if self.services.inbox is not None:
-            await self.services.inbox.drain()
+        await self.services.inbound.drain()
 
     async def handle_as_one_batch(self, payloads: list[dict[str, Any]]) -> None:
         """Accept Telegram updates together and handle them in one batch: all of them are ready
         before the handler first runs."""
-        inbox = self.services.inbox
-        assert isinstance(inbox, TelegramInbox)
-        ids = await asyncio.gather(*(inbox.accept(p) for p in payloads))
-        for event_id, payload in zip(ids, payloads, strict=True):
-            assert event_id is not None
-            inbox.schedule(event_id, payload)
+        inbound = self.services.inbound
+        ids = await asyncio.gather(
+            *(inbound.accept(TELEGRAM, str(p["update_id"]), p) for p in payloads)
+        )
+        assert None not in ids
         await self.drain()
 
     async def stop(self) -> None:
@@ -323,7 +321,7 @@ async def start_app(database: Database, fake_tg: FakeTelegram) -> AsyncIterator[
         except BaseException:
             sock.close()  # a test that expects the start to fail (a bad config) leaks nothing
             raise
-        await connect_telegram(services)
+        await connect(services)
         port = server.port
         app = RunningApp(services, server, ClientSession(), f"http://127.0.0.1:{port}")
         running.append(app)

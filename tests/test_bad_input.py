@@ -397,8 +397,7 @@ async def test_a_poisoned_update_fails_once_with_its_reason(
     monkeypatch.setattr(conversation, "handle", broken)
     await fake_tg.deliver(fake_tg.message_update(999, "ломаю бота"))
     await app.drain()
-    assert app.services.inbox is not None
-    assert await app.services.inbox.recover() == 0
+    assert await app.services.inbound.recover() == 0
     async with faq_loaded.engine.connect() as conn:
         ((status, attempts, error),) = (
             await conn.execute(

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 FORBIDDEN = {
     "bot/core": ("bot.channels", "bot.campaigns", "bot.api", "bot.inbox", "bot.cli", "handlers"),
-    "handlers": ("bot.cli", "bot.api", "bot.inbox"),
+    "handlers": ("bot.cli", "bot.api", "bot.inbox", "bot.channels"),
     "storage": ("bot", "handlers"),
     "bot/channels": ("bot.cli", "bot.api", "bot.inbox"),
 }

@@ -294,9 +294,7 @@ async def test_an_error_from_the_membership_check_is_not_taken_for_an_answer(
     await app.drain()
     staff_texts = [str(p.params["text"]) for p in await _staff_posts(fake_tg)]
     assert not any("only the support team" in t for t in staff_texts)  # no refusal on a guess
-    inbox = app.services.inbox
-    assert inbox is not None
-    assert await inbox.recover() == 1  # still pending, asked again
+    assert await app.services.inbound.recover() == 1  # still pending, asked again
     await app.drain()
     assert fake_tg.sent_texts(4500)[-1].endswith("Проверяем")
     assert len(fake_tg.calls_of("getChatMember")) == 3  # two errors, then the answer

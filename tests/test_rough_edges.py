@@ -190,7 +190,7 @@ async def test_a_corrected_message_reaches_the_ticket(
 async def test_handed_over_replies_are_claimed_once_by_two_processes(database: Database):
     """Two running bots on one database: each row the CLI hands over is sent by one of them."""
     from bot.core.messages import Reply
-    from bot.core.outbox import Outbox, ReplyBuffer, SendResult, SendStatus
+    from bot.core.outbox import Outbox, ReplyBuffer, SendResult, SendStatus, hand_over
     from storage.db import create_session_pool
 
     sent: list[tuple[str, str]] = []
@@ -211,7 +211,7 @@ async def test_handed_over_replies_are_claimed_once_by_two_processes(database: D
         buffer = ReplyBuffer()
         for number in range(40):
             buffer.extend("webchat", f"session-{number % 4:04d}", [Reply(f"reply {number}")])
-        assert await Outbox(pool, {}).hand_over(session, buffer) == 40
+        assert await hand_over(session, buffer) == 40
     engines = [database.new_engine(), database.new_engine()]
     try:
         first = Outbox(create_session_pool(engines[0]), {"webchat": Recording("a")})

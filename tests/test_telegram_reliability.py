@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
-from bot.channels.telegram.inbox import TelegramInbox
+from bot.channels.telegram.sender import CHANNEL as TELEGRAM
 from storage.db import create_engine, create_session_pool
 from storage.models import ConversationMessage, Customer, InboundEvent, OutboxMessage
 from storage.repositories.events import InboundEventRepository
@@ -157,12 +157,11 @@ async def test_recovery_skips_events_already_in_flight(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
 ):
     app = await start_app()
-    inbox = app.services.inbox
-    assert isinstance(inbox, TelegramInbox)
+    inbound = app.services.inbound
     fake_tg.delays["sendMessage"] = 0.5
     await fake_tg.deliver(fake_tg.message_update(61, "/start"))
     await fake_tg.wait_for("sendMessage", 1)
-    await inbox.recover()  # the event is pending and in flight: must not run twice
+    await inbound.recover()  # the event is pending and in flight: must not run twice
     await app.drain()
     assert len(fake_tg.sent_texts(61)) == 1
 
@@ -173,8 +172,7 @@ async def test_updates_arriving_together_are_stored_and_handled_in_batches(
     """Group commit: concurrent arrivals share a write, a redelivery inside the same write is
     still dropped, and a broken update in a batch holds back none of the others."""
     app = await start_app()
-    inbox = app.services.inbox
-    assert isinstance(inbox, TelegramInbox)
+    inbound = app.services.inbound
     good = [fake_tg.message_update(700 + n, "как отменить заказ") for n in range(6)]
     broken = {"update_id": 99_001, "message": {"message_id": 1, "chat": "not a chat"}}
     payloads = [*good, broken, good[2]]  # good[2] twice: Telegram redelivering mid-write
@@ -186,13 +184,12 @@ async def test_updates_arriving_together_are_stored_and_handled_in_batches(
 
     engine = app.services.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
-    ids = await asyncio.gather(*(inbox.accept(p) for p in payloads))
+    ids = await asyncio.gather(
+        *(inbound.accept(TELEGRAM, str(p["update_id"]), p) for p in payloads)
+    )
     event.remove(engine, "before_cursor_execute", count)
     assert len(statements) < len(payloads)  # stored together, not one write each
     assert ids[-1] is None and all(i is not None for i in ids[:-1])
-    for event_id, payload in zip(ids, payloads, strict=True):
-        if event_id is not None:
-            inbox.schedule(event_id, payload)
     await app.drain()
     for n in range(6):
         (reply,) = fake_tg.sent_texts(700 + n)

@@ -2,8 +2,8 @@
 
 A channel is one package under `bot/channels/`: its inbound route (or poller), its sender and
 its capabilities. `bot/channels/registry.py` builds the configured ones; the application mounts
-their routes, hands their senders to the outbox and starts and stops them. Nothing in
-`bot/core` imports a channel.
+their routes, hands their senders to the outbox and starts, connects, disconnects and stops
+them, in that order. Nothing in `bot/core` imports a channel.
 """
 
 from __future__ import annotations
@@ -51,12 +51,31 @@ class ChannelPackage(Protocol):
         ...
 
     @property
+    def staff_sender(self) -> ChannelSender | None:
+        """Where tickets are posted for staff (Telegram's staff group); None: no staff side."""
+        ...
+
+    @property
     def limiter(self) -> RateLimiter | None:
         """The platform's own rate limit, campaigns included; None: the Telegram token's."""
         ...
 
-    def routes(self, core: CoreServices) -> list[web.RouteDef]: ...
+    def routes(self, core: CoreServices) -> list[web.RouteDef]:
+        """Its inbound routes; registers its sources with `core.inbound` on the way."""
+        ...
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Before the application serves."""
+        ...
 
-    async def stop(self) -> None: ...
+    async def connect(self) -> None:
+        """Once the HTTP port listens: tell the platform where to deliver, or start polling."""
+        ...
+
+    async def disconnect(self) -> None:
+        """On the way down, before the inbound queue drains: take nothing new."""
+        ...
+
+    async def stop(self) -> None:
+        """Last, once the outbox has stopped: close clients."""
+        ...

@@ -5,28 +5,60 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.base import ChannelPackage
 from bot.channels.http import HttpChannel
+from bot.channels.telegram import TelegramChannel
 from bot.channels.vk import VkChannel
 from bot.channels.webchat import WebChatChannel
 from bot.channels.webchat.hub import WebChatHub
 from bot.channels.whatsapp import WhatsAppChannel
 from bot.config import Settings
+from bot.core.conversation import Conversation
+from bot.core.tickets import TicketService
+from bot.status import StatusBoard
+
+
+@dataclass(frozen=True)
+class ChannelNeeds:
+    """What channel packages are built from, beyond settings and the database."""
+
+    conversation: Conversation
+    tickets: TicketService
+    webchat_hub: WebChatHub
+    token_limiter: RateLimiter  # the Telegram token's, shared with campaigns
+    status: StatusBoard
+    zone: ZoneInfo
 
 
 def build_channels(
     settings: Settings,
     pool: async_sessionmaker[AsyncSession],
     now: Callable[[], datetime],
-    webchat_hub: WebChatHub,
+    needs: ChannelNeeds,
     clock: Callable[[], float] = time.time,
 ) -> list[ChannelPackage]:
     """`now` is the conversation's clock (windows, due times); `clock` stamps signatures."""
-    channels: list[ChannelPackage] = [WebChatChannel(webchat_hub, pool)]  # always on
+    channels: list[ChannelPackage] = [WebChatChannel(needs.webchat_hub, pool)]  # always on
+    if settings.telegram.enabled:
+        channels.append(
+            TelegramChannel(
+                settings,
+                pool,
+                conversation=needs.conversation,
+                tickets=needs.tickets,
+                token_limiter=needs.token_limiter,
+                status=needs.status,
+                zone=needs.zone,
+                now=now,
+            )
+        )
     for name, config in sorted(settings.channels.http.items()):
         channels.append(HttpChannel(name, config, settings.bot.max_message_chars, pool, clock))
     if settings.channels.vk.enabled:

@@ -15,7 +15,7 @@ from bot.cli.group import CommandError, CommandGroup
 from bot.config import Settings
 from bot.core.hours import parse_schedule
 from bot.core.linking import Linking
-from bot.core.outbox import Outbox, ReplyBuffer
+from bot.core.outbox import ReplyBuffer, hand_over
 from bot.core.tickets import TicketService
 from bot.database import command_database
 from storage.models import Customer, CustomerMerge
@@ -104,7 +104,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         )
         buffer = ReplyBuffer()
         buffer.add_posts(effects.posts)
-        await Outbox(pool, {}).hand_over(session, buffer)
+        await hand_over(session, buffer)
         print(f"customer {source.id} is now customer {target.id}")
     return 0
 

@@ -8,7 +8,7 @@ from typing import Any
 from bot.cli.group import CommandError, CommandGroup
 from bot.config import PRIORITIES, Settings
 from bot.core.hours import parse_schedule
-from bot.core.outbox import Outbox, ReplyBuffer
+from bot.core.outbox import ReplyBuffer, hand_over
 from bot.core.routing import rule_problem
 from bot.core.tickets import STAFF, TicketService
 from bot.database import command_database
@@ -104,7 +104,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             buffer = ReplyBuffer()
             await _tickets(settings, session, args, buffer)
             # Handed over to the running bot, which claims and sends them within a second.
-            await Outbox(pool, {}).hand_over(session, buffer)
+            await hand_over(session, buffer)
         elif args.command == "canned":
             await _canned(session, args)
         else:

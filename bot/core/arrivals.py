@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import timedelta
 from typing import Any
 
@@ -52,7 +53,7 @@ async def recover_pending(
     source: str,
     min_age: float,
     schedule: Callable[[int, dict[str, Any]], bool],
-    in_flight: set[int],
+    in_flight: AbstractSet[int],
     *,
     page: int = RECOVERY_PAGE,
     stopping: asyncio.Event | None = None,

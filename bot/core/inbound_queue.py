@@ -1,15 +1,18 @@
-"""Durable, batched inbound queue for the channel packages (generic HTTP, VK, WhatsApp).
+"""The durable, batched inbound queue every channel's events go through.
 
-A channel's route stores what arrived (group commit: requests arriving together are stored in
-one statement) and answers its platform; the messages are then handled many to a transaction
-and their replies sent after commit, as the Telegram inbox does. A redelivered key hits the
-unique index and is dropped; a crash leaves the event pending and recovery handles it.
+A route or poller stores what arrived before it answers its platform (group commit: arrivals
+that come together are stored in one statement); the events are then handled many to a
+transaction and their replies sent after commit. A redelivered key hits the unique index and is
+dropped; a crash leaves the event pending and recovery handles it. Fewer transactions and
+statements per event are what throughput is made of; on SQLite these short statements also run
+on the event loop's thread (`short_statements`).
 
-A channel registers a `Source`: how to turn a stored payload into the core's `InboundMessage`
-inside the handling transaction (`prepare`, which may read and write that channel's own state),
-and what to do once the transaction is committed (`after_commit`, e.g. VK's button answer).
-If one message of a batch fails, the batch is rolled back and each is handled alone, so a bad
-one holds back none; a message that fails alone is marked failed once, with its reason.
+What differs between channels is a `Source`: how a batch of stored payloads is handled inside
+the transaction, network questions asked before it, which errors mean "wait" or "malformed",
+and what happens once it is committed. `MessageSource` is the common case, a payload that turns
+into one `InboundMessage` for the conversation. If one event of a batch fails, the batch is
+rolled back and each is handled alone, so a bad one holds back none; an event that fails alone
+is marked failed once, with a reason that never quotes it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,24 +42,91 @@ from storage.repositories.customers import CustomerRepository
 from storage.repositories.events import InboundEventRepository
 
 log = logging.getLogger(__name__)
-
-Prepare = Callable[[AsyncSession, dict[str, Any]], Awaitable[InboundMessage | None]]
-AfterCommit = Callable[[dict[str, Any]], None]
+Payload = dict[str, Any]
 
 
-@dataclass(frozen=True)
 class Source:
-    name: str  # inbound_events.source: "vk", "whatsapp", "http:shop"
+    """One kind of stored event (`inbound_events.source`) and how it is handled. The hooks
+    other than `handle` default to nothing."""
+
+    name: str  # inbound_events.source: "telegram", "vk", "http:shop"
     label: str  # the metrics label: the channel's name
-    prepare: Prepare
-    after_commit: AfterCommit | None = None
+    waits_on: tuple[type[BaseException], ...] = ()  # left pending: recovery tries again
+
+    async def handle(self, session: AsyncSession, payloads: Sequence[Payload]) -> list[ReplyBuffer]:
+        """Handle these events inside the transaction; one buffer of replies per event."""
+        raise NotImplementedError
+
+    def must_ask_first(self, payload: Payload) -> bool:
+        """True: this event needs an answer from the network first; it is handled on its own
+        after `ask_first`, so the rest of its batch does not wait."""
+        return False
+
+    async def ask_first(self, payloads: Sequence[Payload]) -> None:
+        """Network questions the handler needs, asked before the transaction begins (a slow
+        platform must never hold the database)."""
+
+    async def after_commit(self, payload: Payload) -> None:
+        """Once the event's transaction is committed, before its replies are sent."""
+
+    def malformed(self, exc: BaseException) -> str | None:
+        """The failure reason if `exc` says the payload itself is broken (logged without a
+        traceback, which could quote it); None for any other error."""
+        return None
+
+
+Prepare = Callable[[AsyncSession, Payload], Awaitable[InboundMessage | None]]
+AfterCommit = Callable[[Payload], None]
+
+
+class MessageSource(Source):
+    """A channel whose stored payload becomes one `InboundMessage` for the conversation (HTTP,
+    VK, WhatsApp). `prepare` may read and write the channel's own state in the transaction."""
+
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        prepare: Prepare,
+        conversation: Conversation,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
+        self.name = name
+        self.label = label
+        self._prepare = prepare
+        self._conversation = conversation
+        self._after_commit = after_commit
+
+    async def handle(self, session: AsyncSession, payloads: Sequence[Payload]) -> list[ReplyBuffer]:
+        messages = [await self._prepare(session, payload) for payload in payloads]
+        # The batch's customers with their open tickets in one query per channel.
+        people: dict[str, set[str]] = {}
+        for message in messages:
+            if message is not None:
+                people.setdefault(message.channel, set()).add(message.external_id)
+        customers = CustomerRepository(session)
+        for channel, external_ids in people.items():
+            await customers.preload(channel, external_ids)
+        buffers = []
+        for message in messages:
+            buffer = ReplyBuffer()
+            if message is not None:
+                outcome = await self._conversation.handle(session, message)
+                buffer.extend(message.channel, message.external_id, outcome.replies)
+                buffer.add_posts(list(outcome.posts))
+            buffers.append(buffer)
+        return buffers
+
+    async def after_commit(self, payload: Payload) -> None:
+        if self._after_commit is not None:
+            self._after_commit(payload)
 
 
 @dataclass
 class _Ready:
     event_id: int
     source: Source
-    payload: dict[str, Any]
+    payload: Payload
     recovered: bool = False  # checked to be still pending in its handling transaction
 
 
@@ -62,7 +134,6 @@ class InboundQueue:
     def __init__(
         self,
         session_pool: async_sessionmaker[AsyncSession],
-        conversation: Conversation,
         outbox: Outbox,
         metrics: Metrics,
         *,
@@ -70,16 +141,16 @@ class InboundQueue:
         recovery_interval: float = 15.0,
     ) -> None:
         self._pool = session_pool
-        self._conversation = conversation
         self._outbox = outbox
         self._metrics = metrics
         self._batch = batch
         self._recovery_interval = recovery_interval
         self._sources: dict[str, Source] = {}
-        self._arrivals: list[tuple[Source, str, dict[str, Any], Waiter]] = []
+        self._arrivals: list[tuple[Source, str, str, Waiter]] = []
         self._storing: asyncio.Task[None] | None = None
         self._ready: list[_Ready] = []
-        self._in_flight: set[int] = set()
+        self._in_flight: dict[int, str] = {}  # event id -> its source's name
+        self._waiting: Counter[str] = Counter()  # per source: being stored or in flight
         self._handling: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._recovery: asyncio.Task[None] | None = None
@@ -88,158 +159,199 @@ class InboundQueue:
     def register(self, source: Source) -> None:
         self._sources[source.name] = source
 
+    def backlog(self, source: str) -> int:
+        """Events of `source` acknowledged (or being stored) and not yet handled: what a
+        route's back-pressure is measured by."""
+        return self._waiting[source]
+
     # Storing ---------------------------------------------------------------------------------
 
-    async def accept(self, source: str, key: str, payload: dict[str, Any]) -> bool:
-        """Store one arrival and schedule it; False for a key stored before (a redelivery).
+    async def accept(
+        self, source: str, key: str, payload: Payload, *, raw: str | None = None
+    ) -> int | None:
+        """Store one arrival (`raw`: the JSON text it was parsed from, stored as is) and
+        schedule it; returns its event id, or None for a key stored before (a redelivery).
         Database errors propagate: the route answers 503 and the platform sends it again."""
         known = self._sources[source]
-        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._arrivals.append((known, key, payload, future))
+        future: Waiter = asyncio.get_running_loop().create_future()
+        text = raw if raw is not None else json.dumps(payload, ensure_ascii=False)
+        self._arrivals.append((known, key, text, future))
+        self._waiting[known.name] += 1
         if self._storing is None or self._storing.done():
             self._storing = asyncio.create_task(self._store_arrivals())
-        event_id = await future
+        try:
+            event_id = await future
+        finally:
+            self._waiting[known.name] -= 1
         if event_id is None:
             self._metrics.updates_duplicate.labels(known.label).inc()
-            return False
+            return None
         self._metrics.updates_received.labels(known.label).inc()
         self.schedule(event_id, known, payload)
-        return True
+        return event_id
 
     async def _store_arrivals(self) -> None:
         with short_statements():
             while self._arrivals:
                 batch, self._arrivals = self._arrivals[:BATCH], self._arrivals[BATCH:]
-                by_source: dict[str, list[tuple[str, dict[str, Any], Waiter]]] = {}
-                for source, key, payload, waiter in batch:
-                    by_source.setdefault(source.name, []).append((key, payload, waiter))
+                by_source: dict[str, list[tuple[str, str, Waiter]]] = {}
+                for source, key, text, waiter in batch:
+                    by_source.setdefault(source.name, []).append((key, text, waiter))
                 for name, items in by_source.items():
-                    rows = [
-                        (key, json.dumps(payload, ensure_ascii=False)) for key, payload, _ in items
-                    ]
+                    rows = [(key, text) for key, text, _ in items]
                     await store_and_answer(self._pool, name, rows, [w for _, _, w in items])
 
     # Handling --------------------------------------------------------------------------------
 
     def schedule(
-        self, event_id: int, source: Source, payload: dict[str, Any], *, recovered: bool = False
+        self, event_id: int, source: Source, payload: Payload, *, recovered: bool = False
     ) -> bool:
         """Queue a stored event for handling; False if it is in hand already."""
         if event_id in self._in_flight:
             return False
-        self._in_flight.add(event_id)
+        self._in_flight[event_id] = source.name
+        self._waiting[source.name] += 1
         self._ready.append(_Ready(event_id, source, payload, recovered))
         if self._handling is None or self._handling.done():
             self._handling = self._track(self._handle_ready())
         return True
 
+    def _done_with(self, item: _Ready) -> None:
+        if self._in_flight.pop(item.event_id, None) is not None:
+            self._waiting[item.source.name] -= 1
+
     async def _handle_ready(self) -> None:
         with short_statements():
             while self._ready:
                 batch, self._ready = self._ready[: self._batch], self._ready[self._batch :]
+                batch = self._set_aside_questions(batch)
                 try:
                     await self._process_batch(batch)
                 finally:
                     for item in batch:
-                        self._in_flight.discard(item.event_id)
+                        self._done_with(item)
+
+    def _set_aside_questions(self, batch: list[_Ready]) -> list[_Ready]:
+        """Events that need the network first are handled on their own, after the answer:
+        the rest of the batch does not wait for it."""
+        rest = []
+        for item in batch:
+            if item.source.must_ask_first(item.payload):
+                self._track(self._ask_then_process(item))
+            else:
+                rest.append(item)
+        return rest
+
+    async def _ask_then_process(self, item: _Ready) -> None:
+        try:
+            await item.source.ask_first([item.payload])
+            with short_statements():
+                await self._process_one(item)
+        finally:
+            self._done_with(item)
 
     async def _process_batch(self, batch: list[_Ready]) -> None:
+        if not batch:
+            return
+        started = time.perf_counter()
+        by_source: dict[str, list[_Ready]] = {}
+        for item in batch:
+            by_source.setdefault(item.source.name, []).append(item)
+        for items in by_source.values():
+            await items[0].source.ask_first([item.payload for item in items])
         handled: list[tuple[_Ready, list[QueuedReply]]] = []
         try:
             async with self._pool() as session, session.begin():
-                batch = await _still_pending(session, batch)
-                prepared = [
-                    (item, await item.source.prepare(session, item.payload)) for item in batch
-                ]
-                # As the Telegram inbox does: the batch's customers with their open tickets in
-                # one query per channel, and ids for its log rows in one round trip.
-                people: dict[str, set[str]] = {}
-                for _, message in prepared:
-                    if message is not None:
-                        people.setdefault(message.channel, set()).add(message.external_id)
-                customers = CustomerRepository(session)
-                for channel, external_ids in people.items():
-                    await customers.preload(channel, external_ids)
+                # Ids for the batch's log rows in one round trip: each message and its reply.
                 await ConversationLog(session).reserve_ids(2 * len(batch))
                 buffers: list[tuple[_Ready, ReplyBuffer]] = []
-                for item, message in prepared:
-                    buffers.append((item, await self._handle(session, message)))
+                for items in by_source.values():
+                    items = await _still_pending(session, items)
+                    if items:
+                        source = items[0].source
+                        answers = await source.handle(session, [item.payload for item in items])
+                        buffers += zip(items, answers, strict=True)
                 queued = await self._outbox.enqueue_many(
                     session, [(buffer, item.event_id) for item, buffer in buffers]
                 )
-                await InboundEventRepository(session).mark_done([i.event_id for i in batch])
+                await InboundEventRepository(session).mark_done([i.event_id for i, _ in buffers])
             handled = [(item, q) for (item, _), q in zip(buffers, queued, strict=True)]
         except DB_ERRORS:
-            log.warning("database unavailable while handling %d channel messages", len(batch))
+            log.warning("database unavailable while handling %d events", len(batch))
             return
         except Exception as exc:
-            # One broken message must not stop the rest: each alone (and said, since a batch
-            # that always fails costs every message a transaction of its own).
+            # Someone's event broke its handler: nothing was committed. Each alone, so the
+            # others go through and the broken one is recorded (and said, since a batch that
+            # always fails costs every event a transaction of its own).
             log.warning(
-                "a batch of %d channel messages failed (%s); handling each alone",
+                "a batch of %d events failed (%s); handling each alone",
                 len(batch),
                 type(exc).__name__,
             )
             for item in batch:
                 await self._process_one(item)
             return
-        self._after(handled)
-
-    async def _dispatch(self, session: AsyncSession, item: _Ready) -> ReplyBuffer:
-        return await self._handle(session, await item.source.prepare(session, item.payload))
-
-    async def _handle(self, session: AsyncSession, message: InboundMessage | None) -> ReplyBuffer:
-        buffer = ReplyBuffer()
-        if message is not None:
-            outcome = await self._conversation.handle(session, message)
-            buffer.extend(message.channel, message.external_id, outcome.replies)
-            buffer.add_posts(list(outcome.posts))
-        return buffer
+        self._after(handled, time.perf_counter() - started)
 
     async def _process_one(self, item: _Ready) -> None:
+        started = time.perf_counter()
+        source = item.source
         try:
+            await source.ask_first([item.payload])
             async with self._pool() as session, session.begin():
                 if not await _still_pending(session, [item]):
                     return
-                buffer = await self._dispatch(session, item)
+                (buffer,) = await source.handle(session, [item.payload])
                 queued = await self._outbox.enqueue(session, buffer, item.event_id)
                 await InboundEventRepository(session).mark_done([item.event_id])
         except DB_ERRORS:
             log.warning("database unavailable while handling event %s", item.event_id)
             return
-        except Exception as exc:
-            self._metrics.updates_failed.labels(item.source.label).inc()
-            reason = untrusted.failure_reason(exc)
-            log.error("handling event %s failed: %s", item.event_id, reason, exc_info=exc)
-            try:
-                async with self._pool() as session, session.begin():
-                    await InboundEventRepository(session).mark_failed(
-                        item.event_id, reason, final=True
-                    )
-            except DB_ERRORS:
-                log.warning("could not record failure of event %s", item.event_id)
+        except source.waits_on as exc:
+            log.warning("event %s waits: %s", item.event_id, type(exc).__name__)
             return
-        self._after([(item, queued)])
+        except Exception as exc:
+            # An event whose handler raised will raise again: failed at once (the transient
+            # causes are caught above), once in the log.
+            self._metrics.updates_failed.labels(source.label).inc()
+            reason = source.malformed(exc)
+            if reason is not None:
+                log.warning("event %s failed: %s", item.event_id, reason)
+            else:
+                reason = untrusted.failure_reason(exc)
+                log.error("handling event %s failed: %s", item.event_id, reason, exc_info=exc)
+            await self._record_failure(item.event_id, reason)
+            return
+        self._after([(item, queued)], time.perf_counter() - started)
 
-    def _after(self, handled: list[tuple[_Ready, list[QueuedReply]]]) -> None:
-        """After commit: each channel's follow-up, then the replies, in order per recipient
-        and side by side across recipients."""
+    async def _record_failure(self, event_id: int, reason: str) -> None:
+        """Final: the reason names the failure, never the event's contents."""
+        try:
+            async with self._pool() as session, session.begin():
+                await InboundEventRepository(session).mark_failed(event_id, reason, final=True)
+        except DB_ERRORS:
+            log.warning("could not record failure of event %s", event_id)
+
+    def _after(self, handled: list[tuple[_Ready, list[QueuedReply]]], elapsed: float) -> None:
+        """After commit, beside the next batch: each event's follow-up, then its replies, in
+        order per recipient and side by side across recipients."""
         last: dict[tuple[str, str], asyncio.Task[None]] = {}
         for item, replies in handled:
             self._metrics.updates_handled.labels(item.source.label).inc()
-            if item.source.after_commit is not None:
-                item.source.after_commit(item.payload)
-            if not replies:
-                continue
+            self._metrics.handle_seconds.labels(item.source.label).observe(elapsed)
             chats = {(r.channel, r.recipient) for r in replies}
             earlier = {last[c] for c in chats if c in last}
-            task = self._track(self._deliver(replies, earlier))
+            task = self._track(self._finish(item, replies, earlier))
             last.update(dict.fromkeys(chats, task))
 
-    async def _deliver(self, replies: list[QueuedReply], earlier: set[asyncio.Task[None]]) -> None:
+    async def _finish(
+        self, item: _Ready, replies: list[QueuedReply], earlier: set[asyncio.Task[None]]
+    ) -> None:
         if earlier:
             await asyncio.wait(earlier)
-        await self._outbox.deliver(replies)
+        await item.source.after_commit(item.payload)
+        if replies:
+            await self._outbox.deliver(replies)
 
     def _track(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(work)
@@ -249,7 +361,7 @@ class InboundQueue:
 
     # Recovery and lifecycle ------------------------------------------------------------------
 
-    def _schedule_recovered(self, source: Source, event_id: int, payload: dict[str, Any]) -> bool:
+    def _schedule_recovered(self, source: Source, event_id: int, payload: Payload) -> bool:
         return self.schedule(event_id, source, payload, recovered=True)
 
     async def recover(self, min_age: float = 0.0) -> int:
@@ -262,30 +374,27 @@ class InboundQueue:
                 name,
                 min_age,
                 functools.partial(self._schedule_recovered, source),
-                self._in_flight,
+                self._in_flight.keys(),
                 stopping=self._stopping,
             )
         return count
 
     async def drain(self) -> None:
+        """Wait until every scheduled event has been handled (tests and shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def start(self) -> None:
-        if self._sources:
-            self._recovery = asyncio.create_task(
-                recovery_loop(
-                    self.recover,
-                    self._recovery_interval,
-                    "channel messages",
-                    log,
-                    stop=self._stopping,
-                )
+        self._stopping.clear()
+        self._recovery = asyncio.create_task(
+            recovery_loop(
+                self.recover, self._recovery_interval, "pending events", log, stop=self._stopping
             )
+        )
 
     async def stop(self) -> None:
-        """The recovery loop ends between passes (never cancelled inside a query); what is
-        being handled finishes."""
+        """The recovery loop ends between passes (a cancel inside a query can leave the
+        driver's connection half closed); what is being handled finishes."""
         self._stopping.set()
         if self._recovery is not None:
             await asyncio.gather(self._recovery, return_exceptions=True)

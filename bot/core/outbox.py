@@ -206,16 +206,6 @@ class Outbox:
             for b, _ in buffers
         ]
 
-    async def hand_over(self, session: AsyncSession, buffer: ReplyBuffer) -> int:
-        """Queue replies for the running bot to send (from a process that sends nothing
-        itself, like the CLI): it claims them within `pickup_interval`, not at its next
-        recovery sweep. Returns how many."""
-        rows = [
-            (channel, recipient, reply_to_payload(reply), None)
-            for channel, recipient, reply in buffer.items
-        ]
-        return len(await OutboxRepository(session).add_many(rows, status="handoff"))
-
     async def pick_up(self) -> int:
         """Claim and send what other processes handed over; returns how many."""
         async with self._pool() as session, session.begin():
@@ -509,3 +499,14 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> timedelta:
         return timedelta(seconds=min(self.base * 2 ** min(max(attempts - 1, 0), 30), self.cap))
+
+
+async def hand_over(session: AsyncSession, buffer: ReplyBuffer) -> int:
+    """Queue replies for the running bot to send (from a process or a part that sends nothing
+    itself, like the CLI): its outbox claims them within `pickup_interval`, not at its next
+    recovery sweep. Returns how many."""
+    rows = [
+        (channel, recipient, reply_to_payload(reply), None)
+        for channel, recipient, reply in buffer.items
+    ]
+    return len(await OutboxRepository(session).add_many(rows, status="handoff"))

@@ -19,7 +19,6 @@ from bot.status import StatusBoard
 from bot.web.flood import RequestLimiter, WebChatGuard
 
 if TYPE_CHECKING:  # the channel packages' routes read these keys: no import back at run time
-    from bot.channels.telegram.inbox import TelegramInbox
     from bot.channels.webchat.hub import WebChatHub
     from bot.inbox.live import InboxLive
 
@@ -28,7 +27,6 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSION_POOL = web.AppKey("session_pool", async_sessionmaker[AsyncSession])
 CONVERSATION = web.AppKey("conversation", Conversation)
 METRICS = web.AppKey("metrics", Metrics)
-TELEGRAM_INBOX: web.AppKey[TelegramInbox] = web.AppKey("telegram_inbox")
 OUTBOX = web.AppKey("outbox", Outbox)
 TICKETS = web.AppKey("tickets", TicketService)
 WEBCHAT_HUB: web.AppKey[WebChatHub] = web.AppKey("webchat_hub")

@@ -17,9 +17,12 @@ from bot.channels.http.inbound import receive, source
 from bot.channels.http.sender import HttpChannelSender
 from bot.config import HttpChannelConfig
 from bot.core.channel import Capabilities
+from bot.core.outbox import ChannelSender
 
 
 class HttpChannel:
+    staff_sender: ChannelSender | None = None  # customers only
+
     def __init__(
         self,
         name: str,
@@ -53,7 +56,7 @@ class HttpChannel:
         return self._http
 
     def routes(self, core: CoreServices) -> list[web.RouteDef]:
-        core.inbound.register(source(self))
+        core.inbound.register(source(self, core.conversation))
 
         async def handler(request: web.Request) -> web.StreamResponse:
             return await receive(self, core, request)
@@ -62,6 +65,12 @@ class HttpChannel:
 
     async def start(self) -> None:
         self._client()
+
+    async def connect(self) -> None:
+        return None  # the platform is configured to post to our route
+
+    async def disconnect(self) -> None:
+        return None
 
     async def stop(self) -> None:
         if self._http is not None:

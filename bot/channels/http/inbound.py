@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import CoreServices
 from bot.channels.http.payloads import BadMessage, message_from
 from bot.core import untrusted
-from bot.core.inbound_queue import Source
+from bot.core.conversation import Conversation
+from bot.core.inbound_queue import MessageSource
 from bot.core.messages import InboundMessage
 from bot.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
 from bot.web.errors import json_error, json_response
@@ -21,11 +22,11 @@ if TYPE_CHECKING:
     from bot.channels.http import HttpChannel
 
 
-def source(channel: HttpChannel) -> Source:
+def source(channel: HttpChannel, conversation: Conversation) -> MessageSource:
     async def prepare(session: AsyncSession, payload: dict[str, Any]) -> InboundMessage:
         return message_from(payload, channel.name, channel.max_message_chars)[1]
 
-    return Source(f"http:{channel.name}", channel.name, prepare)
+    return MessageSource(f"http:{channel.name}", channel.name, prepare, conversation)
 
 
 async def receive(channel: HttpChannel, core: CoreServices, request: web.Request) -> web.Response:

@@ -9,12 +9,13 @@ import logging
 from aiogram import Bot
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 
-from bot.channels.telegram.inbox import HANDLED_KINDS, TelegramInbox
+from bot.channels.telegram.sender import CHANNEL
+from bot.channels.telegram.webhook import ALLOWED_UPDATES
 from bot.core import untrusted
+from bot.core.inbound_queue import InboundQueue
 from storage.db import DB_ERRORS
 
 log = logging.getLogger(__name__)
-ALLOWED_UPDATES = list(HANDLED_KINDS)
 _TRANSIENT: tuple[type[BaseException], ...] = (
     TelegramNetworkError,
     TelegramServerError,
@@ -23,9 +24,9 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 
 
 class TelegramPoller:
-    def __init__(self, bot: Bot, inbox: TelegramInbox, *, timeout: int = 30) -> None:
+    def __init__(self, bot: Bot, inbound: InboundQueue, *, timeout: int = 30) -> None:
         self._bot = bot
-        self._inbox = inbox
+        self._inbound = inbound
         self._timeout = timeout
         self._offset: int | None = None
 
@@ -39,9 +40,7 @@ class TelegramPoller:
             payload = untrusted.scrub(
                 update.model_dump(mode="json", exclude_none=True, by_alias=True)
             )
-            event_id = await self._inbox.accept(payload)
-            if event_id is not None:
-                self._inbox.schedule(event_id, payload)
+            if await self._inbound.accept(CHANNEL, str(update.update_id), payload) is not None:
                 stored += 1
             # Only now may Telegram forget it: the next call confirms this offset.
             self._offset = update.update_id + 1

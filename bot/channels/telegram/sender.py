@@ -1,4 +1,5 @@
-"""Telegram adapter: aiogram objects in, `InboundMessage` out; `Reply` in, Bot API calls out."""
+"""Telegram sender: `Reply` in, Bot API calls out (aiogram objects become `InboundMessage`s in
+`handlers.translate`)."""
 
 from __future__ import annotations
 
@@ -21,28 +22,20 @@ from aiogram.exceptions import (
 )
 from aiogram.types import (
     BufferedInputFile,
-    CallbackQuery,
     InlineKeyboardMarkup,
     Message,
-    User,
 )
 
 from bot.campaigns.rate_limit import RateLimiter
-from bot.core.messages import Attachment, InboundMessage, Reply, split_text
+from bot.core.messages import Attachment, Reply, split_text
 from bot.core.outbox import SendResult, SendStatus
+from handlers.translate import CHANNEL as CHANNEL  # the channel's name, where outbox rows use it
 
-CHANNEL = "telegram"
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 MAX_RETRIES = 3
 
 log = logging.getLogger(__name__)
-
-
-def _display_name(user: User | None) -> str:
-    if user is None:
-        return ""
-    return " ".join(part for part in (user.first_name, user.last_name) if part)
 
 
 def customer_chat_of(update: dict[str, Any]) -> str | None:
@@ -56,51 +49,6 @@ def customer_chat_of(update: dict[str, Any]) -> str | None:
     if isinstance(chat, dict) and chat.get("type") == "private" and "id" in chat:
         return str(chat["id"])
     return None
-
-
-def inbound_from_message(message: Message, *, edited: bool = False) -> InboundMessage:
-    text = message.text or message.caption or ""
-    command: str | None = None
-    if text.startswith("/"):
-        # "/start@OtklikBot payload" -> "start"
-        words = text[1:].split(maxsplit=1)
-        # A bare "/" (or "/ ") has no command: it is treated as text.
-        command = words[0].split("@")[0].lower() or None if words else None
-    user = message.from_user
-    return InboundMessage(
-        channel=CHANNEL,
-        external_id=str(message.chat.id),
-        text=text,
-        display_name=_display_name(user),
-        language_code=user.language_code if user else None,
-        command=command,
-        attachment=attachment_of(message),
-        edited=edited,
-    )
-
-
-def attachment_of(message: Message) -> Attachment | None:
-    if message.photo:
-        return Attachment("photo", message.photo[-1].file_id)  # the largest size
-    if message.document:
-        return Attachment("document", message.document.file_id)
-    return None
-
-
-def display_name(user: User | None) -> str:
-    return _display_name(user)
-
-
-def inbound_from_callback(query: CallbackQuery) -> InboundMessage | None:
-    if query.message is None or query.data is None:
-        return None
-    return InboundMessage(
-        channel=CHANNEL,
-        external_id=str(query.message.chat.id),
-        button=query.data,
-        display_name=_display_name(query.from_user),
-        language_code=query.from_user.language_code,
-    )
 
 
 Keyboard = list[list[dict[str, str]]]

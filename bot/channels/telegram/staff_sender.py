@@ -64,7 +64,7 @@ class TelegramStaffSender:
         self._chat_id = staff_chat_id
         self._recap = recap
         self._status = status
-        self.alert = alert  # set once the outbox exists: admins are told through it
+        self._alert = alert
         self._topic_lock = asyncio.Lock()  # one topic per ticket, even when posts race
 
     async def send(
@@ -122,8 +122,8 @@ class TelegramStaffSender:
         newly_failing = result.status is SendStatus.RETRY and self._status.failing(
             PART, result.error
         )
-        if newly_failing and self.alert is not None:
-            await self.alert(result.error)
+        if newly_failing and self._alert is not None:
+            await self._alert(result.error)
         return result
 
     async def _thread_for(self, ticket_id: int, replacing: int | None = None) -> int | None:

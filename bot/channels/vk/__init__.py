@@ -16,9 +16,11 @@ from bot.channels.vk.events import CHANNEL
 from bot.channels.vk.inbound import receive, source
 from bot.channels.vk.sender import CAPABILITIES, VkSender
 from bot.config import VkConfig
+from bot.core.outbox import ChannelSender
 
 
 class VkChannel:
+    staff_sender: ChannelSender | None = None  # customers only
     name = CHANNEL
     capabilities = CAPABILITIES
 
@@ -41,7 +43,7 @@ class VkChannel:
         return self._http
 
     def routes(self, core: CoreServices) -> list[web.RouteDef]:
-        core.inbound.register(source(self))
+        core.inbound.register(source(self, core.conversation))
 
         async def handler(request: web.Request) -> web.StreamResponse:
             return await receive(self, core, request)
@@ -50,6 +52,12 @@ class VkChannel:
 
     async def start(self) -> None:
         self._client()
+
+    async def connect(self) -> None:
+        return None  # the platform is configured to post to our route
+
+    async def disconnect(self) -> None:
+        return None
 
     async def stop(self) -> None:
         self.limiter.close()

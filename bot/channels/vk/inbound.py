@@ -18,7 +18,8 @@ from bot.channels.vk import clients
 from bot.channels.vk.clients import from_info
 from bot.channels.vk.events import CHANNEL, parse, stray_press
 from bot.core import untrusted
-from bot.core.inbound_queue import Source
+from bot.core.conversation import Conversation
+from bot.core.inbound_queue import MessageSource
 from bot.core.messages import InboundMessage
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def _text(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text, content_type="text/plain")
 
 
-def source(channel: VkChannel) -> Source:
+def source(channel: VkChannel, conversation: Conversation) -> MessageSource:
     async def prepare(session: AsyncSession, event: dict[str, Any]) -> InboundMessage | None:
         parsed = parse(event)
         if parsed is None:
@@ -50,7 +51,7 @@ def source(channel: VkChannel) -> Source:
             channel.background.add(task)
             task.add_done_callback(channel.background.discard)
 
-    return Source(CHANNEL, CHANNEL, prepare, after_commit)
+    return MessageSource(CHANNEL, CHANNEL, prepare, conversation, after_commit)
 
 
 async def receive(channel: VkChannel, core: CoreServices, request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ from bot.channels.webchat.hub import WebChatHub, WebChatSender
 from bot.channels.webchat.payloads import CHANNEL
 from bot.channels.webchat.routes import routes
 from bot.core.channel import Capabilities
+from bot.core.outbox import ChannelSender
 
 CAPABILITIES = Capabilities(
     text_chars=4096, buttons_per_message=100, buttons_per_row=8, media=False, edits=False
@@ -23,6 +24,7 @@ CAPABILITIES = Capabilities(
 
 
 class WebChatChannel:
+    staff_sender: ChannelSender | None = None  # customers only
     name = CHANNEL
     capabilities = CAPABILITIES
 
@@ -38,6 +40,12 @@ class WebChatChannel:
         return [route for route in routes if isinstance(route, web.RouteDef)]
 
     async def start(self) -> None:
+        return None
+
+    async def connect(self) -> None:
+        return None  # the platform is configured to post to our route
+
+    async def disconnect(self) -> None:
         return None
 
     async def stop(self) -> None:

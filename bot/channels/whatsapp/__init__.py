@@ -18,9 +18,11 @@ from bot.channels.whatsapp.inbound import CHANNEL, receive, source, verify
 from bot.channels.whatsapp.render import CAPABILITIES
 from bot.channels.whatsapp.sender import RecentWrites, WhatsAppSender
 from bot.config import WhatsAppConfig
+from bot.core.outbox import ChannelSender
 
 
 class WhatsAppChannel:
+    staff_sender: ChannelSender | None = None  # customers only
     name = CHANNEL
     capabilities = CAPABILITIES
 
@@ -63,6 +65,12 @@ class WhatsAppChannel:
 
     async def start(self) -> None:
         self._client()
+
+    async def connect(self) -> None:
+        return None  # the platform is configured to post to our route
+
+    async def disconnect(self) -> None:
+        return None
 
     async def stop(self) -> None:
         self.limiter.close()

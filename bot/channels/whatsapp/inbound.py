@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import CoreServices
 from bot.channels.whatsapp import contacts
 from bot.core import untrusted
-from bot.core.inbound_queue import Source
+from bot.core.inbound_queue import MessageSource
 from bot.core.messages import InboundMessage
 from storage.models import OutboxMessage
 
@@ -132,7 +132,7 @@ async def receive(
     return _text(200, "ok")
 
 
-def source(channel: WhatsAppChannel, core: CoreServices) -> Source:
+def source(channel: WhatsAppChannel, core: CoreServices) -> MessageSource:
     async def prepare(session: AsyncSession, payload: dict[str, Any]) -> InboundMessage | None:
         raw, name = payload.get("raw"), str(payload.get("name", ""))
         if not isinstance(raw, dict) or not isinstance(raw.get("from"), str):
@@ -148,7 +148,7 @@ def source(channel: WhatsAppChannel, core: CoreServices) -> Source:
             channel.recent.wrote(user, now)
         return _message(raw, {user: name})
 
-    return Source(CHANNEL, CHANNEL, prepare)
+    return MessageSource(CHANNEL, CHANNEL, prepare, core.conversation)
 
 
 # Meta posts statuses in no set order: a status only moves forward (sent < delivered < read);
