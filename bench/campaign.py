@@ -29,9 +29,9 @@ from sqlalchemy import insert  # noqa: E402
 from bot.app import create_services, launch_campaigns  # noqa: E402
 from bot.campaigns import service  # noqa: E402
 from bot.campaigns.surveys import survey_reply  # noqa: E402
+from bot.channels.telegram.config import TelegramConfig  # noqa: E402
 from bot.channels.telegram.sender import render  # noqa: E402
 from bot.channels.telegram.setup import create_bot  # noqa: E402
-from bot.config import TelegramConfig  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.models import ChannelIdentity, Customer  # noqa: E402
 from tests.conftest import TOKEN, free_port, make_settings  # noqa: E402

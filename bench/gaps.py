@@ -16,16 +16,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.understanding import FAQS, REPORT, TUNE, load_cases  # noqa: E402
-from bot.core.faq_file import load_faq  # noqa: E402
-from bot.core.faq_matcher import FaqDocument  # noqa: E402
-from bot.core.gaps import (  # noqa: E402
+from bot.core.understanding.faq_file import load_faq  # noqa: E402
+from bot.core.understanding.faq_matcher import FaqDocument  # noqa: E402
+from bot.core.understanding.gaps import (  # noqa: E402
     SAME_MEANING,
     SAME_WORDS,
     centred,
     group_by_vectors,
     group_by_words,
 )
-from bot.core.semantic import QUERY, entry_texts, load_embedder  # noqa: E402
+from bot.core.understanding.semantic import QUERY, entry_texts, load_embedder  # noqa: E402
 
 
 def scores(groups: list[list[int]], labels: list[str]) -> tuple[float, float]:

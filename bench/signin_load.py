@@ -25,7 +25,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from bot.app import create_app, create_services  # noqa: E402
-from bot.core.faq_file import load_faq  # noqa: E402
+from bot.core.understanding.faq_file import load_faq  # noqa: E402
 from bot.inbox import auth  # noqa: E402
 from bot.web import passwords  # noqa: E402
 from storage import migrate  # noqa: E402

@@ -35,11 +35,11 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from bot.config import FaqConfig  # noqa: E402
-from bot.core.faq_file import load_faq  # noqa: E402
-from bot.core.faq_matcher import FaqDocument, FaqIndex  # noqa: E402
-from bot.core.faq_ranking import blend, is_sure  # noqa: E402
-from bot.core.intents import IntentMatcher, load_phrasings  # noqa: E402
-from bot.core.semantic import (  # noqa: E402
+from bot.core.understanding.faq_file import load_faq  # noqa: E402
+from bot.core.understanding.faq_matcher import FaqDocument, FaqIndex  # noqa: E402
+from bot.core.understanding.faq_ranking import blend, is_sure  # noqa: E402
+from bot.core.understanding.intents import IntentMatcher, load_phrasings  # noqa: E402
+from bot.core.understanding.semantic import (  # noqa: E402
     QUERY,
     DenseIndex,
     Embedder,

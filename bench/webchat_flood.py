@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.core import faq_matcher  # noqa: E402
-from bot.core.faq_file import load_faq  # noqa: E402
-from bot.core.faq_matcher import FaqDocument, FaqIndex  # noqa: E402
+from bot.core.understanding.faq_file import load_faq  # noqa: E402
+from bot.core.understanding.faq_matcher import FaqDocument, FaqIndex  # noqa: E402
 from storage.db import create_engine  # noqa: E402
 from tests.conftest import Database  # noqa: E402
 from tests.fake_telegram import FakeTelegram  # noqa: E402

@@ -25,17 +25,17 @@ from bot.channels.registry import ChannelNeeds, build_channels
 from bot.channels.webchat.hub import WebChatHub
 from bot.config import Settings
 from bot.core.conversation import Conversation
-from bot.core.faq_catalog import FaqCatalog
+from bot.core.delivery.inbound_queue import InboundQueue
+from bot.core.delivery.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
+from bot.core.delivery.public_targets import TargetPolicy
+from bot.core.delivery.webhooks import WebhookSender
 from bot.core.hours import WorkingHours, parse_schedule
-from bot.core.inbound_queue import InboundQueue
-from bot.core.intents import matcher_for
-from bot.core.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
-from bot.core.public_targets import TargetPolicy
-from bot.core.routing import seed_rules
-from bot.core.semantic import load_embedder
-from bot.core.sla import SlaWatch
-from bot.core.tickets import STAFF, TicketService
-from bot.core.webhooks import WebhookSender
+from bot.core.tickets.routing import seed_rules
+from bot.core.tickets.service import STAFF, TicketService
+from bot.core.tickets.sla import SlaWatch
+from bot.core.understanding.faq_catalog import FaqCatalog
+from bot.core.understanding.intents import matcher_for
+from bot.core.understanding.semantic import load_embedder
 from bot.database import engine_for
 from bot.metrics import Metrics
 from bot.monthly_report import send_monthly_report

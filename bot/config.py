@@ -21,11 +21,15 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+# Each channel package owns its section (its keys, defaults and checks); assembled here.
+from bot.channels.http.config import HttpChannelConfig
+from bot.channels.telegram.config import TelegramConfig
+from bot.channels.vk.config import VkConfig
+from bot.channels.webchat.config import WebChatConfig
+from bot.channels.whatsapp.config import WhatsAppConfig
+from bot.config_rules import above_zero
+
 ENV_PREFIX = "OTKLIK__"
-_SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]{1,256}")
-_CHANNEL_NAME = re.compile(r"[a-z0-9_-]{2,24}")
-RESERVED_CHANNELS = ("telegram", "webchat", "staff", "whatsapp", "vk", "email")
-_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 PRIORITIES = ("low", "normal", "high", "urgent")
 CONFIG_ENV = "OTKLIK_CONFIG"
 _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?")
@@ -37,12 +41,6 @@ def _is_network(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _above_zero(section: object, name: str, keys: tuple[str, ...]) -> Iterator[str]:
-    for key in keys:
-        if getattr(section, key) <= 0:
-            yield f"[{name}] {key}: must be above 0"
 
 
 class ConfigError(Exception):
@@ -61,7 +59,7 @@ class HttpConfig:
     body_seconds: float = 30.0
 
     def problems(self) -> Iterator[str]:
-        yield from _above_zero(self, "http", ("idle_seconds", "body_seconds"))
+        yield from above_zero(self, "http", ("idle_seconds", "body_seconds"))
         if not 0 < self.port < 65536:
             yield f"[http] port: must be 1..65535, got {self.port}"
 
@@ -94,45 +92,6 @@ class DatabaseConfig:
             yield "[database] schema: only PostgreSQL has schemas"
         if backend not in ("sqlite", "postgresql"):
             yield "[database] url: use sqlite+aiosqlite:// or postgresql+asyncpg://"
-
-
-@dataclass(frozen=True)
-class TelegramConfig:
-    token: str = ""
-    mode: str = "polling"
-    api_base: str = "https://api.telegram.org"
-    webhook_url: str = ""
-    webhook_path: str = "/telegram/webhook"
-    webhook_secret: str = ""
-    staff_chat_id: int = 0
-    admin_ids: list[int] = field(default_factory=list)
-    polling_timeout: int = 30
-    # Sends per second for this bot token, replies, staff posts and campaigns together.
-    sends_per_second: float = 30.0
-    # Updates accepted and not yet handled; beyond it the webhook answers 503 (Telegram
-    # redelivers later) instead of queueing more than the bot can answer soon.
-    max_backlog: int = 512
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.token)
-
-    def problems(self) -> Iterator[str]:
-        if self.mode not in ("webhook", "polling"):
-            yield f"[telegram] mode: expected 'webhook' or 'polling', got {self.mode!r}"
-        if self.enabled and self.mode == "webhook" and not self.webhook_url:
-            yield "[telegram] webhook_url: required when mode = 'webhook'"
-        if self.enabled and self.mode == "webhook" and len(self.webhook_secret) < 16:
-            # Without it anyone who reaches the port can post updates as any user, admins too.
-            yield (
-                "[telegram] webhook_secret: required when mode = 'webhook' (at least 16 "
-                "characters of A-Z, a-z, 0-9, _ and -; e.g. `openssl rand -hex 32`)"
-            )
-        if self.webhook_secret and not _SECRET_CHARS.fullmatch(self.webhook_secret):
-            yield "[telegram] webhook_secret: only A-Z, a-z, 0-9, _ and - (Telegram's rule)"
-        yield from _above_zero(self, "telegram", ("max_backlog", "sends_per_second"))
-        if not self.webhook_path.startswith("/"):
-            yield "[telegram] webhook_path: must start with '/'"
 
 
 @dataclass(frozen=True)
@@ -177,153 +136,6 @@ class BotConfig:
     def problems(self) -> Iterator[str]:
         if self.default_language not in ("ru", "en"):
             yield "[bot] default_language: expected 'ru' or 'en'"
-
-
-@dataclass(frozen=True)
-class WebChatConfig:
-    # Sites that embed the widget ("https://shop.example"): they may frame the chat page and
-    # open its socket. The bot's own address is always allowed.
-    allowed_origins: list[str] = field(default_factory=list)
-    # Per client address: a bucket of `burst` requests refilled at requests_per_minute, shared
-    # by the chat API and the socket's frames; past it, 429 with Retry-After.
-    requests_per_minute: float = 60.0
-    burst: int = 20
-    # Behind a reverse proxy every client has the proxy's address: take the last hop of
-    # X-Forwarded-For instead (only when the proxy sets it).
-    trust_forwarded_for: bool = False
-    # Open chat sockets, in all and per client address.
-    max_connections: int = 1000
-    max_connections_per_client: int = 10
-
-    def problems(self) -> Iterator[str]:
-        keys = ("requests_per_minute", "burst", "max_connections", "max_connections_per_client")
-        yield from _above_zero(self, "webchat", keys)
-        for origin in self.allowed_origins:
-            if not _ORIGIN.fullmatch(origin):
-                yield (
-                    f"[webchat] allowed_origins: {origin!r} is not scheme://host[:port] "
-                    "(no path, no trailing slash)"
-                )
-
-
-@dataclass(frozen=True)
-class HttpChannelConfig:
-    """One platform behind the generic HTTP channel (a shop's app, a CRM, a bridge)."""
-
-    # Where replies and staff messages are POSTed (signed like the inbound requests).
-    outbound_url: str = ""
-    # The shared HMAC-SHA256 key, both directions; keep it in the environment:
-    # OTKLIK__CHANNELS__HTTP__<NAME>__SECRET.
-    secret: str = ""
-    # What the platform can show: buttons per message (0: none, options go as numbered text
-    # the customer answers by typing the number) and per row, text length.
-    buttons_per_message: int = 20
-    buttons_per_row: int = 4
-    text_chars: int = 4096
-    timeout_seconds: float = 10.0
-
-    def problems(self, name: str) -> Iterator[str]:
-        where = f"[channels.http.{name}]"
-        if not _CHANNEL_NAME.fullmatch(name) or name in RESERVED_CHANNELS:
-            yield (
-                f"{where}: the name must be 2-24 of a-z, 0-9, _ and -, and not one of "
-                f"{', '.join(RESERVED_CHANNELS)}"
-            )
-        if not self.outbound_url.startswith(("http://", "https://")):
-            yield f"{where} outbound_url: an http:// or https:// URL is required"
-        if len(self.secret) < 16:
-            yield (
-                f"{where} secret: at least 16 characters (keep it in the environment: "
-                f"OTKLIK__CHANNELS__HTTP__{name.upper()}__SECRET)"
-            )
-        if self.buttons_per_message < 0 or self.buttons_per_row <= 0:
-            yield (
-                f"{where}: buttons_per_message must be 0 or more (0: options are sent as "
-                "numbered text) and buttons_per_row above 0"
-            )
-        if self.text_chars < 100 or self.timeout_seconds <= 0:
-            yield f"{where}: text_chars >= 100 and timeout_seconds > 0"
-
-
-@dataclass(frozen=True)
-class VkConfig:
-    """A VK community's messages through the Callback API."""
-
-    # Community access token (messages permission); empty keeps VK off. Environment:
-    # OTKLIK__CHANNELS__VK__TOKEN.
-    token: str = ""
-    group_id: int = 0
-    # Callback API: the string VK expects back when it confirms the server, and the secret key
-    # it sends in every event (OTKLIK__CHANNELS__VK__SECRET).
-    confirmation: str = ""
-    secret: str = ""
-    path: str = "/vk/callback"
-    api_base: str = "https://api.vk.com/method"
-    api_version: str = "5.199"
-    # Messages a second for the community (VK allows about 20).
-    sends_per_second: float = 20.0
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.token)
-
-    def problems(self) -> Iterator[str]:
-        if not self.enabled:
-            return
-        where = "[channels.vk]"
-        if self.group_id <= 0:
-            yield f"{where} group_id: the community's id is required"
-        if not self.confirmation:
-            yield f"{where} confirmation: the string from the Callback API page"
-        if len(self.secret) < 16:
-            yield (
-                f"{where} secret: at least 16 characters, set on the Callback API page too "
-                "(OTKLIK__CHANNELS__VK__SECRET)"
-            )
-        if not self.path.startswith("/") or self.sends_per_second <= 0:
-            yield f"{where}: path must start with '/', sends_per_second above 0"
-
-
-@dataclass(frozen=True)
-class WhatsAppConfig:
-    """WhatsApp Business Cloud API."""
-
-    # Permanent access token of the system user; empty keeps WhatsApp off
-    # (OTKLIK__CHANNELS__WHATSAPP__TOKEN).
-    token: str = ""
-    phone_number_id: str = ""
-    # The app secret: every webhook POST is signed with it (X-Hub-Signature-256)
-    # (OTKLIK__CHANNELS__WHATSAPP__APP_SECRET).
-    app_secret: str = ""
-    # What you typed as "Verify token" when subscribing the webhook.
-    verify_token: str = ""
-    path: str = "/whatsapp/webhook"
-    api_base: str = "https://graph.facebook.com"
-    api_version: str = "v21.0"
-    # Outside the 24-hour customer-service window only approved templates may be sent: this
-    # one (with one body parameter, the message) carries replies and surveys there; empty:
-    # such messages fail and staff are told.
-    template: str = ""
-    template_language: str = "ru"
-    sends_per_second: float = 20.0
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.token)
-
-    def problems(self) -> Iterator[str]:
-        if not self.enabled:
-            return
-        where = "[channels.whatsapp]"
-        if not self.phone_number_id:
-            yield f"{where} phone_number_id: required (from the app's WhatsApp page)"
-        if len(self.app_secret) < 16 or len(self.verify_token) < 8:
-            yield (
-                f"{where}: app_secret (16+ characters, OTKLIK__CHANNELS__WHATSAPP__APP_SECRET) "
-                "and verify_token (8+) are required"
-            )
-        if not self.path.startswith("/") or self.sends_per_second <= 0:
-            yield f"{where}: path must start with '/', sends_per_second above 0"
 
 
 @dataclass(frozen=True)
@@ -402,7 +214,7 @@ class FaqConfig:
     suggest_score: float = 0.48
     max_suggestions: int = 3
     # More phrasings for the built-in intents (hours, human, complaint, my_tickets,
-    # stop_surveys, greeting, thanks), in the format of bot/core/data/intents.yaml.
+    # stop_surveys, greeting, thanks), in the format of bot/core/understanding/data/intents.yaml.
     intents_file: str = ""
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
 
@@ -494,7 +306,7 @@ class OutboxConfig:
             "retry_max_seconds",
             "max_attempts",
         )
-        yield from _above_zero(self, "outbox", keys)
+        yield from above_zero(self, "outbox", keys)
 
 
 @dataclass(frozen=True)
@@ -508,7 +320,7 @@ class WebhooksConfig:
     timeout_seconds: float = 10.0
 
     def problems(self) -> Iterator[str]:
-        yield from _above_zero(self, "webhooks", ("timeout_seconds",))
+        yield from above_zero(self, "webhooks", ("timeout_seconds",))
         for target in self.allowed_targets:
             if not _is_network(target) and not _HOST_NAME.fullmatch(target):
                 yield (
@@ -547,7 +359,7 @@ class ApiConfig:
 
     def problems(self) -> Iterator[str]:
         keys = ("requests_per_minute", "burst", "sign_in_per_minute", "session_hours")
-        yield from _above_zero(self, "api", (*keys, "sign_in_failures", "sign_in_lock_minutes"))
+        yield from above_zero(self, "api", (*keys, "sign_in_failures", "sign_in_lock_minutes"))
 
 
 @dataclass(frozen=True)

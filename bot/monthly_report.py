@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.telegram.sender import CHANNEL
 from bot.charts import trend_png
+from bot.core.delivery.outbox import Outbox, ReplyBuffer
 from bot.core.messages import Reply
-from bot.core.outbox import Outbox, ReplyBuffer
 from bot.reports import rate_rows, render, rows_for
 from storage.models import JobRun, utcnow
 from storage.repositories._upsert import insert_ignore

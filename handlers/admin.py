@@ -6,26 +6,29 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import CallbackQuery, Message, TelegramObject, User
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns import service
 from bot.campaigns.audience import describe_skips, skipped_of
 from bot.campaigns.progress import progress
 from bot.charts import trend_png
+from bot.core.buttons import ButtonData, Id32, OneOf, decode
 from bot.core.conversation import Conversation
-from bot.core.gaps import find_gaps
+from bot.core.delivery.outbox import ReplyBuffer
 from bot.core.messages import Button, Reply
-from bot.core.outbox import ReplyBuffer
+from bot.core.texts import has, t
+from bot.core.understanding.gaps import find_gaps
+from bot.core.understanding.language import from_language_code
 from bot.core.untrusted import parse_id
 from bot.reports import render, rows_for
-from handlers.admin_texts import language_of, say, status_word
 from handlers.translate import CHANNEL
 from storage.db import short_statements
 from storage.models import Campaign, Survey
@@ -35,15 +38,55 @@ from storage.repositories.reports import ReportFilter, score_counts
 # The wizard keeps its state in the buttons themselves (wz:<survey>:<when>:<audience>:ok),
 # so there is nothing to lose between steps and nothing to clean up after. Times are on the
 # business's clock ([hours] timezone).
-WHEN = ("now", "tmr", "mon", "m1")  # labels: admin_texts "when_<key>"
+WHEN = ("now", "tmr", "mon", "m1")  # labels: catalog/admins.toml "when_<key>"
 CRON = {"mon": "0 10 * * 1", "m1": "0 10 1 * *"}
-AUDIENCES = {  # labels: admin_texts "who_<key>"
+AUDIENCES = {  # labels: catalog/admins.toml "who_<key>"
     "all": "{}",
     "tg": '{"channel": "telegram"}',
     "web": '{"channel": "webchat"}',
     "ru": '{"language": "ru"}',
     "en": '{"language": "en"}',
 }
+
+WIZARD_PREFIX = "wz"
+
+
+@dataclass(frozen=True)
+class WizardSurvey(ButtonData):
+    prefix = WIZARD_PREFIX
+    survey_id: Id32
+
+
+@dataclass(frozen=True)
+class WizardWhen(ButtonData):
+    prefix = WIZARD_PREFIX
+    survey_id: Id32
+    when: Annotated[str, OneOf(WHEN)]
+
+
+@dataclass(frozen=True)
+class WizardAudience(ButtonData):
+    prefix = WIZARD_PREFIX
+    survey_id: Id32
+    when: Annotated[str, OneOf(WHEN)]
+    audience: Annotated[str, OneOf(tuple(AUDIENCES))]
+
+
+@dataclass(frozen=True)
+class WizardCreate(ButtonData):
+    prefix = WIZARD_PREFIX
+    survey_id: Id32
+    when: Annotated[str, OneOf(WHEN)]
+    audience: Annotated[str, OneOf(tuple(AUDIENCES))]
+    ok: Annotated[str, OneOf(("ok",))] = "ok"
+
+
+@dataclass(frozen=True)
+class WizardCancel(ButtonData):
+    prefix = f"{WIZARD_PREFIX}:0:x"
+
+
+WIZARD_STEPS = (WizardCancel, WizardSurvey, WizardWhen, WizardAudience, WizardCreate)
 
 
 async def _long_statements(
@@ -67,7 +110,7 @@ def create_admin_router(admin_ids: list[int]) -> Router:
 
     async def is_admin_button(query: CallbackQuery) -> bool:
         data = query.data or ""
-        return query.from_user.id in admins and data.startswith("wz:")
+        return query.from_user.id in admins and data.startswith(WIZARD_PREFIX + ":")
 
     router.message.filter(is_admin)
     router.callback_query.filter(is_admin_button)
@@ -104,26 +147,26 @@ async def _gaps(
     matcher = await conversation.faq.matcher(session)
     gaps = await find_gaps(matcher, misses)
     if not gaps:
-        return say("no_gaps", language, days=GAPS_DAYS)
-    lines = [say("gaps_head", language, days=GAPS_DAYS, misses=len(misses), groups=len(gaps))]
+        return t("no_gaps_days", language, days=GAPS_DAYS)
+    lines = [t("gaps_head", language, days=GAPS_DAYS, misses=len(misses), groups=len(gaps))]
     for number, gap in enumerate(gaps[:GAPS_SHOWN], start=1):
         examples = " · ".join(f"«{e}»" for e in gap.examples[:GAP_EXAMPLES])
-        lines.append(say("gap_line", language, number=number, count=gap.count, examples=examples))
+        lines.append(t("gap_line", language, number=number, count=gap.count, examples=examples))
         phrase = shlex.quote(gap.examples[0])
         doc = gap.entry
         if doc is not None and doc.slug:
             lines.append(
-                say("gap_keyword", language, question=doc.question, slug=doc.slug, phrase=phrase)
+                t("gap_keyword", language, question=doc.question, slug=doc.slug, phrase=phrase)
             )
         else:
-            lines.append(say("gap_new", language, phrase=phrase))
+            lines.append(t("gap_new", language, phrase=phrase))
     if len(gaps) > GAPS_SHOWN:
-        lines.append(say("gaps_more", language, more=len(gaps) - GAPS_SHOWN))
+        lines.append(t("gaps_more", language, more=len(gaps) - GAPS_SHOWN))
     return "\n".join(lines)
 
 
 async def admin_help(message: Message, replies: ReplyBuffer) -> None:
-    _answer(replies, message, say("help", language_of(message.from_user)))
+    _answer(replies, message, t("help", language_of(message.from_user)))
 
 
 async def campaigns(message: Message, session: AsyncSession, replies: ReplyBuffer) -> None:
@@ -131,7 +174,7 @@ async def campaigns(message: Message, session: AsyncSession, replies: ReplyBuffe
     rows = await service.campaigns(session)
     lines = [
         f"#{c.id} {c.name} · {status_word(c.status, language)} · {c.schedule}" for c in rows
-    ] or [say("no_campaigns", language)]
+    ] or [t("no_campaigns_now", language)]
     _answer(replies, message, "\n".join(lines))
 
 
@@ -143,8 +186,8 @@ async def _campaign(
     campaign = await session.get(Campaign, campaign_id) if campaign_id is not None else None
     if campaign is None:
         language = language_of(message.from_user)
-        what = argument or say("give_an_id", language)
-        text = f"{say('no_campaign', language, what=what)} {say('help', language)}"
+        what = argument or t("give_an_id", language)
+        text = f"{t('no_campaign', language, what=what)} {t('help', language)}"
         _answer(replies, message, text)
     return campaign
 
@@ -158,10 +201,10 @@ async def campaign_status(
     language = language_of(message.from_user)
     state = await service.status(session, campaign)
     rate = state.response_rate
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(state.counts.items())) or say(
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(state.counts.items())) or t(
         "no_deliveries", language
     )
-    rate_text = say("response_rate", language, rate=f"{rate:.1%}" if rate is not None else "—")
+    rate_text = t("response_rate_line", language, rate=f"{rate:.1%}" if rate is not None else "—")
     text = (
         f"#{campaign.id} {campaign.name}: {status_word(campaign.status, language)}\n"
         f"{progress(state.counts, 20)}\n{counts}\n{rate_text}"
@@ -186,15 +229,15 @@ async def change_state(
         return
     language = language_of(message.from_user)
     status = status_word(campaign.status, language)
-    _answer(replies, message, say("campaign_state", language, id=campaign.id, status=status))
+    _answer(replies, message, t("campaign_state", language, id=campaign.id, status=status))
 
 
 async def surveys(message: Message, session: AsyncSession, replies: ReplyBuffer) -> None:
     language = language_of(message.from_user)
     rows = await service.surveys(session)
-    anonymous = " · " + say("anonymous", language)
+    anonymous = " · " + t("anonymous", language)
     lines = [f"#{s.id} {s.name} · {s.kind}{anonymous if s.anonymous else ''}" for s in rows] or [
-        f"{say('no_surveys', language)} {say('new_survey_help', language)}"
+        f"{t('no_surveys', language)} {t('new_survey_help', language)}"
     ]
     _answer(replies, message, "\n".join(lines))
 
@@ -203,7 +246,7 @@ async def new_survey(
     message: Message, command: CommandObject, session: AsyncSession, replies: ReplyBuffer
 ) -> None:
     language = language_of(message.from_user)
-    usage = say("new_survey_help", language)
+    usage = t("new_survey_help", language)
     words = (command.args or "").split(maxsplit=2)
     if len(words) < 2:
         _answer(replies, message, usage)
@@ -216,17 +259,17 @@ async def new_survey(
     elif rest.strip().lower() == "anonymous":
         anonymous = True
     elif rest.strip():
-        _answer(replies, message, f"{say('unexpected', language, what=repr(rest.strip()))} {usage}")
+        _answer(replies, message, f"{t('unexpected', language, what=repr(rest.strip()))} {usage}")
         return
     try:
         survey = await service.create_survey(
             session, name, kind, anonymous, json.dumps(texts, ensure_ascii=False)
         )
     except service.CampaignError as exc:
-        _answer(replies, message, f"{say('not_created', language, why=exc)} {usage}")
+        _answer(replies, message, f"{t('not_created', language, why=exc)} {usage}")
         return
-    note = say("anonymous_note", language) if anonymous else ""
-    created = say("survey_created", language, id=survey.id, name=survey.name, kind=kind, note=note)
+    note = t("anonymous_note", language) if anonymous else ""
+    created = t("survey_created", language, id=survey.id, name=survey.name, kind=kind, note=note)
     _answer(replies, message, created)
 
 
@@ -238,11 +281,11 @@ async def wizard_start(message: Message, session: AsyncSession, replies: ReplyBu
     language = language_of(message.from_user)
     available = await service.surveys(session)
     if not available:
-        text = f"{say('no_surveys', language)} {say('new_survey_help', language)}"
+        text = f"{t('no_surveys', language)} {t('new_survey_help', language)}"
         _answer(replies, message, text)
         return
-    rows = [[(f"{s.name} ({s.kind})", f"wz:{s.id}")] for s in available[:10]]
-    reply = Reply(say("wizard_survey", language), buttons=_buttons(rows))
+    rows = [[(f"{s.name} ({s.kind})", WizardSurvey(s.id).pack())] for s in available[:10]]
+    reply = Reply(t("wizard_survey", language), buttons=_buttons(rows))
     replies.extend(CHANNEL, str(message.chat.id), [reply])
 
 
@@ -257,45 +300,51 @@ async def wizard_step(
         return
     chat = str(query.message.chat.id)
     language = language_of(query.from_user)
-    parts = (query.data or "").split(":")[1:]
-    if parts[-1:] == ["x"]:
-        replies.extend(CHANNEL, chat, [Reply(say("wizard_cancelled", language))])
+    tapped = decode(query.data or "", WIZARD_STEPS)
+    if tapped is None or isinstance(tapped, WizardCancel):
+        key = "wizard_stale" if tapped is None else "wizard_cancelled"
+        replies.extend(CHANNEL, chat, [Reply(t(key, language))])
         return
-    survey_id = parse_id(parts[0]) if parts else None
-    survey = await session.get(Survey, survey_id) if survey_id is not None else None
-    if (
-        survey is None
-        or (len(parts) > 1 and parts[1] not in WHEN)
-        or (len(parts) > 2 and parts[2] not in AUDIENCES)
-    ):
-        replies.extend(CHANNEL, chat, [Reply(say("wizard_stale", language))])
+    assert isinstance(tapped, WizardSurvey | WizardWhen | WizardAudience | WizardCreate)
+    survey = await session.get(Survey, tapped.survey_id)
+    if survey is None:
+        replies.extend(CHANNEL, chat, [Reply(t("wizard_stale", language))])
         return
-    prefix = "wz:" + ":".join(parts)
-    if len(parts) == 1:
-        rows = [[(say(f"when_{key}", language), f"{prefix}:{key}")] for key in WHEN]
-        text = say("wizard_when", language, name=survey.name, zone=business_zone.key)
-    elif len(parts) == 2:
-        rows = [[(say(f"who_{key}", language), f"{prefix}:{key}")] for key in AUDIENCES]
-        text = say("wizard_who", language)
-    elif len(parts) == 3:
-        rows = [
-            [
-                (say("wizard_create", language), f"{prefix}:ok"),
-                (say("wizard_cancel", language), "wz:0:x"),
+    rows: list[list[tuple[str, str]]]
+    match tapped:
+        case WizardSurvey(survey_id=survey_id):
+            rows = [
+                [(t(f"when_{key}", language), WizardWhen(survey_id, key).pack())] for key in WHEN
             ]
-        ]
-        when, who = say(f"when_{parts[1]}", language), say(f"who_{parts[2]}", language)
-        text = say("wizard_confirm", language, name=survey.name, when=when, who=who)
-    else:
-        campaign = await _create_from_wizard(
-            session, survey, parts[1], parts[2], clock(), business_zone, language
-        )
-        status = status_word(campaign.status, language)
-        created = say(
-            "campaign_created", language, id=campaign.id, name=campaign.name, status=status
-        )
-        replies.extend(CHANNEL, chat, [Reply(created)])
-        return
+            text = t("wizard_when", language, name=survey.name, zone=business_zone.key)
+        case WizardWhen(survey_id=survey_id, when=when):
+            rows = [
+                [(t(f"who_{key}", language), WizardAudience(survey_id, when, key).pack())]
+                for key in AUDIENCES
+            ]
+            text = t("wizard_who", language)
+        case WizardAudience(survey_id=survey_id, when=when, audience=audience):
+            rows = [
+                [
+                    (
+                        t("wizard_create", language),
+                        WizardCreate(survey_id, when, audience).pack(),
+                    ),
+                    (t("wizard_cancel", language), WizardCancel().pack()),
+                ]
+            ]
+            when_text, who = t(f"when_{when}", language), t(f"who_{audience}", language)
+            text = t("wizard_confirm", language, name=survey.name, when=when_text, who=who)
+        case WizardCreate(when=when, audience=audience):
+            campaign = await _create_from_wizard(
+                session, survey, when, audience, clock(), business_zone, language
+            )
+            status = status_word(campaign.status, language)
+            created = t(
+                "campaign_created", language, id=campaign.id, name=campaign.name, status=status
+            )
+            replies.extend(CHANNEL, chat, [Reply(created)])
+            return
     replies.extend(CHANNEL, chat, [Reply(text, buttons=_buttons(rows))])
 
 
@@ -311,7 +360,7 @@ async def _create_from_wizard(
     if when in CRON:
         return await service.create_campaign(
             session,
-            name=f"{survey.name} {say(f'when_{when}', language)}",
+            name=f"{survey.name} {t(f'when_{when}', language)}",
             survey_name=survey.name,
             cron=CRON[when],
             audience=AUDIENCES[audience],
@@ -345,12 +394,22 @@ async def report(
         return
     by = words[1].lower() if len(words) > 1 else None
     if kind not in ("nps", "csat", "ces") or by not in (None, "week", "month"):
-        _answer(replies, message, say("help", language))
+        _answer(replies, message, t("help", language))
         return
     rows = rows_for(kind, await score_counts(session, ReportFilter(kind=kind, by=by)))
     text = render(kind, rows, "text", language)
     if by is None:  # the chart always shows a trend: weekly unless a period was asked for
         rows = rows_for(kind, await score_counts(session, ReportFilter(kind=kind, by="week")))
-    period = say(f"period_{by or 'week'}", language)
-    chart = trend_png(kind, rows, say("chart_title", language, kind=kind.upper(), period=period))
+    period = t(f"period_{by or 'week'}", language)
+    chart = trend_png(kind, rows, t("chart_title", language, kind=kind.upper(), period=period))
     replies.extend(CHANNEL, str(message.chat.id), [Reply(text), Reply("", image=chart)])
+
+
+def language_of(user: User | None) -> str:
+    """The admin's app language: Russian for Russian (and neighbouring) apps, else English."""
+    return from_language_code(user.language_code if user else None) or "en"
+
+
+def status_word(status: str, language: str) -> str:
+    key = f"status_{status}"
+    return t(key, language) if has(key) else status

@@ -11,11 +11,19 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import PRIORITIES
-from bot.core.linking import Linking
+from bot.core.buttons import (
+    STAFF_BUTTONS,
+    DetractorTicket,
+    ResolveTicket,
+    SetPriority,
+    TakeTicket,
+    decode,
+)
+from bot.core.delivery.outbox import ReplyBuffer
 from bot.core.messages import Reply
-from bot.core.outbox import ReplyBuffer
-from bot.core.tickets import Effects, TicketRefused, TicketService
-from bot.core.untrusted import INT64_MAX, parse_id
+from bot.core.tickets.linking import Linking
+from bot.core.tickets.service import Effects, TicketRefused, TicketService
+from bot.core.untrusted import parse_id
 from handlers.translate import attachment_of, display_name
 from storage.models import Customer, SurveyResponse, Ticket
 from storage.repositories.tickets import CannedRepository, StaffPostRepository, TicketRepository
@@ -238,16 +246,15 @@ async def on_staff_button(
     staff_directory: StaffDirectory,
     replies: ReplyBuffer,
 ) -> None:
-    parts = (query.data or "").split(":")
-    if len(parts) == 2 and parts[0] == "dt":
-        response_id = parse_id(parts[1], INT64_MAX)  # survey responses: a 64-bit column
-        if response_id is not None:
-            await _detractor_ticket(session, tickets, staff_directory, replies, query, response_id)
+    tapped = decode(query.data or "", STAFF_BUTTONS)
+    if isinstance(tapped, DetractorTicket):
+        await _detractor_ticket(
+            session, tickets, staff_directory, replies, query, tapped.response_id
+        )
         return
-    ticket_id = parse_id(parts[2]) if len(parts) > 2 and parts[0] == "tk" else None
-    if ticket_id is None:
+    if not isinstance(tapped, TakeTicket | ResolveTicket | SetPriority):
         return
-    ticket = await TicketRepository(session).get(ticket_id)
+    ticket = await TicketRepository(session).get(tapped.ticket_id)
     if ticket is None:
         return
     effects = Effects()
@@ -257,11 +264,11 @@ async def on_staff_button(
             replies.add_posts(effects.posts)
         return
     author = display_name(query.from_user) or str(query.from_user.id)
-    action = parts[1]
-    if action == "take":
-        effects = await tickets.assign(session, ticket, query.from_user.id, author)
-    elif action == "resolve":
-        effects = await tickets.resolve(session, ticket, author)
-    elif action == "prio" and len(parts) == 4 and parts[3] in PRIORITIES:
-        effects = await tickets.set_priority(session, ticket, parts[3], author)
+    match tapped:
+        case TakeTicket():
+            effects = await tickets.assign(session, ticket, query.from_user.id, author)
+        case ResolveTicket():
+            effects = await tickets.resolve(session, ticket, author)
+        case SetPriority(priority=priority) if priority in PRIORITIES:
+            effects = await tickets.set_priority(session, ticket, priority, author)
     replies.add_posts(effects.posts)

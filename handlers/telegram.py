@@ -7,7 +7,7 @@ from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.conversation import Conversation
-from bot.core.outbox import ReplyBuffer
+from bot.core.delivery.outbox import ReplyBuffer
 from handlers.translate import CHANNEL, inbound_from_callback, inbound_from_message
 
 

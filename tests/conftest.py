@@ -33,7 +33,7 @@ from bot.app import Services, connect, create_app, create_services
 from bot.channels.telegram.sender import CHANNEL as TELEGRAM
 from bot.cli import main as cli_main
 from bot.config import Settings, load_settings
-from bot.core.faq_file import load_faq
+from bot.core.understanding.faq_file import load_faq
 from bot.web.intake import runner_options
 from examples.http_channel_receiver import Receiver
 from storage import migrate

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from openapi_spec_validator import validate as validate_spec
 from sqlalchemy import select
 
-from bot.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
+from bot.core.delivery.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
 from storage.db import create_session_pool
 from storage.models import SurveyResponse, Ticket, utcnow
 from storage.repositories.api import TokenRepository

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from bot.app import launch_campaigns
 from bot.campaigns import service
 from bot.campaigns.audience import launch
+from bot.channels.telegram.config import TelegramConfig
 from bot.channels.telegram.json_sender import TelegramJsonSender
 from bot.channels.telegram.sender import TelegramSender
 from bot.channels.telegram.setup import create_bot
-from bot.config import TelegramConfig
+from bot.core.delivery.outbox import SendStatus
 from bot.core.messages import Button, Reply
-from bot.core.outbox import SendStatus
 from storage.db import create_session_pool
 from storage.models import Campaign, Customer, Delivery, SurveyResponse
 from tests.conftest import TOKEN, AppFactory, Database, cli_env, free_port

@@ -61,7 +61,7 @@ def test_faq_import_errors_name_the_entry(tmp_path: Path, database: Database):
     assert missing.returncode == 2 and "cannot read" in missing.stderr
 
 
-def test_console_chat_answers(tmp_path: Path, database: Database):
+def test_terminal_chat_answers(tmp_path: Path, database: Database):
     otklik(database, "faq", "import", str(ROOT / "faq.example.yaml"), cwd=tmp_path)
     env = cli_env(database, LANG="ru_RU.UTF-8")
     result = subprocess.run(

@@ -12,8 +12,8 @@ import logging
 import pytest
 from sqlalchemy import select
 
+from bot.core.delivery.outbox import ReplyBuffer
 from bot.core.messages import Reply
-from bot.core.outbox import ReplyBuffer
 from storage.models import OutboxMessage
 from tests.conftest import PG_URL, AppFactory, Database
 from tests.fake_telegram import FakeTelegram

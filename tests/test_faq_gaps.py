@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.core.gaps import find_gaps, group_by_words
+from bot.core.understanding.gaps import find_gaps, group_by_words
 from storage.db import create_session_pool
 from storage.models import FaqEntry, FaqMiss
 from tests.browser import browser_turn, screenshot
@@ -105,8 +105,8 @@ async def test_misses_are_grouped_and_one_command_closes_a_gap(
 
 async def test_grouping_puts_one_question_in_many_words_together(faq_loaded: Database):
     from bot.config import FaqConfig
-    from bot.core.faq_catalog import FaqCatalog
-    from bot.core.semantic import load_embedder
+    from bot.core.understanding.faq_catalog import FaqCatalog
+    from bot.core.understanding.semantic import load_embedder
     from storage.models import utcnow
     from storage.repositories.faq_gaps import Miss
 

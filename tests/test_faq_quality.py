@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from bot.config import FaqConfig
-from bot.core.faq_file import load_faq
-from bot.core.faq_matcher import FaqDocument, FaqIndex, tokenize
+from bot.core.understanding.faq_file import load_faq
+from bot.core.understanding.faq_matcher import FaqDocument, FaqIndex, tokenize
 from tests.conftest import ROOT
 
 CASES = Path(__file__).parent / "data" / "faq_phrasings.txt"
@@ -161,8 +161,8 @@ def test_intent_sets_are_honest_and_the_meaning_thresholds_are_set_on_a():
         load_cases,
         shipped_intents,
     )
-    from bot.core.intents import INTENTS, load_phrasings, words
-    from bot.core.semantic import load_embedder
+    from bot.core.understanding.intents import INTENTS, load_phrasings, words
+    from bot.core.understanding.semantic import load_embedder
 
     tune, report = load_cases(INTENTS_TUNE), load_cases(INTENTS_REPORT)
     builtin = {" ".join(words(p.text)) for p in load_phrasings()}
@@ -200,8 +200,8 @@ async def test_the_bench_decides_as_the_bot_does():
     another matcher."""
     from bench.understanding import FAQS, REPORT, decide, dense_scorer, load_cases, score_all
     from bench.understanding import shipped as shipped_thresholds
-    from bot.core.faq_ranking import FaqMatcher
-    from bot.core.semantic import DenseIndex, entry_texts, load_embedder
+    from bot.core.understanding.faq_ranking import FaqMatcher
+    from bot.core.understanding.semantic import DenseIndex, entry_texts, load_embedder
 
     dense = dense_scorer()
     embedder = load_embedder("auto")

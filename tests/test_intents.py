@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError
-from bot.core.intents import IntentFileError, IntentMatcher, load_phrasings, parse_intents
+from bot.core.understanding.intents import (
+    IntentFileError,
+    IntentMatcher,
+    load_phrasings,
+    parse_intents,
+)
 from storage.db import create_session_pool
 from storage.models import Customer
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik

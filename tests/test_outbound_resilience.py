@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text, update
 
+from bot.core.delivery.outbox import ReplyBuffer
 from bot.core.messages import Reply
-from bot.core.outbox import ReplyBuffer
 from storage.db import NestedSessionError, create_session_pool
 from storage.models import OutboxMessage, Ticket
 from storage.recovery import recovery_loop

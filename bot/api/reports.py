@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from bot.api import schemas
 from bot.api.operations import Call, Operation
-from bot.core.gaps import find_gaps
+from bot.core.understanding.gaps import find_gaps
 from bot.reports import rate_rows, render, rows_for
 from bot.web.keys import CONVERSATION, SESSION_POOL
 from storage.repositories.faq_gaps import SUGGESTED, UNANSWERED, UNHELPFUL, FaqGaps

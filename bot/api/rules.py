@@ -1,5 +1,5 @@
 """Routing rules over the API: the first rule matching a new ticket sets its category,
-priority and assignee (`bot.core.routing`). Every token reads them; admins change them."""
+priority and assignee (`bot.core.tickets.routing`). Every token reads them; admins change them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import delete
 
 from bot.api.operations import ApiError, Call, Operation
 from bot.api.schemas import Model, Removed, Whole
-from bot.core.routing import rule_problem
+from bot.core.tickets.routing import rule_problem
 from bot.web.keys import SESSION_POOL
 from storage.models import RoutingRule
 from storage.repositories.api import AuditLog

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from bot.api import schemas
 from bot.api.operations import ApiError, Call, Operation, expected_version
-from bot.core.outbox import ReplyBuffer
-from bot.core.tickets import STAFF, Effects, TicketRefused
+from bot.core.delivery.outbox import ReplyBuffer
+from bot.core.tickets.service import STAFF, Effects, TicketRefused
 from bot.web.keys import OUTBOX, SESSION_POOL, TICKETS
 from storage.models import Ticket
 from storage.repositories.api import AuditLog

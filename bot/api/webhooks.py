@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from bot.api import schemas
 from bot.api.operations import ApiError, Call, Operation
-from bot.core.public_targets import TargetPolicy
-from bot.core.webhooks import cancel_pending_in
+from bot.core.delivery.public_targets import TargetPolicy
+from bot.core.delivery.webhooks import cancel_pending_in
 from bot.web.keys import SESSION_POOL, SETTINGS
 from storage.models import Webhook, WebhookDelivery, utcnow
 from storage.repositories.api import AuditLog

@@ -21,10 +21,11 @@ from bot.campaigns.surveys import (
     pick,
     texts_of,
 )
-from bot.core import webhooks
+from bot.core.buttons import DetractorTicket, SurveyAnswer
+from bot.core.delivery import webhooks
 from bot.core.messages import Button, Reply
 from bot.core.survey_hooks import SURVEY_COMMENT, SurveyTurn
-from bot.core.tickets import STAFF, Effects
+from bot.core.tickets.service import STAFF, Effects
 from storage.models import Campaign, Customer, Delivery, Survey, SurveyResponse, utcnow
 from storage.repositories.reports import add_response
 
@@ -106,7 +107,14 @@ class SurveyAnswers:
         delivery.answered_at = None if survey.anonymous else self._clock()
         delivery.score = None if survey.anonymous else score
         customer.pending_action = f"{SURVEY_COMMENT}{delivery.id}"
-        skip = ((Button(pick(BUTTONS["skip"], language), f"sv:{delivery.id}:skip"),),)
+        skip = (
+            (
+                Button(
+                    pick(BUTTONS["skip"], language),
+                    SurveyAnswer(delivery.id, "skip").pack(),
+                ),
+            ),
+        )
         text = followup(survey.kind, texts_of(survey.texts), language, score)
         turn.replies.append(Reply(text, buttons=skip, edit_message_id=delivery.message_id))
         if survey.kind == "nps" and score <= 6 and not survey.anonymous:
@@ -118,7 +126,9 @@ class SurveyAnswers:
                     Reply(
                         f"Detractor: {name} gave {score}/10 in campaign “{campaign.name}”.",
                         title="📉 NPS alert",
-                        buttons=((Button("🎫 Open a ticket", f"dt:{response.id}"),),),
+                        buttons=(
+                            (Button("🎫 Open a ticket", DetractorTicket(response.id).pack()),),
+                        ),
                     ),
                 )
             )

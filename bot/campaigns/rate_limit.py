@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from bot.core.outbox import SendingStopped
+from bot.core.delivery.outbox import SendingStopped
 
 TELEGRAM_CAP = 30.0  # messages a second to different chats, as Telegram documents it
 MARGIN = 0.05  # seconds added to the window: requests reach the Bot API with some jitter

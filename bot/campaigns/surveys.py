@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.core.buttons import SurveyAnswer
 from bot.core.messages import Button, Reply
 
 SCALES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
@@ -88,18 +89,20 @@ def survey_reply(
     if kind == "custom":
         options = texts.get("options") or []
         rows: list[tuple[Button, ...]] = [
-            (Button(str(option)[:40], f"sv:{delivery_id}:{number}"),)
+            (Button(str(option)[:40], SurveyAnswer(delivery_id, str(number)).pack()),)
             for number, option in enumerate(options)
         ]
     else:
         low, high = SCALES[kind]
-        scores = [Button(str(n), f"sv:{delivery_id}:{n}") for n in range(low, high + 1)]
+        scores = [
+            Button(str(n), SurveyAnswer(delivery_id, str(n)).pack()) for n in range(low, high + 1)
+        ]
         half = (len(scores) + 1) // 2 if kind == "nps" else len(scores)
         rows = [tuple(scores[:half])] + ([tuple(scores[half:])] if scores[half:] else [])
     rows.append(
         (
-            Button(pick(BUTTONS["less"], language), f"sv:{delivery_id}:less"),
-            Button(pick(BUTTONS["stop"], language), f"sv:{delivery_id}:stop"),
+            Button(pick(BUTTONS["less"], language), SurveyAnswer(delivery_id, "less").pack()),
+            Button(pick(BUTTONS["stop"], language), SurveyAnswer(delivery_id, "stop").pack()),
         )
     )
     return Reply(question(kind, texts, language, anonymous), buttons=tuple(rows))

@@ -13,15 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.base import ChannelPackage
-from bot.channels.http import HttpChannel
-from bot.channels.telegram import TelegramChannel
-from bot.channels.vk import VkChannel
-from bot.channels.webchat import WebChatChannel
+from bot.channels.http.channel import HttpChannel
+from bot.channels.telegram.channel import TelegramChannel
+from bot.channels.vk.channel import VkChannel
+from bot.channels.webchat.channel import WebChatChannel
 from bot.channels.webchat.hub import WebChatHub
-from bot.channels.whatsapp import WhatsAppChannel
+from bot.channels.whatsapp.channel import WhatsAppChannel
 from bot.config import Settings
 from bot.core.conversation import Conversation
-from bot.core.tickets import TicketService
+from bot.core.tickets.service import TicketService
 from bot.status import StatusBoard
 
 

@@ -14,8 +14,8 @@ from bot.campaigns.service import CampaignError
 from bot.cli import campaigns, customers, faq, reports, server, staff, tickets, tokens
 from bot.cli.group import CommandError, CommandGroup
 from bot.config import ConfigError, load_settings
-from bot.core.faq_file import FaqFileError
-from bot.core.tickets import TicketRefused
+from bot.core.tickets.service import TicketRefused
+from bot.core.understanding.faq_file import FaqFileError
 from bot.log_setup import setup_logging
 from storage.db import DB_ERRORS
 

@@ -13,10 +13,10 @@ from sqlalchemy import or_, select
 
 from bot.cli.group import CommandError, CommandGroup
 from bot.config import Settings
+from bot.core.delivery.outbox import ReplyBuffer, hand_over
 from bot.core.hours import parse_schedule
-from bot.core.linking import Linking
-from bot.core.outbox import ReplyBuffer, hand_over
-from bot.core.tickets import TicketService
+from bot.core.tickets.linking import Linking
+from bot.core.tickets.service import TicketService
 from bot.database import command_database
 from storage.models import Customer, CustomerMerge
 from storage.repositories.api import AuditLog

@@ -14,12 +14,12 @@ from typing import Any
 from bot.cli.arguments import day
 from bot.cli.group import CommandError, CommandGroup
 from bot.config import Settings
-from bot.core.faq_catalog import FaqCatalog
-from bot.core.faq_file import MAX_ANSWER, MAX_QUESTION, NEW_SLUG, dump_faq, load_faq
-from bot.core.gaps import Gap, find_gaps
-from bot.core.intents import matcher_for
-from bot.core.language import SUPPORTED, from_text
-from bot.core.semantic import load_embedder
+from bot.core.understanding.faq_catalog import FaqCatalog
+from bot.core.understanding.faq_file import MAX_ANSWER, MAX_QUESTION, NEW_SLUG, dump_faq, load_faq
+from bot.core.understanding.gaps import Gap, find_gaps
+from bot.core.understanding.intents import matcher_for
+from bot.core.understanding.language import SUPPORTED, from_text
+from bot.core.understanding.semantic import load_embedder
 from bot.database import command_database
 from storage.repositories.faq import FaqRecord, FaqRepository
 from storage.repositories.faq_gaps import KINDS, FaqGaps

@@ -64,9 +64,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
         return 0
-    from bot.console import console_chat
+    from bot.terminal_chat import terminal_chat
 
-    return await console_chat(settings)
+    return await terminal_chat(settings)
 
 
 GROUP = CommandGroup(("migrate", "chat"), add_parsers, run, needs_action=False)

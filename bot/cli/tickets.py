@@ -7,10 +7,10 @@ from typing import Any
 
 from bot.cli.group import CommandError, CommandGroup
 from bot.config import PRIORITIES, Settings
+from bot.core.delivery.outbox import ReplyBuffer, hand_over
 from bot.core.hours import parse_schedule
-from bot.core.outbox import ReplyBuffer, hand_over
-from bot.core.routing import rule_problem
-from bot.core.tickets import STAFF, TicketService
+from bot.core.tickets.routing import rule_problem
+from bot.core.tickets.service import STAFF, TicketService
 from bot.database import command_database
 from storage.models import RoutingRule
 from storage.repositories.tickets import CannedRepository, RuleRepository, TicketRepository

@@ -16,18 +16,35 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import FaqConfig
 from bot.core import choices
-from bot.core import language as lang
+from bot.core.buttons import (
+    CUSTOMER_BUTTONS,
+    AskPerson,
+    Cancel,
+    Complain,
+    CsatScore,
+    FaqEntry,
+    FaqList,
+    FaqPage,
+    Hours,
+    LinkAnswer,
+    LinkStart,
+    Menu,
+    SendQuestion,
+    SurveyAnswer,
+    Vote,
+    decode,
+)
 from bot.core.channel import cut
-from bot.core.faq_catalog import FaqCatalog
 from bot.core.hours import WorkingHours
 from bot.core.hours_text import asked_days, describe_days, describe_hours
-from bot.core.intents import IntentMatcher
-from bot.core.linking import CODE_TTL, Linking, LinkOutcome, formatted
 from bot.core.messages import Attachment, Button, InboundMessage, Reply
 from bot.core.survey_hooks import SURVEY_COMMENT, SurveyHooks
 from bot.core.texts import channel_word, t
-from bot.core.tickets import Effects, Post, TicketService
-from bot.core.untrusted import INT64_MAX, parse_id
+from bot.core.tickets.linking import CODE_TTL, Linking, LinkOutcome, formatted
+from bot.core.tickets.service import Effects, Post, TicketService
+from bot.core.understanding import language as lang
+from bot.core.understanding.faq_catalog import FaqCatalog
+from bot.core.understanding.intents import IntentMatcher
 from bot.metrics import Metrics
 from storage.models import Customer, utcnow
 from storage.repositories.conversation import ConversationLog, message_row
@@ -200,14 +217,18 @@ class Conversation:
     async def _menu_buttons(self, turn: _Turn) -> tuple[tuple[Button, ...], ...]:
         """Only what works: no FAQ button while the FAQ is empty."""
         language = turn.language
-        first_row = [Button(t("btn_hours", language), "hours")]
+        first_row = [Button(t("btn_hours", language), Hours().pack())]
         if len(await self._faq.index(turn.session)):
-            first_row.insert(0, Button(t("btn_faq", language), "faq:list"))
+            first_row.insert(0, Button(t("btn_faq", language), FaqList().pack()))
         second_row = (
-            Button(t("btn_leave_message", language), "handoff"),
-            Button(t("btn_complaint", language), "complaint"),
+            Button(t("btn_leave_message", language), AskPerson().pack()),
+            Button(t("btn_complaint", language), Complain().pack()),
         )
-        return (tuple(first_row), second_row, (Button(t("btn_link", language), "link"),))
+        return (
+            tuple(first_row),
+            second_row,
+            (Button(t("btn_link", language), LinkStart().pack()),),
+        )
 
     # Commands -------------------------------------------------------------------------------
 
@@ -261,55 +282,52 @@ class Conversation:
         page = min(max(page, 1), pages)
         shown = docs[(page - 1) * _FAQ_LIST_SIZE : page * _FAQ_LIST_SIZE]
         rows: list[tuple[Button, ...]] = [
-            (Button(_label(d.question), f"faq:{d.entry_id}"),) for d in shown
+            (Button(_label(d.question), FaqEntry(d.entry_id).pack()),) for d in shown
         ]
         title = t("faq_list_title", turn.language)
         if pages > 1:
             title = f"{title} ({page}/{pages})"
             nav = []
             if page > 1:
-                nav.append(Button(f"◀ {page - 1}/{pages}", f"faq:page:{page - 1}"))
+                nav.append(Button(f"◀ {page - 1}/{pages}", FaqPage(page - 1).pack()))
             if page < pages:
-                nav.append(Button(f"{page + 1}/{pages} ▶", f"faq:page:{page + 1}"))
+                nav.append(Button(f"{page + 1}/{pages} ▶", FaqPage(page + 1).pack()))
             rows.append(tuple(nav))
         await self._say(turn, Reply(title, buttons=tuple(rows)))
 
     # Buttons --------------------------------------------------------------------------------
 
     async def _on_button(self, turn: _Turn, data: str) -> None:
-        kind, _, argument = data.partition(":")
-        first, _, second = argument.partition(":")
-        # Row ids: FAQ entries and tickets are 32-bit columns, log rows and deliveries 64-bit.
-        small_id, big_id = parse_id(first), parse_id(first, INT64_MAX)
-        if kind == "menu":
-            await self._menu(turn)
-        elif kind == "hours":
-            await self._hours_reply(turn)
-        elif kind == "faq" and argument == "list":
-            await self._faq_list(turn)
-        elif kind == "faq" and first == "page" and (page := parse_id(second)) is not None:
-            await self._faq_list(turn, page)
-        elif kind == "faq" and small_id is not None and not second:
-            await self._answer_entry(turn, small_id)
-        elif kind == "fb" and big_id is not None and second in ("y", "n"):
-            await self._feedback(turn, big_id, second == "y")
-        elif kind in ("handoff", "complaint") and not argument:
-            await self._ask_for_problem(turn)
-        elif kind == "sv" and big_id is not None and _survey_action(second):
-            await self._survey(turn, big_id, second)
-        elif kind == "csat" and small_id is not None and second in ("1", "2", "3", "4", "5"):
-            await self._csat(turn, small_id, int(second))
-        elif kind == "handoff" and big_id is not None and not second:
-            await self._handoff_logged(turn, big_id)
-        elif kind == "link" and not argument:
-            await self._link(turn, "")
-        elif kind == "link" and first in ("yes", "no", "void") and second:
-            await self._link_answer(turn, first, second)
-        elif kind == "cancel":
-            turn.customer.pending_action = None
-            await self._menu(turn, t("cancelled", turn.language))
-        else:
-            await self._menu(turn, t("unknown_button", turn.language))
+        match decode(data, CUSTOMER_BUTTONS):
+            case Menu():
+                await self._menu(turn)
+            case Hours():
+                await self._hours_reply(turn)
+            case FaqList():
+                await self._faq_list(turn)
+            case FaqPage(page=page):
+                await self._faq_list(turn, page)
+            case FaqEntry(entry_id=entry_id):
+                await self._answer_entry(turn, entry_id)
+            case Vote(message_id=message_id, helpful=helpful):
+                await self._feedback(turn, message_id, helpful == "y")
+            case AskPerson() | Complain():
+                await self._ask_for_problem(turn)
+            case SurveyAnswer(delivery_id=delivery_id, answer=answer):
+                await self._survey(turn, delivery_id, answer)
+            case CsatScore(ticket_id=ticket_id, score=score):
+                await self._csat(turn, ticket_id, score)
+            case SendQuestion(message_id=message_id):
+                await self._handoff_logged(turn, message_id)
+            case LinkStart():
+                await self._link(turn, "")
+            case LinkAnswer(answer=answer, code=code):
+                await self._link_answer(turn, answer, code)
+            case Cancel():
+                turn.customer.pending_action = None
+                await self._menu(turn, t("cancelled", turn.language))
+            case _:
+                await self._menu(turn, t("unknown_button", turn.language))
 
     async def _answer_entry(self, turn: _Turn, entry_id: int) -> None:
         entry = (await self._faq.index(turn.session)).get(entry_id)
@@ -322,8 +340,8 @@ class Conversation:
         # The vote buttons name the logged answer, so a vote counts once per answer however
         # often it is tapped.
         votes = (
-            Button(t("btn_yes", turn.language), f"fb:{message_id}:y"),
-            Button(t("btn_no", turn.language), f"fb:{message_id}:n"),
+            Button(t("btn_yes", turn.language), Vote(message_id, "y").pack()),
+            Button(t("btn_no", turn.language), Vote(message_id, "n").pack()),
         )
         turn.replies.append(Reply(text, title=entry.question, buttons=(votes,)))
 
@@ -345,13 +363,13 @@ class Conversation:
             question = await gaps.question_before(turn.customer.id, message_id)
             if question is not None:
                 await gaps.record(question, UNHELPFUL, answer.faq_entry_id, self._clock())
-            buttons = (
+            rows = (
                 (
-                    Button(t("btn_leave_message", turn.language), "handoff"),
-                    Button(t("btn_menu", turn.language), "menu"),
+                    Button(t("btn_leave_message", turn.language), AskPerson().pack()),
+                    Button(t("btn_menu", turn.language), Menu().pack()),
                 ),
             )
-            await self._say(turn, Reply(t("sorry_feedback", turn.language), buttons=buttons))
+            await self._say(turn, Reply(t("sorry_feedback", turn.language), buttons=rows))
 
     async def _handoff_logged(self, turn: _Turn, message_id: int) -> None:
         """Pass a question the FAQ could not answer to a person, without retyping it."""
@@ -462,20 +480,22 @@ class Conversation:
         )
         if suggestions:
             self._metrics.faq_suggestions.inc()
-            rows = tuple((Button(_label(m.question), f"faq:{m.entry_id}"),) for m in suggestions)
+            rows = tuple(
+                (Button(_label(m.question), FaqEntry(m.entry_id).pack()),) for m in suggestions
+            )
             await self._say(
                 turn, Reply(t("faq_suggest", turn.language), buttons=(*rows, (handoff,)))
             )
             return
         self._metrics.faq_misses.inc()
-        menu = Button(t("btn_menu", turn.language), "menu")
+        menu = Button(t("btn_menu", turn.language), Menu().pack())
         await self._say(turn, Reply(t("faq_no_match", turn.language), buttons=((handoff, menu),)))
 
     # Tickets -------------------------------------------------------------------------------
 
     async def _ask_for_problem(self, turn: _Turn) -> None:
         turn.customer.pending_action = NEW_TICKET
-        cancel = ((Button(t("btn_cancel", turn.language), "cancel"),),)
+        cancel = ((Button(t("btn_cancel", turn.language), Cancel().pack()),),)
         await self._say(turn, Reply(t("complaint_prompt", turn.language), buttons=cancel))
 
     async def _open_ticket(self, turn: _Turn, text: str) -> None:
@@ -507,13 +527,13 @@ class Conversation:
             owner, code = result.customer, result.code
             where = self._whose(owner, language)
             answer = (
-                Button(t("btn_link_yes", language), f"link:yes:{code}"),
-                Button(t("btn_link_no", language), f"link:no:{code}"),
+                Button(t("btn_link_yes", language), LinkAnswer("yes", code).pack()),
+                Button(t("btn_link_no", language), LinkAnswer("no", code).pack()),
             )
             await self._say(turn, Reply(t("link_confirm", language, **where), buttons=(answer,)))
             # The chat that asked for the code hears which chat typed it, and can call it off.
             told = self._whose(turn.customer, owner.language, here=turn.channel)
-            stop = (Button(t("btn_link_not_me", owner.language), f"link:void:{code}"),)
+            stop = (Button(t("btn_link_not_me", owner.language), LinkAnswer("void", code).pack()),)
             notice = t("link_claimed", owner.language, code=formatted(code), **told)
             await self._tell(turn, owner, Reply(notice, buttons=(stop,)))
         elif result.outcome is LinkOutcome.SAME:
@@ -617,12 +637,3 @@ def _command_argument(text: str) -> str:
 
 def _label(question: str, limit: int = 60) -> str:
     return cut(question, limit)
-
-
-def _survey_action(action: str) -> bool:
-    """A score (ASCII digits, checked against the question's scale later) or a word."""
-    return (action.isascii() and action.isdigit() and len(action) <= 2) or action in (
-        "less",
-        "stop",
-        "skip",
-    )

@@ -10,7 +10,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.messages import Reply
-from bot.core.tickets import Effects
+from bot.core.tickets.service import Effects
 from storage.models import Customer
 
 # A customer's pending action that starts with this waits for a survey's comment; the rest is

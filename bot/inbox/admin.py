@@ -9,11 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import untrusted
-from bot.core.faq_file import NEW_SLUG
+from bot.core.texts import words
+from bot.core.understanding.faq_file import NEW_SLUG
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, see_other, signed_in_only
-from bot.inbox.texts import TEXTS, language_of
+from bot.inbox.texts import language_of
 from bot.web.keys import CONVERSATION, SESSION_POOL, SETTINGS
 from storage.models import FaqEntry, utcnow
 from storage.repositories.api import AuditLog
@@ -59,7 +60,7 @@ async def _faq(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
                 }
             )
     flash = request.query.get("done", "")
-    language = TEXTS[language_of(request)]
+    language = words(language_of(request))
     return page(
         request,
         "admin_faq.html",
@@ -79,7 +80,7 @@ async def _faq(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
 
 async def _entry(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
     entry_id = request.match_info["entry_id"]
-    language = TEXTS[language_of(request)]
+    language = words(language_of(request))
     if entry_id == "new" and request.method == "POST":
         async with request.app[SESSION_POOL]() as session, session.begin():
             location = await _create(request, signed, session)

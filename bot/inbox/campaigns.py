@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns import service
 from bot.campaigns.audience import SKIP_REASONS, preview, skipped_of
+from bot.core.texts import words
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import CHANNELS, page, routes, see_other, signed_in_only
-from bot.inbox.texts import TEXTS, language_of
+from bot.inbox.texts import language_of
 from bot.web.keys import CLOCK, HOURS, SESSION_POOL
 from storage.models import Campaign, Survey
 from storage.repositories.api import AuditLog
@@ -202,7 +203,7 @@ async def _campaign(request: web.Request, signed: auth.Signed) -> web.StreamResp
         campaign = await _campaign_or_404(session, request)
         survey = await session.get(Survey, campaign.survey_id)
         state = await service.status(session, campaign)
-    language = TEXTS[language_of(request)]
+    language = words(language_of(request))
     skipped = skipped_of(campaign)
     return page(
         request,

@@ -9,11 +9,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from aiohttp import web
 
 from bot.core.days import parse_day
-from bot.core.gaps import find_gaps
+from bot.core.texts import words
+from bot.core.understanding.gaps import find_gaps
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, see_other, signed_in_only
-from bot.inbox.texts import TEXTS, language_of
+from bot.inbox.texts import language_of
 from bot.web.keys import CLOCK, CONVERSATION, SESSION_POOL
 from storage.models import FaqEntry
 from storage.repositories.api import AuditLog
@@ -34,7 +35,7 @@ async def _gaps(request: web.Request, signed: auth.Signed) -> web.StreamResponse
         gaps = await find_gaps(matcher, misses)
     rows = [{"gap": gap, "entry": gap.entry} for gap in gaps]
     flash = request.query.get("done", "")
-    language = TEXTS[language_of(request)]
+    language = words(language_of(request))
     return page(
         request,
         "admin_gaps.html",

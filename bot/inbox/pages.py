@@ -16,11 +16,12 @@ from aiohttp import web
 from sqlalchemy import or_, select
 
 from bot.config import PRIORITIES
-from bot.core.outbox import ReplyBuffer
-from bot.core.tickets import STAFF, Effects, TicketRefused
+from bot.core.delivery.outbox import ReplyBuffer
+from bot.core.texts import words
+from bot.core.tickets.service import STAFF, Effects, TicketRefused
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
-from bot.inbox.texts import TEXTS, language_of
+from bot.inbox.texts import language_of
 from bot.web import two_factor
 from bot.web.flood import RequestLimiter, client_address, retry_after
 from bot.web.keys import (
@@ -53,7 +54,7 @@ def page(request: web.Request, template: str, context: dict[str, Any]) -> web.Re
     language = language_of(request)
     defaults = {"account": None, "csrf": "", "flash": "", "flash_error": False}
     response = aiohttp_jinja2.render_template(
-        template, request, {**defaults, "lang": language, "t": TEXTS[language], **context}
+        template, request, {**defaults, "lang": language, "t": words(language), **context}
     )
     response.headers.update(SECURITY_HEADERS)
     return response
@@ -128,7 +129,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     login_name = str(form.get("login", ""))[:64].strip()
     context = {"login": login_name, "next": safe_next(str(form.get("next", "")))}
     if wait > 0:
-        language = TEXTS[language_of(request)]
+        language = words(language_of(request))
         response = page(
             request, "login.html", {**context, "flash": language["too_many"], "flash_error": True}
         )
@@ -142,7 +143,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         account = await AccountRepository(session).by_login(login_name) if login_name else None
     if account is not None and account.disabled_at is not None:
         account = None
-    language = TEXTS[language_of(request)]
+    language = words(language_of(request))
     if account is not None and (left := AccountRepository.locked(account, now)) is not None:
         minutes = max(1, -(-int(left.total_seconds()) // 60))
         flash = language["locked"].format(minutes=minutes)
@@ -334,7 +335,7 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
         "via": "via_saved",
         "via_unknown": "via_unknown",
     }.get(request.query.get("done", ""), "")
-    language = TEXTS[language_of(request)]
+    language = words(language_of(request))
     return page(
         request,
         "ticket.html",

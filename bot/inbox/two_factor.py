@@ -7,9 +7,10 @@ from __future__ import annotations
 from aiohttp import web
 from markupsafe import Markup
 
+from bot.core.texts import words
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, safe_next, see_other, signed_in_only
-from bot.inbox.texts import TEXTS, language_of
+from bot.inbox.texts import language_of
 from bot.web import two_factor
 from bot.web.keys import SESSION_POOL
 from storage.models import StaffAccount
@@ -51,7 +52,7 @@ async def _confirm(request: web.Request, signed: auth.Signed) -> web.StreamRespo
     next_path = safe_next(str(form.get("next", "")))
     if signed.two_factor:
         raise see_other(next_path)
-    language = TEXTS[language_of(request)]
+    language = words(language_of(request))
     if len(secret) < 16 or not secret.isalnum():
         return _enrol_page(
             request, signed, two_factor.new_secret(), next_path, language["bad_code"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.config import WebChatConfig
+from bot.channels.webchat.config import WebChatConfig
 
 MAX_CLIENTS = 50_000  # buckets kept; the least recently seen are forgotten first
 

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.core.conversation import Conversation
+from bot.core.delivery.outbox import Outbox
 from bot.core.hours import WorkingHours
-from bot.core.outbox import Outbox
-from bot.core.tickets import TicketService
+from bot.core.tickets.service import TicketService
 from bot.metrics import Metrics
 from bot.status import StatusBoard
 from bot.web.flood import RequestLimiter, WebChatGuard

@@ -13,13 +13,13 @@ from bot.channels.base import CoreServices
 from bot.channels.http.payloads import BadMessage, message_from
 from bot.core import untrusted
 from bot.core.conversation import Conversation
-from bot.core.inbound_queue import MessageSource
+from bot.core.delivery.inbound_queue import MessageSource
+from bot.core.delivery.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
 from bot.core.messages import InboundMessage
-from bot.core.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
 from bot.web.errors import json_error, json_response
 
 if TYPE_CHECKING:
-    from bot.channels.http import HttpChannel
+    from bot.channels.http.channel import HttpChannel
 
 
 def source(channel: HttpChannel, conversation: Conversation) -> MessageSource:

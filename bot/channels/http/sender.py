@@ -14,14 +14,14 @@ from collections.abc import Callable
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.channels.http.config import HttpChannelConfig
 from bot.channels.http.payloads import reply_payload
-from bot.config import HttpChannelConfig
 from bot.core import choices
 from bot.core.channel import Capabilities, fit
 from bot.core.choices import numbered
+from bot.core.delivery.outbox import SendResult, SendStatus
+from bot.core.delivery.signing import signed_headers
 from bot.core.messages import Reply
-from bot.core.outbox import SendResult, SendStatus
-from bot.core.signing import signed_headers
 from storage.db import short_statements
 
 

@@ -8,17 +8,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.telegram.sender import CHANNEL
+from bot.core.delivery.outbox import ReplyBuffer, hand_over
 from bot.core.messages import Reply
-from bot.core.outbox import ReplyBuffer, hand_over
-
-STAFF_GROUP_ALERT = {
-    "ru": "⚠️ Бот не может писать в группу поддержки: {reason}\nОбращения сохраняются и будут "
-    "отправлены туда, когда доступ вернётся. Проверьте, что бот состоит в группе и может "
-    "создавать темы.",
-    "en": "⚠️ The bot cannot post to the staff group: {reason}\nTickets are kept and will be "
-    "posted there once it can. Check that the bot is a member of the group and may manage "
-    "topics.",
-}
+from bot.core.texts import t
 
 
 class AdminAlert:
@@ -32,8 +24,8 @@ class AdminAlert:
     async def __call__(self, reason: str) -> None:
         if not self._admins:
             return
-        template = STAFF_GROUP_ALERT.get(self._language, STAFF_GROUP_ALERT["en"])
+        text = t("staff_group_alert", self._language, reason=reason[:300])
         buffer = ReplyBuffer()
-        buffer.extend_many(CHANNEL, self._admins, Reply(template.format(reason=reason[:300])))
+        buffer.extend_many(CHANNEL, self._admins, Reply(text))
         async with self._pool() as session, session.begin():
             await hand_over(session, buffer)

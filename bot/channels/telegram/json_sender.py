@@ -19,8 +19,8 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 
 from bot.channels.telegram.sender import MAX_RETRIES, TelegramSender, render_plain
+from bot.core.delivery.outbox import SendResult, SendStatus
 from bot.core.messages import Reply
-from bot.core.outbox import SendResult, SendStatus
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, Telegra
 from bot.channels.telegram.sender import CHANNEL
 from bot.channels.telegram.webhook import ALLOWED_UPDATES
 from bot.core import untrusted
-from bot.core.inbound_queue import InboundQueue
+from bot.core.delivery.inbound_queue import InboundQueue
 from storage.db import DB_ERRORS
 
 log = logging.getLogger(__name__)

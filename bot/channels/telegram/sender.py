@@ -27,8 +27,8 @@ from aiogram.types import (
 )
 
 from bot.campaigns.rate_limit import RateLimiter
+from bot.core.delivery.outbox import SendResult, SendStatus
 from bot.core.messages import Attachment, Reply, split_text
-from bot.core.outbox import SendResult, SendStatus
 from handlers.translate import CHANNEL as CHANNEL  # the channel's name, where outbox rows use it
 
 TEXT_LIMIT = 4096

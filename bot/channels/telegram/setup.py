@@ -12,11 +12,11 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods.base import Response
 from aiogram.types import ForumTopic, Message, ResultChatMemberUnion, Update, User
 
+from bot.channels.telegram.config import TelegramConfig
 from bot.channels.telegram.staff_directory import StaffDirectory
-from bot.config import TelegramConfig
 from bot.core.conversation import Conversation
-from bot.core.linking import Linking
-from bot.core.tickets import TicketService
+from bot.core.tickets.linking import Linking
+from bot.core.tickets.service import TicketService
 from handlers.admin import create_admin_router
 from handlers.staff import create_staff_router
 from handlers.telegram import create_router

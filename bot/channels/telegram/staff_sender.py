@@ -25,9 +25,9 @@ from aiogram.exceptions import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.telegram.sender import TelegramSender
+from bot.core.delivery.outbox import SendResult, SendStatus
 from bot.core.messages import Reply
-from bot.core.outbox import SendResult, SendStatus
-from bot.core.tickets import topic_name
+from bot.core.tickets.service import topic_name
 from bot.status import StatusBoard
 from storage.models import Customer, Ticket
 from storage.repositories.tickets import StaffPostRepository

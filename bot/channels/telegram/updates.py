@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.telegram.sender import CHANNEL, customer_chat_of
 from bot.channels.telegram.staff_directory import StaffCheckUnavailable, StaffDirectory
-from bot.core.inbound_queue import Payload, Source
-from bot.core.outbox import ReplyBuffer
+from bot.core.delivery.inbound_queue import Payload, Source
+from bot.core.delivery.outbox import ReplyBuffer
 from storage.repositories.customers import CustomerRepository
 
 HANDLED_KINDS = ("message", "edited_message", "callback_query")

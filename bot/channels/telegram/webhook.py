@@ -11,11 +11,11 @@ from aiogram import Bot
 from aiogram.exceptions import ClientDecodeError, TelegramAPIError
 from aiohttp import web
 
+from bot.channels.telegram.config import TelegramConfig
 from bot.channels.telegram.sender import CHANNEL
 from bot.channels.telegram.updates import HANDLED_KINDS
-from bot.config import TelegramConfig
 from bot.core import untrusted
-from bot.core.inbound_queue import InboundQueue
+from bot.core.delivery.inbound_queue import InboundQueue
 from bot.status import StatusBoard
 from bot.web.errors import json_error, json_response
 

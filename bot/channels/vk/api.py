@@ -7,8 +7,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.config import VkConfig
-from bot.core.outbox import SendResult, SendStatus
+from bot.channels.vk.config import VkConfig
+from bot.core.delivery.outbox import SendResult, SendStatus
 
 # https://dev.vk.com/reference/errors: rate limits and VK's own trouble are retried; a user who
 # blocked the community or never allowed messages is unreachable.

@@ -19,11 +19,11 @@ from bot.channels.vk.clients import from_info
 from bot.channels.vk.events import CHANNEL, parse, stray_press
 from bot.core import untrusted
 from bot.core.conversation import Conversation
-from bot.core.inbound_queue import MessageSource
+from bot.core.delivery.inbound_queue import MessageSource
 from bot.core.messages import InboundMessage
 
 if TYPE_CHECKING:
-    from bot.channels.vk import VkChannel
+    from bot.channels.vk.channel import VkChannel
 
 log = logging.getLogger(__name__)
 OK = "ok"

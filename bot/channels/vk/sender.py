@@ -22,8 +22,8 @@ from bot.channels.vk.events import CHANNEL
 from bot.core import choices
 from bot.core.channel import Capabilities, fit
 from bot.core.choices import numbered
+from bot.core.delivery.outbox import SendResult, SendStatus
 from bot.core.messages import Reply
-from bot.core.outbox import SendResult, SendStatus
 from storage.db import short_statements
 
 # VK's keyboards: inline under a message at most 10 buttons in 6 rows; the one in place of the

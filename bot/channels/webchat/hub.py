@@ -8,8 +8,8 @@ from aiohttp.web import WebSocketResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.webchat.payloads import reply_to_json
+from bot.core.delivery.outbox import SendResult, SendStatus
 from bot.core.messages import Reply
-from bot.core.outbox import SendResult, SendStatus
 from storage.repositories.webchat import WebChatTranscript
 
 

@@ -23,8 +23,8 @@ from bot.channels.webchat.payloads import (
     session_id_of,
 )
 from bot.core import untrusted
+from bot.core.delivery.outbox import ReplyBuffer
 from bot.core.messages import InboundMessage
-from bot.core.outbox import ReplyBuffer
 from bot.web.errors import json_error, json_response
 from bot.web.flood import WebChatGuard, retry_after
 from bot.web.keys import (

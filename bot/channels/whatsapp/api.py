@@ -10,8 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.config import WhatsAppConfig
-from bot.core.outbox import NOT_REACHED, SendResult, SendStatus
+from bot.channels.whatsapp.config import WhatsAppConfig
+from bot.core.delivery.outbox import NOT_REACHED, SendResult, SendStatus
 
 # Throughput (130429), pair rate (131056), account rate (80007), app rate (4), Meta's own
 # trouble (131000, 131016, 2), an expired or revoked token (190, 0): wait and try again.

@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import CoreServices
 from bot.channels.whatsapp import contacts
 from bot.core import untrusted
-from bot.core.inbound_queue import MessageSource
+from bot.core.delivery.inbound_queue import MessageSource
 from bot.core.messages import InboundMessage
 from storage.models import OutboxMessage
 
 if TYPE_CHECKING:
-    from bot.channels.whatsapp import WhatsAppChannel
+    from bot.channels.whatsapp.channel import WhatsAppChannel
 
 log = logging.getLogger(__name__)
 CHANNEL = "whatsapp"

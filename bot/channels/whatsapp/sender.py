@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.whatsapp import contacts
 from bot.channels.whatsapp.api import WhatsAppApi
+from bot.channels.whatsapp.config import WhatsAppConfig
 from bot.channels.whatsapp.inbound import CHANNEL
 from bot.channels.whatsapp.render import render
-from bot.config import WhatsAppConfig
 from bot.core import choices
+from bot.core.delivery.outbox import NOT_REACHED, SendResult, SendStatus
 from bot.core.messages import Reply
-from bot.core.outbox import NOT_REACHED, SendResult, SendStatus
 from storage.db import short_statements
 
 WINDOW = timedelta(hours=24)

@@ -30,10 +30,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core import untrusted
-from bot.core.arrivals import BATCH, Waiter, recover_pending, store_and_answer
 from bot.core.conversation import Conversation
+from bot.core.delivery.arrivals import BATCH, Waiter, recover_pending, store_and_answer
+from bot.core.delivery.outbox import Outbox, QueuedReply, ReplyBuffer
 from bot.core.messages import InboundMessage
-from bot.core.outbox import Outbox, QueuedReply, ReplyBuffer
 from bot.metrics import Metrics
 from storage.db import DB_ERRORS, short_statements
 from storage.recovery import recovery_loop
@@ -366,7 +366,7 @@ class InboundQueue:
 
     async def recover(self, min_age: float = 0.0) -> int:
         """Schedule every pending event older than `min_age` seconds; returns how many. They
-        are handled in batches, as new ones are (see bot.core.arrivals.recover_pending)."""
+        are handled in batches, as new ones are (see bot.core.delivery.arrivals.recover_pending)."""
         count = 0
         for name, source in self._sources.items():
             count += await recover_pending(

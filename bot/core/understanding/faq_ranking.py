@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.config import FaqConfig, SemanticConfig
-from bot.core.faq_matcher import FaqIndex
-from bot.core.semantic import DenseIndex, Vector
+from bot.core.understanding.faq_matcher import FaqIndex
+from bot.core.understanding.semantic import DenseIndex, Vector
 
 # Longer messages skip the dense pass: they are complaints and stories rather than FAQ
 # questions, and the model's cost grows with length (a flood of long messages must not queue

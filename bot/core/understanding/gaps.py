@@ -17,9 +17,9 @@ from datetime import datetime
 
 import numpy as np
 
-from bot.core.faq_matcher import FaqDocument, tokenize
-from bot.core.faq_ranking import FaqMatcher, RankedEntry
-from bot.core.semantic import QUERY, Vector
+from bot.core.understanding.faq_matcher import FaqDocument, tokenize
+from bot.core.understanding.faq_ranking import FaqMatcher, RankedEntry
+from bot.core.understanding.semantic import QUERY, Vector
 from storage.repositories.faq_gaps import Miss
 
 SAME_MEANING = 0.4  # centred cosine from which a question joins a group

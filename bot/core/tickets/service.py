@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import TicketsConfig
-from bot.core import webhooks
+from bot.core.buttons import Cancel, CsatScore, ResolveTicket, SetPriority, TakeTicket
+from bot.core.delivery import webhooks
 from bot.core.hours import WorkingHours
 from bot.core.hours_text import expectation
 from bot.core.messages import Attachment, Button, Reply
-from bot.core.routing import route
 from bot.core.texts import t
+from bot.core.tickets.routing import route
 from storage.models import Customer, SurveyResponse, Ticket, TicketMessage, utcnow
 from storage.repositories.conversation import ConversationLog, message_row
 from storage.repositories.customers import CustomerRepository, blocked_channels
@@ -54,9 +55,9 @@ class Effects:
 def staff_buttons(ticket: Ticket) -> tuple[tuple[Button, ...], ...]:
     return (
         (
-            Button("✋ Take", f"tk:take:{ticket.id}"),
-            Button("⬆️ Urgent", f"tk:prio:{ticket.id}:urgent"),
-            Button("✅ Resolve", f"tk:resolve:{ticket.id}"),
+            Button("✋ Take", TakeTicket(ticket.id).pack()),
+            Button("⬆️ Urgent", SetPriority(ticket.id, "urgent").pack()),
+            Button("✅ Resolve", ResolveTicket(ticket.id).pack()),
         ),
     )
 
@@ -338,7 +339,7 @@ class TicketService:
                 notice = t("ticket_resolved_again", customer.language, id=ticket.id)
                 effects.posts.append((channel, external_id, Reply(notice)))
             else:
-                scores = tuple(Button(str(n), f"csat:{ticket.id}:{n}") for n in range(1, 6))
+                scores = tuple(Button(str(n), CsatScore(ticket.id, n).pack()) for n in range(1, 6))
                 question = t("ticket_resolved", customer.language, id=ticket.id)
                 effects.posts.append((channel, external_id, Reply(question, buttons=(scores,))))
         return effects
@@ -430,7 +431,7 @@ class TicketService:
         await add_response(session, response)
         await webhooks.survey_answered(session, response)
         effects.staff(ticket, Reply(f"⭐ CSAT {score}/5 from the customer."))
-        skip = ((Button(t("btn_skip", customer.language), "cancel"),),)
+        skip = ((Button(t("btn_skip", customer.language), Cancel().pack()),),)
         return Reply(t("csat_thanks", customer.language), buttons=skip), effects
 
     async def record_csat_comment(

@@ -1,6 +1,6 @@
 """Built-in intents in plain words: "во сколько вы открываетесь?", "позовите оператора",
-"спасибо". Their phrasings live in data files (`bot/core/data/intents.yaml`, plus an admin's
-own file) and are matched by the FAQ's own lexical ranking, so typos and word forms are
+"спасибо". Their phrasings live in data files (`data/intents.yaml` beside this module, plus an
+admin's own file) and are matched by the FAQ's own lexical ranking, so typos and word forms are
 forgiven the same way. An intent wins only when it explains the whole message: "спасибо, а
 когда доставка?" is still a question for the FAQ. With the dense model, a message the FAQ
 cannot answer is also compared by meaning with the phrasings ("хочу поговорить с живым
@@ -19,10 +19,10 @@ from typing import Any
 import yaml
 
 from bot.config import ConfigError, FaqConfig, SemanticConfig
-from bot.core.faq_matcher import FaqDocument, FaqIndex, is_stop_word, tokenize
 from bot.core.hours_text import is_day_word
-from bot.core.language import SUPPORTED
-from bot.core.semantic import QUERY, Embedder, Vector
+from bot.core.understanding.faq_matcher import FaqDocument, FaqIndex, is_stop_word, tokenize
+from bot.core.understanding.language import SUPPORTED
+from bot.core.understanding.semantic import QUERY, Embedder, Vector
 
 INTENTS = (
     "hours",
@@ -90,8 +90,12 @@ def parse_intents(text: str, source: str) -> list[Phrasing]:
 
 
 def builtin_phrasings() -> list[Phrasing]:
-    text = resources.files("bot.core").joinpath("data/intents.yaml").read_text(encoding="utf-8")
-    return parse_intents(text, "bot/core/data/intents.yaml")
+    text = (
+        resources.files("bot.core.understanding")
+        .joinpath("data/intents.yaml")
+        .read_text(encoding="utf-8")
+    )
+    return parse_intents(text, "bot/core/understanding/data/intents.yaml")
 
 
 def load_phrasings(extra: Path | None = None) -> list[Phrasing]:

@@ -34,7 +34,7 @@ def _print(replies: list[Reply]) -> list[str]:
     return data
 
 
-async def console_chat(settings: Settings) -> int:
+async def terminal_chat(settings: Settings) -> int:
     services = create_services(settings)
     await migrate.upgrade(services.engine)
     user = getpass.getuser()

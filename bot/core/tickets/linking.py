@@ -18,7 +18,7 @@ from enum import Enum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.tickets import Effects, TicketService
+from bot.core.tickets.service import Effects, TicketService
 from storage.models import Customer, LinkCode, Ticket
 from storage.repositories.merges import merge_customers
 from storage.repositories.tickets import OPEN_STATUSES

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import TicketsConfig
+from bot.core.delivery.outbox import Outbox, ReplyBuffer
 from bot.core.hours import WorkingHours
 from bot.core.messages import Reply
-from bot.core.outbox import Outbox, ReplyBuffer
-from bot.core.tickets import STAFF
+from bot.core.tickets.service import STAFF
 from storage.models import Ticket, utcnow
 from storage.repositories.tickets import TicketRepository
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from bot.core.faq_matcher import FaqDocument
+from bot.core.understanding.faq_matcher import FaqDocument
 
 log = logging.getLogger(__name__)
 

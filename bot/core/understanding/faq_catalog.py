@@ -17,9 +17,9 @@ import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import FaqConfig
-from bot.core.faq_matcher import FaqDocument, FaqIndex
-from bot.core.faq_ranking import DenseGate, FaqMatcher
-from bot.core.semantic import DenseIndex, Embedder, entry_texts, pack, unpack
+from bot.core.understanding.faq_matcher import FaqDocument, FaqIndex
+from bot.core.understanding.faq_ranking import DenseGate, FaqMatcher
+from bot.core.understanding.semantic import DenseIndex, Embedder, entry_texts, pack, unpack
 from storage.repositories.faq import FaqRepository
 from storage.repositories.faq_vectors import FaqVectorStore
 

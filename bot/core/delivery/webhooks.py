@@ -7,9 +7,9 @@ channel (`X-Otklik-Signature: v1=HMAC-SHA256("<timestamp>.<body>")`, with `X-Otk
 `X-Otklik-Delivery`), 2xx is done, anything else is tried again with back-off until the attempts
 run out. Each delivery is claimed by one process with a conditional update.
 
-The URL is an admin's, so the post is guarded (`bot.core.public_targets`): only public addresses
-unless the operator allowed more, no redirects followed, and only the status (never the body
-that came back) kept in `last_error`. A removed webhook's pending deliveries are cancelled."""
+The URL is an admin's, so the post is guarded (`public_targets`): only public addresses unless
+the operator allowed more, no redirects followed, and only the status (never the body that
+came back) kept in `last_error`. A removed webhook's pending deliveries are cancelled."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from aiohttp.abc import AbstractResolver
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.outbox import RetryPolicy
-from bot.core.public_targets import GuardedResolver, TargetPolicy, refusal_of
-from bot.core.signing import signed_headers
+from bot.core.delivery.outbox import RetryPolicy
+from bot.core.delivery.public_targets import GuardedResolver, TargetPolicy, refusal_of
+from bot.core.delivery.signing import signed_headers
 from storage.db import DB_ERRORS, short_statements
 from storage.models import SurveyResponse, Webhook, WebhookDelivery, utcnow
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from bot.core.language import SUPPORTED
+from bot.core.understanding.language import SUPPORTED
 from storage.repositories.faq import FaqRecord
 
 MAX_QUESTION = 500

@@ -11,7 +11,7 @@ import regex
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import RuleConfig
-from bot.core.faq_matcher import tokenize
+from bot.core.understanding.faq_matcher import tokenize
 from storage.models import RoutingRule
 from storage.repositories.tickets import RuleRepository
 
