@@ -31,7 +31,7 @@ from sqlalchemy import insert  # noqa: E402
 from bench.webhook import PG_DEFAULT  # noqa: E402
 from bot.app import create_services, launch_campaigns  # noqa: E402
 from bot.campaigns import service  # noqa: E402
-from bot.campaigns.rate_limit import CAMPAIGN_SHARE  # noqa: E402
+from bot.core.delivery.rate_limit import CAMPAIGN_SHARE  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.models import ChannelIdentity, Customer, WhatsAppContact  # noqa: E402
 from tests.conftest import TOKEN, make_settings  # noqa: E402

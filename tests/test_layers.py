@@ -1,6 +1,7 @@
-"""What each room may import, read from the source: the conversation core knows no channel,
-no adapter and no campaign machinery; handlers do not import the CLI; storage knows nothing
-above it. (The README's layout map says the same.)"""
+"""What each room may import, read from the source: the conversation core knows no channel, no
+adapter and no campaign machinery; channels and handlers know no API, page or CLI, and handlers
+no channel; campaigns know only the core; storage knows nothing above it. The README's layout
+table says the same."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+ADAPTERS = ("bot.api", "bot.inbox", "bot.cli", "bot.app")
 
 FORBIDDEN = {
-    "bot/core": ("bot.channels", "bot.campaigns", "bot.api", "bot.inbox", "bot.cli", "handlers"),
-    "handlers": ("bot.cli", "bot.api", "bot.inbox", "bot.channels"),
+    "bot/core": ("bot.channels", "bot.campaigns", "bot.web", "handlers", *ADAPTERS),
+    "bot/campaigns": ("bot.channels", "bot.web", "handlers", *ADAPTERS),
+    "bot/channels": ("bot.campaigns", *ADAPTERS),
+    "handlers": ("bot.channels", "bot.web", *ADAPTERS),
+    "bot/api": ("bot.channels", "bot.inbox", "bot.cli", "bot.app", "handlers"),
+    "bot/inbox": ("bot.channels", "bot.api", "bot.cli", "bot.app", "handlers"),
+    "bot/web": ("bot.campaigns", "bot.api", "bot.cli", "bot.app", "handlers"),
     "storage": ("bot", "handlers"),
-    "bot/channels": ("bot.cli", "bot.api", "bot.inbox"),
 }
 
 

@@ -12,7 +12,7 @@ import time
 from collections import defaultdict
 
 from bot.campaigns import service
-from bot.campaigns.rate_limit import RateLimiter
+from bot.core.delivery.rate_limit import RateLimiter
 from storage.db import create_session_pool
 from storage.models import utcnow
 from storage.repositories.customers import CustomerRepository

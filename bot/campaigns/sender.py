@@ -20,9 +20,9 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.campaigns.audience import quiet_until, zone_of
-from bot.campaigns.rate_limit import RateLimiter
 from bot.campaigns.surveys import survey_reply, texts_of
 from bot.core.delivery.outbox import ChannelSender, SendingStopped, SendStatus
+from bot.core.delivery.rate_limit import RateLimiter
 from storage.db import DB_ERRORS, dialect_name
 from storage.models import Campaign, Customer, Delivery, Survey, utcnow
 from storage.repositories.customers import CustomerRepository

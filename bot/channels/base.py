@@ -14,11 +14,11 @@ from typing import Protocol
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.campaigns.rate_limit import RateLimiter
 from bot.core.channel import Capabilities
 from bot.core.conversation import Conversation
 from bot.core.delivery.inbound_queue import InboundQueue
 from bot.core.delivery.outbox import ChannelSender, Outbox
+from bot.core.delivery.rate_limit import RateLimiter
 from bot.metrics import Metrics
 
 

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.base import ChannelPackage
 from bot.channels.http.channel import HttpChannel
 from bot.channels.telegram.channel import TelegramChannel
@@ -21,6 +20,7 @@ from bot.channels.webchat.hub import WebChatHub
 from bot.channels.whatsapp.channel import WhatsAppChannel
 from bot.config import Settings
 from bot.core.conversation import Conversation
+from bot.core.delivery.rate_limit import RateLimiter
 from bot.core.tickets.service import TicketService
 from bot.status import StatusBoard
 

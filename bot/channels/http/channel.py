@@ -9,13 +9,13 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.base import CoreServices
 from bot.channels.http.config import HttpChannelConfig
 from bot.channels.http.inbound import receive, source
 from bot.channels.http.sender import HttpChannelSender
 from bot.core.channel import Capabilities
 from bot.core.delivery.outbox import ChannelSender
+from bot.core.delivery.rate_limit import RateLimiter
 
 
 class HttpChannel:

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.base import CoreServices
 from bot.channels.telegram.alerts import AdminAlert
 from bot.channels.telegram.commands import publish_commands
@@ -29,6 +28,7 @@ from bot.core.channel import Capabilities
 from bot.core.conversation import Conversation
 from bot.core.delivery.inbound_queue import InboundQueue
 from bot.core.delivery.outbox import ChannelSender
+from bot.core.delivery.rate_limit import RateLimiter
 from bot.core.tickets.service import TicketService
 from bot.status import StatusBoard
 

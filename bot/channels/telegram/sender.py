@@ -26,8 +26,8 @@ from aiogram.types import (
     Message,
 )
 
-from bot.campaigns.rate_limit import RateLimiter
 from bot.core.delivery.outbox import SendResult, SendStatus
+from bot.core.delivery.rate_limit import RateLimiter
 from bot.core.messages import Attachment, Reply, split_text
 from handlers.translate import CHANNEL as CHANNEL  # the channel's name, where outbox rows use it
 

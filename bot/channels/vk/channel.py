@@ -8,7 +8,6 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.campaigns.rate_limit import CAMPAIGN_SHARE, RateLimiter
 from bot.channels.base import CoreServices
 from bot.channels.vk.api import VkApi
 from bot.channels.vk.config import VkConfig
@@ -16,6 +15,7 @@ from bot.channels.vk.events import CHANNEL
 from bot.channels.vk.inbound import receive, source
 from bot.channels.vk.sender import CAPABILITIES, VkSender
 from bot.core.delivery.outbox import ChannelSender
+from bot.core.delivery.rate_limit import CAMPAIGN_SHARE, RateLimiter
 
 
 class VkChannel:

@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.vk import clients
 from bot.channels.vk.api import VkApi
 from bot.channels.vk.clients import EVERYTHING, ClientCan
@@ -23,6 +22,7 @@ from bot.core import choices
 from bot.core.channel import Capabilities, fit
 from bot.core.choices import numbered
 from bot.core.delivery.outbox import SendResult, SendStatus
+from bot.core.delivery.rate_limit import RateLimiter
 from bot.core.messages import Reply
 from storage.db import short_statements
 

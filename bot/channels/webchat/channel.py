@@ -5,13 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.base import CoreServices
 from bot.channels.webchat.hub import WebChatHub, WebChatSender
 from bot.channels.webchat.payloads import CHANNEL
 from bot.channels.webchat.routes import routes
 from bot.core.channel import Capabilities
 from bot.core.delivery.outbox import ChannelSender
+from bot.core.delivery.rate_limit import RateLimiter
 
 CAPABILITIES = Capabilities(
     text_chars=4096, buttons_per_message=100, buttons_per_row=8, media=False, edits=False

@@ -10,7 +10,6 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.campaigns.rate_limit import CAMPAIGN_SHARE, RateLimiter
 from bot.channels.base import CoreServices
 from bot.channels.whatsapp.api import WhatsAppApi
 from bot.channels.whatsapp.config import WhatsAppConfig
@@ -18,6 +17,7 @@ from bot.channels.whatsapp.inbound import CHANNEL, receive, source, verify
 from bot.channels.whatsapp.render import CAPABILITIES
 from bot.channels.whatsapp.sender import RecentWrites, WhatsAppSender
 from bot.core.delivery.outbox import ChannelSender
+from bot.core.delivery.rate_limit import CAMPAIGN_SHARE, RateLimiter
 
 
 class WhatsAppChannel:

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.campaigns.rate_limit import RateLimiter
 from bot.channels.whatsapp import contacts
 from bot.channels.whatsapp.api import WhatsAppApi
 from bot.channels.whatsapp.config import WhatsAppConfig
@@ -17,6 +16,7 @@ from bot.channels.whatsapp.inbound import CHANNEL
 from bot.channels.whatsapp.render import render
 from bot.core import choices
 from bot.core.delivery.outbox import NOT_REACHED, SendResult, SendStatus
+from bot.core.delivery.rate_limit import RateLimiter
 from bot.core.messages import Reply
 from storage.db import short_statements
 
