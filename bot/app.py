@@ -38,6 +38,7 @@ from bot.core.understanding.faq_catalog import FaqCatalog
 from bot.core.understanding.intents import matcher_for
 from bot.core.understanding.semantic import load_embedder
 from bot.database import engine_for
+from bot.links import pages as links
 from bot.metrics import Metrics
 from bot.monthly_report import send_monthly_report
 from bot.scheduler import create_scheduler
@@ -201,6 +202,7 @@ def create_app(services: Services) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(api.routes())
     inbox.setup(app, settings.api)
+    links.setup(app)
     core = CoreServices(
         services.session_pool,
         services.conversation,

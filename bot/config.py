@@ -30,6 +30,7 @@ from bot.channels.whatsapp.config import WhatsAppConfig
 from bot.config_rules import above_zero
 
 ENV_PREFIX = "OTKLIK__"
+_ORIGIN_OR_PATH = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*[^/])?")
 PRIORITIES = ("low", "normal", "high", "urgent")
 CONFIG_ENV = "OTKLIK_CONFIG"
 _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?")
@@ -287,6 +288,44 @@ class ReportsConfig:
 
 
 @dataclass(frozen=True)
+class LinksConfig:
+    """Survey pages under /s/: who can reach them, how their links are signed and how long
+    they open, and how a mail scanner's clicks are told from a person's."""
+
+    # The bot's public address as customers' browsers reach it ("https://bot.example"): survey
+    # links in emails and from `otklik survey link` start with it. Empty: http://HOST:PORT of
+    # [http], which only works on this machine.
+    base_url: str = ""
+    # The key links are signed with, 32+ characters (OTKLIK__LINKS__SECRET). Empty: one is made
+    # on first use and kept in the database, where every instance finds the same one.
+    secret: str = ""
+    # How long a survey's link, or a customer's, opens the page.
+    ttl_days: int = 90
+    # Per client address, the pages and the answers together; past it, 429 with Retry-After.
+    requests_per_minute: float = 60.0
+    burst: int = 20
+    # A mail scanner, not a person (flagged, left out of the reports, counted): another score
+    # for the same email within burst_seconds; an answer within min_seconds_after_send of the
+    # email leaving; scanner_links of one email's score links opened within a minute.
+    burst_seconds: float = 2.0
+    min_seconds_after_send: float = 10.0
+    scanner_links: int = 4
+
+    def problems(self) -> Iterator[str]:
+        if self.base_url and not _ORIGIN_OR_PATH.fullmatch(self.base_url):
+            yield "[links] base_url: an http:// or https:// address without a trailing slash"
+        if self.secret and len(self.secret) < 32:
+            yield "[links] secret: at least 32 characters (or empty: one is made and kept)"
+        keys = ("ttl_days", "requests_per_minute", "burst", "burst_seconds", "scanner_links")
+        yield from above_zero(self, "links", keys)
+        if self.scanner_links < 2:
+            yield "[links] scanner_links: at least 2 (one opened link is a person's click)"
+
+    def public_url(self, http: HttpConfig) -> str:
+        return self.base_url or f"http://{http.host}:{http.port}"
+
+
+@dataclass(frozen=True)
 class OutboxConfig:
     # How often rows left pending (a crash, a failed send) are looked for.
     recovery_seconds: float = 15.0
@@ -386,6 +425,7 @@ class Settings:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    links: LinksConfig = field(default_factory=LinksConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     source: str = "<defaults>"
 
@@ -578,6 +618,7 @@ def _check_semantics(settings: Settings) -> None:
         settings.tickets,
         settings.database,
         settings.hours,
+        settings.links,
     )
     for section in sections:
         for problem in section.problems():

@@ -413,6 +413,41 @@ class SurveyResponse(Base):
     score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    # Answered by link or email: the survey (a link may have no campaign) and the delivery
+    # whose last answer wins.
+    survey_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    delivery_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    # Why it looks like a mail scanner rather than a person ("burst", "all_links", "too_soon");
+    # flagged answers stay out of the reports' counts, which say how many were left out.
+    flagged: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # A survey page's answering session (its form token's nonce): submitting it again replaces
+    # this answer rather than adding one, so a replayed form never counts twice.
+    form_nonce: Mapped[str | None] = mapped_column(
+        String(32), nullable=True, unique=True, index=True
+    )
+
+
+class AppSecret(Base):
+    """Secrets the instances share and no operator has to set (the survey links' signing key):
+    made once by whichever instance needs it first."""
+
+    __tablename__ = "app_secrets"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class LinkView(Base):
+    """A GET of a delivery's survey page (with the score it carried): never an answer, only
+    what tells a mail scanner opening every link of an email from a person clicking one."""
+
+    __tablename__ = "link_views"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class SurveyScoreDay(Base):

@@ -202,7 +202,13 @@ async def test_retention_prunes_in_batches_and_keeps_what_is_live(database: Data
             )
     policy = RetentionPolicy(conversation_days=365, handled_days=14, batch=2, max_batches=100)
     deleted = await prune(pool, policy, now)
-    assert deleted == {"conversation": 5, "webchat": 1, "inbound_events": 2, "outbox": 2}
+    assert deleted == {
+        "conversation": 5,
+        "webchat": 1,
+        "inbound_events": 2,
+        "outbox": 2,
+        "link_views": 0,
+    }
     async with pool() as session:
         kept_events = (await session.execute(select(InboundEvent.status))).scalars().all()
         kept_outbox = (await session.execute(select(OutboxMessage.status))).scalars().all()

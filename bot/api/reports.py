@@ -16,7 +16,7 @@ from bot.core.understanding.gaps import find_gaps
 from bot.reports import rate_rows, render, rows_for
 from bot.web.keys import CONVERSATION, SESSION_POOL
 from storage.repositories.faq_gaps import SUGGESTED, UNANSWERED, UNHELPFUL, FaqGaps
-from storage.repositories.reports import ReportFilter, response_rates, score_counts
+from storage.repositories.reports import ReportFilter, flagged_count, response_rates, score_counts
 
 MODELS: dict[str, type[BaseModel]] = {
     "nps": schemas.NpsReport,
@@ -30,19 +30,24 @@ def _report(metric: str) -> Callable[[Call], Awaitable[Any]]:
     async def handler(call: Call) -> Any:
         query: schemas.ReportQuery = call.query
         since, until = _window(query)
+        left_out = 0
         async with call.request.app[SESSION_POOL]() as session:
             if metric == "response-rate":
                 rows = rate_rows(await response_rates(session, query.campaign))
             else:
                 report = ReportFilter(metric, since, until, query.campaign, query.channel, query.by)
                 rows = rows_for(metric, await score_counts(session, report))
+                left_out = await flagged_count(session, report)
         if query.format == "csv":
             return web.Response(
                 text=render(metric, rows, "csv"),
                 content_type="text/csv",
                 headers={"Content-Disposition": f'attachment; filename="{metric}.csv"'},
             )
-        return MODELS[metric].model_validate({"metric": metric, "rows": rows})
+        found: dict[str, Any] = {"metric": metric, "rows": rows}
+        if metric != "response-rate":
+            found["left_out"] = left_out
+        return MODELS[metric].model_validate(found)
 
     handler.__name__ = f"report_{metric.replace('-', '_')}"
     return handler

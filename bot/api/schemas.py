@@ -288,16 +288,28 @@ class RateRow(Model):
 class NpsReport(Model):
     metric: Literal["nps"]
     rows: list[NpsRow]
+    left_out: int = Field(
+        default=0,
+        description="Answers not counted: they look like a mail scanner's clicks, not a person's",
+    )
 
 
 class CsatReport(Model):
     metric: Literal["csat"]
     rows: list[CsatRow]
+    left_out: int = Field(
+        default=0,
+        description="Answers not counted: they look like a mail scanner's clicks, not a person's",
+    )
 
 
 class CesReport(Model):
     metric: Literal["ces"]
     rows: list[CesRow]
+    left_out: int = Field(
+        default=0,
+        description="Answers not counted: they look like a mail scanner's clicks, not a person's",
+    )
 
 
 class RateReport(Model):

@@ -25,11 +25,35 @@ from bot.core.buttons import DetractorTicket, SurveyAnswer
 from bot.core.delivery import webhooks
 from bot.core.messages import Button, Reply
 from bot.core.survey_hooks import SURVEY_COMMENT, SurveyTurn
-from bot.core.tickets.service import STAFF, Effects
+from bot.core.tickets.service import STAFF, Effects, Post
 from storage.models import Campaign, Customer, Delivery, Survey, SurveyResponse, utcnow
 from storage.repositories.reports import add_response
 
 GENERAL = "0"  # staff recipient for posts that belong to no ticket
+
+
+def delivery_closed(delivery: Delivery, campaign: Campaign, now: datetime) -> bool:
+    """Past answering: expired, never seen, its campaign cancelled, or its hours are up."""
+    if delivery.status in ("expired", "unseen") or campaign.status == "cancelled":
+        return True
+    sent = delivery.sent_at
+    return bool(
+        sent and campaign.expire_hours and now > sent + timedelta(hours=campaign.expire_hours)
+    )
+
+
+def detractor_alert(customer: Customer, score: int, campaign: str, response_id: int) -> Post:
+    """The staff group's post about an NPS detractor, with a button that opens a ticket."""
+    name = customer.display_name or f"customer {customer.id}"
+    return (
+        STAFF,
+        GENERAL,
+        Reply(
+            f"Detractor: {name} gave {score}/10 in campaign “{campaign}”.",
+            title="📉 NPS alert",
+            buttons=((Button("🎫 Open a ticket", DetractorTicket(response_id).pack()),),),
+        ),
+    )
 
 
 class SurveyAnswers:
@@ -47,16 +71,6 @@ class SurveyAnswers:
         if campaign is None or survey is None:
             return None
         return delivery, campaign, survey
-
-    def _closed(self, delivery: Delivery, campaign: Campaign) -> bool:
-        if delivery.status in ("expired", "unseen") or campaign.status == "cancelled":
-            return True
-        sent = delivery.sent_at
-        return bool(
-            sent
-            and campaign.expire_hours
-            and self._clock() > sent + timedelta(hours=campaign.expire_hours)
-        )
 
     async def on_button(
         self, session: AsyncSession, customer: Customer, delivery_id: int, action: str
@@ -80,7 +94,7 @@ class SurveyAnswers:
             customer.pending_action = None
             turn.replies.append(Reply(pick(COMMENT_THANKS, language)))
             return turn
-        if self._closed(delivery, campaign):
+        if delivery_closed(delivery, campaign, self._clock()):
             turn.replies.append(Reply(pick(CLOSED, language)))
             return turn
         if delivery.status == "answered":
@@ -118,20 +132,7 @@ class SurveyAnswers:
         text = followup(survey.kind, texts_of(survey.texts), language, score)
         turn.replies.append(Reply(text, buttons=skip, edit_message_id=delivery.message_id))
         if survey.kind == "nps" and score <= 6 and not survey.anonymous:
-            name = customer.display_name or f"customer {customer.id}"
-            turn.effects.posts.append(
-                (
-                    STAFF,
-                    GENERAL,
-                    Reply(
-                        f"Detractor: {name} gave {score}/10 in campaign “{campaign.name}”.",
-                        title="📉 NPS alert",
-                        buttons=(
-                            (Button("🎫 Open a ticket", DetractorTicket(response.id).pack()),),
-                        ),
-                    ),
-                )
-            )
+            turn.effects.posts.append(detractor_alert(customer, score, campaign.name, response.id))
         return turn
 
     async def on_comment(

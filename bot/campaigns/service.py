@@ -66,6 +66,10 @@ async def create_survey(
     return survey
 
 
+async def survey_named(session: AsyncSession, name: str) -> Survey | None:
+    return (await session.execute(select(Survey).where(Survey.name == name))).scalar_one_or_none()
+
+
 async def surveys(session: AsyncSession) -> Sequence[Survey]:
     """Every survey, oldest first (the CLI, /surveys and the wizard list them)."""
     return (await session.execute(select(Survey).order_by(Survey.id))).scalars().all()

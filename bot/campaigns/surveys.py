@@ -29,6 +29,10 @@ DEFAULT_FOLLOWUP = {
     "ru": "Спасибо! Какая главная причина вашей оценки? Напишите одним сообщением.",
     "en": "Thank you! What is the main reason for your score? Reply in one message.",
 }
+PAGE_FOLLOWUP = {  # on a survey page, under "your score is counted, thank you"
+    "ru": "Какая главная причина вашей оценки?",
+    "en": "What is the main reason for your score?",
+}
 ANONYMOUS_NOTE = {
     "ru": "Опрос анонимный: ответ не связан с вашим профилем.",
     "en": "This survey is anonymous: your answer is not linked to you.",
@@ -76,9 +80,15 @@ def question(kind: str, texts: dict[str, Any], language: str, anonymous: bool) -
     return f"{text}\n\n{pick(ANONYMOUS_NOTE, language)}" if anonymous else text
 
 
-def followup(kind: str, texts: dict[str, Any], language: str, score: int) -> str:
+def followup(
+    kind: str,
+    texts: dict[str, Any],
+    language: str,
+    score: int,
+    default: dict[str, str] = DEFAULT_FOLLOWUP,
+) -> str:
     followups = texts.get("followup") or {}
-    variants = followups.get(segment(kind, score)) or followups.get("default") or DEFAULT_FOLLOWUP
+    variants = followups.get(segment(kind, score)) or followups.get("default") or default
     return pick(variants, language)
 
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import segno
 
 from bot.campaigns import service
 from bot.campaigns.audience import describe_skips, skipped_of
 from bot.campaigns.progress import progress
 from bot.cli.arguments import moment
-from bot.cli.group import CommandGroup
+from bot.cli.group import CommandError, CommandGroup
 from bot.config import Settings
 from bot.database import command_database
-from storage.models import Campaign
+from bot.links.signing_key import signer_in
+from storage.models import Campaign, Customer
 
 ACTIONS = ("list", "show", "status", "start", "pause", "resume", "cancel")
 
@@ -34,6 +39,18 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
         '"passive": {..}, "promoter": {..}}, "options": [..] (custom)}; defaults exist',
     )
     actions.add_parser("list", parents=[common], help="list surveys")
+    link = actions.add_parser(
+        "link",
+        parents=[common],
+        help="print the link to a survey's page (answered without any chat), and its QR code",
+        description="Print the link to a survey's page under /s/. Without --customer anyone "
+        "with the link may answer (a receipt, a QR code at the counter); with it, the answers "
+        "are that customer's, in their language. Links start with [links] base_url and open "
+        "the page for [links] ttl_days.",
+    )
+    link.add_argument("name", help="the survey's name (otklik survey list)")
+    link.add_argument("--customer", type=int, metavar="ID", help="a link for this customer")
+    link.add_argument("--qr", type=Path, metavar="FILE.png", help="also write it as a QR code")
 
     campaign = commands.add_parser(
         "campaign", parents=[common], help="schedule surveys and follow their delivery"
@@ -71,13 +88,16 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     async with command_database(settings.database) as pool, pool() as session, session.begin():
         if args.command == "survey":
-            await _survey(session, args)
+            await _survey(session, settings, args)
         else:
             await _campaign(session, settings, args)
     return 0
 
 
-async def _survey(session: Any, args: argparse.Namespace) -> None:
+async def _survey(session: Any, settings: Settings, args: argparse.Namespace) -> None:
+    if args.action == "link":
+        await _link(session, settings, args)
+        return
     if args.action == "create":
         survey = await service.create_survey(
             session, args.name, args.kind, args.anonymous, args.texts
@@ -89,6 +109,34 @@ async def _survey(session: Any, args: argparse.Namespace) -> None:
         anonymous = "anonymous" if survey.anonymous else ""
         print(f"{survey.id:>4}  {survey.name:24} {survey.kind:6} {anonymous}")
     print(f"{len(rows)} surveys")
+
+
+async def _link(session: Any, settings: Settings, args: argparse.Namespace) -> None:
+    survey = await service.survey_named(session, args.name)
+    if survey is None:
+        raise CommandError(f"no survey named {args.name!r} (otklik survey list shows them)")
+    kind = "s"  # anyone's link
+    ids: tuple[int, ...] = (survey.id,)
+    if args.customer is not None:
+        if await session.get(Customer, args.customer) is None:
+            raise CommandError(f"no customer {args.customer} (otklik customers show ID shows one)")
+        kind, ids = "c", (survey.id, args.customer)
+    config = settings.links
+    signer = await signer_in(session, config)
+    token = signer.sign(kind, ids, datetime.now(UTC) + timedelta(days=config.ttl_days))
+    url = f"{config.public_url(settings.http)}/s/{token}"
+    print(url)
+    if not config.base_url:
+        print(
+            "otklik: [links] base_url is not set: this link only opens on this machine",
+            file=sys.stderr,
+        )
+    if args.qr is not None:
+        try:
+            segno.make(url, error="m").save(str(args.qr), scale=8, border=2)
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.qr}: {exc.strerror}") from None
+        print(f"QR code written to {args.qr}", file=sys.stderr)
 
 
 SKIP_HELP = (

@@ -12,7 +12,7 @@ from bot.cli.group import CommandGroup
 from bot.config import Settings
 from bot.database import command_database
 from bot.reports import rate_rows, render, rows_for
-from storage.repositories.reports import ReportFilter, response_rates, score_counts
+from storage.repositories.reports import ReportFilter, flagged_count, response_rates, score_counts
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -42,13 +42,24 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         channel=args.channel,
         by=args.by,
     )
+    left_out = 0
     async with command_database(settings.database) as pool, pool() as session:
         if args.metric == "response-rate":
             rows = rate_rows(await response_rates(session, args.campaign))
         else:
             rows = rows_for(args.metric, await score_counts(session, report))
+            left_out = await flagged_count(session, report)
     sys.stdout.write(render(args.metric, rows, args.format))
+    if args.metric != "response-rate" and left_out:
+        # Beside the table, never in it: JSON and CSV stay what their readers parse.
+        print(LEFT_OUT.format(count=left_out), file=sys.stderr if args.format != "text" else None)
     return 0
+
+
+LEFT_OUT = (
+    "{count} answers left out: they look like a mail scanner's clicks, not a person's "
+    "(README, Survey links)"
+)
 
 
 GROUP = CommandGroup(("report",), add_parsers, run, needs_action=False)

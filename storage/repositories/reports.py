@@ -51,7 +51,13 @@ async def add_response(session: AsyncSession, response: SurveyResponse) -> None:
     """Store an answer and count its score in the day's roll-up, in the caller's transaction."""
     session.add(response)
     await session.flush()
-    if response.score is None:
+    await count_in_rollup(session, response, 1)
+
+
+async def count_in_rollup(session: AsyncSession, response: SurveyResponse, change: int) -> None:
+    """Add (1) or take back (-1) an answer's score in its day's roll-up. Skipped and flagged
+    answers are not counted; a changed answer is taken back before it changes."""
+    if response.score is None or response.flagged is not None:
         return
     days = SurveyScoreDay
     statement = upsert_insert(session, days).values(
@@ -60,13 +66,29 @@ async def add_response(session: AsyncSession, response: SurveyResponse) -> None:
         campaign_id=response.campaign_id or 0,
         channel=response.channel,
         score=response.score,
-        answers=1,
+        answers=max(change, 0),
     )
     statement = statement.on_conflict_do_update(
         index_elements=["kind", "day", "campaign_id", "channel", "score"],
-        set_={"answers": days.answers + 1},
+        set_={"answers": days.answers + change},
     )
     await session.execute(statement)
+
+
+async def flagged_count(session: AsyncSession, report: ReportFilter) -> int:
+    """Answers of this report's kind, range, campaign and channel left out as a mail
+    scanner's rather than a person's."""
+    raw = SurveyResponse
+    statement = select(func.count()).where(raw.kind == report.kind, raw.flagged.is_not(None))
+    if report.since is not None:
+        statement = statement.where(raw.created_at >= report.since)
+    if report.until is not None:
+        statement = statement.where(raw.created_at < report.until)
+    if report.campaign_id is not None:
+        statement = statement.where(raw.campaign_id == report.campaign_id)
+    if report.channel:
+        statement = statement.where(raw.channel == report.channel)
+    return int((await session.execute(statement)).scalar_one())
 
 
 def _period(dialect: str, by: str | None, column: SQLColumnExpression[Any]) -> ColumnElement[Any]:
@@ -152,7 +174,7 @@ async def counts_from_answers(session: AsyncSession, report: ReportFilter) -> li
         func.sum(score),
         func.sum(case((score >= high, 1), else_=0)),
         func.sum(case((score <= 6, 1), else_=0)),
-    ).where(raw.kind == report.kind, score.is_not(None))
+    ).where(raw.kind == report.kind, score.is_not(None), raw.flagged.is_(None))
     if report.since is not None:
         statement = statement.where(created >= report.since)
     if report.until is not None:

@@ -16,12 +16,19 @@ from typing import cast
 from sqlalchemy import ColumnElement, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import ConversationMessage, InboundEvent, OutboxMessage, WebChatMessage
+from storage.models import (
+    ConversationMessage,
+    InboundEvent,
+    LinkView,
+    OutboxMessage,
+    WebChatMessage,
+)
 
 _CONVERSATION = cast(Table, ConversationMessage.__table__)
 _WEBCHAT = cast(Table, WebChatMessage.__table__)
 _EVENTS = cast(Table, InboundEvent.__table__)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
+_VIEWS = cast(Table, LinkView.__table__)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ def _targets(
                 ),
             )
         )
+        # Survey link views only tell a scanner's burst of clicks apart, within a minute.
+        targets.append(("link_views", _VIEWS, lambda: _VIEWS.c.seen_at < handled))
     return targets
 
 
