@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 # Each channel package owns its section (its keys, defaults and checks); assembled here.
+from bot.channels.email.config import EmailConfig
 from bot.channels.http.config import HttpChannelConfig
 from bot.channels.telegram.config import TelegramConfig
 from bot.channels.vk.config import VkConfig
@@ -426,6 +427,7 @@ class Settings:
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     links: LinksConfig = field(default_factory=LinksConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     source: str = "<defaults>"
 
@@ -434,6 +436,9 @@ class Settings:
         channel_secrets = [c.secret for c in self.channels.http.values()]
         channel_secrets += [self.channels.vk.token, self.channels.vk.secret]
         channel_secrets += [self.channels.whatsapp.token, self.channels.whatsapp.app_secret]
+        channel_secrets += [self.links.secret]
+        if self.email.enabled:
+            channel_secrets += [self.email.server().password, self.email.smtp_password]
         return [
             s for s in (self.telegram.token, self.telegram.webhook_secret, *channel_secrets) if s
         ]
@@ -619,6 +624,7 @@ def _check_semantics(settings: Settings) -> None:
         settings.database,
         settings.hours,
         settings.links,
+        settings.email,
     )
     for section in sections:
         for problem in section.problems():

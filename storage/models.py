@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     inspect,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -166,6 +167,9 @@ class ChannelIdentity(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     # Numbered choices last offered on a channel without buttons: JSON {typed: button data}.
     offered: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Surveys may go to this address: a chat the customer wrote in, yes; an email address
+    # only with the consent it was imported with.
+    consent: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class ConversationMessage(Base):

@@ -335,7 +335,10 @@ async def start_app(database: Database, fake_tg: FakeTelegram) -> AsyncIterator[
         sections: dict[str, dict[str, Any]],
     ) -> tuple[Services, TestServer]:
         port = int(sock.getsockname()[1])
-        overrides: dict[str, dict[str, Any]] = {"database": {"url": database.url}}
+        overrides: dict[str, dict[str, Any]] = {
+            "database": {"url": database.url},
+            "http": {"port": port},  # the port it really listens on: links built from it work
+        }
         if telegram_mode is not None:
             overrides["telegram"] = {
                 "token": TOKEN,

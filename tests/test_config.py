@@ -183,3 +183,31 @@ def test_http_channels_are_named_tables_with_secrets_from_the_environment(tmp_pa
     typo = write(tmp_path, '[channels.http.crm]\nurl = "https://x"\n')
     with pytest.raises(ConfigError, match=r"\[channels.http.crm\]: unknown key 'url'"):
         load_settings(typo, environ={})
+
+
+def test_email_and_links_sections_are_checked_and_their_secrets_masked():
+    on = {
+        "OTKLIK__EMAIL__SMTP_URL": "smtps://mailer:p%40ss-word-1@smtp.example:2465",
+        "OTKLIK__EMAIL__FROM_ADDRESS": "Shop <surveys@shop.example>",
+        "OTKLIK__EMAIL__SUPPORT_ADDRESS": "help@shop.example",
+        "OTKLIK__LINKS__SECRET": "x" * 40,
+    }
+    settings = load_settings(None, environ=on)
+    server = settings.email.server()
+    assert (server.host, server.port, server.tls, server.password) == (
+        "smtp.example",
+        2465,
+        True,
+        "p@ss-word-1",
+    )
+    assert {"p@ss-word-1", "x" * 40} <= set(settings.secrets())
+    for key, value, problem in (
+        ("OTKLIK__EMAIL__SMTP_URL", "http://smtp.example", "smtp_url: smtp://HOST"),
+        ("OTKLIK__EMAIL__FROM_ADDRESS", "nobody", "from_address: an email address"),
+        ("OTKLIK__EMAIL__DKIM_SELECTOR", "s1", "go together"),
+        ("OTKLIK__LINKS__SECRET", "short", "[links] secret: at least 32"),
+        ("OTKLIK__LINKS__BASE_URL", "https://bot.example/", "[links] base_url"),
+        ("OTKLIK__LINKS__SCANNER_LINKS", "1", "scanner_links: at least 2"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(problem)):
+            load_settings(None, environ={**on, key: value})

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import Campaign, ChannelIdentity, Customer, Delivery, Ticket
 from storage.repositories._upsert import insert_ignore_many
@@ -130,6 +131,7 @@ def _audience_query(
             Customer.unreachable,
             ChannelIdentity.channel,
             ChannelIdentity.external_id,
+            ChannelIdentity.consent,
         )
         .outerjoin(ChannelIdentity, ChannelIdentity.customer_id == Customer.id)
         .order_by(Customer.id, ChannelIdentity.id.desc())
@@ -141,7 +143,13 @@ def _audience_query(
     if first_contact_before is not None:
         statement = statement.where(Customer.created_at <= first_contact_before)
     if audience.get("channel"):
-        statement = statement.where(Customer.last_channel == audience["channel"])
+        # Reachable there: an address on that channel (an email address need not be where
+        # the customer wrote last).
+        there = aliased(ChannelIdentity)
+        on_channel = exists().where(
+            there.customer_id == Customer.id, there.channel == audience["channel"]
+        )
+        statement = statement.where(on_channel)
     if audience.get("language"):
         statement = statement.where(Customer.language == audience["language"])
     if audience.get("tag"):
@@ -188,7 +196,7 @@ def _one_address_each(
 ) -> Iterator[tuple[Any, tuple[str, str] | None]]:
     """Each customer once, with the channel to ask them on: the one they used last unless
     they blocked it, else the newest other one they did not block (only `only`, when the
-    audience names a channel); None for none."""
+    audience names a channel); never an address without consent; None for none."""
     for _, group in itertools.groupby(rows, key=lambda row: row.id):
         found = list(group)
         first = found[0]
@@ -197,6 +205,7 @@ def _one_address_each(
             (row.channel, row.external_id)
             for row in found
             if row.external_id is not None
+            and row.consent
             and row.channel not in blocked
             and (only is None or row.channel == only)
         ]

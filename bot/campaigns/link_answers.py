@@ -233,6 +233,13 @@ async def _scanner_sign(
     return None
 
 
+async def opt_out(session: AsyncSession, customer_id: int) -> None:
+    """No more surveys for this customer, on any channel (an email's unsubscribe link)."""
+    customer = await session.get(Customer, customer_id)
+    if customer is not None:
+        customer.surveys_opted_out = True
+
+
 def _detractor(response: SurveyResponse) -> bool:
     return (
         response.kind == "nps"

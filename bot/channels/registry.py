@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.base import ChannelPackage
+from bot.channels.email.channel import EmailChannel
 from bot.channels.http.channel import HttpChannel
 from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.vk.channel import VkChannel
@@ -63,6 +64,9 @@ def build_channels(
         channels.append(HttpChannel(name, config, settings.bot.max_message_chars, pool, clock))
     if settings.channels.vk.enabled:
         channels.append(VkChannel(settings.channels.vk, pool))
+    if settings.email.enabled:
+        public = settings.links.public_url(settings.http)
+        channels.append(EmailChannel(settings.email, settings.links, public, pool, now))
     if settings.channels.whatsapp.enabled:
         channels.append(WhatsAppChannel(settings.channels.whatsapp, pool, now))
     return channels

@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 
 from bot.cli.group import CommandError, CommandGroup
 from bot.config import Settings
+from bot.core import customer_import
 from bot.core.delivery.outbox import ReplyBuffer, hand_over
 from bot.core.hours import parse_schedule
 from bot.core.tickets.linking import Linking
@@ -63,9 +64,23 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     erase.add_argument("id", type=int)
     erase.add_argument("--yes", action="store_true", help="really erase (it cannot be undone)")
+    load = actions.add_parser(
+        "import",
+        parents=[common],
+        help="add or update customers from a CSV file (name, email, language, tags, timezone, "
+        "consent)",
+        description="A header line names the columns, in any order; email is required. A known "
+        "address updates its customer, never duplicates it. Without consent (yes/no) nobody "
+        "is emailed a survey. Every bad row is reported with its line; nothing is imported "
+        "while there are any, unless --skip-bad.",
+    )
+    load.add_argument("file", type=Path, help="the CSV file (UTF-8)")
+    load.add_argument("--skip-bad", action="store_true", help="import the good rows anyway")
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "import":
+        return await _import(settings, args)
     async with command_database(settings.database) as pool, pool() as session, session.begin():
         if args.action == "show":
             await _show(session, args.id)
@@ -106,6 +121,29 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         buffer.add_posts(effects.posts)
         await hand_over(session, buffer)
         print(f"customer {source.id} is now customer {target.id}")
+    return 0
+
+
+async def _import(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise CommandError(f"cannot read {args.file}: {reason}") from None
+    rows, bad = customer_import.parse(text, settings.bot.default_language)
+    for row in bad:
+        print(f"{args.file}:{row.line}: {row.reason}", file=sys.stderr)
+    if bad and not (args.skip_bad and rows):
+        raise CommandError(f"{len(bad)} bad rows, nothing imported (fix them, or add --skip-bad)")
+    async with command_database(settings.database) as pool, pool() as session, session.begin():
+        result = await customer_import.apply(session, rows)
+        detail = {"created": result.created, "updated": result.updated, "bad": len(bad)}
+        AuditLog(session).add("cli", "customer.import", str(args.file.name)[:64], detail)
+    consented = sum(row.consent for row in rows)
+    print(
+        f"{result.created} customers added, {result.updated} updated, {len(bad)} rows skipped; "
+        f"{consented} may be emailed surveys"
+    )
     return 0
 
 

@@ -21,6 +21,7 @@ from bot.campaigns.link_answers import (
     SurveyPage,
     note_view,
     open_page,
+    opt_out,
     record_comment,
     record_score,
 )
@@ -82,6 +83,8 @@ def setup(app: web.Application) -> None:
     app.router.add_get(f"/s/{TOKEN}/comment", comment_page)
     app.router.add_post(f"/s/{TOKEN}/comment", comment)
     app.router.add_get(f"/s/{TOKEN}/thanks", thanks)
+    app.router.add_get(f"/s/{TOKEN}/unsubscribe", unsubscribe_page)
+    app.router.add_post(f"/s/{TOKEN}/unsubscribe", unsubscribe)
 
 
 async def _static(request: web.Request) -> web.Response:
@@ -292,3 +295,30 @@ async def thanks(request: web.Request) -> web.Response:
     _signer, _token, page = opened
     language = _language(request, page)
     return _render(request, 200, language, "thanks", message=pick(COMMENT_THANKS, language))
+
+
+async def unsubscribe_page(request: web.Request) -> web.Response:
+    """Asks, and changes nothing: a scanner following the link unsubscribes nobody."""
+    opened = await _opened(request)
+    if isinstance(opened, web.Response):
+        return opened
+    _signer, _token, page = opened
+    language = _language(request, page)
+    if page.customer is None:
+        return _say(request, 404, language, "survey_bad_link")
+    return _render(request, 200, language, "unsubscribe", action=request.path)
+
+
+async def unsubscribe(request: web.Request) -> web.Response:
+    """The confirm button, or a mail client's one-click POST (RFC 8058): no more surveys for
+    this customer, on any channel."""
+    opened = await _opened(request)
+    if isinstance(opened, web.Response):
+        return opened
+    _signer, _token, page = opened
+    language = _language(request, page)
+    if page.customer is None:
+        return _say(request, 404, language, "survey_bad_link")
+    async with request.app[SESSION_POOL]() as session, session.begin():
+        await opt_out(session, page.customer.id)
+    return _say(request, 200, language, "survey_unsubscribed")

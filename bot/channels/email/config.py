@@ -1,0 +1,75 @@
+"""The `[email]` section: where campaign emails (and, later, staff replies) leave from."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from bot.config_rules import above_zero
+
+_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    tls: bool  # implicit TLS (smtps://); else STARTTLS when the server offers it
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    # smtp://HOST:587 (STARTTLS when offered) or smtps://HOST:465 (TLS); empty keeps email
+    # off. Credentials may sit in the URL (smtp://USER:PASSWORD@HOST) or in the keys below;
+    # keep them in the environment: OTKLIK__EMAIL__SMTP_URL, OTKLIK__EMAIL__SMTP_PASSWORD.
+    smtp_url: str = ""
+    smtp_username: str = ""
+    smtp_password: str = ""
+    # Who emails come from ("Otklik <surveys@shop.example>"), and where customers write to
+    # support (replies to campaign emails go there too).
+    from_address: str = ""
+    support_address: str = ""
+    # Emails a minute, campaigns and replies together: the provider's limit.
+    rate_per_minute: float = 600.0
+    # Connections kept open to the SMTP server, each sending one message at a time.
+    connections: int = 4
+    timeout_seconds: float = 30.0
+    # DKIM signing, when the provider does not sign for you: the selector, the domain and the
+    # PEM private key's file (its public half published at SELECTOR._domainkey.DOMAIN).
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_key_file: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.smtp_url)
+
+    def server(self) -> SmtpServer:
+        parts = urlsplit(self.smtp_url)
+        tls = parts.scheme == "smtps"
+        return SmtpServer(
+            host=parts.hostname or "",
+            port=parts.port or (465 if tls else 587),
+            tls=tls,
+            username=self.smtp_username or unquote(parts.username or ""),
+            password=self.smtp_password or unquote(parts.password or ""),
+        )
+
+    def problems(self) -> Iterator[str]:
+        if not self.enabled:
+            return
+        where = "[email]"
+        parts = urlsplit(self.smtp_url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            yield f"{where} smtp_url: smtp://HOST[:PORT] or smtps://HOST[:PORT]"
+        for key in ("from_address", "support_address"):
+            if not _ADDRESS.search(getattr(self, key)):
+                yield f"{where} {key}: an email address is required when email is on"
+        yield from above_zero(self, "email", ("rate_per_minute", "connections", "timeout_seconds"))
+        dkim = (self.dkim_selector, self.dkim_domain, self.dkim_key_file)
+        if any(dkim) and not all(dkim):
+            yield f"{where}: dkim_selector, dkim_domain and dkim_key_file go together"
