@@ -439,6 +439,7 @@ class Settings:
         channel_secrets += [self.links.secret]
         if self.email.enabled:
             channel_secrets += [self.email.server().password, self.email.smtp_password]
+            channel_secrets += [self.email.inbound_secret, self.email.imap_server().password]
         return [
             s for s in (self.telegram.token, self.telegram.webhook_secret, *channel_secrets) if s
         ]

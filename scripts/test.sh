@@ -10,6 +10,7 @@ PY=.venv/bin/python
 PG_URL="${OTKLIK_TEST_PG_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/test}"
 
 bash scripts/ensure_chromium.sh
+bash scripts/ensure_dovecot.sh || echo "!!! no dovecot: the IMAP tests will be SKIPPED !!!" >&2
 
 # The three runs go side by side (each in its own temporary directory): they share nothing
 # but the browser, which they take in turns (tests/browser.py), and most of a run is waiting

@@ -431,6 +431,29 @@ class SurveyResponse(Base):
     )
 
 
+class EmailThreadMessage(Base):
+    """An email's Message-ID and the ticket it belongs to (sent or received): how a reply's
+    In-Reply-To and References find their ticket."""
+
+    __tablename__ = "email_messages"
+
+    message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(Integer, index=True)
+    inbound: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ImapCursor(Base):
+    """How far a mailbox has been read: a new UIDVALIDITY means its UIDs start over."""
+
+    __tablename__ = "imap_cursors"
+
+    mailbox: Mapped[str] = mapped_column(String(255), primary_key=True)  # user@host/folder
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
 class AppSecret(Base):
     """Secrets the instances share and no operator has to set (the survey links' signing key):
     made once by whichever instance needs it first."""

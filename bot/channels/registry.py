@@ -66,7 +66,17 @@ def build_channels(
         channels.append(VkChannel(settings.channels.vk, pool))
     if settings.email.enabled:
         public = settings.links.public_url(settings.http)
-        channels.append(EmailChannel(settings.email, settings.links, public, pool, now))
+        channels.append(
+            EmailChannel(
+                settings.email,
+                settings.links,
+                public,
+                pool,
+                now,
+                needs.status,
+                read_mail=settings.scheduler.enabled,  # one reader of the mailbox
+            )
+        )
     if settings.channels.whatsapp.enabled:
         channels.append(WhatsAppChannel(settings.channels.whatsapp, pool, now))
     return channels

@@ -181,7 +181,9 @@ class Conversation:
             inbound,
             attachment=message.attachment,
         )
-        if message.button is not None:
+        if message.thread is not None:
+            await self._on_thread(turn, message.text, message.thread)
+        elif message.button is not None:
             await self._on_button(turn, message.button)
         elif message.edited:
             await self._on_edit(turn, message.text)
@@ -497,6 +499,29 @@ class Conversation:
         turn.customer.pending_action = NEW_TICKET
         cancel = ((Button(t("btn_cancel", turn.language), Cancel().pack()),),)
         await self._say(turn, Reply(t("complaint_prompt", turn.language), buttons=cancel))
+
+    async def _on_thread(self, turn: _Turn, text: str, thread: int) -> None:
+        """A message that is for a person (an email to support): it joins the ticket its
+        thread names when that is this customer's and still open, else their open ticket,
+        else opens one. A reply in a thread is not acknowledged: the customer sees the ticket
+        was opened once, not every message arriving."""
+        if not text.strip() and turn.attachment is None:
+            return
+        named = await TicketRepository(turn.session).get(thread) if thread else None
+        if named is not None and (
+            named.customer_id != turn.customer.id
+            or named.status == "resolved"
+            or named.merged_into_id is not None
+        ):
+            named = None
+        ticket = named or await self._tickets.open_ticket(turn.session, turn.customer)
+        if ticket is None:
+            await self._open_ticket(turn, text)
+            return
+        _reply, effects = await self._tickets.customer_message(
+            turn.session, ticket, turn.customer, text, turn.attachment
+        )
+        turn.effects.posts.extend(effects.posts)
 
     async def _open_ticket(self, turn: _Turn, text: str) -> None:
         turn.customer.pending_action = None

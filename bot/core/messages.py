@@ -32,6 +32,9 @@ class InboundMessage:
     command: str | None = None  # "start", "hours", "menu", ... without the slash
     attachment: Attachment | None = None
     edited: bool = False  # a correction of a message sent earlier, where the channel has edits
+    # From a channel that threads (email): always for a ticket, never the FAQ. The ticket the
+    # thread names (0: none named; the customer's open ticket, else a new one).
+    thread: int | None = None
 
 
 @dataclass(frozen=True)

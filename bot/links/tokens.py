@@ -2,10 +2,10 @@
 
 A token is `kind.id[.id].expires.signature`: the kind says what it opens (`s` a survey for
 anyone, `c` a survey for one customer, `d` one campaign delivery, `f` an answering session on
-a survey page, `r` a recorded answer's comment step, `u` a customer's unsubscribe), `expires`
-is a Unix time in base 36, and the signature is HMAC-SHA256 under the instances' shared key,
-cut to 128 bits. Anything that does not verify, or has expired, reads as None: a forged or
-stale link opens nothing and records nothing.
+a survey page, `r` a recorded answer's comment step, `u` a customer's unsubscribe, `t` a
+ticket's email reply address), `expires` is a Unix time in base 36, and the signature is
+HMAC-SHA256 under the instances' shared key, cut to 128 bits. Anything that does not verify,
+or has expired, reads as None: a forged or stale link opens nothing and records nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-KINDS = {"s": 1, "c": 2, "d": 1, "f": 2, "r": 1, "u": 1}  # kind -> how many ids it carries
+KINDS = {"s": 1, "c": 2, "d": 1, "f": 2, "r": 1, "u": 1, "t": 1}  # kind -> how many ids it carries
 MAX_CHARS = 160
 
 

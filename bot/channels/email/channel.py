@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -9,8 +11,10 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.base import CoreServices
+from bot.channels.email import inbound
 from bot.channels.email.config import EmailConfig
 from bot.channels.email.dkim_signing import DkimSigner
+from bot.channels.email.imap import ImapReader
 from bot.channels.email.render import SurveyLinks
 from bot.channels.email.sender import CHANNEL, EmailSender, SurveyLinksSource
 from bot.channels.email.smtp import SmtpPool
@@ -19,6 +23,7 @@ from bot.core.channel import Capabilities
 from bot.core.delivery.outbox import ChannelSender
 from bot.core.delivery.rate_limit import CAMPAIGN_SHARE, RateLimiter
 from bot.links.signing_key import link_signer
+from bot.status import StatusBoard
 
 CAPABILITIES = Capabilities(
     text_chars=100_000, buttons_per_message=20, buttons_per_row=11, media=False, edits=False
@@ -37,8 +42,15 @@ class EmailChannel:
         public_url: str,
         pool: async_sessionmaker[AsyncSession],
         clock: Callable[[], datetime],
+        status: StatusBoard,
+        *,
+        read_mail: bool = True,
     ) -> None:
         self.config = config
+        self._status = status
+        self._read_mail = read_mail
+        self.reader: ImapReader | None = None
+        self._reading: asyncio.Task[None] | None = None
         self._links_config = links
         self._public_url = public_url
         self._pool = pool
@@ -53,17 +65,33 @@ class EmailChannel:
             if config.dkim_key_file
             else None
         )
-        self.sender = EmailSender(config, self.smtp, self.limiter, self.links, clock, dkim=dkim)
+        self.sender = EmailSender(
+            config, self.smtp, self.limiter, self.links, clock, pool, dkim=dkim
+        )
         self.campaign_sender: ChannelSender | None = EmailSender(
-            config, self.smtp, self.limiter, self.links, clock, paced=False, dkim=dkim
+            config, self.smtp, self.limiter, self.links, clock, pool, paced=False, dkim=dkim
         )
 
     def routes(self, core: CoreServices) -> list[web.RouteDef]:
-        return []  # answers come back through the survey pages (bot.links)
+        """Mail to support as tickets (survey answers come back through bot.links' pages): by
+        IMAP when `imap_url` is set, by the signed raw-MIME route when `inbound_secret` is."""
+        core.inbound.register(
+            inbound.source(core.conversation, lambda: self.links.signer, self._clock)
+        )
+        if self.config.imap_url:
+            self.reader = ImapReader(self.config, self._pool, core.inbound.accept, self._status)
+        if not self.config.inbound_secret:
+            return []
+        return [
+            inbound.route(
+                self.config.inbound_path, self.config.inbound_secret, core.inbound.accept, time.time
+            )
+        ]
 
     async def start(self) -> None:
         """The links' signing key is read (or made) now, after the migrations."""
         signer = await link_signer(self._pool, self._links_config)
+        self.links.signer = signer
         base, ttl = self._public_url, timedelta(days=self._links_config.ttl_days)
 
         def page(delivery_id: int) -> str:
@@ -72,10 +100,15 @@ class EmailChannel:
         self.links.links = SurveyLinks(page=page, unsubscribe=lambda d: f"{page(d)}/unsubscribe")
 
     async def connect(self) -> None:
-        return None
+        """The mailbox is read by one process: the one that runs the scheduled jobs."""
+        if self.reader is not None and self._read_mail:
+            self._reading = asyncio.create_task(self.reader.run())
 
     async def disconnect(self) -> None:
-        return None
+        if self._reading is not None:
+            self._reading.cancel()
+            await asyncio.gather(self._reading, return_exceptions=True)
+            self._reading = None
 
     async def stop(self) -> None:
         self.limiter.close()

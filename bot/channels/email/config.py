@@ -38,6 +38,19 @@ class EmailConfig:
     # Connections kept open to the SMTP server, each sending one message at a time.
     connections: int = 4
     timeout_seconds: float = 30.0
+    # Mail to support_address as tickets, posted raw (message/rfc822) by the mail provider's
+    # inbound webhook to this path, signed with this secret as the generic HTTP channel's
+    # requests are (OTKLIK__EMAIL__INBOUND_SECRET, 16+ characters); empty: no route.
+    inbound_path: str = "/email/inbound"
+    inbound_secret: str = ""
+    # Mail to support_address read by IMAP: imaps://HOST:993 or imap://HOST:143 (STARTTLS
+    # when offered); empty: not read. IDLE where the server has it, else polled every
+    # imap_poll_seconds. Read by the process with [scheduler] enabled = true.
+    imap_url: str = ""
+    imap_username: str = ""
+    imap_password: str = ""
+    imap_folder: str = "INBOX"
+    imap_poll_seconds: float = 60.0
     # DKIM signing, when the provider does not sign for you: the selector, the domain and the
     # PEM private key's file (its public half published at SELECTOR._domainkey.DOMAIN).
     dkim_selector: str = ""
@@ -59,6 +72,18 @@ class EmailConfig:
             password=self.smtp_password or unquote(parts.password or ""),
         )
 
+    def imap_server(self) -> SmtpServer:
+        """The IMAP server, in the same shape as the SMTP one (host, port, TLS, login)."""
+        parts = urlsplit(self.imap_url)
+        tls = parts.scheme == "imaps"
+        return SmtpServer(
+            host=parts.hostname or "",
+            port=parts.port or (993 if tls else 143),
+            tls=tls,
+            username=self.imap_username or unquote(parts.username or ""),
+            password=self.imap_password or unquote(parts.password or ""),
+        )
+
     def problems(self) -> Iterator[str]:
         if not self.enabled:
             return
@@ -70,6 +95,14 @@ class EmailConfig:
             if not _ADDRESS.search(getattr(self, key)):
                 yield f"{where} {key}: an email address is required when email is on"
         yield from above_zero(self, "email", ("rate_per_minute", "connections", "timeout_seconds"))
+        if self.imap_url and urlsplit(self.imap_url).scheme not in ("imap", "imaps"):
+            yield f"{where} imap_url: imap://HOST[:PORT] or imaps://HOST[:PORT]"
+        if self.imap_poll_seconds <= 0:
+            yield f"{where} imap_poll_seconds: must be above 0"
+        if self.inbound_secret and len(self.inbound_secret) < 16:
+            yield f"{where} inbound_secret: at least 16 characters"
+        if not self.inbound_path.startswith("/"):
+            yield f"{where} inbound_path: must start with '/'"
         dkim = (self.dkim_selector, self.dkim_domain, self.dkim_key_file)
         if any(dkim) and not all(dkim):
             yield f"{where}: dkim_selector, dkim_domain and dkim_key_file go together"

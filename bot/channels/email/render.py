@@ -37,6 +37,10 @@ class Envelope:
     language: str
     now: datetime
     domain: str  # for Message-ID
+    # A reply in a ticket's thread: its subject, and the Message-IDs it answers.
+    subject: str | None = None
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,15 @@ def render(reply: Reply, envelope: Envelope, links: SurveyLinks | None) -> Email
     message["Date"] = format_datetime(envelope.now)
     message["Message-ID"] = make_msgid(domain=envelope.domain)
     survey = bool(scores)
-    message["Subject"] = reply.title or t(
-        "email_survey_subject" if survey else "email_reply_subject", language
+    message["Subject"] = (
+        envelope.subject
+        or reply.title
+        or t("email_survey_subject" if survey else "email_reply_subject", language)
     )
+    if envelope.in_reply_to:
+        message["In-Reply-To"] = envelope.in_reply_to
+    if envelope.references:
+        message["References"] = " ".join(envelope.references)
     if survey:
         message["Auto-Submitted"] = "auto-generated"
     if unsubscribe is not None:

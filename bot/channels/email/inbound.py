@@ -1,0 +1,295 @@
+"""Mail to the support address, as tickets.
+
+A raw MIME message (what a mail provider's inbound webhook posts, signed like the generic HTTP
+channel; the IMAP reader hands over the same) is parsed once, at the door, into what the ticket
+needs: the sender, the subject, the thread (Message-ID, In-Reply-To, References, the address it
+was sent to) and the new text only: quoted history and signatures trimmed (mail-parser-reply,
+plus the Russian clients' "... написал(а):" line), attachments named with their size.
+Auto-replies, bounces and other machine mail never open a ticket, so two robots cannot answer
+each other forever; a bounce marks the address it names unreachable.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import getaddresses, parseaddr
+from html.parser import HTMLParser
+from typing import Any
+
+from aiohttp import web
+from mailparser_reply import EmailReplyParser
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels.email import threads
+from bot.core.conversation import Conversation
+from bot.core.delivery.inbound_queue import MessageSource, Payload
+from bot.core.delivery.outbox import ReplyBuffer
+from bot.core.delivery.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
+from bot.core.messages import InboundMessage
+from bot.core.untrusted import storable
+from bot.links.tokens import LinkSigner
+from bot.web.errors import json_error, json_response
+from storage.models import ChannelIdentity, Customer
+from storage.repositories.customers import CustomerRepository
+
+CHANNEL = "email"
+MAX_TEXT = 20_000
+_QUOTE_HEADER = re.compile(
+    r"^\s*(?:>?\s*)?(?:\S.{0,200}?)\s(?:написал|написала|пишет|wrote)\s*:\s*$", re.M | re.I
+)
+_SIGNATURE = re.compile(r"^-- ?$", re.M)
+_REPLY = EmailReplyParser(languages=["en", "ru"])
+
+
+@dataclass(frozen=True)
+class Parsed:
+    payload: dict[str, Any]
+    key: str  # the Message-ID (or a digest): a redelivered message is stored once
+
+
+class NotMail(ValueError):
+    """The body is not a message we can read (no sender)."""
+
+
+def parse(raw: bytes) -> Parsed:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    name, sender = parseaddr(str(message.get("From", "")))
+    sender = sender.strip().lower()
+    if "@" not in sender or len(sender) > 128:
+        raise NotMail("no sender address in From")
+    recipients = [
+        address.lower()
+        for _, address in getaddresses(
+            [str(v) for h in ("To", "Cc", "Delivered-To") for v in message.get_all(h, [])]
+        )
+    ]
+    references = [
+        token
+        for header in ("References", "In-Reply-To")
+        for token in re.findall(r"<[^<>\s]{1,250}>", str(message.get(header, "")))
+    ]
+    message_id = str(message.get("Message-ID", "")).strip()[:255]
+    kind, failed = _machine(message)
+    payload = {
+        "from": sender,
+        "name": storable(name)[:256],
+        "to": recipients[:20],
+        "subject": storable(str(message.get("Subject", "")))[:300],
+        "message_id": message_id,
+        "references": list(dict.fromkeys(references))[-50:],
+        "text": "" if kind != "mail" else new_text(_body(message))[:MAX_TEXT],
+        "attachments": _attachments(message),
+        "kind": kind,
+        "failed": failed,
+    }
+    key = message_id or f"{sender}:{payload['subject']}:{message.get('Date', '')}"
+    return Parsed(payload, key[:128])
+
+
+def _machine(message: EmailMessage) -> tuple[str, list[str]]:
+    """ "bounce" (with the addresses that failed), "auto" (an auto-reply, a list, a robot) or
+    "mail" (a person)."""
+    content = message.get_content_type()
+    if content == "multipart/report" or str(message.get("X-Failed-Recipients", "")):
+        failed = re.findall(
+            r"(?im)^(?:Final-Recipient|Original-Recipient):\s*rfc822;\s*(\S+@\S+)\s*$",
+            _report_text(message),
+        )
+        failed += [a for _, a in getaddresses([str(message.get("X-Failed-Recipients", ""))])]
+        return "bounce", sorted({a.strip("<>").lower() for a in failed if "@" in a})
+    auto = str(message.get("Auto-Submitted", "no")).strip().lower()
+    precedence = str(message.get("Precedence", "")).strip().lower()
+    sender = parseaddr(str(message.get("From", "")))[1].lower()
+    if (
+        auto not in ("", "no")
+        or precedence in ("bulk", "junk", "list", "auto_reply")
+        or message.get("X-Autoreply") is not None
+        or message.get("X-Autorespond") is not None
+        or message.get("List-Id") is not None
+        or sender.startswith(("mailer-daemon@", "postmaster@", "noreply@", "no-reply@"))
+    ):
+        return "auto", []
+    return "mail", []
+
+
+def _report_text(message: EmailMessage) -> str:
+    parts = []
+    for part in message.walk():
+        if part.get_content_type() in ("message/delivery-status", "text/plain"):
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                parts.append(payload.decode("utf-8", "replace"))
+            elif part.is_multipart():
+                parts += [str(p) for p in part.get_payload()]
+    return "\n".join(parts)
+
+
+def _body(message: EmailMessage) -> str:
+    part = message.get_body(("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError):  # an unknown charset: what can be read of it
+        payload = part.get_payload(decode=True)
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    if part.get_content_type() == "text/html":
+        return _html_text(str(content))
+    return str(content)
+
+
+def new_text(text: str) -> str:
+    """What the customer wrote this time: quoted history and the signature cut."""
+    text = storable(text.replace("\r\n", "\n"))
+    text = _REPLY.parse_reply(text=text) or text
+    header = _QUOTE_HEADER.search(text)
+    if header is not None:
+        text = text[: header.start()]
+    signature = _SIGNATURE.search(text)
+    if signature is not None:
+        text = text[: signature.start()]
+    lines = [line for line in text.splitlines() if not line.startswith(">")]
+    return "\n".join(lines).strip()
+
+
+def _attachments(message: EmailMessage) -> list[list[Any]]:
+    found: list[list[Any]] = []
+    for part in message.iter_attachments():
+        payload = part.get_payload(decode=True)
+        size = len(payload) if isinstance(payload, bytes) else 0
+        found.append([storable(part.get_filename() or "attachment")[:120], size])
+    return found[:20]
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in ("script", "style", "head"):
+            self._skip += 1
+        elif tag in ("br", "p", "div", "tr", "li", "blockquote"):
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head"):
+            self._skip = max(self._skip - 1, 0)
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def _html_text(html: str) -> str:
+    reader = _Text()
+    reader.feed(html)
+    return re.sub(r"\n{3,}", "\n\n", "".join(reader.parts))
+
+
+def _described(payload: Payload) -> str:
+    text = str(payload.get("text", ""))
+    files = payload.get("attachments") or []
+    if files:
+        listed = ", ".join(f"{name} ({size // 1024 + 1} KB)" for name, size in files)
+        text = f"{text}\n\n📎 {listed}".strip()
+    return text
+
+
+def source(
+    conversation: Conversation,
+    signer: Callable[[], LinkSigner | None],
+    clock: Callable[[], datetime],
+) -> MessageSource:
+    """Email as a source of the inbound queue: a person's mail becomes a threaded message for
+    a ticket; machine mail becomes nothing (a bounce marks its address unreachable)."""
+
+    async def prepare(session: AsyncSession, payload: Payload) -> InboundMessage | None:
+        sender = str(payload.get("from", ""))
+        if payload.get("kind") == "bounce":
+            await _bounced(session, [str(a) for a in payload.get("failed") or []])
+            return None
+        if payload.get("kind") != "mail" or not sender:
+            return None
+        key = signer()
+        now = clock()
+        thread = threads.ticket_of_address(list(payload.get("to") or []), key, now) if key else None
+        if thread is None:
+            thread = await threads.ticket_of_thread(
+                session, list(payload.get("references") or []), str(payload.get("subject", ""))
+            )
+        text = _described(payload)
+        if not thread:
+            subject = str(payload.get("subject", "")).strip()
+            text = f"{subject}\n\n{text}".strip() if subject else text
+        return InboundMessage(
+            channel=CHANNEL,
+            external_id=sender,
+            text=text,
+            display_name=str(payload.get("name", "")),
+            thread=thread or 0,
+        )
+
+    return EmailSource(CHANNEL, CHANNEL, prepare, conversation)
+
+
+async def _bounced(session: AsyncSession, addresses: list[str]) -> None:
+    customers = CustomerRepository(session)
+    for address in addresses[:20]:
+        customer_id = (
+            await session.execute(
+                select(ChannelIdentity.customer_id).where(
+                    ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == address
+                )
+            )
+        ).scalar_one_or_none()
+        customer = await session.get(Customer, customer_id) if customer_id else None
+        if customer is not None:
+            await customers.mark_blocked(customer, CHANNEL)
+
+
+class EmailSource(MessageSource):
+    """A MessageSource that, once a mail is handled, keeps its Message-ID with the ticket it
+    went to, so the next reply in the thread finds it."""
+
+    async def handle(self, session: AsyncSession, payloads: Sequence[Payload]) -> list[ReplyBuffer]:
+        buffers = await super().handle(session, payloads)
+        for payload in payloads:
+            message_id = str(payload.get("message_id", ""))
+            if payload.get("kind") != "mail" or not message_id:
+                continue
+            ticket_id = await threads.newest_ticket(session, str(payload.get("from", "")))
+            if ticket_id is not None:
+                await threads.remember(session, message_id, ticket_id, inbound=True)
+        return buffers
+
+
+def route(path: str, secret: str, accept: Any, clock: Callable[[], float]) -> web.RouteDef:
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        problem = check(
+            secret,
+            request.headers.get(TIMESTAMP_HEADER, ""),
+            request.headers.get(SIGNATURE_HEADER, ""),
+            body,
+            clock(),
+        )
+        if problem is not None:
+            return json_error(401, problem)
+        try:
+            parsed = parse(body)
+        except NotMail as exc:
+            return json_error(400, str(exc))
+        duplicate = await accept(CHANNEL, parsed.key, parsed.payload) is None
+        return json_response({"accepted": True, "duplicate": duplicate}, status=202)
+
+    return web.post(path, receive)
