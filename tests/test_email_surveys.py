@@ -251,3 +251,71 @@ async def test_the_survey_email_in_a_browser(tmp_path: Path):
             await screenshot(phone, str(shots / "email-survey-phone.png"))
         finally:
             await browser.close()
+
+
+async def test_customers_import_through_the_api(start_app: AppFactory, database: Database):
+    from tests.api_client import make_token, open_api
+
+    app = await start_app(telegram_mode=None, scheduler={"enabled": False})
+    api = await open_api(app)
+    admin = await make_token(database, "crm", "admin")
+    agent = await make_token(database, "desk", "agent")
+    path = "/api/v1/customers/import"
+    status, body = await api.call("POST", path, agent, json={"csv": _csv(2)})
+    assert status == 403
+    status, body = await api.call("POST", path, admin, json={"csv": _csv(2)})
+    assert status == 200 and (body["created"], body["updated"], body["may_be_emailed"]) == (3, 0, 2)
+    bad = _csv(1) + "Кто-то,not-an-address,ru,,,yes\n"
+    status, body = await api.call("POST", path, admin, json={"csv": bad})
+    assert status == 422 and "line 4: not an email address" in body["error"]
+    status, body = await api.call("POST", path, admin, json={"csv": bad, "skip_bad": True})
+    assert status == 200 and body["updated"] == 2 and body["skipped"][0]["line"] == 4
+    status, _ = await api.call("POST", path, admin, json={"csv": "name\nАнна\n"})
+    assert status == 422  # no email column
+
+
+@pytest.mark.skipif(
+    not shutil.which(CHROMIUM),
+    reason=f"!!! no chromium at {CHROMIUM}: `make test` installs Debian's package !!!",
+)
+async def test_customers_import_on_the_console(
+    start_app: AppFactory, database: Database, tmp_path: Path
+):
+    from playwright.async_api import async_playwright
+
+    from tests.staff import PASSWORD, add_staff, code_for
+
+    app = await start_app(
+        telegram_mode=None, scheduler={"enabled": False}, clock=lambda: datetime.now(UTC)
+    )
+    await add_staff(database, "boss", "admin")
+    shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
+    async with browser_turn(), async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(locale="ru-RU", viewport={"width": 390, "height": 900})
+            await page.goto(app.url + "/admin/people")
+            await page.fill("#login", "boss")
+            await page.fill("#password", PASSWORD)
+            await page.fill("#code", code_for("boss"))
+            await page.click("button[type=submit]")
+            await page.wait_for_url(re.compile(r"/admin/people$"))
+            form = page.locator("#import")
+            await form.locator("textarea").fill(_csv(1) + "Кто-то,not-an-address,ru,,,yes\n")
+            await form.get_by_role("button").click()
+            await page.wait_for_url(re.compile(r"error="))
+            assert "line 4: not an email address" in await page.inner_text(".flash")
+            await form.locator("textarea").fill(_csv(3))
+            await form.get_by_role("button").click()
+            await page.wait_for_url(re.compile(r"done="))
+            flash = await page.inner_text(".flash")
+            assert "4 customers added, 0 updated, 0 rows skipped; 3 may be emailed" in flash
+            await form.scroll_into_view_if_needed()
+            await screenshot(page, str(shots / "admin-import-phone.png"))
+        finally:
+            await browser.close()
+    async with create_session_pool(database.engine)() as session:
+        emails = await session.execute(
+            select(func.count()).where(ChannelIdentity.channel == "email")
+        )
+        assert emails.scalar_one() == 4

@@ -211,6 +211,27 @@ class Erased(Model):
     erased: dict[str, int] = Field(description="Rows deleted or blanked, by kind")
 
 
+class CustomerImport(Model):
+    csv: str = Field(
+        max_length=8_000_000,
+        description="A CSV file with a header line: name, email, language, tags, timezone, "
+        "consent (any order; email required)",
+    )
+    skip_bad: bool = Field(default=False, description="Import the good rows despite bad ones")
+
+
+class BadRow(Model):
+    line: int
+    reason: str
+
+
+class ImportReport(Model):
+    created: int
+    updated: int
+    skipped: list[BadRow] = Field(description="Bad rows left out (only with skip_bad)")
+    may_be_emailed: int = Field(description="Imported rows with consent to email surveys")
+
+
 def _iso_date(value: object) -> object:
     """Only YYYY-MM-DD: pydantic would also take "0" as 1970-01-01."""
     if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):

@@ -1,6 +1,7 @@
-"""The console's people: staff accounts for the web inbox (add, disable) and API tokens
-(create, shown once; revoke, refused at once). The same rules as `otklik staff` and
-`otklik token`; every change goes in the audit log."""
+"""The console's people: staff accounts for the web inbox (add, disable), API tokens
+(create, shown once; revoke, refused at once) and customers imported from CSV. The same rules
+as `otklik staff`, `otklik token` and `otklik customers import`; every change goes in the
+audit log."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core import customer_import
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, see_other, signed_in_only
-from bot.web.keys import SESSION_POOL
+from bot.web.keys import SESSION_POOL, SETTINGS
 from bot.web.passwords import LOGIN, hash_password, password_problem
 from storage.models import ApiToken, StaffAccount, utcnow
 from storage.repositories.api import TOKEN_NAME, AuditLog, TokenRepository
@@ -117,7 +119,30 @@ async def _revoke_token(request: web.Request, signed: auth.Signed) -> web.Stream
     raise _back(done=f"token {name} revoked")
 
 
+async def _import_customers(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    """Customers pasted as CSV, as `otklik customers import`: every bad row is named by its
+    line, and nothing is imported while there are any unless the box is ticked."""
+    form = await request.post()
+    rows, bad = customer_import.parse(
+        str(form.get("csv", "")), request.app[SETTINGS].bot.default_language
+    )
+    if bad and not (form.get("skip_bad") and rows):
+        listed = "; ".join(f"line {row.line}: {row.reason}" for row in bad[:5])
+        more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise _back(error=f"{len(bad)} bad rows, nothing imported: {listed}{more}")
+    async with request.app[SESSION_POOL]() as session, session.begin():
+        result = await customer_import.apply(session, rows)
+        detail = {"created": result.created, "updated": result.updated, "bad": len(bad)}
+        AuditLog(session).add(f"staff:{signed.login}", "customer.import", "csv", detail)
+    consented = sum(row.consent for row in rows)
+    raise _back(
+        done=f"{result.created} customers added, {result.updated} updated, {len(bad)} rows "
+        f"skipped; {consented} may be emailed surveys"
+    )
+
+
 routes.get("/admin/people")(signed_in_only(_people, role="admin"))
+routes.post("/admin/people/customers")(signed_in_only(_import_customers, role="admin"))
 routes.post("/admin/people/accounts")(signed_in_only(_add_account, role="admin"))
 routes.post("/admin/people/accounts/{account_id}/disable")(
     signed_in_only(_disable_account, role="admin")
