@@ -5,28 +5,25 @@ requests per second and p95 under concurrent clients, beside /healthz in the sam
 
 The SMTP server (aiosmtpd's Sink) and the bot (`otklik run`) are processes of their own; the
 campaign sender runs in this one, on SQLite in a temporary directory, with the real
-CampaignSender, EmailSender and SMTP pool. `python bench/email.py --help` for the options.
+CampaignSender, EmailSender and SMTP pool. `python bench/email_surveys.py --help` for the
+options. (Not `bench/email.py`: run as a script, a file of that name here stands in for the
+standard library's `email` package, for every benchmark in this folder.)
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import os
+import statistics
 import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on the path, where this file would stand in
-# for the standard library's `email` package: the folder goes before anything imports it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from datetime import UTC, datetime, timedelta  # noqa: E402
-
-import aiohttp  # noqa: E402
-import aiosmtplib  # noqa: E402
+import aiohttp
+import aiosmtplib
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
