@@ -122,6 +122,7 @@ OPERATIONS = [
         schemas.ImportReport,
         roles=("admin",),
         body=schemas.CustomerImport,
+        errors=(400, 413),
         max_body=8 * 1024 * 1024,
     ),
     Operation(

@@ -162,16 +162,27 @@ def _score_of(page: SurveyPage, raw: str | None) -> int | None:
     return value if value in {v for v, _ in page.scale()} else None
 
 
-async def show(request: web.Request) -> web.Response:
-    """The question. A score in the query (an email's score link) is shown chosen, never
-    recorded; a delivery's page notes which link was opened (scanners open them all)."""
+async def _answerable(
+    request: web.Request,
+) -> tuple[LinkSigner, LinkToken, SurveyPage, str] | web.Response:
+    """As `_opened`, with the page's language, and a 410 page once the survey has closed."""
     opened = await _opened(request)
     if isinstance(opened, web.Response):
         return opened
-    signer, _token, page = opened
+    signer, token, page = opened
     language = _language(request, page)
     if page.closed:
         return _render(request, 410, language, "problem", message=pick(CLOSED, language))
+    return signer, token, page, language
+
+
+async def show(request: web.Request) -> web.Response:
+    """The question. A score in the query (an email's score link) is shown chosen, never
+    recorded; a delivery's page notes which link was opened (scanners open them all)."""
+    found = await _answerable(request)
+    if isinstance(found, web.Response):
+        return found
+    signer, _token, page, language = found
     chosen = _score_of(page, request.query.get("score"))
     now = request.app[CLOCK]()
     if page.delivery is not None:
@@ -195,13 +206,10 @@ async def show(request: web.Request) -> web.Response:
 
 async def answer(request: web.Request) -> web.StreamResponse:
     """Record the score (the last one wins), then on to the follow-up."""
-    opened = await _opened(request)
-    if isinstance(opened, web.Response):
-        return opened
-    signer, token, page = opened
-    language = _language(request, page)
-    if page.closed:
-        return _render(request, 410, language, "problem", message=pick(CLOSED, language))
+    found = await _answerable(request)
+    if isinstance(found, web.Response):
+        return found
+    signer, token, page, language = found
     data = await request.post()
     now = request.app[CLOCK]()
     form = signer.read(str(data.get("form", "")), now, "f")

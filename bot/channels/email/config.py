@@ -13,10 +13,12 @@ _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 
 
 @dataclass(frozen=True)
-class SmtpServer:
+class MailServer:
+    """An SMTP or IMAP server: where, whether with TLS from the start, and the login."""
+
     host: str
     port: int
-    tls: bool  # implicit TLS (smtps://); else STARTTLS when the server offers it
+    tls: bool  # implicit TLS (smtps://, imaps://); else STARTTLS when the server offers it
     username: str
     password: str
 
@@ -61,28 +63,11 @@ class EmailConfig:
     def enabled(self) -> bool:
         return bool(self.smtp_url)
 
-    def server(self) -> SmtpServer:
-        parts = urlsplit(self.smtp_url)
-        tls = parts.scheme == "smtps"
-        return SmtpServer(
-            host=parts.hostname or "",
-            port=parts.port or (465 if tls else 587),
-            tls=tls,
-            username=self.smtp_username or unquote(parts.username or ""),
-            password=self.smtp_password or unquote(parts.password or ""),
-        )
+    def server(self) -> MailServer:
+        return _server(self.smtp_url, "smtps", 465, 587, self.smtp_username, self.smtp_password)
 
-    def imap_server(self) -> SmtpServer:
-        """The IMAP server, in the same shape as the SMTP one (host, port, TLS, login)."""
-        parts = urlsplit(self.imap_url)
-        tls = parts.scheme == "imaps"
-        return SmtpServer(
-            host=parts.hostname or "",
-            port=parts.port or (993 if tls else 143),
-            tls=tls,
-            username=self.imap_username or unquote(parts.username or ""),
-            password=self.imap_password or unquote(parts.password or ""),
-        )
+    def imap_server(self) -> MailServer:
+        return _server(self.imap_url, "imaps", 993, 143, self.imap_username, self.imap_password)
 
     def problems(self) -> Iterator[str]:
         if not self.enabled:
@@ -106,3 +91,18 @@ class EmailConfig:
         dkim = (self.dkim_selector, self.dkim_domain, self.dkim_key_file)
         if any(dkim) and not all(dkim):
             yield f"{where}: dkim_selector, dkim_domain and dkim_key_file go together"
+
+
+def _server(
+    url: str, tls_scheme: str, tls_port: int, plain_port: int, username: str, password: str
+) -> MailServer:
+    """A server from its URL; the keys' login, else the URL's (percent-decoded)."""
+    parts = urlsplit(url)
+    tls = parts.scheme == tls_scheme
+    return MailServer(
+        host=parts.hostname or "",
+        port=parts.port or (tls_port if tls else plain_port),
+        tls=tls,
+        username=username or unquote(parts.username or ""),
+        password=password or unquote(parts.password or ""),
+    )

@@ -8,11 +8,11 @@ import contextlib
 
 import aiosmtplib
 
-from bot.channels.email.config import SmtpServer
+from bot.channels.email.config import MailServer
 
 
 class SmtpPool:
-    def __init__(self, server: SmtpServer, size: int, timeout: float) -> None:
+    def __init__(self, server: MailServer, size: int, timeout: float) -> None:
         self._server = server
         self._timeout = timeout
         self._slots = asyncio.Semaphore(size)
