@@ -56,9 +56,9 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server(refuse: set[str] | None = None) -> Iterator[Mailbox]:
+def smtp_server(refuse: set[str] | None = None, port: int | None = None) -> Iterator[Mailbox]:
     mailbox = Mailbox(refuse={a.lower() for a in refuse or set()})
-    mailbox.port = free_port()
+    mailbox.port = port or free_port()
     controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
     controller.start()
     try:

@@ -319,3 +319,54 @@ async def test_customers_import_on_the_console(
             select(func.count()).where(ChannelIdentity.channel == "email")
         )
         assert emails.scalar_one() == 4
+
+
+async def test_the_mail_server_down_then_back(
+    start_app: AppFactory, database: Database, tmp_path: Path
+):
+    """Nothing listens where the SMTP server should be: the emails wait, with the reason, and
+    go out once it answers; nobody is marked unreachable for the server's outage."""
+    from tests.conftest import free_port
+
+    csv = tmp_path / "two.csv"
+    csv.write_text(_csv(2), encoding="utf-8")
+    assert (await _otklik(database, tmp_path, "customers", "import", str(csv))).returncode == 0
+    port = free_port()
+    clock = Clock()
+    app = await start_app(
+        telegram_mode=None,
+        scheduler={"enabled": False},
+        clock=clock,
+        email={
+            "smtp_url": f"smtp://127.0.0.1:{port}",
+            "from_address": "surveys@shop.example",
+            "support_address": "support@shop.example",
+            "timeout_seconds": 5,
+        },
+    )
+    async with create_session_pool(database.engine)() as session, session.begin():
+        await service.create_survey(session, "nps", "nps", False, "{}")
+        await service.create_campaign(
+            session, name="NPS", survey_name="nps", run_at=START, audience='{"channel": "email"}'
+        )
+    assert await launch_campaigns(app.services) == 2
+    await app.services.campaigns.run_until_idle()
+    async with create_session_pool(database.engine)() as session:
+        rows = (await session.execute(select(Delivery.status, Delivery.error))).all()
+        unreachable = await session.execute(
+            select(func.count()).where(Customer.unreachable.is_(True))
+        )
+        assert unreachable.scalar_one() == 0
+    assert [(status, error) for status, error in rows] == [
+        ("queued", "mail server unreachable: SMTPConnectError"),
+    ] * 2
+    with smtp_server(port=port) as mailbox:
+        clock.now = START + timedelta(minutes=5)  # past the retry's back-off
+        await app.services.campaigns.run_until_idle()
+        assert sorted(str(m["To"]) for m in mailbox.messages) == [
+            "client0@example.org",
+            "client1@example.org",
+        ]
+    async with create_session_pool(database.engine)() as session:
+        statuses = (await session.execute(select(Delivery.status))).scalars().all()
+        assert statuses == ["sent", "sent"]
