@@ -241,8 +241,8 @@ def _field(data: Any, name: str) -> str | None:
 
 async def _step(
     request: web.Request, r: str | None
-) -> tuple[SurveyPage, int, str, str] | web.Response:
-    """The comment step's page, answer id and score, from the link and its `r` token."""
+) -> tuple[SurveyPage, SurveyResponse, str, str] | web.Response:
+    """The comment step's page and answer (read once), from the link and its `r` token."""
     opened = await _opened(request)
     if isinstance(opened, web.Response):
         return opened
@@ -255,14 +255,16 @@ async def _step(
         response = await session.get(SurveyResponse, step.ids[0])
     if response is None or response.survey_id != page.survey.id or response.score is None:
         return _say(request, 404, language, "survey_bad_link")
-    return page, response.score, language, r or ""
+    return page, response, language, r or ""
 
 
 async def comment_page(request: web.Request) -> web.Response:
     found = await _step(request, request.query.get("r"))
     if isinstance(found, web.Response):
         return found
-    page, score, language, r = found
+    page, response, language, r = found
+    assert response.score is not None
+    score = response.score
     return _render(
         request,
         200,
@@ -282,13 +284,10 @@ async def comment(request: web.Request) -> web.StreamResponse:
     found = await _step(request, _field(data, "r"))
     if isinstance(found, web.Response):
         return found
-    page, _score, language, r = found
+    page, response, language, _r = found
     text = _field(data, "comment") or ""
-    signer = await request.app[LINK_PAGES].signer(request.app)
-    step = signer.read(r, request.app[CLOCK](), "r")
-    assert step is not None
     async with request.app[SESSION_POOL]() as session, session.begin():
-        taken = await record_comment(session, page, step.ids[0], text, request.app[CLOCK]())
+        taken = await record_comment(session, page, response.id, text, request.app[CLOCK]())
     if not taken:
         return _render(
             request, 409, language, "problem", message=t("survey_comment_done", language)
