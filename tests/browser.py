@@ -7,12 +7,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 LOCK = Path(tempfile.gettempdir()) / "otklik-tests-browser.lock"
+CHROMIUM = os.environ.get("OTKLIK_CHROMIUM", "/usr/bin/chromium")
+# The date guard run of `make test` leaves the browser to the SQLite and PostgreSQL runs: the
+# pages render on the server, whose clock the moved-clock run checks through plain HTTP tests.
+needs_chromium = pytest.mark.skipif(
+    os.environ.get("OTKLIK_TEST_BROWSER") == "0" or not shutil.which(CHROMIUM),
+    reason=f"!!! no chromium at {CHROMIUM} (`make test` installs Debian's package), or "
+    "OTKLIK_TEST_BROWSER=0 (the date guard run): the browser tests are SKIPPED here !!!",
+)
 
 
 @contextlib.asynccontextmanager

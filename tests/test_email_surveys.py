@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from subprocess import CompletedProcess
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.app import launch_campaigns
@@ -24,11 +22,10 @@ from bot.channels.email.render import Envelope, SurveyLinks, render
 from storage.db import create_session_pool
 from storage.models import ChannelIdentity, Customer, Delivery, SurveyResponse
 from storage.repositories.reports import ReportFilter, flagged_count, score_counts
-from tests.browser import browser_turn, screenshot
+from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.smtp_server import smtp_server
 from tests.test_survey_links import FORM, STEP
-from tests.test_web_console import CHROMIUM
 
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 13:00 in Moscow: not quiet
 LINK = re.compile(r'href="(http://127\.0\.0\.1:\d+/s/d\.[^"?]+)\?score=(\d+)"')
@@ -218,10 +215,7 @@ async def test_bad_rows_are_reported_by_line_and_nothing_is_imported(
     assert missing.returncode == 2 and "cannot read" in missing.stderr
 
 
-@pytest.mark.skipif(
-    not shutil.which(CHROMIUM),
-    reason=f"!!! no chromium at {CHROMIUM}: `make test` installs Debian's package !!!",
-)
+@needs_chromium
 async def test_the_survey_email_in_a_browser(tmp_path: Path):
     """The HTML part as a mail app shows it: the question, eleven score links that fit a
     phone, the way out."""
@@ -274,10 +268,7 @@ async def test_customers_import_through_the_api(start_app: AppFactory, database:
     assert status == 422  # no email column
 
 
-@pytest.mark.skipif(
-    not shutil.which(CHROMIUM),
-    reason=f"!!! no chromium at {CHROMIUM}: `make test` installs Debian's package !!!",
-)
+@needs_chromium
 async def test_customers_import_on_the_console(
     start_app: AppFactory, database: Database, tmp_path: Path
 ):

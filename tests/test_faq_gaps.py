@@ -18,11 +18,11 @@ from sqlalchemy import select
 from bot.core.understanding.gaps import find_gaps, group_by_words
 from storage.db import create_session_pool
 from storage.models import FaqEntry, FaqMiss
-from tests.browser import browser_turn, screenshot
+from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
 from tests.staff import browser_session, code_for
-from tests.test_web_console import CHROMIUM, PASSWORD, needs_chromium
+from tests.test_web_console import PASSWORD
 
 
 async def _say(fake_tg: FakeTelegram, app: RunningApp, chat: int, text: str) -> str:

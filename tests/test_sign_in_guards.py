@@ -16,10 +16,9 @@ import pyotp
 from sqlalchemy import select
 
 from storage.models import AuditEntry
-from tests.browser import browser_turn, screenshot
+from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.staff import PASSWORD, SECRET, add_staff, browser_session, code_for
-from tests.test_web_console import CHROMIUM, needs_chromium
 
 
 async def _sign_in(

@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-import pytest
 from sqlalchemy import func, select
 
 from bot.campaigns import service
@@ -22,9 +20,8 @@ from bot.links.tokens import LinkSigner
 from storage.db import create_session_pool
 from storage.models import Campaign, Customer, Delivery, SurveyResponse
 from storage.repositories.reports import ReportFilter, flagged_count, score_counts
-from tests.browser import browser_turn, screenshot
+from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
-from tests.test_web_console import CHROMIUM
 
 
 class Clock:
@@ -256,10 +253,7 @@ async def test_the_survey_link_command(tmp_path: Path, database: Database):
     assert done.returncode == 0 and "/s/c." in done.stdout
 
 
-@pytest.mark.skipif(
-    not shutil.which(CHROMIUM),
-    reason=f"!!! no chromium at {CHROMIUM}: `make test` installs Debian's package !!!",
-)
+@needs_chromium
 async def test_the_page_in_a_browser_with_and_without_script(
     start_app: AppFactory, database: Database, tmp_path: Path
 ):

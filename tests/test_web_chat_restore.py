@@ -20,9 +20,8 @@ from storage.db import create_session_pool
 from storage.models import Campaign, Delivery, OutboxMessage
 from storage.repositories.customers import CustomerRepository
 from tests.api_client import make_token
-from tests.browser import browser_turn, screenshot
+from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp
-from tests.test_web_console import CHROMIUM, needs_chromium
 
 VISITOR = "visitor-restore-1"
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

@@ -9,12 +9,10 @@ import asyncio
 import os
 import random
 import re
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-import pytest
 from sqlalchemy import select
 
 from storage.db import create_session_pool
@@ -23,17 +21,12 @@ from storage.repositories.api import TokenRepository
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.reports import add_response
 from tests.api_client import make_token
-from tests.browser import browser_turn, screenshot
+from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
 from tests.staff import PASSWORD, add_staff, browser_session, code_for
 
-CHROMIUM = os.environ.get("OTKLIK_CHROMIUM", "/usr/bin/chromium")
 CUSTOMERS = 40
-needs_chromium = pytest.mark.skipif(
-    not shutil.which(CHROMIUM),
-    reason=f"!!! no chromium at {CHROMIUM}: `make test` installs Debian's package !!!",
-)
 
 
 async def _staff(database: Database, login: str, role: str) -> None:

@@ -7,12 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import pytest
 from sqlalchemy import func, select
 
 from bot.web.passwords import hash_password
@@ -22,14 +20,13 @@ from storage.repositories.customers import CustomerRepository
 from storage.repositories.staff_accounts import AccountRepository
 from storage.repositories.tickets import CannedRepository
 from tests.api_client import make_token
-from tests.browser import browser_turn, screenshot
+from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
 from tests.staff import add_staff, browser_session, code_for
 
 STAFF_CHAT = -100888
 CUSTOMER = 4242
-CHROMIUM = os.environ.get("OTKLIK_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "correct horse battery"
 
 
@@ -131,10 +128,7 @@ async def test_sign_in_attempts_are_limited(start_app: AppFactory, faq_loaded: D
         assert await _sign_in(http, app) == 429  # even the right password waits
 
 
-@pytest.mark.skipif(
-    not shutil.which(CHROMIUM),
-    reason=f"!!! no chromium at {CHROMIUM}: `make test` installs Debian's package !!!",
-)
+@needs_chromium
 async def test_a_staff_member_answers_a_telegram_customer_in_the_browser(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database, tmp_path: Path
 ):
@@ -240,10 +234,7 @@ async def test_the_console_is_for_admins_and_edits_cannot_overwrite_unseen(
             assert "Бесплатно" in await resp.text()
 
 
-@pytest.mark.skipif(
-    not shutil.which(CHROMIUM),
-    reason=f"!!! no chromium at {CHROMIUM}: `make test` installs Debian's package !!!",
-)
+@needs_chromium
 async def test_an_admin_edits_an_faq_answer_and_the_web_chat_says_it(
     start_app: AppFactory, faq_loaded: Database, tmp_path: Path
 ):
