@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
-from bot.reports import rows_for  # noqa: E402
+from bot.reports.surveys import rows_for  # noqa: E402
 from storage import migrate  # noqa: E402
 from storage.db import create_engine, create_session_pool  # noqa: E402
 from storage.models import SurveyResponse, SurveyScoreDay  # noqa: E402

@@ -40,7 +40,7 @@ from bot.core.understanding.semantic import load_embedder
 from bot.database import engine_for
 from bot.links import pages as links
 from bot.metrics import Metrics
-from bot.monthly_report import send_monthly_report
+from bot.reports.monthly import send_monthly_report
 from bot.scheduler import create_scheduler
 from bot.startup_claims import claim_sqlite_file, listen_socket
 from bot.status import StatusBoard, writes_part
@@ -278,7 +278,7 @@ async def prune_expired(services: Services) -> dict[str, int]:
 
 
 async def monthly_report(services: Services) -> bool:
-    """Hourly check; the report for last month goes out once (see bot.monthly_report)."""
+    """Hourly check; the report for last month goes out once (see bot.reports.monthly)."""
     settings = services.settings
     if not (settings.reports.monthly and settings.telegram.enabled):
         return False

@@ -286,6 +286,12 @@ class CampaignsConfig:
 class ReportsConfig:
     # Send last month's report (text and chart) to admin_ids early each month.
     monthly: bool = True
+    # A customer active in a month and silent in the next churn_months months has churned.
+    churn_months: int = 1
+
+    def problems(self) -> Iterator[str]:
+        if not 1 <= self.churn_months <= 12:
+            yield "[reports] churn_months: from 1 to 12"
 
 
 @dataclass(frozen=True)
@@ -626,6 +632,7 @@ def _check_semantics(settings: Settings) -> None:
         settings.hours,
         settings.links,
         settings.email,
+        settings.reports,
     )
     for section in sections:
         for problem in section.problems():

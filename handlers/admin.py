@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.campaigns import service
 from bot.campaigns.audience import describe_skips, skipped_of
 from bot.campaigns.progress import progress
-from bot.charts import trend_png
 from bot.core.buttons import ButtonData, Id32, OneOf, decode
 from bot.core.conversation import Conversation
 from bot.core.delivery.outbox import ReplyBuffer
@@ -28,7 +27,8 @@ from bot.core.texts import has, t
 from bot.core.understanding.gaps import find_gaps
 from bot.core.understanding.language import from_language_code
 from bot.core.untrusted import parse_id
-from bot.reports import render, rows_for
+from bot.reports.charts import trend_png
+from bot.reports.surveys import render, rows_for
 from handlers.translate import CHANNEL
 from storage.db import short_statements
 from storage.models import Campaign, Survey

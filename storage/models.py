@@ -86,6 +86,21 @@ class Customer(Base):
     # Set when this customer turned out to be another one (linked or merged by staff): the
     # row stays, with nothing left on it, so the merge can be read and undone by hand.
     merged_into: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The UTC month ("2026-11") this customer last wrote in: a change adds their row to
+    # customer_months, once a month, not once a message.
+    active_month: Mapped[str | None] = mapped_column(String(7), nullable=True)
+
+
+class CustomerMonth(Base):
+    """A month (UTC) in which a customer wrote to us: what activity, churn and cohorts are
+    counted from, without reading every message."""
+
+    __tablename__ = "customer_months"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[str] = mapped_column(String(7), primary_key=True, index=True)
 
 
 class LinkCode(Base):
@@ -363,6 +378,34 @@ class TicketMessage(Base):
     attachment_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)
     attachment_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class FileBlob(Base):
+    """A file's bytes, stored once by its SHA-256 however often it arrives (a redelivered
+    email, the same logo in every signature)."""
+
+    __tablename__ = "file_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class TicketFile(Base):
+    """A file a customer sent with a ticket message (an email's attachments), under the name
+    it came with."""
+
+    __tablename__ = "ticket_files"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("ticket_messages.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(128))
+    content_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(ForeignKey("file_blobs.sha256"), index=True)
 
 
 class RoutingRule(Base):

@@ -195,20 +195,24 @@ _CLI_TURN = threading.Lock()
 
 
 def run_otklik(
-    database: Database, *args: str, cwd: Path, stdin: str | None = None
+    database: Database,
+    *args: str,
+    cwd: Path,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`otklik ARGS` on the test's database (`stdin`: what is typed), run in this process: the
     same parsing, config, output and exit codes as the installed command, without paying for a
     new interpreter each time. What only a real process shows (a closed pipe, signals, the
     entry point) is tested with real processes in tests/test_cli.py. Call it from a thread
-    (`asyncio.to_thread`): the command runs its own event loop."""
-    env = cli_env(database, OTKLIK__LOGGING__LEVEL="WARNING")
+    (`asyncio.to_thread`): the command runs its own event loop. `env`: more settings."""
+    environ = cli_env(database, OTKLIK__LOGGING__LEVEL="WARNING", **(env or {}))
     out, err = io.StringIO(), io.StringIO()
     typed = io.StringIO(stdin or "")
     with _CLI_TURN, contextlib.chdir(cwd), redirect_stdout(out), redirect_stderr(err):
         saved_stdin, sys.stdin = sys.stdin, typed
         try:
-            code = cli_main(list(args), environ=env, set_up_logging=False)
+            code = cli_main(list(args), environ=environ, set_up_logging=False)
         except SystemExit as exc:  # argparse: --help, a bad argument
             code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
         finally:

@@ -5,6 +5,8 @@ sender's reply to that thread, auto-replies and bounces never join it or loop.""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import time
 from email.message import EmailMessage
 
@@ -12,10 +14,12 @@ from sqlalchemy import func, select
 
 from bot.core.delivery.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from storage.db import create_session_pool
-from storage.models import ChannelIdentity, Customer, Ticket, TicketMessage
+from storage.models import ChannelIdentity, Customer, FileBlob, Ticket, TicketMessage
+from tests.api_client import make_token
 from tests.conftest import AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
 from tests.smtp_server import Mailbox, smtp_server
+from tests.staff import PASSWORD, add_staff, browser_session
 
 STAFF_CHAT = -100123
 AGENT = 8
@@ -198,3 +202,99 @@ async def test_the_inbound_route_refuses_what_it_cannot_trust(
             assert resp.status == 401  # unsigned
         assert (await _post(app, b"this is not an email at all"))[0] == 400
         assert await _tickets(database) == []
+
+
+def _with_files(raw: bytes, *files: tuple[str, str, bytes]) -> bytes:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    for name, content_type, data in files:
+        main, sub = content_type.split("/")
+        message.add_attachment(data, maintype=main, subtype=sub, filename=name)
+    return message.as_bytes()
+
+
+async def test_attachments_are_kept_within_their_limit_and_given_to_staff_as_downloads(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    receipt = b"%PDF-1.4 receipt of order 1187 " * 20  # 640 bytes
+    trap = b"<script>alert(document.cookie)</script>"
+    video = b"\x00" * 3000  # over the 2 KB limit below
+    with smtp_server() as mailbox:
+        app = await start_app(
+            telegram={"staff_chat_id": STAFF_CHAT},
+            scheduler={"enabled": False},
+            email={
+                "smtp_url": mailbox.url,
+                "from_address": SUPPORT,
+                "support_address": SUPPORT,
+                "inbound_secret": SECRET,
+                "attachment_max_kb": 2,
+                "inbound_max_kb": 8,
+            },
+        )
+        raw = _with_files(
+            _mail("anna@example.org", "Broken parcel", "Photos attached.", "<f1@example.org>"),
+            ("чек 1187.pdf", "application/pdf", receipt),
+            ("page.html", "text/html", trap),
+            ("unboxing.mp4", "video/mp4", video),
+        )
+        assert (await _post(app, raw))[0] == 202
+        assert (await _post(app, raw))[1]["duplicate"] is True  # a redelivery stores nothing
+        await app.drain()
+        # Staff in the group see every file named, and which one was too large to keep.
+        (card,) = [t for t in _staff_texts(fake_tg) if "Photos attached." in t]
+        assert "чек 1187.pdf (1 KB)" in card and "unboxing.mp4 (3 KB, not kept: too large)" in card
+
+        async with create_session_pool(database.engine)() as session:
+            blobs = (await session.execute(select(func.count()).select_from(FileBlob))).scalar()
+            assert blobs == 2  # the receipt and the page, once each; never the video
+
+        token = await make_token(database, "agent-1", "agent")
+        headers = {"Authorization": f"Bearer {token}"}
+        async with app.http.get(app.url + "/api/v1/tickets/1", headers=headers) as resp:
+            detail = await resp.json()
+        files = [f for m in detail["messages"] for f in m["files"]]
+        assert [(f["name"], f["size"]) for f in files] == [
+            ("чек 1187.pdf", len(receipt)),
+            ("page.html", len(trap)),
+        ]
+        async with app.http.get(
+            app.url + files[0]["url"], params={"format": "raw"}, headers=headers
+        ) as resp:
+            assert resp.status == 200 and await resp.read() == receipt
+            assert (
+                "filename*=UTF-8''%D1%87%D0%B5%D0%BA%201187.pdf"
+                in resp.headers["Content-Disposition"]
+            )
+        async with app.http.get(app.url + "/api/v1/files/999", headers=headers) as resp:
+            assert resp.status == 404
+        async with app.http.get(app.url + files[1]["url"], params={"format": "raw"}) as resp:
+            assert resp.status == 401  # no token, no file
+
+        # In the web inbox: a download link; an HTML file is bytes, never a page of ours.
+        await add_staff(database, "anna", "agent")
+        async with browser_session() as http:
+            async with http.post(
+                app.url + "/inbox/login",
+                data={"login": "anna", "password": PASSWORD, "next": "/inbox"},
+                allow_redirects=False,
+            ) as resp:
+                assert resp.status == 303
+            async with http.get(app.url + "/inbox/tickets/1") as resp:
+                page = await resp.text()
+            assert f'href="/inbox/files/{files[1]["id"]}"' in page and "📎 page.html" in page
+            async with http.get(app.url + f"/inbox/files/{files[1]['id']}") as resp:
+                assert await resp.read() == trap
+                assert resp.headers["Content-Type"] == "application/octet-stream"
+                assert resp.headers["Content-Disposition"].startswith("attachment;")
+                assert resp.headers["X-Content-Type-Options"] == "nosniff"
+            async with http.get(app.url + "/inbox/files/999") as resp:
+                assert resp.status == 404
+
+        # The route's own limit: a message above inbound_max_kb is refused whole.
+        big = _with_files(
+            _mail("anna@example.org", "More", "More photos.", "<f2@example.org>"),
+            ("raw.bin", "application/octet-stream", b"\x01" * 9000),
+        )
+        status, body = await _post(app, big)
+        assert status == 413 and "8 KB" in str(body["error"])

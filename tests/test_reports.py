@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.core.scores import ces, csat, nps
-from bot.reports import rows_for
+from bot.reports.surveys import rows_for
 from storage import migrate
 from storage.db import create_session_pool
 from storage.models import SurveyResponse, SurveyScoreDay

@@ -175,7 +175,7 @@ def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResp
             return error(503, "database unavailable, try again")
         if isinstance(answer, web.StreamResponse):  # a CSV report, a YAML export
             return answer
-        response = json_response(answer.model_dump(mode="json"), status=op.status)
+        response = json_response(answer.model_dump(mode="json", by_alias=True), status=op.status)
         response.headers.update(call.headers)
         return response
 

@@ -11,10 +11,12 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from bot.api import schemas
-from bot.api.operations import Call, Operation
+from bot.api.operations import ApiError, Call, Operation
 from bot.core.understanding.gaps import find_gaps
-from bot.reports import rate_rows, render, rows_for
-from bot.web.keys import CONVERSATION, SESSION_POOL
+from bot.reports import manager
+from bot.reports import render as manager_render
+from bot.reports.surveys import rate_rows, render, rows_for
+from bot.web.keys import CLOCK, CONVERSATION, HOURS, SESSION_POOL, SETTINGS
 from storage.repositories.faq_gaps import SUGGESTED, UNANSWERED, UNHELPFUL, FaqGaps
 from storage.repositories.reports import ReportFilter, flagged_count, response_rates, score_counts
 
@@ -61,6 +63,61 @@ def _window(
     return since, until
 
 
+def _ask(kind: str, query: schemas.ManagerReportQuery) -> manager.ReportAsk:
+    if query.from_ and query.to and query.from_ > query.to:
+        raise ApiError(422, "query field 'from': after 'to'", "from")
+    return manager.ReportAsk(kind, query.from_, query.to, query.by, query.as_of)
+
+
+def _manager_report(kind: str) -> Callable[[Call], Awaitable[Any]]:
+    async def handler(call: Call) -> Any:
+        query: schemas.ManagerReportQuery = call.query
+        app = call.request.app
+        ask = _ask(kind, query)
+        async with app[SESSION_POOL]() as session:
+            found = await manager.build(
+                session, ask, app[HOURS], app[CLOCK](), app[SETTINGS].reports.churn_months
+            )
+        if query.format == "csv":
+            return _csv(manager_render.as_csv(manager_render.figure_rows(found)), kind)
+        return schemas.ManagerReport.model_validate(found)
+
+    handler.__name__ = f"report_{kind}"
+    return handler
+
+
+async def ticket_rows(call: Call) -> Any:
+    query: schemas.TicketRowsQuery = call.query
+    app = call.request.app
+    keep = manager.TicketFilter(
+        category=query.category,
+        channel=query.channel,
+        priority=query.priority,
+        rule=query.rule,
+        assignee=query.assignee,
+        period=query.period,
+        breached=query.breached,
+        reopened=query.reopened,
+        backlog=query.backlog,
+        previous=query.previous,
+    )
+    async with app[SESSION_POOL]() as session:
+        rows = await manager.ticket_rows(
+            session, _ask("tickets", query), app[HOURS], app[CLOCK](), keep
+        )
+    if query.format == "csv":
+        return _csv(manager_render.as_csv(rows), "tickets")
+    return schemas.TicketRows.model_validate({"tickets": rows})
+
+
+def _csv(text: str, name: str) -> web.Response:
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
 async def faq_gaps(call: Call) -> schemas.GapsReport:
     query: schemas.GapsQuery = call.query
     since, until = _window(query)
@@ -94,30 +151,67 @@ async def faq_gaps(call: Call) -> schemas.GapsReport:
     return schemas.GapsReport(misses=len(misses), groups=groups)
 
 
-OPERATIONS = [
-    Operation(
-        "GET",
-        f"/api/v1/reports/{metric}",
-        summary,
-        _report(metric),
-        MODELS[metric],
-        query=schemas.ReportQuery,
-        alternate="text/csv",
-    )
-    for metric, summary in (
-        ("nps", "NPS = 100·(P − D)/N with its 95 % margin of error, per period"),
-        ("csat", "CSAT: the share of 4 and 5, per period"),
-        ("ces", "CES: the mean and the share of 5-7, per period"),
-        ("response-rate", "Answered / delivered, per campaign"),
-    )
-] + [
-    Operation(
-        "GET",
-        "/api/v1/reports/faq-gaps",
-        "What customers asked that the FAQ did not answer, grouped by meaning",
-        faq_gaps,
-        schemas.GapsReport,
-        roles=("admin",),
-        query=schemas.GapsQuery,
-    )
-]
+OPERATIONS = (
+    [
+        Operation(
+            "GET",
+            f"/api/v1/reports/{metric}",
+            summary,
+            _report(metric),
+            MODELS[metric],
+            query=schemas.ReportQuery,
+            alternate="text/csv",
+        )
+        for metric, summary in (
+            ("nps", "NPS = 100·(P − D)/N with its 95 % margin of error, per period"),
+            ("csat", "CSAT: the share of 4 and 5, per period"),
+            ("ces", "CES: the mean and the share of 5-7, per period"),
+            ("response-rate", "Answered / delivered, per campaign"),
+        )
+    ]
+    + [
+        Operation(
+            "GET",
+            "/api/v1/reports/faq-gaps",
+            "What customers asked that the FAQ did not answer, grouped by meaning",
+            faq_gaps,
+            schemas.GapsReport,
+            roles=("admin",),
+            query=schemas.GapsQuery,
+        )
+    ]
+    + [
+        Operation(
+            "GET",
+            f"/api/v1/reports/{kind}",
+            summary,
+            _manager_report(kind),
+            schemas.ManagerReport,
+            query=schemas.ManagerReportQuery,
+            alternate="text/csv",
+        )
+        for kind, summary in (
+            (
+                "tickets",
+                "Ticket volume, first reply and resolution (wall clock and working hours), "
+                "targets, breaches, reopens, backlog and staff, beside the previous period",
+            ),
+            ("faq", "FAQ deflection, helpfulness per entry, entries followed by a ticket"),
+            (
+                "customers",
+                "Active, new and returning customers, churn, churned vs retained, cohorts",
+            ),
+        )
+    ]
+    + [
+        Operation(
+            "GET",
+            "/api/v1/reports/tickets/rows",
+            "The tickets behind a number of the ticket report, one row each (format=csv)",
+            ticket_rows,
+            schemas.TicketRows,
+            query=schemas.TicketRowsQuery,
+            alternate="text/csv",
+        )
+    ]
+)

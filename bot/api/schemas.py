@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -86,6 +86,18 @@ class TicketPage(Model):
     next_cursor: int | None = Field(description="Pass as cursor for the next page; null at the end")
 
 
+class TicketFile(Model):
+    id: int
+    name: str = Field(description="As the customer sent it")
+    content_type: str = Field(description="As the sender declared it; downloads are always bytes")
+    size: int
+    url: str = Field(description="The bytes: GET this path with format=raw")
+
+
+class TicketFileQuery(Model):
+    format: Literal["json", "raw"] = "json"
+
+
 class TicketMessage(Model):
     id: int
     kind: Literal["customer", "staff", "note", "system"]
@@ -93,6 +105,7 @@ class TicketMessage(Model):
     author: str
     text: str
     attachment_kind: str | None
+    files: list[TicketFile] = Field(default_factory=list, description="Files kept with it")
     created_at: datetime
 
 
@@ -416,3 +429,93 @@ class DeliveryList(Model):
 class Removed(Model):
     id: int
     removed: bool
+
+
+class ManagerReportQuery(Model):
+    from_: IsoDate | None = Field(
+        default=None, alias="from", description="First day, in [hours] timezone"
+    )
+    to: IsoDate | None = Field(default=None, description="Last day, inclusive")
+    by: Literal["day", "week", "month", "quarter", "year"] = Field(
+        default="week", description="The periods volumes are counted in"
+    )
+    as_of: IsoDate | None = Field(
+        default=None, description="tickets: the backlog at the end of this day"
+    )
+    format: Literal["json", "csv"] = Field(
+        default="json", description="csv: the figures, one per row"
+    )
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ReportWindow(Model):
+    from_: str = Field(alias="from")
+    to: str
+    zone: str
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ManagerReport(Model):
+    """A tickets, faq or customers report: README "Reports" defines each figure. Each figure
+    is {value, previous, change, change_percent}; lists hold one entry per key or period."""
+
+    report: Literal["tickets", "faq", "customers"]
+    window: ReportWindow
+    previous_window: ReportWindow
+    summary: dict[str, Any]
+    by_period: dict[str, Any] | None = None
+    by_category: list[dict[str, Any]] | None = None
+    by_channel: list[dict[str, Any]] | None = None
+    by_priority: list[dict[str, Any]] | None = None
+    by_rule: list[dict[str, Any]] | None = None
+    by_assignee: list[dict[str, Any]] | None = None
+    breaches: dict[str, Any] | None = None
+    backlog: dict[str, Any] | None = None
+    staff: list[dict[str, Any]] | None = None
+    entries: list[dict[str, Any]] | None = None
+    ending_in_ticket: list[dict[str, Any]] | None = None
+    unanswered_by_period: dict[str, Any] | None = None
+    churn_definition: str | None = None
+    months: list[dict[str, Any]] | None = None
+    churned_vs_retained: dict[str, Any] | None = None
+    cohorts: list[dict[str, Any]] | None = None
+
+
+class TicketRowsQuery(ManagerReportQuery):
+    category: str | None = Field(default=None, max_length=64)
+    channel: str | None = Field(default=None, max_length=32)
+    priority: str | None = Field(default=None, max_length=16)
+    rule: str | None = Field(default=None, max_length=64)
+    assignee: str | None = Field(default=None, max_length=128)
+    period: str | None = Field(default=None, max_length=10, description="A period label of by")
+    breached: bool | None = None
+    reopened: bool | None = None
+    backlog: bool = Field(default=False, description="The open tickets at the window's end")
+    previous: bool = Field(default=False, description="The window before")
+    format: Literal["json", "csv"] = Field(default="json", description="csv: one row per ticket")
+
+
+class TicketRowOut(Model):
+    ticket: int
+    customer: int
+    opened_at: str
+    status: str
+    category: str
+    channel: str
+    priority: str
+    rule: str
+    assignee: str
+    first_response_minutes: float | None
+    first_response_working_minutes: float | None
+    resolution_minutes: float | None
+    resolution_working_minutes: float | None
+    breached: bool
+    reopened: bool
+    csat: int | None
+    subject: str
+
+
+class TicketRows(Model):
+    tickets: list[TicketRowOut]

@@ -3,15 +3,19 @@ reply that reaches the customer on their channel through the outbox, an internal
 
 from __future__ import annotations
 
+from aiohttp import web
 from sqlalchemy import select
 
 from bot.api import schemas
 from bot.api.operations import ApiError, Call, Operation, expected_version
 from bot.core.delivery.outbox import ReplyBuffer
 from bot.core.tickets.service import STAFF, Effects, TicketRefused
+from bot.web.files import download
 from bot.web.keys import OUTBOX, SESSION_POOL, TICKETS
 from storage.models import Ticket
+from storage.models import TicketFile as TicketFileRow
 from storage.repositories.api import AuditLog
+from storage.repositories.files import file_with_bytes, files_of
 from storage.repositories.tickets import TicketRepository
 
 
@@ -108,15 +112,48 @@ async def show_ticket(call: Call) -> schemas.TicketDetail:
         ticket = await tickets.get(call.ids["ticket_id"])
         if ticket is None:
             raise ApiError(404, "no such ticket")
+        rows = await tickets.messages(ticket.id)
+        files = await files_of(session, [m.id for m in rows])
         messages = [
-            schemas.TicketMessage.model_validate(m, from_attributes=True)
-            for m in await tickets.messages(ticket.id)
+            schemas.TicketMessage(
+                id=m.id,
+                kind=m.kind,  # type: ignore[arg-type]
+                channel=m.channel,
+                author=m.author,
+                text=m.text,
+                attachment_kind=m.attachment_kind,
+                files=[_file(f) for f in files.get(m.id, [])],
+                created_at=m.created_at,
+            )
+            for m in rows
         ]
         summary = _summary(ticket).model_dump()
         call.headers["ETag"] = etag(ticket)
     return schemas.TicketDetail(
         **summary, csat_score=ticket.csat_score, csat_comment=ticket.csat_comment, messages=messages
     )
+
+
+def _file(row: TicketFileRow) -> schemas.TicketFile:
+    return schemas.TicketFile(
+        id=row.id,
+        name=row.name,
+        content_type=row.content_type,
+        size=row.size,
+        url=f"/api/v1/files/{row.id}",
+    )
+
+
+async def show_file(call: Call) -> schemas.TicketFile | web.Response:
+    query: schemas.TicketFileQuery = call.query
+    async with call.request.app[SESSION_POOL]() as session:
+        found = await file_with_bytes(session, call.ids["file_id"])
+    if found is None:
+        raise ApiError(404, "no such file")
+    row, _ticket_id, data = found
+    if query.format == "raw":
+        return download(row.name, data)
+    return _file(row)
 
 
 async def reply_to_ticket(call: Call) -> schemas.ReplyOut:
@@ -195,6 +232,16 @@ OPERATIONS = [
         show_ticket,
         schemas.TicketDetail,
         errors=(404,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/files/{file_id}",
+        "A file a customer sent with a ticket message (format=raw: its bytes, as a download)",
+        show_file,
+        schemas.TicketFile,
+        query=schemas.TicketFileQuery,
+        errors=(404,),
+        alternate="application/octet-stream",
     ),
     Operation(
         "PATCH",

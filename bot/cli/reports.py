@@ -1,4 +1,4 @@
-"""`otklik report nps|csat|ces`: survey metrics from SQL."""
+"""`otklik report nps|csat|ces|response-rate|tickets|faq|customers`: metrics from SQL."""
 
 from __future__ import annotations
 
@@ -10,30 +10,61 @@ from typing import Any
 from bot.cli.arguments import day
 from bot.cli.group import CommandGroup
 from bot.config import Settings
+from bot.core.hours import parse_schedule
 from bot.database import command_database
-from bot.reports import rate_rows, render, rows_for
+from bot.reports import manager, render
+from bot.reports.periods import PERIODS
+from bot.reports.surveys import rate_rows, rows_for
+from bot.reports.surveys import render as render_survey
+from storage.models import utcnow
 from storage.repositories.reports import ReportFilter, flagged_count, response_rates, score_counts
+
+SURVEYS = ("nps", "csat", "ces", "response-rate")
 
 
 def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     report = commands.add_parser(
         "report",
         parents=[common],
-        help="NPS, CSAT or CES with trend",
-        description="NPS = 100·(P − D)/N with its 95% margin of error (N < 30 is marked low "
-        "confidence); CSAT = share of 4-5; CES = mean and share of 5-7. Skipped questions are "
-        "not counted. response-rate = answered / delivered, per campaign.",
+        help="NPS, CSAT, CES; tickets, FAQ self-service, customers and churn",
+        description="Surveys: NPS = 100·(P − D)/N with its 95% margin of error (N < 30 is "
+        "marked low confidence); CSAT = share of 4-5; CES = mean and share of 5-7; "
+        "response-rate = answered / delivered, per campaign (days in UTC). "
+        "tickets: volume, first reply and resolution (median, p90, mean; wall clock and "
+        "working hours), within target, breaches, reopens, backlog by age, per staff member. "
+        "faq: deflection (an FAQ answer with no ticket within 24 h), helpfulness per entry. "
+        "customers: active, new, returning, churn ([reports] churn_months), cohorts. "
+        "Each of these beside the previous period of the same length, days in [hours] "
+        "timezone; by default the last 30 days (customers: the last six months). "
+        "README, Reports, defines every figure.",
     )
-    report.add_argument("metric", choices=["nps", "csat", "ces", "response-rate"])
-    report.add_argument("--from", dest="since", type=day, help="first day, YYYY-MM-DD (UTC)")
+    report.add_argument("metric", choices=[*SURVEYS, *manager.KINDS])
+    report.add_argument("--from", dest="since", type=day, help="first day, YYYY-MM-DD")
     report.add_argument("--to", dest="until", type=day, help="last day, inclusive")
-    report.add_argument("--campaign", type=int, help="only this campaign id")
-    report.add_argument("--channel", help="only this channel (telegram, webchat, ...)")
-    report.add_argument("--by", choices=["week", "month"], help="one row per period")
+    report.add_argument("--campaign", type=int, help="surveys: only this campaign id")
+    report.add_argument("--channel", help="only this channel (telegram, webchat, email, ...)")
+    report.add_argument(
+        "--by", choices=PERIODS, help="one row per period (surveys: week or month; default week)"
+    )
     report.add_argument("--format", choices=["text", "json", "csv"], default="text")
+    report.add_argument("--as-of", type=day, help="tickets: the backlog at the end of this day")
+    report.add_argument(
+        "--rows",
+        action="store_true",
+        help="tickets: one row per ticket instead of the figures (with --category, "
+        "--assignee, --channel, --breached to narrow them)",
+    )
+    report.add_argument("--category", help="with --rows: only this category")
+    report.add_argument("--assignee", help="with --rows: only this staff member")
+    report.add_argument("--breached", action="store_true", help="with --rows: only breaches")
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.metric in manager.KINDS:
+        return await _manager_report(settings, args)
+    if args.by not in (None, "week", "month"):
+        print(f"--by {args.by}: survey reports go by week or month", file=sys.stderr)
+        return 2
     report = ReportFilter(
         kind=args.metric,
         since=datetime.combine(args.since, time(), UTC) if args.since else None,
@@ -49,11 +80,58 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         else:
             rows = rows_for(args.metric, await score_counts(session, report))
             left_out = await flagged_count(session, report)
-    sys.stdout.write(render(args.metric, rows, args.format))
+    sys.stdout.write(render_survey(args.metric, rows, args.format))
     if args.metric != "response-rate" and left_out:
         # Beside the table, never in it: JSON and CSV stay what their readers parse.
         print(LEFT_OUT.format(count=left_out), file=sys.stderr if args.format != "text" else None)
     return 0
+
+
+async def _manager_report(settings: Settings, args: argparse.Namespace) -> int:
+    if args.rows and args.metric != "tickets":
+        print("--rows: only for the tickets report", file=sys.stderr)
+        return 2
+    if args.since and args.until and args.since > args.until:
+        print("--from is after --to", file=sys.stderr)
+        return 2
+    hours = parse_schedule(settings.hours)
+    ask = manager.ReportAsk(args.metric, args.since, args.until, args.by or "week", args.as_of)
+    now = utcnow()
+    async with command_database(settings.database) as pool, pool() as session:
+        if args.rows:
+            keep = manager.TicketFilter(
+                category=args.category,
+                channel=args.channel,
+                assignee=args.assignee,
+                breached=True if args.breached else None,
+            )
+            rows = await manager.ticket_rows(session, ask, hours, now, keep)
+            sys.stdout.write(
+                render.as_json({"tickets": rows})
+                if args.format == "json"
+                else render.as_csv(rows)
+                if args.format == "csv"
+                else "".join(_ticket_line(r) for r in rows) or "no tickets\n"
+            )
+            return 0
+        found = await manager.build(session, ask, hours, now, settings.reports.churn_months)
+    if args.format == "json":
+        sys.stdout.write(render.as_json(found))
+    elif args.format == "csv":
+        sys.stdout.write(render.as_csv(render.figure_rows(found)))
+    else:
+        sys.stdout.write(render.TEXT[args.metric](found))
+    return 0
+
+
+def _ticket_line(row: dict[str, Any]) -> str:
+    first = row["first_response_working_minutes"]
+    return (
+        f"#{row['ticket']:<6} {row['opened_at'][:16]}  {row['status']:8} {row['category'][:14]:14} "
+        f"{row['assignee'][:14] or '—':14} first reply "
+        f"{'—' if first is None else f'{first:g} min'}{'  LATE' if row['breached'] else ''}"
+        f"  {row['subject'][:40]}\n"
+    )
 
 
 LEFT_OUT = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +37,7 @@ from bot.core.buttons import (
 from bot.core.channel import cut
 from bot.core.hours import WorkingHours
 from bot.core.hours_text import asked_days, describe_days, describe_hours
-from bot.core.messages import Attachment, Button, InboundMessage, Reply
+from bot.core.messages import Attachment, Button, InboundMessage, KeptFile, Reply
 from bot.core.survey_hooks import SURVEY_COMMENT, SurveyHooks
 from bot.core.texts import channel_word, t
 from bot.core.tickets.linking import CODE_TTL, Linking, LinkOutcome, formatted
@@ -75,6 +75,7 @@ class _Turn:
     inbound: dict[str, Any] | None
     inbound_row_id: int | None = None
     attachment: Attachment | None = None
+    files: tuple[KeptFile, ...] = ()
     replies: list[Reply] = field(default_factory=list)
     effects: Effects = field(default_factory=Effects)
 
@@ -167,6 +168,10 @@ class Conversation:
             customer.last_channel = message.channel
         if customer.unreachable or customer.blocked_channels:
             wrote_on(customer, message.channel)
+        month = f"{self._clock().astimezone(UTC):%Y-%m}"
+        if customer.active_month != month:
+            customer.active_month = month
+            await customers.active_in(customer.id, month)
         if display_name and customer.display_name != display_name:
             customer.display_name = display_name
         stored_text = message.text[: self._max_chars]
@@ -180,6 +185,7 @@ class Conversation:
             customer.language,
             inbound,
             attachment=message.attachment,
+            files=message.files,
         )
         if message.thread is not None:
             await self._on_thread(turn, message.text, message.thread)
@@ -505,7 +511,7 @@ class Conversation:
         thread names when that is this customer's and still open, else their open ticket,
         else opens one. A reply in a thread is not acknowledged: the customer sees the ticket
         was opened once, not every message arriving."""
-        if not text.strip() and turn.attachment is None:
+        if not text.strip() and turn.attachment is None and not turn.files:
             return
         named = await TicketRepository(turn.session).get(thread) if thread else None
         if named is not None and (
@@ -519,7 +525,7 @@ class Conversation:
             await self._open_ticket(turn, text)
             return
         _reply, effects = await self._tickets.customer_message(
-            turn.session, ticket, turn.customer, text, turn.attachment
+            turn.session, ticket, turn.customer, text, turn.attachment, turn.files
         )
         turn.effects.posts.extend(effects.posts)
 
@@ -529,11 +535,17 @@ class Conversation:
         if existing is not None:
             # One open ticket per customer: a second complaint joins the first.
             reply, effects = await self._tickets.customer_message(
-                turn.session, existing, turn.customer, text, turn.attachment
+                turn.session, existing, turn.customer, text, turn.attachment, turn.files
             )
         else:
             _, reply, effects = await self._tickets.open(
-                turn.session, turn.customer, turn.channel, turn.language, text, turn.attachment
+                turn.session,
+                turn.customer,
+                turn.channel,
+                turn.language,
+                text,
+                turn.attachment,
+                turn.files,
             )
         turn.effects.posts.extend(effects.posts)
         await self._say(turn, reply)

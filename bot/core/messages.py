@@ -20,6 +20,17 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class KeptFile:
+    """A file the channel stored itself (an email's attachment, in `file_blobs` by its
+    SHA-256): what a ticket message lists under the name it came with."""
+
+    name: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """A customer's text or button press, with nothing channel-specific left in it."""
 
@@ -31,6 +42,7 @@ class InboundMessage:
     language_code: str | None = None
     command: str | None = None  # "start", "hours", "menu", ... without the slash
     attachment: Attachment | None = None
+    files: tuple[KeptFile, ...] = ()
     edited: bool = False  # a correction of a message sent earlier, where the channel has edits
     # From a channel that threads (email): always for a ticket, never the FAQ. The ticket the
     # thread names (0: none named; the customer's open ticket, else a new one).

@@ -23,6 +23,7 @@ from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.texts import language_of
 from bot.web import two_factor
+from bot.web.files import download
 from bot.web.flood import RequestLimiter, client_address, retry_after
 from bot.web.keys import (
     HOURS,
@@ -36,6 +37,7 @@ from bot.web.keys import (
 from storage.models import ConversationMessage, Customer, StaffAccount, Ticket, utcnow
 from storage.repositories.api import AuditLog
 from storage.repositories.customers import CustomerRepository
+from storage.repositories.files import file_with_bytes, files_of
 from storage.repositories.staff_accounts import AccountRepository, SessionRepository
 from storage.repositories.tickets import OPEN_STATUSES, CannedRepository, TicketRepository
 
@@ -285,6 +287,8 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
     async with request.app[SESSION_POOL]() as session:
         ticket = await _ticket_or_404(session, request)
         customer = await session.get(Customer, ticket.customer_id)
+        rows = await TicketRepository(session).messages(ticket.id)
+        files = await files_of(session, [m.id for m in rows])
         messages = [
             {
                 "kind": m.kind,
@@ -292,8 +296,12 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
                 "channel": m.channel,
                 "text": m.text or f"[{m.attachment_kind or 'attachment'}]",
                 "at": _when(m.created_at, zone),
+                "files": [
+                    {"id": f.id, "name": f.name, "size": f"{f.size // 1024 + 1} KB"}
+                    for f in files.get(m.id, [])
+                ],
             }
-            for m in await TicketRepository(session).messages(ticket.id)
+            for m in rows
         ]
         log = (
             await session.execute(
@@ -432,6 +440,19 @@ def _note_copy(author: str, text: str) -> Any:
 
 routes.get("/inbox")(signed_in_only(_queue))
 routes.get("/inbox/tickets/{ticket_id}")(signed_in_only(_ticket))
+
+
+async def _file(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    file_id = parse_id(request.match_info["file_id"])
+    async with request.app[SESSION_POOL]() as session:
+        found = await file_with_bytes(session, file_id) if file_id else None
+    if found is None:
+        raise web.HTTPNotFound(text="no such file")
+    row, _ticket_id, data = found
+    return download(row.name, data)
+
+
+routes.get("/inbox/files/{file_id}")(signed_in_only(_file))
 routes.post("/inbox/tickets/{ticket_id}/{action}")(signed_in_only(_act))
 routes.post("/inbox/logout")(signed_in_only(_logout))
 

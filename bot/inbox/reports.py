@@ -9,11 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.charts import trend_png
 from bot.core.days import parse_day
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, signed_in_only
-from bot.reports import rate_rows, rows_for
+from bot.reports.charts import trend_png
+from bot.reports.surveys import rate_rows, rows_for
 from bot.web.keys import CLOCK, SESSION_POOL
 from storage.repositories.reports import (
     ReportFilter,

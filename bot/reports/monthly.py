@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.telegram.sender import CHANNEL
-from bot.charts import trend_png
 from bot.core.delivery.outbox import Outbox, ReplyBuffer
 from bot.core.messages import Reply
-from bot.reports import rate_rows, render, rows_for
+from bot.reports.charts import trend_png
+from bot.reports.surveys import rate_rows, render, rows_for
 from storage.models import JobRun, utcnow
 from storage.repositories._upsert import insert_ignore
 from storage.repositories.reports import ReportFilter, response_rates, score_counts

@@ -34,17 +34,34 @@ def runner_options(http: HttpConfig) -> dict[str, Any]:
     return {"keepalive_timeout": http.idle_seconds, "lingering_time": LINGER_SECONDS}
 
 
+_MAX_BODY = "otklik_max_body"
+
+
+def with_body_limit(handler: Handler, max_bytes: int) -> Handler:
+    """Mark a route's handler as taking bodies up to `max_bytes` instead of `[http]
+    max_body_bytes` (raw email with its attachments)."""
+    setattr(handler, _MAX_BODY, max_bytes)
+    return handler
+
+
 @web.middleware
 async def body_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Read the whole body before the handler runs (it is kept: `read()`, `json()` and
-    `post()` use it), so no handler waits on a slow client, and a slow one gets 408."""
+    `post()` use it), so no handler waits on a slow client, and a slow one gets 408; one
+    above its limit gets 413 as JSON."""
     if request.body_exists:
         if request.content_type.startswith("multipart/"):
             return json_error(415, "multipart bodies are not accepted; send JSON or a form")
+        limit = getattr(request.match_info.handler, _MAX_BODY, None)
+        if limit is not None:
+            request = request.clone(client_max_size=limit)
         seconds = request.app[SETTINGS].http.body_seconds
         try:
             async with asyncio.timeout(seconds):
                 await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            kb = request.client_max_size // 1024
+            return json_error(413, f"a request body may be at most {kb} KB")
         except TimeoutError:
             response = json_error(408, f"the request body did not arrive within {seconds:g} s")
             response.force_close()

@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, exists, select, update
+from sqlalchemy import Table, and_, delete, exists, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -18,12 +18,14 @@ from storage.models import (
     ConversationMessage,
     Customer,
     CustomerMerge,
+    CustomerMonth,
     Delivery,
     FaqFeedback,
     SurveyResponse,
     Ticket,
 )
 from storage.repositories._memo import forget
+from storage.repositories._upsert import upsert_insert
 
 _MOVED = {
     "conversation_messages": ConversationMessage,
@@ -87,6 +89,20 @@ async def merge_customers(
         .values(customer_id=target.id)
     )
     details["moved"]["deliveries"] = int(getattr(moved, "rowcount", 0) or 0)
+    # The months either wrote in are the one customer's months.
+    months = cast(Table, CustomerMonth.__table__)
+    await session.execute(
+        upsert_insert(session, months)
+        .from_select(
+            ["customer_id", "month"],
+            select(literal(target.id), months.c.month).where(months.c.customer_id == source.id),
+        )
+        .on_conflict_do_nothing(index_elements=["customer_id", "month"])
+    )
+    await session.execute(delete(months).where(months.c.customer_id == source.id))
+    target.active_month = max(
+        (m for m in (target.active_month, source.active_month) if m), default=None
+    )
     # One person: opted out if either said so, throttled by the longer, last surveyed last.
     target.surveys_opted_out = target.surveys_opted_out or source.surveys_opted_out
     throttles = [d for d in (target.survey_throttle_days, source.survey_throttle_days) if d]

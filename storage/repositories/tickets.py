@@ -2,15 +2,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, QueryableAttribute, Session, object_session
 
-from storage.models import CannedReply, RoutingRule, StaffPost, Ticket, TicketMessage, utcnow
+from storage.models import (
+    CannedReply,
+    RoutingRule,
+    StaffPost,
+    Ticket,
+    TicketFile,
+    TicketMessage,
+    utcnow,
+)
 from storage.repositories._memo import forget, memo, remember
 
 OPEN_STATUSES = ("new", "open", "waiting")
+
+
+class FileNamed(Protocol):
+    """A stored file as a message lists it (bot.core.messages.KeptFile)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+
+
 _TICKETS = Ticket.__table__
 # customer id -> open ticket id (or None), as looked up in this transaction.
 _OPEN_TICKETS = "open_tickets"
@@ -146,8 +170,10 @@ class TicketRepository:
         attachment: tuple[str, str] | None = None,
         channel: str = "",
         at: datetime | None = None,
+        files: Sequence[FileNamed] = (),
     ) -> TicketMessage:
-        """`at`: the caller's clock (the ticket service's), else now."""
+        """`at`: the caller's clock (the ticket service's), else now. `files`: kept in
+        `file_blobs` by the channel already; listed here under this message."""
         when = at or utcnow()
         message = TicketMessage(
             ticket_id=ticket.id,
@@ -163,6 +189,16 @@ class TicketRepository:
         ticket.version = (ticket.version or 1) + 1
         self._session.add(message)
         await self._session.flush()
+        for file in files:
+            self._session.add(
+                TicketFile(
+                    message_id=message.id,
+                    name=file.name,
+                    content_type=file.content_type,
+                    size=file.size,
+                    sha256=file.sha256,
+                )
+            )
         return message
 
     async def messages(self, ticket_id: int) -> Sequence[TicketMessage]:

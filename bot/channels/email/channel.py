@@ -78,13 +78,20 @@ class EmailChannel:
         core.inbound.register(
             inbound.source(core.conversation, lambda: self.links.signer, self._clock)
         )
+        deliver = inbound.door(
+            self._pool, core.inbound.accept, self.config.attachment_max_kb * 1024
+        )
         if self.config.imap_url:
-            self.reader = ImapReader(self.config, self._pool, core.inbound.accept, self._status)
+            self.reader = ImapReader(self.config, self._pool, deliver, self._status)
         if not self.config.inbound_secret:
             return []
         return [
             inbound.route(
-                self.config.inbound_path, self.config.inbound_secret, core.inbound.accept, time.time
+                self.config.inbound_path,
+                self.config.inbound_secret,
+                deliver,
+                time.time,
+                self.config.inbound_max_kb * 1024,
             )
         ]
 

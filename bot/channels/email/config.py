@@ -45,6 +45,11 @@ class EmailConfig:
     # requests are (OTKLIK__EMAIL__INBOUND_SECRET, 16+ characters); empty: no route.
     inbound_path: str = "/email/inbound"
     inbound_secret: str = ""
+    # The largest message that route takes, attachments included (413 above it).
+    inbound_max_kb: int = 30_720
+    # Attachments up to this size are kept for staff to open (in the database, each file once
+    # however often it arrives); larger ones are named with their size and not kept.
+    attachment_max_kb: int = 10_240
     # Mail to support_address read by IMAP: imaps://HOST:993 or imap://HOST:143 (STARTTLS
     # when offered); empty: not read. IDLE where the server has it, else polled every
     # imap_poll_seconds. Read by the process with [scheduler] enabled = true.
@@ -79,7 +84,17 @@ class EmailConfig:
         for key in ("from_address", "support_address"):
             if not _ADDRESS.search(getattr(self, key)):
                 yield f"{where} {key}: an email address is required when email is on"
-        yield from above_zero(self, "email", ("rate_per_minute", "connections", "timeout_seconds"))
+        yield from above_zero(
+            self,
+            "email",
+            (
+                "rate_per_minute",
+                "connections",
+                "timeout_seconds",
+                "inbound_max_kb",
+                "attachment_max_kb",
+            ),
+        )
         if self.imap_url and urlsplit(self.imap_url).scheme not in ("imap", "imaps"):
             yield f"{where} imap_url: imap://HOST[:PORT] or imaps://HOST[:PORT]"
         if self.imap_poll_seconds <= 0:

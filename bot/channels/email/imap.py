@@ -14,14 +14,12 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aioimaplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.email.config import EmailConfig
-from bot.channels.email.inbound import CHANNEL, NotMail, parse
+from bot.channels.email.inbound import Deliver, NotMail, parse
 from bot.status import StatusBoard
 from storage.db import DB_ERRORS
 from storage.models import ImapCursor, utcnow
@@ -29,7 +27,6 @@ from storage.models import ImapCursor, utcnow
 log = logging.getLogger(__name__)
 PART = "email_imap"  # the StatusBoard part while the mailbox cannot be read
 IDLE_SECONDS = 300  # RFC 2177: re-issue IDLE well within the server's 30-minute limit
-Accept = Callable[[str, str, dict[str, Any]], Awaitable[int | None]]
 _UIDVALIDITY = re.compile(rb"UIDVALIDITY (\d+)")
 
 
@@ -38,13 +35,13 @@ class ImapReader:
         self,
         config: EmailConfig,
         pool: async_sessionmaker[AsyncSession],
-        accept: Accept,
+        deliver: Deliver,
         status: StatusBoard,
     ) -> None:
         self._config = config
         self._server = config.imap_server()
         self._pool = pool
-        self._accept = accept
+        self._deliver = deliver
         self._status = status
         self.mailbox = f"{self._server.username}@{self._server.host}/{config.imap_folder}"[:255]
         self.pushed = asyncio.Event()  # set while waiting in IDLE when the server says EXISTS
@@ -129,7 +126,7 @@ class ImapReader:
                 except NotMail as exc:
                     log.warning("IMAP: UID %s skipped: %s", uid, exc)
                 else:
-                    if await self._accept(CHANNEL, parsed.key, parsed.payload) is not None:
+                    if await self._deliver(parsed) is not None:
                         stored += 1
             await self._advance(uidvalidity, uid)  # only once the message is stored
         return stored

@@ -4,7 +4,9 @@ A raw MIME message (what a mail provider's inbound webhook posts, signed like th
 channel; the IMAP reader hands over the same) is parsed once, at the door, into what the ticket
 needs: the sender, the subject, the thread (Message-ID, In-Reply-To, References, the address it
 was sent to) and the new text only: quoted history and signatures trimmed (mail-parser-reply,
-plus the Russian clients' "... написал(а):" line), attachments named with their size.
+plus the Russian clients' "... написал(а):" line). Attachments are stored at the door, before
+the message is queued (by SHA-256, so a redelivery stores nothing new), up to a size each;
+larger ones are named with their size and "not kept".
 Auto-replies, bounces and other machine mail never open a ticket, so two robots cannot answer
 each other forever; a bounce marks the address it names unreachable.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -25,33 +27,48 @@ from typing import Any
 from aiohttp import web
 from mailparser_reply import EmailReplyParser
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.email import threads
 from bot.core.conversation import Conversation
 from bot.core.delivery.inbound_queue import MessageSource, Payload
 from bot.core.delivery.outbox import ReplyBuffer
 from bot.core.delivery.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, check
-from bot.core.messages import InboundMessage
+from bot.core.messages import InboundMessage, KeptFile
 from bot.core.untrusted import storable
 from bot.links.tokens import LinkSigner
 from bot.web.errors import json_error, json_response
+from bot.web.intake import with_body_limit
 from storage.models import ChannelIdentity, Customer
 from storage.repositories.customers import CustomerRepository
+from storage.repositories.files import keep_blob
 
 CHANNEL = "email"
 MAX_TEXT = 20_000
+MAX_FILES = 20
 _QUOTE_HEADER = re.compile(
     r"^\s*(?:>?\s*)?(?:\S.{0,200}?)\s(?:написал|написала|пишет|wrote)\s*:\s*$", re.M | re.I
 )
 _SIGNATURE = re.compile(r"^-- ?$", re.M)
 _REPLY = EmailReplyParser(languages=["en", "ru"])
+Accept = Callable[[str, str, dict[str, Any]], Awaitable[int | None]]
+
+
+@dataclass(frozen=True)
+class FilePart:
+    name: str
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True)
 class Parsed:
     payload: dict[str, Any]
     key: str  # the Message-ID (or a digest): a redelivered message is stored once
+    files: tuple[FilePart, ...] = ()
+
+
+Deliver = Callable[[Parsed], Awaitable[int | None]]
 
 
 class NotMail(ValueError):
@@ -86,12 +103,14 @@ def parse(raw: bytes) -> Parsed:
         "message_id": message_id,
         "references": list(dict.fromkeys(references))[-50:],
         "text": "" if kind != "mail" else new_text(_body(message))[:MAX_TEXT],
-        "attachments": _attachments(message),
+        "attachments": [],
         "kind": kind,
         "failed": failed,
     }
     key = message_id or f"{sender}:{payload['subject']}:{message.get('Date', '')}"
-    return Parsed(payload, key[:128])
+    files = _attachments(message) if kind == "mail" else ()
+    payload["attachments"] = [[f.name, len(f.data), f.content_type, ""] for f in files]
+    return Parsed(payload, key[:128], files)
 
 
 def _machine(message: EmailMessage) -> tuple[str, list[str]]:
@@ -160,13 +179,31 @@ def new_text(text: str) -> str:
     return "\n".join(lines).strip()
 
 
-def _attachments(message: EmailMessage) -> list[list[Any]]:
-    found: list[list[Any]] = []
+def _attachments(message: EmailMessage) -> tuple[FilePart, ...]:
+    found: list[FilePart] = []
     for part in message.iter_attachments():
         payload = part.get_payload(decode=True)
-        size = len(payload) if isinstance(payload, bytes) else 0
-        found.append([storable(part.get_filename() or "attachment")[:120], size])
-    return found[:20]
+        if not isinstance(payload, bytes):
+            continue
+        name = storable(part.get_filename() or "attachment").replace("/", "_")[:120]
+        found.append(FilePart(name, part.get_content_type()[:128], payload))
+    return tuple(found[:MAX_FILES])
+
+
+def door(pool: async_sessionmaker[AsyncSession], accept: Accept, max_file_bytes: int) -> Deliver:
+    """Where a parsed mail enters: its attachments up to `max_file_bytes` each are stored
+    (their SHA-256 goes into the payload), then the mail is queued."""
+
+    async def deliver(parsed: Parsed) -> int | None:
+        kept = [f for f in parsed.files if len(f.data) <= max_file_bytes]
+        if kept:
+            async with pool() as session, session.begin():
+                digests = {id(f): await keep_blob(session, f.data) for f in kept}
+            for listed, part in zip(parsed.payload["attachments"], parsed.files, strict=True):
+                listed[3] = digests.get(id(part), "")
+        return await accept(CHANNEL, parsed.key, parsed.payload)
+
+    return deliver
 
 
 class _Text(HTMLParser):
@@ -197,12 +234,24 @@ def _html_text(html: str) -> str:
 
 
 def _described(payload: Payload) -> str:
+    """The text, and the files named with their size (what the staff group shows)."""
     text = str(payload.get("text", ""))
     files = payload.get("attachments") or []
     if files:
-        listed = ", ".join(f"{name} ({size // 1024 + 1} KB)" for name, size in files)
+        listed = ", ".join(
+            f"{file[0]} ({file[1] // 1024 + 1} KB{'' if file[3] else ', not kept: too large'})"
+            for file in files
+        )
         text = f"{text}\n\n📎 {listed}".strip()
     return text
+
+
+def _kept(payload: Payload) -> tuple[KeptFile, ...]:
+    return tuple(
+        KeptFile(str(f[0]), str(f[2]), int(f[1]), str(f[3]))
+        for f in payload.get("attachments") or []
+        if f[3]
+    )
 
 
 def source(
@@ -237,6 +286,7 @@ def source(
             text=text,
             display_name=str(payload.get("name", "")),
             thread=thread or 0,
+            files=_kept(payload),
         )
 
     return EmailSource(CHANNEL, CHANNEL, prepare, conversation)
@@ -273,7 +323,12 @@ class EmailSource(MessageSource):
         return buffers
 
 
-def route(path: str, secret: str, accept: Any, clock: Callable[[], float]) -> web.RouteDef:
+def route(
+    path: str, secret: str, deliver: Deliver, clock: Callable[[], float], max_bytes: int
+) -> web.RouteDef:
+    """The raw-MIME webhook; its own body limit (`[email] inbound_max_kb`), since mail with
+    attachments is larger than the API's requests."""
+
     async def receive(request: web.Request) -> web.Response:
         body = await request.read()
         problem = check(
@@ -289,7 +344,7 @@ def route(path: str, secret: str, accept: Any, clock: Callable[[], float]) -> we
             parsed = parse(body)
         except NotMail as exc:
             return json_error(400, str(exc))
-        duplicate = await accept(CHANNEL, parsed.key, parsed.payload) is None
+        duplicate = await deliver(parsed) is None
         return json_response({"accepted": True, "duplicate": duplicate}, status=202)
 
-    return web.post(path, receive)
+    return web.post(path, with_body_limit(receive, max_bytes))

@@ -7,7 +7,7 @@ ticket id as recipient; which chat and topic that means is the staff sender's bu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -18,7 +18,7 @@ from bot.core.buttons import Cancel, CsatScore, ResolveTicket, SetPriority, Take
 from bot.core.delivery import webhooks
 from bot.core.hours import WorkingHours
 from bot.core.hours_text import expectation
-from bot.core.messages import Attachment, Button, Reply
+from bot.core.messages import Attachment, Button, KeptFile, Reply
 from bot.core.texts import t
 from bot.core.tickets.routing import route
 from storage.models import Customer, SurveyResponse, Ticket, TicketMessage, utcnow
@@ -90,6 +90,7 @@ class TicketService:
         language: str,
         text: str,
         attachment: Attachment | None = None,
+        files: Sequence[KeptFile] = (),
     ) -> tuple[Ticket, Reply, Effects]:
         now = self._clock()
         rules = await RuleRepository(session).ordered()
@@ -118,7 +119,14 @@ class TicketService:
         await tickets.add(ticket)
         await webhooks.emit(session, "ticket.created", _event(ticket))
         await tickets.add_message(
-            ticket, "customer", text, customer.display_name, _pair(attachment), ticket.channel, now
+            ticket,
+            "customer",
+            text,
+            customer.display_name,
+            _pair(attachment),
+            ticket.channel,
+            now,
+            files,
         )
         line, _ = expectation(self._hours, now, language, reply_by=ticket.due_at)
         reply = Reply(t("ticket_opened", language, id=ticket.id, text=text, expectation=line))
@@ -182,6 +190,7 @@ class TicketService:
         customer: Customer,
         text: str,
         attachment: Attachment | None = None,
+        files: Sequence[KeptFile] = (),
     ) -> tuple[Reply, Effects]:
         channel = customer.last_channel  # the one this message came by
         await TicketRepository(session).add_message(
@@ -192,6 +201,7 @@ class TicketService:
             _pair(attachment),
             channel,
             self._clock(),
+            files,
         )
         if ticket.status == "waiting":
             ticket.status = "open"

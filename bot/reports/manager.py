@@ -1,0 +1,110 @@
+"""The manager reports (tickets, faq, customers) asked for the same way from every adapter
+(the CLI, the API, the Telegram /report, the web console): which report, which days, grouped
+by what; and the rows behind a number, filtered as its link says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.hours import WorkingHours
+from bot.reports import customers, self_service, tickets
+from bot.reports.periods import PERIODS, Window, period_of, window
+from storage.repositories.ticket_report import TicketRow, tickets_open_at, tickets_opened
+
+KINDS = ("tickets", "faq", "customers")
+TICKET_FILTERS = ("category", "channel", "priority", "rule", "assignee")
+
+
+@dataclass(frozen=True)
+class ReportAsk:
+    kind: str
+    first: date | None = None
+    last: date | None = None
+    by: str = "week"
+    as_of: date | None = None  # tickets: the backlog on this day's end instead of the window's
+
+
+def default_window(ask: ReportAsk, hours: WorkingHours, now: datetime) -> Window:
+    """The days asked for; by default the last 30 days (customers: the six months up to this
+    one)."""
+    today = now.astimezone(hours.zone).date()
+    if ask.kind == "customers" and ask.first is None:
+        last = ask.last or today
+        start = date(last.year, last.month, 1)
+        for _ in range(5):
+            start = date((start - timedelta(days=1)).year, (start - timedelta(days=1)).month, 1)
+        return window(start, last, hours.zone, today)
+    return window(ask.first, ask.last, hours.zone, today)
+
+
+async def build(
+    session: AsyncSession,
+    ask: ReportAsk,
+    hours: WorkingHours,
+    now: datetime,
+    churn_months: int = 1,
+) -> dict[str, Any]:
+    if ask.kind not in KINDS:
+        raise ValueError(f"unknown report {ask.kind!r}: one of {', '.join(KINDS)}")
+    if ask.by not in PERIODS:
+        raise ValueError(f"by: one of {', '.join(PERIODS)}")
+    span = default_window(ask, hours, now)
+    if ask.kind == "tickets":
+        as_of = None
+        if ask.as_of is not None:
+            as_of = Window(ask.as_of, ask.as_of, hours.zone).until
+        return await tickets.build(session, hours, span, now, ask.by, as_of)
+    if ask.kind == "faq":
+        return await self_service.build(session, span, ask.by)
+    return await customers.build(session, span, now.astimezone(hours.zone).date(), churn_months)
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """What a number in the ticket report links to: the tickets it counts."""
+
+    category: str | None = None
+    channel: str | None = None
+    priority: str | None = None
+    rule: str | None = None
+    assignee: str | None = None
+    period: str | None = None  # with `by`
+    breached: bool | None = None
+    reopened: bool | None = None
+    backlog: bool = False  # the open tickets at the window's end instead of those opened in it
+    previous: bool = False  # the window before
+
+    def keeps(self, row: TicketRow, by: str, hours: WorkingHours, now: datetime) -> bool:
+        for name in TICKET_FILTERS:
+            wanted = getattr(self, name)
+            if wanted is not None and (str(getattr(row, name)) or "—") != wanted:
+                return False
+        if self.period is not None and period_of(row.created_at, by, hours.zone) != self.period:
+            return False
+        if self.breached is not None and tickets.breached(row, now) != self.breached:
+            return False
+        return self.reopened is None or row.reopened == self.reopened
+
+
+async def ticket_rows(
+    session: AsyncSession,
+    ask: ReportAsk,
+    hours: WorkingHours,
+    now: datetime,
+    keep: TicketFilter = TicketFilter(),
+) -> list[dict[str, Any]]:
+    """One row per ticket behind a number of the report (its CSV export)."""
+    span = default_window(ask, hours, now)
+    if keep.previous:
+        span = span.previous()
+    if keep.backlog:
+        moment = Window(ask.as_of, ask.as_of, hours.zone).until if ask.as_of else span.until
+        found = await tickets_open_at(session, min(moment, now))
+    else:
+        found = await tickets_opened(session, span.since, span.until)
+    chosen = [r for r in found if keep.keeps(r, ask.by, hours, now)]
+    return tickets.ticket_list(chosen, tickets.durations(chosen, hours), now)

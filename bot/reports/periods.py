@@ -1,0 +1,76 @@
+"""Report windows in the business's time zone: a range of days, the same length just before it
+(what every figure is compared with), and the period (day, week, month, quarter, year) an
+instant falls in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+PERIODS = ("day", "week", "month", "quarter", "year")
+
+
+@dataclass(frozen=True)
+class Window:
+    """[since, until): whole days in `zone`."""
+
+    first: date
+    last: date  # inclusive
+    zone: ZoneInfo
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.first, time(), self.zone)
+
+    @property
+    def until(self) -> datetime:
+        return datetime.combine(self.last + timedelta(days=1), time(), self.zone)
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    def previous(self) -> Window:
+        """As many days, ending the day before this one starts; a whole calendar month is
+        compared with the whole month before it."""
+        if self.first.day == 1 and (self.last + timedelta(days=1)).day == 1:
+            last = self.first - timedelta(days=1)
+            months = (self.last.year - self.first.year) * 12 + self.last.month - self.first.month
+            year, month = last.year, last.month - months
+            while month < 1:
+                year, month = year - 1, month + 12
+            return Window(date(year, month, 1), last, self.zone)
+        return Window(
+            self.first - timedelta(days=self.days), self.first - timedelta(days=1), self.zone
+        )
+
+    def holds(self, moment: datetime) -> bool:
+        return self.since <= moment < self.until
+
+    def as_dict(self) -> dict[str, str]:
+        return {"from": self.first.isoformat(), "to": self.last.isoformat(), "zone": str(self.zone)}
+
+
+def window(first: date | None, last: date | None, zone: ZoneInfo, today: date) -> Window:
+    """The days asked for; by default the last 30 days up to today."""
+    last = last or today
+    first = first or last - timedelta(days=29)
+    if first > last:
+        raise ValueError("the first day is after the last")
+    return Window(first, last, zone)
+
+
+def period_of(moment: datetime, by: str, zone: ZoneInfo) -> str:
+    """The period label: 2026-11-03 (day), 2026-11-02 (the week's Monday), 2026-11, 2026-Q4,
+    2026."""
+    day = moment.astimezone(zone).date()
+    if by == "day":
+        return day.isoformat()
+    if by == "week":
+        return (day - timedelta(days=day.weekday())).isoformat()
+    if by == "month":
+        return f"{day:%Y-%m}"
+    if by == "quarter":
+        return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    return str(day.year)

@@ -1,0 +1,258 @@
+"""The self-service (FAQ) and customer reports against figures computed by hand on fixed data:
+deflection with its 24-hour follow-up (crossing the window's end), helpfulness per entry,
+entries that end in a ticket; active, new and returning customers, churn once the following
+month is over, NPS and CSAT of churned versus retained customers (scanner clicks left out),
+cohorts. And the customer_months roll-up: kept as messages arrive, once a month per customer,
+filled by its migration from the messages stored before it, joined on a merge."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from bot.reports import customers, self_service
+from bot.reports.periods import Window
+from storage import migrate
+from storage.db import create_session_pool
+from storage.models import (
+    ConversationMessage,
+    Customer,
+    CustomerMonth,
+    FaqEntry,
+    FaqFeedback,
+    FaqMiss,
+    SurveyResponse,
+    Ticket,
+)
+from storage.repositories.merges import merge_customers
+from tests.conftest import AppFactory, Database
+from tests.fake_telegram import FakeTelegram
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _at(month: int, day: int, hour: int = 10) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC)
+
+
+async def test_faq_deflection_helpfulness_and_entries_ending_in_a_ticket(database: Database):
+    async with create_session_pool(database.engine)() as session, session.begin():
+        for id_ in range(1, 5):
+            session.add(Customer(id=id_, display_name=f"c{id_}", created_at=_at(10, 1)))
+        for id_, slug in ((1, "delivery-time"), (2, "refund")):
+            session.add(FaqEntry(id=id_, slug=slug, language="en", question=slug, answer="..."))
+        await session.flush()
+        # Answers: (message id, customer, entry, when). 2 and 4 are followed by a ticket
+        # within 24 h (4's after the window's end); 3's ticket comes 25 h later.
+        answers = [
+            (11, 1, 1, _at(10, 20)),
+            (12, 2, 1, _at(10, 21)),
+            (13, 3, 2, _at(10, 22)),
+            (14, 4, 2, _at(11, 1, 20)),
+            (15, 1, 1, _at(10, 10)),  # the previous period
+        ]
+        for message_id, customer, entry, at in answers:
+            session.add(
+                ConversationMessage(
+                    id=message_id,
+                    customer_id=customer,
+                    channel="telegram",
+                    direction="out",
+                    text="answer",
+                    faq_entry_id=entry,
+                    created_at=at,
+                )
+            )
+        for customer, at in ((2, _at(10, 21, 15)), (3, _at(10, 23, 11)), (4, _at(11, 2, 8))):
+            session.add(
+                Ticket(
+                    customer_id=customer,
+                    channel="telegram",
+                    subject="x",
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+        # Questions the FAQ did not answer (and a 👎, which is a vote, not a question).
+        for message_id, kind, at in (
+            (21, "unanswered", _at(10, 20)),
+            (22, "suggested", _at(10, 27)),
+            (23, "unhelpful", _at(10, 21)),
+            (24, "unanswered", _at(10, 12)),  # the previous period
+        ):
+            session.add(
+                ConversationMessage(
+                    id=message_id,
+                    customer_id=1,
+                    channel="telegram",
+                    direction="in",
+                    text="question",
+                    created_at=at,
+                )
+            )
+            session.add(FaqMiss(message_id=message_id, kind=kind, created_at=at))
+        for message_id, entry, customer, helpful in (
+            (11, 1, 1, True),
+            (12, 1, 2, False),
+            (13, 2, 3, True),
+        ):
+            session.add(
+                FaqFeedback(
+                    message_id=message_id,
+                    faq_entry_id=entry,
+                    customer_id=customer,
+                    helpful=helpful,
+                    created_at=_at(10, 23),
+                )
+            )
+    window = Window(date(2026, 10, 19), date(2026, 11, 1), BERLIN)
+    async with create_session_pool(database.engine)() as session:
+        report = await self_service.build(session, window, by="week")
+    summary = {k: (v["value"], v["previous"]) for k, v in report["summary"].items()}
+    assert summary == {
+        "questions": (6, 2),
+        "answered_by_faq": (4, 1),
+        "not_answered": (2, 1),
+        "deflected": (2, 1),
+        "deflection_percent": (33.3, 50.0),
+    }
+    assert [
+        (e["slug"], e["answers"], e["helpful"], e["unhelpful"], e["helpful_percent"])
+        for e in report["entries"]
+    ] == [("delivery-time", 2, 1, 1, 50.0), ("refund", 2, 1, 0, 100.0)]
+    assert [(e["slug"], e["tickets"], e["ticket_percent"]) for e in report["ending_in_ticket"]] == [
+        ("delivery-time", 1, 50.0),
+        ("refund", 1, 50.0),
+    ]
+    assert report["unanswered_by_period"]["rows"] == [
+        {"period": "2026-10-19", "questions": 1},
+        {"period": "2026-10-26", "questions": 1},
+    ]
+
+
+MONTHS = {
+    1: ("2026-07", "2026-09", "2026-10", "2026-11"),
+    2: ("2026-09", "2026-10"),
+    3: ("2026-09",),
+    4: ("2026-10", "2026-11"),
+    5: ("2026-11",),
+    6: ("2026-06", "2026-07"),
+}
+
+
+async def test_active_new_churned_and_cohorts(database: Database):
+    async with create_session_pool(database.engine)() as session, session.begin():
+        for id_, months in MONTHS.items():
+            session.add(Customer(id=id_, display_name=f"c{id_}", created_at=_at(6, 1)))
+            await session.flush()
+            for month in months:
+                session.add(CustomerMonth(customer_id=id_, month=month))
+        # (customer, kind, score, when, flagged)
+        for customer, kind, score, at, flagged in (
+            (3, "nps", 3, _at(9, 15), None),  # churned after September
+            (2, "nps", 5, _at(10, 10), None),  # churned after October
+            (2, "csat", 2, _at(10, 11), None),
+            (1, "nps", 10, _at(9, 20), None),  # retained
+            (4, "nps", 9, _at(10, 5), None),
+            (4, "csat", 5, _at(10, 6), None),
+            (5, "nps", 0, _at(11, 3), None),  # November is not over a month yet: neither
+            (1, "nps", 8, _at(10, 1), "burst"),  # a scanner's: left out
+        ):
+            session.add(
+                SurveyResponse(
+                    kind=kind,
+                    customer_id=customer,
+                    channel="telegram",
+                    score=score,
+                    created_at=at,
+                    flagged=flagged,
+                )
+            )
+    window = Window(date(2026, 9, 1), date(2026, 11, 30), BERLIN)
+    async with create_session_pool(database.engine)() as session:
+        report = await customers.build(session, window, today=date(2026, 12, 6), churn_months=1)
+    assert report["previous_window"]["from"] == "2026-06"
+    assert [
+        (m["month"], m["active"], m["new"], m["returning"], m["churned"], m["churn_percent"])
+        for m in report["months"]
+    ] == [
+        ("2026-09", 3, 2, 1, 1, 33.3),
+        ("2026-10", 3, 1, 2, 1, 33.3),
+        ("2026-11", 3, 1, 2, None, None),  # December is not over
+    ]
+    summary = {k: (v["value"], v["previous"]) for k, v in report["summary"].items()}
+    # Before: June {6}, July {1, 6} (both silent in August), August nobody: 2 of 3 churned.
+    assert summary == {"active": (5, 2), "new": (4, 2), "churn_percent": (33.3, 66.7)}
+    compared = report["churned_vs_retained"]
+    assert compared["churned"] == {
+        "nps_n": 2,
+        "nps": -100.0,
+        "nps_margin_95": 0.0,
+        "csat_n": 1,
+        "csat_percent": 0.0,
+    }
+    assert compared["retained"] == {
+        "nps_n": 2,
+        "nps": 100.0,
+        "nps_margin_95": 0.0,
+        "csat_n": 1,
+        "csat_percent": 100.0,
+    }
+    assert report["cohorts"] == [
+        {"cohort": "2026-09", "size": 2, "active": [2, 1, 0]},
+        {"cohort": "2026-10", "size": 1, "active": [1, 1]},
+        {"cohort": "2026-11", "size": 1, "active": [1]},
+    ]
+
+
+async def test_customer_months_follow_messages_migrations_and_merges(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    # Messages stored before the roll-up existed are counted by its migration.
+    await migrate.downgrade(database.engine, "0032")
+    async with database.engine.begin() as conn:
+        await conn.exec_driver_sql(
+            "INSERT INTO customers (id, display_name, language, last_channel, blocked_channels,"
+            " unreachable, surveys_opted_out, timezone, tags, created_at)"
+            " VALUES (1, 'old', 'en', 'telegram', '', false, false, '', '', '2026-01-01')"
+        )
+        for day, direction in (("2026-03-05", "in"), ("2026-03-20", "in"), ("2026-04-02", "out")):
+            await conn.exec_driver_sql(
+                "INSERT INTO conversation_messages (customer_id, channel, direction, text,"
+                f" created_at) VALUES (1, 'telegram', '{direction}', 'hi', '{day} 10:00:00+00:00')"
+            )
+    await migrate.upgrade(database.engine)
+    async with create_session_pool(database.engine)() as session:
+        rows = (await session.execute(select(CustomerMonth.customer_id, CustomerMonth.month))).all()
+        assert sorted(tuple(r) for r in rows) == [(1, "2026-03")]  # a reply is not activity
+        assert (await session.get(Customer, 1)).active_month == "2026-03"  # type: ignore[union-attr]
+
+    # A message from a customer counts their month once, however many they send.
+    app = await start_app()
+    for n in range(3):
+        assert await fake_tg.deliver(fake_tg.message_update(501, f"hello {n}")) == 200
+    assert await fake_tg.deliver(fake_tg.message_update(502, "hi")) == 200
+    await app.drain()
+    month = "2026-11"  # the test app's clock: 24 November 2026
+    async with create_session_pool(database.engine)() as session, session.begin():
+        rows = (
+            await session.execute(
+                select(CustomerMonth.customer_id, CustomerMonth.month).order_by(
+                    CustomerMonth.customer_id
+                )
+            )
+        ).all()
+        assert [r.month for r in rows] == ["2026-03", month, month]
+        first, second = rows[1].customer_id, rows[2].customer_id
+        # Merged: one customer with both their months, and the source has none left.
+        old = await session.get(Customer, 1)
+        target = await session.get(Customer, first)
+        assert old is not None and target is not None
+        await merge_customers(session, old, target, "test", datetime.now(UTC))
+    async with create_session_pool(database.engine)() as session:
+        rows = (await session.execute(select(CustomerMonth.customer_id, CustomerMonth.month))).all()
+        assert sorted(tuple(r) for r in rows) == sorted(
+            [(first, "2026-03"), (first, month), (second, month)]
+        )
