@@ -286,7 +286,9 @@ async def monthly_report(services: Services) -> bool:
         services.session_pool,
         services.outbox,
         settings.telegram.admin_ids,
+        services.tickets.hours,
         services.conversation.now,
+        settings.reports.churn_months,
     )
 
 

@@ -24,10 +24,14 @@ from bot.core.conversation import Conversation
 from bot.core.delivery.outbox import ReplyBuffer
 from bot.core.messages import Button, Reply
 from bot.core.texts import has, t
+from bot.core.tickets.service import TicketService
 from bot.core.understanding.gaps import find_gaps
 from bot.core.understanding.language import from_language_code
 from bot.core.untrusted import parse_id
+from bot.reports import manager
+from bot.reports import render as manager_render
 from bot.reports.charts import trend_png
+from bot.reports.periods import PERIODS
 from bot.reports.surveys import render, rows_for
 from handlers.translate import CHANNEL
 from storage.db import short_statements
@@ -384,13 +388,24 @@ async def report(
     session: AsyncSession,
     replies: ReplyBuffer,
     conversation: Conversation,
+    tickets: TicketService,
     clock: Callable[[], datetime],
+    churn_months: int,
 ) -> None:
     language = language_of(message.from_user)
     words = (command.args or "nps").split()
     kind = words[0].lower()
     if kind == "gaps" and len(words) == 1:
         _answer(replies, message, await _gaps(session, conversation, clock(), language))
+        return
+    if kind in manager.KINDS:
+        period = words[1].lower() if len(words) > 1 else "week"
+        if period not in PERIODS or len(words) > 2:
+            _answer(replies, message, t("help", language))
+            return
+        ask = manager.ReportAsk(kind, by=period)
+        found = await manager.build(session, ask, tickets.hours, clock(), churn_months)
+        _answer(replies, message, manager_render.TEXT[kind](found, language))
         return
     by = words[1].lower() if len(words) > 1 else None
     if kind not in ("nps", "csat", "ces") or by not in (None, "week", "month"):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.app import monthly_report
 from storage import sqlite_driver
 from storage.db import create_session_pool
-from storage.models import SurveyResponse
+from storage.models import Customer, CustomerMonth, SurveyResponse, Ticket
 from storage.repositories.reports import add_response
 from tests.conftest import AppFactory, Database
 from tests.fake_telegram import FakeTelegram
@@ -43,10 +43,49 @@ def _photos(fake: FakeTelegram, chat_id: int) -> list[bytes]:
     return photos
 
 
+async def _seed_month_before(database: Database) -> None:
+    """September: NPS -100 (four 0s), one ticket answered in an hour; October: two tickets,
+    one answered in 30 minutes, one never (past due). Customer 1 wrote in September and
+    October, customer 2 in September only."""
+    async with create_session_pool(database.engine)() as session, session.begin():
+        for day in (1, 8, 15, 22):
+            await add_response(
+                session,
+                SurveyResponse(
+                    kind="nps", score=0, channel="telegram", created_at=_utc(9, day, 12)
+                ),
+            )
+        for id_, months in ((1, ("2026-09", "2026-10")), (2, ("2026-09",))):
+            session.add(Customer(id=id_, display_name=f"c{id_}", created_at=_utc(9, 1, 0)))
+            await session.flush()
+            session.add_all(CustomerMonth(customer_id=id_, month=m) for m in months)
+        for created, first in (
+            (_utc(9, 15, 6), _utc(9, 15, 7)),
+            (_utc(10, 15, 6), _utc(10, 15, 6, 30)),
+            (_utc(10, 20, 6), None),
+        ):
+            session.add(
+                Ticket(
+                    customer_id=1,
+                    channel="telegram",
+                    subject="late parcel",
+                    created_at=created,
+                    updated_at=created,
+                    due_at=created + timedelta(hours=2),
+                    first_response_at=first,
+                )
+            )
+
+
+def _utc(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+
+
 async def test_monthly_report_goes_out_once_with_a_chart(
     start_app: AppFactory, fake_tg: FakeTelegram, database: Database
 ):
     await _seed(database)
+    await _seed_month_before(database)
     app = await start_app(
         clock=lambda: datetime(2026, 11, 1, 10, 0, tzinfo=UTC),
         telegram={"admin_ids": [ADMIN]},
@@ -61,8 +100,16 @@ async def test_monthly_report_goes_out_once_with_a_chart(
             "NPS  +25.0 ± 81.3  N=4: promoters 2, passives 1, detractors 1"
             "  * low confidence (N &lt; 30)"
         ),
+        # +125 is beyond √(81.3² + 0²): significant, however few the answers.
+        "  the month before -100.0; change +125.0 against a combined margin of ±81.3: significant",
         "CSAT: no answers in this range",
         "CES: no answers in this range",
+        (
+            "Complaints: 2 (+1 on the month before); first reply (working hours) median 30 min"
+            " (-30 on the month before); within target 50% (-50 on the month before)"
+        ),
+        "FAQ deflection: — of 0 questions",
+        "Churn: 1 of 2 customers active in 2026-09 (50%) wrote nothing in the 1 month(s) after",
     ]
     (chart,) = _photos(fake_tg, ADMIN)
     assert chart.startswith(PNG) and len(chart) > 1000
@@ -113,3 +160,27 @@ async def test_report_in_a_webhook_batch_runs_in_the_driver_thread_not_on_the_lo
     log = {t for op, t in threads if op.startswith("INSERT INTO conversation_messages")}
     assert report and loop_thread not in report
     assert log == {loop_thread}
+
+
+async def test_report_tickets_faq_and_customers_in_telegram(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    await _seed_month_before(database)
+    app = await start_app(telegram={"admin_ids": [ADMIN]}, scheduler={"enabled": False})
+    for command in (
+        "/report tickets",
+        "/report faq month",
+        "/report customers",
+        "/report tickets hour",
+    ):
+        await fake_tg.deliver(fake_tg.message_update(ADMIN, command))
+        await app.drain()
+    tickets, faq, customers, refused = fake_tg.sent_texts(ADMIN)[-4:]
+    # In the admin's language (Russian here): the last 30 days to the test clock's
+    # 24 November, against the 30 before.
+    assert tickets.startswith("Обращения с 2026-10-26 по 2026-11-24 (Europe/Moscow)")
+    assert "Открыто: 0 (до этого 2, -2)" in tickets
+    assert faq.startswith("Самообслуживание с 2026-10-26 по 2026-11-24")
+    assert customers.startswith("Клиенты с 2026-06 по 2026-11")
+    assert "2026-09: активных 2 (новых 2, вернувшихся 0), ушли после него: 1 (50%)" in customers
+    assert refused.startswith("Команды администратора:")  # "hour" is no period: the help

@@ -478,6 +478,7 @@ class ManagerReport(Model):
     ending_in_ticket: list[dict[str, Any]] | None = None
     unanswered_by_period: dict[str, Any] | None = None
     churn_definition: str | None = None
+    churn_months: int | None = None
     months: list[dict[str, Any]] | None = None
     churned_vs_retained: dict[str, Any] | None = None
     cohorts: list[dict[str, Any]] | None = None

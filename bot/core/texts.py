@@ -16,7 +16,7 @@ from typing import Final
 
 LANGUAGES: Final = ("ru", "en")
 FALLBACK: Final = "en"
-_FILES: Final = ("customers.toml", "admins.toml", "web.toml")
+_FILES: Final = ("customers.toml", "admins.toml", "web.toml", "reports.toml")
 
 
 def _load() -> dict[str, dict[str, str]]:

@@ -143,6 +143,7 @@ async def build(
         "report": "customers",
         "window": {"from": months[0], "to": months[-1], "zone": "UTC"},
         "previous_window": {"from": before[0], "to": before[-1], "zone": "UTC"},
+        "churn_months": churn_months,
         "churn_definition": (
             f"active in a month and silent in the next {churn_months} month(s); "
             "counted once those months are over"

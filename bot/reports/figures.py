@@ -78,3 +78,30 @@ def minutes(seconds: Sequence[float]) -> dict[str, float | None]:
         "p90": rounded(percentile(seconds, 0.9)),
         "mean": rounded(mean(seconds)),
     }
+
+
+@dataclass(frozen=True)
+class NpsChange:
+    """Two NPS figures and whether their difference means anything: only when it exceeds the
+    combined 95 % margin, √(m₁² + m₂²) (the two samples are independent)."""
+
+    change: float | None
+    combined_margin: float | None
+
+    @property
+    def significant(self) -> bool:
+        return (
+            self.change is not None
+            and self.combined_margin is not None
+            and abs(self.change) > self.combined_margin
+        )
+
+
+def nps_change(
+    score: float | None, margin: float | None, before: float | None, before_margin: float | None
+) -> NpsChange:
+    if None in (score, margin, before, before_margin):
+        return NpsChange(None, None)
+    assert score is not None and margin is not None
+    assert before is not None and before_margin is not None
+    return NpsChange(round(score - before, 1), round(math.hypot(margin, before_margin), 1))

@@ -4,20 +4,65 @@ text, and a six-month NPS trend as a chart. Sent once per month, remembered in S
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.channels.telegram.sender import CHANNEL
 from bot.core.delivery.outbox import Outbox, ReplyBuffer
+from bot.core.hours import WorkingHours
 from bot.core.messages import Reply
+from bot.reports import customers, self_service, tickets
 from bot.reports.charts import trend_png
+from bot.reports.customers import month_label, shift
+from bot.reports.figures import nps_change
+from bot.reports.periods import Window
 from bot.reports.surveys import rate_rows, render, rows_for
 from storage.models import JobRun, utcnow
 from storage.repositories._upsert import insert_ignore
 from storage.repositories.reports import ReportFilter, response_rates, score_counts
 
 JOB = "monthly_report"
+
+
+def _first_of(month: str) -> date:
+    return date(int(month[:4]), int(month[5:7]), 1)
+
+
+def _figure(node: dict[str, Any], unit: str = "") -> str:
+    value, previous, change = node["value"], node["previous"], node["change"]
+    if value is None:
+        return "—"
+    text = f"{value:g}{unit}"
+    if previous is not None and change is not None:
+        text += f" ({'+' if change > 0 else ''}{change:g} on the month before)"
+    return text
+
+
+async def _nps_headline(session: AsyncSession, since: datetime, until: datetime) -> str:
+    """NPS with its margin, beside the month before: the change is called significant only
+    when it exceeds the combined margin of error."""
+    before_since = _month_start(
+        since.year - (1 if since.month == 1 else 0), (since.month - 2) % 12 + 1
+    )
+    found = rows_for("nps", await score_counts(session, ReportFilter("nps", since, until)))
+    earlier = rows_for("nps", await score_counts(session, ReportFilter("nps", before_since, since)))
+    now_row = found[0] if found else None
+    before_row = earlier[0] if earlier else None
+    if now_row is None or now_row["nps"] is None:
+        return "NPS: no answers in this range"
+    line = render("nps", [now_row], "text").strip().removeprefix("all").strip()
+    if before_row is None or before_row["nps"] is None:
+        return line
+    change = nps_change(
+        now_row["nps"], now_row["margin_95"], before_row["nps"], before_row["margin_95"]
+    )
+    verdict = "significant" if change.significant else "within the margin of error"
+    return (
+        f"{line}\n  the month before {before_row['nps']:+.1f}; change {change.change:+.1f} "
+        f"against a combined margin of ±{change.combined_margin:.1f}: {verdict}"
+    )
 
 
 def _month_start(year: int, month: int) -> datetime:
@@ -30,13 +75,44 @@ def _previous_month(now: datetime) -> tuple[datetime, datetime]:
     return _month_start(year, month), first_this
 
 
-async def build(session: AsyncSession, now: datetime) -> list[Reply]:
+async def build(
+    session: AsyncSession, now: datetime, hours: WorkingHours, churn_months: int = 1
+) -> list[Reply]:
+    """The headline of each report for last month beside the month before, and the NPS trend
+    as one image."""
     since, until = _previous_month(now)
     lines = [f"Monthly report for {since:%Y-%m}"]
-    for kind in ("nps", "csat", "ces"):
+    lines.append(await _nps_headline(session, since, until))
+    for kind in ("csat", "ces"):
         rows = rows_for(kind, await score_counts(session, ReportFilter(kind, since, until)))
         line = render(kind, rows, "text").strip()
         lines.append(line.removeprefix("all").strip())  # one period, so no period column
+    month = Window(since.date(), (until - timedelta(days=1)).date(), hours.zone)
+    ticket_report = await tickets.build(session, hours, month, now, by="month")
+    summary = ticket_report["summary"]
+    first = summary["first_response"]["working"]["median"]
+    lines.append(
+        f"Complaints: {_figure(summary['tickets'])}; first reply (working hours) median "
+        f"{_figure(first, ' min')}; within target {_figure(summary['within_target_percent'], '%')}"
+    )
+    faq = await self_service.build(session, month, by="month")
+    lines.append(
+        f"FAQ deflection: {_figure(faq['summary']['deflection_percent'], '%')} of "
+        f"{faq['summary']['questions']['value']} questions"
+    )
+    settled = shift(month_label(since.date()), -churn_months)
+    found = await customers.build(
+        session,
+        Window(_first_of(settled), _first_of(settled), hours.zone),
+        now.date(),
+        churn_months,
+    )
+    (row,) = found["months"]
+    if row["churn_percent"] is not None:
+        lines.append(
+            f"Churn: {row['churned']} of {row['active']} customers active in {settled} "
+            f"({row['churn_percent']:g}%) wrote nothing in the {churn_months} month(s) after"
+        )
     rates = rate_rows(await response_rates(session))
     if rates:
         lines.append("Response rates:")
@@ -55,7 +131,9 @@ async def send_monthly_report(
     session_pool: async_sessionmaker[AsyncSession],
     outbox: Outbox,
     admin_ids: list[int],
+    hours: WorkingHours,
     clock: Callable[[], datetime] = utcnow,
+    churn_months: int = 1,
 ) -> bool:
     """Queue last month's report for every admin unless it went out already; True if queued."""
     if not admin_ids:
@@ -72,7 +150,7 @@ async def send_monthly_report(
         if claimed is None:
             return False
         buffer = ReplyBuffer()
-        replies = await build(session, now)
+        replies = await build(session, now, hours, churn_months)
         for admin in admin_ids:
             buffer.extend(CHANNEL, str(admin), replies)
         queued = await outbox.enqueue(session, buffer)

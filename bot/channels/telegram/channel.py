@@ -74,7 +74,15 @@ class TelegramChannel:
                 status=status,
                 alert=AdminAlert(pool, config.admin_ids, settings.bot.default_language),
             )
-        dispatcher = create_dispatcher(conversation, tickets, staff, config.admin_ids, zone, now)
+        dispatcher = create_dispatcher(
+            conversation,
+            tickets,
+            staff,
+            config.admin_ids,
+            zone,
+            now,
+            settings.reports.churn_months,
+        )
         self.updates = TelegramUpdates(dispatcher, bot, staff)
         self._background: list[asyncio.Task[None]] = []
         self._inbound: InboundQueue | None = None  # given with the routes

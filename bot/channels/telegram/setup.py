@@ -46,6 +46,7 @@ def create_dispatcher(
     admin_ids: list[int],
     business_zone: ZoneInfo,
     clock: Callable[[], datetime],
+    churn_months: int = 1,
 ) -> Dispatcher:
     """Long-lived services go into workflow data; handlers name them as parameters. The staff
     router comes first and only sees the staff group; customers are served in private chats."""
@@ -58,6 +59,7 @@ def create_dispatcher(
         staff_directory=staff,
         business_zone=business_zone,
         clock=clock,
+        churn_months=churn_months,
     )
     if staff is not None:
         dispatcher.include_router(create_staff_router(staff))

@@ -79,6 +79,11 @@ class TicketService:
         self._config = config
         self._clock = clock
 
+    @property
+    def hours(self) -> WorkingHours:
+        """The calendar due times are set in (and reports count working time by)."""
+        return self._hours
+
     def _deadline(self, now: datetime, minutes: int) -> datetime | None:
         return self._hours.deadline(now, timedelta(minutes=minutes))
 
