@@ -10,6 +10,7 @@ from bot.config import ApiConfig
 from bot.inbox import admin as admin
 from bot.inbox import campaigns as campaigns
 from bot.inbox import gaps as gaps
+from bot.inbox import manager_reports as manager_reports
 from bot.inbox import pages
 from bot.inbox import people as people
 from bot.inbox import reports as reports

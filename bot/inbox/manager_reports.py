@@ -1,0 +1,149 @@
+"""The console's manager reports (tickets, FAQ self-service, customers): the figures of
+`otklik report tickets|faq|customers`, each beside the previous period, where every number and
+bar opens the tickets behind it, and every list exports as CSV (one row per ticket)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from bot.core.days import parse_day
+from bot.inbox import auth
+from bot.inbox.pages import page, routes, signed_in_only
+from bot.reports import manager
+from bot.reports import render as manager_render
+from bot.reports.periods import PERIODS
+from bot.web.keys import CLOCK, HOURS, SESSION_POOL, SETTINGS
+
+BOOLEANS = {"true": True, "false": False}
+
+
+def _ask(request: web.Request, kind: str) -> manager.ReportAsk:
+    first = parse_day(request.query.get("from", ""))
+    last = parse_day(request.query.get("to", ""))
+    if first and last and first > last:
+        first, last = last, first
+    by = request.query.get("by", "week")
+    return manager.ReportAsk(
+        kind,
+        first,
+        last,
+        by if by in PERIODS else "week",
+        parse_day(request.query.get("as_of", "")),
+    )
+
+
+def _query(ask: manager.ReportAsk, **more: Any) -> str:
+    """The query string of this window, with `more` (a filter): what a number links to."""
+    fields: dict[str, Any] = {"by": ask.by}
+    if ask.first:
+        fields["from"] = ask.first.isoformat()
+    if ask.last:
+        fields["to"] = ask.last.isoformat()
+    if ask.as_of:
+        fields["as_of"] = ask.as_of.isoformat()
+    fields.update({k: str(v).lower() if isinstance(v, bool) else v for k, v in more.items()})
+    return urlencode(fields)
+
+
+def _bars(rows: list[dict[str, Any]], key: str, label: str) -> list[dict[str, Any]]:
+    """Rows as bars: each with its share of the largest, for a chart drawn in HTML (so every
+    bar is a link)."""
+    top = max((r[key] for r in rows), default=0) or 1
+    return [{**r, "label": r[label], "width": round(100 * r[key] / top, 1)} for r in rows]
+
+
+async def _report(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    kind = request.match_info["kind"]
+    if kind not in manager.KINDS:
+        raise web.HTTPNotFound(text="no such report")
+    ask = _ask(request, kind)
+    app = request.app
+    async with app[SESSION_POOL]() as session:
+        found = await manager.build(
+            session, ask, app[HOURS], app[CLOCK](), app[SETTINGS].reports.churn_months
+        )
+    if request.query.get("format") == "csv":
+        return _csv(manager_render.as_csv(manager_render.figure_rows(found)), f"{kind}-report")
+    bars: list[dict[str, Any]] = []
+    if kind == "tickets":
+        bars = _bars(found["by_period"]["rows"], "tickets", "period")
+
+        def bar_link(row: dict[str, Any]) -> str:
+            return "/admin/reports/tickets/rows?" + _query(ask, period=row["period"])
+
+    elif kind == "faq":
+        bars = _bars(found["unanswered_by_period"]["rows"], "questions", "period")
+
+        def bar_link(row: dict[str, Any]) -> str:
+            return "/admin/gaps"
+
+    return page(
+        request,
+        f"admin_report_{kind}.html",
+        {
+            "account": signed,
+            "csrf": signed.csrf,
+            "report": found,
+            "ask": ask,
+            "periods": PERIODS,
+            "bars": bars,
+            "link": lambda **more: _query(ask, **more),
+            "bar_link": bar_link if bars else None,
+            "age_key": lambda age: _age_key(age),
+            "since": ask.first.isoformat() if ask.first else found["window"]["from"],
+            "until": ask.last.isoformat() if ask.last else found["window"]["to"],
+        },
+    )
+
+
+async def _ticket_rows(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    ask = _ask(request, "tickets")
+    query = request.query
+    keep = manager.TicketFilter(
+        **{name: query.get(name) or None for name in manager.TICKET_FILTERS},
+        period=query.get("period") or None,
+        breached=BOOLEANS.get(query.get("breached", "")),
+        reopened=BOOLEANS.get(query.get("reopened", "")),
+        backlog=query.get("backlog") == "true",
+        previous=query.get("previous") == "true",
+    )
+    app = request.app
+    async with app[SESSION_POOL]() as session:
+        rows = await manager.ticket_rows(session, ask, app[HOURS], app[CLOCK](), keep)
+    if query.get("format") == "csv":
+        return _csv(manager_render.as_csv(rows), "tickets")
+    filters = {k: v for k, v in query.items() if k not in ("format",)}
+    return page(
+        request,
+        "admin_report_rows.html",
+        {
+            "account": signed,
+            "csrf": signed.csrf,
+            "rows": rows,
+            "filters": {k: v for k, v in filters.items() if k not in ("from", "to", "by", "as_of")},
+            "csv": urlencode({**filters, "format": "csv"}),
+            "back": _query(ask),
+        },
+    )
+
+
+def _age_key(age: str) -> str:
+    """ "1-3 days" -> rw_age_1_3_days."""
+    return "rw_age_" + "_".join("".join(c if c.isalnum() else " " for c in age).split())
+
+
+def _csv(text: str, name: str) -> web.Response:
+    day = date.today().isoformat()
+    return web.Response(
+        text=text,
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}-{day}.csv"'},
+    )
+
+
+routes.get("/admin/reports/tickets/rows")(signed_in_only(_ticket_rows, role="admin"))
+routes.get("/admin/reports/{kind:tickets|faq|customers}")(signed_in_only(_report, role="admin"))
