@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     inspect,
     true,
 )
@@ -92,8 +93,11 @@ class Customer(Base):
 
 
 class CustomerMonth(Base):
-    """A month (UTC) in which a customer wrote to us: what activity, churn and cohorts are
-    counted from, without reading every message."""
+    """A month (UTC) in which a customer wrote to us or answered a survey: what activity,
+    churn, cohorts and churned-versus-retained scores are counted from, without reading every
+    message or answer. `first`: their first month ever; `gap`: months until the next month
+    they were active (None: not since), so churn is one GROUP BY; the score counts are their
+    NPS and CSAT answers of the month (scanner clicks left out)."""
 
     __tablename__ = "customer_months"
 
@@ -101,6 +105,13 @@ class CustomerMonth(Base):
         ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
     )
     month: Mapped[str] = mapped_column(String(7), primary_key=True, index=True)
+    first: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    gap: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    nps_n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    nps_promoters: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    nps_detractors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    csat_n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    csat_satisfied: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class LinkCode(Base):
@@ -344,7 +355,7 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     csat_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     csat_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     # Raised by every change (each one adds a ticket message): the API's ETag, so two agents
     # editing one ticket cannot overwrite each other unseen.

@@ -26,7 +26,9 @@ from storage.models import (
     SurveyResponse,
     Ticket,
 )
+from storage.repositories.customer_months import note_active
 from storage.repositories.merges import merge_customers
+from storage.repositories.reports import add_response
 from tests.conftest import AppFactory, Database
 from tests.fake_telegram import FakeTelegram
 
@@ -147,8 +149,9 @@ async def test_active_new_churned_and_cohorts(database: Database):
         for id_, months in MONTHS.items():
             session.add(Customer(id=id_, display_name=f"c{id_}", created_at=_at(6, 1)))
             await session.flush()
-            for month in months:
-                session.add(CustomerMonth(customer_id=id_, month=month))
+            # In any order (customer 1's backwards): first and the gaps come out the same.
+            for month in reversed(months) if id_ == 1 else months:
+                await note_active(session, id_, month)
         # (customer, kind, score, when, flagged)
         for customer, kind, score, at, flagged in (
             (3, "nps", 3, _at(9, 15), None),  # churned after September
@@ -160,7 +163,8 @@ async def test_active_new_churned_and_cohorts(database: Database):
             (5, "nps", 0, _at(11, 3), None),  # November is not over a month yet: neither
             (1, "nps", 8, _at(10, 1), "burst"),  # a scanner's: left out
         ):
-            session.add(
+            await add_response(
+                session,
                 SurveyResponse(
                     kind=kind,
                     customer_id=customer,
@@ -168,8 +172,20 @@ async def test_active_new_churned_and_cohorts(database: Database):
                     score=score,
                     created_at=at,
                     flagged=flagged,
-                )
+                ),
             )
+    async with create_session_pool(database.engine)() as session:
+        rows = await session.execute(
+            select(CustomerMonth.month, CustomerMonth.first, CustomerMonth.gap)
+            .where(CustomerMonth.customer_id == 1)
+            .order_by(CustomerMonth.month)
+        )
+        assert [tuple(r) for r in rows] == [
+            ("2026-07", True, 2),
+            ("2026-09", False, 1),
+            ("2026-10", False, 1),
+            ("2026-11", False, None),
+        ]
     window = Window(date(2026, 9, 1), date(2026, 11, 30), BERLIN)
     async with create_session_pool(database.engine)() as session:
         report = await customers.build(session, window, today=date(2026, 12, 6), churn_months=1)
@@ -256,3 +272,9 @@ async def test_customer_months_follow_messages_migrations_and_merges(
         assert sorted(tuple(r) for r in rows) == sorted(
             [(first, "2026-03"), (first, month), (second, month)]
         )
+        merged = await session.execute(
+            select(CustomerMonth.month, CustomerMonth.first, CustomerMonth.gap)
+            .where(CustomerMonth.customer_id == first)
+            .order_by(CustomerMonth.month)
+        )
+        assert [tuple(r) for r in merged] == [("2026-03", True, 8), (month, False, None)]

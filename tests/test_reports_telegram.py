@@ -10,7 +10,8 @@ import pytest
 from bot.app import monthly_report
 from storage import sqlite_driver
 from storage.db import create_session_pool
-from storage.models import Customer, CustomerMonth, SurveyResponse, Ticket
+from storage.models import Customer, SurveyResponse, Ticket
+from storage.repositories.customer_months import note_active
 from storage.repositories.reports import add_response
 from tests.conftest import AppFactory, Database
 from tests.fake_telegram import FakeTelegram
@@ -58,7 +59,8 @@ async def _seed_month_before(database: Database) -> None:
         for id_, months in ((1, ("2026-09", "2026-10")), (2, ("2026-09",))):
             session.add(Customer(id=id_, display_name=f"c{id_}", created_at=_utc(9, 1, 0)))
             await session.flush()
-            session.add_all(CustomerMonth(customer_id=id_, month=m) for m in months)
+            for month in months:
+                await note_active(session, id_, month)
         for created, first in (
             (_utc(9, 15, 6), _utc(9, 15, 7)),
             (_utc(10, 15, 6), _utc(10, 15, 6, 30)),

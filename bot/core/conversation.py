@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,6 +48,7 @@ from bot.core.understanding.intents import IntentMatcher
 from bot.metrics import Metrics
 from storage.models import Customer, utcnow
 from storage.repositories.conversation import ConversationLog, message_row
+from storage.repositories.customer_months import month_of, note_active
 from storage.repositories.customers import CustomerRepository, wrote_on
 from storage.repositories.faq import FaqRepository
 from storage.repositories.faq_gaps import SUGGESTED, UNANSWERED, UNHELPFUL, FaqGaps
@@ -168,10 +169,10 @@ class Conversation:
             customer.last_channel = message.channel
         if customer.unreachable or customer.blocked_channels:
             wrote_on(customer, message.channel)
-        month = f"{self._clock().astimezone(UTC):%Y-%m}"
+        month = month_of(self._clock())
         if customer.active_month != month:
             customer.active_month = month
-            await customers.active_in(customer.id, month)
+            await note_active(session, customer.id, month)
         if display_name and customer.display_name != display_name:
             customer.display_name = display_name
         stored_text = message.text[: self._max_chars]

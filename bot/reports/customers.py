@@ -2,20 +2,19 @@
 lose were unhappy.
 
 Definitions (README "Reports"; months are UTC calendar months):
-- active in a month: wrote to us (any channel) in it; new: the first month they ever wrote;
-  returning: active and not new;
+- active in a month: wrote to us (any channel) or answered a survey in it; new: their first
+  month ever; returning: active and not new;
 - churned after a month: active in it and silent in each of the next `churn_months` months
   (`[reports] churn_months`, 1 by default); counted once those months are over;
-- churned versus retained: NPS and CSAT of the answers those customers gave in the month
-  they were last active;
+- churned versus retained: NPS and CSAT of the answers customers gave in the months they
+  churned after, against those of the months they stayed on after;
 - cohorts: customers by the month they first wrote, and how many of them wrote again in each
   later month.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,22 +42,9 @@ def months_between(first: str, last: str) -> list[str]:
     return found
 
 
-def _start(month: str) -> datetime:
-    return datetime(int(month[:4]), int(month[5:7]), 1, tzinfo=UTC)
-
-
-def _following(by_month: dict[str, set[int]], month: str, churn_months: int) -> set[int]:
-    """Customers active in any of the `churn_months` months after `month`."""
-    return set().union(*(by_month.get(shift(month, k), set()) for k in range(1, churn_months + 1)))
-
-
-def _scores(answers: list[tuple[str, int]]) -> dict[str, Any]:
-    promoters = sum(1 for k, s in answers if k == "nps" and s >= 9)
-    detractors = sum(1 for k, s in answers if k == "nps" and s <= 6)
-    scored = sum(1 for k, _ in answers if k == "nps")
-    result = nps(promoters, detractors, scored)
-    rated = [s for k, s in answers if k == "csat"]
-    satisfaction = csat(sum(1 for s in rated if s >= 4), len(rated))
+def _scores(sums: rows.ScoreSums) -> dict[str, Any]:
+    result = nps(sums.promoters, sums.detractors, sums.nps_n)
+    satisfaction = csat(sums.satisfied, sums.csat_n)
     return {
         "nps_n": result.n,
         "nps": None if result.score is None else round(result.score, 1),
@@ -72,73 +58,53 @@ async def build(
     session: AsyncSession, window: Window, today: date, churn_months: int = 1
 ) -> dict[str, Any]:
     """Months overlapped by the window, each with its activity and churn; the same for the
-    window before it; cohorts of the window's months."""
+    window before it; cohorts of the window's months. A month's churn counts once the
+    `churn_months` after it are over."""
     months = months_between(month_label(window.first), month_label(window.last))
     before = [shift(m, -len(months)) for m in months]
     current_month = month_label(today)
-    active = await rows.active_months(session, before[0], shift(months[-1], churn_months))
-    by_month: dict[str, set[int]] = defaultdict(set)
-    for customer, month in active:
-        by_month[month].add(customer)
-    firsts = await rows.first_months(session, before[0], months[-1])
+    counts = await rows.month_counts(session, before[0], months[-1], churn_months)
+
+    def settled(month: str) -> bool:
+        return shift(month, churn_months) < current_month
 
     def month_row(month: str) -> dict[str, Any]:
-        present = by_month.get(month, set())
-        new = sum(1 for c in present if firsts.get(c) == month)
-        over = shift(month, churn_months) < current_month
-        churned = present - _following(by_month, month, churn_months) if over else None
+        found = counts.get(month, rows.MonthCounts(month, 0, 0, 0))
+        churned = found.churned if settled(month) else None
         return {
             "month": month,
-            "active": len(present),
-            "new": new,
-            "returning": len(present) - new,
-            "churned": None if churned is None else len(churned),
-            "churn_percent": None if churned is None else share(len(churned), len(present)),
+            "active": found.active,
+            "new": found.new,
+            "returning": found.active - found.new,
+            "churned": churned,
+            "churn_percent": None if churned is None else share(churned, found.active),
         }
 
-    def totals(which: list[str]) -> dict[str, Any]:
-        listed = [month_row(m) for m in which]
-        present = set().union(*(by_month.get(m, set()) for m in which))
-        settled = [r for r in listed if r["churned"] is not None]
+    async def totals(which: list[str]) -> dict[str, Any]:
+        active, new = await rows.distinct_active(session, which[0], which[-1])
+        done = [counts.get(m, rows.MonthCounts(m, 0, 0, 0)) for m in which if settled(m)]
         return {
-            "active": len(present),
-            "new": sum(1 for c in present if firsts.get(c, "") >= which[0]),
-            "churn_percent": share(
-                sum(r["churned"] for r in settled), sum(r["active"] for r in settled)
-            ),
+            "active": active,
+            "new": new,
+            "churn_percent": share(sum(c.churned for c in done), sum(c.active for c in done)),
         }
 
-    # Churned versus retained: the answers each gave in the month they churned after, or
-    # (retained) in a month they stayed on after.
-    settled: dict[tuple[int, str], bool] = {}  # (customer, month) -> churned after it
-    for month in months:
-        if shift(month, churn_months) < current_month:
-            following = _following(by_month, month, churn_months)
-            for customer in by_month.get(month, set()):
-                settled[customer, month] = customer not in following
-    answers = await rows.scored_answers(session, _start(months[0]), _start(shift(months[-1], 1)))
-    grouped: dict[bool, list[tuple[str, int]]] = {True: [], False: []}
-    for customer, kind, score, at in answers:
-        churned = settled.get((customer, month_label(at.astimezone(UTC).date())))
-        if churned is not None:
-            grouped[churned].append((kind, score))
-
-    cohorts = []
-    for month in months:
-        members = {c for c, first in firsts.items() if first == month}
-        if not members:
-            continue
-        cohorts.append(
-            {
-                "cohort": month,
-                "size": len(members),
-                "active": [
-                    len(members & by_month.get(later, set()))
-                    for later in months_between(month, months[-1])
-                ],
-            }
-        )
-    now_totals, before_totals = totals(months), totals(before)
+    last_settled = max((m for m in months if settled(m)), default=None)
+    scores = (
+        await rows.scores_by_churn(session, months[0], last_settled, churn_months)
+        if last_settled
+        else {g: rows.ScoreSums(0, 0, 0, 0, 0) for g in (True, False)}
+    )
+    cohort_counts = await rows.cohorts(session, months[0], months[-1])
+    cohorts = [
+        {
+            "cohort": cohort,
+            "size": found.get(cohort, 0),
+            "active": [found.get(later, 0) for later in months_between(cohort, months[-1])],
+        }
+        for cohort, found in sorted(cohort_counts.items())
+    ]
+    now_totals, before_totals = await totals(months), await totals(before)
     return {
         "report": "customers",
         "window": {"from": months[0], "to": months[-1], "zone": "UTC"},
@@ -151,8 +117,8 @@ async def build(
         "summary": {k: Figure(v, before_totals[k]).as_dict() for k, v in now_totals.items()},
         "months": [month_row(m) for m in months],
         "churned_vs_retained": {
-            "churned": _scores(grouped[True]),
-            "retained": _scores(grouped[False]),
+            "churned": _scores(scores[True]),
+            "retained": _scores(scores[False]),
         },
         "cohorts": cohorts,
     }

@@ -60,8 +60,10 @@ async def body_in_time(request: web.Request, handler: Handler) -> web.StreamResp
             async with asyncio.timeout(seconds):
                 await request.read()
         except web.HTTPRequestEntityTooLarge:
-            kb = request.client_max_size // 1024
-            return json_error(413, f"a request body may be at most {kb} KB")
+            size = request.client_max_size
+            return json_error(
+                413, f"a request body may be at most {size} bytes ({size // 1024} KB)"
+            )
         except TimeoutError:
             response = json_error(408, f"the request body did not arrive within {seconds:g} s")
             response.force_close()

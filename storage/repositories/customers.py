@@ -7,9 +7,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.identities import shown_id
-from storage.models import ChannelIdentity, Customer, CustomerMonth, Ticket, utcnow
+from storage.models import ChannelIdentity, Customer, Ticket, utcnow
 from storage.repositories._memo import forget, memo, remember
-from storage.repositories._upsert import insert_ignore, upsert_insert
+from storage.repositories._upsert import insert_ignore
 from storage.repositories.tickets import open_ticket_id_of, remember_open_tickets
 
 # Every inbound message starts here: built once, so no statement is rebuilt per message.
@@ -60,14 +60,6 @@ class CustomerCard:
 class CustomerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-
-    async def active_in(self, customer_id: int, month: str) -> None:
-        """They wrote in `month` (UTC, "2026-11"): counted once in customer_months."""
-        await self._session.execute(
-            upsert_insert(self._session, CustomerMonth.__table__)
-            .values(customer_id=customer_id, month=month)
-            .on_conflict_do_nothing(index_elements=["customer_id", "month"])
-        )
 
     async def preload(self, channel: str, external_ids: Collection[str]) -> None:
         """Look up the customers behind many identities, with their open tickets, in one query;

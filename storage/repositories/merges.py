@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, exists, literal, select, update
+from sqlalchemy import Table, and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -18,14 +18,13 @@ from storage.models import (
     ConversationMessage,
     Customer,
     CustomerMerge,
-    CustomerMonth,
     Delivery,
     FaqFeedback,
     SurveyResponse,
     Ticket,
 )
 from storage.repositories._memo import forget
-from storage.repositories._upsert import upsert_insert
+from storage.repositories.customer_months import merge_months
 
 _MOVED = {
     "conversation_messages": ConversationMessage,
@@ -89,17 +88,8 @@ async def merge_customers(
         .values(customer_id=target.id)
     )
     details["moved"]["deliveries"] = int(getattr(moved, "rowcount", 0) or 0)
-    # The months either wrote in are the one customer's months.
-    months = cast(Table, CustomerMonth.__table__)
-    await session.execute(
-        upsert_insert(session, months)
-        .from_select(
-            ["customer_id", "month"],
-            select(literal(target.id), months.c.month).where(months.c.customer_id == source.id),
-        )
-        .on_conflict_do_nothing(index_elements=["customer_id", "month"])
-    )
-    await session.execute(delete(months).where(months.c.customer_id == source.id))
+    # The months either was active in are the one customer's months.
+    await merge_months(session, source.id, target.id)
     target.active_month = max(
         (m for m in (target.active_month, source.active_month) if m), default=None
     )

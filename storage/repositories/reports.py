@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.db import dialect_name
 from storage.models import Campaign, Delivery, SurveyResponse, SurveyScoreDay, Ticket
 from storage.repositories._upsert import upsert_insert
+from storage.repositories.customer_months import count_answer
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ async def count_in_rollup(session: AsyncSession, response: SurveyResponse, chang
     answers are not counted; a changed answer is taken back before it changes."""
     if response.score is None or response.flagged is not None:
         return
+    await count_answer(session, response, change)
     days = SurveyScoreDay
     statement = upsert_insert(session, days).values(
         kind=response.kind,

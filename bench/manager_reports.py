@@ -1,0 +1,233 @@
+"""Manager report speed: `otklik report tickets|faq|customers` over a year of a busy business,
+200,000 tickets, 2,000,000 conversation messages and 1,000,000 survey answers (the issue's
+scale), on SQLite and PostgreSQL. Each report is built as the CLI, the API and the console
+build it (reads and computing) and timed: median and p95 of --repeats runs. Goal: p95 under
+250 ms. `python bench/manager_reports.py --help` for options."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import insert, text  # noqa: E402
+
+from bot.config import HoursConfig  # noqa: E402
+from bot.core.hours import parse_schedule  # noqa: E402
+from bot.reports import manager  # noqa: E402
+from storage import migrate  # noqa: E402
+from storage.db import create_engine, create_session_pool  # noqa: E402
+from storage.models import (  # noqa: E402
+    ConversationMessage,
+    Customer,
+    CustomerMonth,
+    FaqEntry,
+    SurveyResponse,
+    Ticket,
+)
+from tests.pg import drop_schema, fresh_schema  # noqa: E402
+
+PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+START = datetime(2025, 12, 1, tzinfo=UTC)
+NOW = datetime(2026, 12, 1, 9, tzinfo=UTC)
+HOURS = parse_schedule(HoursConfig())
+YEAR = 365 * 86400
+CHUNK = 20_000
+
+
+def _at(rng: random.Random) -> datetime:
+    return START + timedelta(seconds=rng.randint(0, YEAR - 1))
+
+
+def data(
+    customers: int, tickets: int, messages: int, answers: int, seed: int = 5
+) -> dict[str, list[dict[str, Any]]]:
+    rng = random.Random(seed)
+    rows: dict[str, list[dict[str, Any]]] = {
+        "customers": [
+            {"id": i, "display_name": f"c{i}", "created_at": START} for i in range(1, customers + 1)
+        ],
+        "faq": [
+            {"id": i, "slug": f"entry-{i}", "language": "ru", "question": "q", "answer": "a"}
+            for i in range(1, 41)
+        ],
+    }
+    ticket_rows = []
+    for i in range(1, tickets + 1):
+        created = _at(rng)
+        first = created + timedelta(minutes=rng.expovariate(1 / 90)) if rng.random() < 0.9 else None
+        resolved = (
+            first + timedelta(hours=rng.expovariate(1 / 20))
+            if first and rng.random() < 0.8
+            else None
+        )
+        ticket_rows.append(
+            {
+                "id": i,
+                "customer_id": rng.randint(1, customers),
+                "channel": rng.choice(["telegram", "telegram", "webchat", "email", "whatsapp"]),
+                "status": "resolved" if resolved else "open",
+                "priority": rng.choice(["normal"] * 8 + ["high", "urgent"]),
+                "category": rng.choice(["delivery", "billing", "quality", "general"]),
+                "subject": "a complaint",
+                "assignee_name": rng.choice(["Anna", "Boris", "Vera", "Gleb", ""]),
+                "due_at": created + timedelta(hours=2),
+                "first_response_at": first,
+                "resolved_at": resolved,
+                "csat_score": rng.randint(1, 5) if resolved and rng.random() < 0.3 else None,
+                "created_at": created,
+                "updated_at": resolved or first or created,
+            }
+        )
+    rows["tickets"] = ticket_rows
+    message_rows = []
+    months: set[tuple[int, str]] = set()
+    for _ in range(messages):
+        at = _at(rng)
+        customer = rng.randint(1, customers)
+        outbound = rng.random() < 0.5
+        message_rows.append(
+            {
+                "customer_id": customer,
+                "channel": "telegram",
+                "direction": "out" if outbound else "in",
+                "text": "hello",
+                "faq_entry_id": rng.randint(1, 40) if outbound and rng.random() < 0.2 else None,
+                "created_at": at,
+            }
+        )
+        if not outbound:
+            months.add((customer, f"{at:%Y-%m}"))
+    rows["messages"] = message_rows
+    rows["months"] = [{"customer_id": c, "month": m} for c, m in sorted(months)]
+    rows["answers"] = [
+        {
+            "kind": kind,
+            "customer_id": rng.randint(1, customers),
+            "channel": "telegram",
+            "score": rng.randint(0, 10) if kind == "nps" else rng.randint(1, 5),
+            "created_at": _at(rng),
+        }
+        for kind in (rng.choice(["nps", "nps", "csat"]) for _ in range(answers))
+    ]
+    return rows
+
+
+async def load(url: str, schema: str, rows: dict[str, list[dict[str, Any]]]) -> None:
+    engine = create_engine(url, schema=schema)
+    await migrate.upgrade(engine)
+    started = time.perf_counter()
+    pool = create_session_pool(engine)
+    for model, key in (
+        (Customer, "customers"),
+        (FaqEntry, "faq"),
+        (Ticket, "tickets"),
+        (ConversationMessage, "messages"),
+        (CustomerMonth, "months"),
+        (SurveyResponse, "answers"),
+    ):
+        for offset in range(0, len(rows[key]), CHUNK):
+            async with pool() as session, session.begin():
+                await session.execute(insert(model), rows[key][offset : offset + CHUNK])
+    print(
+        f"  loaded {len(rows['tickets']):,} tickets, {len(rows['messages']):,} messages "
+        f"({len(rows['months']):,} customer months), {len(rows['answers']):,} answers "
+        f"in {time.perf_counter() - started:.0f} s",
+        flush=True,
+    )
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("VACUUM ANALYZE"))
+    else:
+        async with engine.begin() as conn:
+            await conn.execute(text("ANALYZE"))
+    await engine.dispose()
+
+
+ASKS = (
+    ("tickets, 30 days", manager.ReportAsk("tickets", date(2026, 11, 1), date(2026, 11, 30))),
+    (
+        "tickets, a quarter",
+        manager.ReportAsk("tickets", date(2026, 9, 1), date(2026, 11, 30), by="month"),
+    ),
+    (
+        "tickets, a year",
+        manager.ReportAsk("tickets", date(2025, 12, 1), date(2026, 11, 30), by="month"),
+    ),
+    ("faq, 30 days", manager.ReportAsk("faq", date(2026, 11, 1), date(2026, 11, 30))),
+    ("customers, 6 months", manager.ReportAsk("customers", date(2026, 6, 1), date(2026, 11, 30))),
+    (
+        "ticket rows, 30 days",
+        manager.ReportAsk("tickets", date(2026, 11, 1), date(2026, 11, 30)),
+    ),
+)
+
+
+async def measure(url: str, schema: str, repeats: int) -> None:
+    engine = create_engine(url, schema=schema)
+    pool = create_session_pool(engine)
+    print(f"  {'report':22} {'median':>9} {'p95':>9}  (of {repeats} runs)")
+    for label, ask in ASKS:
+        timings = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            async with pool() as session:
+                if label.startswith("ticket rows"):
+                    await manager.ticket_rows(session, ask, HOURS, NOW)
+                else:
+                    await manager.build(session, ask, HOURS, NOW)
+            timings.append((time.perf_counter() - started) * 1000)
+        timings.sort()
+        p95 = timings[max(int(0.95 * len(timings) + 0.5) - 1, 0)]
+        print(f"  {label:22} {statistics.median(timings):6.0f} ms {p95:6.0f} ms", flush=True)
+    await engine.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument("--tickets", type=int, default=200_000)
+    parser.add_argument("--messages", type=int, default=2_000_000)
+    parser.add_argument("--answers", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--pg-url", default=PG_DEFAULT)
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rows = data(args.customers, args.tickets, args.messages, args.answers)
+    print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
+    if args.only != "postgresql":
+        with tempfile.TemporaryDirectory() as tmp:
+            print("SQLite:")
+            url = f"sqlite+aiosqlite:///{tmp}/reports.db"
+            await load(url, "", rows)
+            await measure(url, "", args.repeats)
+    if args.only != "sqlite":
+        schema = await fresh_schema(args.pg_url, "bench_manager_reports")
+        if schema is None:
+            print("PostgreSQL: not reachable, skipped")
+        else:
+            print("PostgreSQL:")
+            try:
+                await load(args.pg_url, schema, rows)
+                await measure(args.pg_url, schema, args.repeats)
+            finally:
+                await drop_schema(args.pg_url, schema)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory of this process: {peak:.0f} MiB (includes the generated rows)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
