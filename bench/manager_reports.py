@@ -66,10 +66,17 @@ def data(
     ticket_rows = []
     for i in range(1, tickets + 1):
         created = _at(rng)
-        first = created + timedelta(minutes=rng.expovariate(1 / 90)) if rng.random() < 0.9 else None
+        # Nearly every ticket older than two weeks is answered and resolved; a few recent ones
+        # are still open: a backlog of a few hundred, as a working support team has.
+        recent = (NOW - created).days < 14
+        first = (
+            created + timedelta(minutes=rng.expovariate(1 / 90))
+            if rng.random() < (0.9 if recent else 0.995)
+            else None
+        )
         resolved = (
             first + timedelta(hours=rng.expovariate(1 / 20))
-            if first and rng.random() < 0.8
+            if first and rng.random() < (0.6 if recent else 0.99)
             else None
         )
         ticket_rows.append(
@@ -78,6 +85,7 @@ def data(
                 "customer_id": rng.randint(1, customers),
                 "channel": rng.choice(["telegram", "telegram", "webchat", "email", "whatsapp"]),
                 "status": "resolved" if resolved else "open",
+                "reopens": 1 if resolved and rng.random() < 0.05 else 0,
                 "priority": rng.choice(["normal"] * 8 + ["high", "urgent"]),
                 "category": rng.choice(["delivery", "billing", "quality", "general"]),
                 "subject": "a complaint",

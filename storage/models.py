@@ -355,6 +355,8 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     csat_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     csat_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Times reopened after a resolve (the reopen rate reads it, not the ticket's history).
+    reopens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     # Raised by every change (each one adds a ticket message): the API's ETag, so two agents

@@ -145,6 +145,7 @@ async def _seed(engine: AsyncEngine) -> None:
                     assignee_name=who,
                     matched_rule_id=rule,
                     merged_into_id=2 if id_ == 8 else None,
+                    reopens=1 if id_ == 3 else 0,
                     due_at=due,
                     first_response_at=first,
                     resolved_at=done,

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from storage.db import create_session_pool
 from storage.models import Ticket, TicketMessage
 from tests.conftest import AppFactory, Database
 from tests.fake_telegram import FakeTelegram
@@ -134,6 +135,9 @@ async def test_staff_group_edges(start_app: AppFactory, fake_tg: FakeTelegram, d
     assert last.params["text"].startswith("Обращение №1 снова решено")
     assert "reply_markup" not in last.params
     assert "CSAT was already given (5/5)" in fake_tg.sent_texts(STAFF_CHAT)[-1]
+    async with create_session_pool(database.engine)() as session:
+        ticket = await session.get(Ticket, 1)
+        assert ticket is not None and ticket.reopens == 1  # what the reopen rate counts
 
 
 async def test_command_menus_are_published(start_app: AppFactory, fake_tg: FakeTelegram):

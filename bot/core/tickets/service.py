@@ -362,6 +362,7 @@ class TicketService:
     async def reopen(self, session: AsyncSession, ticket: Ticket, author: str) -> Effects:
         ticket.status = "open"
         ticket.resolved_at = None
+        ticket.reopens = (ticket.reopens or 0) + 1
         return await self._system_event(
             session, ticket, "reopened", author, f"↩️ Reopened by {author}."
         )
