@@ -15,6 +15,7 @@ from bot.api.operations import ApiError, Call, Operation
 from bot.core.understanding.gaps import find_gaps
 from bot.reports import manager
 from bot.reports import render as manager_render
+from bot.reports.periods import WindowError
 from bot.reports.surveys import rate_rows, render, rows_for
 from bot.web.keys import CLOCK, CONVERSATION, HOURS, SESSION_POOL, SETTINGS
 from storage.repositories.faq_gaps import SUGGESTED, UNANSWERED, UNHELPFUL, FaqGaps
@@ -74,10 +75,13 @@ def _manager_report(kind: str) -> Callable[[Call], Awaitable[Any]]:
         query: schemas.ManagerReportQuery = call.query
         app = call.request.app
         ask = _ask(kind, query)
-        async with app[SESSION_POOL]() as session:
-            found = await manager.build(
-                session, ask, app[HOURS], app[CLOCK](), app[SETTINGS].reports.churn_months
-            )
+        try:
+            async with app[SESSION_POOL]() as session:
+                found = await manager.build(
+                    session, ask, app[HOURS], app[CLOCK](), app[SETTINGS].reports.churn_months
+                )
+        except WindowError as exc:
+            raise ApiError(422, f"query fields 'from' and 'to': {exc}", "from") from None
         if query.format == "csv":
             return _csv(manager_render.as_csv(manager_render.figure_rows(found)), kind)
         return schemas.ManagerReport.model_validate(found)
@@ -101,10 +105,13 @@ async def ticket_rows(call: Call) -> Any:
         backlog=query.backlog,
         previous=query.previous,
     )
-    async with app[SESSION_POOL]() as session:
-        rows = await manager.ticket_rows(
-            session, _ask("tickets", query), app[HOURS], app[CLOCK](), keep
-        )
+    try:
+        async with app[SESSION_POOL]() as session:
+            rows = await manager.ticket_rows(
+                session, _ask("tickets", query), app[HOURS], app[CLOCK](), keep
+            )
+    except WindowError as exc:
+        raise ApiError(422, f"query fields 'from' and 'to': {exc}", "from") from None
     if query.format == "csv":
         return _csv(manager_render.as_csv(rows), "tickets")
     return schemas.TicketRows.model_validate({"tickets": rows})
@@ -200,6 +207,11 @@ OPERATIONS = (
             (
                 "customers",
                 "Active, new and returning customers, churn, churned vs retained, cohorts",
+            ),
+            (
+                "themes",
+                "What detractors, passives, promoters and tickets talk about: key phrases with "
+                "counts, the previous period's and quotes; NPS change against the combined margin",
             ),
         )
     ]

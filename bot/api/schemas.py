@@ -18,6 +18,8 @@ from pydantic import (
 )
 
 from bot.core.days import FIRST_DAY, LAST_DAY
+from bot.reports.periods import EARLIEST as REPORT_EARLIEST
+from bot.reports.periods import LATEST as REPORT_LATEST
 
 Status = Literal["new", "open", "waiting", "resolved", "closed"]
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -275,6 +277,28 @@ IsoDate = Annotated[
 ]
 
 
+def _in_report_range(value: date) -> date:
+    if not REPORT_EARLIEST <= value <= REPORT_LATEST:
+        raise ValueError(f"a day from {REPORT_EARLIEST} to {REPORT_LATEST}")
+    return value
+
+
+# The manager reports' days: 2000 to 2100 (bot.reports.periods), in the pattern as above.
+ReportDay = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    AfterValidator(_in_report_range),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": r"^(20[0-9]{2}|2100)-[0-9]{2}-[0-9]{2}$",
+            "description": f"A day from {REPORT_EARLIEST} to {REPORT_LATEST}, as YYYY-MM-DD",
+        }
+    ),
+]
+
+
 class ReportQuery(Model):
     from_: IsoDate | None = Field(default=None, alias="from", description="First day (UTC)")
     to: IsoDate | None = Field(default=None, description="Last day, inclusive (UTC)")
@@ -432,14 +456,14 @@ class Removed(Model):
 
 
 class ManagerReportQuery(Model):
-    from_: IsoDate | None = Field(
+    from_: ReportDay | None = Field(
         default=None, alias="from", description="First day, in [hours] timezone"
     )
-    to: IsoDate | None = Field(default=None, description="Last day, inclusive")
+    to: ReportDay | None = Field(default=None, description="Last day, inclusive")
     by: Literal["day", "week", "month", "quarter", "year"] = Field(
         default="week", description="The periods volumes are counted in"
     )
-    as_of: IsoDate | None = Field(
+    as_of: ReportDay | None = Field(
         default=None, description="tickets: the backlog at the end of this day"
     )
     format: Literal["json", "csv"] = Field(
@@ -461,7 +485,7 @@ class ManagerReport(Model):
     """A tickets, faq or customers report: README "Reports" defines each figure. Each figure
     is {value, previous, change, change_percent}; lists hold one entry per key or period."""
 
-    report: Literal["tickets", "faq", "customers"]
+    report: Literal["tickets", "faq", "customers", "themes"]
     window: ReportWindow
     previous_window: ReportWindow
     summary: dict[str, Any]
@@ -482,6 +506,14 @@ class ManagerReport(Model):
     months: list[dict[str, Any]] | None = None
     churned_vs_retained: dict[str, Any] | None = None
     cohorts: list[dict[str, Any]] | None = None
+    nps_margin_95: float | None = None
+    nps_combined_margin_95: float | None = None
+    nps_change_significant: bool | None = None
+    groups: dict[str, Any] | None = Field(
+        default=None,
+        description="themes: per group (detractors, passives, promoters, tickets) the texts "
+        "read and the themes, each with its count, share, previous count and example quotes",
+    )
 
 
 class TicketRowsQuery(ManagerReportQuery):

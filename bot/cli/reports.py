@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.core.hours import parse_schedule
 from bot.database import command_database
 from bot.reports import manager, render
-from bot.reports.periods import PERIODS
+from bot.reports.periods import PERIODS, WindowError
 from bot.reports.surveys import rate_rows, rows_for
 from bot.reports.surveys import render as render_survey
 from storage.models import utcnow
@@ -97,6 +97,11 @@ async def _manager_report(settings: Settings, args: argparse.Namespace) -> int:
     hours = parse_schedule(settings.hours)
     ask = manager.ReportAsk(args.metric, args.since, args.until, args.by or "week", args.as_of)
     now = utcnow()
+    try:
+        manager.default_window(ask, hours, now)
+    except WindowError as exc:
+        print(f"--from/--to: {exc}", file=sys.stderr)
+        return 2
     async with command_database(settings.database) as pool, pool() as session:
         if args.rows:
             keep = manager.TicketFilter(

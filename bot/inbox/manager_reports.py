@@ -15,13 +15,23 @@ from bot.inbox import auth
 from bot.inbox.pages import page, routes, signed_in_only
 from bot.reports import manager
 from bot.reports import render as manager_render
-from bot.reports.periods import PERIODS
+from bot.reports.periods import PERIODS, WindowError
 from bot.web.keys import CLOCK, HOURS, SESSION_POOL, SETTINGS
 
 BOOLEANS = {"true": True, "false": False}
 
 
 def _ask(request: web.Request, kind: str) -> manager.ReportAsk:
+    """The window the query asks for; days no report can cover give way to the default."""
+    ask = _asked(request, kind)
+    try:
+        manager.default_window(ask, request.app[HOURS], request.app[CLOCK]())
+    except WindowError:
+        return manager.ReportAsk(kind, by=ask.by)
+    return ask
+
+
+def _asked(request: web.Request, kind: str) -> manager.ReportAsk:
     first = parse_day(request.query.get("from", ""))
     last = parse_day(request.query.get("to", ""))
     if first and last and first > last:
@@ -146,4 +156,6 @@ def _csv(text: str, name: str) -> web.Response:
 
 
 routes.get("/admin/reports/tickets/rows")(signed_in_only(_ticket_rows, role="admin"))
-routes.get("/admin/reports/{kind:tickets|faq|customers}")(signed_in_only(_report, role="admin"))
+routes.get("/admin/reports/{kind:tickets|faq|customers|themes}")(
+    signed_in_only(_report, role="admin")
+)

@@ -11,11 +11,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.hours import WorkingHours
-from bot.reports import customers, self_service, tickets
-from bot.reports.periods import PERIODS, Window, period_of, window
+from bot.reports import customers, self_service, themes, tickets
+from bot.reports.periods import (
+    EARLIEST,
+    LATEST,
+    PERIODS,
+    Window,
+    WindowError,
+    period_of,
+    window,
+)
 from storage.repositories.ticket_report import TicketRow, tickets_open_at, tickets_opened
 
-KINDS = ("tickets", "faq", "customers")
+KINDS = ("tickets", "faq", "customers", "themes")
 TICKET_FILTERS = ("category", "channel", "priority", "rule", "assignee")
 
 
@@ -32,6 +40,8 @@ def default_window(ask: ReportAsk, hours: WorkingHours, now: datetime) -> Window
     """The days asked for; by default the last 30 days (customers: the six months up to this
     one)."""
     today = now.astimezone(hours.zone).date()
+    if ask.as_of is not None and not EARLIEST <= ask.as_of <= LATEST:
+        raise WindowError(f"as_of: a day from {EARLIEST} to {LATEST}")
     if ask.kind == "customers" and ask.first is None:
         last = ask.last or today
         start = date(last.year, last.month, 1)
@@ -60,6 +70,8 @@ async def build(
         return await tickets.build(session, hours, span, now, ask.by, as_of)
     if ask.kind == "faq":
         return await self_service.build(session, span, ask.by)
+    if ask.kind == "themes":
+        return await themes.build(session, span)
     return await customers.build(session, span, now.astimezone(hours.zone).date(), churn_months)
 
 

@@ -13,7 +13,7 @@ from bot.channels.telegram.sender import CHANNEL
 from bot.core.delivery.outbox import Outbox, ReplyBuffer
 from bot.core.hours import WorkingHours
 from bot.core.messages import Reply
-from bot.reports import customers, self_service, tickets
+from bot.reports import customers, self_service, themes, tickets
 from bot.reports.charts import trend_png
 from bot.reports.customers import month_label, shift
 from bot.reports.figures import nps_change
@@ -112,6 +112,13 @@ async def build(
         lines.append(
             f"Churn: {row['churned']} of {row['active']} customers active in {settled} "
             f"({row['churn_percent']:g}%) wrote nothing in the {churn_months} month(s) after"
+        )
+    said = await themes.build(session, month)
+    top = said["groups"]["detractors"]["themes"][:3]
+    if top:
+        lines.append(
+            "Detractors talk about: "
+            + "; ".join(f"{theme['theme']} ({theme['count']})" for theme in top)
         )
     rates = rate_rows(await response_rates(session))
     if rates:

@@ -52,12 +52,27 @@ class Window:
         return {"from": self.first.isoformat(), "to": self.last.isoformat(), "zone": str(self.zone)}
 
 
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+MAX_DAYS = 3 * 366  # a report reads every row of its window and the one before
+
+
+class WindowError(ValueError):
+    """Days a report cannot cover; the message says why (a 422, a CLI error)."""
+
+
 def window(first: date | None, last: date | None, zone: ZoneInfo, today: date) -> Window:
-    """The days asked for; by default the last 30 days up to today."""
+    """The days asked for; by default the last 30 days up to today (or the 30 from `first`
+    when only it is given)."""
+    if first is not None and last is None:
+        last = max(min(first + timedelta(days=29), today), first)
     last = last or today
     first = first or last - timedelta(days=29)
     if first > last:
-        raise ValueError("the first day is after the last")
+        raise WindowError("the first day is after the last")
+    if first < EARLIEST or last > LATEST:
+        raise WindowError(f"days from {EARLIEST} to {LATEST}")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise WindowError(f"at most {MAX_DAYS} days at once")
     return Window(first, last, zone)
 
 

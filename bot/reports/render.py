@@ -33,7 +33,7 @@ def figure_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 _META = ("report", "window", "previous_window", "churn_definition", "churn_months")
-_LIST_KEYS = ("key", "period", "month", "cohort", "slug", "name", "age", "ticket")
+_LIST_KEYS = ("key", "period", "month", "cohort", "slug", "name", "age", "ticket", "theme")
 
 
 def _walk(path: str, node: Any) -> Iterator[dict[str, Any]]:
@@ -293,4 +293,40 @@ def customers_text(report: dict[str, Any], language: str = "en", churn_months: i
     return "\n".join(lines) + "\n"
 
 
-TEXT = {"tickets": tickets_text, "faq": faq_text, "customers": customers_text}
+def themes_text(report: dict[str, Any], language: str = "en") -> str:
+    w = report["window"]
+    nps = report["summary"]["nps"]
+    lines = [t("rep_themes_head", language, first=w["from"], last=w["to"])]
+    if nps["value"] is not None:
+        verdict = "rep_significant" if report["nps_change_significant"] else "rep_not_significant"
+        margin = report["nps_combined_margin_95"]
+        lines.append(
+            t(
+                "rep_themes_nps",
+                language,
+                nps=f"{nps['value']:+.1f} ± {report['nps_margin_95']:.1f}",
+                previous="—" if nps["previous"] is None else f"{nps['previous']:+.1f}",
+            )
+            + (
+                ""
+                if margin is None
+                else " "
+                + t(verdict, language, change=f"{nps['change']:+.1f}", margin=f"{margin:.1f}")
+            )
+        )
+    for group, found in report["groups"].items():
+        lines.append(t(f"rep_group_{group}", language, texts=found["texts"]))
+        for theme in found["themes"]:
+            quote = theme["examples"][0] if theme["examples"] else ""
+            lines.append(
+                f"  {theme['theme']}: {theme['count']} ({_signed(theme['change'])}) — «{quote}»"
+            )
+    return "\n".join(lines) + "\n"
+
+
+TEXT = {
+    "tickets": tickets_text,
+    "faq": faq_text,
+    "customers": customers_text,
+    "themes": themes_text,
+}

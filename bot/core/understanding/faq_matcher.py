@@ -63,6 +63,16 @@ def _stem(word: str) -> str:
     return str(_STEMMERS[language].stemWord(word))
 
 
+def stem(word: str) -> str:
+    """A lower-case word's stem, by its own script (Russian or English Snowball)."""
+    return _stem(word)
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-case words, ё folded, stop words dropped (what is stemmed)."""
+    return _words(text)
+
+
 def _words(text: str) -> list[str]:
     """Lower-case words, ё folded, stop words dropped."""
     return [w for w in _WORD.findall(text.lower().replace("ё", "е")) if w not in _STOPWORDS]
