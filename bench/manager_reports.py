@@ -36,6 +36,7 @@ from storage.models import (  # noqa: E402
     SurveyResponse,
     Ticket,
 )
+from storage.repositories.customer_months import month_index  # noqa: E402
 from tests.pg import drop_schema, fresh_schema  # noqa: E402
 
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -118,13 +119,31 @@ def data(
         if not outbound:
             months.add((customer, f"{at:%Y-%m}"))
     rows["messages"] = message_rows
-    rows["months"] = [{"customer_id": c, "month": m} for c, m in sorted(months)]
+    ordered = sorted(months)
+    rows["months"] = [
+        {
+            "customer_id": c,
+            "month": m,
+            "first": i == 0 or ordered[i - 1][0] != c,
+            "gap": month_index(ordered[i + 1][1]) - month_index(m)
+            if i + 1 < len(ordered) and ordered[i + 1][0] == c
+            else None,
+        }
+        for i, (c, m) in enumerate(ordered)
+    ]
+    comments = [
+        line.split("\t")[2]
+        for line in (ROOT / "tests/data/comments_labelled.tsv").read_text("utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]
     rows["answers"] = [
         {
             "kind": kind,
             "customer_id": rng.randint(1, customers),
             "channel": "telegram",
             "score": rng.randint(0, 10) if kind == "nps" else rng.randint(1, 5),
+            # One NPS answer in five has a comment.
+            "comment": rng.choice(comments) if kind == "nps" and rng.random() < 0.2 else None,
             "created_at": _at(rng),
         }
         for kind in (rng.choice(["nps", "nps", "csat"]) for _ in range(answers))
@@ -176,6 +195,7 @@ ASKS = (
     ),
     ("faq, 30 days", manager.ReportAsk("faq", date(2026, 11, 1), date(2026, 11, 30))),
     ("customers, 6 months", manager.ReportAsk("customers", date(2026, 6, 1), date(2026, 11, 30))),
+    ("themes, 30 days", manager.ReportAsk("themes", date(2026, 11, 1), date(2026, 11, 30))),
     (
         "ticket rows, 30 days",
         manager.ReportAsk("tickets", date(2026, 11, 1), date(2026, 11, 30)),
