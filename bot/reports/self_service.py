@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,12 +24,13 @@ from storage.repositories import self_service_report as rows
 from storage.repositories.faq_gaps import SUGGESTED, UNANSWERED
 
 FOLLOW_UP = timedelta(hours=24)
+FOLLOW_UP_MICROS = int(FOLLOW_UP.total_seconds()) * 1_000_000
 LISTED = 10
 
 
-def _followed(answers: list[rows.FaqAnswer], openings: list[tuple[int, datetime]]) -> set[int]:
+def _followed(answers: list[rows.FaqAnswer], openings: list[tuple[int, int]]) -> set[int]:
     """Message ids of the answers a ticket from the same customer followed within 24 h."""
-    by_customer: dict[int, list[datetime]] = defaultdict(list)
+    by_customer: dict[int, list[int]] = defaultdict(list)
     for customer, at in openings:
         by_customer[customer].append(at)
     for times in by_customer.values():
@@ -38,7 +39,7 @@ def _followed(answers: list[rows.FaqAnswer], openings: list[tuple[int, datetime]
     for answer in answers:
         times = by_customer.get(answer.customer_id, [])
         index = bisect_left(times, answer.at)
-        if index < len(times) and times[index] < answer.at + FOLLOW_UP:
+        if index < len(times) and times[index] < answer.at + FOLLOW_UP_MICROS:
             followed.add(answer.message_id)
     return followed
 

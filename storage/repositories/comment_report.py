@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import SurveyResponse, Ticket
 
-LIMIT = 20_000  # the newest this many: a report's cost stays bounded however busy the period
+# The newest this many texts of a period: themes are the same from a few thousand comments, and
+# a report's cost stays bounded however busy the period (README, "Manager reports").
+COMMENTS = 3_000
+SUBJECTS = 1_000
 
 
 async def nps_comments(
@@ -29,7 +32,7 @@ async def nps_comments(
             answer.flagged.is_(None),
         )
         .order_by(answer.created_at.desc())
-        .limit(LIMIT)
+        .limit(COMMENTS)
     )
     return [(int(s or 0), str(c)) for s, c in rows.all()]
 
@@ -39,6 +42,6 @@ async def ticket_subjects(session: AsyncSession, since: datetime, until: datetim
         select(Ticket.subject)
         .where(Ticket.created_at >= since, Ticket.created_at < until)
         .order_by(Ticket.created_at.desc())
-        .limit(LIMIT)
+        .limit(SUBJECTS)
     )
     return [str(s) for s in rows.scalars()]

@@ -9,7 +9,9 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_name
 from storage.models import ConversationMessage, FaqEntry, FaqFeedback, FaqMiss, Ticket
+from storage.repositories._epoch import epoch_micros
 
 
 @dataclass(frozen=True)
@@ -17,13 +19,14 @@ class FaqAnswer:
     message_id: int
     customer_id: int
     entry_id: int
-    at: datetime
+    at: int  # microseconds since the epoch
 
 
 async def faq_answers(session: AsyncSession, since: datetime, until: datetime) -> list[FaqAnswer]:
     log = ConversationMessage
+    at = epoch_micros(log.__table__.c.created_at, dialect_name(session))
     rows = await session.execute(
-        select(log.id, log.customer_id, log.faq_entry_id, log.created_at)
+        select(log.id, log.customer_id, log.faq_entry_id, at)
         .where(
             log.direction == "out",
             log.faq_entry_id.is_not(None),
@@ -32,20 +35,19 @@ async def faq_answers(session: AsyncSession, since: datetime, until: datetime) -
         )
         .order_by(log.id)
     )
-    return [FaqAnswer(int(i), int(c), int(e or 0), at) for i, c, e, at in rows.all()]
+    return [FaqAnswer(int(i), int(c), int(e or 0), int(t)) for i, c, e, t in rows.all()]
 
 
 async def ticket_openings(
     session: AsyncSession, since: datetime, until: datetime
-) -> list[tuple[int, datetime]]:
-    """(customer, opened at) of tickets opened in [since, until), merged ones included: the
-    customer did ask for a person."""
+) -> list[tuple[int, int]]:
+    """(customer, opened at in µs since the epoch) of tickets opened in [since, until),
+    merged ones included: the customer did ask for a person."""
+    at = epoch_micros(Ticket.__table__.c.created_at, dialect_name(session))
     rows = await session.execute(
-        select(Ticket.customer_id, Ticket.created_at).where(
-            Ticket.created_at >= since, Ticket.created_at < until
-        )
+        select(Ticket.customer_id, at).where(Ticket.created_at >= since, Ticket.created_at < until)
     )
-    return [(int(c), at) for c, at in rows.all()]
+    return [(int(c), int(t)) for c, t in rows.all()]
 
 
 async def misses(

@@ -7,14 +7,15 @@ here: parsing SQLite's stored text four times a row was most of a month's report
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, and_, cast, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_name
 from storage.models import RoutingRule, Ticket
+from storage.repositories._epoch import EPOCH, epoch_micros, moment
 
 OPEN_STATUSES = ("new", "open", "waiting")
 
@@ -38,16 +39,6 @@ class TicketRow:
     reopened: bool
 
 
-def _epoch(column: Any, dialect: str) -> Any:
-    """Microseconds since the epoch, exact (SQLite's julianday would round to ~50 µs)."""
-    if dialect == "postgresql":
-        return cast(func.extract("epoch", column) * 1_000_000, BigInteger)
-    # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" in UTC.
-    return cast(func.strftime("%s", column), Integer) * 1_000_000 + cast(
-        func.substr(column, 21, 6), Integer
-    )
-
-
 def _rows(dialect: str) -> Any:
     return (
         select(
@@ -60,10 +51,10 @@ def _rows(dialect: str) -> Any:
             Ticket.priority,
             RoutingRule.name,
             Ticket.assignee_name,
-            _epoch(Ticket.__table__.c.created_at, dialect),
-            _epoch(Ticket.__table__.c.due_at, dialect),
-            _epoch(Ticket.__table__.c.first_response_at, dialect),
-            _epoch(Ticket.__table__.c.resolved_at, dialect),
+            epoch_micros(Ticket.__table__.c.created_at, dialect),
+            epoch_micros(Ticket.__table__.c.due_at, dialect),
+            epoch_micros(Ticket.__table__.c.first_response_at, dialect),
+            epoch_micros(Ticket.__table__.c.resolved_at, dialect),
             Ticket.csat_score,
             Ticket.reopens,
         )
@@ -86,20 +77,13 @@ def _row(values: tuple[object, ...]) -> TicketRow:
         str(priority),
         str(rule or ""),
         str(assignee or ""),
-        _moment(created) or _EPOCH,
-        _moment(due),
-        _moment(first),
-        _moment(resolved),
+        moment(created) or EPOCH,
+        moment(due),
+        moment(first),
+        moment(resolved),
         None if csat is None else int(csat),  # type: ignore[call-overload]
         bool(reopened),  # times reopened
     )
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _moment(micros: object) -> datetime | None:
-    return None if micros is None else _EPOCH + timedelta(microseconds=int(micros))  # type: ignore[call-overload]
 
 
 async def tickets_opened(
