@@ -7,10 +7,14 @@ filled by its migration from the messages stored before it, joined on a merge.""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import random
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.reports import customers, self_service
 from bot.reports.periods import Window
@@ -26,7 +30,7 @@ from storage.models import (
     SurveyResponse,
     Ticket,
 )
-from storage.repositories.customer_months import note_active
+from storage.repositories.customer_months import month_index, note_active
 from storage.repositories.merges import merge_customers
 from storage.repositories.reports import add_response
 from tests.conftest import AppFactory, Database
@@ -278,3 +282,87 @@ async def test_customer_months_follow_messages_migrations_and_merges(
             .order_by(CustomerMonth.month)
         )
         assert [tuple(r) for r in merged] == [("2026-03", True, 8), (month, False, None)]
+
+
+async def test_customer_months_stay_right_while_written_and_read_at_once(database: Database):
+    """Months and answers stored side by side, in any order, many transactions at a time,
+    while the report is read: afterwards every customer's first month, gaps and counts are
+    what their months and answers say, and every read succeeded."""
+    rng = random.Random(20261206)
+    wanted: dict[int, set[str]] = {c: set() for c in range(1, 9)}
+    answers: list[tuple[int, str, int]] = []
+    async with create_session_pool(database.engine)() as session, session.begin():
+        for customer in wanted:
+            session.add(Customer(id=customer, display_name=f"c{customer}", created_at=_at(1, 1)))
+    work = []
+    for customer in wanted:
+        for month in rng.sample(range(1, 13), 6):
+            label = f"2026-{month:02d}"
+            wanted[customer].add(label)
+            if rng.random() < 0.5:
+                answers.append((customer, label, rng.randint(0, 10)))
+                work.append(("answer", customer, label, answers[-1][2]))
+            else:
+                work.append(("month", customer, label, 0))
+    rng.shuffle(work)
+    pool = create_session_pool(database.engine)
+
+    async def write(kind: str, customer: int, label: str, score: int) -> None:
+        for attempt in range(20):
+            try:
+                async with pool() as session, session.begin():
+                    if kind == "month":
+                        await note_active(session, customer, label)
+                    else:
+                        at = datetime(2026, int(label[5:]), 10, 12, tzinfo=UTC)
+                        await add_response(
+                            session,
+                            SurveyResponse(
+                                kind="nps",
+                                customer_id=customer,
+                                channel="link",
+                                score=score,
+                                created_at=at,
+                            ),
+                        )
+                return
+            except OperationalError:  # SQLite: the one writer is busy; try again
+                await asyncio.sleep(0.01 * (attempt + 1))
+        raise AssertionError("could not write")
+
+    reads = 0
+
+    async def read_while_writing(done: asyncio.Event) -> None:
+        nonlocal reads
+        window = Window(date(2026, 1, 1), date(2026, 12, 31), BERLIN)
+        while not done.is_set():
+            async with pool() as session:
+                await customers.build(session, window, today=date(2027, 3, 1))
+            reads += 1
+            await asyncio.sleep(0)
+
+    done = asyncio.Event()
+    reader = asyncio.create_task(read_while_writing(done))
+    for chunk in range(0, len(work), 8):
+        await asyncio.gather(*(write(*item) for item in work[chunk : chunk + 8]))
+    done.set()
+    await reader
+    assert reads >= 1
+    async with pool() as session:
+        rows = (await session.execute(select(CustomerMonth))).scalars().all()
+    by_customer: dict[int, list[CustomerMonth]] = {}
+    for row in rows:
+        by_customer.setdefault(row.customer_id, []).append(row)
+    for customer, months in wanted.items():
+        ordered = sorted(by_customer[customer], key=lambda r: r.month)
+        assert [r.month for r in ordered] == sorted(months)
+        expected_gaps = [
+            month_index(b.month) - month_index(a.month) for a, b in itertools.pairwise(ordered)
+        ] + [None]
+        assert [r.gap for r in ordered] == expected_gaps, customer
+        assert [r.first for r in ordered] == [True] + [False] * (len(ordered) - 1), customer
+        for row in ordered:
+            scores = [s for c, m, s in answers if c == customer and m == row.month]
+            assert row.nps_n == len(scores)
+            assert row.nps_promoters == sum(1 for s in scores if s >= 9)
+            assert row.nps_detractors == sum(1 for s in scores if s <= 6)

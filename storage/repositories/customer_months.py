@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import CustomerMonth, SurveyResponse
+from storage.db import dialect_name
+from storage.models import Customer, CustomerMonth, SurveyResponse
 from storage.repositories._upsert import upsert_insert
 
 _COUNTS = ("nps_n", "nps_promoters", "nps_detractors", "csat_n", "csat_satisfied")
@@ -24,8 +25,16 @@ def month_index(month: str) -> int:
 
 
 async def note_active(session: AsyncSession, customer_id: int, month: str) -> None:
-    """They were active in `month`: its row, once. Only a new row costs more than the one
-    INSERT: the months either side are looked up to set `first` and the gaps."""
+    """They were active in `month`: its row, once. A new row also looks up the months either
+    side to set `first` and the gaps (the conversation calls this once a month a customer)."""
+    # One customer's months are worked out one transaction at a time: two months stored side
+    # by side would each miss the other (neither committed yet) and leave a gap wrong. SQLite
+    # has one writer already; PostgreSQL locks the customer's row first (the conversation
+    # updates that row before it gets here, so the order is always customer, then month).
+    if dialect_name(session) == "postgresql":
+        await session.execute(
+            select(Customer.id).where(Customer.id == customer_id).with_for_update()
+        )
     table = CustomerMonth.__table__
     inserted = await session.execute(
         upsert_insert(session, table)
