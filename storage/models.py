@@ -352,7 +352,7 @@ class Ticket(Base):
     resolve_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     alerts_sent: Mapped[str] = mapped_column(String(64), default="")
     first_response_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True, index=True)
     csat_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     csat_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Times reopened after a resolve (the reopen rate reads it, not the ticket's history).

@@ -98,18 +98,20 @@ async def tickets_opened(
 
 async def tickets_open_at(session: AsyncSession, moment: datetime) -> list[TicketRow]:
     """The backlog as of `moment`: opened before it and neither resolved nor closed by then
-    (a closed ticket counts as closed from its last change)."""
-    # Written so each branch can use an index (status, resolved_at): the open ones are few.
-    statement = _rows(dialect_name(session)).where(
-        Ticket.created_at < moment,
-        or_(
-            Ticket.status.in_(OPEN_STATUSES),
-            and_(Ticket.status == "resolved", Ticket.resolved_at >= moment),
-            and_(
-                Ticket.status == "closed",
-                Ticket.updated_at >= moment,
-                or_(Ticket.resolved_at.is_(None), Ticket.resolved_at >= moment),
-            ),
+    (a closed ticket counts as closed from its last change). Three statements, each on its own
+    index (status; resolved_at; status again), since one with OR read every older ticket."""
+    dialect = dialect_name(session)
+    older = Ticket.created_at < moment
+    found: list[TicketRow] = []
+    for condition in (
+        Ticket.status.in_(OPEN_STATUSES),
+        and_(Ticket.resolved_at >= moment, Ticket.status == "resolved"),
+        and_(
+            Ticket.status == "closed",
+            Ticket.updated_at >= moment,
+            or_(Ticket.resolved_at.is_(None), Ticket.resolved_at >= moment),
         ),
-    )
-    return [_row(tuple(r)) for r in (await session.execute(statement)).all()]
+    ):
+        statement = _rows(dialect).where(older, condition)
+        found += [_row(tuple(r)) for r in (await session.execute(statement)).all()]
+    return sorted(found, key=lambda r: r.id)

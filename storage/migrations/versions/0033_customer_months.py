@@ -1,8 +1,9 @@
 """customer_months: the months in which each customer wrote or answered a survey, with their
 first month, the gap to their next active month and the month's NPS and CSAT counts (activity,
 churn, cohorts and churned-versus-retained scores read it instead of every message), filled
-from the messages and answers so far; customers.active_month; tickets.reopens and an index on
-tickets.created_at (the ticket report reads tickets by when they opened)
+from the messages and answers so far; customers.active_month; tickets.reopens and indexes on
+tickets.created_at and resolved_at (the ticket report reads tickets by when they opened and
+the backlog by when they were resolved)
 
 Revision ID: 0033
 Revises: 0032
@@ -41,6 +42,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_customer_months_month", "customer_months", ["month"])
     op.create_index("ix_tickets_created_at", "tickets", ["created_at"])
+    op.create_index("ix_tickets_resolved_at", "tickets", ["resolved_at"])
     with op.batch_alter_table("tickets") as batch:
         batch.add_column(sa.Column("reopens", sa.Integer(), nullable=False, server_default="0"))
     op.execute(
@@ -93,5 +95,6 @@ def downgrade() -> None:
         batch.drop_column("active_month")
     with op.batch_alter_table("tickets") as batch:
         batch.drop_column("reopens")
+    op.drop_index("ix_tickets_resolved_at", table_name="tickets")
     op.drop_index("ix_tickets_created_at", table_name="tickets")
     op.drop_table("customer_months")
