@@ -22,6 +22,7 @@ from bot.campaigns.schedule import tick as campaign_tick
 from bot.campaigns.sender import CampaignSender
 from bot.channels.base import ChannelPackage, CoreServices
 from bot.channels.registry import ChannelNeeds, build_channels
+from bot.channels.telegram.sender import CHANNEL as TELEGRAM
 from bot.channels.webchat.hub import WebChatHub
 from bot.config import Settings
 from bot.core.conversation import Conversation
@@ -287,6 +288,7 @@ async def monthly_report(services: Services) -> bool:
         services.outbox,
         settings.telegram.admin_ids,
         services.tickets.hours,
+        TELEGRAM,
         services.conversation.now,
         settings.reports.churn_months,
     )

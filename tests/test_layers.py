@@ -14,6 +14,7 @@ ADAPTERS = ("bot.api", "bot.inbox", "bot.cli", "bot.app")
 FORBIDDEN = {
     "bot/core": ("bot.channels", "bot.campaigns", "bot.web", "handlers", *ADAPTERS),
     "bot/campaigns": ("bot.channels", "bot.web", "handlers", *ADAPTERS),
+    "bot/reports": ("bot.channels", "bot.campaigns", "bot.web", "handlers", *ADAPTERS),
     "bot/channels": ("bot.campaigns", *ADAPTERS),
     "handlers": ("bot.channels", "bot.web", *ADAPTERS),
     "bot/api": ("bot.channels", "bot.inbox", "bot.cli", "bot.app", "handlers"),

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channels.telegram.sender import CHANNEL
 from bot.core.delivery.outbox import Outbox, ReplyBuffer
 from bot.core.hours import WorkingHours
 from bot.core.messages import Reply
@@ -139,10 +138,12 @@ async def send_monthly_report(
     outbox: Outbox,
     admin_ids: list[int],
     hours: WorkingHours,
+    channel: str,
     clock: Callable[[], datetime] = utcnow,
     churn_months: int = 1,
 ) -> bool:
-    """Queue last month's report for every admin unless it went out already; True if queued."""
+    """Queue last month's report for every admin (on `channel`, where admins are) unless it
+    went out already; True if queued."""
     if not admin_ids:
         return False
     now = clock()
@@ -159,7 +160,7 @@ async def send_monthly_report(
         buffer = ReplyBuffer()
         replies = await build(session, now, hours, churn_months)
         for admin in admin_ids:
-            buffer.extend(CHANNEL, str(admin), replies)
+            buffer.extend(channel, str(admin), replies)
         queued = await outbox.enqueue(session, buffer)
     await outbox.deliver(queued)
     return True
