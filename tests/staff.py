@@ -52,3 +52,13 @@ def browser_session() -> aiohttp.ClientSession:
     """An HTTP client that keeps the sign-in cookie, as a browser does (the app listens on
     127.0.0.1: aiohttp keeps cookies of an IP address only when asked)."""
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def sign_in_agent(http: aiohttp.ClientSession, url: str, login: str) -> None:
+    """Sign an agent (no second factor) in with PASSWORD; the session keeps the cookie."""
+    async with http.post(
+        url + "/inbox/login",
+        data={"login": login, "password": PASSWORD, "next": "/inbox"},
+        allow_redirects=False,
+    ) as resp:
+        assert resp.status == 303, await resp.text()

@@ -19,7 +19,7 @@ from tests.api_client import make_token
 from tests.conftest import AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
 from tests.smtp_server import Mailbox, smtp_server
-from tests.staff import PASSWORD, add_staff, browser_session
+from tests.staff import add_staff, browser_session, sign_in_agent
 
 STAFF_CHAT = -100123
 AGENT = 8
@@ -274,12 +274,7 @@ async def test_attachments_are_kept_within_their_limit_and_given_to_staff_as_dow
         # In the web inbox: a download link; an HTML file is bytes, never a page of ours.
         await add_staff(database, "anna", "agent")
         async with browser_session() as http:
-            async with http.post(
-                app.url + "/inbox/login",
-                data={"login": "anna", "password": PASSWORD, "next": "/inbox"},
-                allow_redirects=False,
-            ) as resp:
-                assert resp.status == 303
+            await sign_in_agent(http, app.url, "anna")
             async with http.get(app.url + "/inbox/tickets/1") as resp:
                 page = await resp.text()
             assert f'href="/inbox/files/{files[1]["id"]}"' in page and "📎 page.html" in page

@@ -15,7 +15,7 @@ import aiohttp
 
 from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp
-from tests.staff import PASSWORD, add_staff, browser_session, code_for
+from tests.staff import PASSWORD, add_staff, browser_session, code_for, sign_in_agent
 from tests.test_report_tickets import NOW, _seed
 from tests.test_web_console import _sign_in
 
@@ -79,12 +79,7 @@ async def test_numbers_link_to_their_tickets_and_every_list_is_csv(
     # Agents do not see the console's reports.
     await add_staff(database, "anna", "agent")
     async with browser_session() as http:
-        async with http.post(
-            app.url + "/inbox/login",
-            data={"login": "anna", "password": PASSWORD, "next": "/inbox"},
-            allow_redirects=False,
-        ) as resp:
-            assert resp.status == 303
+        await sign_in_agent(http, app.url, "anna")
         status, _ = await _get(http, f"{app.url}/admin/reports/tickets")
         assert status == 403
 
