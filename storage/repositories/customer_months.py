@@ -26,17 +26,18 @@ def month_index(month: str) -> int:
 
 async def note_active(session: AsyncSession, customer_id: int, month: str) -> None:
     """They were active in `month`: its row, once. A new row also looks up the months either
-    side to set `first` and the gaps (the conversation calls this once a month a customer)."""
+    side to set `first` and the gaps (the conversation calls this once a month a customer).
+    Run on the session's connection, not through the ORM: an ORM read would first write the
+    conversation log rows a batch keeps back to write in one INSERT."""
+    conn = await session.connection()
     # One customer's months are worked out one transaction at a time: two months stored side
     # by side would each miss the other (neither committed yet) and leave a gap wrong. SQLite
     # has one writer already; PostgreSQL locks the customer's row first (the conversation
     # updates that row before it gets here, so the order is always customer, then month).
     if dialect_name(session) == "postgresql":
-        await session.execute(
-            select(Customer.id).where(Customer.id == customer_id).with_for_update()
-        )
+        await conn.execute(select(Customer.id).where(Customer.id == customer_id).with_for_update())
     table = CustomerMonth.__table__
-    inserted = await session.execute(
+    inserted = await conn.execute(
         upsert_insert(session, table)
         .values(customer_id=customer_id, month=month)
         .on_conflict_do_nothing(index_elements=["customer_id", "month"])
@@ -47,23 +48,23 @@ async def note_active(session: AsyncSession, customer_id: int, month: str) -> No
     months = CustomerMonth
     mine = (months.customer_id == customer_id,)
     previous = (
-        await session.execute(select(func.max(months.month)).where(*mine, months.month < month))
+        await conn.execute(select(func.max(months.month)).where(*mine, months.month < month))
     ).scalar_one_or_none()
     following = (
-        await session.execute(select(func.min(months.month)).where(*mine, months.month > month))
+        await conn.execute(select(func.min(months.month)).where(*mine, months.month > month))
     ).scalar_one_or_none()
     values: dict[str, object] = {"first": previous is None}
     if following is not None:
         values["gap"] = month_index(following) - month_index(month)
-    await session.execute(update(months).where(*mine, months.month == month).values(**values))
+    await conn.execute(update(months).where(*mine, months.month == month).values(**values))
     if previous is not None:
-        await session.execute(
+        await conn.execute(
             update(months)
             .where(*mine, months.month == previous)
             .values(gap=month_index(month) - month_index(previous))
         )
     elif following is not None:
-        await session.execute(
+        await conn.execute(
             update(months).where(*mine, months.month == following).values(first=False)
         )
 
