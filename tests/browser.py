@@ -18,12 +18,13 @@ import pytest
 
 LOCK = Path(tempfile.gettempdir()) / "otklik-tests-browser.lock"
 CHROMIUM = os.environ.get("OTKLIK_CHROMIUM", "/usr/bin/chromium")
-# The date guard run of `make test` leaves the browser to the SQLite and PostgreSQL runs: the
-# pages render on the server, whose clock the moved-clock run checks through plain HTTP tests.
+# `make test` runs the browser tests in its SQLite run only (OTKLIK_TEST_BROWSER=0 in the
+# others): the pages render on the server, which the other runs reach over plain HTTP.
 needs_chromium = pytest.mark.skipif(
     os.environ.get("OTKLIK_TEST_BROWSER") == "0" or not shutil.which(CHROMIUM),
     reason=f"!!! no chromium at {CHROMIUM} (`make test` installs Debian's package), or "
-    "OTKLIK_TEST_BROWSER=0 (the date guard run): the browser tests are SKIPPED here !!!",
+    "OTKLIK_TEST_BROWSER=0 (make test's PostgreSQL and date-guard runs): the browser tests are "
+    "SKIPPED here !!!",
 )
 
 
