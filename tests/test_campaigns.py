@@ -153,9 +153,12 @@ async def test_429_pauses_sending_and_403_marks_blocked(
     calls = [
         c for c in fake_tg.calls_of("sendMessage") if "sv:" in str(c.params.get("reply_markup"))
     ]
-    refused = next(c for c in calls if int(c.params["chat_id"]) == 5201)
-    after = [c for c in calls if c.at > refused.at]
-    assert after and min(c.at for c in after) - refused.at >= 1.0  # nothing before retry_after
+    refused, retried = [c for c in calls if int(c.params["chat_id"]) == 5201]
+    # The retry waits out retry_after from the 429's answer, so it arrives a second or more
+    # after the refused call however busy the machine (jitter only adds). Other chats' sends
+    # already on the wire when the 429 came back may arrive just after it: only the order
+    # the code decides is asserted, never a gap between unrelated requests.
+    assert retried.at - refused.at >= 1.0
     async with create_session_pool(database.engine)() as session:
         rows = (await session.execute(select(Delivery.recipient, Delivery.status))).all()
         unreachable = (
