@@ -9,7 +9,8 @@ import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -38,6 +39,7 @@ from bot.core.tickets.sla import SlaWatch
 from bot.core.understanding.faq_catalog import FaqCatalog
 from bot.core.understanding.intents import matcher_for
 from bot.core.understanding.semantic import load_embedder
+from bot.core.work_clock import working_seconds
 from bot.database import engine_for
 from bot.links import pages as links
 from bot.metrics import Metrics
@@ -52,7 +54,9 @@ from bot.web.intake import body_in_time, runner_options
 from storage import migrate
 from storage.db import create_session_pool
 from storage.models import utcnow
+from storage.repositories._epoch import EPOCH
 from storage.repositories.retention import RetentionPolicy, prune
+from storage.repositories.ticket_report import fill_missing_times
 from storage.write_watch import WriteWatch
 
 log = logging.getLogger(__name__)
@@ -236,6 +240,21 @@ async def _warm_faq(services: Services) -> None:
         log.warning("FAQ index not built at start: %s", exc)
 
 
+UNTIL_EVER = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+async def _measure_ticket_times(services: Services) -> None:
+    """Tickets answered or resolved before their times were kept (revision 0034) are measured
+    once, by this instance's `[hours]`, so reports sum them in SQL from the first one on."""
+    hours = services.hours or parse_schedule(services.settings.hours)
+    async with services.session_pool() as session, session.begin():
+        filled = await fill_missing_times(
+            session, EPOCH, UNTIL_EVER, partial(working_seconds, hours)
+        )
+    if filled:
+        log.info("measured the reply and resolution times of %d earlier tickets", filled)
+
+
 async def start(services: Services) -> None:
     """Migrate if asked; resume stored updates a previous process did not finish."""
     if services.settings.database.auto_migrate:
@@ -243,6 +262,7 @@ async def start(services: Services) -> None:
     if services.settings.tickets.rules:
         async with services.session_pool() as session, session.begin():
             await seed_rules(session, services.settings.tickets.rules)
+    await _measure_ticket_times(services)
     await _warm_faq(services)
     services.outbox.start()
     if services.webhooks is not None:

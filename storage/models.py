@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -357,6 +358,13 @@ class Ticket(Base):
     csat_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Times reopened after a resolve (the reopen rate reads it, not the ticket's history).
     reopens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # First-response and resolution times in seconds, wall clock and working hours, measured
+    # when the reply or the resolve happens: the ticket report adds them up in SQL instead of
+    # walking the calendar for every ticket it reads. Resolution: the last resolve.
+    first_response_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    first_response_work_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    resolution_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    resolution_work_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     # Raised by every change (each one adds a ticket message): the API's ETag, so two agents

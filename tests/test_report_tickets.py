@@ -7,29 +7,32 @@ PostgreSQL: in the PostgreSQL run the report is also computed on a SQLite copy a
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import HoursConfig
 from bot.core.hours import parse_schedule
+from bot.core.work_clock import WorkClock
 from bot.reports import tickets
 from bot.reports.periods import Window
-from bot.reports.work_clock import WorkClock
 from storage.db import create_engine, create_session_pool
 from storage.models import Customer, RoutingRule, Ticket, TicketMessage
 from tests.api_client import make_token, open_api
 from tests.conftest import PG_URL, AppFactory, Database, _sqlite_at_head, run_otklik
+from tests.fake_telegram import FakeTelegram
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOURS = parse_schedule(
     HoursConfig(timezone="Europe/Berlin", country="", extra_holidays=["2026-10-28"])
 )
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+STAFF_CHAT, AGENT, CUSTOMER = -100123, 7, 1001
 WINDOW = Window(date(2026, 10, 19), date(2026, 11, 1), BERLIN)  # previous: 5-18 October
 
 
@@ -358,3 +361,59 @@ async def test_the_same_report_from_the_api_and_the_cli_and_the_rows_behind_it(
         run_otklik, database, "report", "customers", "--from", "1990-01-01", cwd=tmp_path
     )
     assert refused.returncode == 2 and "days from 2000-01-01" in refused.stderr
+
+
+async def test_times_are_measured_when_staff_reply_and_resolve_and_a_reopen_clears_one(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    """Through the staff group with a clock that moves: opened Friday 17:00 Moscow, answered
+    Monday 10:00 (65 h; 2 working hours), resolved 11:00, reopened, resolved 12:00: the last
+    resolve counts (67 h; 4 working hours). The report sums what was kept."""
+    moments = iter(
+        datetime(2026, 11, 20, 14, 0, tzinfo=UTC) + timedelta(hours=h) for h in (0, 65, 66, 67)
+    )
+    now = [next(moments)]
+    fake_tg.members[AGENT] = "member"
+    app = await start_app(telegram={"staff_chat_id": STAFF_CHAT}, clock=lambda: now[0])
+
+    async def say(update: dict[str, Any]) -> None:
+        assert await fake_tg.deliver(update) == 200
+        await app.drain()
+
+    await say(fake_tg.message_update(CUSTOMER, "/complaint"))
+    await say(fake_tg.message_update(CUSTOMER, "Посылка пришла разбитой"))
+    now[0] = next(moments)
+    await say(fake_tg.group_message(STAFF_CHAT, AGENT, "Заменим", thread_id=500))
+    now[0] = next(moments)
+    await say(fake_tg.group_message(STAFF_CHAT, AGENT, "/resolve", thread_id=500))
+    kept = await _kept(faq_loaded)
+    assert kept == (65 * 3600, 2 * 3600, 66 * 3600, 3 * 3600)
+    await say(fake_tg.group_message(STAFF_CHAT, AGENT, "/reopen", thread_id=500))
+    assert await _kept(faq_loaded) == (65 * 3600, 2 * 3600, None, None)
+    now[0] = next(moments)
+    await say(fake_tg.group_message(STAFF_CHAT, AGENT, "/resolve", thread_id=500))
+    assert await _kept(faq_loaded) == (65 * 3600, 2 * 3600, 67 * 3600, 4 * 3600)
+
+    span = Window(date(2026, 11, 16), date(2026, 11, 22), ZoneInfo("Europe/Moscow"))
+    hours = parse_schedule(HoursConfig())
+    async with create_session_pool(faq_loaded.engine)() as session:
+        report = await tickets.build(session, hours, span, now[0])
+    summary = report["summary"]
+    assert summary["first_response"]["working"]["median"]["value"] == 120.0
+    assert summary["resolution"]["wall"]["median"]["value"] == 67 * 60.0
+    assert summary["reopen_rate_percent"]["value"] == 100.0
+
+
+async def _kept(database: Database) -> tuple[float | None, ...]:
+    async with database.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    Ticket.first_response_seconds,
+                    Ticket.first_response_work_seconds,
+                    Ticket.resolution_seconds,
+                    Ticket.resolution_work_seconds,
+                )
+            )
+        ).one()
+    return tuple(row)

@@ -4,13 +4,15 @@ by what; and the rows behind a number, filtered as its link says."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.hours import WorkingHours
+from bot.core.work_clock import working_seconds
 from bot.reports import customers, self_service, themes, tickets
 from bot.reports.periods import (
     EARLIEST,
@@ -18,10 +20,11 @@ from bot.reports.periods import (
     PERIODS,
     Window,
     WindowError,
-    period_of,
+    spans,
     window,
 )
-from storage.repositories.ticket_report import TicketRow, tickets_open_at, tickets_opened
+from storage.repositories.ticket_report import RowFilter, fill_missing_times
+from storage.repositories.ticket_report import ticket_rows as read_rows
 
 KINDS = ("tickets", "faq", "customers", "themes")
 TICKET_FILTERS = ("category", "channel", "priority", "rule", "assignee")
@@ -90,16 +93,13 @@ class TicketFilter:
     backlog: bool = False  # the open tickets at the window's end instead of those opened in it
     previous: bool = False  # the window before
 
-    def keeps(self, row: TicketRow, by: str, hours: WorkingHours, now: datetime) -> bool:
-        for name in TICKET_FILTERS:
-            wanted = getattr(self, name)
-            if wanted is not None and (str(getattr(row, name)) or "—") != wanted:
-                return False
-        if self.period is not None and period_of(row.created_at, by, hours.zone) != self.period:
-            return False
-        if self.breached is not None and tickets.breached(row, now) != self.breached:
-            return False
-        return self.reopened is None or row.reopened == self.reopened
+    def equal(self) -> tuple[tuple[str, str], ...]:
+        """The dimensions asked for; "—" (how the report shows none) is the empty value."""
+        return tuple(
+            (name, "" if value == "—" else value)
+            for name in TICKET_FILTERS
+            if (value := getattr(self, name)) is not None
+        )
 
 
 async def ticket_rows(
@@ -109,14 +109,20 @@ async def ticket_rows(
     now: datetime,
     keep: TicketFilter = TicketFilter(),
 ) -> list[dict[str, Any]]:
-    """One row per ticket behind a number of the report (its CSV export)."""
+    """One row per ticket behind a number of the report (its CSV export), chosen in SQL."""
     span = default_window(ask, hours, now)
     if keep.previous:
         span = span.previous()
+    await fill_missing_times(session, span.since, span.until, partial(working_seconds, hours))
+    found = RowFilter(equal=keep.equal(), breached=keep.breached, reopened=keep.reopened)
     if keep.backlog:
         moment = Window(ask.as_of, ask.as_of, hours.zone).until if ask.as_of else span.until
-        found = await tickets_open_at(session, min(moment, now))
+        found = replace(found, open_at=min(moment, now))
+    elif keep.period is not None:
+        bounds = [(a, b) for label, a, b in spans(span, ask.by) if label == keep.period]
+        if not bounds:
+            return []
+        found = replace(found, since=bounds[0][0], until=bounds[0][1])
     else:
-        found = await tickets_opened(session, span.since, span.until)
-    chosen = [r for r in found if keep.keeps(r, ask.by, hours, now)]
-    return tickets.ticket_list(chosen, tickets.durations(chosen, hours), now)
+        found = replace(found, since=span.since, until=span.until)
+    return tickets.ticket_list(await read_rows(session, found, now), now)

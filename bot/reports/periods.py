@@ -89,3 +89,24 @@ def period_of(moment: datetime, by: str, zone: ZoneInfo) -> str:
     if by == "quarter":
         return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
     return str(day.year)
+
+
+def spans(window: Window, by: str) -> list[tuple[str, datetime, datetime]]:
+    """The periods the window's days fall in, each as (label, since, until) cut to the window:
+    the database counts between these bounds, so a period means the same on SQLite and
+    PostgreSQL, across the daylight-saving change too."""
+    found: list[tuple[str, datetime, datetime]] = []
+    day = window.first
+    while day <= window.last:
+        start = datetime.combine(day, time(), window.zone)
+        label = period_of(start, by, window.zone)
+        if found and found[-1][0] == label:
+            found[-1] = (label, found[-1][1], start + timedelta(days=1))
+        else:
+            found.append((label, start, start + timedelta(days=1)))
+        day += timedelta(days=1)
+    # The day after, in the zone: an aware datetime plus a day keeps the wall time.
+    return [
+        (label, since, datetime.combine(until.date(), time(), window.zone))
+        for label, since, until in found
+    ]

@@ -1,23 +1,295 @@
-"""The rows the ticket report is computed from: one tuple per ticket, with the rule's name and
-whether it was ever reopened, read in one statement.
+"""What the ticket report is computed from, counted and summed by the database: tickets by the
+five dimensions with the counts every figure needs, the kept reply and resolution times, the
+volume per period, the breaches and the backlog by age. A report reads a few grouped rows and
+one column of times instead of every ticket with its calendar walk.
 
-Times are read as seconds since the epoch computed by the database and made into datetimes
-here: parsing SQLite's stored text four times a row was most of a month's report."""
+The rows behind a number (the drill-down and its CSV) are read one per ticket, filtered here.
+Times there are read as seconds since the epoch computed by the database: parsing SQLite's
+stored text row by row was most of what a large list cost."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, and_, case, column, func, or_, select, update, values
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.db import dialect_name
-from storage.models import RoutingRule, Ticket
+from storage.models import RoutingRule, Ticket, UtcDateTime
 from storage.repositories._epoch import EPOCH, epoch_micros, moment
 
 OPEN_STATUSES = ("new", "open", "waiting")
+DIMENSIONS = ("category", "channel", "priority", "rule", "assignee")
+FILL_BATCH = 1000
+
+Working = Callable[[datetime, datetime], float]
+
+
+# -- conditions, each defined once for the counts, the lists and the filters ------------------
+
+
+def _answered() -> ColumnElement[bool]:
+    return Ticket.first_response_at.is_not(None)
+
+
+def breached(now: datetime) -> ColumnElement[bool]:
+    """Replied to after its due time, or not replied to and past due."""
+    return and_(
+        Ticket.due_at.is_not(None),
+        or_(
+            and_(Ticket.first_response_at.is_(None), Ticket.due_at < now),
+            Ticket.first_response_at > Ticket.due_at,
+        ),
+    )
+
+
+def _targeted(now: datetime) -> ColumnElement[bool]:
+    """Has a due time that has been met or missed by now."""
+    return and_(Ticket.due_at.is_not(None), or_(_answered(), Ticket.due_at < now))
+
+
+def _on_time() -> ColumnElement[bool]:
+    return and_(Ticket.due_at.is_not(None), Ticket.first_response_at <= Ticket.due_at)
+
+
+def _opened(since: datetime, until: datetime) -> ColumnElement[bool]:
+    return and_(
+        Ticket.created_at >= since, Ticket.created_at < until, Ticket.merged_into_id.is_(None)
+    )
+
+
+def _open_at(moment: datetime) -> list[ColumnElement[bool]]:
+    """The backlog as of `moment`: opened before it and neither resolved nor closed by then
+    (a closed ticket counts as closed from its last change). Three conditions, each read on
+    its own index (status; resolved_at; status again): one with OR read every older ticket."""
+    older = and_(Ticket.created_at < moment, Ticket.merged_into_id.is_(None))
+    return [
+        and_(older, condition)
+        for condition in (
+            Ticket.status.in_(OPEN_STATUSES),
+            and_(Ticket.resolved_at >= moment, Ticket.status == "resolved"),
+            and_(
+                Ticket.status == "closed",
+                Ticket.updated_at >= moment,
+                or_(Ticket.resolved_at.is_(None), Ticket.resolved_at >= moment),
+            ),
+        )
+    ]
+
+
+def _count(condition: ColumnElement[bool]) -> Any:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+_RULE = func.coalesce(RoutingRule.name, "")
+
+
+# -- the report's figures ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketGroup:
+    """The tickets of one combination of category, channel, priority, rule and assignee."""
+
+    category: str
+    channel: str
+    priority: str
+    rule: str
+    assignee: str
+    tickets: int
+    answered: int
+    resolved: int
+    targeted: int
+    on_time: int
+    breached: int
+    resolved_ever: int  # resolved now or reopened (the reopen rate's base)
+    reopened: int
+    rated: int
+    satisfied: int  # CSAT 4 or 5
+
+
+async def ticket_groups(
+    session: AsyncSession, since: datetime, until: datetime, now: datetime
+) -> list[TicketGroup]:
+    """Tickets opened in [since, until), merged ones left out (they live on in their target),
+    counted per combination of the five dimensions: a few hundred rows whatever the volume."""
+    keys = (Ticket.category, Ticket.channel, Ticket.priority, _RULE, Ticket.assignee_name)
+    statement = (
+        select(
+            *keys,
+            func.count(),
+            _count(_answered()),
+            _count(Ticket.resolved_at.is_not(None)),
+            _count(_targeted(now)),
+            _count(_on_time()),
+            _count(breached(now)),
+            _count(or_(Ticket.resolved_at.is_not(None), Ticket.reopens > 0)),
+            _count(Ticket.reopens > 0),
+            _count(Ticket.csat_score.is_not(None)),
+            _count(Ticket.csat_score >= 4),
+        )
+        .outerjoin(RoutingRule, RoutingRule.id == Ticket.matched_rule_id)
+        .where(_opened(since, until))
+        .group_by(*keys)
+    )
+    found = []
+    for r in (await session.execute(statement)).all():
+        category, channel, priority, rule, assignee = (str(v or "") for v in r[:5])
+        counts = [int(v) for v in r[5:]]
+        found.append(TicketGroup(category, channel, priority, rule, assignee, *counts))
+    return found
+
+
+@dataclass
+class KeptTimes:
+    """The kept first-response and resolution times of a window's tickets, in seconds, and the
+    working first-response times per assignee (their median is in the staff table)."""
+
+    first_wall: list[float] = field(default_factory=list)
+    first_work: list[float] = field(default_factory=list)
+    resolve_wall: list[float] = field(default_factory=list)
+    resolve_work: list[float] = field(default_factory=list)
+    first_work_by_assignee: dict[str, list[float]] = field(default_factory=dict)
+
+
+async def kept_times(session: AsyncSession, since: datetime, until: datetime) -> KeptTimes:
+    statement = select(
+        Ticket.assignee_name,
+        Ticket.first_response_seconds,
+        Ticket.first_response_work_seconds,
+        Ticket.resolution_seconds,
+        Ticket.resolution_work_seconds,
+    ).where(
+        _opened(since, until),
+        or_(Ticket.first_response_seconds.is_not(None), Ticket.resolution_seconds.is_not(None)),
+    )
+    times = KeptTimes()
+    for assignee, first, first_work, done, done_work in (await session.execute(statement)).all():
+        if first is not None and first_work is not None:
+            times.first_wall.append(first)
+            times.first_work.append(first_work)
+            if assignee:
+                times.first_work_by_assignee.setdefault(assignee, []).append(first_work)
+        if done is not None and done_work is not None:
+            times.resolve_wall.append(done)
+            times.resolve_work.append(done_work)
+    return times
+
+
+async def tickets_per_span(
+    session: AsyncSession, spans: Sequence[tuple[str, datetime, datetime]]
+) -> dict[str, int]:
+    """Tickets opened in each labelled [since, until): the periods of a window in the
+    business's zone, computed by the caller, so days, weeks and the daylight-saving change
+    are the same on SQLite (which has no time zones) as on PostgreSQL."""
+    if not spans:
+        return {}
+    table = (
+        values(
+            column("label", String),
+            column("since", UtcDateTime()),
+            column("until", UtcDateTime()),
+            name="spans",
+        )
+        .data(list(spans))
+        .cte()
+    )  # WITH spans(label, since, until): SQLite has no VALUES alias
+    statement = (
+        select(table.c.label, func.count(Ticket.id))
+        .select_from(table)
+        .join(
+            Ticket,
+            and_(
+                Ticket.created_at >= table.c.since,
+                Ticket.created_at < table.c.until,
+                Ticket.merged_into_id.is_(None),
+            ),
+        )
+        .group_by(table.c.label)
+    )
+    return {str(label): int(n) for label, n in (await session.execute(statement)).all()}
+
+
+@dataclass(frozen=True)
+class Breach:
+    ticket: int
+    subject: str
+    due_at: datetime | None
+    first_response_at: datetime | None
+
+
+async def breaches(
+    session: AsyncSession, since: datetime, until: datetime, now: datetime, limit: int
+) -> list[Breach]:
+    """The first `limit` breached tickets of the window, by id."""
+    statement = (
+        select(Ticket.id, Ticket.subject, Ticket.due_at, Ticket.first_response_at)
+        .where(_opened(since, until), breached(now))
+        .order_by(Ticket.id)
+        .limit(limit)
+    )
+    return [Breach(*r) for r in (await session.execute(statement)).all()]
+
+
+async def backlog_by_age(
+    session: AsyncSession, moment: datetime, limits_days: Sequence[int]
+) -> list[int]:
+    """Tickets open at `moment`, counted by age: under limits_days[0] days, then up to each
+    next limit, and the rest (len(limits_days) + 1 counts)."""
+    bucket = case(
+        *(
+            (Ticket.created_at > moment - timedelta(days=days), index)
+            for index, days in enumerate(limits_days)
+        ),
+        else_=len(limits_days),
+    )
+    counts = [0] * (len(limits_days) + 1)
+    for condition in _open_at(moment):
+        statement = select(bucket, func.count()).where(condition).group_by(bucket)
+        for index, n in (await session.execute(statement)).all():
+            counts[int(index)] += int(n)
+    return counts
+
+
+# -- the kept times: tickets answered or resolved before they were kept ----------------------
+
+
+async def fill_missing_times(
+    session: AsyncSession, since: datetime, until: datetime, working: Working
+) -> int:
+    """Measure and keep the times of the window's tickets answered or resolved with none kept:
+    written by an import or another tool, or left from before revision 0034 (the app measures
+    those at start). Written in the caller's transaction; the number filled is returned."""
+    missing = or_(
+        and_(Ticket.first_response_at.is_not(None), Ticket.first_response_seconds.is_(None)),
+        and_(Ticket.resolved_at.is_not(None), Ticket.resolution_seconds.is_(None)),
+    )
+    statement = select(
+        Ticket.id, Ticket.created_at, Ticket.first_response_at, Ticket.resolved_at
+    ).where(Ticket.created_at >= since, Ticket.created_at < until, missing)
+    rows = (await session.execute(statement)).all()
+    if not rows:
+        return 0
+    changes: list[dict[str, Any]] = []
+    for id_, opened, first, done in rows:
+        change: dict[str, Any] = {"id": id_}
+        for (wall, work), end in (
+            (("first_response_seconds", "first_response_work_seconds"), first),
+            (("resolution_seconds", "resolution_work_seconds"), done),
+        ):
+            change[wall] = None if end is None else (end - opened).total_seconds()
+            change[work] = None if end is None else working(opened, end)
+        changes.append(change)
+    for start in range(0, len(changes), FILL_BATCH):
+        await session.execute(update(Ticket), changes[start : start + FILL_BATCH])
+    return len(changes)
+
+
+# -- the rows behind a number ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -37,10 +309,52 @@ class TicketRow:
     resolved_at: datetime | None
     csat_score: int | None
     reopened: bool
+    first_wall: float | None
+    first_work: float | None
+    resolve_wall: float | None
+    resolve_work: float | None
 
 
-def _rows(dialect: str) -> Any:
-    return (
+@dataclass(frozen=True)
+class RowFilter:
+    """Which tickets a number counts: equal to each dimension given ("" for none), opened in
+    [since, until) or open at `open_at`, breached or not, reopened or not."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    open_at: datetime | None = None
+    equal: tuple[tuple[str, str], ...] = ()  # (dimension, value)
+    breached: bool | None = None
+    reopened: bool | None = None
+
+
+_DIMENSION_COLUMNS: dict[str, Any] = {
+    "category": Ticket.category,
+    "channel": Ticket.channel,
+    "priority": Ticket.priority,
+    "rule": _RULE,
+    "assignee": Ticket.assignee_name,
+}
+
+
+def _conditions(keep: RowFilter, now: datetime) -> list[ColumnElement[bool]]:
+    found: list[ColumnElement[bool]] = []
+    for name, value in keep.equal:
+        dimension = _DIMENSION_COLUMNS[name]
+        found.append(
+            or_(dimension == "", dimension.is_(None)) if value == "" else dimension == value
+        )
+    if keep.breached is not None:
+        found.append(breached(now) if keep.breached else ~breached(now))
+    if keep.reopened is not None:
+        found.append(Ticket.reopens > 0 if keep.reopened else Ticket.reopens == 0)
+    return found
+
+
+async def ticket_rows(session: AsyncSession, keep: RowFilter, now: datetime) -> list[TicketRow]:
+    """One row per ticket the filter keeps, by id."""
+    dialect = dialect_name(session)
+    statement = (
         select(
             Ticket.id,
             Ticket.customer_id,
@@ -49,7 +363,7 @@ def _rows(dialect: str) -> Any:
             Ticket.category,
             Ticket.channel,
             Ticket.priority,
-            RoutingRule.name,
+            _RULE,
             Ticket.assignee_name,
             epoch_micros(Ticket.__table__.c.created_at, dialect),
             epoch_micros(Ticket.__table__.c.due_at, dialect),
@@ -57,19 +371,31 @@ def _rows(dialect: str) -> Any:
             epoch_micros(Ticket.__table__.c.resolved_at, dialect),
             Ticket.csat_score,
             Ticket.reopens,
+            Ticket.first_response_seconds,
+            Ticket.first_response_work_seconds,
+            Ticket.resolution_seconds,
+            Ticket.resolution_work_seconds,
         )
         .outerjoin(RoutingRule, RoutingRule.id == Ticket.matched_rule_id)
-        .where(Ticket.merged_into_id.is_(None))
-        .order_by(Ticket.id)
+        .where(*_conditions(keep, now))
     )
+    if keep.open_at is not None:
+        wheres = _open_at(keep.open_at)
+    else:
+        assert keep.since is not None and keep.until is not None
+        wheres = [_opened(keep.since, keep.until)]
+    found: list[TicketRow] = []
+    for where in wheres:
+        found += [_row(tuple(r)) for r in (await session.execute(statement.where(where))).all()]
+    return sorted(found, key=lambda r: r.id)
 
 
-def _row(values: tuple[object, ...]) -> TicketRow:
+def _row(values: tuple[Any, ...]) -> TicketRow:
     (id_, customer, subject, status, category, channel, priority, rule, assignee) = values[:9]
-    created, due, first, resolved, csat, reopened = values[9:]
+    created, due, first, resolved, csat, reopens = values[9:15]
     return TicketRow(
-        int(id_),  # type: ignore[call-overload]
-        int(customer),  # type: ignore[call-overload]
+        int(id_),
+        int(customer),
         str(subject),
         str(status),
         str(category),
@@ -81,37 +407,7 @@ def _row(values: tuple[object, ...]) -> TicketRow:
         moment(due),
         moment(first),
         moment(resolved),
-        None if csat is None else int(csat),  # type: ignore[call-overload]
-        bool(reopened),  # times reopened
+        None if csat is None else int(csat),
+        bool(reopens),
+        *values[15:],
     )
-
-
-async def tickets_opened(
-    session: AsyncSession, since: datetime, until: datetime
-) -> list[TicketRow]:
-    """Tickets opened in [since, until), merged ones left out (they live on in their target)."""
-    statement = _rows(dialect_name(session)).where(
-        Ticket.created_at >= since, Ticket.created_at < until
-    )
-    return [_row(tuple(r)) for r in (await session.execute(statement)).all()]
-
-
-async def tickets_open_at(session: AsyncSession, moment: datetime) -> list[TicketRow]:
-    """The backlog as of `moment`: opened before it and neither resolved nor closed by then
-    (a closed ticket counts as closed from its last change). Three statements, each on its own
-    index (status; resolved_at; status again), since one with OR read every older ticket."""
-    dialect = dialect_name(session)
-    older = Ticket.created_at < moment
-    found: list[TicketRow] = []
-    for condition in (
-        Ticket.status.in_(OPEN_STATUSES),
-        and_(Ticket.resolved_at >= moment, Ticket.status == "resolved"),
-        and_(
-            Ticket.status == "closed",
-            Ticket.updated_at >= moment,
-            or_(Ticket.resolved_at.is_(None), Ticket.resolved_at >= moment),
-        ),
-    ):
-        statement = _rows(dialect).where(older, condition)
-        found += [_row(tuple(r)) for r in (await session.execute(statement)).all()]
-    return sorted(found, key=lambda r: r.id)

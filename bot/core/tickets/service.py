@@ -21,6 +21,7 @@ from bot.core.hours_text import expectation
 from bot.core.messages import Attachment, Button, KeptFile, Reply
 from bot.core.texts import t
 from bot.core.tickets.routing import route
+from bot.core.work_clock import working_seconds
 from storage.models import Customer, SurveyResponse, Ticket, TicketMessage, utcnow
 from storage.repositories.conversation import ConversationLog, message_row
 from storage.repositories.customers import CustomerRepository, blocked_channels
@@ -83,6 +84,11 @@ class TicketService:
     def hours(self) -> WorkingHours:
         """The calendar due times are set in (and reports count working time by)."""
         return self._hours
+
+    def _took(self, ticket: Ticket, moment: datetime) -> tuple[float, float]:
+        """Seconds from the ticket's opening to `moment`: wall clock, and working hours."""
+        opened = ticket.created_at
+        return (moment - opened).total_seconds(), working_seconds(self._hours, opened, moment)
 
     def _deadline(self, now: datetime, minutes: int) -> datetime | None:
         return self._hours.deadline(now, timedelta(minutes=minutes))
@@ -263,6 +269,9 @@ class TicketService:
         )
         if ticket.first_response_at is None:
             ticket.first_response_at = now
+            ticket.first_response_seconds, ticket.first_response_work_seconds = self._took(
+                ticket, now
+            )
         if ticket.status in ("new", "open"):
             ticket.status = "waiting"
         body = t("staff_reply", customer.language, name=author, text=text) if text else ""
@@ -332,6 +341,9 @@ class TicketService:
             return effects
         ticket.status = "resolved"
         ticket.resolved_at = self._clock()
+        ticket.resolution_seconds, ticket.resolution_work_seconds = self._took(
+            ticket, ticket.resolved_at
+        )
         await webhooks.emit(session, "ticket.resolved", _event(ticket))
         rated = ticket.csat_score is not None
         effects = await self._system_event(
@@ -362,6 +374,7 @@ class TicketService:
     async def reopen(self, session: AsyncSession, ticket: Ticket, author: str) -> Effects:
         ticket.status = "open"
         ticket.resolved_at = None
+        ticket.resolution_seconds = ticket.resolution_work_seconds = None
         ticket.reopens = (ticket.reopens or 0) + 1
         return await self._system_event(
             session, ticket, "reopened", author, f"↩️ Reopened by {author}."

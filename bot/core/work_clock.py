@@ -1,6 +1,7 @@
 """Working time between two instants, by the `[hours]` calendar (weekly hours, holidays,
 daylight-saving changes): the open seconds of every day in a range, summed once, so each
-duration is two binary searches however many tickets a report reads."""
+duration is two binary searches however many tickets are measured. A ticket's reply and
+resolution times are measured when they happen and kept on it (the reports add them up)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,8 @@ class WorkClock:
     def seconds(self, start: datetime, end: datetime) -> float:
         """Open seconds from `start` to `end` (0 when end is not after start)."""
         return max(self._open_until(end) - self._open_until(start), 0.0)
+
+
+def working_seconds(hours: WorkingHours, start: datetime, end: datetime) -> float:
+    """Open seconds from `start` to `end` by `hours`, for one pair of instants."""
+    return WorkClock(hours, start, end).seconds(start, end)
