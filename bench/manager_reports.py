@@ -69,8 +69,8 @@ def data(
         ],
     }
     ticket_rows = []
-    for i in range(1, tickets + 1):
-        created = _at(rng)
+    # Rows are written in time order, as the app writes them: ids rise with created_at.
+    for i, created in enumerate(sorted(_at(rng) for _ in range(tickets)), start=1):
         # Nearly every ticket older than two weeks is answered and resolved; a few recent ones
         # are still open: a backlog of a few hundred, as a working support team has.
         recent = (NOW - created).days < 14
@@ -122,9 +122,10 @@ def data(
         )
         if not outbound:
             months.add((customer, f"{at:%Y-%m}"))
+    message_rows.sort(key=lambda m: m["created_at"])
     rows["messages"] = message_rows
     ordered = sorted(months)
-    rows["months"] = [
+    months_rows = [
         {
             "customer_id": c,
             "month": m,
@@ -135,12 +136,14 @@ def data(
         }
         for i, (c, m) in enumerate(ordered)
     ]
+    # Written month by month, as customers write.
+    rows["months"] = sorted(months_rows, key=lambda m: m["month"])
     comments = [
         line.split("\t")[2]
         for line in (ROOT / "tests/data/comments_labelled.tsv").read_text("utf-8").splitlines()
         if line and not line.startswith("#")
     ]
-    rows["answers"] = [
+    answer_rows = [
         {
             "kind": kind,
             "customer_id": rng.randint(1, customers),
@@ -152,6 +155,7 @@ def data(
         }
         for kind in (rng.choice(["nps", "nps", "csat"]) for _ in range(answers))
     ]
+    rows["answers"] = sorted(answer_rows, key=lambda a: a["created_at"])
     return rows
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -33,8 +35,11 @@ from storage.models import (
 from storage.repositories.customer_months import month_index, note_active
 from storage.repositories.merges import merge_customers
 from storage.repositories.reports import add_response
-from tests.conftest import AppFactory, Database
+from tests.api_client import make_token, open_api
+from tests.conftest import AppFactory, Database, run_otklik
 from tests.fake_telegram import FakeTelegram
+from tests.staff import add_staff, browser_session
+from tests.test_web_console import _sign_in
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -43,7 +48,7 @@ def _at(month: int, day: int, hour: int = 10) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=UTC)
 
 
-async def test_faq_deflection_helpfulness_and_entries_ending_in_a_ticket(database: Database):
+async def _seed_faq(database: Database) -> None:
     async with create_session_pool(database.engine)() as session, session.begin():
         for id_ in range(1, 5):
             session.add(Customer(id=id_, display_name=f"c{id_}", created_at=_at(10, 1)))
@@ -113,6 +118,10 @@ async def test_faq_deflection_helpfulness_and_entries_ending_in_a_ticket(databas
                     created_at=_at(10, 23),
                 )
             )
+
+
+async def test_faq_deflection_helpfulness_and_entries_ending_in_a_ticket(database: Database):
+    await _seed_faq(database)
     window = Window(date(2026, 10, 19), date(2026, 11, 1), BERLIN)
     async with create_session_pool(database.engine)() as session:
         report = await self_service.build(session, window, by="week")
@@ -136,6 +145,69 @@ async def test_faq_deflection_helpfulness_and_entries_ending_in_a_ticket(databas
         {"period": "2026-10-19", "questions": 1},
         {"period": "2026-10-26", "questions": 1},
     ]
+
+
+async def test_the_answers_behind_the_faq_figures_from_the_api_the_cli_and_the_console(
+    start_app: AppFactory, database: Database, tmp_path: Path
+):
+    """Deflected (no ticket within 24 h): 11 and 13; followed: 12 and 14 (its ticket lands
+    after the window's end); entry 2: 13 and 14. The same from every door, and as CSV."""
+    await _seed_faq(database)
+    app = await start_app(
+        clock=lambda: datetime(2026, 11, 3, 9, tzinfo=UTC),
+        hours={"timezone": "Europe/Berlin", "country": ""},
+    )
+    api = await open_api(app)
+    token = await make_token(database, "manager", "admin")
+    window = {"from": "2026-10-19", "to": "2026-11-01"}
+    path = "/api/v1/reports/faq/answers"
+    for extra, messages in (
+        ({}, [11, 12, 13, 14]),
+        ({"followed": "false"}, [11, 13]),
+        ({"followed": "true"}, [12, 14]),
+        ({"entry": "2"}, [13, 14]),
+        ({"entry": "1", "previous": "true"}, [15]),
+    ):
+        status, body = await api.call("GET", path, token, params={**window, **extra})
+        assert status == 200, body
+        assert [a["message"] for a in body["answers"]] == messages, extra
+    assert body["answers"][0]["slug"] == "delivery-time"
+    status, body = await api.call("GET", path, token, params={**window, "entry": "0"})
+    assert status == 422
+
+    env = {"OTKLIK__HOURS__TIMEZONE": "Europe/Berlin", "OTKLIK__HOURS__COUNTRY": ""}
+    args = ("report", "faq", "--from", "2026-10-19", "--to", "2026-11-01", "--rows")
+    done = await asyncio.to_thread(
+        run_otklik, database, *args, "--followed", "no", "--format", "csv", cwd=tmp_path, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "message,customer,answered_at,entry,slug,ticket_within_24h"
+    assert [line.split(",")[0] for line in lines[1:]] == ["11", "13"]
+    done = await asyncio.to_thread(
+        run_otklik, database, *args, "--entry", "2", cwd=tmp_path, env=env
+    )
+    assert [line.split()[2] for line in done.stdout.splitlines()] == ["refund", "refund"]
+    assert "ticket within 24 h" in done.stdout.splitlines()[1]
+
+    # The console: the report's numbers link to their answers; the list exports as CSV.
+    await add_staff(database, "boss", role="admin")
+    query = "from=2026-10-19&to=2026-11-01&by=week"
+    async with browser_session() as http:
+        await _sign_in(http, app, "boss")
+        async with http.get(f"{app.url}/admin/reports/faq?{query}") as resp:
+            page = await resp.text()
+        links = re.findall(r'href="/admin/reports/faq/answers\?([^"]*)"', page)
+        assert "by=week&amp;from=2026-10-19&amp;to=2026-11-01&amp;followed=false" in links
+        assert "by=week&amp;from=2026-10-19&amp;to=2026-11-01&amp;entry=2" in links
+        async with http.get(f"{app.url}/admin/reports/faq/answers?{query}&entry=2") as resp:
+            listed = await resp.text()
+        assert resp.status == 200 and listed.count('href="/admin/faq/2"') == 2
+        async with http.get(
+            f"{app.url}/admin/reports/faq/answers?{query}&followed=true&format=csv"
+        ) as resp:
+            assert resp.content_type == "text/csv"
+            assert [r.split(",")[0] for r in (await resp.text()).splitlines()[1:]] == ["12", "14"]
 
 
 MONTHS = {

@@ -117,6 +117,22 @@ async def ticket_rows(call: Call) -> Any:
     return schemas.TicketRows.model_validate({"tickets": rows})
 
 
+async def faq_answer_rows(call: Call) -> Any:
+    query: schemas.FaqAnswerRowsQuery = call.query
+    app = call.request.app
+    keep = manager.AnswerFilter(query.entry, query.followed, query.previous)
+    try:
+        async with app[SESSION_POOL]() as session:
+            rows = await manager.faq_answer_rows(
+                session, _ask("faq", query), app[HOURS], app[CLOCK](), keep
+            )
+    except WindowError as exc:
+        raise ApiError(422, f"query fields 'from' and 'to': {exc}", "from") from None
+    if query.format == "csv":
+        return _csv(manager_render.as_csv(rows), "faq-answers")
+    return schemas.FaqAnswerRows.model_validate({"answers": rows})
+
+
 def _csv(text: str, name: str) -> web.Response:
     return web.Response(
         text=text,
@@ -224,6 +240,15 @@ OPERATIONS = (
             schemas.TicketRows,
             query=schemas.TicketRowsQuery,
             alternate="text/csv",
-        )
+        ),
+        Operation(
+            "GET",
+            "/api/v1/reports/faq/answers",
+            "The FAQ answers behind a number of the FAQ report, one row each (format=csv)",
+            faq_answer_rows,
+            schemas.FaqAnswerRows,
+            query=schemas.FaqAnswerRowsQuery,
+            alternate="text/csv",
+        ),
     ]
 )

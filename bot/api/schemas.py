@@ -552,3 +552,25 @@ class TicketRowOut(Model):
 
 class TicketRows(Model):
     tickets: list[TicketRowOut]
+
+
+class FaqAnswerRowsQuery(ManagerReportQuery):
+    entry: int | None = Field(default=None, ge=1, le=2**31 - 1, description="One FAQ entry's")
+    followed: bool | None = Field(
+        default=None, description="Followed by a ticket within 24 hours (false: deflected)"
+    )
+    previous: bool = Field(default=False, description="The window before")
+    format: Literal["json", "csv"] = Field(default="json", description="csv: one row per answer")
+
+
+class FaqAnswerRowOut(Model):
+    message: int
+    customer: int
+    answered_at: str
+    entry: int
+    slug: str
+    ticket_within_24h: bool
+
+
+class FaqAnswerRows(Model):
+    answers: list[FaqAnswerRowOut]

@@ -1,4 +1,5 @@
-"""`otklik report nps|csat|ces|response-rate|tickets|faq|customers`: metrics from SQL."""
+"""`otklik report nps|csat|ces|response-rate|tickets|faq|customers|themes`: metrics from SQL,
+and the tickets or FAQ answers behind a number (`--rows`)."""
 
 from __future__ import annotations
 
@@ -52,11 +53,18 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
         "--rows",
         action="store_true",
         help="tickets: one row per ticket instead of the figures (with --category, "
-        "--assignee, --channel, --breached to narrow them)",
+        "--assignee, --channel, --breached to narrow them); faq: one row per FAQ answer "
+        "(with --entry, --followed)",
     )
-    report.add_argument("--category", help="with --rows: only this category")
-    report.add_argument("--assignee", help="with --rows: only this staff member")
-    report.add_argument("--breached", action="store_true", help="with --rows: only breaches")
+    report.add_argument("--category", help="tickets --rows: only this category")
+    report.add_argument("--assignee", help="tickets --rows: only this staff member")
+    report.add_argument("--breached", action="store_true", help="tickets --rows: only breaches")
+    report.add_argument("--entry", type=int, help="faq --rows: only this FAQ entry's answers")
+    report.add_argument(
+        "--followed",
+        choices=["yes", "no"],
+        help="faq --rows: only answers a ticket followed within 24 h (yes) or the deflected (no)",
+    )
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -88,8 +96,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _manager_report(settings: Settings, args: argparse.Namespace) -> int:
-    if args.rows and args.metric != "tickets":
-        print("--rows: only for the tickets report", file=sys.stderr)
+    if args.rows and args.metric not in ("tickets", "faq"):
+        print("--rows: only for the tickets and faq reports", file=sys.stderr)
         return 2
     if args.since and args.until and args.since > args.until:
         print("--from is after --to", file=sys.stderr)
@@ -103,6 +111,22 @@ async def _manager_report(settings: Settings, args: argparse.Namespace) -> int:
         print(f"--from/--to: {exc}", file=sys.stderr)
         return 2
     async with command_database(settings.database) as pool, pool() as session:
+        if args.rows and args.metric == "faq":
+            answers = await manager.faq_answer_rows(
+                session,
+                ask,
+                hours,
+                now,
+                manager.AnswerFilter(args.entry, {"yes": True, "no": False}.get(args.followed)),
+            )
+            sys.stdout.write(
+                render.as_json({"answers": answers})
+                if args.format == "json"
+                else render.as_csv(answers)
+                if args.format == "csv"
+                else "".join(_answer_line(r) for r in answers) or "no answers\n"
+            )
+            return 0
         if args.rows:
             keep = manager.TicketFilter(
                 category=args.category,
@@ -146,3 +170,9 @@ LEFT_OUT = (
 
 
 GROUP = CommandGroup(("report",), add_parsers, run, needs_action=False)
+
+
+def _answer_line(row: dict[str, Any]) -> str:
+    ticket = "  ticket within 24 h" if row["ticket_within_24h"] else ""
+    when = row["answered_at"][:16].replace("T", " ")
+    return f"{when}  {row['slug'][:24]:24} customer #{row['customer']}{ticket}\n"

@@ -1,6 +1,6 @@
 """The console's manager reports (tickets, FAQ self-service, customers): the figures of
 `otklik report tickets|faq|customers`, each beside the previous period, where every number and
-bar opens the tickets behind it, and every list exports as CSV (one row per ticket)."""
+bar opens the tickets or FAQ answers behind it, and every list exports as CSV (one row each)."""
 
 from __future__ import annotations
 
@@ -124,12 +124,39 @@ async def _ticket_rows(request: web.Request, signed: auth.Signed) -> web.StreamR
     app = request.app
     async with app[SESSION_POOL]() as session:
         rows = await manager.ticket_rows(session, ask, app[HOURS], app[CLOCK](), keep)
-    if query.get("format") == "csv":
-        return _csv(manager_render.as_csv(rows), "tickets")
-    filters = {k: v for k, v in query.items() if k not in ("format",)}
+    return _rows_page(request, signed, ask, rows, "tickets", "admin_report_rows.html")
+
+
+async def _faq_answers(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    ask = _ask(request, "faq")
+    query = request.query
+    entry = query.get("entry", "")
+    keep = manager.AnswerFilter(
+        entry=int(entry) if entry.isdigit() and len(entry) < 10 else None,
+        followed=BOOLEANS.get(query.get("followed", "")),
+        previous=query.get("previous") == "true",
+    )
+    app = request.app
+    async with app[SESSION_POOL]() as session:
+        rows = await manager.faq_answer_rows(session, ask, app[HOURS], app[CLOCK](), keep)
+    return _rows_page(request, signed, ask, rows, "faq-answers", "admin_report_answers.html")
+
+
+def _rows_page(
+    request: web.Request,
+    signed: auth.Signed,
+    ask: manager.ReportAsk,
+    rows: list[dict[str, Any]],
+    name: str,
+    template: str,
+) -> web.StreamResponse:
+    """A list behind a number: the page with its filters and a link back, or its CSV."""
+    if request.query.get("format") == "csv":
+        return _csv(manager_render.as_csv(rows), name)
+    filters = {k: v for k, v in request.query.items() if k != "format"}
     return page(
         request,
-        "admin_report_rows.html",
+        template,
         {
             "account": signed,
             "csrf": signed.csrf,
@@ -156,6 +183,7 @@ def _csv(text: str, name: str) -> web.Response:
 
 
 routes.get("/admin/reports/tickets/rows")(signed_in_only(_ticket_rows, role="admin"))
+routes.get("/admin/reports/faq/answers")(signed_in_only(_faq_answers, role="admin"))
 routes.get("/admin/reports/{kind:tickets|faq|customers|themes}")(
     signed_in_only(_report, role="admin")
 )

@@ -63,38 +63,43 @@ async def build(
     months = months_between(month_label(window.first), month_label(window.last))
     before = [shift(m, -len(months)) for m in months]
     current_month = month_label(today)
-    counts = await rows.month_counts(session, before[0], months[-1], churn_months)
+    parts = await rows.month_parts(session, before[0], months[-1], churn_months)
+    counts: dict[str, dict[str, int]] = {}
+    for part in parts:
+        found = counts.setdefault(part.month, {"active": 0, "new": 0, "churned": 0})
+        found["active"] += part.active
+        found["new"] += part.new
+        found["churned"] += part.active if part.churned else 0
 
     def settled(month: str) -> bool:
         return shift(month, churn_months) < current_month
 
     def month_row(month: str) -> dict[str, Any]:
-        found = counts.get(month, rows.MonthCounts(month, 0, 0, 0))
-        churned = found.churned if settled(month) else None
+        found = counts.get(month, {"active": 0, "new": 0, "churned": 0})
+        churned = found["churned"] if settled(month) else None
         return {
             "month": month,
-            "active": found.active,
-            "new": found.new,
-            "returning": found.active - found.new,
+            "active": found["active"],
+            "new": found["new"],
+            "returning": found["active"] - found["new"],
             "churned": churned,
-            "churn_percent": None if churned is None else share(churned, found.active),
+            "churn_percent": None if churned is None else share(churned, found["active"]),
         }
 
     async def totals(which: list[str]) -> dict[str, Any]:
         active, new = await rows.distinct_active(session, which[0], which[-1])
-        done = [counts.get(m, rows.MonthCounts(m, 0, 0, 0)) for m in which if settled(m)]
+        done = [counts[m] for m in which if settled(m) and m in counts]
         return {
             "active": active,
             "new": new,
-            "churn_percent": share(sum(c.churned for c in done), sum(c.active for c in done)),
+            "churn_percent": share(sum(c["churned"] for c in done), sum(c["active"] for c in done)),
         }
 
-    last_settled = max((m for m in months if settled(m)), default=None)
-    scores = (
-        await rows.scores_by_churn(session, months[0], last_settled, churn_months)
-        if last_settled
-        else {g: rows.ScoreSums(0, 0, 0, 0, 0) for g in (True, False)}
-    )
+    # Churned against retained: the scores of the window's months whose churn is settled.
+    scores = {True: rows.ScoreSums(), False: rows.ScoreSums()}
+    for part in parts:
+        if months[0] <= part.month and settled(part.month):
+            scores[part.churned] += part.scores
     cohort_counts = await rows.cohorts(session, months[0], months[-1])
     cohorts = [
         {

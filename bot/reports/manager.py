@@ -126,3 +126,26 @@ async def ticket_rows(
     else:
         found = replace(found, since=span.since, until=span.until)
     return tickets.ticket_list(await read_rows(session, found, now), now)
+
+
+@dataclass(frozen=True)
+class AnswerFilter:
+    """What a number in the FAQ report links to: the FAQ answers it counts."""
+
+    entry: int | None = None
+    followed: bool | None = None  # by a ticket within 24 hours (False: the deflected ones)
+    previous: bool = False
+
+
+async def faq_answer_rows(
+    session: AsyncSession,
+    ask: ReportAsk,
+    hours: WorkingHours,
+    now: datetime,
+    keep: AnswerFilter = AnswerFilter(),
+) -> list[dict[str, Any]]:
+    """One row per FAQ answer behind a number of the FAQ report (its CSV export)."""
+    span = default_window(ask, hours, now)
+    if keep.previous:
+        span = span.previous()
+    return await self_service.answer_list(session, span, keep.entry, keep.followed)

@@ -11,46 +11,28 @@ Definitions (README "Reports"):
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections import Counter, defaultdict
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.reports.figures import Figure, share
-from bot.reports.periods import Window, period_of
+from bot.reports.periods import Window, spans
 from storage.repositories import self_service_report as rows
 from storage.repositories.faq_gaps import SUGGESTED, UNANSWERED
 
-FOLLOW_UP = timedelta(hours=24)
-FOLLOW_UP_MICROS = int(FOLLOW_UP.total_seconds()) * 1_000_000
+QUESTIONS = (UNANSWERED, SUGGESTED)
 LISTED = 10
 
 
-def _followed(answers: list[rows.FaqAnswer], openings: list[tuple[int, int]]) -> set[int]:
-    """Message ids of the answers a ticket from the same customer followed within 24 h."""
-    by_customer: dict[int, list[int]] = defaultdict(list)
-    for customer, at in openings:
-        by_customer[customer].append(at)
-    for times in by_customer.values():
-        times.sort()
-    followed = set()
-    for answer in answers:
-        times = by_customer.get(answer.customer_id, [])
-        index = bisect_left(times, answer.at)
-        if index < len(times) and times[index] < answer.at + FOLLOW_UP_MICROS:
-            followed.add(answer.message_id)
-    return followed
-
-
-def _figures(answers: list[rows.FaqAnswer], followed: set[int], missed: int) -> dict[str, Any]:
-    deflected = sum(1 for a in answers if a.message_id not in followed)
-    questions = len(answers) + missed
+def _figures(entries: list[rows.EntryAnswers], missed: dict[str, int]) -> dict[str, Any]:
+    answered = sum(e.answers for e in entries)
+    deflected = answered - sum(e.followed for e in entries)
+    not_answered = sum(missed.get(kind, 0) for kind in QUESTIONS)
+    questions = answered + not_answered
     return {
         "questions": questions,
-        "answered_by_faq": len(answers),
-        "not_answered": missed,
+        "answered_by_faq": answered,
+        "not_answered": not_answered,
         "deflected": deflected,
         "deflection_percent": share(deflected, questions),
     }
@@ -58,22 +40,14 @@ def _figures(answers: list[rows.FaqAnswer], followed: set[int], missed: int) -> 
 
 async def build(session: AsyncSession, window: Window, by: str = "week") -> dict[str, Any]:
     previous = window.previous()
-    answers = await rows.faq_answers(session, window.since, window.until)
-    earlier = await rows.faq_answers(session, previous.since, previous.until)
-    openings = await rows.ticket_openings(session, previous.since, window.until + FOLLOW_UP)
-    followed = _followed([*earlier, *answers], openings)
-    missed = await rows.misses(session, window.since, window.until)
-    missed_before = await rows.misses(session, previous.since, previous.until)
-    questions = [m for m in missed if m[0] in (UNANSWERED, SUGGESTED)]
-    questions_before = [m for m in missed_before if m[0] in (UNANSWERED, SUGGESTED)]
-    now, before = (
-        _figures(answers, followed, len(questions)),
-        _figures(earlier, followed, len(questions_before)),
-    )
+    entries = await rows.answers_per_entry(session, window.since, window.until)
+    earlier = await rows.answers_per_entry(session, previous.since, previous.until)
+    now = _figures(entries, await rows.misses_by_kind(session, window.since, window.until))
+    before = _figures(earlier, await rows.misses_by_kind(session, previous.since, previous.until))
     names = await rows.entry_names(session)
     votes = await rows.votes(session, window.since, window.until)
-    given = Counter(a.entry_id for a in answers)
-    to_ticket = Counter(a.entry_id for a in answers if a.message_id in followed)
+    given = {e.entry_id: e.answers for e in entries}
+    to_ticket = {e.entry_id: e.followed for e in entries if e.followed}
 
     def entry(entry_id: int) -> dict[str, Any]:
         slug, language, question = names.get(entry_id, ("(deleted)", "", ""))
@@ -82,18 +56,18 @@ async def build(session: AsyncSession, window: Window, by: str = "week") -> dict
     helpfulness = [
         {
             **entry(e),
-            "answers": given[e],
+            "answers": given.get(e, 0),
             "helpful": votes.get(e, (0, 0))[0],
             "unhelpful": votes.get(e, (0, 0))[1],
             "helpful_percent": share(votes.get(e, (0, 0))[0], sum(votes.get(e, (0, 0)))),
         }
-        for e in sorted(set(given) | set(votes), key=lambda e: (-given[e], e))
+        for e in sorted(set(given) | set(votes), key=lambda e: (-given.get(e, 0), e))
     ]
     ending = [
         {**entry(e), "answers": given[e], "tickets": n, "ticket_percent": share(n, given[e])}
         for e, n in sorted(to_ticket.items(), key=lambda item: (-item[1], item[0]))[:LISTED]
     ]
-    unanswered = Counter(period_of(at, by, window.zone) for _, at in questions)
+    unanswered = await rows.misses_per_span(session, spans(window, by), QUESTIONS)
     return {
         "report": "faq",
         "window": window.as_dict(),
@@ -106,3 +80,25 @@ async def build(session: AsyncSession, window: Window, by: str = "week") -> dict
             "rows": [{"period": p, "questions": unanswered[p]} for p in sorted(unanswered)],
         },
     }
+
+
+async def answer_list(
+    session: AsyncSession,
+    window: Window,
+    entry_id: int | None = None,
+    followed: bool | None = None,
+) -> list[dict[str, Any]]:
+    """One row per FAQ answer behind a number of the report (its CSV export)."""
+    names = await rows.entry_names(session)
+    found = await rows.faq_answer_rows(session, window.since, window.until, entry_id, followed)
+    return [
+        {
+            "message": a.message_id,
+            "customer": a.customer_id,
+            "answered_at": a.at.isoformat(),
+            "entry": a.entry_id,
+            "slug": names.get(a.entry_id, ("(deleted)", "", ""))[0],
+            "ticket_within_24h": a.followed,
+        }
+        for a in found
+    ]

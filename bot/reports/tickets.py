@@ -138,12 +138,12 @@ async def build(
     of the window's end (or `as_of`), never later than now."""
     previous = window.previous()
     backlog_at = min(as_of or window.until, now)
-    for span in (window, previous):
-        await ticket_report.fill_missing_times(
-            session, span.since, span.until, partial(working_seconds, hours)
-        )
     groups = await ticket_groups(session, window.since, window.until, now)
     earlier = await ticket_groups(session, previous.since, previous.until, now)
+    for span, found in ((window, groups), (previous, earlier)):
+        if any(g.unmeasured for g in found):
+            measure = partial(working_seconds, hours)
+            await ticket_report.fill_missing_times(session, span.since, span.until, measure)
     times = await kept_times(session, window.since, window.until)
     before = await kept_times(session, previous.since, previous.until)
     volume = await tickets_per_span(session, spans(window, by))

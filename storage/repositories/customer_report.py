@@ -4,11 +4,12 @@ counts), so a report reads a few hundred rows however many customers there are."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
-from sqlalchemy import Integer, case, cast, func, select
+from sqlalchemy import Integer, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import CustomerMonth
 
@@ -16,40 +17,57 @@ _MONTHS = CustomerMonth
 
 
 @dataclass(frozen=True)
-class MonthCounts:
-    month: str
-    active: int
-    new: int
-    churned: int  # active and silent in the next `churn_months` months (or not yet back)
+class ScoreSums:
+    nps_n: int = 0
+    promoters: int = 0
+    detractors: int = 0
+    csat_n: int = 0
+    satisfied: int = 0
+
+    def __add__(self, other: ScoreSums) -> ScoreSums:
+        return ScoreSums(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True)
-class ScoreSums:
-    nps_n: int
-    promoters: int
-    detractors: int
-    csat_n: int
-    satisfied: int
+class MonthPart:
+    """The customers active in a month who churned after it, or those who did not."""
+
+    month: str
+    churned: bool  # silent in the next `churn_months` months (or not yet back)
+    active: int
+    new: int
+    scores: ScoreSums
 
 
-def _gone(churn_months: int) -> object:
-    return (_MONTHS.gap.is_(None)) | (_MONTHS.gap > churn_months)
+def _gone(churn_months: int) -> ColumnElement[bool]:
+    return or_(_MONTHS.gap.is_(None), _MONTHS.gap > churn_months)
 
 
-async def month_counts(
+async def month_parts(
     session: AsyncSession, first: str, last: str, churn_months: int
-) -> dict[str, MonthCounts]:
+) -> list[MonthPart]:
+    """Each month from `first` to `last` in two parts, churned after it or not, with their
+    counts and score sums: one read of the months' index, two rows a month."""
+    gone = case((_gone(churn_months), 1), else_=0).label("gone")
     rows = await session.execute(
         select(
             _MONTHS.month,
+            gone,
             func.count(),
             func.sum(cast(_MONTHS.first, Integer)),
-            func.sum(case((_gone(churn_months), 1), else_=0)),  # type: ignore[arg-type]
+            func.sum(_MONTHS.nps_n),
+            func.sum(_MONTHS.nps_promoters),
+            func.sum(_MONTHS.nps_detractors),
+            func.sum(_MONTHS.csat_n),
+            func.sum(_MONTHS.csat_satisfied),
         )
         .where(_MONTHS.month >= first, _MONTHS.month <= last)
-        .group_by(_MONTHS.month)
+        .group_by(_MONTHS.month, gone)
     )
-    return {str(m): MonthCounts(str(m), int(n), int(f or 0), int(c or 0)) for m, n, f, c in rows}
+    return [
+        MonthPart(str(m), bool(g), int(n), int(f or 0), ScoreSums(*(int(v or 0) for v in sums)))
+        for m, g, n, f, *sums in rows
+    ]
 
 
 async def distinct_active(session: AsyncSession, first: str, last: str) -> tuple[int, int]:
@@ -63,30 +81,6 @@ async def distinct_active(session: AsyncSession, first: str, last: str) -> tuple
         )
     ).one()
     return int(row[0]), int(row[1] or 0)
-
-
-async def scores_by_churn(
-    session: AsyncSession, first: str, last: str, churn_months: int
-) -> dict[bool, ScoreSums]:
-    """NPS and CSAT counts of the months from `first` to `last`, split by whether the
-    customer churned after that month."""
-    gone = case((_gone(churn_months), 1), else_=0).label("gone")  # type: ignore[arg-type]
-    rows = await session.execute(
-        select(
-            gone,
-            func.sum(_MONTHS.nps_n),
-            func.sum(_MONTHS.nps_promoters),
-            func.sum(_MONTHS.nps_detractors),
-            func.sum(_MONTHS.csat_n),
-            func.sum(_MONTHS.csat_satisfied),
-        )
-        .where(_MONTHS.month >= first, _MONTHS.month <= last)
-        .group_by(gone)
-    )
-    found = {True: ScoreSums(0, 0, 0, 0, 0), False: ScoreSums(0, 0, 0, 0, 0)}
-    for g, *sums in rows:
-        found[bool(g)] = ScoreSums(*(int(v or 0) for v in sums))
-    return found
 
 
 async def cohorts(session: AsyncSession, first: str, last: str) -> dict[str, dict[str, int]]:

@@ -1,65 +1,114 @@
-"""The rows the self-service (FAQ) report is computed from: the FAQ's answers, the tickets
-that followed them, the questions it could not answer, and the 👍/👎 votes."""
+"""What the self-service (FAQ) report is computed from, counted by the database: the FAQ's
+answers per entry and how many a ticket followed within 24 hours, the questions it could not
+answer (per period), and the 👍/👎 votes; and the answers behind a number, one row each."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.db import dialect_name
 from storage.models import ConversationMessage, FaqEntry, FaqFeedback, FaqMiss, Ticket
-from storage.repositories._epoch import epoch_micros
+from storage.repositories.spans import Span, count_per_span
+
+FOLLOW_UP = timedelta(hours=24)  # as the two expressions below say it
+
+
+def _followed_by_ticket(dialect: str) -> ColumnElement[bool]:
+    """A ticket from the answer's customer opened within 24 hours of it (merged ones count:
+    the customer did ask for a person). On SQLite times are UTC text: a day later is the
+    date moved by a day with the same fraction of a second, compared as text like the rest."""
+    log = ConversationMessage.__table__.c
+    if dialect == "postgresql":
+        bound: Any = log.created_at + literal_column("interval '24 hours'")
+    else:
+        bound = func.datetime(log.created_at, "+1 day").concat(func.substr(log.created_at, 20))
+    return (
+        select(Ticket.id)
+        .where(
+            Ticket.customer_id == log.customer_id,
+            Ticket.created_at >= log.created_at,
+            Ticket.created_at < bound,
+        )
+        .exists()
+    )
+
+
+@dataclass(frozen=True)
+class EntryAnswers:
+    entry_id: int
+    answers: int
+    followed: int  # by a ticket within 24 hours
+
+
+async def answers_per_entry(
+    session: AsyncSession, since: datetime, until: datetime
+) -> list[EntryAnswers]:
+    """FAQ answers given in [since, until) per entry, and how many a ticket followed."""
+    log = ConversationMessage
+    followed = _followed_by_ticket(dialect_name(session))
+    rows = await session.execute(
+        select(log.faq_entry_id, func.count(), func.sum(case((followed, 1), else_=0)))
+        .where(log.faq_entry_id.is_not(None), log.created_at >= since, log.created_at < until)
+        .group_by(log.faq_entry_id)
+    )
+    return [EntryAnswers(int(e), int(n), int(f or 0)) for e, n, f in rows.all()]
 
 
 @dataclass(frozen=True)
 class FaqAnswer:
+    """One FAQ answer, for the list behind a figure."""
+
     message_id: int
     customer_id: int
     entry_id: int
-    at: int  # microseconds since the epoch
+    at: datetime
+    followed: bool
 
 
-async def faq_answers(session: AsyncSession, since: datetime, until: datetime) -> list[FaqAnswer]:
+async def faq_answer_rows(
+    session: AsyncSession,
+    since: datetime,
+    until: datetime,
+    entry_id: int | None = None,
+    followed: bool | None = None,
+) -> list[FaqAnswer]:
+    """The answers behind a number: of one entry, followed by a ticket or not, by id."""
     log = ConversationMessage
-    at = epoch_micros(log.__table__.c.created_at, dialect_name(session))
+    ticket_after = _followed_by_ticket(dialect_name(session))
+    statement = select(
+        log.id, log.customer_id, log.faq_entry_id, log.created_at, ticket_after
+    ).where(log.faq_entry_id.is_not(None), log.created_at >= since, log.created_at < until)
+    if entry_id is not None:
+        statement = statement.where(log.faq_entry_id == entry_id)
+    if followed is not None:
+        statement = statement.where(ticket_after if followed else ~ticket_after)
+    rows = await session.execute(statement.order_by(log.id))
+    return [FaqAnswer(int(i), int(c), int(e or 0), at, bool(f)) for i, c, e, at, f in rows.all()]
+
+
+async def misses_by_kind(session: AsyncSession, since: datetime, until: datetime) -> dict[str, int]:
+    """How many questions the FAQ did not answer (and 👎 answers), by kind."""
     rows = await session.execute(
-        select(log.id, log.customer_id, log.faq_entry_id, at)
-        .where(
-            log.direction == "out",
-            log.faq_entry_id.is_not(None),
-            log.created_at >= since,
-            log.created_at < until,
-        )
-        .order_by(log.id)
+        select(FaqMiss.kind, func.count())
+        .where(FaqMiss.created_at >= since, FaqMiss.created_at < until)
+        .group_by(FaqMiss.kind)
     )
-    return [FaqAnswer(int(i), int(c), int(e or 0), int(t)) for i, c, e, t in rows.all()]
+    return {str(k): int(n) for k, n in rows.all()}
 
 
-async def ticket_openings(
-    session: AsyncSession, since: datetime, until: datetime
-) -> list[tuple[int, int]]:
-    """(customer, opened at in µs since the epoch) of tickets opened in [since, until),
-    merged ones included: the customer did ask for a person."""
-    at = epoch_micros(Ticket.__table__.c.created_at, dialect_name(session))
-    rows = await session.execute(
-        select(Ticket.customer_id, at).where(Ticket.created_at >= since, Ticket.created_at < until)
+async def misses_per_span(
+    session: AsyncSession, spans: Sequence[Span], kinds: Sequence[str]
+) -> dict[str, int]:
+    return await count_per_span(
+        session, spans, FaqMiss, FaqMiss.created_at, FaqMiss.kind.in_(kinds)
     )
-    return [(int(c), int(t)) for c, t in rows.all()]
-
-
-async def misses(
-    session: AsyncSession, since: datetime, until: datetime
-) -> list[tuple[str, datetime]]:
-    """(kind, when) of the questions the FAQ did not answer (and of 👎 answers)."""
-    rows = await session.execute(
-        select(FaqMiss.kind, FaqMiss.created_at).where(
-            FaqMiss.created_at >= since, FaqMiss.created_at < until
-        )
-    )
-    return [(str(k), at) for k, at in rows.all()]
 
 
 async def votes(

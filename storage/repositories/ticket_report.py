@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, case, column, func, or_, select, update, values
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.db import dialect_name
-from storage.models import RoutingRule, Ticket, UtcDateTime
+from storage.models import RoutingRule, Ticket
 from storage.repositories._epoch import EPOCH, epoch_micros, moment
+from storage.repositories.spans import Span, count_per_span
 
 OPEN_STATUSES = ("new", "open", "waiting")
 DIMENSIONS = ("category", "channel", "priority", "rule", "assignee")
@@ -81,6 +82,13 @@ def _open_at(moment: datetime) -> list[ColumnElement[bool]]:
     ]
 
 
+def _unmeasured() -> ColumnElement[bool]:
+    return or_(
+        and_(Ticket.first_response_at.is_not(None), Ticket.first_response_seconds.is_(None)),
+        and_(Ticket.resolved_at.is_not(None), Ticket.resolution_seconds.is_(None)),
+    )
+
+
 def _count(condition: ColumnElement[bool]) -> Any:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -110,6 +118,7 @@ class TicketGroup:
     reopened: int
     rated: int
     satisfied: int  # CSAT 4 or 5
+    unmeasured: int  # answered or resolved with no kept times (see fill_missing_times)
 
 
 async def ticket_groups(
@@ -131,6 +140,7 @@ async def ticket_groups(
             _count(Ticket.reopens > 0),
             _count(Ticket.csat_score.is_not(None)),
             _count(Ticket.csat_score >= 4),
+            _count(_unmeasured()),
         )
         .outerjoin(RoutingRule, RoutingRule.id == Ticket.matched_rule_id)
         .where(_opened(since, until))
@@ -180,38 +190,11 @@ async def kept_times(session: AsyncSession, since: datetime, until: datetime) ->
     return times
 
 
-async def tickets_per_span(
-    session: AsyncSession, spans: Sequence[tuple[str, datetime, datetime]]
-) -> dict[str, int]:
-    """Tickets opened in each labelled [since, until): the periods of a window in the
-    business's zone, computed by the caller, so days, weeks and the daylight-saving change
-    are the same on SQLite (which has no time zones) as on PostgreSQL."""
-    if not spans:
-        return {}
-    table = (
-        values(
-            column("label", String),
-            column("since", UtcDateTime()),
-            column("until", UtcDateTime()),
-            name="spans",
-        )
-        .data(list(spans))
-        .cte()
-    )  # WITH spans(label, since, until): SQLite has no VALUES alias
-    statement = (
-        select(table.c.label, func.count(Ticket.id))
-        .select_from(table)
-        .join(
-            Ticket,
-            and_(
-                Ticket.created_at >= table.c.since,
-                Ticket.created_at < table.c.until,
-                Ticket.merged_into_id.is_(None),
-            ),
-        )
-        .group_by(table.c.label)
+async def tickets_per_span(session: AsyncSession, spans: Sequence[Span]) -> dict[str, int]:
+    """Tickets opened in each labelled span, merged ones left out."""
+    return await count_per_span(
+        session, spans, Ticket, Ticket.created_at, Ticket.merged_into_id.is_(None)
     )
-    return {str(label): int(n) for label, n in (await session.execute(statement)).all()}
 
 
 @dataclass(frozen=True)
@@ -264,13 +247,9 @@ async def fill_missing_times(
     """Measure and keep the times of the window's tickets answered or resolved with none kept:
     written by an import or another tool, or left from before revision 0034 (the app measures
     those at start). Written in the caller's transaction; the number filled is returned."""
-    missing = or_(
-        and_(Ticket.first_response_at.is_not(None), Ticket.first_response_seconds.is_(None)),
-        and_(Ticket.resolved_at.is_not(None), Ticket.resolution_seconds.is_(None)),
-    )
     statement = select(
         Ticket.id, Ticket.created_at, Ticket.first_response_at, Ticket.resolved_at
-    ).where(Ticket.created_at >= since, Ticket.created_at < until, missing)
+    ).where(Ticket.created_at >= since, Ticket.created_at < until, _unmeasured())
     rows = (await session.execute(statement)).all()
     if not rows:
         return 0
