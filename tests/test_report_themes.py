@@ -6,6 +6,7 @@ margin."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from datetime import UTC, date, datetime
@@ -18,7 +19,7 @@ from storage.db import create_session_pool
 from storage.models import Customer, SurveyResponse, Ticket
 from storage.repositories.reports import add_response
 from tests.api_client import make_token, open_api
-from tests.conftest import AppFactory, Database
+from tests.conftest import AppFactory, Database, run_otklik
 from tests.staff import add_staff, browser_session
 from tests.test_web_console import _sign_in
 
@@ -81,7 +82,7 @@ def _at(day: int) -> datetime:
 
 
 async def test_the_themes_report_groups_by_score_and_judges_the_nps_change(
-    start_app: AppFactory, database: Database
+    start_app: AppFactory, database: Database, tmp_path: Path
 ):
     # November: detractors about the courier, a promoter about speed; October: all promoters.
     async with create_session_pool(database.engine)() as session, session.begin():
@@ -152,3 +153,63 @@ async def test_the_themes_report_groups_by_score_and_judges_the_nps_change(
             page = await resp.text()
         assert resp.status == 200
         assert "«Курьер не приехал»" in page
+        # The count opens the three answers behind it; none names a customer.
+        link = re.search(
+            r'href="(/admin/reports/themes/rows\?[^"]*group=detractors[^"]*)">3<', page
+        )
+        assert link is not None
+        async with http.get(app.url + link.group(1).replace("&amp;", "&")) as resp:
+            listed = await resp.text()
+        assert resp.status == 200
+        assert [q in listed for q in ("Курьер опоздал на два часа", "Курьер не приехал")] == [
+            True,
+            True,
+        ]
+        assert "The courier was late again" not in listed  # another stem: not this theme
+        async with http.get(app.url + "/admin/reports/themes/rows?group=nobody&phrase=x") as resp:
+            assert resp.status == 400
+
+    window = {"from": "2026-11-01", "to": "2026-11-30"}
+    status, body = await api.call(
+        "GET",
+        "/api/v1/reports/themes/rows",
+        token,
+        params={**window, "group": "detractors", "phrase": "курьер"},
+    )
+    assert status == 200
+    assert [(t["source"], t["score"]) for t in body["texts"]] == [
+        ("answer", 2),
+        ("answer", 3),
+        ("answer", 0),
+    ]
+    assert all("customer" not in t for t in body["texts"])
+    status, body = await api.call(
+        "GET",
+        "/api/v1/reports/themes/rows",
+        token,
+        params={**window, "group": "tickets", "phrase": "Курьер"},
+    )
+    assert status == 200 and len(body["texts"]) == 2 and body["texts"][0]["source"] == "ticket"
+    status, _ = await api.call(
+        "GET", "/api/v1/reports/themes/rows", token, params={**window, "group": "detractors"}
+    )
+    assert status == 422  # no phrase
+
+    args = ("report", "themes", "--from", "2026-11-01", "--to", "2026-11-30", "--rows")
+    done = await asyncio.to_thread(
+        run_otklik,
+        database,
+        *args,
+        "--phrase",
+        "быстрая доставка",
+        "--group",
+        "promoters",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [line.split("  ")[1].strip() for line in done.stdout.splitlines()] == [
+        "score 10",
+        "score 9",
+    ]
+    refused = await asyncio.to_thread(run_otklik, database, *args, cwd=tmp_path)
+    assert refused.returncode == 2 and "--phrase" in refused.stderr

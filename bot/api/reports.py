@@ -133,6 +133,27 @@ async def faq_answer_rows(call: Call) -> Any:
     return schemas.FaqAnswerRows.model_validate({"answers": rows})
 
 
+async def theme_rows(call: Call) -> Any:
+    query: schemas.ThemeRowsQuery = call.query
+    app = call.request.app
+    try:
+        async with app[SESSION_POOL]() as session:
+            rows = await manager.theme_rows(
+                session,
+                _ask("themes", query),
+                app[HOURS],
+                app[CLOCK](),
+                query.group,
+                query.phrase,
+                query.previous,
+            )
+    except WindowError as exc:
+        raise ApiError(422, f"query fields 'from' and 'to': {exc}", "from") from None
+    if query.format == "csv":
+        return _csv(manager_render.as_csv(rows), "theme")
+    return schemas.ThemeRows.model_validate({"texts": rows})
+
+
 def _csv(text: str, name: str) -> web.Response:
     return web.Response(
         text=text,
@@ -248,6 +269,16 @@ OPERATIONS = (
             faq_answer_rows,
             schemas.FaqAnswerRows,
             query=schemas.FaqAnswerRowsQuery,
+            alternate="text/csv",
+        ),
+        Operation(
+            "GET",
+            "/api/v1/reports/themes/rows",
+            "The answers (or tickets) behind a theme of the themes report, one row each; "
+            "no customer named (format=csv)",
+            theme_rows,
+            schemas.ThemeRows,
+            query=schemas.ThemeRowsQuery,
             alternate="text/csv",
         ),
     ]

@@ -574,3 +574,24 @@ class FaqAnswerRowOut(Model):
 
 class FaqAnswerRows(Model):
     answers: list[FaqAnswerRowOut]
+
+
+class ThemeRowsQuery(ManagerReportQuery):
+    group: Literal["detractors", "passives", "promoters", "tickets"]
+    phrase: str = Field(
+        min_length=1, max_length=200, description="A theme's phrase (stems) or its words"
+    )
+    previous: bool = Field(default=False, description="The window before")
+    format: Literal["json", "csv"] = Field(default="json", description="csv: one row per text")
+
+
+class ThemeRowOut(Model):
+    source: Literal["answer", "ticket"]
+    id: int
+    at: str
+    score: int | None
+    text: str
+
+
+class ThemeRows(Model):
+    texts: list[ThemeRowOut]

@@ -13,7 +13,7 @@ from bot.cli.group import CommandGroup
 from bot.config import Settings
 from bot.core.hours import parse_schedule
 from bot.database import command_database
-from bot.reports import manager, render
+from bot.reports import manager, render, themes
 from bot.reports.periods import PERIODS, WindowError
 from bot.reports.surveys import rate_rows, rows_for
 from bot.reports.surveys import render as render_survey
@@ -54,12 +54,19 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="tickets: one row per ticket instead of the figures (with --category, "
         "--assignee, --channel, --breached to narrow them); faq: one row per FAQ answer "
-        "(with --entry, --followed)",
+        "(with --entry, --followed); themes: the answers or tickets of one theme (with "
+        "--group and --phrase)",
     )
     report.add_argument("--category", help="tickets --rows: only this category")
     report.add_argument("--assignee", help="tickets --rows: only this staff member")
     report.add_argument("--breached", action="store_true", help="tickets --rows: only breaches")
     report.add_argument("--entry", type=int, help="faq --rows: only this FAQ entry's answers")
+    report.add_argument(
+        "--group", choices=themes.GROUPS, help="themes --rows: whose texts (default detractors)"
+    )
+    report.add_argument(
+        "--phrase", help="themes --rows: the theme, as the report shows it or its phrase field"
+    )
     report.add_argument(
         "--followed",
         choices=["yes", "no"],
@@ -96,8 +103,11 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _manager_report(settings: Settings, args: argparse.Namespace) -> int:
-    if args.rows and args.metric not in ("tickets", "faq"):
-        print("--rows: only for the tickets and faq reports", file=sys.stderr)
+    if args.rows and args.metric not in ("tickets", "faq", "themes"):
+        print("--rows: only for the tickets, faq and themes reports", file=sys.stderr)
+        return 2
+    if args.rows and args.metric == "themes" and not (args.phrase or "").strip():
+        print("themes --rows: --phrase names the theme (as the report shows it)", file=sys.stderr)
         return 2
     if args.since and args.until and args.since > args.until:
         print("--from is after --to", file=sys.stderr)
@@ -111,6 +121,18 @@ async def _manager_report(settings: Settings, args: argparse.Namespace) -> int:
         print(f"--from/--to: {exc}", file=sys.stderr)
         return 2
     async with command_database(settings.database) as pool, pool() as session:
+        if args.rows and args.metric == "themes":
+            texts = await manager.theme_rows(
+                session, ask, hours, now, args.group or "detractors", args.phrase
+            )
+            sys.stdout.write(
+                render.as_json({"texts": texts})
+                if args.format == "json"
+                else render.as_csv(texts)
+                if args.format == "csv"
+                else "".join(_text_line(r) for r in texts) or "no texts\n"
+            )
+            return 0
         if args.rows and args.metric == "faq":
             answers = await manager.faq_answer_rows(
                 session,
@@ -176,3 +198,10 @@ def _answer_line(row: dict[str, Any]) -> str:
     ticket = "  ticket within 24 h" if row["ticket_within_24h"] else ""
     when = row["answered_at"][:16].replace("T", " ")
     return f"{when}  {row['slug'][:24]:24} customer #{row['customer']}{ticket}\n"
+
+
+def _text_line(row: dict[str, Any]) -> str:
+    when = row["at"][:16].replace("T", " ")
+    said = " ".join(row["text"].split())[:100]
+    source = f"ticket #{row['id']}" if row["source"] == "ticket" else f"score {row['score']}"
+    return f"{when}  {source:10}  {said}\n"

@@ -13,7 +13,7 @@ from aiohttp import web
 from bot.core.days import parse_day
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, signed_in_only
-from bot.reports import manager
+from bot.reports import manager, themes
 from bot.reports import render as manager_render
 from bot.reports.periods import PERIODS, WindowError
 from bot.web.keys import CLOCK, HOURS, SESSION_POOL, SETTINGS
@@ -142,6 +142,20 @@ async def _faq_answers(request: web.Request, signed: auth.Signed) -> web.StreamR
     return _rows_page(request, signed, ask, rows, "faq-answers", "admin_report_answers.html")
 
 
+async def _theme_rows(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    ask = _ask(request, "themes")
+    query = request.query
+    group, phrase = query.get("group", ""), query.get("phrase", "")[:200]
+    if group not in themes.GROUPS or not phrase.strip():
+        raise web.HTTPBadRequest(text="group (detractors, passives, promoters, tickets) and phrase")
+    app = request.app
+    async with app[SESSION_POOL]() as session:
+        rows = await manager.theme_rows(
+            session, ask, app[HOURS], app[CLOCK](), group, phrase, query.get("previous") == "true"
+        )
+    return _rows_page(request, signed, ask, rows, "theme", "admin_report_texts.html")
+
+
 def _rows_page(
     request: web.Request,
     signed: auth.Signed,
@@ -184,6 +198,7 @@ def _csv(text: str, name: str) -> web.Response:
 
 routes.get("/admin/reports/tickets/rows")(signed_in_only(_ticket_rows, role="admin"))
 routes.get("/admin/reports/faq/answers")(signed_in_only(_faq_answers, role="admin"))
+routes.get("/admin/reports/themes/rows")(signed_in_only(_theme_rows, role="admin"))
 routes.get("/admin/reports/{kind:tickets|faq|customers|themes}")(
     signed_in_only(_report, role="admin")
 )

@@ -149,3 +149,17 @@ async def faq_answer_rows(
     if keep.previous:
         span = span.previous()
     return await self_service.answer_list(session, span, keep.entry, keep.followed)
+
+
+async def theme_rows(
+    session: AsyncSession,
+    ask: ReportAsk,
+    hours: WorkingHours,
+    now: datetime,
+    group: str,
+    phrase: str,
+    previous: bool = False,
+) -> list[dict[str, Any]]:
+    """One row per answer (or ticket) behind a theme of the themes report."""
+    span = default_window(ask, hours, now)
+    return await themes.theme_list(session, span.previous() if previous else span, group, phrase)

@@ -21,7 +21,12 @@ from bot.core.understanding.faq_matcher import stem, words_of
 from bot.reports.figures import nps_change
 from bot.reports.periods import Window
 from bot.reports.surveys import rows_for
-from storage.repositories.comment_report import nps_comments, ticket_subjects
+from storage.repositories.comment_report import (
+    nps_comment_rows,
+    nps_comments,
+    ticket_subject_rows,
+    ticket_subjects,
+)
 from storage.repositories.reports import ReportFilter, score_counts
 
 MIN_COUNT = 2
@@ -141,6 +146,7 @@ def as_rows(themes: list[Theme], total: int) -> list[dict[str, Any]]:
     return [
         {
             "theme": t.label,
+            "phrase": t.phrase,
             "count": t.count,
             "share_percent": round(100 * t.count / total, 1) if total else None,
             "previous": t.previous,
@@ -152,6 +158,7 @@ def as_rows(themes: list[Theme], total: int) -> list[dict[str, Any]]:
 
 
 GROUPS = ("detractors", "passives", "promoters", "tickets")
+SCORES = {"detractors": (0, 6), "passives": (7, 8), "promoters": (9, 10)}
 
 
 def _grouped(comments: list[tuple[int, str]], subjects: list[str]) -> dict[str, list[str]]:
@@ -213,3 +220,30 @@ async def build(session: AsyncSession, window: Window) -> dict[str, Any]:
         "nps_change_significant": change.significant,
         "groups": groups,
     }
+
+
+async def theme_list(
+    session: AsyncSession, window: Window, group: str, phrase: str
+) -> list[dict[str, Any]]:
+    """One row per text of `group` in the window that has `phrase` (a theme's stems, or its
+    words as a person would type them): the answers or tickets behind a theme's count, from
+    the same texts the report reads."""
+    if group not in GROUPS:
+        raise ValueError(f"group: one of {', '.join(GROUPS)}")
+    wanted = {phrase, " ".join(stem(word) for word in words_of(phrase))}
+    if group == "tickets":
+        texts = await ticket_subject_rows(session, window.since, window.until)
+    else:
+        low, high = SCORES[group]
+        texts = await nps_comment_rows(session, window.since, window.until, low, high)
+    return [
+        {
+            "source": said.source,
+            "id": said.id,
+            "at": said.at.isoformat(),
+            "score": said.score,
+            "text": said.text,
+        }
+        for said in sorted(texts, key=lambda said: said.id)
+        if said.text.strip() and wanted & _doc(said.text).phrases
+    ]

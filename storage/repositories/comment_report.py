@@ -3,6 +3,7 @@ opened about (their subject: the first line of the customer's first message)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -45,3 +46,52 @@ async def ticket_subjects(session: AsyncSession, since: datetime, until: datetim
         .limit(SUBJECTS)
     )
     return [str(s) for s in rows.scalars()]
+
+
+@dataclass(frozen=True)
+class Said:
+    """One text behind a theme: an NPS answer's comment or a ticket's subject. No customer:
+    an anonymous survey's quote never leads back to one."""
+
+    source: str  # "answer" or "ticket"
+    id: int
+    at: datetime
+    score: int | None
+    text: str
+
+
+async def nps_comment_rows(
+    session: AsyncSession, since: datetime, until: datetime, low: int, high: int
+) -> list[Said]:
+    """The comments `nps_comments` reads, of scores from `low` to `high`, with their ids."""
+    answer = SurveyResponse
+    rows = await session.execute(
+        select(answer.id, answer.created_at, answer.score, answer.comment)
+        .where(
+            answer.kind == "nps",
+            answer.created_at >= since,
+            answer.created_at < until,
+            answer.score.is_not(None),
+            answer.comment.is_not(None),
+            answer.flagged.is_(None),
+        )
+        .order_by(answer.created_at.desc())
+        .limit(COMMENTS)
+    )
+    return [
+        Said("answer", int(i), at, int(s or 0), str(c))
+        for i, at, s, c in rows.all()
+        if low <= int(s or 0) <= high
+    ]
+
+
+async def ticket_subject_rows(
+    session: AsyncSession, since: datetime, until: datetime
+) -> list[Said]:
+    rows = await session.execute(
+        select(Ticket.id, Ticket.created_at, Ticket.subject)
+        .where(Ticket.created_at >= since, Ticket.created_at < until)
+        .order_by(Ticket.created_at.desc())
+        .limit(SUBJECTS)
+    )
+    return [Said("ticket", int(i), at, None, str(s)) for i, at, s in rows.all()]
