@@ -12,7 +12,9 @@ import re
 from pathlib import Path
 
 import aiohttp
+import pytest
 
+from bot.inbox import manager_reports
 from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp
 from tests.staff import PASSWORD, add_staff, browser_session, code_for, sign_in_agent
@@ -35,7 +37,7 @@ async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, str]:
 
 
 async def test_numbers_link_to_their_tickets_and_every_list_is_csv(
-    start_app: AppFactory, database: Database
+    start_app: AppFactory, database: Database, monkeypatch: pytest.MonkeyPatch
 ):
     app = await _start(start_app, database)
     async with browser_session() as http:
@@ -76,6 +78,11 @@ async def test_numbers_link_to_their_tickets_and_every_list_is_csv(
             assert status == 200, query
         status, _ = await _get(http, f"{app.url}/admin/reports/tickets/rows?breached=maybe")
         assert status == 200
+        # A long list shows its first rows and says the CSV has them all.
+        monkeypatch.setattr(manager_reports, "ON_PAGE", 1)
+        status, rows = await _get(http, f"{app.url}/admin/reports/tickets/rows?{WINDOW}")
+        assert re.findall(r'href="/inbox/tickets/(\d+)"', rows) == ["1"]
+        assert "The first 1 of 4 are shown; the CSV has them all." in rows
     # Agents do not see the console's reports.
     await add_staff(database, "anna", "agent")
     async with browser_session() as http:

@@ -19,6 +19,7 @@ from bot.reports.periods import PERIODS, WindowError
 from bot.web.keys import CLOCK, HOURS, SESSION_POOL, SETTINGS
 
 BOOLEANS = {"true": True, "false": False}
+ON_PAGE = 500  # rows a list page shows; its CSV has them all
 
 
 def _ask(request: web.Request, kind: str) -> manager.ReportAsk:
@@ -174,7 +175,8 @@ def _rows_page(
         {
             "account": signed,
             "csrf": signed.csrf,
-            "rows": rows,
+            "rows": rows[:ON_PAGE],
+            "total": len(rows),
             "filters": {k: v for k, v in filters.items() if k not in ("from", "to", "by", "as_of")},
             "csv": urlencode({**filters, "format": "csv"}),
             "back": _query(ask),
