@@ -23,6 +23,7 @@ from bot.core.scores import csat, nps
 from bot.reports.figures import Figure, share
 from bot.reports.periods import Window
 from storage.repositories import customer_report as rows
+from storage.repositories.customer_months import month_index
 
 
 def month_label(day: date) -> str:
@@ -40,6 +41,19 @@ def months_between(first: str, last: str) -> list[str]:
         found.append(month)
         month = shift(month, 1)
     return found
+
+
+def distinct_active(parts: list[rows.MonthPart], first: str, last: str) -> int:
+    """Customers active in any month from `first` to `last`: each is counted in the last of
+    those months they were active in, the one whose next active month (its gap) is after
+    `last`, or that has none."""
+    end = month_index(last)
+    return sum(
+        part.active
+        for part in parts
+        if first <= part.month <= last
+        and (part.gap is None or month_index(part.month) + part.gap > end)
+    )
 
 
 def _scores(sums: rows.ScoreSums) -> dict[str, Any]:
@@ -63,13 +77,13 @@ async def build(
     months = months_between(month_label(window.first), month_label(window.last))
     before = [shift(m, -len(months)) for m in months]
     current_month = month_label(today)
-    parts = await rows.month_parts(session, before[0], months[-1], churn_months)
+    parts = await rows.month_parts(session, before[0], months[-1])
     counts: dict[str, dict[str, int]] = {}
     for part in parts:
         found = counts.setdefault(part.month, {"active": 0, "new": 0, "churned": 0})
         found["active"] += part.active
         found["new"] += part.new
-        found["churned"] += part.active if part.churned else 0
+        found["churned"] += part.active if part.churned(churn_months) else 0
 
     def settled(month: str) -> bool:
         return shift(month, churn_months) < current_month
@@ -86,12 +100,11 @@ async def build(
             "churn_percent": None if churned is None else share(churned, found["active"]),
         }
 
-    async def totals(which: list[str]) -> dict[str, Any]:
-        active, new = await rows.distinct_active(session, which[0], which[-1])
+    def totals(which: list[str]) -> dict[str, Any]:
         done = [counts[m] for m in which if settled(m) and m in counts]
         return {
-            "active": active,
-            "new": new,
+            "active": distinct_active(parts, which[0], which[-1]),
+            "new": sum(counts[m]["new"] for m in which if m in counts),
             "churn_percent": share(sum(c["churned"] for c in done), sum(c["active"] for c in done)),
         }
 
@@ -99,7 +112,7 @@ async def build(
     scores = {True: rows.ScoreSums(), False: rows.ScoreSums()}
     for part in parts:
         if months[0] <= part.month and settled(part.month):
-            scores[part.churned] += part.scores
+            scores[part.churned(churn_months)] += part.scores
     cohort_counts = await rows.cohorts(session, months[0], months[-1])
     cohorts = [
         {
@@ -109,7 +122,7 @@ async def build(
         }
         for cohort, found in sorted(cohort_counts.items())
     ]
-    now_totals, before_totals = await totals(months), await totals(before)
+    now_totals, before_totals = totals(months), totals(before)
     return {
         "report": "customers",
         "window": {"from": months[0], "to": months[-1], "zone": "UTC"},

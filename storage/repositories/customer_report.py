@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from dataclasses import astuple, dataclass
 
-from sqlalchemy import Integer, case, cast, func, or_, select
+from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import CustomerMonth
 
@@ -30,29 +29,28 @@ class ScoreSums:
 
 @dataclass(frozen=True)
 class MonthPart:
-    """The customers active in a month who churned after it, or those who did not."""
+    """The customers active in a month with the same gap to their next active month."""
 
     month: str
-    churned: bool  # silent in the next `churn_months` months (or not yet back)
+    gap: int | None  # months until they were next active; None: not since
     active: int
     new: int
     scores: ScoreSums
 
+    def churned(self, churn_months: int) -> bool:
+        """Silent in the next `churn_months` months (or not yet back)."""
+        return self.gap is None or self.gap > churn_months
 
-def _gone(churn_months: int) -> ColumnElement[bool]:
-    return or_(_MONTHS.gap.is_(None), _MONTHS.gap > churn_months)
 
-
-async def month_parts(
-    session: AsyncSession, first: str, last: str, churn_months: int
-) -> list[MonthPart]:
-    """Each month from `first` to `last` in two parts, churned after it or not, with their
-    counts and score sums: one read of the months' index, two rows a month."""
-    gone = case((_gone(churn_months), 1), else_=0).label("gone")
+async def month_parts(session: AsyncSession, first: str, last: str) -> list[MonthPart]:
+    """Each month from `first` to `last` split by the gap to the next active month, with the
+    counts and score sums: one read of the months' index in its own order (grouped the way
+    it is sorted, so nothing is sorted again), a few dozen rows a month. Churn, for any
+    `churn_months`, and distinct customers over any run of months follow from the gaps."""
     rows = await session.execute(
         select(
             _MONTHS.month,
-            gone,
+            _MONTHS.gap,
             func.count(),
             func.sum(cast(_MONTHS.first, Integer)),
             func.sum(_MONTHS.nps_n),
@@ -62,25 +60,18 @@ async def month_parts(
             func.sum(_MONTHS.csat_satisfied),
         )
         .where(_MONTHS.month >= first, _MONTHS.month <= last)
-        .group_by(_MONTHS.month, gone)
+        .group_by(_MONTHS.month, _MONTHS.gap)
     )
     return [
-        MonthPart(str(m), bool(g), int(n), int(f or 0), ScoreSums(*(int(v or 0) for v in sums)))
+        MonthPart(
+            str(m),
+            None if g is None else int(g),
+            int(n),
+            int(f or 0),
+            ScoreSums(*(int(v or 0) for v in sums)),
+        )
         for m, g, n, f, *sums in rows
     ]
-
-
-async def distinct_active(session: AsyncSession, first: str, last: str) -> tuple[int, int]:
-    """(customers active in any month from `first` to `last`, of them new in it)."""
-    row = (
-        await session.execute(
-            select(
-                func.count(func.distinct(_MONTHS.customer_id)),
-                func.sum(cast(_MONTHS.first, Integer)),
-            ).where(_MONTHS.month >= first, _MONTHS.month <= last)
-        )
-    ).one()
-    return int(row[0]), int(row[1] or 0)
 
 
 async def cohorts(session: AsyncSession, first: str, last: str) -> dict[str, dict[str, int]]:
