@@ -32,6 +32,7 @@ from bot.reports import manager
 from bot.reports import render as manager_render
 from bot.reports.charts import trend_png
 from bot.reports.periods import PERIODS
+from bot.reports.report_charts import report_png
 from bot.reports.surveys import render, rows_for
 from handlers.translate import CHANNEL
 from storage.db import short_statements
@@ -405,7 +406,9 @@ async def report(
             return
         ask = manager.ReportAsk(kind, by=period)
         found = await manager.build(session, ask, tickets.hours, clock(), churn_months)
-        _answer(replies, message, manager_render.TEXT[kind](found, language))
+        text = manager_render.TEXT[kind](found, language)
+        chart = report_png(found, language)
+        replies.extend(CHANNEL, str(message.chat.id), [Reply(text), Reply("", image=chart)])
         return
     by = words[1].lower() if len(words) > 1 else None
     if kind not in ("nps", "csat", "ces") or by not in (None, "week", "month"):

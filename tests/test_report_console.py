@@ -69,6 +69,11 @@ async def test_numbers_link_to_their_tickets_and_every_list_is_csv(
         async with http.get(f"{app.url}/admin/reports/tickets?{WINDOW}&format=csv") as resp:
             figures = {r["figure"]: r for r in csv.DictReader(io.StringIO(await resp.text()))}
         assert figures["summary.first_response.working.median"]["value"] == "120.0"
+        # And its chart as PNG, linked from the page.
+        assert re.search(r'href="/admin/reports/tickets\?[^"]*format=png"', page)
+        async with http.get(f"{app.url}/admin/reports/tickets?{WINDOW}&format=png") as resp:
+            assert resp.content_type == "image/png"
+            assert (await resp.read()).startswith(b"\x89PNG")
         for kind in ("faq", "customers"):
             status, _ = await _get(http, f"{app.url}/admin/reports/{kind}?{WINDOW}")
             assert status == 200

@@ -347,6 +347,21 @@ async def test_the_same_report_from_the_api_and_the_cli_and_the_rows_behind_it(
         )
     ).stdout
     assert "summary.first_response.working.median,120.0,100.0,20.0,20.0" in out
+    chart = tmp_path / "tickets.png"
+    done = await asyncio.to_thread(
+        run_otklik, database, *args, "--chart", str(chart), cwd=tmp_path, env=env
+    )
+    assert done.returncode == 0 and chart.read_bytes().startswith(b"\x89PNG")
+    done = await asyncio.to_thread(
+        run_otklik,
+        database,
+        *args,
+        "--chart",
+        str(tmp_path / "no" / "x.png"),
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 1 and "--chart: cannot write" in done.stderr
     out = (
         await asyncio.to_thread(
             run_otklik, database, *args, "--rows", "--breached", cwd=tmp_path, env=env

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import os
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw
 
 from bot.app import monthly_report
+from bot.reports.charts import FONT_FILES, font
 from storage import sqlite_driver
 from storage.db import create_session_pool
 from storage.models import Customer, SurveyResponse, Ticket
@@ -115,6 +121,37 @@ async def test_monthly_report_goes_out_once_with_a_chart(
     ]
     (chart,) = _photos(fake_tg, ADMIN)
     assert chart.startswith(PNG) and len(chart) > 1000
+    image = Image.open(io.BytesIO(chart))
+    assert image.size == (800, 760)  # the headline tiles, the NPS trend, complaints by week
+    if folder := os.environ.get("OTKLIK_SCREENSHOTS"):
+        await asyncio.to_thread(Path(folder, "monthly-report.png").write_bytes, chart)
+
+
+async def test_manager_reports_in_telegram_come_with_their_chart_in_the_admins_language(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    await _seed(database)
+    app = await start_app(telegram={"admin_ids": [ADMIN]}, scheduler={"enabled": False})
+    for kind in ("tickets", "faq", "customers", "themes"):
+        await fake_tg.deliver(fake_tg.message_update(ADMIN, f"/report {kind}"))
+        await app.drain()
+    charts = _photos(fake_tg, ADMIN)
+    assert len(charts) == 4 and all(chart.startswith(PNG) for chart in charts)
+    assert [Image.open(io.BytesIO(chart)).size[0] for chart in charts] == [800] * 4
+
+
+@pytest.mark.skipif(
+    not any(Path(p).is_file() for p in FONT_FILES), reason="no DejaVu Sans here (apt fonts-dejavu)"
+)
+def test_chart_text_is_drawn_in_a_font_with_cyrillic():
+    """Pillow's own font draws every Cyrillic letter as the same box: two letters alike."""
+
+    def drawn(letter: str) -> bytes:
+        image = Image.new("L", (40, 40))
+        ImageDraw.Draw(image).text((5, 5), letter, fill=255, font=font(24))
+        return image.tobytes()
+
+    assert drawn("Ж") != drawn("Щ")
 
 
 async def test_report_command_answers_with_figures_and_chart(

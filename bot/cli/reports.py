@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from bot.cli.arguments import day
@@ -15,6 +16,7 @@ from bot.core.hours import parse_schedule
 from bot.database import command_database
 from bot.reports import manager, render, themes
 from bot.reports.periods import PERIODS, WindowError
+from bot.reports.report_charts import report_png
 from bot.reports.surveys import rate_rows, rows_for
 from bot.reports.surveys import render as render_survey
 from storage.models import utcnow
@@ -49,6 +51,12 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     report.add_argument("--format", choices=["text", "json", "csv"], default="text")
     report.add_argument("--as-of", type=day, help="tickets: the backlog at the end of this day")
+    report.add_argument(
+        "--chart",
+        type=Path,
+        metavar="FILE.png",
+        help="tickets, faq, customers, themes: also write the report's chart as PNG",
+    )
     report.add_argument(
         "--rows",
         action="store_true",
@@ -166,6 +174,12 @@ async def _manager_report(settings: Settings, args: argparse.Namespace) -> int:
             )
             return 0
         found = await manager.build(session, ask, hours, now, settings.reports.churn_months)
+    if args.chart is not None:
+        try:
+            args.chart.write_bytes(report_png(found))
+        except OSError as exc:
+            print(f"--chart: cannot write {args.chart}: {exc.strerror}", file=sys.stderr)
+            return 1
     if args.format == "json":
         sys.stdout.write(render.as_json(found))
     elif args.format == "csv":

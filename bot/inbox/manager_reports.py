@@ -13,9 +13,11 @@ from aiohttp import web
 from bot.core.days import parse_day
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, signed_in_only
+from bot.inbox.texts import language_of
 from bot.reports import manager, themes
 from bot.reports import render as manager_render
 from bot.reports.periods import PERIODS, WindowError
+from bot.reports.report_charts import report_png
 from bot.web.keys import CLOCK, HOURS, SESSION_POOL, SETTINGS
 
 BOOLEANS = {"true": True, "false": False}
@@ -79,6 +81,12 @@ async def _report(request: web.Request, signed: auth.Signed) -> web.StreamRespon
         )
     if request.query.get("format") == "csv":
         return _csv(manager_render.as_csv(manager_render.figure_rows(found)), f"{kind}-report")
+    if request.query.get("format") == "png":
+        return web.Response(
+            body=report_png(found, language_of(request)),
+            content_type="image/png",
+            headers={"Cache-Control": "private, max-age=60"},
+        )
     bars: list[dict[str, Any]] = []
     if kind == "tickets":
         bars = _bars(found["by_period"]["rows"], "tickets", "period")

@@ -1,5 +1,7 @@
-"""The monthly report to admins (seed 002): last month's NPS, CSAT, CES and response rates as
-text, and a six-month NPS trend as a chart. Sent once per month, remembered in SQL."""
+"""The monthly report to admins (seed 002): last month's headline of every report (NPS with its
+margin and change, CSAT, CES, complaints, reply times, deflection, churn, the detractors' top
+themes, response rates) as text, and one image of the headlines with the six-month NPS trend
+and the complaints per week. Sent once per month, remembered in SQL."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from bot.core.delivery.outbox import Outbox, ReplyBuffer
 from bot.core.hours import WorkingHours
 from bot.core.messages import Reply
 from bot.reports import customers, self_service, themes, tickets
-from bot.reports.charts import trend_png
+from bot.reports.charts import Tile, headline_png
 from bot.reports.customers import month_label, shift
 from bot.reports.figures import nps_change
 from bot.reports.periods import Window
@@ -39,7 +41,9 @@ def _figure(node: dict[str, Any], unit: str = "") -> str:
     return text
 
 
-async def _nps_headline(session: AsyncSession, since: datetime, until: datetime) -> str:
+async def _nps_headline(
+    session: AsyncSession, since: datetime, until: datetime
+) -> tuple[str, Tile]:
     """NPS with its margin, beside the month before: the change is called significant only
     when it exceeds the combined margin of error."""
     before_since = _month_start(
@@ -50,18 +54,31 @@ async def _nps_headline(session: AsyncSession, since: datetime, until: datetime)
     now_row = found[0] if found else None
     before_row = earlier[0] if earlier else None
     if now_row is None or now_row["nps"] is None:
-        return "NPS: no answers in this range"
+        return "NPS: no answers in this range", Tile("NPS", "—", "no answers")
     line = render("nps", [now_row], "text").strip().removeprefix("all").strip()
+    margin = f"±{now_row['margin_95']:.1f}" if now_row["margin_95"] is not None else ""
+    value = f"{now_row['nps']:+.1f}"
     if before_row is None or before_row["nps"] is None:
-        return line
+        return line, Tile("NPS", value, margin)
     change = nps_change(
         now_row["nps"], now_row["margin_95"], before_row["nps"], before_row["margin_95"]
     )
     verdict = "significant" if change.significant else "within the margin of error"
+    note = f"{margin}, change {change.change:+.1f}"
     return (
         f"{line}\n  the month before {before_row['nps']:+.1f}; change {change.change:+.1f} "
-        f"against a combined margin of ±{change.combined_margin:.1f}: {verdict}"
+        f"against a combined margin of ±{change.combined_margin:.1f}: {verdict}",
+        Tile("NPS", value, note),
     )
+
+
+def _tile(label: str, node: dict[str, Any], unit: str = "") -> Tile:
+    """A figure beside the month before as a headline tile."""
+    value, change = node["value"], node["change"]
+    if value is None:
+        return Tile(label, "—")
+    note = "" if change is None else f"{'+' if change > 0 else ''}{change:g}{unit} on the month"
+    return Tile(label, f"{value:g}{unit}", note)
 
 
 def _month_start(year: int, month: int) -> datetime:
@@ -81,13 +98,14 @@ async def build(
     as one image."""
     since, until = _previous_month(now)
     lines = [f"Monthly report for {since:%Y-%m}"]
-    lines.append(await _nps_headline(session, since, until))
+    nps_line, nps_tile = await _nps_headline(session, since, until)
+    lines.append(nps_line)
     for kind in ("csat", "ces"):
         rows = rows_for(kind, await score_counts(session, ReportFilter(kind, since, until)))
         line = render(kind, rows, "text").strip()
         lines.append(line.removeprefix("all").strip())  # one period, so no period column
     month = Window(since.date(), (until - timedelta(days=1)).date(), hours.zone)
-    ticket_report = await tickets.build(session, hours, month, now, by="month")
+    ticket_report = await tickets.build(session, hours, month, now, by="week")
     summary = ticket_report["summary"]
     first = summary["first_response"]["working"]["median"]
     lines.append(
@@ -107,7 +125,9 @@ async def build(
         churn_months,
     )
     (row,) = found["months"]
+    churn_tile = Tile("Churn", "—", f"of those active in {settled}")
     if row["churn_percent"] is not None:
+        churn_tile = Tile("Churn", f"{row['churn_percent']:g}%", f"of {row['active']} in {settled}")
         lines.append(
             f"Churn: {row['churned']} of {row['active']} customers active in {settled} "
             f"({row['churn_percent']:g}%) wrote nothing in the {churn_months} month(s) after"
@@ -129,7 +149,21 @@ async def build(
     trend = rows_for(
         "nps", await score_counts(session, ReportFilter("nps", trend_since, until, by="week"))
     )
-    chart = trend_png("nps", trend, f"NPS by week, {trend_since:%Y-%m} to {since:%Y-%m}")
+    tiles = [
+        nps_tile,
+        _tile("Complaints", summary["tickets"]),
+        _tile("First reply, median", first, " min"),
+        _tile("FAQ deflection", faq["summary"]["deflection_percent"], "%"),
+        churn_tile,
+    ]
+    chart = headline_png(
+        f"Otklik · {since:%Y-%m}",
+        tiles,
+        trend,
+        f"NPS by week, {trend_since:%Y-%m} to {since:%Y-%m}, with the 95% margin",
+        [(r["period"], r["tickets"]) for r in ticket_report["by_period"]["rows"]],
+        "Complaints by week (the week's Monday)",
+    )
     return [Reply("\n".join(lines)), Reply("", image=chart)]
 
 
