@@ -220,7 +220,9 @@ MONTHS = {
 }
 
 
-async def test_active_new_churned_and_cohorts(database: Database):
+async def test_active_new_churned_and_cohorts(
+    start_app: AppFactory, database: Database, tmp_path: Path
+):
     async with create_session_pool(database.engine)() as session, session.begin():
         for id_, months in MONTHS.items():
             session.add(Customer(id=id_, display_name=f"c{id_}", created_at=_at(6, 1)))
@@ -297,6 +299,71 @@ async def test_active_new_churned_and_cohorts(database: Database):
         {"cohort": "2026-10", "size": 1, "active": [1, 1]},
         {"cohort": "2026-11", "size": 1, "active": [1]},
     ]
+
+    # The customers and answers behind the numbers, from the API, the console and the CLI.
+    app = await start_app(clock=lambda: datetime(2026, 12, 6, 9, tzinfo=UTC))
+    api = await open_api(app)
+    token = await make_token(database, "manager", "admin")
+    window = {"from": "2026-09-01", "to": "2026-11-30"}
+    for month, which, customer_ids in (
+        ("2026-09", "churned", [3]),
+        ("2026-10", "churned", [2]),
+        ("2026-09", "new", [2, 3]),
+        ("2026-09", "returning", [1]),
+        ("2026-11", "active", [1, 4, 5]),
+    ):
+        status, body = await api.call(
+            "GET",
+            "/api/v1/reports/customers/rows",
+            token,
+            params={**window, "month": month, "which": which},
+        )
+        assert status == 200, body
+        assert [c["customer"] for c in body["customers"]] == customer_ids, (month, which)
+    assert body["customers"][0]["next_active_month"] is None and body["customers"][0]["name"]
+    status, _ = await api.call(
+        "GET", "/api/v1/reports/customers/rows", token, params={**window, "month": "2026-13"}
+    )
+    assert status == 422
+    for churned, answers in (
+        ("true", [(3, "nps", 3), (2, "nps", 5), (2, "csat", 2)]),
+        ("false", [(1, "nps", 10), (4, "nps", 9), (4, "csat", 5)]),
+    ):
+        status, body = await api.call(
+            "GET", "/api/v1/reports/customers/answers", token, params={**window, "churned": churned}
+        )
+        assert status == 200, body
+        assert [(a["customer"], a["kind"], a["score"]) for a in body["answers"]] == answers
+    await add_staff(database, "boss", role="admin")
+    async with browser_session() as http:
+        await _sign_in(http, app, "boss")
+        async with http.get(
+            f"{app.url}/admin/reports/customers?from=2026-09-01&to=2026-11-30"
+        ) as resp:
+            page = await resp.text()
+        link = re.search(
+            r'href="(/admin/reports/customers/rows\?[^"]*month=2026-09[^"]*which=churned)"', page
+        )
+        assert link is not None
+        async with http.get(app.url + link.group(1).replace("&amp;", "&")) as resp:
+            assert resp.status == 200 and "#3 c3" in await resp.text()
+        assert "/admin/reports/customers/answers?" in page
+    done = await asyncio.to_thread(
+        run_otklik,
+        database,
+        "report",
+        "customers",
+        "--rows",
+        "--month",
+        "2026-09",
+        "--which",
+        "new",
+        "--format",
+        "csv",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [line.split(",")[0] for line in done.stdout.splitlines()] == ["customer", "2", "3"]
 
 
 async def test_customer_months_follow_messages_migrations_and_merges(

@@ -371,9 +371,7 @@ async def test_the_same_report_from_the_api_and_the_cli_and_the_rows_behind_it(
     refused = await asyncio.to_thread(
         run_otklik, database, "report", "customers", "--rows", cwd=tmp_path, env=env
     )
-    assert (
-        refused.returncode == 2 and "only for the tickets, faq and themes reports" in refused.stderr
-    )
+    assert refused.returncode == 2 and "--month YYYY-MM" in refused.stderr
     refused = await asyncio.to_thread(
         run_otklik, database, "report", "customers", "--from", "1990-01-01", cwd=tmp_path
     )

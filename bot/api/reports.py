@@ -154,6 +154,41 @@ async def theme_rows(call: Call) -> Any:
     return schemas.ThemeRows.model_validate({"texts": rows})
 
 
+async def customer_rows(call: Call) -> Any:
+    query: schemas.CustomerRowsQuery = call.query
+    keep = manager.CustomerFilter(month=query.month, which=query.which)
+    rows = await _customer_rows(call, query, keep)
+    if query.format == "csv":
+        return _csv(manager_render.as_csv(rows), "customers")
+    return schemas.CustomerRows.model_validate({"customers": rows})
+
+
+async def churn_answers(call: Call) -> Any:
+    query: schemas.ChurnAnswersQuery = call.query
+    rows = await _customer_rows(call, query, manager.CustomerFilter(churned=query.churned))
+    if query.format == "csv":
+        return _csv(manager_render.as_csv(rows), "churn-answers")
+    return schemas.ChurnAnswers.model_validate({"answers": rows})
+
+
+async def _customer_rows(
+    call: Call, query: schemas.ManagerReportQuery, keep: manager.CustomerFilter
+) -> list[dict[str, Any]]:
+    app = call.request.app
+    try:
+        async with app[SESSION_POOL]() as session:
+            return await manager.customer_rows(
+                session,
+                _ask("customers", query),
+                app[HOURS],
+                app[CLOCK](),
+                keep,
+                app[SETTINGS].reports.churn_months,
+            )
+    except WindowError as exc:
+        raise ApiError(422, f"query fields 'from' and 'to': {exc}", "from") from None
+
+
 def _csv(text: str, name: str) -> web.Response:
     return web.Response(
         text=text,
@@ -279,6 +314,26 @@ OPERATIONS = (
             theme_rows,
             schemas.ThemeRows,
             query=schemas.ThemeRowsQuery,
+            alternate="text/csv",
+        ),
+        Operation(
+            "GET",
+            "/api/v1/reports/customers/rows",
+            "The customers behind a month's figure of the customer report (active, new, "
+            "returning, churned), one row each (format=csv)",
+            customer_rows,
+            schemas.CustomerRows,
+            query=schemas.CustomerRowsQuery,
+            alternate="text/csv",
+        ),
+        Operation(
+            "GET",
+            "/api/v1/reports/customers/answers",
+            "The NPS and CSAT answers behind the churned (or retained) scores of the customer "
+            "report, one row each (format=csv)",
+            churn_answers,
+            schemas.ChurnAnswers,
+            query=schemas.ChurnAnswersQuery,
             alternate="text/csv",
         ),
     ]

@@ -595,3 +595,39 @@ class ThemeRowOut(Model):
 
 class ThemeRows(Model):
     texts: list[ThemeRowOut]
+
+
+class CustomerRowsQuery(ManagerReportQuery):
+    month: str = Field(pattern=r"^(20\d\d|2100)-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    which: Literal["active", "new", "returning", "churned"] = "active"
+    format: Literal["json", "csv"] = Field(default="json", description="csv: one row each")
+
+
+class CustomerRowOut(Model):
+    customer: int
+    name: str
+    month: str
+    new: bool
+    next_active_month: str | None
+
+
+class CustomerRows(Model):
+    customers: list[CustomerRowOut]
+
+
+class ChurnAnswersQuery(ManagerReportQuery):
+    churned: bool = Field(description="The churned customers' answers (false: the retained)")
+    format: Literal["json", "csv"] = Field(default="json", description="csv: one row each")
+
+
+class ChurnAnswerOut(Model):
+    answer: int
+    customer: int
+    kind: Literal["nps", "csat"]
+    score: int
+    at: str
+    comment: str
+
+
+class ChurnAnswers(Model):
+    answers: list[ChurnAnswerOut]

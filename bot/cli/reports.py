@@ -20,6 +20,7 @@ from bot.reports.report_charts import report_png
 from bot.reports.surveys import rate_rows, rows_for
 from bot.reports.surveys import render as render_survey
 from storage.models import utcnow
+from storage.repositories.customer_report import CUSTOMER_SETS
 from storage.repositories.reports import ReportFilter, flagged_count, response_rates, score_counts
 
 SURVEYS = ("nps", "csat", "ces", "response-rate")
@@ -76,6 +77,22 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
         "--phrase", help="themes --rows: the theme, as the report shows it or its phrase field"
     )
     report.add_argument(
+        "--month",
+        help="customers --rows: the customers of this month (YYYY-MM), with --which",
+    )
+    report.add_argument(
+        "--which",
+        choices=CUSTOMER_SETS,
+        default="active",
+        help="customers --rows --month: which of the month's customers (default active)",
+    )
+    report.add_argument(
+        "--churned",
+        choices=["yes", "no"],
+        help="customers --rows: the NPS and CSAT answers of churned (yes) or retained (no) "
+        "customers instead of a month's customers",
+    )
+    report.add_argument(
         "--followed",
         choices=["yes", "no"],
         help="faq --rows: only answers a ticket followed within 24 h (yes) or the deflected (no)",
@@ -111,8 +128,13 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _manager_report(settings: Settings, args: argparse.Namespace) -> int:
-    if args.rows and args.metric not in ("tickets", "faq", "themes"):
-        print("--rows: only for the tickets, faq and themes reports", file=sys.stderr)
+    if args.rows and args.metric not in manager.KINDS:
+        print("--rows: only for the tickets, faq, customers and themes reports", file=sys.stderr)
+        return 2
+    if args.rows and args.metric == "customers" and not (args.month or args.churned):
+        print(
+            "customers --rows: --month YYYY-MM (with --which) or --churned yes|no", file=sys.stderr
+        )
         return 2
     if args.rows and args.metric == "themes" and not (args.phrase or "").strip():
         print("themes --rows: --phrase names the theme (as the report shows it)", file=sys.stderr)
@@ -129,6 +151,27 @@ async def _manager_report(settings: Settings, args: argparse.Namespace) -> int:
         print(f"--from/--to: {exc}", file=sys.stderr)
         return 2
     async with command_database(settings.database) as pool, pool() as session:
+        if args.rows and args.metric == "customers":
+            chosen = manager.CustomerFilter(
+                month=args.month,
+                which=args.which,
+                churned={"yes": True, "no": False}.get(args.churned or ""),
+            )
+            try:
+                listed = await manager.customer_rows(
+                    session, ask, hours, now, chosen, settings.reports.churn_months
+                )
+            except WindowError as exc:
+                print(f"--month: {exc}", file=sys.stderr)
+                return 2
+            sys.stdout.write(
+                render.as_json({"rows": listed})
+                if args.format == "json"
+                else render.as_csv(listed)
+                if args.format == "csv"
+                else "".join(_customer_line(r) for r in listed) or "none\n"
+            )
+            return 0
         if args.rows and args.metric == "themes":
             texts = await manager.theme_rows(
                 session, ask, hours, now, args.group or "detractors", args.phrase
@@ -219,3 +262,13 @@ def _text_line(row: dict[str, Any]) -> str:
     said = " ".join(row["text"].split())[:100]
     source = f"ticket #{row['id']}" if row["source"] == "ticket" else f"score {row['score']}"
     return f"{when}  {source:10}  {said}\n"
+
+
+def _customer_line(row: dict[str, Any]) -> str:
+    if "answer" in row:
+        said = " ".join(row["comment"].split())[:80]
+        score = f"{row['kind'].upper()} {row['score']:>2}"
+        return f"{row['at'][:10]}  #{row['customer']:<6} {score}  {said}\n"
+    later = row["next_active_month"] or "—"
+    new = "new" if row["new"] else "   "
+    return f"#{row['customer']:<6} {row['name'][:30]:30} {new}  next {later}\n"

@@ -19,6 +19,7 @@ from bot.reports import render as manager_render
 from bot.reports.periods import PERIODS, WindowError
 from bot.reports.report_charts import report_png
 from bot.web.keys import CLOCK, HOURS, SESSION_POOL, SETTINGS
+from storage.repositories.customer_report import CUSTOMER_SETS
 
 BOOLEANS = {"true": True, "false": False}
 ON_PAGE = 500  # rows a list page shows; its CSV has them all
@@ -165,6 +166,38 @@ async def _theme_rows(request: web.Request, signed: auth.Signed) -> web.StreamRe
     return _rows_page(request, signed, ask, rows, "theme", "admin_report_texts.html")
 
 
+async def _customer_rows(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    ask = _ask(request, "customers")
+    query = request.query
+    which = query.get("which", "active")
+    keep = manager.CustomerFilter(
+        month=query.get("month", "")[:7],
+        which=which if which in CUSTOMER_SETS else "active",
+    )
+    app = request.app
+    try:
+        async with app[SESSION_POOL]() as session:
+            rows = await manager.customer_rows(
+                session, ask, app[HOURS], app[CLOCK](), keep, app[SETTINGS].reports.churn_months
+            )
+    except WindowError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    return _rows_page(request, signed, ask, rows, "customers", "admin_report_customer_rows.html")
+
+
+async def _churn_answers(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    ask = _ask(request, "customers")
+    keep = manager.CustomerFilter(churned=request.query.get("churned") != "false")
+    app = request.app
+    async with app[SESSION_POOL]() as session:
+        rows = await manager.customer_rows(
+            session, ask, app[HOURS], app[CLOCK](), keep, app[SETTINGS].reports.churn_months
+        )
+    return _rows_page(
+        request, signed, ask, rows, "churn-answers", "admin_report_churn_answers.html"
+    )
+
+
 def _rows_page(
     request: web.Request,
     signed: auth.Signed,
@@ -209,6 +242,8 @@ def _csv(text: str, name: str) -> web.Response:
 routes.get("/admin/reports/tickets/rows")(signed_in_only(_ticket_rows, role="admin"))
 routes.get("/admin/reports/faq/answers")(signed_in_only(_faq_answers, role="admin"))
 routes.get("/admin/reports/themes/rows")(signed_in_only(_theme_rows, role="admin"))
+routes.get("/admin/reports/customers/rows")(signed_in_only(_customer_rows, role="admin"))
+routes.get("/admin/reports/customers/answers")(signed_in_only(_churn_answers, role="admin"))
 routes.get("/admin/reports/{kind:tickets|faq|customers|themes}")(
     signed_in_only(_report, role="admin")
 )

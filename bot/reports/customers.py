@@ -140,3 +140,42 @@ async def build(
         },
         "cohorts": cohorts,
     }
+
+
+async def customer_list(
+    session: AsyncSession, month: str, which: str, churn_months: int = 1
+) -> list[dict[str, Any]]:
+    """One row per customer a month's figure counts (active, new, returning, churned)."""
+    found = await rows.customers_of_month(session, month, which, churn_months)
+    return [
+        {
+            "customer": c.customer_id,
+            "name": c.name,
+            "month": month,
+            "new": c.new,
+            "next_active_month": c.next_month,
+        }
+        for c in found
+    ]
+
+
+async def churn_answer_list(
+    session: AsyncSession, window: Window, today: date, churned: bool, churn_months: int = 1
+) -> list[dict[str, Any]]:
+    """One row per NPS or CSAT answer behind the churned (or retained) scores: given in the
+    window's months whose churn is settled, as the report counts them."""
+    months = months_between(month_label(window.first), month_label(window.last))
+    current = month_label(today)
+    settled = [m for m in months if shift(m, churn_months) < current]
+    found = await rows.answers_of_churn(session, settled, churned, churn_months)
+    return [
+        {
+            "answer": a.answer_id,
+            "customer": a.customer_id,
+            "kind": a.kind,
+            "score": a.score,
+            "at": a.at.isoformat(),
+            "comment": a.comment,
+        }
+        for a in found
+    ]

@@ -4,6 +4,7 @@ by what; and the rows behind a number, filtered as its link says."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -163,3 +164,34 @@ async def theme_rows(
     """One row per answer (or ticket) behind a theme of the themes report."""
     span = default_window(ask, hours, now)
     return await themes.theme_list(session, span.previous() if previous else span, group, phrase)
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    """What a number in the customer report links to: a month's customers (active, new,
+    returning, churned), or the answers behind the churned or retained scores."""
+
+    month: str | None = None  # YYYY-MM, with `which`
+    which: str = "active"
+    churned: bool | None = None  # the answers of churned (True) or retained (False) customers
+
+
+MONTH_PATTERN = re.compile(r"^(20\d\d|2100)-(0[1-9]|1[0-2])$")
+
+
+async def customer_rows(
+    session: AsyncSession,
+    ask: ReportAsk,
+    hours: WorkingHours,
+    now: datetime,
+    keep: CustomerFilter,
+    churn_months: int = 1,
+) -> list[dict[str, Any]]:
+    """One row per customer (or answer) behind a number of the customer report."""
+    if keep.churned is not None:
+        span = default_window(ask, hours, now)
+        today = now.astimezone(hours.zone).date()
+        return await customers.churn_answer_list(session, span, today, keep.churned, churn_months)
+    if keep.month is None or not MONTH_PATTERN.match(keep.month):
+        raise WindowError("month: YYYY-MM, from 2000-01 to 2100-12")
+    return await customers.customer_list(session, keep.month, keep.which, churn_months)

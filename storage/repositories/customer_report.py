@@ -4,13 +4,18 @@ counts), so a report reads a few hundred rows however many customers there are."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import Integer, and_, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 
-from storage.models import CustomerMonth
+from storage.db import dialect_name
+from storage.models import Customer, CustomerMonth, SurveyResponse
 
 _MONTHS = CustomerMonth
 
@@ -92,3 +97,112 @@ async def cohorts(session: AsyncSession, first: str, last: str) -> dict[str, dic
     for cohort, month, n in rows:
         found.setdefault(str(cohort), {})[str(month)] = int(n)
     return found
+
+
+# -- the customers and answers behind a number ------------------------------------------------
+
+CUSTOMER_SETS = ("active", "new", "returning", "churned")
+
+
+@dataclass(frozen=True)
+class CustomerOfMonth:
+    customer_id: int
+    name: str
+    new: bool
+    next_month: str | None  # when they were next active
+
+
+async def customers_of_month(
+    session: AsyncSession, month: str, which: str, churn_months: int
+) -> list[CustomerOfMonth]:
+    """The customers a month's figure counts: active in it, new, returning, or churned after
+    it (silent in the next `churn_months` months), by id."""
+    if which not in CUSTOMER_SETS:
+        raise ValueError(f"which: one of {', '.join(CUSTOMER_SETS)}")
+    choices: dict[str, list[ColumnElement[bool]]] = {
+        "active": [],
+        "new": [_MONTHS.first.is_(True)],
+        "returning": [_MONTHS.first.is_(False)],
+        "churned": [or_(_MONTHS.gap.is_(None), _MONTHS.gap > churn_months)],
+    }
+    wanted = choices[which]
+    rows = await session.execute(
+        select(_MONTHS.customer_id, Customer.display_name, _MONTHS.first, _MONTHS.gap)
+        .join(Customer, Customer.id == _MONTHS.customer_id)
+        .where(_MONTHS.month == month, *wanted)
+        .order_by(_MONTHS.customer_id)
+    )
+    return [
+        CustomerOfMonth(
+            int(c), str(name or ""), bool(first), None if gap is None else _plus(month, gap)
+        )
+        for c, name, first, gap in rows.all()
+    ]
+
+
+def _plus(month: str, months: int) -> str:
+    number = int(month[:4]) * 12 + int(month[5:7]) - 1 + months
+    return f"{number // 12:04d}-{number % 12 + 1:02d}"
+
+
+@dataclass(frozen=True)
+class ScoredAnswer:
+    answer_id: int
+    customer_id: int
+    kind: str
+    score: int
+    comment: str
+    at: datetime
+
+
+async def answers_of_churn(
+    session: AsyncSession, months: Sequence[str], churned: bool, churn_months: int
+) -> list[ScoredAnswer]:
+    """The NPS and CSAT answers the churned-versus-retained figures count: given in `months`
+    by customers who churned after that month (or stayed), scanner clicks left out, by id."""
+    if not months:
+        return []
+    answer = SurveyResponse
+    gone = or_(_MONTHS.gap.is_(None), _MONTHS.gap > churn_months)
+    rows = await session.execute(
+        select(
+            answer.id,
+            answer.customer_id,
+            answer.kind,
+            answer.score,
+            answer.comment,
+            answer.created_at,
+        )
+        .join(
+            _MONTHS,
+            and_(
+                _MONTHS.customer_id == answer.customer_id,
+                _MONTHS.month == _month_of(answer.__table__.c.created_at, dialect_name(session)),
+            ),
+        )
+        .where(
+            answer.kind.in_(("nps", "csat")),
+            answer.score.is_not(None),
+            answer.flagged.is_(None),
+            answer.created_at >= _start(months[0]),
+            answer.created_at < _start(_plus(months[-1], 1)),
+            _MONTHS.month.in_(list(months)),
+            gone if churned else ~gone,
+        )
+        .order_by(answer.id)
+    )
+    return [
+        ScoredAnswer(int(i), int(c or 0), str(k), int(s or 0), str(comment or ""), at)
+        for i, c, k, s, comment, at in rows.all()
+    ]
+
+
+def _month_of(column: Any, dialect: str) -> Any:
+    """A UTC timestamp's month as customer_months writes it (YYYY-MM)."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM")
+    return func.substr(column, 1, 7)  # stored as UTC text
+
+
+def _start(month: str) -> datetime:
+    return datetime(int(month[:4]), int(month[5:7]), 1, tzinfo=UTC)
