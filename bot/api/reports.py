@@ -9,14 +9,17 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.api import schemas
 from bot.api.operations import ApiError, Call, Operation
+from bot.core.hours import WorkingHours
 from bot.core.understanding.gaps import find_gaps
 from bot.reports import manager
 from bot.reports import render as manager_render
 from bot.reports.periods import WindowError
 from bot.reports.surveys import rate_rows, render, rows_for
+from bot.web.downloads import csv_download
 from bot.web.keys import CLOCK, CONVERSATION, HOURS, SESSION_POOL, SETTINGS
 from storage.repositories.faq_gaps import SUGGESTED, UNANSWERED, UNHELPFUL, FaqGaps
 from storage.repositories.reports import ReportFilter, flagged_count, response_rates, score_counts
@@ -83,7 +86,7 @@ def _manager_report(kind: str) -> Callable[[Call], Awaitable[Any]]:
         except WindowError as exc:
             raise ApiError(422, f"query fields 'from' and 'to': {exc}", "from") from None
         if query.format == "csv":
-            return _csv(manager_render.as_csv(manager_render.figure_rows(found)), kind)
+            return csv_download(manager_render.as_csv(manager_render.figure_rows(found)), kind)
         return schemas.ManagerReport.model_validate(found)
 
     handler.__name__ = f"report_{kind}"
@@ -92,7 +95,6 @@ def _manager_report(kind: str) -> Callable[[Call], Awaitable[Any]]:
 
 async def ticket_rows(call: Call) -> Any:
     query: schemas.TicketRowsQuery = call.query
-    app = call.request.app
     keep = manager.TicketFilter(
         category=query.category,
         channel=query.channel,
@@ -105,96 +107,93 @@ async def ticket_rows(call: Call) -> Any:
         backlog=query.backlog,
         previous=query.previous,
     )
-    try:
-        async with app[SESSION_POOL]() as session:
-            rows = await manager.ticket_rows(
-                session, _ask("tickets", query), app[HOURS], app[CLOCK](), keep
-            )
-    except WindowError as exc:
-        raise ApiError(422, f"query fields 'from' and 'to': {exc}", "from") from None
-    if query.format == "csv":
-        return _csv(manager_render.as_csv(rows), "tickets")
-    return schemas.TicketRows.model_validate({"tickets": rows})
+    return await _listed(
+        call,
+        "tickets",
+        lambda session, ask, hours, now: manager.ticket_rows(session, ask, hours, now, keep),
+        schemas.TicketRows,
+        "tickets",
+    )
 
 
 async def faq_answer_rows(call: Call) -> Any:
     query: schemas.FaqAnswerRowsQuery = call.query
-    app = call.request.app
     keep = manager.AnswerFilter(query.entry, query.followed, query.previous)
-    try:
-        async with app[SESSION_POOL]() as session:
-            rows = await manager.faq_answer_rows(
-                session, _ask("faq", query), app[HOURS], app[CLOCK](), keep
-            )
-    except WindowError as exc:
-        raise ApiError(422, f"query fields 'from' and 'to': {exc}", "from") from None
-    if query.format == "csv":
-        return _csv(manager_render.as_csv(rows), "faq-answers")
-    return schemas.FaqAnswerRows.model_validate({"answers": rows})
+    return await _listed(
+        call,
+        "faq",
+        lambda session, ask, hours, now: manager.faq_answer_rows(session, ask, hours, now, keep),
+        schemas.FaqAnswerRows,
+        "answers",
+        "faq-answers",
+    )
 
 
 async def theme_rows(call: Call) -> Any:
     query: schemas.ThemeRowsQuery = call.query
-    app = call.request.app
-    try:
-        async with app[SESSION_POOL]() as session:
-            rows = await manager.theme_rows(
-                session,
-                _ask("themes", query),
-                app[HOURS],
-                app[CLOCK](),
-                query.group,
-                query.phrase,
-                query.previous,
-            )
-    except WindowError as exc:
-        raise ApiError(422, f"query fields 'from' and 'to': {exc}", "from") from None
-    if query.format == "csv":
-        return _csv(manager_render.as_csv(rows), "theme")
-    return schemas.ThemeRows.model_validate({"texts": rows})
+    return await _listed(
+        call,
+        "themes",
+        lambda session, ask, hours, now: manager.theme_rows(
+            session, ask, hours, now, query.group, query.phrase, query.previous
+        ),
+        schemas.ThemeRows,
+        "texts",
+        "theme",
+    )
 
 
 async def customer_rows(call: Call) -> Any:
     query: schemas.CustomerRowsQuery = call.query
     keep = manager.CustomerFilter(month=query.month, which=query.which)
-    rows = await _customer_rows(call, query, keep)
-    if query.format == "csv":
-        return _csv(manager_render.as_csv(rows), "customers")
-    return schemas.CustomerRows.model_validate({"customers": rows})
+    return await _listed(
+        call, "customers", _customers(call, keep), schemas.CustomerRows, "customers"
+    )
 
 
 async def churn_answers(call: Call) -> Any:
     query: schemas.ChurnAnswersQuery = call.query
-    rows = await _customer_rows(call, query, manager.CustomerFilter(churned=query.churned))
-    if query.format == "csv":
-        return _csv(manager_render.as_csv(rows), "churn-answers")
-    return schemas.ChurnAnswers.model_validate({"answers": rows})
+    keep = manager.CustomerFilter(churned=query.churned)
+    return await _listed(
+        call, "customers", _customers(call, keep), schemas.ChurnAnswers, "answers", "churn-answers"
+    )
 
 
-async def _customer_rows(
-    call: Call, query: schemas.ManagerReportQuery, keep: manager.CustomerFilter
-) -> list[dict[str, Any]]:
+RowsReader = Callable[
+    [AsyncSession, manager.ReportAsk, WorkingHours, datetime], Awaitable[list[dict[str, Any]]]
+]
+
+
+def _customers(call: Call, keep: manager.CustomerFilter) -> RowsReader:
+    churn_months = call.request.app[SETTINGS].reports.churn_months
+
+    async def read(
+        session: AsyncSession, ask: manager.ReportAsk, hours: WorkingHours, now: datetime
+    ) -> list[dict[str, Any]]:
+        return await manager.customer_rows(session, ask, hours, now, keep, churn_months)
+
+    return read
+
+
+async def _listed(
+    call: Call,
+    kind: str,
+    read: RowsReader,
+    model: type[schemas.Model],
+    key: str,
+    name: str = "",
+) -> Any:
+    """The rows behind a number of report `kind`: JSON as `model` ({key: rows}), or CSV."""
+    query: schemas.ManagerReportQuery = call.query
     app = call.request.app
     try:
         async with app[SESSION_POOL]() as session:
-            return await manager.customer_rows(
-                session,
-                _ask("customers", query),
-                app[HOURS],
-                app[CLOCK](),
-                keep,
-                app[SETTINGS].reports.churn_months,
-            )
+            rows = await read(session, _ask(kind, query), app[HOURS], app[CLOCK]())
     except WindowError as exc:
         raise ApiError(422, f"query fields 'from' and 'to': {exc}", "from") from None
-
-
-def _csv(text: str, name: str) -> web.Response:
-    return web.Response(
-        text=text,
-        content_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+    if getattr(query, "format", "json") == "csv":
+        return csv_download(manager_render.as_csv(rows), name or key)
+    return model.model_validate({key: rows})
 
 
 async def faq_gaps(call: Call) -> schemas.GapsReport:

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.cli.arguments import day
 from bot.cli.group import CommandGroup
 from bot.config import Settings
-from bot.core.hours import parse_schedule
+from bot.core.hours import WorkingHours, parse_schedule
 from bot.database import command_database
 from bot.reports import manager, render, themes
 from bot.reports.periods import PERIODS, WindowError
@@ -151,69 +154,19 @@ async def _manager_report(settings: Settings, args: argparse.Namespace) -> int:
         print(f"--from/--to: {exc}", file=sys.stderr)
         return 2
     async with command_database(settings.database) as pool, pool() as session:
-        if args.rows and args.metric == "customers":
-            chosen = manager.CustomerFilter(
-                month=args.month,
-                which=args.which,
-                churned={"yes": True, "no": False}.get(args.churned or ""),
-            )
+        if args.rows:
             try:
-                listed = await manager.customer_rows(
-                    session, ask, hours, now, chosen, settings.reports.churn_months
-                )
+                listed = await _rows(session, args, ask, hours, now, settings)
             except WindowError as exc:
                 print(f"--month: {exc}", file=sys.stderr)
                 return 2
+            key, line, none = ROW_TEXT[args.metric]
             sys.stdout.write(
-                render.as_json({"rows": listed})
+                render.as_json({key: listed})
                 if args.format == "json"
                 else render.as_csv(listed)
                 if args.format == "csv"
-                else "".join(_customer_line(r) for r in listed) or "none\n"
-            )
-            return 0
-        if args.rows and args.metric == "themes":
-            texts = await manager.theme_rows(
-                session, ask, hours, now, args.group or "detractors", args.phrase
-            )
-            sys.stdout.write(
-                render.as_json({"texts": texts})
-                if args.format == "json"
-                else render.as_csv(texts)
-                if args.format == "csv"
-                else "".join(_text_line(r) for r in texts) or "no texts\n"
-            )
-            return 0
-        if args.rows and args.metric == "faq":
-            answers = await manager.faq_answer_rows(
-                session,
-                ask,
-                hours,
-                now,
-                manager.AnswerFilter(args.entry, {"yes": True, "no": False}.get(args.followed)),
-            )
-            sys.stdout.write(
-                render.as_json({"answers": answers})
-                if args.format == "json"
-                else render.as_csv(answers)
-                if args.format == "csv"
-                else "".join(_answer_line(r) for r in answers) or "no answers\n"
-            )
-            return 0
-        if args.rows:
-            keep = manager.TicketFilter(
-                category=args.category,
-                channel=args.channel,
-                assignee=args.assignee,
-                breached=True if args.breached else None,
-            )
-            rows = await manager.ticket_rows(session, ask, hours, now, keep)
-            sys.stdout.write(
-                render.as_json({"tickets": rows})
-                if args.format == "json"
-                else render.as_csv(rows)
-                if args.format == "csv"
-                else "".join(_ticket_line(r) for r in rows) or "no tickets\n"
+                else "".join(line(r) for r in listed) or f"{none}\n"
             )
             return 0
         found = await manager.build(session, ask, hours, now, settings.reports.churn_months)
@@ -230,6 +183,36 @@ async def _manager_report(settings: Settings, args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render.TEXT[args.metric](found))
     return 0
+
+
+async def _rows(
+    session: AsyncSession,
+    args: argparse.Namespace,
+    ask: manager.ReportAsk,
+    hours: WorkingHours,
+    now: datetime,
+    settings: Settings,
+) -> list[dict[str, Any]]:
+    """The tickets, answers, texts or customers behind a number, as the options narrow them."""
+    yes_no = {"yes": True, "no": False}
+    if args.metric == "customers":
+        chosen = manager.CustomerFilter(args.month, args.which, yes_no.get(args.churned or ""))
+        return await manager.customer_rows(
+            session, ask, hours, now, chosen, settings.reports.churn_months
+        )
+    if args.metric == "themes":
+        group = args.group or "detractors"
+        return await manager.theme_rows(session, ask, hours, now, group, args.phrase)
+    if args.metric == "faq":
+        answers = manager.AnswerFilter(args.entry, yes_no.get(args.followed or ""))
+        return await manager.faq_answer_rows(session, ask, hours, now, answers)
+    keep = manager.TicketFilter(
+        category=args.category,
+        channel=args.channel,
+        assignee=args.assignee,
+        breached=True if args.breached else None,
+    )
+    return await manager.ticket_rows(session, ask, hours, now, keep)
 
 
 def _ticket_line(row: dict[str, Any]) -> str:
@@ -272,3 +255,12 @@ def _customer_line(row: dict[str, Any]) -> str:
     later = row["next_active_month"] or "—"
     new = "new" if row["new"] else "   "
     return f"#{row['customer']:<6} {row['name'][:30]:30} {new}  next {later}\n"
+
+
+# Per report: the JSON key of its rows, a row as a line of text, and the line when none.
+ROW_TEXT: dict[str, tuple[str, Callable[[dict[str, Any]], str], str]] = {
+    "tickets": ("tickets", _ticket_line, "no tickets"),
+    "faq": ("answers", _answer_line, "no answers"),
+    "themes": ("texts", _text_line, "no texts"),
+    "customers": ("rows", _customer_line, "none"),
+}

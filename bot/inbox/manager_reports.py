@@ -4,7 +4,6 @@ bar opens the tickets or FAQ answers behind it, and every list exports as CSV (o
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,10 +13,11 @@ from bot.core.days import parse_day
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, signed_in_only
 from bot.inbox.texts import language_of
-from bot.reports import manager, themes
+from bot.reports import manager, themes, tickets
 from bot.reports import render as manager_render
 from bot.reports.periods import PERIODS, WindowError
 from bot.reports.report_charts import report_png
+from bot.web.downloads import csv_download
 from bot.web.keys import CLOCK, HOURS, SESSION_POOL, SETTINGS
 from storage.repositories.customer_report import CUSTOMER_SETS
 
@@ -81,7 +81,10 @@ async def _report(request: web.Request, signed: auth.Signed) -> web.StreamRespon
             session, ask, app[HOURS], app[CLOCK](), app[SETTINGS].reports.churn_months
         )
     if request.query.get("format") == "csv":
-        return _csv(manager_render.as_csv(manager_render.figure_rows(found)), f"{kind}-report")
+        return csv_download(
+            manager_render.as_csv(manager_render.figure_rows(found)),
+            f"{kind}-report-{app[CLOCK]():%Y-%m-%d}",
+        )
     if request.query.get("format") == "png":
         return web.Response(
             body=report_png(found, language_of(request)),
@@ -113,7 +116,7 @@ async def _report(request: web.Request, signed: auth.Signed) -> web.StreamRespon
             "bars": bars,
             "link": lambda **more: _query(ask, **more),
             "bar_link": bar_link if bars else None,
-            "age_key": lambda age: _age_key(age),
+            "age_key": lambda age: "rw_age_" + tickets.age_slug(age),
             "since": ask.first.isoformat() if ask.first else found["window"]["from"],
             "until": ask.last.isoformat() if ask.last else found["window"]["to"],
         },
@@ -208,7 +211,8 @@ def _rows_page(
 ) -> web.StreamResponse:
     """A list behind a number: the page with its filters and a link back, or its CSV."""
     if request.query.get("format") == "csv":
-        return _csv(manager_render.as_csv(rows), name)
+        day = request.app[CLOCK]()
+        return csv_download(manager_render.as_csv(rows), f"{name}-{day:%Y-%m-%d}")
     filters = {k: v for k, v in request.query.items() if k != "format"}
     return page(
         request,
@@ -222,20 +226,6 @@ def _rows_page(
             "csv": urlencode({**filters, "format": "csv"}),
             "back": _query(ask),
         },
-    )
-
-
-def _age_key(age: str) -> str:
-    """ "1-3 days" -> rw_age_1_3_days."""
-    return "rw_age_" + "_".join("".join(c if c.isalnum() else " " for c in age).split())
-
-
-def _csv(text: str, name: str) -> web.Response:
-    day = date.today().isoformat()
-    return web.Response(
-        text=text,
-        content_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}-{day}.csv"'},
     )
 
 

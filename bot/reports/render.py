@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bot.core.texts import t
+from bot.reports.tickets import age_slug
 
 
 def as_json(report: dict[str, Any]) -> str:
@@ -152,7 +153,7 @@ def tickets_text(report: dict[str, Any], language: str = "en") -> str:
     )
     backlog = report["backlog"]
     ages = ", ".join(
-        f"{t(_age_key(a['age']), language)} {a['tickets']}"
+        f"{t('rep_age_' + age_slug(a['age']), language)} {a['tickets']}"
         for a in backlog["by_age"]
         if a["tickets"]
     )
@@ -193,11 +194,6 @@ def tickets_text(report: dict[str, Any], language: str = "en") -> str:
             )
         )
     return "\n".join(lines) + "\n"
-
-
-def _age_key(age: str) -> str:
-    """ "1-3 days" -> rep_age_1_3_days."""
-    return "rep_age_" + "_".join("".join(c if c.isalnum() else " " for c in age).split())
 
 
 def faq_text(report: dict[str, Any], language: str = "en") -> str:

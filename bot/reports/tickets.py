@@ -42,6 +42,11 @@ AGES = (("under 1 day", 1), ("1-3 days", 3), ("3-7 days", 7), ("7-30 days", 30),
 BREACHES_LISTED = 50
 
 
+def age_slug(age: str) -> str:
+    """An age bucket as part of a text's key: "1-3 days" -> 1_3_days."""
+    return "_".join("".join(c if c.isalnum() else " " for c in age).split())
+
+
 def _summary(groups: list[TicketGroup], times: KeptTimes) -> dict[str, Any]:
     def total(name: str) -> int:
         return sum(int(getattr(g, name)) for g in groups)

@@ -21,31 +21,11 @@ async def nps_comments(
     session: AsyncSession, since: datetime, until: datetime
 ) -> list[tuple[int, str]]:
     """(score, comment) of scored NPS answers with a comment, scanner clicks left out."""
-    answer = SurveyResponse
-    rows = await session.execute(
-        select(answer.score, answer.comment)
-        .where(
-            answer.kind == "nps",
-            answer.created_at >= since,
-            answer.created_at < until,
-            answer.score.is_not(None),
-            answer.comment.is_not(None),
-            answer.flagged.is_(None),
-        )
-        .order_by(answer.created_at.desc())
-        .limit(COMMENTS)
-    )
-    return [(int(s or 0), str(c)) for s, c in rows.all()]
+    return [(said.score or 0, said.text) for said in await nps_comment_rows(session, since, until)]
 
 
 async def ticket_subjects(session: AsyncSession, since: datetime, until: datetime) -> list[str]:
-    rows = await session.execute(
-        select(Ticket.subject)
-        .where(Ticket.created_at >= since, Ticket.created_at < until)
-        .order_by(Ticket.created_at.desc())
-        .limit(SUBJECTS)
-    )
-    return [str(s) for s in rows.scalars()]
+    return [said.text for said in await ticket_subject_rows(session, since, until)]
 
 
 @dataclass(frozen=True)
@@ -61,9 +41,10 @@ class Said:
 
 
 async def nps_comment_rows(
-    session: AsyncSession, since: datetime, until: datetime, low: int, high: int
+    session: AsyncSession, since: datetime, until: datetime, low: int = 0, high: int = 10
 ) -> list[Said]:
-    """The comments `nps_comments` reads, of scores from `low` to `high`, with their ids."""
+    """The newest COMMENTS comments of scored NPS answers (scanner clicks left out), of
+    scores from `low` to `high`, with their ids."""
     answer = SurveyResponse
     rows = await session.execute(
         select(answer.id, answer.created_at, answer.score, answer.comment)
