@@ -41,6 +41,7 @@ from bot.core.understanding.intents import matcher_for
 from bot.core.understanding.semantic import load_embedder
 from bot.core.work_clock import working_seconds
 from bot.database import engine_for
+from bot.leadership import Leadership
 from bot.links import pages as links
 from bot.metrics import Metrics
 from bot.reports.monthly import send_monthly_report
@@ -79,6 +80,7 @@ class Services:
     limiter: RateLimiter
     inbound: InboundQueue
     scheduler: AsyncIOScheduler | None = None
+    leadership: Leadership | None = None
     channels: list[ChannelPackage] = field(default_factory=list)
     webhooks: WebhookSender | None = None
     hours: WorkingHours | None = None
@@ -272,18 +274,38 @@ async def start(services: Services) -> None:
     services.inbound.start()
     settings = services.settings
     if settings.scheduler.enabled:
-        interval = float(settings.tickets.sla_check_seconds)
-        services.scheduler = create_scheduler(
-            [
-                ("sla_watch", services.sla.run_once, interval),
-                ("campaign_launch", lambda: launch_campaigns(services), 5.0),
-                ("monthly_report", lambda: monthly_report(services), 3600.0),
-                ("retention", lambda: prune_expired(services), 3600.0),
-            ]
+        services.leadership = Leadership(
+            services.session_pool,
+            settings.scheduler.lease_seconds,
+            lambda: _lead(services),
+            lambda: _step_down(services),
         )
-        services.scheduler.start()
-        await services.campaigns.resume_after_crash()
-        services.campaigns.start()
+        services.leadership.start()
+
+
+async def _lead(services: Services) -> None:
+    """This instance now leads: the scheduled jobs start here, and campaign sending, after
+    putting back what the last leader left `sending` (its lease has expired or was given up,
+    so nothing of it is still on the wire but the sends of its last moments)."""
+    interval = float(services.settings.tickets.sla_check_seconds)
+    services.scheduler = create_scheduler(
+        [
+            ("sla_watch", services.sla.run_once, interval),
+            ("campaign_launch", lambda: launch_campaigns(services), 5.0),
+            ("monthly_report", lambda: monthly_report(services), 3600.0),
+            ("retention", lambda: prune_expired(services), 3600.0),
+        ]
+    )
+    services.scheduler.start()
+    await services.campaigns.resume_after_crash()
+    services.campaigns.start()
+
+
+async def _step_down(services: Services) -> None:
+    if services.scheduler is not None:
+        services.scheduler.shutdown(wait=False)
+        services.scheduler = None
+    await services.campaigns.stop()
 
 
 async def prune_expired(services: Services) -> dict[str, int]:
@@ -339,14 +361,13 @@ async def stop(services: Services) -> None:
     """A graceful stop: no new sends start (what is queued stays in SQL for the next process),
     sends on the wire finish, updates being handled are committed, sent rows are marked."""
     services.outbox.stop_sending()
-    if services.scheduler is not None:
-        services.scheduler.shutdown(wait=False)
-        services.scheduler = None
     # Replies and campaign sends waiting for a turn stay queued for the next process; closing
     # the limiter first lets the campaign loops end their batch at once.
     services.limiter.close()
+    if services.leadership is not None:
+        await services.leadership.stop()  # steps down and frees the lease for the next leader
     await services.campaigns.stop()
-    log.info("stopping: campaign sender stopped")
+    log.info("stopping: scheduled jobs and campaign sender stopped")
     for channel in services.channels:
         await channel.disconnect()
     await services.inbound.stop()

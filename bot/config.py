@@ -377,8 +377,16 @@ class WebhooksConfig:
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    # Only one process of a deployment should run scheduled jobs.
+    # Instances with this on take turns at leading: one at a time runs the scheduled jobs and
+    # sends campaigns (bot/leadership.py).
     enabled: bool = True
+    # The leader renews its lease every third of this; if it dies, another leads within this
+    # plus a third of it.
+    lease_seconds: float = 30.0
+
+    def problems(self) -> Iterator[str]:
+        if not 3 <= self.lease_seconds <= 600:
+            yield "[scheduler] lease_seconds: from 3 to 600"
 
 
 @dataclass(frozen=True)
@@ -633,6 +641,7 @@ def _check_semantics(settings: Settings) -> None:
         settings.links,
         settings.email,
         settings.reports,
+        settings.scheduler,
     )
     for section in sections:
         for problem in section.problems():

@@ -132,6 +132,18 @@ class CustomerMonth(Base):
     __table_args__ = (Index("ix_customer_months_by_month", "month", *MONTH_FIGURES),)
 
 
+class Lease(Base):
+    """Work only one instance may do at a time (the scheduled jobs), held by `owner` until
+    `expires_at` and renewed while it lives; anyone may take it once it has expired."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    since: Mapped[datetime] = mapped_column(UtcDateTime())  # when this owner took it
+
+
 class LinkCode(Base):
     """A one-time code that makes the customer who types it the customer who asked for it,
     once the typer confirms (`claimed_by`: who typed it and was asked)."""
