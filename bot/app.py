@@ -140,6 +140,8 @@ def create_services(
         recovery_interval=retry.recovery_seconds,
         pickup_interval=retry.pickup_seconds,
         retry=RetryPolicy(retry.retry_base_seconds, retry.retry_max_seconds, retry.max_attempts),
+        lease_seconds=retry.lease_seconds,
+        sole=engine.dialect.name == "sqlite",  # one process per file (bot/startup_claims.py)
     )
     sla = SlaWatch(pool, outbox, hours, settings.tickets, clock)
     # Unlimited (paid broadcast) sends want more in flight than a paced 25/s does.

@@ -343,9 +343,17 @@ class OutboxConfig:
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 300.0
     max_attempts: int = 20
+    # Several instances on PostgreSQL: a reply is the queuing instance's for this long,
+    # renewed every third of it while it lives; an instance killed mid-send has its replies
+    # sent by another (or by itself restarted) once this has passed. SQLite has one instance:
+    # no waiting.
+    lease_seconds: float = 30.0
 
     def problems(self) -> Iterator[str]:
+        if self.lease_seconds < 3:
+            yield "[outbox] lease_seconds: at least 3"
         keys = (
+            "lease_seconds",
             "recovery_seconds",
             "pickup_seconds",
             "retry_base_seconds",

@@ -13,26 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.core.instance import this_instance
 from storage.db import DB_ERRORS
 from storage.models import utcnow
 from storage.repositories import leases
 
 log = logging.getLogger(__name__)
 LEASE = "leader"
-
-
-def instance_name() -> str:
-    """Who this process is, in the lease table and the logs: host, pid and a random tag (a
-    restarted container may reuse a pid)."""
-    return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class Leadership:
@@ -50,7 +42,7 @@ class Leadership:
         self._ttl = timedelta(seconds=ttl)
         self._on_gain = on_gain
         self._on_loss = on_loss
-        self.owner = owner or instance_name()
+        self.owner = owner or this_instance()
         self._clock = clock  # the real clock: a lease expires in real time
         self.leading = False
         self._task: asyncio.Task[None] | None = None

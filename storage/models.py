@@ -342,6 +342,10 @@ class InboundEvent(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # The instance handling it, until when (renewed while it lives): another instance's
+    # recovery takes the event only once this has passed.
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class OutboxMessage(Base):
@@ -366,6 +370,10 @@ class OutboxMessage(Base):
     # delivered, read, failed), where it reports that (WhatsApp).
     external_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     delivery_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The instance sending it, until when (renewed while it lives): another instance's
+    # recovery takes the row only once this has passed.
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Ticket(Base):

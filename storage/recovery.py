@@ -43,11 +43,13 @@ async def recovery_loop(
     what: str,
     log: logging.Logger,
     stop: asyncio.Event | None = None,
+    sooner: Callable[[], float | None] | None = None,
 ) -> None:
     """At start-up take everything pending; afterwards only what has waited `interval` (the
     rest is still in the hands of its own task). With `stop`, the loop ends when it is set,
     between passes: a cancel landing in the middle of a query can leave the driver's
-    connection half closed."""
+    connection half closed. `sooner`: seconds until work held elsewhere is free (a lease
+    expiring), when that comes before `interval`."""
     throttle = LogThrottle(log)
     first = True
     while stop is None or not stop.is_set():
@@ -60,11 +62,14 @@ async def recovery_loop(
             throttle.warning("db", "database unavailable; %s will be retried", what)
         except Exception:
             throttle.warning("bug", "recovering %s failed; will retry", what, exc_info=True)
+        wait = interval
+        if sooner is not None and (soon := sooner()) is not None:
+            wait = min(interval, max(soon, 0.05))
         if stop is None:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(wait)
             continue
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(interval):
+            async with asyncio.timeout(wait):
                 await stop.wait()
 
 

@@ -232,7 +232,9 @@ def spawn_bot(
     """`otklik run` as a real process in webhook mode against the fake Bot API (to be killed);
     `read_stderr`: its stderr is a pipe the test reads (what a refused start says); `log_to`:
     its log goes to that file."""
-    overrides.setdefault("OTKLIK__SCHEDULER__LEASE_SECONDS", "3")  # a killed leader's expires
+    # A killed instance's leases (the leader's, its replies') expire in seconds.
+    overrides.setdefault("OTKLIK__SCHEDULER__LEASE_SECONDS", "3")
+    overrides.setdefault("OTKLIK__OUTBOX__LEASE_SECONDS", "3")
     env = cli_env(
         database,
         OTKLIK__HTTP__PORT=str(port),
@@ -379,8 +381,9 @@ async def start_app(database: Database, fake_tg: FakeTelegram) -> AsyncIterator[
         overrides: dict[str, dict[str, Any]] = {
             "database": {"url": database.url},
             "http": {"port": port},  # the port it really listens on: links built from it work
-            # A killed instance's leader lease expires in seconds, not half a minute.
+            # A killed instance's leases expire in seconds, not half a minute.
             "scheduler": {"lease_seconds": 3},
+            "outbox": {"lease_seconds": 3},
         }
         if telegram_mode is not None:
             overrides["telegram"] = {

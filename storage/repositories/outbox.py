@@ -4,13 +4,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, utcnow
 from storage.repositories._upsert import insert_many_ids
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
+Lease = tuple[str, datetime]  # (owner, until)
 # Every reply is marked sent (in batches): a Core statement built once.
 _MARK_SENT = (
     update(_OUTBOX)
@@ -31,13 +32,19 @@ class OutboxRepository:
         self._session = session
 
     async def add_many(
-        self, rows: Sequence[tuple[str, str, str, int | None]], *, status: str = "pending"
+        self,
+        rows: Sequence[tuple[str, str, str, int | None]],
+        *,
+        status: str = "pending",
+        lease: Lease | None = None,
     ) -> list[int]:
         """Queue (channel, recipient, payload, event id) rows in one statement; returns their
-        ids in the same order. `status` "handoff": for a running bot to claim and send."""
+        ids in the same order. `status` "handoff": for a running bot to claim and send.
+        `lease`: held by the instance that queued them, which sends them after commit."""
         if not rows:
             return []
         now = utcnow()
+        owner, until = lease if lease is not None else (None, None)
         return await insert_many_ids(
             self._session,
             _OUTBOX,
@@ -50,6 +57,8 @@ class OutboxRepository:
                     "attempts": 0,
                     "event_id": event_id,
                     "created_at": now,
+                    "lease_owner": owner,
+                    "lease_until": until,
                 }
                 for channel, recipient, payload, event_id in rows
             ],
@@ -80,23 +89,84 @@ class OutboxRepository:
         )
         return list(rows.scalars())
 
-    async def pending(
-        self, created_before: datetime, channels: list[str], limit: int = 500, after_id: int = 0
-    ) -> Sequence[OutboxMessage]:
-        """Pending rows old enough, whose back-off (if any) is over, after id `after_id`."""
-        statement = (
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.id > after_id,
-                OutboxMessage.status == "pending",
-                OutboxMessage.created_at <= created_before,
-                OutboxMessage.channel.in_(channels),
-                or_(OutboxMessage.retry_at.is_(None), OutboxMessage.retry_at <= utcnow()),
-            )
-            .order_by(OutboxMessage.id)
-            .limit(limit)
+    async def claim_pending(
+        self,
+        created_before: datetime,
+        channels: list[str],
+        lease: Lease,
+        now: datetime,
+        limit: int = 500,
+        after_id: int = 0,
+        sole: bool = False,
+    ) -> list[OutboxMessage]:
+        """Claim pending rows old enough, whose back-off (if any) is over, after id
+        `after_id`, that are free: never leased, leased by the claimer, or whose lease has
+        expired (their instance died). Claimed means leased to the claimer, in one UPDATE
+        over a SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, so two instances recovering
+        at once never take the same row. `sole`: the only instance there can be (SQLite's one
+        process), which reads them, no claim needed. In id order."""
+        owner, until = lease
+        ours = or_(OutboxMessage.lease_owner.is_(None), OutboxMessage.lease_owner == owner)
+        free = select(OutboxMessage.id).where(
+            OutboxMessage.id > after_id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.channel.in_(channels),
+            or_(OutboxMessage.retry_at.is_(None), OutboxMessage.retry_at <= now),
+            or_(
+                # Ours (or nobody's): once old enough that its own task has had its turn.
+                and_(ours, OutboxMessage.created_at <= created_before),
+                # Another instance's whose lease ran out (for the only instance there can be,
+                # SQLite's one process, any other's): that instance died; whatever its age.
+                and_(~ours, true() if sole else OutboxMessage.lease_until < now),
+            ),
         )
-        return (await self._session.execute(statement)).scalars().all()
+        if sole:  # nobody to claim from: read, as a single process always did
+            page = free.order_by(OutboxMessage.id).limit(limit)
+            rows = await self._session.execute(
+                select(OutboxMessage)
+                .where(OutboxMessage.id.in_(page.scalar_subquery()))
+                .order_by(OutboxMessage.id)
+            )
+            return list(rows.scalars())
+        ids = free.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
+        claimed = await self._session.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(ids.scalar_subquery()))
+            .values(lease_owner=owner, lease_until=until)
+            .returning(_OUTBOX.c.id)
+        )
+        claimed_ids = sorted(int(i) for i in claimed.scalars())
+        if not claimed_ids:
+            return []
+        rows = await self._session.execute(
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(claimed_ids))
+            .order_by(OutboxMessage.id)
+            .execution_options(populate_existing=True)
+        )
+        return list(rows.scalars())
+
+    async def held_elsewhere_until(self, owner: str, now: datetime) -> datetime | None:
+        """When the first pending row another live instance holds becomes free, if any."""
+        found = await self._session.execute(
+            select(func.min(OutboxMessage.lease_until)).where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.lease_owner != owner,
+                OutboxMessage.lease_until >= now,
+            )
+        )
+        return found.scalar()
+
+    async def renew(self, lease: Lease, now: datetime) -> int:
+        """Extend the lease of every pending row `lease`'s owner holds: it lives, so they
+        stay its own however long they wait for their turn."""
+        owner, until = lease
+        result = await self._session.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.lease_owner == owner, _OUTBOX.c.status == "pending")
+            .values(lease_until=until)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def waiting(self, channels: list[str]) -> dict[tuple[str, str], int]:
         """Recipients with a pending row still in its back-off: (channel, recipient) -> the

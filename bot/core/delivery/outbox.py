@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.core.instance import this_instance
 from bot.core.messages import Attachment, Button, Reply
 from bot.status import StatusBoard
 from storage.db import DB_ERRORS, one_statement, short_statements
@@ -154,7 +155,18 @@ class Outbox:
         status: StatusBoard | None = None,
         retry: RetryPolicy | None = None,
         recovery_page: int = 500,
+        owner: str = "",
+        lease_seconds: float = 30.0,
+        sole: bool = False,
     ) -> None:
+        # Rows this instance queues or claims are leased to `owner` for `lease_seconds`,
+        # renewed at every recovery pass while it lives; another instance's recovery takes
+        # them only once the lease has expired.
+        self.owner = owner or this_instance()
+        self._lease = timedelta(seconds=lease_seconds)
+        # The only instance there can be (SQLite): any other owner's lease is a dead one's.
+        self._sole = sole
+        self._free_at: datetime | None = None  # when rows another instance holds come free
         self._retry = retry or RetryPolicy()
         self._recovery_page_size = recovery_page
         self._pool = session_pool
@@ -197,7 +209,7 @@ class Outbox:
             for buffer, event_id in buffers
             for channel, recipient, reply in buffer.items
         ]
-        ids = iter(await OutboxRepository(session).add_many(rows))
+        ids = iter(await OutboxRepository(session).add_many(rows, lease=self._lease_now()))
         return [
             [
                 QueuedReply(next(ids), channel, recipient, reply)
@@ -205,6 +217,19 @@ class Outbox:
             ]
             for b, _ in buffers
         ]
+
+    def _lease_now(self) -> tuple[str, datetime]:
+        return self.owner, utcnow() + self._lease
+
+    async def renew_leases(self) -> None:
+        """Extend this instance's hold on its pending rows (every third of the lease, and
+        before recovering), and note when rows other instances hold come free."""
+        if self._sole:
+            return  # the only instance: nobody else takes its rows
+        async with self._pool() as session, session.begin():
+            repository = OutboxRepository(session)
+            await repository.renew(self._lease_now(), utcnow())
+            self._free_at = await repository.held_elsewhere_until(self.owner, utcnow())
 
     async def pick_up(self) -> int:
         """Claim and send what other processes handed over; returns how many."""
@@ -387,12 +412,14 @@ class Outbox:
 
     async def recover(self, min_age: float = 0.0) -> int:
         """Send pending rows older than `min_age` seconds (left by a crash or a failed send)
-        whose back-off is over: all of them, a page at a time, each page sent before the next
-        is read. Rows for a channel with no sender (Telegram off) wait until one is configured;
-        rows sent but not yet marked, or on the wire, are skipped."""
+        whose back-off is over and that no live instance holds: all of them, a page at a time,
+        each page claimed and sent before the next is read. Rows for a channel with no sender
+        (Telegram off) wait until one is configured; rows sent but not yet marked, or on the
+        wire, are skipped."""
         cutoff = utcnow() - timedelta(seconds=min_age)
         after = 0
         count = 0
+        await self.renew_leases()
         while self._sending:
             queued, after, full = await self._recovery_page(cutoff, after)
             await self.deliver(queued, resuming=True)
@@ -413,8 +440,14 @@ class Outbox:
             repository = OutboxRepository(session)
             channels = list(self._senders)
             waiting = await repository.waiting(channels)
-            rows = await repository.pending(
-                cutoff, channels=channels, limit=self._recovery_page_size, after_id=after
+            rows = await repository.claim_pending(
+                cutoff,
+                channels,
+                self._lease_now(),
+                utcnow(),
+                limit=self._recovery_page_size,
+                after_id=after,
+                sole=self._sole,
             )
             self._stalled.intersection_update(waiting)
             for row in rows:
@@ -453,6 +486,15 @@ class Outbox:
             asyncio.create_task(self._recovery_loop()),
             asyncio.create_task(
                 periodic(
+                    self.renew_leases,
+                    lambda: self._lease.total_seconds() / 3,
+                    "outbox lease renewal",
+                    log,
+                    stop=self._stopping,
+                )
+            ),
+            asyncio.create_task(
+                periodic(
                     self.pick_up,
                     lambda: self._pickup_interval,
                     "outbox pick-up",
@@ -484,8 +526,19 @@ class Outbox:
             )
 
     async def _recovery_loop(self) -> None:
+        def sooner() -> float | None:
+            """A killed instance's rows are sent as soon as its lease has run out."""
+            if self._free_at is None:
+                return None
+            return (self._free_at - utcnow()).total_seconds() + 0.05
+
         await recovery_loop(
-            self.recover, self._recovery_interval, "outbox replies", log, stop=self._stopping
+            self.recover,
+            self._recovery_interval,
+            "outbox replies",
+            log,
+            stop=self._stopping,
+            sooner=sooner,
         )
 
 

@@ -1,0 +1,115 @@
+"""Work is claimed, not assumed: two outboxes (two instances) recovering the same database at
+once send each pending row once; a live instance's fresh replies are never taken by another;
+a dead instance's are taken once its lease runs out, whatever their age; SQLite's one process
+takes a killed predecessor's at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.core.delivery.outbox import Outbox, SendResult, SendStatus, reply_to_payload
+from bot.core.messages import Reply
+from storage.db import create_session_pool
+from storage.models import OutboxMessage, utcnow
+from tests.conftest import Database
+
+
+class Recorder:
+    """A channel that takes a moment per send, so two instances' sends interleave."""
+
+    def __init__(self, sent: list[str]) -> None:
+        self.sent = sent
+
+    async def send(
+        self,
+        recipient: str,
+        reply: Reply,
+        *,
+        sent_ids: list[int] | None = None,
+        key: str | None = None,
+    ) -> SendResult:
+        await asyncio.sleep(0.001)
+        self.sent.append(recipient)
+        return SendResult(SendStatus.SENT)
+
+
+async def _queue(
+    database: Database, count: int, owner: str | None, lease_left: float, age: float = 0.0
+) -> None:
+    now = utcnow()
+    async with create_session_pool(database.engine)() as session, session.begin():
+        for number in range(count):
+            session.add(
+                OutboxMessage(
+                    channel="telegram",
+                    recipient=f"{owner}-{number}",
+                    payload=reply_to_payload(Reply("hello")),
+                    status="pending",
+                    attempts=0,
+                    created_at=now - timedelta(seconds=age),
+                    lease_owner=owner,
+                    lease_until=None if owner is None else now + timedelta(seconds=lease_left),
+                )
+            )
+
+
+def _outbox(database: Database, owner: str, sent: list[str], *, sole: bool = False) -> Outbox:
+    return Outbox(
+        create_session_pool(database.engine),
+        {"telegram": Recorder(sent)},
+        owner=owner,
+        lease_seconds=30,
+        recovery_page=50,
+        sole=sole,
+    )
+
+
+async def test_two_instances_recovering_at_once_send_each_row_once(database: Database):
+    # A dead instance left 300 replies, its lease long over.
+    await _queue(database, 300, "dead", lease_left=-60, age=600)
+    sent: list[str] = []
+    a, b = _outbox(database, "a", sent), _outbox(database, "b", sent)
+    counts = await asyncio.gather(a.recover(), b.recover())
+    await asyncio.gather(a.flush(), b.flush())
+    assert sum(counts) == 300, counts
+    assert Counter(sent).most_common(1)[0][1] == 1 and len(sent) == 300
+    async with create_session_pool(database.engine)() as session:
+        statuses = Counter((await session.execute(select(OutboxMessage.status))).scalars())
+    assert statuses == {"sent": 300}
+
+
+async def test_a_live_instances_replies_wait_for_its_lease_and_a_dead_ones_do_not(
+    database: Database,
+):
+    # "a" queued 5 replies a minute ago and is alive (lease 30 s ahead); "gone" died with 3
+    # queued a second ago (lease over).
+    await _queue(database, 5, "a", lease_left=30, age=60)
+    await _queue(database, 3, "gone", lease_left=-1, age=1)
+    sent: list[str] = []
+    b = _outbox(database, "b", sent)
+    assert await b.recover(min_age=15) == 3  # the dead one's, young as they are
+    assert sorted(sent) == ["gone-0", "gone-1", "gone-2"]
+    # "a" renews while it lives: still not b's. Then "a" dies: after its lease, b takes them.
+    a = _outbox(database, "a", [])
+    await a.renew_leases()
+    assert await b.recover(min_age=15) == 0
+    async with create_session_pool(database.engine)() as session, session.begin():
+        for row in (await session.execute(select(OutboxMessage))).scalars():
+            if row.lease_owner == "a":
+                row.lease_until = utcnow() - timedelta(seconds=1)
+    assert await b.recover(min_age=15) == 5
+    await b.flush()
+    assert len(sent) == 8
+
+
+async def test_the_only_instance_takes_a_killed_predecessors_replies_at_once(
+    database: Database,
+):
+    """SQLite: one process per file (bot/startup_claims.py), so a lease left is a dead one's."""
+    await _queue(database, 4, "killed", lease_left=30, age=1)
+    sent: list[str] = []
+    assert await _outbox(database, "restarted", sent, sole=True).recover(min_age=15) == 4
