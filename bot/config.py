@@ -343,10 +343,10 @@ class OutboxConfig:
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 300.0
     max_attempts: int = 20
-    # Several instances on PostgreSQL: a reply is the queuing instance's for this long,
-    # renewed every third of it while it lives; an instance killed mid-send has its replies
-    # sent by another (or by itself restarted) once this has passed. SQLite has one instance:
-    # no waiting.
+    # Several instances on PostgreSQL: a reply (and an inbound update) is the instance's that
+    # queued (stored) it for this long, renewed every third of it while it lives; a killed
+    # instance's are taken by another (or by itself restarted) once this has passed. SQLite
+    # has one instance: no waiting.
     lease_seconds: float = 30.0
 
     def problems(self) -> Iterator[str]:

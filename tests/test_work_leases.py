@@ -1,7 +1,8 @@
 """Work is claimed, not assumed: two outboxes (two instances) recovering the same database at
 once send each pending row once; a live instance's fresh replies are never taken by another;
 a dead instance's are taken once its lease runs out, whatever their age; SQLite's one process
-takes a killed predecessor's at once."""
+takes a killed predecessor's at once. Inbound events the same way, and an event two instances
+both hold is handled by one: the other's handling transaction waits and finds it done."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import asyncio
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bot.core.delivery.outbox import Outbox, SendResult, SendStatus, reply_to_payload
 from bot.core.messages import Reply
 from storage.db import create_session_pool
-from storage.models import OutboxMessage, utcnow
+from storage.models import InboundEvent, OutboxMessage, utcnow
+from storage.repositories.events import InboundEventRepository
 from tests.conftest import Database
 
 
@@ -113,3 +116,62 @@ async def test_the_only_instance_takes_a_killed_predecessors_replies_at_once(
     await _queue(database, 4, "killed", lease_left=30, age=1)
     sent: list[str] = []
     assert await _outbox(database, "restarted", sent, sole=True).recover(min_age=15) == 4
+
+
+async def _store_events(database: Database, count: int, owner: str, lease_left: float) -> None:
+    now = utcnow()
+    async with create_session_pool(database.engine)() as session, session.begin():
+        await InboundEventRepository(session).store_many(
+            "telegram",
+            [(f"{owner}-{n}", "{}") for n in range(count)],
+            lease=(owner, now + timedelta(seconds=lease_left)),
+        )
+
+
+async def test_two_instances_claim_a_dead_ones_events_apart(database: Database):
+    await _store_events(database, 300, "dead", lease_left=-5)
+    pool = create_session_pool(database.engine)
+
+    async def claim_all(owner: str) -> list[int]:
+        taken: list[int] = []
+        after = 0
+        while True:
+            async with pool() as session, session.begin():
+                page = await InboundEventRepository(session).claim_page(
+                    "telegram", utcnow(), after, 50, (owner, utcnow() + timedelta(seconds=30))
+                )
+            if not page:
+                return taken
+            taken += [event_id for event_id, _ in page]
+            after = page[-1][0]
+            await asyncio.sleep(0)
+
+    a, b = await asyncio.gather(claim_all("a"), claim_all("b"))
+    assert len(a) + len(b) == 300 and not set(a) & set(b)
+
+
+async def test_an_event_being_handled_elsewhere_is_not_handled_twice(database: Database):
+    """Both instances got the event (one recovered it as the other was finishing): the
+    second's handling transaction waits for the first's and then sees it done."""
+    await _store_events(database, 1, "a", lease_left=30)
+    pool = create_session_pool(database.engine)
+    async with pool() as session:
+        (event_id,) = (await session.execute(select(InboundEvent.id))).scalars()
+    first_has_it = asyncio.Event()
+
+    async def first() -> set[int]:
+        async with pool() as session, session.begin():
+            found = await InboundEventRepository(session).still_pending([event_id])
+            first_has_it.set()
+            await asyncio.sleep(0.3)  # handling
+            await InboundEventRepository(session).mark_done([event_id])
+        return found
+
+    async def second() -> set[int]:
+        await first_has_it.wait()
+        async with pool() as session, session.begin():
+            return await InboundEventRepository(session).still_pending([event_id])
+
+    if not database.url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer and one process: nothing else can hold the event")
+    assert await asyncio.gather(first(), second()) == [{event_id}, set()]

@@ -8,6 +8,8 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboundEvent, utcnow
+from storage.repositories import _leases as leases
+from storage.repositories._leases import Lease, takeable
 from storage.repositories._upsert import upsert_insert
 
 MAX_ATTEMPTS = 5
@@ -34,11 +36,18 @@ class InboundEventRepository:
         return event_id
 
     async def store_many(
-        self, source: str, events: Sequence[tuple[str, str]], *, status: str = "pending"
+        self,
+        source: str,
+        events: Sequence[tuple[str, str]],
+        *,
+        status: str = "pending",
+        lease: Lease | None = None,
     ) -> list[int | None]:
         """Store (external id, payload) events in one statement; for each, its new id, or None
-        for a redelivery (of an earlier event, or of one earlier in the same list)."""
+        for a redelivery (of an earlier event, or of one earlier in the same list). `lease`:
+        held by the instance that stored them, which handles them next."""
         now = utcnow()
+        owner, until = lease if lease is not None and status == "pending" else (None, None)
         rows = [
             {
                 "source": source,
@@ -48,6 +57,8 @@ class InboundEventRepository:
                 "attempts": 0,
                 "received_at": now,
                 "processed_at": now if status == "done" else None,
+                "lease_owner": owner,
+                "lease_until": until,
             }
             for external_id, payload in events
         ]
@@ -77,30 +88,60 @@ class InboundEventRepository:
         if final or event.attempts >= MAX_ATTEMPTS:
             event.status = "failed"
 
-    async def pending_page(
-        self, source: str, received_before: datetime, after_id: int, limit: int
+    async def claim_page(
+        self,
+        source: str,
+        received_before: datetime,
+        after_id: int,
+        limit: int,
+        lease: Lease,
+        *,
+        sole: bool = False,
     ) -> list[tuple[int, str]]:
-        """(id, payload) of pending events after `after_id`, oldest first: one statement a
-        page, for recovery to page through everything a crash or an outage left."""
-        statement = (
-            select(InboundEvent.id, InboundEvent.payload)
+        """(id, payload) of the pending events after `after_id` this instance may take (its
+        own or nobody's received before `received_before`, a dead instance's any time),
+        claimed for it, oldest first: one page for recovery."""
+        now = utcnow()
+        page = (
+            select(InboundEvent.id)
             .where(
                 InboundEvent.source == source,
                 InboundEvent.status == "pending",
-                InboundEvent.received_at <= received_before,
                 InboundEvent.id > after_id,
+                takeable(
+                    InboundEvent, lease[0], now, InboundEvent.received_at <= received_before, sole
+                ),
             )
             .order_by(InboundEvent.id)
             .limit(limit)
         )
+        ids = await leases.claim(self._session, InboundEvent, page, lease, sole)
+        if not ids:
+            return []
+        statement = (
+            select(InboundEvent.id, InboundEvent.payload)
+            .where(InboundEvent.id.in_(ids))
+            .order_by(InboundEvent.id)
+        )
         return [(int(i), str(p)) for i, p in (await self._session.execute(statement)).all()]
 
+    async def renew(self, lease: Lease) -> None:
+        await leases.renew(self._session, InboundEvent, lease)
+
+    async def held_elsewhere_until(self, owner: str, now: datetime) -> datetime | None:
+        return await leases.held_elsewhere_until(self._session, InboundEvent, owner, now)
+
     async def still_pending(self, event_ids: Sequence[int]) -> set[int]:
-        """Which of these are still pending (read in the handling transaction: a recovered
-        event may have been handled since recovery read it)."""
+        """Which of these are still pending: read in the handling transaction and locked
+        until it commits (FOR UPDATE on PostgreSQL, in id order), so an event handled since
+        recovery read it, or by another instance meanwhile, is left out: one handling waits
+        for the other's commit and then sees it done."""
         if not event_ids:
             return set()
-        statement = select(InboundEvent.id).where(
-            InboundEvent.id.in_(list(event_ids)), InboundEvent.status == "pending"
+        statement = (
+            select(InboundEvent.id)
+            .where(InboundEvent.id.in_(list(event_ids)), InboundEvent.status == "pending")
+            .order_by(InboundEvent.id)
+            .with_for_update()
         )
         return {int(i) for i in (await self._session.execute(statement)).scalars()}

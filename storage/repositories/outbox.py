@@ -4,14 +4,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, true, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, utcnow
+from storage.repositories import _leases as leases
+from storage.repositories._leases import Lease, takeable
 from storage.repositories._upsert import insert_many_ids
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
-Lease = tuple[str, datetime]  # (owner, until)
 # Every reply is marked sent (in batches): a Core statement built once.
 _MARK_SENT = (
     update(_OUTBOX)
@@ -105,68 +106,38 @@ class OutboxRepository:
         over a SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, so two instances recovering
         at once never take the same row. `sole`: the only instance there can be (SQLite's one
         process), which reads them, no claim needed. In id order."""
-        owner, until = lease
-        ours = or_(OutboxMessage.lease_owner.is_(None), OutboxMessage.lease_owner == owner)
-        free = select(OutboxMessage.id).where(
-            OutboxMessage.id > after_id,
-            OutboxMessage.status == "pending",
-            OutboxMessage.channel.in_(channels),
-            or_(OutboxMessage.retry_at.is_(None), OutboxMessage.retry_at <= now),
-            or_(
-                # Ours (or nobody's): once old enough that its own task has had its turn.
-                and_(ours, OutboxMessage.created_at <= created_before),
-                # Another instance's whose lease ran out (for the only instance there can be,
-                # SQLite's one process, any other's): that instance died; whatever its age.
-                and_(~ours, true() if sole else OutboxMessage.lease_until < now),
-            ),
-        )
-        if sole:  # nobody to claim from: read, as a single process always did
-            page = free.order_by(OutboxMessage.id).limit(limit)
-            rows = await self._session.execute(
-                select(OutboxMessage)
-                .where(OutboxMessage.id.in_(page.scalar_subquery()))
-                .order_by(OutboxMessage.id)
+        page = (
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.id > after_id,
+                OutboxMessage.status == "pending",
+                OutboxMessage.channel.in_(channels),
+                or_(OutboxMessage.retry_at.is_(None), OutboxMessage.retry_at <= now),
+                takeable(
+                    OutboxMessage, lease[0], now, OutboxMessage.created_at <= created_before, sole
+                ),
             )
-            return list(rows.scalars())
-        ids = free.order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
-        claimed = await self._session.execute(
-            update(_OUTBOX)
-            .where(_OUTBOX.c.id.in_(ids.scalar_subquery()))
-            .values(lease_owner=owner, lease_until=until)
-            .returning(_OUTBOX.c.id)
+            .order_by(OutboxMessage.id)
+            .limit(limit)
         )
-        claimed_ids = sorted(int(i) for i in claimed.scalars())
-        if not claimed_ids:
+        ids = await leases.claim(self._session, OutboxMessage, page, lease, sole)
+        if not ids:
             return []
         rows = await self._session.execute(
             select(OutboxMessage)
-            .where(OutboxMessage.id.in_(claimed_ids))
+            .where(OutboxMessage.id.in_(ids))
             .order_by(OutboxMessage.id)
             .execution_options(populate_existing=True)
         )
         return list(rows.scalars())
 
     async def held_elsewhere_until(self, owner: str, now: datetime) -> datetime | None:
-        """When the first pending row another live instance holds becomes free, if any."""
-        found = await self._session.execute(
-            select(func.min(OutboxMessage.lease_until)).where(
-                OutboxMessage.status == "pending",
-                OutboxMessage.lease_owner != owner,
-                OutboxMessage.lease_until >= now,
-            )
-        )
-        return found.scalar()
+        return await leases.held_elsewhere_until(self._session, OutboxMessage, owner, now)
 
-    async def renew(self, lease: Lease, now: datetime) -> int:
+    async def renew(self, lease: Lease) -> None:
         """Extend the lease of every pending row `lease`'s owner holds: it lives, so they
         stay its own however long they wait for their turn."""
-        owner, until = lease
-        result = await self._session.execute(
-            update(_OUTBOX)
-            .where(_OUTBOX.c.lease_owner == owner, _OUTBOX.c.status == "pending")
-            .values(lease_until=until)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
+        await leases.renew(self._session, OutboxMessage, lease)
 
     async def waiting(self, channels: list[str]) -> dict[tuple[str, str], int]:
         """Recipients with a pending row still in its back-off: (channel, recipient) -> the

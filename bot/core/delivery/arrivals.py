@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import one_statement
 from storage.models import utcnow
+from storage.repositories._leases import Lease
 from storage.repositories.events import InboundEventRepository
 
 Waiter = asyncio.Future[int | None]  # the event's new id, None for a redelivery
@@ -31,13 +32,14 @@ async def store_and_answer(
     source: str,
     events: Sequence[tuple[str, str]],
     waiters: Sequence[Waiter],
+    lease: Lease | None = None,
 ) -> None:
     """Store (external id, payload) events in one statement and answer each one's waiter with
     its id; if the statement fails, every waiter gets the error (its request fails and the
     platform redelivers)."""
     try:
         async with one_statement(pool) as session:
-            ids = await InboundEventRepository(session).store_many(source, events)
+            ids = await InboundEventRepository(session).store_many(source, events, lease=lease)
     except Exception as exc:
         for waiter in waiters:
             if not waiter.done():
@@ -54,20 +56,25 @@ async def recover_pending(
     min_age: float,
     schedule: Callable[[int, dict[str, Any]], bool],
     in_flight: AbstractSet[int],
+    lease: Callable[[], Lease],
     *,
     page: int = RECOVERY_PAGE,
     stopping: asyncio.Event | None = None,
+    sole: bool = False,
 ) -> int:
-    """Schedule every pending event of `source` older than `min_age` seconds, at once and at
-    the handling rate: page by page, each page waiting for the previous one to be handled.
+    """Schedule every pending event of `source` older than `min_age` seconds (and a dead
+    instance's, whatever their age), claimed under `lease()`, at once and at the handling
+    rate: page by page, each page waiting for the previous one to be handled.
     `schedule(id, payload)` says whether it took the event (False: already in hand). Returns
     how many were scheduled; ends early, between pages, once `stopping` is set."""
     cutoff = utcnow() - timedelta(seconds=min_age)
     after = 0
     count = 0
     while stopping is None or not stopping.is_set():
-        async with pool() as session:
-            rows = await InboundEventRepository(session).pending_page(source, cutoff, after, page)
+        async with pool() as session, session.begin():
+            rows = await InboundEventRepository(session).claim_page(
+                source, cutoff, after, page, lease(), sole=sole
+            )
         taken: set[int] = set()
         for event_id, payload in rows:
             after = event_id

@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,10 +34,12 @@ from bot.core import untrusted
 from bot.core.conversation import Conversation
 from bot.core.delivery.arrivals import BATCH, Waiter, recover_pending, store_and_answer
 from bot.core.delivery.outbox import Outbox, QueuedReply, ReplyBuffer
+from bot.core.instance import this_instance
 from bot.core.messages import InboundMessage
 from bot.metrics import Metrics
 from storage.db import DB_ERRORS, short_statements
-from storage.recovery import recovery_loop
+from storage.models import utcnow
+from storage.recovery import periodic, recovery_loop
 from storage.repositories.conversation import ConversationLog
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.events import InboundEventRepository
@@ -139,7 +142,18 @@ class InboundQueue:
         *,
         batch: int = 64,
         recovery_interval: float = 15.0,
+        owner: str = "",
+        lease_seconds: float = 30.0,
+        sole: bool = False,
     ) -> None:
+        # Events this instance stores or claims are leased to it (renewed every third of the
+        # lease while it lives); another instance's recovery takes them only once the lease
+        # has run out. `sole`: the only instance there can be (SQLite), no claims needed.
+        self.owner = owner or this_instance()
+        self._lease = timedelta(seconds=lease_seconds)
+        self._sole = sole
+        self._free_at: datetime | None = None  # when events another instance holds come free
+        self._renewal: asyncio.Task[None] | None = None
         self._pool = session_pool
         self._outbox = outbox
         self._metrics = metrics
@@ -199,7 +213,9 @@ class InboundQueue:
                     by_source.setdefault(source.name, []).append((key, text, waiter))
                 for name, items in by_source.items():
                     rows = [(key, text) for key, text, _ in items]
-                    await store_and_answer(self._pool, name, rows, [w for _, _, w in items])
+                    await store_and_answer(
+                        self._pool, name, rows, [w for _, _, w in items], self._lease_now()
+                    )
 
     # Handling --------------------------------------------------------------------------------
 
@@ -364,9 +380,25 @@ class InboundQueue:
     def _schedule_recovered(self, source: Source, event_id: int, payload: Payload) -> bool:
         return self.schedule(event_id, source, payload, recovered=True)
 
+    def _lease_now(self) -> tuple[str, datetime]:
+        return self.owner, utcnow() + self._lease
+
+    async def renew_leases(self) -> None:
+        """Keep this instance's pending events its own, and note when events another
+        instance holds come free (a dead instance's are taken then)."""
+        if self._sole:
+            return
+        async with self._pool() as session, session.begin():
+            events = InboundEventRepository(session)
+            await events.renew(self._lease_now())
+            self._free_at = await events.held_elsewhere_until(self.owner, utcnow())
+
     async def recover(self, min_age: float = 0.0) -> int:
-        """Schedule every pending event older than `min_age` seconds; returns how many. They
-        are handled in batches, as new ones are (see bot.core.delivery.arrivals.recover_pending)."""
+        """Schedule every pending event older than `min_age` seconds that no live instance
+        holds (and a dead instance's, whatever their age), claimed for this one; returns how
+        many. They are handled in batches, as new ones are (see
+        bot.core.delivery.arrivals.recover_pending)."""
+        await self.renew_leases()
         count = 0
         for name, source in self._sources.items():
             count += await recover_pending(
@@ -375,7 +407,9 @@ class InboundQueue:
                 min_age,
                 functools.partial(self._schedule_recovered, source),
                 self._in_flight.keys(),
+                self._lease_now,
                 stopping=self._stopping,
+                sole=self._sole,
             )
         return count
 
@@ -386,9 +420,30 @@ class InboundQueue:
 
     def start(self) -> None:
         self._stopping.clear()
+
+        def sooner() -> float | None:
+            """A killed instance's events are handled as soon as its lease has run out."""
+            if self._free_at is None:
+                return None
+            return (self._free_at - utcnow()).total_seconds() + 0.05
+
         self._recovery = asyncio.create_task(
             recovery_loop(
-                self.recover, self._recovery_interval, "pending events", log, stop=self._stopping
+                self.recover,
+                self._recovery_interval,
+                "pending events",
+                log,
+                stop=self._stopping,
+                sooner=sooner,
+            )
+        )
+        self._renewal = asyncio.create_task(
+            periodic(
+                self.renew_leases,
+                lambda: self._lease.total_seconds() / 3,
+                "inbound lease renewal",
+                log,
+                stop=self._stopping,
             )
         )
 
@@ -396,8 +451,9 @@ class InboundQueue:
         """The recovery loop ends between passes (a cancel inside a query can leave the
         driver's connection half closed); what is being handled finishes."""
         self._stopping.set()
-        if self._recovery is not None:
-            await asyncio.gather(self._recovery, return_exceptions=True)
+        for loop in (self._recovery, self._renewal):
+            if loop is not None:
+                await asyncio.gather(loop, return_exceptions=True)
         await self.drain()
 
 

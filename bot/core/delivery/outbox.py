@@ -228,7 +228,7 @@ class Outbox:
             return  # the only instance: nobody else takes its rows
         async with self._pool() as session, session.begin():
             repository = OutboxRepository(session)
-            await repository.renew(self._lease_now(), utcnow())
+            await repository.renew(self._lease_now())
             self._free_at = await repository.held_elsewhere_until(self.owner, utcnow())
 
     async def pick_up(self) -> int:
