@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
+import redis.asyncio
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,7 +31,8 @@ from bot.core.conversation import Conversation
 from bot.core.delivery.inbound_queue import InboundQueue
 from bot.core.delivery.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
 from bot.core.delivery.public_targets import TargetPolicy
-from bot.core.delivery.rate_limit import RateLimiter
+from bot.core.delivery.rate_limit import MARGIN, RateLimiter
+from bot.core.delivery.shared_rate import RedisSharedRate, SharedRate, bucket_key
 from bot.core.delivery.webhooks import WebhookSender
 from bot.core.hours import WorkingHours, parse_schedule
 from bot.core.tickets.routing import seed_rules
@@ -115,7 +117,9 @@ def create_services(
     hub = WebChatHub()
     # One limiter per bot token: replies go first, campaigns take what is left of the cap.
     limiter = RateLimiter(
-        settings.campaigns.rate_per_second, cap=settings.telegram.sends_per_second
+        settings.campaigns.rate_per_second,
+        cap=settings.telegram.sends_per_second,
+        shared=shared_rate(settings, "telegram", settings.telegram.token),
     )
     status = StatusBoard()
     channels = build_channels(
@@ -252,6 +256,21 @@ async def _warm_faq(services: Services) -> None:
 
 
 UNTIL_EVER = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def shared_rate(settings: Settings, platform: str, credential: str) -> SharedRate | None:
+    """With [redis] url: the rate every instance sending as this account shares."""
+    if not settings.redis.url or not credential:
+        return None
+    campaigns = settings.campaigns.rate_per_second
+    cap = settings.telegram.sends_per_second
+    lanes = {"all": cap if campaigns > 0 else 0.0, "campaigns": min(campaigns, cap)}
+    return RedisSharedRate(
+        redis.asyncio.from_url(settings.redis.url),
+        bucket_key(platform, credential),
+        lanes,
+        window=1.0 + MARGIN,
+    )
 
 
 async def _measure_ticket_times(services: Services) -> None:

@@ -384,6 +384,18 @@ class WebhooksConfig:
 
 
 @dataclass(frozen=True)
+class RedisConfig:
+    """Several instances: where they count the send rate they share (one per bot token)."""
+
+    # redis://[:password@]host:6379/0; empty: each instance paces itself alone (one instance).
+    url: str = ""
+
+    def problems(self) -> Iterator[str]:
+        if self.url and not self.url.startswith(("redis://", "rediss://", "unix://")):
+            yield "[redis] url: redis://host:6379/0 (or rediss://, unix://), or empty"
+
+
+@dataclass(frozen=True)
 class SchedulerConfig:
     # Instances with this on take turns at leading: one at a time runs the scheduled jobs and
     # sends campaigns (bot/leadership.py).
@@ -444,6 +456,7 @@ class Settings:
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
@@ -458,7 +471,7 @@ class Settings:
         channel_secrets = [c.secret for c in self.channels.http.values()]
         channel_secrets += [self.channels.vk.token, self.channels.vk.secret]
         channel_secrets += [self.channels.whatsapp.token, self.channels.whatsapp.app_secret]
-        channel_secrets += [self.links.secret]
+        channel_secrets += [self.links.secret, _password_of(self.redis.url)]
         if self.email.enabled:
             channel_secrets += [self.email.server().password, self.email.smtp_password]
             channel_secrets += [self.email.inbound_secret, self.email.imap_server().password]
@@ -650,7 +663,18 @@ def _check_semantics(settings: Settings) -> None:
         settings.email,
         settings.reports,
         settings.scheduler,
+        settings.redis,
     )
     for section in sections:
         for problem in section.problems():
             raise ConfigError(f"{settings.source}: {problem}")
+
+
+def _password_of(url: str) -> str:
+    """The password in a URL (redis://:secret@host), kept out of logs."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:
+        return ""

@@ -16,11 +16,16 @@ where the Bot API sees the requests a few milliseconds later or in another order
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
 from bot.core.delivery.outbox import SendingStopped
+from bot.core.delivery.shared_rate import SharedRate
+from storage.recovery import LogThrottle
+
+log = logging.getLogger(__name__)
 
 TELEGRAM_CAP = 30.0  # messages a second to different chats, as Telegram documents it
 MARGIN = 0.05  # seconds added to the window: requests reach the Bot API with some jitter
@@ -63,6 +68,7 @@ class RateLimiter:
         *,
         cap: float = TELEGRAM_CAP,
         window: float = 1.0 + MARGIN,
+        shared: SharedRate | None = None,
     ) -> None:
         # Campaigns never exceed the bot's cap. per_second <= 0: no limit at all (Telegram's
         # paid broadcasts allow far more), only the per-chat interval and 429 pauses.
@@ -80,6 +86,10 @@ class RateLimiter:
         self._reply_gate = asyncio.Lock()
         self._replies_waiting = 0
         self._closed = False
+        # Several instances: the cap and the pauses they share (None: this process alone).
+        self._shared = shared
+        self._shared_failing = LogThrottle(log)
+        self._pausing: set[asyncio.Task[None]] = set()
         # Told of every turn granted: (the chat, or None for a reply; the limiter's clock).
         # What the limiter decided, for tests and benchmarks: the Bot API sees the same
         # requests later and bunched by the network and the event loop.
@@ -90,8 +100,41 @@ class RateLimiter:
         self._closed = True
 
     def pause(self, seconds: float) -> None:
-        """Nothing may be sent before `seconds` from now (Telegram's retry_after)."""
+        """Nothing may be sent before `seconds` from now (Telegram's retry_after), here and,
+        with a shared rate, by every instance."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
+        if self._shared is not None:
+            task = asyncio.get_running_loop().create_task(self._share_pause(seconds))
+            self._pausing.add(task)
+            task.add_done_callback(self._pausing.discard)
+
+    async def _share_pause(self, seconds: float) -> None:
+        assert self._shared is not None
+        try:
+            await self._shared.pause(seconds)
+        except Exception as exc:  # Redis away: this instance still pauses
+            self._shared_failing.warning("pause", "shared rate: pause not shared: %s", exc)
+
+    async def _shared_wait(self, campaign_slot: bool) -> tuple[float, bool]:
+        """Seconds to wait for the instances' shared cap (0: granted and counted there), and
+        whether a campaign slot is now held. `campaign_slot`: one is still needed (a campaign
+        turn takes its lane's slot first, once, then waits for the cap of all sends)."""
+        if self._shared is None:
+            return 0.0, False
+        try:
+            paused = await self._shared.paused_for()
+            if paused > 0:
+                self._paused_until = max(self._paused_until, self._clock() + paused)
+                return paused, False
+            if campaign_slot and (wait := await self._shared.take("campaigns")) > 0:
+                return wait, False
+            return await self._shared.take("all"), campaign_slot
+        except Exception as exc:
+            # Redis away: this instance goes on at its own pace rather than stop sending.
+            self._shared_failing.warning(
+                "take", "shared rate unavailable (%s): pacing this instance alone", exc
+            )
+            return 0.0, campaign_slot
 
     async def acquire(self, chat: str) -> None:
         """A campaign send's turn."""
@@ -109,6 +152,7 @@ class RateLimiter:
             self._replies_waiting -= 1
 
     async def _turn(self, chat: str | None, lane: _Lane | None, *, yield_to_replies: bool) -> None:
+        slot_held = False  # a shared campaign slot taken on an earlier pass of this turn
         while True:
             if self._closed:
                 raise SendingStopped("stopping: no new sends")
@@ -122,7 +166,11 @@ class RateLimiter:
             if yield_to_replies and self._replies_waiting:
                 wait = max(wait, self._all.spacing or 0.01)
             if wait <= 0:
-                break
+                wait, held = await self._shared_wait(lane is not None and not slot_held)
+                slot_held = slot_held or held
+                now = self._clock()
+                if wait <= 0:
+                    break
             await self._sleep(min(wait, 0.25))  # wakes to see close() in good time
         # Granted: recorded in the same step as the check, so no other turn slips in between.
         self._all.granted.append(now)
