@@ -26,6 +26,7 @@ from bot.channels.base import ChannelPackage, CoreServices
 from bot.channels.registry import ChannelNeeds, build_channels
 from bot.channels.telegram.sender import CHANNEL as TELEGRAM
 from bot.channels.webchat.hub import WebChatHub
+from bot.channels.webchat.relay import NotifyRelay
 from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.delivery.inbound_queue import InboundQueue
@@ -115,6 +116,8 @@ def create_services(
         clock=clock,
     )
     hub = WebChatHub()
+    if engine.dialect.name == "postgresql":  # several instances may share it: push across them
+        hub.relay = NotifyRelay(hub, pool, engine, settings.database.url, settings.database.schema)
     # One limiter per bot token: replies go first, campaigns take what is left of the cap.
     limiter = RateLimiter(
         settings.campaigns.rate_per_second,
@@ -294,6 +297,13 @@ async def start(services: Services) -> None:
             await seed_rules(session, services.settings.tickets.rules)
     await _measure_ticket_times(services)
     await _warm_faq(services)
+    if isinstance(services.webchat_hub.relay, NotifyRelay):
+        relay = services.webchat_hub.relay
+        relay.start()
+        try:  # pushes announced before it listens would reach nobody here
+            await asyncio.wait_for(relay.listener.listening.wait(), 5.0)
+        except TimeoutError:
+            log.warning("web chat pushes: not listening yet; widgets restore from SQL meanwhile")
     services.outbox.start()
     if services.webhooks is not None:
         services.webhooks.start()
@@ -404,6 +414,8 @@ async def stop(services: Services) -> None:
     log.info("stopping: outbox flushed")
     if services.webhooks is not None:
         await services.webhooks.stop()
+    if isinstance(services.webchat_hub.relay, NotifyRelay):
+        await services.webchat_hub.relay.stop()
     for channel in services.channels:
         await channel.stop()
     await services.engine.dispose()

@@ -2,7 +2,8 @@
 once send each pending row once; a live instance's fresh replies are never taken by another;
 a dead instance's are taken once its lease runs out, whatever their age; SQLite's one process
 takes a killed predecessor's at once. Inbound events the same way, and an event two instances
-both hold is handled by one: the other's handling transaction waits and finds it done."""
+both hold is handled by one: the other's handling transaction waits and finds it done. A web
+chat reply sent by one instance reaches the visitor's socket held by another."""
 
 from __future__ import annotations
 
@@ -13,12 +14,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.core.delivery.outbox import Outbox, SendResult, SendStatus, reply_to_payload
+from bot.core.delivery.outbox import (
+    Outbox,
+    ReplyBuffer,
+    SendResult,
+    SendStatus,
+    reply_to_payload,
+)
 from bot.core.messages import Reply
 from storage.db import create_session_pool
 from storage.models import InboundEvent, OutboxMessage, utcnow
 from storage.repositories.events import InboundEventRepository
-from tests.conftest import Database
+from tests.conftest import AppFactory, Database
 
 
 class Recorder:
@@ -175,3 +182,22 @@ async def test_an_event_being_handled_elsewhere_is_not_handled_twice(database: D
     if not database.url.startswith("postgresql"):
         pytest.skip("SQLite has one writer and one process: nothing else can hold the event")
     assert await asyncio.gather(first(), second()) == [{event_id}, set()]
+
+
+async def test_a_reply_sent_by_one_instance_reaches_a_socket_held_by_another(
+    start_app: AppFactory, database: Database
+):
+    if not database.url.startswith("postgresql"):
+        pytest.skip("several instances share a PostgreSQL database")
+    a = await start_app()
+    b = await start_app()
+    visitor = "visitor-on-b-0001"
+    async with b.chat_socket(visitor) as socket:
+        buffer = ReplyBuffer()
+        buffer.extend("webchat", visitor, [Reply("Ответ от поддержки")])
+        async with a.services.session_pool() as session, session.begin():
+            queued = await a.services.outbox.enqueue(session, buffer)
+        await a.services.outbox.deliver(queued)  # A sends; the socket is B's
+        frame = await socket.receive_json(timeout=10)
+    assert frame["type"] == "replies"
+    assert frame["replies"][0]["text"] == "Ответ от поддержки"

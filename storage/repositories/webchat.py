@@ -61,6 +61,15 @@ class WebChatTranscript:
         await self._session.flush()
         return int(line.id)
 
+    async def body_of(self, visitor: str, line: int) -> dict[str, Any] | None:
+        """One line's body, if it is this visitor's."""
+        found = await self._session.scalar(
+            select(WebChatMessage.body).where(
+                WebChatMessage.id == line, WebChatMessage.session == visitor
+            )
+        )
+        return None if found is None else dict(json.loads(found))
+
     async def lines(
         self, visitor: str, after: int = 0, limit: int = HISTORY_LIMIT
     ) -> list[TranscriptLine]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp.web import WebSocketResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,12 +13,33 @@ from bot.core.messages import Reply
 from storage.repositories.webchat import WebChatTranscript
 
 
+class Relay(Protocol):
+    async def announce(self, session: str, line: int) -> None: ...
+
+
+def reply_frame(line: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "replies", "replies": [{**body, "id": line}]}
+
+
 class WebChatHub:
     """Open WebSockets by chat session: where staff replies are pushed live. A cache of
     connections only; the message itself is in the conversation log (see /history)."""
 
     def __init__(self) -> None:
         self._sockets: dict[str, set[WebSocketResponse]] = {}
+        # Several instances: where a stored reply is announced so that the instance holding
+        # the visitor's socket pushes it (bot/channels/webchat/relay.py); None: this one.
+        self.relay: Relay | None = None
+
+    def holds(self, session: str) -> bool:
+        return session in self._sockets
+
+    async def deliver(self, session: str, line: int, body: dict[str, Any]) -> None:
+        """A stored transcript line to the visitor's open sockets, wherever they are open."""
+        if self.relay is not None:
+            await self.relay.announce(session, line)
+        else:
+            await self.push(session, reply_frame(line, body))
 
     def add(self, session: str, socket: WebSocketResponse) -> None:
         self._sockets.setdefault(session, set()).add(socket)
@@ -65,5 +86,5 @@ class WebChatSender:
             line = await WebChatTranscript(session).add(
                 recipient, "out", body, ref=key, shown=False
             )
-        await self._hub.push(recipient, {"type": "replies", "replies": [{**body, "id": line}]})
+        await self._hub.deliver(recipient, line, body)
         return SendResult(SendStatus.HELD, external_id=str(line))
