@@ -142,6 +142,14 @@ class FakeTelegram:
             if chat_id is None or int(c.params["chat_id"]) == chat_id
         ]
 
+    def survey_chats(self) -> list[int]:
+        """The chats sent a survey question (its buttons carry `sv:`), once per send."""
+        return [
+            int(c.params["chat_id"])
+            for c in self.calls_of("sendMessage")
+            if "sv:" in str(c.params.get("reply_markup"))
+        ]
+
     async def wait_for(self, method: str, count: int = 1, within: float = 5.0) -> list[Call]:
         deadline = time.monotonic() + within
         while len(self.calls_of(method)) < count:

@@ -20,14 +20,6 @@ from tests.fake_telegram import FakeTelegram
 RECIPIENTS = 60
 
 
-def _survey_chats(fake: FakeTelegram) -> list[int]:
-    return [
-        int(c.params["chat_id"])
-        for c in fake.calls_of("sendMessage")
-        if "sv:" in str(c.params.get("reply_markup"))
-    ]
-
-
 async def test_kill_mid_delivery_then_resume(
     fake_tg: FakeTelegram, database: Database, start_app: AppFactory
 ):
@@ -43,14 +35,14 @@ async def test_kill_mid_delivery_then_resume(
     process = spawn_bot(database, fake_tg.base_url, port, OTKLIK__CAMPAIGNS__RATE_PER_SECOND="20")
     try:
         deadline = time.monotonic() + 60
-        while len(_survey_chats(fake_tg)) < RECIPIENTS // 3:
+        while len(fake_tg.survey_chats()) < RECIPIENTS // 3:
             assert time.monotonic() < deadline, "the campaign never started"
             assert process.poll() is None, "otklik run exited"
             await asyncio.sleep(0.02)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
-    before_kill = len(_survey_chats(fake_tg))
+    before_kill = len(fake_tg.survey_chats())
     async with create_session_pool(database.engine)() as session:
         at_kill = Counter((await session.execute(select(Delivery.status))).scalars().all())
     print("\nat kill:", dict(at_kill))
@@ -59,11 +51,11 @@ async def test_kill_mid_delivery_then_resume(
     # The killed process queued its deliveries on the real clock: so must the one that resumes.
     app = await start_app(clock=utcnow, campaigns={"rate_per_second": 0})
     deadline = time.monotonic() + 30
-    while len(set(_survey_chats(fake_tg))) < RECIPIENTS:
+    while len(set(fake_tg.survey_chats())) < RECIPIENTS:
         assert time.monotonic() < deadline, "resume never finished"
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)
-    counts = Counter(_survey_chats(fake_tg))
+    counts = Counter(fake_tg.survey_chats())
     duplicates = sum(n - 1 for n in counts.values())
     print(f"\nkilled after {before_kill} sends; duplicates after resume: {duplicates}")
     assert set(counts) == {7000 + n for n in range(RECIPIENTS)}  # nobody skipped

@@ -129,14 +129,6 @@ async def test_two_processes_one_leader_and_a_new_one_within_the_lease_after_a_k
                 process.wait(10)
 
 
-def _survey_chats(fake: FakeTelegram) -> list[int]:
-    return [
-        int(c.params["chat_id"])
-        for c in fake.calls_of("sendMessage")
-        if "sv:" in str(c.params.get("reply_markup"))
-    ]
-
-
 async def test_three_instances_one_killed_mid_campaign_every_customer_gets_it_once(
     fake_tg: FakeTelegram, database: Database, tmp_path: Path
 ):
@@ -167,14 +159,14 @@ async def test_three_instances_one_killed_mid_campaign_every_customer_gets_it_on
     ]
     try:
         deadline = time.monotonic() + 90
-        while len(_survey_chats(fake_tg)) < recipients // 3:
+        while len(fake_tg.survey_chats()) < recipients // 3:
             assert time.monotonic() < deadline, "the campaign never started"
             await asyncio.sleep(0.05)
         leader = next(n for n, log in enumerate(logs) if _leading(log))
         processes[leader].send_signal(signal.SIGKILL)
         processes[leader].wait(10)
-        at_kill = len(_survey_chats(fake_tg))
-        while len(set(_survey_chats(fake_tg))) < recipients:
+        at_kill = len(fake_tg.survey_chats())
+        while len(set(fake_tg.survey_chats())) < recipients:
             assert time.monotonic() < deadline + 60, "the campaign never finished"
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)  # anything sent twice would have arrived by now
@@ -183,7 +175,7 @@ async def test_three_instances_one_killed_mid_campaign_every_customer_gets_it_on
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 process.wait(10)
-    counts = Counter(_survey_chats(fake_tg))
+    counts = Counter(fake_tg.survey_chats())
     duplicates = sum(n - 1 for n in counts.values())
     leaders = [n for n, log in enumerate(logs) if _leading(log)]
     print(f"\nkilled leader {leader} after {at_kill} sends; leaders {leaders}; dups {duplicates}")
