@@ -201,3 +201,15 @@ async def test_a_reply_sent_by_one_instance_reaches_a_socket_held_by_another(
         frame = await socket.receive_json(timeout=10)
     assert frame["type"] == "replies"
     assert frame["replies"][0]["text"] == "Ответ от поддержки"
+
+
+async def test_a_clean_stop_gives_its_replies_up_at_once(database: Database):
+    sent: list[str] = []
+    a, b = _outbox(database, "a", []), _outbox(database, "b", sent)
+    buffer = ReplyBuffer()
+    buffer.extend("telegram", "71", [Reply("one"), Reply("two")])
+    async with create_session_pool(database.engine)() as session, session.begin():
+        await a.enqueue(session, buffer)  # queued by a, which stops before sending them
+    assert await b.recover(min_age=0) == 0  # a's, and a lives
+    await a.stop()
+    assert await b.recover(min_age=15) == 2  # given up: b sends them without waiting

@@ -65,6 +65,17 @@ async def renew(session: AsyncSession, model: Any, lease: Lease) -> None:
     )
 
 
+async def release(session: AsyncSession, model: Any, owner: str, now: datetime) -> None:
+    """A clean stop: `owner`'s pending rows are anybody's from now (their lease ends now), so
+    another instance, or the next process, takes them at its next look, not after the lease."""
+    table = model.__table__
+    await session.execute(
+        update(table)
+        .where(table.c.lease_owner == owner, table.c.status == "pending")
+        .values(lease_until=now)
+    )
+
+
 async def held_elsewhere_until(
     session: AsyncSession, model: Any, owner: str, now: datetime
 ) -> datetime | None:

@@ -125,6 +125,9 @@ class InboundEventRepository:
         )
         return [(int(i), str(p)) for i, p in (await self._session.execute(statement)).all()]
 
+    async def release(self, owner: str, now: datetime) -> None:
+        await leases.release(self._session, InboundEvent, owner, now)
+
     async def renew(self, lease: Lease) -> None:
         await leases.renew(self._session, InboundEvent, lease)
 

@@ -134,6 +134,9 @@ class OutboxRepository:
     async def held_elsewhere_until(self, owner: str, now: datetime) -> datetime | None:
         return await leases.held_elsewhere_until(self._session, OutboxMessage, owner, now)
 
+    async def release(self, owner: str, now: datetime) -> None:
+        await leases.release(self._session, OutboxMessage, owner, now)
+
     async def renew(self, lease: Lease) -> None:
         """Extend the lease of every pending row `lease`'s owner holds: it lives, so they
         stay its own however long they wait for their turn."""

@@ -455,6 +455,12 @@ class InboundQueue:
             if loop is not None:
                 await asyncio.gather(loop, return_exceptions=True)
         await self.drain()
+        if not self._sole:  # what is left pending is anybody's now, not after the lease
+            try:
+                async with self._pool() as session, session.begin():
+                    await InboundEventRepository(session).release(self.owner, utcnow())
+            except DB_ERRORS:
+                log.warning("inbound leases not given up at stop: they run out by themselves")
 
 
 async def _still_pending(session: AsyncSession, batch: list[_Ready]) -> list[_Ready]:

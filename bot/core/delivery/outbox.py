@@ -515,6 +515,18 @@ class Outbox:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.flush()
+        await self._release_leases()
+
+    async def _release_leases(self) -> None:
+        """What is still queued is anybody's now: the next process (or another instance)
+        sends it at once instead of after the lease."""
+        if self._sole:
+            return
+        try:
+            async with self._pool() as session, session.begin():
+                await OutboxRepository(session).release(self.owner, utcnow())
+        except DB_ERRORS:
+            log.warning("outbox leases not given up at stop: they run out by themselves")
 
     async def _flush_loop(self) -> None:
         while True:
