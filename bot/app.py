@@ -33,7 +33,7 @@ from bot.core.delivery.inbound_queue import InboundQueue
 from bot.core.delivery.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
 from bot.core.delivery.public_targets import TargetPolicy
 from bot.core.delivery.rate_limit import MARGIN, RateLimiter
-from bot.core.delivery.shared_rate import RedisSharedRate, SharedRate, bucket_key
+from bot.core.delivery.shared_rate import RedisSharedRate, SharedRate, SharedRates, bucket_key
 from bot.core.delivery.webhooks import WebhookSender
 from bot.core.hours import WorkingHours, parse_schedule
 from bot.core.tickets.routing import seed_rules
@@ -122,11 +122,21 @@ def create_services(
     limiter = RateLimiter(
         settings.campaigns.rate_per_second,
         cap=settings.telegram.sends_per_second,
-        shared=shared_rate(settings, "telegram", settings.telegram.token),
+        shared=shared_rates(settings)(
+            "telegram",
+            settings.telegram.token,
+            settings.telegram.sends_per_second,
+            settings.campaigns.rate_per_second,
+        ),
     )
     status = StatusBoard()
     channels = build_channels(
-        settings, pool, clock, ChannelNeeds(conversation, tickets, hub, limiter, status, hours.zone)
+        settings,
+        pool,
+        clock,
+        ChannelNeeds(
+            conversation, tickets, hub, limiter, status, hours.zone, shared_rates(settings)
+        ),
     )
     senders: dict[str, ChannelSender] = {channel.name: channel.sender for channel in channels}
     for channel in channels:
@@ -261,19 +271,22 @@ async def _warm_faq(services: Services) -> None:
 UNTIL_EVER = datetime(2200, 1, 1, tzinfo=UTC)
 
 
-def shared_rate(settings: Settings, platform: str, credential: str) -> SharedRate | None:
-    """With [redis] url: the rate every instance sending as this account shares."""
-    if not settings.redis.url or not credential:
-        return None
-    campaigns = settings.campaigns.rate_per_second
-    cap = settings.telegram.sends_per_second
-    lanes = {"all": cap if campaigns > 0 else 0.0, "campaigns": min(campaigns, cap)}
-    return RedisSharedRate(
-        redis.asyncio.from_url(settings.redis.url),
-        bucket_key(platform, credential),
-        lanes,
-        window=1.0 + MARGIN,
-    )
+def shared_rates(settings: Settings) -> SharedRates:
+    """With [redis] url: for each platform account (a bot token, a VK community, a WhatsApp
+    number) the rate every instance sending as it shares; without, None: each paces alone."""
+
+    def shared(platform: str, account: str, cap: float, campaigns: float) -> SharedRate | None:
+        if not settings.redis.url or not account:
+            return None
+        lanes = {"all": cap if campaigns > 0 else 0.0, "campaigns": min(campaigns, cap)}
+        return RedisSharedRate(
+            redis.asyncio.from_url(settings.redis.url),
+            bucket_key(platform, account),
+            lanes,
+            window=1.0 + MARGIN,
+        )
+
+    return shared
 
 
 async def _measure_ticket_times(services: Services) -> None:

@@ -10,8 +10,10 @@ import secrets
 import pytest
 import redis.asyncio
 
+from bot.app import shared_rates
 from bot.core.delivery.rate_limit import MARGIN, RateLimiter
 from bot.core.delivery.shared_rate import RedisSharedRate, bucket_key
+from tests.conftest import make_settings
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 WINDOW = 1.0 + MARGIN
@@ -86,3 +88,12 @@ async def test_with_redis_gone_an_instance_paces_itself_alone():
     limiter = RateLimiter(25, cap=30, shared=_shared(gone, "otklik:rate:test:gone"))
     await asyncio.wait_for(limiter.acquire_reply(), 5)  # granted, not stuck
     await gone.aclose()
+
+
+def test_each_platform_account_has_its_own_bucket_and_none_without_redis():
+    rates = shared_rates(make_settings(redis={"url": REDIS_URL}))
+    telegram = rates("telegram", "123:token", 30, 25)
+    vk = rates("vk", "5", 20, 16)
+    assert isinstance(telegram, RedisSharedRate) and isinstance(vk, RedisSharedRate)
+    assert telegram._key != vk._key and "123:token" not in telegram._key  # never the token
+    assert shared_rates(make_settings())("telegram", "123:token", 30, 25) is None

@@ -22,6 +22,7 @@ from bot.channels.whatsapp.channel import WhatsAppChannel
 from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.delivery.rate_limit import RateLimiter
+from bot.core.delivery.shared_rate import SharedRates
 from bot.core.tickets.service import TicketService
 from bot.status import StatusBoard
 
@@ -36,6 +37,7 @@ class ChannelNeeds:
     token_limiter: RateLimiter  # the Telegram token's, shared with campaigns
     status: StatusBoard
     zone: ZoneInfo
+    shared_rates: SharedRates | None = None  # several instances: per account, from Redis
 
 
 def build_channels(
@@ -63,7 +65,7 @@ def build_channels(
     for name, config in sorted(settings.channels.http.items()):
         channels.append(HttpChannel(name, config, settings.bot.max_message_chars, pool, clock))
     if settings.channels.vk.enabled:
-        channels.append(VkChannel(settings.channels.vk, pool))
+        channels.append(VkChannel(settings.channels.vk, pool, needs.shared_rates))
     if settings.email.enabled:
         public = settings.links.public_url(settings.http)
         channels.append(
@@ -78,5 +80,5 @@ def build_channels(
             )
         )
     if settings.channels.whatsapp.enabled:
-        channels.append(WhatsAppChannel(settings.channels.whatsapp, pool, now))
+        channels.append(WhatsAppChannel(settings.channels.whatsapp, pool, now, needs.shared_rates))
     return channels

@@ -16,6 +16,7 @@ from bot.channels.vk.inbound import receive, source
 from bot.channels.vk.sender import CAPABILITIES, VkSender
 from bot.core.delivery.outbox import ChannelSender
 from bot.core.delivery.rate_limit import CAMPAIGN_SHARE, RateLimiter
+from bot.core.delivery.shared_rate import SharedRates
 
 
 class VkChannel:
@@ -23,15 +24,22 @@ class VkChannel:
     name = CHANNEL
     capabilities = CAPABILITIES
 
-    def __init__(self, config: VkConfig, pool: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        config: VkConfig,
+        pool: async_sessionmaker[AsyncSession],
+        shared_rates: SharedRates | None = None,
+    ) -> None:
         self.config = config
         self._http: aiohttp.ClientSession | None = None
         self.api = VkApi(config, self._client)
         # Campaigns get four fifths of the platform's rate: replies and staff posts keep room
         # (as Telegram's 25 of 30), and arrival jitter never tips a second over the limit.
-        self.limiter = RateLimiter(
-            config.sends_per_second * CAMPAIGN_SHARE, cap=config.sends_per_second
-        )
+        campaigns = config.sends_per_second * CAMPAIGN_SHARE
+        cap = config.sends_per_second
+        # Several instances sending as this account: one rate between them (Redis).
+        shared = shared_rates("vk", str(config.group_id), cap, campaigns) if shared_rates else None
+        self.limiter = RateLimiter(campaigns, cap=cap, shared=shared)
         self.sender = VkSender(self.api, self.limiter, pool)
         self.campaign_sender = VkSender(self.api, self.limiter, pool, paced=False)
         self.background: set[asyncio.Task[None]] = set()

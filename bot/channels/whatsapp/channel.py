@@ -18,6 +18,7 @@ from bot.channels.whatsapp.render import CAPABILITIES
 from bot.channels.whatsapp.sender import RecentWrites, WhatsAppSender
 from bot.core.delivery.outbox import ChannelSender
 from bot.core.delivery.rate_limit import CAMPAIGN_SHARE, RateLimiter
+from bot.core.delivery.shared_rate import SharedRates
 
 
 class WhatsAppChannel:
@@ -30,15 +31,22 @@ class WhatsAppChannel:
         config: WhatsAppConfig,
         pool: async_sessionmaker[AsyncSession],
         clock: Callable[[], datetime],
+        shared_rates: SharedRates | None = None,
     ) -> None:
         self.config = config
         self._http: aiohttp.ClientSession | None = None
         self.api = WhatsAppApi(config, self._client)
         # Campaigns get four fifths of the platform's rate: replies and staff posts keep room
         # (as Telegram's 25 of 30), and arrival jitter never tips a second over the limit.
-        self.limiter = RateLimiter(
-            config.sends_per_second * CAMPAIGN_SHARE, cap=config.sends_per_second
+        campaigns = config.sends_per_second * CAMPAIGN_SHARE
+        cap = config.sends_per_second
+        # Several instances sending as this account: one rate between them (Redis).
+        shared = (
+            shared_rates("whatsapp", config.phone_number_id, cap, campaigns)
+            if shared_rates
+            else None
         )
+        self.limiter = RateLimiter(campaigns, cap=cap, shared=shared)
         self.recent = RecentWrites()
         self.sender = WhatsAppSender(config, self.api, self.limiter, pool, clock, self.recent)
         self.campaign_sender = WhatsAppSender(

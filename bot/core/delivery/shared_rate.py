@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pyrate_limiter import Rate, RateItem
@@ -38,6 +39,10 @@ class SharedRate(Protocol):
     async def paused_for(self) -> float:
         """Seconds left of a pause any instance set (0: none)."""
         ...
+
+
+# (platform, account, cap, campaigns' rate) -> the shared rate, or None (no Redis).
+SharedRates = Callable[[str, str, float, float], "SharedRate | None"]
 
 
 def bucket_key(platform: str, credential: str) -> str:
