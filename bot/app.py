@@ -22,7 +22,7 @@ from bot import api, inbox
 from bot.campaigns.answers import SurveyAnswers
 from bot.campaigns.schedule import tick as campaign_tick
 from bot.campaigns.sender import CampaignSender
-from bot.channels.base import ChannelPackage, CoreServices
+from bot.channels.base import ChannelPackage, CoreServices, LeaderWork
 from bot.channels.registry import ChannelNeeds, build_channels
 from bot.channels.telegram.sender import CHANNEL as TELEGRAM
 from bot.channels.webchat.hub import WebChatHub
@@ -350,6 +350,9 @@ async def _lead(services: Services) -> None:
     services.scheduler.start()
     await services.campaigns.resume_after_crash()
     services.campaigns.start()
+    for channel in services.channels:
+        if isinstance(channel, LeaderWork):
+            await channel.lead()
 
 
 async def _step_down(services: Services) -> None:
@@ -357,6 +360,9 @@ async def _step_down(services: Services) -> None:
         services.scheduler.shutdown(wait=False)
         services.scheduler = None
     await services.campaigns.stop()
+    for channel in services.channels:
+        if isinstance(channel, LeaderWork):
+            await channel.step_down()
 
 
 async def prune_expired(services: Services) -> dict[str, int]:

@@ -9,7 +9,7 @@ them, in that order. Nothing in `bot/core` imports a channel.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -79,3 +79,13 @@ class ChannelPackage(Protocol):
     async def stop(self) -> None:
         """Last, once the outbox has stopped: close clients."""
         ...
+
+
+@runtime_checkable
+class LeaderWork(Protocol):
+    """A channel with work only one instance may do (reading a shared mailbox): it starts when
+    this instance becomes the leader and stops when it steps down (bot/leadership.py)."""
+
+    async def lead(self) -> None: ...
+
+    async def step_down(self) -> None: ...

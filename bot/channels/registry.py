@@ -76,7 +76,7 @@ def build_channels(
                 pool,
                 now,
                 needs.status,
-                read_mail=settings.scheduler.enabled,  # one reader of the mailbox
+                read_mail=settings.scheduler.enabled,  # read by the leader only
             )
         )
     if settings.channels.whatsapp.enabled:

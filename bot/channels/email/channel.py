@@ -107,15 +107,21 @@ class EmailChannel:
         self.links.links = SurveyLinks(page=page, unsubscribe=lambda d: f"{page(d)}/unsubscribe")
 
     async def connect(self) -> None:
-        """The mailbox is read by one process: the one that runs the scheduled jobs."""
-        if self.reader is not None and self._read_mail:
+        return None  # the mailbox is read by the leader only (lead, step_down)
+
+    async def lead(self) -> None:
+        """The mailbox is read by one instance: the leader (with [scheduler] enabled)."""
+        if self.reader is not None and self._read_mail and self._reading is None:
             self._reading = asyncio.create_task(self.reader.run())
 
-    async def disconnect(self) -> None:
+    async def step_down(self) -> None:
         if self._reading is not None:
             self._reading.cancel()
             await asyncio.gather(self._reading, return_exceptions=True)
             self._reading = None
+
+    async def disconnect(self) -> None:
+        await self.step_down()
 
     async def stop(self) -> None:
         self.limiter.close()
