@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, text, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboundEvent, utcnow
@@ -20,12 +20,6 @@ _MARK_DONE = (
     update(_EVENTS)
     .where(_EVENTS.c.id.in_(bindparam("ids", expanding=True)))
     .values(status="done", processed_at=bindparam("now"), attempts=_EVENTS.c.attempts + 1)
-)
-
-
-_LOCK_CHATS = text(
-    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))"
-    " FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS chats"
 )
 
 
@@ -135,45 +129,35 @@ class InboundEventRepository:
         )
         return [(int(i), str(p)) for i, p in (await self._session.execute(statement)).all()]
 
-    async def chats_in_turn(self, events: Sequence[tuple[int, str]]) -> tuple[set[int], set[str]]:
+    async def chats_in_turn(self, events: Sequence[tuple[int, str]]) -> set[int]:
         """Of these (id, chat key) events, the ones whose turn it is: no pending event of the
-        same chat came before them except those among them (handled first, in order); and the
-        chats with pending events after them (to be taken next). First each chat is locked for
-        this transaction (pg_advisory_xact_lock, in key order), so one instance at a time
-        handles a chat, and the pending read is what that one sees. Two statements."""
+        same chat came before them except those among them (handled first, in order). First
+        each chat is locked for this transaction (pg_advisory_xact_lock, in key order), so one
+        instance at a time handles a chat, and the pending read is what that one sees."""
         if not events:
-            return set(), set()
+            return set()
         keys = sorted({chat for _, chat in events})
-        # Every chat of the batch in one round trip, in key order (two batches sharing chats
-        # take them in the same order: no deadlock).
-        await self._session.execute(_LOCK_CHATS, {"keys": keys})
-        mine = {event_id for event_id, _ in events}
-        others = await self._session.execute(
-            select(
-                InboundEvent.chat_key,
-                func.min(InboundEvent.id).filter(InboundEvent.id < max(mine)),
-                func.count().filter(InboundEvent.id > min(mine)),
+        for key in keys:
+            await self._session.execute(
+                select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
             )
+        mine = {event_id for event_id, _ in events}
+        earlier = await self._session.execute(
+            select(InboundEvent.chat_key, func.min(InboundEvent.id))
             .where(
                 InboundEvent.chat_key.in_(keys),
                 InboundEvent.status == "pending",
                 InboundEvent.id.not_in(mine),
+                InboundEvent.id < max(mine),
             )
             .group_by(InboundEvent.chat_key)
         )
-        first_waiting: dict[str, int] = {}
-        with_later: set[str] = set()
-        for chat, first, later in others.all():
-            if first is not None:
-                first_waiting[str(chat)] = int(first)
-            if later:
-                with_later.add(str(chat))
-        allowed = {
+        first_waiting = {str(chat): int(first) for chat, first in earlier.all()}
+        return {
             event_id
             for event_id, chat in events
             if chat not in first_waiting or event_id < first_waiting[chat]
         }
-        return allowed, with_later
 
     async def give_up(self, event_ids: Sequence[int], now: datetime) -> None:
         """Not ours to handle now (an earlier event of their chat is another's): anybody's,

@@ -136,7 +136,6 @@ class _Ready:
     source: Source
     payload: Payload
     recovered: bool = False  # checked to be still pending in its handling transaction
-    followed: bool = False  # events of its chat wait behind it: taken once it is handled
 
     @property
     def chat(self) -> str | None:
@@ -335,23 +334,19 @@ class InboundQueue:
         if self._sole or not keyed:
             return items
         events = InboundEventRepository(session)
-        allowed, waiting = await events.chats_in_turn(keyed)
+        allowed = await events.chats_in_turn(keyed)
         later = [item for item in items if item.chat is not None and item.event_id not in allowed]
         await events.give_up([item.event_id for item in later], utcnow())
-        kept = [item for item in items if item not in later]
-        for item in kept:
-            item.followed = item.chat in waiting
-        return kept
+        return [item for item in items if item not in later]
 
     async def _take_followers(self, handled: list[_Ready]) -> None:
         """After handling some chats' events: the events of those chats that waited behind
-        them (given up by another instance, or stored since) are taken and handled next. Only
-        for chats the handling saw such events of: no statement otherwise."""
+        them (given up by another instance, or stored since) are taken and handled next."""
         if self._sole:
             return
         by_source: dict[str, tuple[Source, set[str]]] = {}
         for item in handled:
-            if item.followed and (chat := item.chat) is not None:
+            if (chat := item.chat) is not None:
                 by_source.setdefault(item.source.name, (item.source, set()))[1].add(chat)
         for name, (source, chats) in by_source.items():
             try:
