@@ -331,11 +331,7 @@ class InboundEvent(Base):
     no-op and the status lets a restart finish what a crash interrupted."""
 
     __tablename__ = "inbound_events"
-    __table_args__ = (
-        UniqueConstraint("source", "external_id"),
-        # A chat's events in order: which of them are still pending before this one.
-        Index("ix_inbound_events_chat", "chat_key", "id"),
-    )
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     source: Mapped[str] = mapped_column(String(32))
@@ -350,9 +346,6 @@ class InboundEvent(Base):
     # recovery takes the event only once this has passed.
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    # The chat it belongs to (source-specific; None: no order to keep): one chat's events are
-    # handled in order, one instance at a time.
-    chat_key: Mapped[str | None] = mapped_column(String(160), nullable=True)
 
 
 class OutboxMessage(Base):

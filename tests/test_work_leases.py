@@ -25,8 +25,7 @@ from bot.core.messages import Reply
 from storage.db import create_session_pool
 from storage.models import InboundEvent, OutboxMessage, utcnow
 from storage.repositories.events import InboundEventRepository
-from tests.conftest import WEBHOOK_SECRET, AppFactory, Database, RunningApp
-from tests.fake_telegram import FakeTelegram
+from tests.conftest import AppFactory, Database
 
 
 class Recorder:
@@ -214,47 +213,3 @@ async def test_a_clean_stop_gives_its_replies_up_at_once(database: Database):
     assert await b.recover(min_age=0) == 0  # a's, and a lives
     await a.stop()
     assert await b.recover(min_age=15) == 2  # given up: b sends them without waiting
-
-
-async def test_one_chats_burst_spread_over_two_instances_is_handled_in_order(
-    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
-):
-    """200 updates of one chat, every other one to the other instance, as fast as they come:
-    each is handled once, one instance at a time, in the order they were stored."""
-    if not faq_loaded.url.startswith("postgresql"):
-        pytest.skip("several instances share a PostgreSQL database")
-    unlimited = {"sends_per_second": 100_000}
-    a = await start_app(telegram=unlimited)
-    b = await start_app(telegram=unlimited)
-    updates = [fake_tg.message_update(777, f"вопрос номер {n}") for n in range(200)]
-
-    async def post(app: RunningApp, update: dict[str, object]) -> int:
-        async with app.http.post(
-            app.url + "/telegram/webhook",
-            json=update,
-            headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET},
-        ) as resp:
-            return resp.status
-
-    statuses = await asyncio.gather(*(post((a, b)[n % 2], u) for n, u in enumerate(updates)))
-    assert set(statuses) == {200}
-    deadline = asyncio.get_running_loop().time() + 120  # a bound for a stall, not a speed
-    while True:
-        async with create_session_pool(faq_loaded.engine)() as session:
-            rows = (
-                await session.execute(
-                    select(InboundEvent.id, InboundEvent.status, InboundEvent.processed_at)
-                )
-            ).all()
-        if all(status == "done" for _, status, _ in rows) and len(rows) == 200:
-            break
-        assert asyncio.get_running_loop().time() < deadline, Counter(r[1] for r in rows)
-        await asyncio.sleep(0.2)
-    await a.drain()
-    await b.drain()
-    # Stored order is id order; handled order is when each was marked done (one batch: the
-    # same moment, in id order within it).
-    handled = [event_id for event_id, _, _ in sorted(rows, key=lambda r: (r[2], r[0]))]
-    assert handled == sorted(handled)
-    answered = [t for t in fake_tg.sent_texts(777)]
-    assert len(answered) >= 200  # each answered (a reply may come with a follow-up)

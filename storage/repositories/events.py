@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InboundEvent, utcnow
@@ -42,7 +42,6 @@ class InboundEventRepository:
         *,
         status: str = "pending",
         lease: Lease | None = None,
-        chats: Sequence[str | None] | None = None,
     ) -> list[int | None]:
         """Store (external id, payload) events in one statement; for each, its new id, or None
         for a redelivery (of an earlier event, or of one earlier in the same list). `lease`:
@@ -60,11 +59,8 @@ class InboundEventRepository:
                 "processed_at": now if status == "done" else None,
                 "lease_owner": owner,
                 "lease_until": until,
-                "chat_key": chat,
             }
-            for (external_id, payload), chat in zip(
-                events, chats if chats is not None else [None] * len(events), strict=True
-            )
+            for external_id, payload in events
         ]
         table = InboundEvent.__table__
         statement = (
@@ -120,77 +116,6 @@ class InboundEventRepository:
             .limit(limit)
         )
         ids = await leases.claim(self._session, InboundEvent, page, lease, sole)
-        if not ids:
-            return []
-        statement = (
-            select(InboundEvent.id, InboundEvent.payload)
-            .where(InboundEvent.id.in_(ids))
-            .order_by(InboundEvent.id)
-        )
-        return [(int(i), str(p)) for i, p in (await self._session.execute(statement)).all()]
-
-    async def chats_in_turn(self, events: Sequence[tuple[int, str]]) -> set[int]:
-        """Of these (id, chat key) events, the ones whose turn it is: no pending event of the
-        same chat came before them except those among them (handled first, in order). First
-        each chat is locked for this transaction (pg_advisory_xact_lock, in key order), so one
-        instance at a time handles a chat, and the pending read is what that one sees."""
-        if not events:
-            return set()
-        keys = sorted({chat for _, chat in events})
-        for key in keys:
-            await self._session.execute(
-                select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0)))
-            )
-        mine = {event_id for event_id, _ in events}
-        earlier = await self._session.execute(
-            select(InboundEvent.chat_key, func.min(InboundEvent.id))
-            .where(
-                InboundEvent.chat_key.in_(keys),
-                InboundEvent.status == "pending",
-                InboundEvent.id.not_in(mine),
-                InboundEvent.id < max(mine),
-            )
-            .group_by(InboundEvent.chat_key)
-        )
-        first_waiting = {str(chat): int(first) for chat, first in earlier.all()}
-        return {
-            event_id
-            for event_id, chat in events
-            if chat not in first_waiting or event_id < first_waiting[chat]
-        }
-
-    async def give_up(self, event_ids: Sequence[int], now: datetime) -> None:
-        """Not ours to handle now (an earlier event of their chat is another's): anybody's,
-        the instance handling that one takes them next."""
-        if event_ids:
-            await self._session.execute(
-                update(_EVENTS).where(_EVENTS.c.id.in_(list(event_ids))).values(lease_until=now)
-            )
-
-    async def claim_chats(
-        self, source: str, keys: Sequence[str], lease: Lease, limit: int = 256
-    ) -> list[tuple[int, str]]:
-        """(id, payload) of these chats' pending events nobody live holds, claimed for this
-        instance in id order: what waited behind the events it just handled."""
-        if not keys:
-            return []
-        now = utcnow()
-        page = (
-            select(InboundEvent.id)
-            .where(
-                InboundEvent.source == source,
-                InboundEvent.chat_key.in_(list(keys)),
-                InboundEvent.status == "pending",
-                or_(
-                    InboundEvent.lease_until.is_(None),
-                    InboundEvent.lease_until <= now,
-                    InboundEvent.lease_owner == lease[0],
-                ),
-            )
-            .order_by(InboundEvent.id)
-            .limit(limit)
-        )
-        ids = await leases.claim(self._session, InboundEvent, page, lease, sole=False)
         if not ids:
             return []
         statement = (

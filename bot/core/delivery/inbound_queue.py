@@ -65,11 +65,6 @@ class Source:
         after `ask_first`, so the rest of its batch does not wait."""
         return False
 
-    def chat_of(self, payload: Payload) -> str | None:
-        """The chat the event belongs to: one chat's events are handled in the order they
-        were stored, one instance at a time (None: no order to keep)."""
-        return None
-
     async def ask_first(self, payloads: Sequence[Payload]) -> None:
         """Network questions the handler needs, asked before the transaction begins (a slow
         platform must never hold the database)."""
@@ -137,11 +132,6 @@ class _Ready:
     payload: Payload
     recovered: bool = False  # checked to be still pending in its handling transaction
 
-    @property
-    def chat(self) -> str | None:
-        chat = self.source.chat_of(self.payload)
-        return None if chat is None else f"{self.source.name}:{chat}"[:160]
-
 
 class InboundQueue:
     def __init__(
@@ -170,7 +160,7 @@ class InboundQueue:
         self._batch = batch
         self._recovery_interval = recovery_interval
         self._sources: dict[str, Source] = {}
-        self._arrivals: list[tuple[Source, str, str, str | None, Waiter]] = []
+        self._arrivals: list[tuple[Source, str, str, Waiter]] = []
         self._storing: asyncio.Task[None] | None = None
         self._ready: list[_Ready] = []
         self._in_flight: dict[int, str] = {}  # event id -> its source's name
@@ -199,9 +189,7 @@ class InboundQueue:
         known = self._sources[source]
         future: Waiter = asyncio.get_running_loop().create_future()
         text = raw if raw is not None else json.dumps(payload, ensure_ascii=False)
-        chat = known.chat_of(payload)
-        chat_key = None if chat is None else f"{known.name}:{chat}"[:160]
-        self._arrivals.append((known, key, text, chat_key, future))
+        self._arrivals.append((known, key, text, future))
         self._waiting[known.name] += 1
         if self._storing is None or self._storing.done():
             self._storing = asyncio.create_task(self._store_arrivals())
@@ -220,17 +208,13 @@ class InboundQueue:
         with short_statements():
             while self._arrivals:
                 batch, self._arrivals = self._arrivals[:BATCH], self._arrivals[BATCH:]
-                by_source: dict[str, list[tuple[str, str, str | None, Waiter]]] = {}
-                for source, key, text, chat, waiter in batch:
-                    by_source.setdefault(source.name, []).append((key, text, chat, waiter))
+                by_source: dict[str, list[tuple[str, str, Waiter]]] = {}
+                for source, key, text, waiter in batch:
+                    by_source.setdefault(source.name, []).append((key, text, waiter))
                 for name, items in by_source.items():
+                    rows = [(key, text) for key, text, _ in items]
                     await store_and_answer(
-                        self._pool,
-                        name,
-                        [(key, text) for key, text, _, _ in items],
-                        [waiter for _, _, _, waiter in items],
-                        self._lease_now(),
-                        [chat for _, _, chat, _ in items],
+                        self._pool, name, rows, [w for _, _, w in items], self._lease_now()
                     )
 
     # Handling --------------------------------------------------------------------------------
@@ -298,7 +282,7 @@ class InboundQueue:
                 await ConversationLog(session).reserve_ids(2 * len(batch))
                 buffers: list[tuple[_Ready, ReplyBuffer]] = []
                 for items in by_source.values():
-                    items = await self._in_turn(session, await _still_pending(session, items))
+                    items = await _still_pending(session, items)
                     if items:
                         source = items[0].source
                         answers = await source.handle(session, [item.payload for item in items])
@@ -324,40 +308,6 @@ class InboundQueue:
                 await self._process_one(item)
             return
         self._after(handled, time.perf_counter() - started)
-        await self._take_followers([item for item, _ in handled])
-
-    async def _in_turn(self, session: AsyncSession, items: list[_Ready]) -> list[_Ready]:
-        """Those of `items` whose chat's turn it is (several instances on PostgreSQL): no
-        earlier event of their chat is pending elsewhere. The rest are given up for whoever
-        handles that earlier one to take after it (`_take_followers`)."""
-        keyed = [(item.event_id, chat) for item in items if (chat := item.chat) is not None]
-        if self._sole or not keyed:
-            return items
-        events = InboundEventRepository(session)
-        allowed = await events.chats_in_turn(keyed)
-        later = [item for item in items if item.chat is not None and item.event_id not in allowed]
-        await events.give_up([item.event_id for item in later], utcnow())
-        return [item for item in items if item not in later]
-
-    async def _take_followers(self, handled: list[_Ready]) -> None:
-        """After handling some chats' events: the events of those chats that waited behind
-        them (given up by another instance, or stored since) are taken and handled next."""
-        if self._sole:
-            return
-        by_source: dict[str, tuple[Source, set[str]]] = {}
-        for item in handled:
-            if (chat := item.chat) is not None:
-                by_source.setdefault(item.source.name, (item.source, set()))[1].add(chat)
-        for name, (source, chats) in by_source.items():
-            try:
-                async with self._pool() as session, session.begin():
-                    found = await InboundEventRepository(session).claim_chats(
-                        name, sorted(chats), self._lease_now()
-                    )
-            except DB_ERRORS:
-                return  # recovery takes them
-            for event_id, payload in found:
-                self.schedule(event_id, source, json.loads(payload), recovered=True)
 
     async def _process_one(self, item: _Ready) -> None:
         started = time.perf_counter()
@@ -365,7 +315,7 @@ class InboundQueue:
         try:
             await source.ask_first([item.payload])
             async with self._pool() as session, session.begin():
-                if not await self._in_turn(session, await _still_pending(session, [item])):
+                if not await _still_pending(session, [item]):
                     return
                 (buffer,) = await source.handle(session, [item.payload])
                 queued = await self._outbox.enqueue(session, buffer, item.event_id)
@@ -389,7 +339,6 @@ class InboundQueue:
             await self._record_failure(item.event_id, reason)
             return
         self._after([(item, queued)], time.perf_counter() - started)
-        await self._take_followers([item])
 
     async def _record_failure(self, event_id: int, reason: str) -> None:
         """Final: the reason names the failure, never the event's contents."""
