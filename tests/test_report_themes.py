@@ -7,6 +7,7 @@ margin."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections import Counter
 from datetime import UTC, date, datetime
@@ -19,8 +20,9 @@ from storage.db import create_session_pool
 from storage.models import Customer, SurveyResponse, Ticket
 from storage.repositories.reports import add_response
 from tests.api_client import make_token, open_api
+from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, run_otklik
-from tests.staff import add_staff, browser_session
+from tests.staff import PASSWORD, add_staff, browser_session, code_for
 from tests.test_web_console import _sign_in
 
 LABELLED = Path(__file__).parent / "data" / "comments_labelled.tsv"
@@ -81,9 +83,7 @@ def _at(day: int) -> datetime:
     return datetime(2026, 11, day, 12, tzinfo=UTC)
 
 
-async def test_the_themes_report_groups_by_score_and_judges_the_nps_change(
-    start_app: AppFactory, database: Database, tmp_path: Path
-):
+async def _seed_themes(database: Database) -> None:
     # November: detractors about the courier, a promoter about speed; October: all promoters.
     async with create_session_pool(database.engine)() as session, session.begin():
         for day, score, comment in (
@@ -123,6 +123,12 @@ async def test_the_themes_report_groups_by_score_and_judges_the_nps_change(
                     updated_at=_at(day),
                 )
             )
+
+
+async def test_the_themes_report_groups_by_score_and_judges_the_nps_change(
+    start_app: AppFactory, database: Database, tmp_path: Path
+):
+    await _seed_themes(database)
     window = Window(date(2026, 11, 1), date(2026, 11, 30), ZoneInfo("Europe/Moscow"))
     async with create_session_pool(database.engine)() as session:
         report = await themes.build(session, window)
@@ -213,3 +219,42 @@ async def test_the_themes_report_groups_by_score_and_judges_the_nps_change(
     ]
     refused = await asyncio.to_thread(run_otklik, database, *args, cwd=tmp_path)
     assert refused.returncode == 2 and "--phrase" in refused.stderr
+
+
+@needs_chromium
+async def test_the_themes_and_a_themes_texts_in_a_browser_on_a_desktop_and_a_phone(
+    start_app: AppFactory, database: Database, tmp_path: Path
+):
+    from playwright.async_api import async_playwright
+
+    await _seed_themes(database)
+    await add_staff(database, "boss", "admin")
+    app = await start_app()
+    shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
+    async with browser_turn(), async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            for name, viewport, locale in (
+                ("desktop", {"width": 1366, "height": 850}, "ru-RU"),
+                ("phone", {"width": 390, "height": 844}, "ru-RU"),
+            ):
+                page = await browser.new_page(locale=locale, viewport=viewport)
+                await page.goto(f"{app.url}/admin/reports/themes?from=2026-11-01&to=2026-11-30")
+                await page.fill("#login", "boss")
+                await page.fill("#password", PASSWORD)
+                await page.fill("#code", code_for("boss"))
+                await page.click("button[type=submit]")
+                await page.wait_for_url(re.compile(r"/admin/reports/themes"))
+                width = await page.evaluate("document.documentElement.scrollWidth")
+                assert width <= viewport["width"], (name, width)
+                # The detractors' first theme's count opens its three answers.
+                await page.click("#themes-detractors td.num a >> nth=0")
+                await page.wait_for_url(re.compile(r"/admin/reports/themes/rows"))
+                assert await page.locator("td.quote").count() == 3
+                width = await page.evaluate("document.documentElement.scrollWidth")
+                assert width <= viewport["width"], (name, "rows", width)
+                if name == "phone":
+                    await screenshot(page, str(shots / "report-theme-texts-phone.png"))
+                await page.close()
+        finally:
+            await browser.close()
