@@ -4,6 +4,7 @@ factor is on by default): each code handed out is one the server has not taken y
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import aiohttp
 import pyotp
@@ -62,3 +63,12 @@ async def sign_in_agent(http: aiohttp.ClientSession, url: str, login: str) -> No
         allow_redirects=False,
     ) as resp:
         assert resp.status == 303, await resp.text()
+
+
+async def sign_in_page(page: Any, login: str = "boss") -> None:
+    """In a browser page showing the sign-in form: an account's password and second factor,
+    submitted (the caller waits for the page it asked for)."""
+    await page.fill("#login", login)
+    await page.fill("#password", PASSWORD)
+    await page.fill("#code", code_for(login))
+    await page.click("button[type=submit]")

@@ -274,7 +274,7 @@ async def test_customers_import_on_the_console(
 ):
     from playwright.async_api import async_playwright
 
-    from tests.staff import PASSWORD, add_staff, code_for
+    from tests.staff import add_staff, sign_in_page
 
     app = await start_app(
         telegram_mode=None, scheduler={"enabled": False}, clock=lambda: datetime.now(UTC)
@@ -286,10 +286,7 @@ async def test_customers_import_on_the_console(
         try:
             page = await browser.new_page(locale="ru-RU", viewport={"width": 390, "height": 900})
             await page.goto(app.url + "/admin/people")
-            await page.fill("#login", "boss")
-            await page.fill("#password", PASSWORD)
-            await page.fill("#code", code_for("boss"))
-            await page.click("button[type=submit]")
+            await sign_in_page(page)
             await page.wait_for_url(re.compile(r"/admin/people$"))
             form = page.locator("#import")
             await form.locator("textarea").fill(_csv(1) + "Кто-то,not-an-address,ru,,,yes\n")

@@ -21,8 +21,7 @@ from storage.models import FaqEntry, FaqMiss
 from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
-from tests.staff import browser_session, code_for
-from tests.test_web_console import PASSWORD
+from tests.staff import browser_session, sign_in_page
 
 
 async def _say(fake_tg: FakeTelegram, app: RunningApp, chat: int, text: str) -> str:
@@ -227,10 +226,7 @@ async def test_an_admin_closes_a_gap_in_the_browser(
         try:
             page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})
             await page.goto(app.url + "/admin/gaps")
-            await page.fill("#login", "boss")
-            await page.fill("#password", PASSWORD)
-            await page.fill("#code", code_for("boss"))
-            await page.click("button[type=submit]")
+            await sign_in_page(page)
             await page.wait_for_url(re.compile(r"/admin/gaps$"))
             summary = await page.locator("#gaps-summary").inner_text()
             assert summary.startswith("Вопросов без ответа: 4, групп одного смысла: 2"), summary

@@ -17,7 +17,7 @@ import pytest
 from bot.inbox import manager_reports
 from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp
-from tests.staff import PASSWORD, add_staff, browser_session, code_for, sign_in_agent
+from tests.staff import add_staff, browser_session, sign_in_agent, sign_in_page
 from tests.test_report_tickets import NOW, _seed
 from tests.test_web_console import _sign_in
 
@@ -113,10 +113,7 @@ async def test_the_ticket_report_in_a_browser_on_a_desktop_and_a_phone(
             ):
                 page = await browser.new_page(locale=locale, viewport=viewport)
                 await page.goto(f"{app.url}/admin/reports/tickets?{WINDOW}")
-                await page.fill("#login", "boss")
-                await page.fill("#password", PASSWORD)
-                await page.fill("#code", code_for("boss"))
-                await page.click("button[type=submit]")
+                await sign_in_page(page)
                 await page.wait_for_url(re.compile(r"/admin/reports/tickets"))
                 await screenshot(page, str(shots / f"report-tickets-{name}.png"), full_page=True)
                 # Nothing wider than the screen.

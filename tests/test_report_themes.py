@@ -22,7 +22,7 @@ from storage.repositories.reports import add_response
 from tests.api_client import make_token, open_api
 from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, run_otklik
-from tests.staff import PASSWORD, add_staff, browser_session, code_for
+from tests.staff import add_staff, browser_session, sign_in_page
 from tests.test_web_console import _sign_in
 
 LABELLED = Path(__file__).parent / "data" / "comments_labelled.tsv"
@@ -240,10 +240,7 @@ async def test_the_themes_and_a_themes_texts_in_a_browser_on_a_desktop_and_a_pho
             ):
                 page = await browser.new_page(locale=locale, viewport=viewport)
                 await page.goto(f"{app.url}/admin/reports/themes?from=2026-11-01&to=2026-11-30")
-                await page.fill("#login", "boss")
-                await page.fill("#password", PASSWORD)
-                await page.fill("#code", code_for("boss"))
-                await page.click("button[type=submit]")
+                await sign_in_page(page)
                 await page.wait_for_url(re.compile(r"/admin/reports/themes"))
                 width = await page.evaluate("document.documentElement.scrollWidth")
                 assert width <= viewport["width"], (name, width)

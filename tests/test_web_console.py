@@ -24,7 +24,7 @@ from tests.api_client import make_token
 from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
-from tests.staff import PASSWORD, add_staff, browser_session, code_for
+from tests.staff import PASSWORD, add_staff, browser_session, code_for, sign_in_page
 
 CUSTOMERS = 40
 
@@ -232,10 +232,7 @@ async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
         try:
             page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})
             await page.goto(app.url + "/admin/campaigns")
-            await page.fill("#login", "boss")
-            await page.fill("#password", PASSWORD)
-            await page.fill("#code", code_for("boss"))
-            await page.click("button[type=submit]")
+            await sign_in_page(page)
             await page.wait_for_url(re.compile(r"/admin/campaigns$"))
             await page.fill("#s-name", "nps-december")
             await page.get_by_role("button", name="Создать").last.click()

@@ -23,7 +23,7 @@ from tests.api_client import make_token
 from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
-from tests.staff import add_staff, browser_session, code_for
+from tests.staff import add_staff, browser_session, code_for, sign_in_page
 
 STAFF_CHAT = -100888
 CUSTOMER = 4242
@@ -249,10 +249,7 @@ async def test_an_admin_edits_an_faq_answer_and_the_web_chat_says_it(
         try:
             page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})
             await page.goto(app.url + "/admin")
-            await page.fill("#login", "boss")
-            await page.fill("#password", PASSWORD)
-            await page.fill("#code", code_for("boss"))
-            await page.click("button[type=submit]")
+            await sign_in_page(page)
             await page.wait_for_url(re.compile(r"/admin/faq$"))
             await page.fill("#try", "скока стоит доставить заказ")
             await page.get_by_role("button", name="Ранжировать").click()
