@@ -55,6 +55,20 @@ def default_window(ask: ReportAsk, hours: WorkingHours, now: datetime) -> Window
     return window(ask.first, ask.last, hours.zone, today)
 
 
+def asked_window(
+    ask: ReportAsk, hours: WorkingHours, now: datetime, previous: bool = False
+) -> Window:
+    """The days asked for, or (`previous`) the same length before them: what a list behind
+    a number of the report or of its previous period reads."""
+    span = default_window(ask, hours, now)
+    return span.previous() if previous else span
+
+
+def backlog_moment(ask: ReportAsk, hours: WorkingHours) -> datetime | None:
+    """The end of the `as_of` day, if one was asked for: the backlog's moment."""
+    return None if ask.as_of is None else Window(ask.as_of, ask.as_of, hours.zone).until
+
+
 async def build(
     session: AsyncSession,
     ask: ReportAsk,
@@ -68,10 +82,7 @@ async def build(
         raise ValueError(f"by: one of {', '.join(PERIODS)}")
     span = default_window(ask, hours, now)
     if ask.kind == "tickets":
-        as_of = None
-        if ask.as_of is not None:
-            as_of = Window(ask.as_of, ask.as_of, hours.zone).until
-        return await tickets.build(session, hours, span, now, ask.by, as_of)
+        return await tickets.build(session, hours, span, now, ask.by, backlog_moment(ask, hours))
     if ask.kind == "faq":
         return await self_service.build(session, span, ask.by)
     if ask.kind == "themes":
@@ -111,14 +122,11 @@ async def ticket_rows(
     keep: TicketFilter = TicketFilter(),
 ) -> list[dict[str, Any]]:
     """One row per ticket behind a number of the report (its CSV export), chosen in SQL."""
-    span = default_window(ask, hours, now)
-    if keep.previous:
-        span = span.previous()
+    span = asked_window(ask, hours, now, keep.previous)
     await fill_missing_times(session, span.since, span.until, partial(working_seconds, hours))
     found = RowFilter(equal=keep.equal(), breached=keep.breached, reopened=keep.reopened)
     if keep.backlog:
-        moment = Window(ask.as_of, ask.as_of, hours.zone).until if ask.as_of else span.until
-        found = replace(found, open_at=min(moment, now))
+        found = replace(found, open_at=min(backlog_moment(ask, hours) or span.until, now))
     elif keep.period is not None:
         bounds = [(a, b) for label, a, b in spans(span, ask.by) if label == keep.period]
         if not bounds:
@@ -146,9 +154,7 @@ async def faq_answer_rows(
     keep: AnswerFilter = AnswerFilter(),
 ) -> list[dict[str, Any]]:
     """One row per FAQ answer behind a number of the FAQ report (its CSV export)."""
-    span = default_window(ask, hours, now)
-    if keep.previous:
-        span = span.previous()
+    span = asked_window(ask, hours, now, keep.previous)
     return await self_service.answer_list(session, span, keep.entry, keep.followed)
 
 
@@ -162,8 +168,8 @@ async def theme_rows(
     previous: bool = False,
 ) -> list[dict[str, Any]]:
     """One row per answer (or ticket) behind a theme of the themes report."""
-    span = default_window(ask, hours, now)
-    return await themes.theme_list(session, span.previous() if previous else span, group, phrase)
+    span = asked_window(ask, hours, now, previous)
+    return await themes.theme_list(session, span, group, phrase)
 
 
 @dataclass(frozen=True)
