@@ -4,8 +4,10 @@ A full disk, a read-only remount or a server out of resources refuses writes whi
 work, so a `SELECT 1` cannot see it and each write path (inbound events, tickets, the outbox)
 would have to report it itself. Here a write that fails with an outage error (not a broken
 statement: an `OperationalError`, as `storage.db` classifies them) marks its table failing, and
-the next committed write to that table heals it. A failed COMMIT marks the tables its
-transaction wrote; a refused BEGIN IMMEDIATE (SQLite's write lock) marks the transaction.
+the next committed write of the same kind to that table heals it: an UPDATE in place can go
+through on a full disk while an INSERT that needs a new page cannot, so a lease renewal must not
+hide refused arrivals. A failed COMMIT marks the tables its transaction wrote, healed by any
+committed write to them; a refused BEGIN IMMEDIATE (SQLite's write lock) marks the transaction.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from sqlalchemy.orm import Session
 from storage.db import GuardedSession
 
 _WRITE = re.compile(
-    r'^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?', re.IGNORECASE
+    r'^\s*(INSERT|UPDATE|DELETE)\s+(?:OR\s+\w+\s+)?(?:INTO\s+|FROM\s+)?"?(\w+)"?', re.IGNORECASE
 )
 _WRITTEN = "otklik.written_tables"  # connection info: tables written in this transaction
 _WATCH = "otklik.write_watch"
 _CONNECTIONS = "otklik.write_watch.connections"  # session info: the connections it began
 TRANSACTION = "transaction"  # a failure of no one table: healed by any committed write
+ANY = "*"  # a failed COMMIT: any kind of committed write to the table heals it
+
+Write = tuple[str, str]  # (table, kind): ("inbound_events", "INSERT")
 
 
 class WriteWatch:
@@ -42,7 +47,7 @@ class WriteWatch:
     ) -> None:
         self._failing_callback = failing
         self._healthy_callback = healthy
-        self._failing: set[str] = set()
+        self._failing: dict[str, set[str]] = {}  # table -> the kinds of write that failed
 
     def install(self, engine: AsyncEngine) -> None:
         sync = engine.sync_engine
@@ -57,9 +62,9 @@ class WriteWatch:
     def _after_execute(
         self, conn: Any, _cursor: Any, statement: str, *_args: Any, **_kwargs: Any
     ) -> None:
-        table = _written_table(statement)
-        if table is not None:
-            conn.info.setdefault(_WRITTEN, set()).add(table)
+        write = _written(statement)
+        if write is not None:
+            conn.info.setdefault(_WRITTEN, set()).add(write)
             conn.info[_WATCH] = self
 
     def _on_error(self, context: ExceptionContext) -> None:
@@ -72,15 +77,17 @@ class WriteWatch:
         if statement in ("", "COMMIT") or statement.startswith("BEGIN IMMEDIATE"):
             # The transaction as a whole (SQLite's write lock, a COMMIT): its tables, if known.
             info = context.connection.info if context.connection is not None else {}
-            for table in set(info.get(_WRITTEN, ())) or {TRANSACTION}:
-                self._fail(table, f"{statement.split()[0] if statement else 'COMMIT'}: {reason}")
+            tables = {table for table, _kind in info.get(_WRITTEN, ())} or {TRANSACTION}
+            for table in tables:
+                verb = statement.split()[0] if statement else "COMMIT"
+                self._fail(table, ANY, f"{verb}: {reason}")
             return
-        table = _written_table(context.statement or "")
-        if table is not None:
-            self._fail(table, reason)
+        write = _written(context.statement or "")
+        if write is not None:
+            self._fail(*write, reason)
 
-    def _fail(self, table: str, reason: str) -> None:
-        self._failing.add(table)
+    def _fail(self, table: str, kind: str, reason: str) -> None:
+        self._failing.setdefault(table, set()).add(kind)
         self._failing_callback(table, reason)
 
     def _forget(self, conn: Any) -> None:
@@ -90,18 +97,20 @@ class WriteWatch:
             return
         info.pop(_WRITTEN, None)
 
-    def committed(self, tables: set[str]) -> None:
-        healed = tables & self._failing
-        if TRANSACTION in self._failing and tables:
-            healed.add(TRANSACTION)
+    def committed(self, writes: set[Write]) -> None:
+        healed = {TRANSACTION} if TRANSACTION in self._failing and writes else set()
+        for table, kind in writes:
+            kinds = self._failing.get(table)
+            if kinds is not None and (ANY in kinds or kind in kinds):
+                healed.add(table)
         for table in healed:
-            self._failing.discard(table)
+            del self._failing[table]
             self._healthy_callback(table)
 
 
-def _written_table(statement: str) -> str | None:
+def _written(statement: str) -> Write | None:
     match = _WRITE.match(statement)
-    return match.group(1).lower() if match else None
+    return (match.group(2).lower(), match.group(1).upper()) if match else None
 
 
 # A committed session heals the tables its connections wrote. Session events, because the
@@ -114,10 +123,10 @@ def _note_connection(session: Session, _transaction: Any, connection: Any) -> No
 @event.listens_for(GuardedSession, "after_commit")
 def _heal_committed(session: Session) -> None:
     for info in session.info.pop(_CONNECTIONS, ()):
-        tables = info.pop(_WRITTEN, None)
+        writes = info.pop(_WRITTEN, None)
         watch = info.get(_WATCH)
-        if tables and isinstance(watch, WriteWatch):
-            watch.committed(tables)
+        if writes and isinstance(watch, WriteWatch):
+            watch.committed(writes)
 
 
 @event.listens_for(GuardedSession, "after_transaction_end")

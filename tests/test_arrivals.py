@@ -11,6 +11,7 @@ import json
 import time
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from examples.http_channel_receiver import Receiver, sign
@@ -52,6 +53,14 @@ async def _accept_events(app: RunningApp) -> None:
             await conn.commit()
         else:
             await _sqlite_pragma(conn, "PRAGMA query_only = OFF")
+
+
+async def _renew_leases(app: RunningApp) -> None:
+    """What a lease renewal does meanwhile: a committed UPDATE of inbound_events, which the
+    INSERT-only refusal lets through (on a full disk an update in place can still fit)."""
+    async with app.services.session_pool() as session:
+        await session.execute(text("UPDATE inbound_events SET lease_until = lease_until"))
+        await session.commit()
 
 
 async def _health(app: RunningApp) -> tuple[int, dict[str, Any]]:
@@ -96,6 +105,8 @@ async def test_a_channel_message_that_cannot_be_stored_is_refused_and_its_retry_
     question = {"id": "m-1", "user": "u-1", "text": "How much is shipping?"}
     await _refuse_events(app)
     assert await _post(app, question) == 503
+    if PG_URL:
+        await _renew_leases(app)  # an UPDATE goes through; arrivals are still refused
     status, body = await _health(app)
     assert (status, body["database"]) == (503, "writes failing")
     assert all(part.startswith("database_writes:") for part in body["problems"])
