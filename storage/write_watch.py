@@ -4,9 +4,10 @@ A full disk, a read-only remount or a server out of resources refuses writes whi
 work, so a `SELECT 1` cannot see it and each write path (inbound events, tickets, the outbox)
 would have to report it itself. Here a write that fails with an outage error (not a broken
 statement: an `OperationalError`, as `storage.db` classifies them) marks its table failing, and
-the next committed write of the same kind to that table heals it: an UPDATE in place can go
-through on a full disk while an INSERT that needs a new page cannot, so a lease renewal must not
-hide refused arrivals. A failed COMMIT marks the tables its transaction wrote, healed by any
+the next committed write of the same kind to that table, or an INSERT, heals it: an UPDATE in
+place can go through on a full disk while an INSERT that needs a new page cannot, so a lease
+renewal must not hide refused arrivals, while a row that could be added shows the table takes
+writes again. A failed COMMIT marks the tables its transaction wrote, healed by any
 committed write to them; a refused BEGIN IMMEDIATE (SQLite's write lock) marks the transaction.
 """
 
@@ -101,7 +102,7 @@ class WriteWatch:
         healed = {TRANSACTION} if TRANSACTION in self._failing and writes else set()
         for table, kind in writes:
             kinds = self._failing.get(table)
-            if kinds is not None and (ANY in kinds or kind in kinds):
+            if kinds is not None and (ANY in kinds or kind in kinds or kind == "INSERT"):
                 healed.add(table)
         for table in healed:
             del self._failing[table]
