@@ -36,6 +36,7 @@ from bot.core.delivery.rate_limit import MARGIN, RateLimiter
 from bot.core.delivery.shared_rate import RedisSharedRate, SharedRate, SharedRates, bucket_key
 from bot.core.delivery.webhooks import WebhookSender
 from bot.core.hours import WorkingHours, parse_schedule
+from bot.core.instance import this_instance
 from bot.core.tickets.routing import seed_rules
 from bot.core.tickets.service import STAFF, TicketService
 from bot.core.tickets.sla import SlaWatch
@@ -148,6 +149,7 @@ def create_services(
         healthy=lambda table: status.healthy(writes_part(table)),
     ).install(engine)
     retry = settings.outbox
+    instance = this_instance()
     outbox = Outbox(
         pool,
         senders,
@@ -159,6 +161,7 @@ def create_services(
         retry=RetryPolicy(retry.retry_base_seconds, retry.retry_max_seconds, retry.max_attempts),
         lease_seconds=retry.lease_seconds,
         sole=engine.dialect.name == "sqlite",  # one process per file (bot/startup_claims.py)
+        owner=instance,
     )
     sla = SlaWatch(pool, outbox, hours, settings.tickets, clock)
     # Unlimited (paid broadcast) sends want more in flight than a paced 25/s does.
@@ -198,6 +201,7 @@ def create_services(
             recovery_interval=retry.recovery_seconds,
             lease_seconds=retry.lease_seconds,
             sole=engine.dialect.name == "sqlite",
+            owner=instance,
         ),
         channels=channels,
         hours=hours,
@@ -330,6 +334,7 @@ async def start(services: Services) -> None:
             settings.scheduler.lease_seconds,
             lambda: _lead(services),
             lambda: _step_down(services),
+            owner=services.outbox.owner,
         )
         services.leadership.start()
 

@@ -331,7 +331,17 @@ class InboundEvent(Base):
     no-op and the status lets a restart finish what a crash interrupted."""
 
     __tablename__ = "inbound_events"
-    __table_args__ = (UniqueConstraint("source", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        # A chat's earlier pending events, found by whoever handles a later one.
+        Index(
+            "ix_inbound_events_pending_chat",
+            "chat_key",
+            "id",
+            postgresql_where=sql_text("status = 'pending'"),
+            sqlite_where=sql_text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     source: Mapped[str] = mapped_column(String(32))
@@ -346,6 +356,9 @@ class InboundEvent(Base):
     # recovery takes the event only once this has passed.
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # "source:chat" (a Telegram chat or topic, a VK or WhatsApp sender): one chat's events are
+    # handled in stored order, one instance at a time. None: no order to keep.
+    chat_key: Mapped[str | None] = mapped_column(String(160), nullable=True)
 
 
 class OutboxMessage(Base):

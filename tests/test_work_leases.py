@@ -2,12 +2,15 @@
 once send each pending row once; a live instance's fresh replies are never taken by another;
 a dead instance's are taken once its lease runs out, whatever their age; SQLite's one process
 takes a killed predecessor's at once. Inbound events the same way, and an event two instances
-both hold is handled by one: the other's handling transaction waits and finds it done. A web
-chat reply sent by one instance reaches the visitor's socket held by another."""
+both hold is handled by one: the other's handling transaction waits and finds it done. One
+chat's burst spread over two instances is handled and answered in order. A web chat reply sent
+by one instance reaches the visitor's socket held by another."""
 
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 from collections import Counter
 from datetime import timedelta
 
@@ -23,9 +26,10 @@ from bot.core.delivery.outbox import (
 )
 from bot.core.messages import Reply
 from storage.db import create_session_pool
-from storage.models import InboundEvent, OutboxMessage, utcnow
+from storage.models import ConversationMessage, InboundEvent, OutboxMessage, utcnow
 from storage.repositories.events import InboundEventRepository
-from tests.conftest import AppFactory, Database
+from tests.conftest import WEBHOOK_SECRET, AppFactory, Database, RunningApp
+from tests.fake_telegram import FakeTelegram
 
 
 class Recorder:
@@ -213,3 +217,63 @@ async def test_a_clean_stop_gives_its_replies_up_at_once(database: Database):
     assert await b.recover(min_age=0) == 0  # a's, and a lives
     await a.stop()
     assert await b.recover(min_age=15) == 2  # given up: b sends them without waiting
+
+
+QUESTIONS = (
+    "How long does delivery take?",
+    "Which payment methods do you accept?",
+    "How do I return an item?",
+    "Can I pick up the order myself?",
+    "When will I get my money back for a return?",
+)
+
+
+async def test_one_chats_burst_spread_over_two_instances_is_handled_and_answered_in_order(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    """200 updates of one chat, every other one to the other instance, all at once: each is
+    handled once, in the order stored (the conversation log's order, whose ids are taken
+    once the chat is held), and the customer gets the answers in that order."""
+    if not faq_loaded.url.startswith("postgresql"):
+        pytest.skip("several instances share a PostgreSQL database")
+    unlimited = {"sends_per_second": 100_000}
+    a = await start_app(telegram=unlimited)
+    b = await start_app(telegram=unlimited)
+    texts = [f"{QUESTIONS[n % len(QUESTIONS)]} ({n})" for n in range(200)]
+    updates = [fake_tg.message_update(777, text) for text in texts]
+
+    async def post(app: RunningApp, update: dict[str, object]) -> int:
+        async with app.http.post(
+            app.url + "/telegram/webhook",
+            json=update,
+            headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET},
+        ) as resp:
+            return resp.status
+
+    # Stored in the order sent: each waits for its predecessor's storing, not its handling.
+    for n, update in enumerate(updates):
+        assert await post((a, b)[n % 2], update) == 200
+    pool = create_session_pool(faq_loaded.engine)
+    deadline = asyncio.get_running_loop().time() + 120  # a bound for a stall, not a speed
+    while True:
+        async with pool() as session:
+            statuses = Counter((await session.execute(select(InboundEvent.status))).scalars())
+        if statuses == {"done": 200}:
+            break
+        assert asyncio.get_running_loop().time() < deadline, statuses
+        await asyncio.sleep(0.2)
+    await a.drain()
+    await b.drain()
+    async with pool() as session:
+        log = (
+            await session.execute(
+                select(ConversationMessage.direction, ConversationMessage.text).order_by(
+                    ConversationMessage.id
+                )
+            )
+        ).all()
+    assert [text for direction, text in log if direction == "in"] == texts
+    answers = [text for direction, text in log if direction == "out"]
+    assert len(set(answers)) >= len(QUESTIONS)  # different answers: their order shows
+    sent = [html.unescape(re.sub(r"<[^>]+>", "", text)) for text in fake_tg.sent_texts(777)]
+    assert sent == answers

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, utcnow
@@ -156,6 +156,31 @@ class OutboxRepository:
         )
         rows = (await self._session.execute(statement)).all()
         return {(channel, recipient): int(first) for channel, recipient, first in rows}
+
+    async def queued_before(
+        self, recipients: Sequence[tuple[str, str]], before: int, owner: str
+    ) -> dict[tuple[str, str], list[int]]:
+        """Rows to these recipients queued before row `before` by another instance and not
+        yet sent: (channel, recipient) -> their ids. Replies this instance is about to send
+        wait for them, so that a chat's answers keep their order across instances."""
+        if not recipients:
+            return {}
+        statement = select(OutboxMessage.channel, OutboxMessage.recipient, OutboxMessage.id).where(
+            OutboxMessage.status == "pending",
+            OutboxMessage.id < before,
+            tuple_(OutboxMessage.channel, OutboxMessage.recipient).in_(list(set(recipients))),
+            OutboxMessage.lease_owner.is_distinct_from(owner),
+        )
+        found: dict[tuple[str, str], list[int]] = {}
+        for channel, recipient, row_id in (await self._session.execute(statement)).all():
+            found.setdefault((channel, recipient), []).append(int(row_id))
+        return found
+
+    async def still_pending(self, ids: Sequence[int]) -> set[int]:
+        statement = select(OutboxMessage.id).where(
+            OutboxMessage.id.in_(list(ids)), OutboxMessage.status == "pending"
+        )
+        return {int(i) for i in (await self._session.execute(statement)).scalars()}
 
     async def mark_sent(self, ids: Sequence[int], external: dict[int, str] | None = None) -> None:
         """Sent; with `external`, each row's platform id too (one more statement, only when

@@ -26,7 +26,16 @@ def source(channel: HttpChannel, conversation: Conversation) -> MessageSource:
     async def prepare(session: AsyncSession, payload: dict[str, Any]) -> InboundMessage:
         return message_from(payload, channel.name, channel.max_message_chars)[1]
 
-    return MessageSource(f"http:{channel.name}", channel.name, prepare, conversation)
+    def chat_of(payload: dict[str, Any]) -> str | None:
+        """The platform's user: their messages are answered in order."""
+        try:
+            return message_from(payload, channel.name, channel.max_message_chars)[1].external_id
+        except BadMessage:
+            return None
+
+    return MessageSource(
+        f"http:{channel.name}", channel.name, prepare, conversation, chat_of=chat_of
+    )
 
 
 async def receive(channel: HttpChannel, core: CoreServices, request: web.Request) -> web.Response:

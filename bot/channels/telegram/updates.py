@@ -53,6 +53,18 @@ class TelegramUpdates(Source):
             buffers.append(buffer)
         return buffers
 
+    def chat_of(self, payload: Payload) -> str | None:
+        """A private chat, or a group's topic: the updates of each are handled in order."""
+        message = payload.get("message") or payload.get("edited_message")
+        if message is None:
+            query = payload.get("callback_query")
+            message = query.get("message") if isinstance(query, dict) else None
+        chat = message.get("chat") if isinstance(message, dict) else None
+        if not isinstance(chat, dict) or "id" not in chat:
+            return None
+        thread = message.get("message_thread_id") if isinstance(message, dict) else None
+        return f"{chat['id']}" if thread is None else f"{chat['id']}/{thread}"
+
     def must_ask_first(self, payload: Payload) -> bool:
         if self._staff is None:
             return False

@@ -51,7 +51,12 @@ def source(channel: VkChannel, conversation: Conversation) -> MessageSource:
             channel.background.add(task)
             task.add_done_callback(channel.background.discard)
 
-    return MessageSource(CHANNEL, CHANNEL, prepare, conversation, after_commit)
+    def chat_of(event: dict[str, Any]) -> str | None:
+        """The VK user: their messages and presses are handled in order."""
+        parsed = parse(event)
+        return None if parsed is None else parsed.message.external_id
+
+    return MessageSource(CHANNEL, CHANNEL, prepare, conversation, after_commit, chat_of)
 
 
 async def receive(channel: VkChannel, core: CoreServices, request: web.Request) -> web.Response:

@@ -148,7 +148,13 @@ def source(channel: WhatsAppChannel, core: CoreServices) -> MessageSource:
             channel.recent.wrote(user, now)
         return _message(raw, {user: name})
 
-    return MessageSource(CHANNEL, CHANNEL, prepare, core.conversation)
+    def chat_of(payload: dict[str, Any]) -> str | None:
+        """The sender's number: their messages are handled in order."""
+        raw = payload.get("raw")
+        sender = raw.get("from") if isinstance(raw, dict) else None
+        return sender[:32] if isinstance(sender, str) else None
+
+    return MessageSource(CHANNEL, CHANNEL, prepare, core.conversation, chat_of=chat_of)
 
 
 # Meta posts statuses in no set order: a status only moves forward (sent < delivered < read);

@@ -33,13 +33,16 @@ async def store_and_answer(
     events: Sequence[tuple[str, str]],
     waiters: Sequence[Waiter],
     lease: Lease | None = None,
+    chats: Sequence[str | None] | None = None,
 ) -> None:
     """Store (external id, payload) events in one statement and answer each one's waiter with
     its id; if the statement fails, every waiter gets the error (its request fails and the
     platform redelivers)."""
     try:
         async with one_statement(pool) as session:
-            ids = await InboundEventRepository(session).store_many(source, events, lease=lease)
+            ids = await InboundEventRepository(session).store_many(
+                source, events, lease=lease, chats=chats
+            )
     except Exception as exc:
         for waiter in waiters:
             if not waiter.done():

@@ -65,6 +65,11 @@ class Source:
         after `ask_first`, so the rest of its batch does not wait."""
         return False
 
+    def chat_of(self, payload: Payload) -> str | None:
+        """The chat the event belongs to: one chat's events are handled in the order they were
+        stored, by one instance at a time (None: no order to keep)."""
+        return None
+
     async def ask_first(self, payloads: Sequence[Payload]) -> None:
         """Network questions the handler needs, asked before the transaction begins (a slow
         platform must never hold the database)."""
@@ -93,12 +98,17 @@ class MessageSource(Source):
         prepare: Prepare,
         conversation: Conversation,
         after_commit: AfterCommit | None = None,
+        chat_of: Callable[[Payload], str | None] | None = None,
     ) -> None:
         self.name = name
         self.label = label
         self._prepare = prepare
         self._conversation = conversation
         self._after_commit = after_commit
+        self._chat_of = chat_of
+
+    def chat_of(self, payload: Payload) -> str | None:
+        return None if self._chat_of is None else self._chat_of(payload)
 
     async def handle(self, session: AsyncSession, payloads: Sequence[Payload]) -> list[ReplyBuffer]:
         messages = [await self._prepare(session, payload) for payload in payloads]
@@ -132,6 +142,16 @@ class _Ready:
     payload: Payload
     recovered: bool = False  # checked to be still pending in its handling transaction
 
+    @property
+    def chat(self) -> str | None:
+        return chat_key(self.source, self.payload)
+
+
+def chat_key(source: Source, payload: Payload) -> str | None:
+    """inbound_events.chat_key: the source's name and its chat, bounded to the column."""
+    chat = source.chat_of(payload)
+    return None if chat is None else f"{source.name}:{chat}"[:160]
+
 
 class InboundQueue:
     def __init__(
@@ -160,13 +180,15 @@ class InboundQueue:
         self._batch = batch
         self._recovery_interval = recovery_interval
         self._sources: dict[str, Source] = {}
-        self._arrivals: list[tuple[Source, str, str, Waiter]] = []
+        self._arrivals: list[tuple[Source, str, str, str | None, Waiter]] = []
         self._storing: asyncio.Task[None] | None = None
         self._ready: list[_Ready] = []
         self._in_flight: dict[int, str] = {}  # event id -> its source's name
         self._waiting: Counter[str] = Counter()  # per source: being stored or in flight
         self._handling: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Per recipient, the last task sending it replies: the next waits for it.
+        self._last_to: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._recovery: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -189,7 +211,7 @@ class InboundQueue:
         known = self._sources[source]
         future: Waiter = asyncio.get_running_loop().create_future()
         text = raw if raw is not None else json.dumps(payload, ensure_ascii=False)
-        self._arrivals.append((known, key, text, future))
+        self._arrivals.append((known, key, text, chat_key(known, payload), future))
         self._waiting[known.name] += 1
         if self._storing is None or self._storing.done():
             self._storing = asyncio.create_task(self._store_arrivals())
@@ -208,13 +230,17 @@ class InboundQueue:
         with short_statements():
             while self._arrivals:
                 batch, self._arrivals = self._arrivals[:BATCH], self._arrivals[BATCH:]
-                by_source: dict[str, list[tuple[str, str, Waiter]]] = {}
-                for source, key, text, waiter in batch:
-                    by_source.setdefault(source.name, []).append((key, text, waiter))
+                by_source: dict[str, list[tuple[str, str, str | None, Waiter]]] = {}
+                for source, key, text, chat, waiter in batch:
+                    by_source.setdefault(source.name, []).append((key, text, chat, waiter))
                 for name, items in by_source.items():
-                    rows = [(key, text) for key, text, _ in items]
                     await store_and_answer(
-                        self._pool, name, rows, [w for _, _, w in items], self._lease_now()
+                        self._pool,
+                        name,
+                        [(key, text) for key, text, _, _ in items],
+                        [waiter for _, _, _, waiter in items],
+                        self._lease_now(),
+                        [chat for _, _, chat, _ in items],
                     )
 
     # Handling --------------------------------------------------------------------------------
@@ -278,11 +304,12 @@ class InboundQueue:
         handled: list[tuple[_Ready, list[QueuedReply]]] = []
         try:
             async with self._pool() as session, session.begin():
-                # Ids for the batch's log rows in one round trip: each message and its reply.
-                await ConversationLog(session).reserve_ids(2 * len(batch))
+                in_turn = await self._in_turn(session, by_source)
+                # Ids for the batch's log rows in one round trip: each message and its reply
+                # (taken once its chats are held, so one chat's rows are in handling order).
+                await ConversationLog(session).reserve_ids(2 * sum(map(len, in_turn)))
                 buffers: list[tuple[_Ready, ReplyBuffer]] = []
-                for items in by_source.values():
-                    items = await _still_pending(session, items)
+                for items in in_turn:
                     if items:
                         source = items[0].source
                         answers = await source.handle(session, [item.payload for item in items])
@@ -291,6 +318,11 @@ class InboundQueue:
                     session, [(buffer, item.event_id) for item, buffer in buffers]
                 )
                 await InboundEventRepository(session).mark_done([i.event_id for i, _ in buffers])
+                ahead = {}
+                if any(item.chat is not None for item in batch):
+                    ahead = await self._outbox.queued_elsewhere(
+                        session, [r for q in queued for r in q]
+                    )
             handled = [(item, q) for (item, _), q in zip(buffers, queued, strict=True)]
         except DB_ERRORS:
             log.warning("database unavailable while handling %d events", len(batch))
@@ -307,7 +339,38 @@ class InboundQueue:
             for item in batch:
                 await self._process_one(item)
             return
-        self._after(handled, time.perf_counter() - started)
+        self._after(handled, time.perf_counter() - started, ahead)
+
+    async def _in_turn(
+        self, session: AsyncSession, by_source: dict[str, list[_Ready]], *, take: bool = True
+    ) -> list[list[_Ready]]:
+        """Per source, what to handle in this transaction, in order: of the batch's events
+        those still pending (a recovered one may have been handled since; with several
+        instances, a fresh one too, by whoever handled a later event of its chat), and
+        (`take`) before them their chats' earlier events still pending elsewhere, stored by
+        another instance that has not got to them yet: with the chats held, whoever handles a
+        chat's later event handles its earlier ones first. The other instance then finds
+        them done."""
+        chats = [c for items in by_source.values() for item in items if (c := item.chat)]
+        if self._sole or not chats:  # one process handles its events in the order stored
+            return [await _still_pending(session, items) for items in by_source.values()]
+        events = InboundEventRepository(session)
+        await events.lock_chats(chats)
+        in_turn = []
+        for name, items in by_source.items():
+            source = items[0].source
+            chats = sorted({c for item in items if (c := item.chat) is not None}) if take else []
+            mine = {item.event_id: item for item in items}
+            ordered = []
+            for event_id, payload in await events.pending_in_turn(list(mine), name, chats):
+                if payload is None:
+                    ordered.append(mine[event_id])
+                    continue
+                earlier = _Ready(event_id, source, json.loads(payload), recovered=True)
+                if not source.must_ask_first(earlier.payload):  # its owner asks, then handles
+                    ordered.append(earlier)
+            in_turn.append(ordered)
+        return in_turn
 
     async def _process_one(self, item: _Ready) -> None:
         started = time.perf_counter()
@@ -315,7 +378,8 @@ class InboundQueue:
         try:
             await source.ask_first([item.payload])
             async with self._pool() as session, session.begin():
-                if not await _still_pending(session, [item]):
+                (in_turn,) = await self._in_turn(session, {source.name: [item]}, take=False)
+                if not in_turn:
                     return
                 (buffer,) = await source.handle(session, [item.payload])
                 queued = await self._outbox.enqueue(session, buffer, item.event_id)
@@ -348,23 +412,44 @@ class InboundQueue:
         except DB_ERRORS:
             log.warning("could not record failure of event %s", event_id)
 
-    def _after(self, handled: list[tuple[_Ready, list[QueuedReply]]], elapsed: float) -> None:
+    def _after(
+        self,
+        handled: list[tuple[_Ready, list[QueuedReply]]],
+        elapsed: float,
+        ahead: dict[tuple[str, str], list[int]] | None = None,
+    ) -> None:
         """After commit, beside the next batch: each event's follow-up, then its replies, in
-        order per recipient and side by side across recipients."""
-        last: dict[tuple[str, str], asyncio.Task[None]] = {}
+        order per recipient (behind this instance's earlier batches' replies to them, and the
+        first after the rows another instance queued for them before, `ahead`) and side by
+        side across recipients."""
+        seen: set[tuple[str, str]] = set()
         for item, replies in handled:
             self._metrics.updates_handled.labels(item.source.label).inc()
             self._metrics.handle_seconds.labels(item.source.label).observe(elapsed)
             chats = {(r.channel, r.recipient) for r in replies}
-            earlier = {last[c] for c in chats if c in last}
-            task = self._track(self._finish(item, replies, earlier))
-            last.update(dict.fromkeys(chats, task))
+            earlier = {self._last_to[c] for c in chats if c in self._last_to}
+            behind = [i for c in chats - seen for i in (ahead or {}).get(c, ())]
+            seen |= chats
+            task = self._track(self._finish(item, replies, earlier, behind))
+            for chat in chats:
+                self._last_to[chat] = task
+                task.add_done_callback(functools.partial(self._forget_last, chat))
+
+    def _forget_last(self, chat: tuple[str, str], task: asyncio.Task[None]) -> None:
+        if self._last_to.get(chat) is task:
+            del self._last_to[chat]
 
     async def _finish(
-        self, item: _Ready, replies: list[QueuedReply], earlier: set[asyncio.Task[None]]
+        self,
+        item: _Ready,
+        replies: list[QueuedReply],
+        earlier: set[asyncio.Task[None]],
+        behind: list[int] | None = None,
     ) -> None:
         if earlier:
             await asyncio.wait(earlier)
+        if behind:
+            await self._outbox.wait_sent(behind)
         await item.source.after_commit(item.payload)
         if replies:
             await self._outbox.deliver(replies)

@@ -221,6 +221,34 @@ class Outbox:
     def _lease_now(self) -> tuple[str, datetime]:
         return self.owner, utcnow() + self._lease
 
+    async def queued_elsewhere(
+        self, session: AsyncSession, queued: list[QueuedReply]
+    ) -> dict[tuple[str, str], list[int]]:
+        """In the transaction that queued `queued`: rows to the same recipients another
+        instance queued before them and has not sent yet ((channel, recipient) -> ids), to be
+        waited for (`wait_sent`) so that a chat's answers keep their order."""
+        if self._sole or not queued:
+            return {}
+        return await OutboxRepository(session).queued_before(
+            [(item.channel, item.recipient) for item in queued],
+            min(item.id for item in queued),
+            self.owner,
+        )
+
+    async def wait_sent(self, ids: list[int]) -> None:
+        """Until another instance has sent these rows (it marks them within its flush
+        interval), at most one lease: past that its holder may be dead, its rows are
+        recovery's, and ours go anyway."""
+        waiting = set(ids)
+        deadline = time.monotonic() + self._lease.total_seconds()
+        while waiting and self._sending and time.monotonic() < deadline:
+            await asyncio.sleep(self._flush_interval)
+            try:
+                async with self._pool() as session:
+                    waiting = await OutboxRepository(session).still_pending(list(waiting))
+            except DB_ERRORS:
+                return
+
     async def renew_leases(self) -> None:
         """Extend this instance's hold on its pending rows (every third of the lease, and
         before recovering), and note when rows other instances hold come free."""
