@@ -122,10 +122,13 @@ async def test_unsent_relay_is_sent_after_restart(
         ticket = await TicketRepository(session).get(1)
         assert ticket is not None
         effects = await service.staff_reply(session, ticket, "Ольга", "Заменим")
-        await Outbox(pool, {}).enqueue(session, ReplyBuffer(effects.posts))
+        # Queued by the process that crashed: leased to it, as its own outbox would.
+        crashed = Outbox(pool, {}, owner=app.services.outbox.owner, lease_seconds=3)
+        await crashed.enqueue(session, ReplyBuffer(effects.posts))
     before = len(fake_tg.sent_texts(CUSTOMER))
     await start_app(telegram={"staff_chat_id": STAFF_CHAT})
-    await fake_tg.wait_for("sendMessage", len(fake_tg.calls_of("sendMessage")) + 1)
+    # SQLite: at once (one process per file). PostgreSQL: once the dead one's lease runs out.
+    await fake_tg.wait_for("sendMessage", len(fake_tg.calls_of("sendMessage")) + 1, within=15)
     await asyncio.sleep(0.1)
     assert fake_tg.sent_texts(CUSTOMER)[before:] == ["Поддержка (Ольга):\nЗаменим"]
 
