@@ -250,6 +250,7 @@ async def test_each_question_says_whether_the_meaning_pass_ran_and_why_not():
     from bot.core.understanding.faq_ranking import (
         DENSE_RAN,
         OVER_BUDGET,
+        RECALLED,
         TOO_LONG,
         WORDS_SURE,
         DenseGate,
@@ -274,5 +275,8 @@ async def test_each_question_says_whether_the_meaning_pass_ran_and_why_not():
     )
     assert (await matcher.rank("как вернуть товар", "ru")).dense == WORDS_SURE
     assert (await matcher.rank("прислали не то что заказывала", "ru")).dense == DENSE_RAN
-    assert (await matcher.rank("прислали не то что заказывала", "ru")).dense == OVER_BUDGET
+    # The same wording again: its vector is remembered, the budget (spent) is not needed.
+    again = await matcher.rank("прислали не то что заказывала", "ru")
+    assert again.dense == RECALLED and again.method == "hybrid"
+    assert (await matcher.rank("пришёл чужой заказ, не мой", "ru")).dense == OVER_BUDGET
     assert (await matcher.rank("а " * 200 + "прислали не то", "ru")).dense == TOO_LONG

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import FaqConfig
 from bot.core.understanding.faq_matcher import FaqDocument, FaqIndex
 from bot.core.understanding.faq_ranking import DenseGate, FaqMatcher
+from bot.core.understanding.recent_questions import RecentQuestions
 from bot.core.understanding.semantic import DenseIndex, Embedder, entry_texts, pack, unpack
 from storage.repositories.faq import FaqRepository
 from storage.repositories.faq_vectors import FaqVectorStore
@@ -65,7 +66,8 @@ class FaqCatalog:
         self._config = config or FaqConfig()
         self._embedder = embedder
         self._gate = DenseGate(self._config.semantic.max_per_second)  # shared by every rebuild
-        self._matcher = FaqMatcher(FaqIndex([]), None, self._config, self._gate)
+        self._recent = RecentQuestions()  # and so are the questions' vectors
+        self._matcher = FaqMatcher(FaqIndex([]), None, self._config, self._gate, self._recent)
         self._version: tuple[int, str] | None = None
         self._checked_at = float("-inf")
         self._refresh = refresh_seconds
@@ -96,7 +98,9 @@ class FaqCatalog:
                 dense = None
                 if self._embedder is not None:
                     dense = await build_dense(session, documents, self._embedder)
-                self._matcher = FaqMatcher(FaqIndex(documents), dense, self._config, self._gate)
+                self._matcher = FaqMatcher(
+                    FaqIndex(documents), dense, self._config, self._gate, self._recent
+                )
                 self._version = version
             self._checked_at = self._monotonic()
         return self._matcher

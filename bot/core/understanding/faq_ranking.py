@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from bot.config import FaqConfig, SemanticConfig
 from bot.core.understanding.faq_matcher import FaqIndex
+from bot.core.understanding.recent_questions import RecentQuestions
 from bot.core.understanding.semantic import DenseIndex, Vector
 
 # Longer messages skip the dense pass: they are complaints and stories rather than FAQ
@@ -31,6 +32,7 @@ DENSE_OFF = "off"  # no model
 WORDS_SURE = "words_sure"
 TOO_LONG = "too_long"
 OVER_BUDGET = "over_budget"
+RECALLED = "recalled"  # the same wording was asked recently: its vector came from memory
 
 
 @dataclass(frozen=True)
@@ -107,11 +109,13 @@ class FaqMatcher:
         dense: DenseIndex | None,
         config: FaqConfig,
         gate: DenseGate | None = None,
+        recent: RecentQuestions | None = None,
     ) -> None:
         self.index = index
         self.dense = dense
         self._config = config
         self._gate = gate or DenseGate(config.semantic.max_per_second)
+        self._recent = recent or RecentQuestions()
 
     @property
     def method(self) -> str:
@@ -137,6 +141,8 @@ class FaqMatcher:
         ordered = sorted(lexical.items(), key=lambda item: -item[1][0])
         lexical_scores = [score for _, (score, _) in ordered]
         semantic = config.semantic
+        model = self.dense.embedder.model if self.dense is not None else ""
+        known = None
         skipped = (
             DENSE_OFF
             if self.dense is None
@@ -144,10 +150,12 @@ class FaqMatcher:
             if len(text) > MAX_DENSE_CHARS
             else WORDS_SURE
             if is_sure(lexical_scores, semantic.shortcut_score, semantic.shortcut_margin)
-            else OVER_BUDGET
-            if not self._gate.take()
             else None
         )
+        if skipped is None:
+            known = self._recent.get(model, text)
+            if known is None and not self._gate.take():
+                skipped = OVER_BUDGET
         if skipped is not None or self.dense is None:
             entries = [
                 self._entry(position, language, score, score, None)
@@ -156,7 +164,10 @@ class FaqMatcher:
             sure = is_sure(lexical_scores, config.confident_score, config.confident_margin)
             sure = sure and self._explained(text, entries, language)
             return Ranking(entries, sure, LEXICAL, config.suggest_score, None, skipped or DENSE_OFF)
-        query = await asyncio.to_thread(self.dense.query_vector, text)
+        query = known
+        if query is None:
+            query = await asyncio.to_thread(self.dense.query_vector, text)
+            self._recent.put(model, text, query)
         similarities = self.dense.similarities_to(query, len(documents))
         blended: dict[str, tuple[float, int, float]] = {}  # key -> hybrid, position, cosine
         for position, doc in enumerate(documents):
@@ -181,7 +192,8 @@ class FaqMatcher:
             semantic.confident_score,
             semantic.confident_margin,
         ) and self._explained(text, entries, language)
-        return Ranking(entries, sure, HYBRID, semantic.suggest_score, query, DENSE_RAN)
+        ran = DENSE_RAN if known is None else RECALLED
+        return Ranking(entries, sure, HYBRID, semantic.suggest_score, query, ran)
 
     def _explained(self, text: str, entries: list[RankedEntry], language: str | None) -> bool:
         """The best entry shares a word the question is about (FaqIndex.explains_subject).

@@ -1,0 +1,46 @@
+"""The vectors of recently asked questions, by a hash of their text.
+
+Repeated wording is common (the same "do you deliver to Kazan?" from many customers after a
+campaign, a button's text typed again, a customer asking twice): its vector comes from here,
+costing microseconds instead of the model's ~20 ms of a core, and it does not spend the dense
+budget (`DenseGate`), so a burst of familiar questions is understood as fully as a quiet hour.
+Bounded and in memory only; the texts themselves are not kept, only a hash of each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+
+from bot.core.understanding.semantic import Vector
+
+LIMIT = 4096  # questions remembered (384 floats each: about 6 MB)
+
+
+class RecentQuestions:
+    def __init__(self, limit: int = LIMIT) -> None:
+        self._limit = limit
+        self._vectors: OrderedDict[bytes, Vector] = OrderedDict()
+        self._lock = threading.Lock()  # filled from the thread the model runs in
+
+    @staticmethod
+    def _key(model: str, text: str) -> bytes:
+        return hashlib.blake2b(f"{model}\n{text}".encode(), digest_size=16).digest()
+
+    def get(self, model: str, text: str) -> Vector | None:
+        key = self._key(model, text)
+        with self._lock:
+            vector = self._vectors.get(key)
+            if vector is not None:
+                self._vectors.move_to_end(key)
+            return vector
+
+    def put(self, model: str, text: str, vector: Vector) -> None:
+        with self._lock:
+            self._vectors[self._key(model, text)] = vector
+            while len(self._vectors) > self._limit:
+                self._vectors.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._vectors)
