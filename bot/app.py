@@ -48,6 +48,7 @@ from bot.database import engine_for
 from bot.leadership import Leadership
 from bot.links import pages as links
 from bot.metrics import Metrics
+from bot.peers import Peers
 from bot.reports.monthly import send_monthly_report
 from bot.scheduler import create_scheduler
 from bot.startup_claims import claim_sqlite_file, listen_socket
@@ -85,6 +86,7 @@ class Services:
     inbound: InboundQueue
     scheduler: AsyncIOScheduler | None = None
     leadership: Leadership | None = None
+    peers: Peers | None = None
     channels: list[ChannelPackage] = field(default_factory=list)
     webhooks: WebhookSender | None = None
     hours: WorkingHours | None = None
@@ -150,6 +152,8 @@ def create_services(
     ).install(engine)
     retry = settings.outbox
     instance = this_instance()
+    sole = engine.dialect.name == "sqlite"  # one process per file (bot/startup_claims.py)
+    peers = Peers(pool, instance, retry.lease_seconds, sole=sole)
     outbox = Outbox(
         pool,
         senders,
@@ -160,7 +164,7 @@ def create_services(
         pickup_interval=retry.pickup_seconds,
         retry=RetryPolicy(retry.retry_base_seconds, retry.retry_max_seconds, retry.max_attempts),
         lease_seconds=retry.lease_seconds,
-        sole=engine.dialect.name == "sqlite",  # one process per file (bot/startup_claims.py)
+        sole=sole,
         owner=instance,
     )
     sla = SlaWatch(pool, outbox, hours, settings.tickets, clock)
@@ -200,12 +204,14 @@ def create_services(
             metrics,
             recovery_interval=retry.recovery_seconds,
             lease_seconds=retry.lease_seconds,
-            sole=engine.dialect.name == "sqlite",
+            sole=sole,
             owner=instance,
+            alone=lambda: peers.alone,
         ),
         channels=channels,
         hours=hours,
         clock=clock,
+        peers=peers,
     )
     services.webhooks = WebhookSender(
         pool,
@@ -321,6 +327,9 @@ async def start(services: Services) -> None:
             await asyncio.wait_for(relay.listener.listening.wait(), 5.0)
         except TimeoutError:
             log.warning("web chat pushes: not listening yet; widgets restore from SQL meanwhile")
+    if services.peers is not None:  # before anything is handled: the others must know of it
+        await services.peers.join()
+        services.peers.start()
     services.outbox.start()
     if services.webhooks is not None:
         services.webhooks.start()
@@ -442,6 +451,8 @@ async def stop(services: Services) -> None:
         await services.webchat_hub.relay.stop()
     for channel in services.channels:
         await channel.stop()
+    if services.peers is not None:
+        await services.peers.stop()
     await services.engine.dispose()
 
 

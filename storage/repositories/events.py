@@ -4,8 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, Text, bindparam, case, func, literal_column, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, bindparam, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -23,14 +22,6 @@ _MARK_DONE = (
     .where(_EVENTS.c.id.in_(bindparam("ids", expanding=True)))
     .values(status="done", processed_at=bindparam("now"), attempts=_EVENTS.c.attempts + 1)
 )
-
-# One advisory lock per chat, in key order (the subquery sorts before the locks are taken).
-_KEYS = (
-    select(func.unnest(bindparam("keys", type_=ARRAY(Text))).label("key"))
-    .order_by(literal_column("key"))
-    .subquery()
-)
-_LOCK_CHATS = select(func.count(func.pg_advisory_xact_lock(func.hashtextextended(_KEYS.c.key, 0))))
 
 
 class InboundEventRepository:
@@ -164,39 +155,31 @@ class InboundEventRepository:
         )
         return {int(i) for i in (await self._session.execute(statement)).scalars()}
 
-    async def lock_chats(self, keys: Sequence[str]) -> None:
-        """Hold these chats for this transaction (PostgreSQL advisory locks, taken in key
-        order in one statement, so two instances never wait on each other in a circle): who
-        holds a chat is the only one handling its events. Taken before any event row is
-        locked, for the same reason."""
-        if keys:
-            await self._session.execute(_LOCK_CHATS, {"keys": sorted(set(keys))})
-
     async def pending_in_turn(
-        self, event_ids: Sequence[int], source: str, chats: Sequence[str]
-    ) -> list[tuple[int, str | None]]:
+        self, event_ids: Sequence[int], chats: Sequence[str]
+    ) -> list[tuple[int, str, str | None]]:
         """Of `event_ids`, those still pending, and with them the pending events of `chats`
         stored before the last of them that are not among them (another instance stored them
-        and has not handled them yet, or died): (id, payload for those others only), in id
-        order, each locked until this transaction ends. Read once the chats are held
-        (`lock_chats`), so nobody else is handling any of them meanwhile."""
+        and has not handled them yet, or died): (id, source, payload for those others only),
+        in id order, each locked until this transaction ends, in id order (FOR UPDATE above
+        the sort), so that two transactions wanting some of the same rows queue behind each
+        other instead of waiting in a circle."""
         if not event_ids:
             return []
         mine = list(event_ids)
         wanted: ColumnElement[bool] = InboundEvent.id.in_(mine)
         if chats:
             wanted = or_(
-                wanted,
-                (InboundEvent.chat_key.in_(list(chats)))
-                & (InboundEvent.source == source)
-                & (InboundEvent.id < max(mine)),
+                wanted, InboundEvent.chat_key.in_(list(chats)) & (InboundEvent.id < max(mine))
             )
         rows = await self._session.execute(
             select(
-                InboundEvent.id, case((InboundEvent.id.in_(mine), None), else_=InboundEvent.payload)
+                InboundEvent.id,
+                InboundEvent.source,
+                case((InboundEvent.id.in_(mine), None), else_=InboundEvent.payload),
             )
             .where(InboundEvent.status == "pending", wanted)
             .order_by(InboundEvent.id)
             .with_for_update()
         )
-        return [(int(i), None if p is None else str(p)) for i, p in rows.all()]
+        return [(int(i), str(s), None if p is None else str(p)) for i, s, p in rows.all()]

@@ -165,6 +165,7 @@ class InboundQueue:
         owner: str = "",
         lease_seconds: float = 30.0,
         sole: bool = False,
+        alone: Callable[[], bool] | None = None,
     ) -> None:
         # Events this instance stores or claims are leased to it (renewed every third of the
         # lease while it lives); another instance's recovery takes them only once the lease
@@ -172,6 +173,8 @@ class InboundQueue:
         self.owner = owner or this_instance()
         self._lease = timedelta(seconds=lease_seconds)
         self._sole = sole
+        # No other instance runs now (bot.peers): no chat order to keep with anyone.
+        self._alone = alone or (lambda: sole)
         self._free_at: datetime | None = None  # when events another instance holds come free
         self._renewal: asyncio.Task[None] | None = None
         self._pool = session_pool
@@ -302,9 +305,11 @@ class InboundQueue:
         for items in by_source.values():
             await items[0].source.ask_first([item.payload for item in items])
         handled: list[tuple[_Ready, list[QueuedReply]]] = []
+        # Several instances: this batch's chats' order is kept with theirs.
+        ordered = not self._sole and not self._alone() and any(i.chat for i in batch)
         try:
             async with self._pool() as session, session.begin():
-                in_turn = await self._in_turn(session, by_source)
+                in_turn = await self._in_turn(session, by_source, ordered=ordered)
                 # Ids for the batch's log rows in one round trip: each message and its reply
                 # (taken once its chats are held, so one chat's rows are in handling order).
                 await ConversationLog(session).reserve_ids(2 * sum(map(len, in_turn)))
@@ -319,7 +324,7 @@ class InboundQueue:
                 )
                 await InboundEventRepository(session).mark_done([i.event_id for i, _ in buffers])
                 ahead = {}
-                if any(item.chat is not None for item in batch):
+                if ordered:
                     ahead = await self._outbox.queued_elsewhere(
                         session, [r for q in queued for r in q]
                     )
@@ -342,35 +347,40 @@ class InboundQueue:
         self._after(handled, time.perf_counter() - started, ahead)
 
     async def _in_turn(
-        self, session: AsyncSession, by_source: dict[str, list[_Ready]], *, take: bool = True
+        self,
+        session: AsyncSession,
+        by_source: dict[str, list[_Ready]],
+        *,
+        ordered: bool,
+        take: bool = True,
     ) -> list[list[_Ready]]:
-        """Per source, what to handle in this transaction, in order: of the batch's events
-        those still pending (a recovered one may have been handled since; with several
-        instances, a fresh one too, by whoever handled a later event of its chat), and
-        (`take`) before them their chats' earlier events still pending elsewhere, stored by
-        another instance that has not got to them yet: with the chats held, whoever handles a
-        chat's later event handles its earlier ones first. The other instance then finds
-        them done."""
-        chats = [c for items in by_source.values() for item in items if (c := item.chat)]
-        if self._sole or not chats:  # one process handles its events in the order stored
+        """Per source, what to handle in this transaction, in order. Alone: the batch's
+        events, less recovered ones handled since recovery read them. `ordered` (several
+        instances): of the batch's events those still pending (a fresh one too may have been
+        handled by whoever handled a later event of its chat), and (`take`) before them their
+        chats' earlier events still pending elsewhere, stored by another instance that has not
+        got to them yet: whoever handles a chat's later event handles its earlier ones first,
+        and that instance then finds them done. The rows are locked in id order, so of two
+        instances wanting one chat's events one waits for the other's commit, and they never
+        wait on each other in a circle."""
+        if not ordered:
             return [await _still_pending(session, items) for items in by_source.values()]
+        mine = {item.event_id: item for items in by_source.values() for item in items}
+        chats = sorted({c for item in mine.values() if (c := item.chat)}) if take else []
+        sources = {items[0].source.name: items[0].source for items in by_source.values()}
+        in_turn: dict[str, list[_Ready]] = {name: [] for name in by_source}
         events = InboundEventRepository(session)
-        await events.lock_chats(chats)
-        in_turn = []
-        for name, items in by_source.items():
-            source = items[0].source
-            chats = sorted({c for item in items if (c := item.chat) is not None}) if take else []
-            mine = {item.event_id: item for item in items}
-            ordered = []
-            for event_id, payload in await events.pending_in_turn(list(mine), name, chats):
-                if payload is None:
-                    ordered.append(mine[event_id])
-                    continue
-                earlier = _Ready(event_id, source, json.loads(payload), recovered=True)
-                if not source.must_ask_first(earlier.payload):  # its owner asks, then handles
-                    ordered.append(earlier)
-            in_turn.append(ordered)
-        return in_turn
+        for event_id, name, payload in await events.pending_in_turn(list(mine), chats):
+            if payload is None:
+                in_turn[name].append(mine[event_id])
+                continue
+            source = sources.get(name) or self._sources.get(name)
+            if source is None:
+                continue  # a channel this instance does not run
+            earlier = _Ready(event_id, source, json.loads(payload), recovered=True)
+            if not source.must_ask_first(earlier.payload):  # its owner asks, then handles
+                in_turn.setdefault(name, []).append(earlier)
+        return list(in_turn.values())
 
     async def _process_one(self, item: _Ready) -> None:
         started = time.perf_counter()
@@ -378,7 +388,10 @@ class InboundQueue:
         try:
             await source.ask_first([item.payload])
             async with self._pool() as session, session.begin():
-                (in_turn,) = await self._in_turn(session, {source.name: [item]}, take=False)
+                ordered = not self._sole and not self._alone() and item.chat is not None
+                (in_turn,) = await self._in_turn(
+                    session, {source.name: [item]}, ordered=ordered, take=False
+                )
                 if not in_turn:
                     return
                 (buffer,) = await source.handle(session, [item.payload])
