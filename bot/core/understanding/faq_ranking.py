@@ -5,15 +5,17 @@ Lexical first (under a millisecond); when it is not sure and a dense index exist
 question's meaning is compared too (about 20 ms, off the event loop) and the two scores are
 blended. An entry's language versions rank as one entry, shown in the customer's language
 where it has one, else in its own: that is how a question finds an entry written only in the
-other language.
+other language. A question asked again in the same words is answered from memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.config import FaqConfig, SemanticConfig
 from bot.core.understanding.faq_matcher import FaqIndex
@@ -33,6 +35,7 @@ WORDS_SURE = "words_sure"
 TOO_LONG = "too_long"
 OVER_BUDGET = "over_budget"
 RECALLED = "recalled"  # the same wording was asked recently: its vector came from memory
+RANKINGS_KEPT = 2048  # per matcher: questions asked in the same words again cost a lookup
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,9 @@ class FaqMatcher:
         self._config = config
         self._gate = gate or DenseGate(config.semantic.max_per_second)
         self._recent = recent or RecentQuestions()
+        # Rankings of questions asked in the same words before, by a hash of the words: this
+        # matcher's FAQ never changes (an edit builds a new matcher), so neither do they.
+        self._ranked: OrderedDict[bytes, Ranking] = OrderedDict()
 
     @property
     def method(self) -> str:
@@ -129,6 +135,20 @@ class FaqMatcher:
         return self.index.slug_positions(doc.slug).get(language, position)
 
     async def rank(self, text: str, language: str | None, limit: int = 3) -> Ranking:
+        key = hashlib.blake2b(f"{language}\n{limit}\n{text}".encode(), digest_size=16).digest()
+        known = self._ranked.get(key)
+        if known is not None:
+            self._ranked.move_to_end(key)
+            return known
+        ranking = await self._rank(text, language, limit)
+        if ranking.dense != OVER_BUDGET:  # a complete ranking: the same next time
+            again = RECALLED if ranking.dense == DENSE_RAN else ranking.dense
+            self._ranked[key] = replace(ranking, dense=again)
+            while len(self._ranked) > RANKINGS_KEPT:
+                self._ranked.popitem(last=False)
+        return ranking
+
+    async def _rank(self, text: str, language: str | None, limit: int) -> Ranking:
         config = self._config
         documents = self.index.documents
         found = self.index.search(text, language, limit=len(documents) or 1)
