@@ -241,8 +241,10 @@ class Outbox:
         recovery's, and ours go anyway."""
         waiting = set(ids)
         deadline = time.monotonic() + self._lease.total_seconds()
+        pause = self._flush_interval
         while waiting and self._sending and time.monotonic() < deadline:
-            await asyncio.sleep(self._flush_interval)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)  # a chat's sends may wait their turn (1 a second)
             try:
                 async with self._pool() as session:
                     waiting = await OutboxRepository(session).still_pending(list(waiting))
