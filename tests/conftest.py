@@ -235,10 +235,10 @@ def spawn_bot(
     # A killed instance's leases (the leader's, its replies') expire in seconds.
     overrides.setdefault("OTKLIK__SCHEDULER__LEASE_SECONDS", "3")
     overrides.setdefault("OTKLIK__OUTBOX__LEASE_SECONDS", "3")
+    overrides.setdefault("OTKLIK__TELEGRAM__TOKEN", TOKEN)
     env = cli_env(
         database,
         OTKLIK__HTTP__PORT=str(port),
-        OTKLIK__TELEGRAM__TOKEN=TOKEN,
         OTKLIK__TELEGRAM__MODE="webhook",
         OTKLIK__TELEGRAM__API_BASE=api_base,
         OTKLIK__TELEGRAM__WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook",

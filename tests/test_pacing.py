@@ -18,17 +18,7 @@ from storage.models import utcnow
 from storage.repositories.customers import CustomerRepository
 from tests.conftest import AppFactory, Database
 from tests.fake_telegram import Call, FakeTelegram
-
-
-def sliding_max(times: list[float], window: float = 1.0) -> int:
-    """The most calls in any window of `window` seconds (start at each call)."""
-    times = sorted(times)
-    best, start = 0, 0
-    for end, at in enumerate(times):
-        while times[start] <= at - window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
+from tests.grant_log import sliding_max
 
 
 def _accepted(calls: list[Call]) -> list[Call]:

@@ -11,12 +11,10 @@ import pytest
 import redis.asyncio
 
 from bot.app import shared_rates
-from bot.core.delivery.rate_limit import MARGIN, RateLimiter
+from bot.core.delivery.rate_limit import RateLimiter
 from bot.core.delivery.shared_rate import RedisSharedRate, bucket_key
 from tests.conftest import make_settings
-
-REDIS_URL = "redis://127.0.0.1:6379/15"
-WINDOW = 1.0 + MARGIN
+from tests.grant_log import REDIS_URL, WINDOW
 
 
 @pytest.fixture
