@@ -311,7 +311,8 @@ class InboundQueue:
             async with self._pool() as session, session.begin():
                 in_turn = await self._in_turn(session, by_source, ordered=ordered)
                 # Ids for the batch's log rows in one round trip: each message and its reply
-                # (taken once its chats are held, so one chat's rows are in handling order).
+                # (taken once its events are locked, so one chat's rows are in handling order
+                # across instances too).
                 await ConversationLog(session).reserve_ids(2 * sum(map(len, in_turn)))
                 buffers: list[tuple[_Ready, ReplyBuffer]] = []
                 for items in in_turn:
