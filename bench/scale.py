@@ -10,10 +10,10 @@ Three measurements, each against a baseline taken in the same run:
    bot spends nothing on sending): updates stored and handled per second, counted in SQL, the
    driver not waiting for replies. Where this stops growing with instances, the database (or
    the machine) is the limit, not sending.
-3. **One rate limit across instances**: three instances sharing one Redis bucket for the bot
-   token send a campaign while the others answer questions, against a fake Bot API that
-   answers 429 beyond 30 sends in a rolling second. The aggregate rate as a share of the cap
-   (goal: at least 95 %) and the 429s (goal: none).
+3. **One rate limit across instances**: three instances sharing one bucket for the bot token
+   (in Redis, then without Redis in PostgreSQL) send a campaign while all answer questions,
+   against a fake Bot API that answers 429 beyond 30 sends in a rolling second. The aggregate
+   rate as a share of the cap (goal: at least 95 %) and the 429s (goal: none).
 
 Every instance, the balancer, the fake, the driver and PostgreSQL share this machine's cores
 (`nproc` is printed): with 2 cores, more instances cannot add CPU, so the ratios say what the
@@ -241,9 +241,10 @@ async def throughput(
 
 
 async def campaign(pg_url: str, redis_url: str, recipients: int, cap: float) -> None:
-    """Three instances, one Redis bucket for the token, a fake that refuses beyond `cap`; the
-    leader sends the campaign while all three answer questions (10 a second through the
-    balancer), so every instance takes turns from the one bucket."""
+    """`redis_url` empty: the instances share the rate through PostgreSQL instead."""
+    # Three instances, one bucket for the token, a fake that refuses beyond `cap`; the leader
+    # sends the campaign while all three answer questions (10 a second through the balancer),
+    # so every instance takes turns from the one bucket.
     port = free_port()
     fake_args = [sys.executable, "-m", "tests.fake_telegram", "--port", str(port)]
     fake_args += ["--rate-limit", str(cap)]
@@ -263,7 +264,7 @@ async def campaign(pg_url: str, redis_url: str, recipients: int, cap: float) -> 
         base_url,
         {
             "token": token,
-            "OTKLIK__REDIS__URL": redis_url,
+            "OTKLIK__REDIS__URL": redis_url,  # empty: through PostgreSQL
             "OTKLIK__TELEGRAM__SENDS_PER_SECOND": str(cap),
             "OTKLIK__CAMPAIGNS__RATE_PER_SECOND": str(cap),
         },
@@ -292,10 +293,11 @@ async def campaign(pg_url: str, redis_url: str, recipients: int, cap: float) -> 
         campaign_rate = recipients / (last - first)
         async with aiohttp.ClientSession() as http, http.get(f"{base_url}/_fake/stats") as resp:
             refused = (await resp.json())["rate_limited"]
+        where = "one Redis bucket" if redis_url else "one PostgreSQL row (no Redis)"
         print(
-            f"\ncampaign to {recipients} customers while 3 instances answer questions, one Redis"
-            f" bucket, cap {cap:g}/s: {rate:.1f} sends/s aggregate ({rate / cap:.0%} of the"
-            f" cap; the campaign's own {campaign_rate:.1f}/s), 429s: {refused}"
+            f"\ncampaign to {recipients} customers while 3 instances answer questions, {where},"
+            f" cap {cap:g}/s: {rate:.1f} sends/s aggregate ({rate / cap:.0%} of the cap; the"
+            f" campaign's own {campaign_rate:.1f}/s), 429s: {refused}"
         )
     finally:
         if questions_task is not None:
@@ -407,8 +409,9 @@ async def main() -> None:
     finally:
         await fake.close()
     if "campaign" not in skip:
-        print("running: campaign with 3 instances ...", flush=True)
-        await campaign(args.pg_url, args.redis_url, args.recipients, args.cap)
+        for redis_url in (args.redis_url, ""):
+            print("running: campaign with 3 instances ...", flush=True)
+            await campaign(args.pg_url, redis_url, args.recipients, args.cap)
 
 
 if __name__ == "__main__":

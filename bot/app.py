@@ -33,7 +33,13 @@ from bot.core.delivery.inbound_queue import InboundQueue
 from bot.core.delivery.outbox import ChannelSender, Outbox, ReplyBuffer, RetryPolicy
 from bot.core.delivery.public_targets import TargetPolicy
 from bot.core.delivery.rate_limit import MARGIN, RateLimiter
-from bot.core.delivery.shared_rate import RedisSharedRate, SharedRate, SharedRates, bucket_key
+from bot.core.delivery.shared_rate import (
+    PostgresSharedRate,
+    RedisSharedRate,
+    SharedRate,
+    SharedRates,
+    bucket_key,
+)
 from bot.core.delivery.webhooks import WebhookSender
 from bot.core.hours import WorkingHours, parse_schedule
 from bot.core.instance import this_instance
@@ -102,6 +108,10 @@ def create_services(
     engine = engine or engine_for(settings.database)
     pool = create_session_pool(engine)
     metrics = Metrics()
+    instance = this_instance()
+    sole = engine.dialect.name == "sqlite"  # one process per file (bot/startup_claims.py)
+    peers = Peers(pool, instance, settings.outbox.lease_seconds, sole=sole)
+    rates = shared_rates(settings, None if sole else pool, peers)
     hours = parse_schedule(settings.hours)
     tickets = TicketService(hours, settings.tickets, clock)
     embedder = load_embedder(settings.faq.semantic.mode)
@@ -125,7 +135,7 @@ def create_services(
     limiter = RateLimiter(
         settings.campaigns.rate_per_second,
         cap=settings.telegram.sends_per_second,
-        shared=shared_rates(settings)(
+        shared=rates(
             "telegram",
             settings.telegram.token,
             settings.telegram.sends_per_second,
@@ -137,9 +147,7 @@ def create_services(
         settings,
         pool,
         clock,
-        ChannelNeeds(
-            conversation, tickets, hub, limiter, status, hours.zone, shared_rates(settings)
-        ),
+        ChannelNeeds(conversation, tickets, hub, limiter, status, hours.zone, rates),
     )
     senders: dict[str, ChannelSender] = {channel.name: channel.sender for channel in channels}
     for channel in channels:
@@ -151,9 +159,6 @@ def create_services(
         healthy=lambda table: status.healthy(writes_part(table)),
     ).install(engine)
     retry = settings.outbox
-    instance = this_instance()
-    sole = engine.dialect.name == "sqlite"  # one process per file (bot/startup_claims.py)
-    peers = Peers(pool, instance, retry.lease_seconds, sole=sole)
     outbox = Outbox(
         pool,
         senders,
@@ -207,6 +212,8 @@ def create_services(
             sole=sole,
             owner=instance,
             alone=lambda: peers.alone,
+            prepare=conversation.prepare,
+            prepare_seconds=settings.faq.semantic.max_wait_seconds,
         ),
         channels=channels,
         hours=hours,
@@ -279,22 +286,32 @@ async def _warm_faq(services: Services) -> None:
 
 
 UNTIL_EVER = datetime(2200, 1, 1, tzinfo=UTC)
+# Above this many sends a second (an unlimited paid broadcast) the PostgreSQL window would be
+# a long array rewritten on every send: such a rate is not shared without Redis.
+PG_SHARED_MAX = 1000
 
 
-def shared_rates(settings: Settings) -> SharedRates:
-    """With [redis] url: for each platform account (a bot token, a VK community, a WhatsApp
-    number) the rate every instance sending as it shares; without, None: each paces alone."""
+def shared_rates(
+    settings: Settings,
+    pool: async_sessionmaker[AsyncSession] | None = None,
+    peers: Peers | None = None,
+) -> SharedRates:
+    """For each platform account (a bot token, a VK community, a WhatsApp number) the rate
+    every instance sending as it shares: in Redis with [redis] url, else in PostgreSQL (`pool`
+    and `peers` given: consulted while other instances run); None on SQLite, one process."""
 
     def shared(platform: str, account: str, cap: float, campaigns: float) -> SharedRate | None:
-        if not settings.redis.url or not account:
+        if not account:
             return None
         lanes = {"all": cap if campaigns > 0 else 0.0, "campaigns": min(campaigns, cap)}
-        return RedisSharedRate(
-            redis.asyncio.from_url(settings.redis.url),
-            bucket_key(platform, account),
-            lanes,
-            window=1.0 + MARGIN,
-        )
+        key = bucket_key(platform, account)
+        if settings.redis.url:
+            return RedisSharedRate(
+                redis.asyncio.from_url(settings.redis.url), key, lanes, window=1.0 + MARGIN
+            )
+        if pool is None or peers is None or max(lanes.values()) > PG_SHARED_MAX:
+            return None
+        return PostgresSharedRate(pool, key, lanes, 1.0 + MARGIN, lambda: peers.alone)
 
     return shared
 

@@ -195,8 +195,12 @@ class SemanticConfig:
     # this high and this far ahead of another intent's ("хочу поговорить с живым человеком").
     intent_score: float = 0.92
     intent_margin: float = 0.02
-    # Dense passes a second at most (each ~20 ms of one core); beyond, questions are answered
-    # by words alone until the burst passes. 0 = no limit.
+    # A batch's questions are understood together before it is handled, off the event loop;
+    # the batch waits at most this long for them (a burst waits, rather than being answered
+    # by words alone). What is not ready by then falls to the per-question pass below.
+    max_wait_seconds: float = 2.0
+    # Dense passes a second at most for questions ranked one by one inside the handling (each
+    # ~15 ms of one core); beyond, they are answered by words alone. 0 = no limit.
     max_per_second: float = 10.0
 
     def problems(self) -> Iterator[str]:
@@ -204,6 +208,8 @@ class SemanticConfig:
             yield f"[faq.semantic] mode: expected 'auto' or 'off', got {self.mode!r}"
         if self.max_per_second < 0:
             yield "[faq.semantic] max_per_second: must be 0 or more"
+        if self.max_wait_seconds < 0:
+            yield "[faq.semantic] max_wait_seconds: must be 0 or more"
         if not 0 <= self.weight <= 1 or self.floor >= self.ceiling:
             yield "[faq.semantic] weight must be within 0..1 and floor below ceiling"
 

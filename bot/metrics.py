@@ -45,7 +45,12 @@ class Metrics:
         self.faq_dense = Counter(
             "otklik_faq_dense",
             "FAQ questions by whether the meaning (dense) pass ran, or why not",
-            ["outcome"],  # ran, words_sure, too_long, over_budget, off
+            ["outcome"],  # ran, recalled, words_sure, too_long, over_budget, off
+            registry=self.registry,
+        )
+        self.faq_prepare_late = Counter(
+            "otklik_faq_prepare_late",
+            "Batches whose questions' meaning was not ready within the bound",
             registry=self.registry,
         )
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy import text as sql_text  # `text` is also a column name below
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -142,6 +143,21 @@ class Lease(Base):
     owner: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     since: Mapped[datetime] = mapped_column(UtcDateTime())  # when this owner took it
+
+
+class RateWindow(Base):
+    """One platform account's sends in the last window, shared by the instances on PostgreSQL
+    when no Redis is configured (bot.core.delivery.shared_rate.PostgresSharedRate): grant times
+    and a pause, in epoch seconds by the database's clock. Unused on SQLite (one process)."""
+
+    __tablename__ = "rate_windows"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    lane: Mapped[str] = mapped_column(String(16), primary_key=True)
+    grants: Mapped[list[float]] = mapped_column(
+        postgresql.ARRAY(Float()).with_variant(Text(), "sqlite")
+    )
+    paused_until: Mapped[float] = mapped_column(Float(), server_default="0")
 
 
 class LinkCode(Base):

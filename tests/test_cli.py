@@ -29,7 +29,7 @@ def test_help_explains_every_command(tmp_path: Path, database: Database):
 def test_migrate_reports_revision(tmp_path: Path, database: Database):
     result = otklik(database, "migrate", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "database at revision 0038" in result.stdout
+    assert "database at revision 0039" in result.stdout
 
 
 def test_faq_import_list_export_round_trip(tmp_path: Path, database: Database):

@@ -5,6 +5,7 @@ questions; entry vectors stored in SQL and not recomputed; the lexical fallback.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import sys
@@ -280,3 +281,40 @@ async def test_each_question_says_whether_the_meaning_pass_ran_and_why_not():
     assert again.dense == RECALLED and again.method == "hybrid"
     assert (await matcher.rank("пришёл чужой заказ, не мой", "ru")).dense == OVER_BUDGET
     assert (await matcher.rank("а " * 200 + "прислали не то", "ru")).dense == TOO_LONG
+
+
+def _shop_paraphrases(count: int) -> list[str]:
+    """Phrasings of the shop's questions that share few words with their entries (set B)."""
+    report = (ROOT / "tests/data/understanding_report.txt").read_text(encoding="utf-8")
+    rows = [line.split("|", 3) for line in report.splitlines() if line.startswith("shop |")]
+    return [row[3].strip() for row in rows if row[2].strip() != "-"][:count]
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+async def test_a_burst_of_questions_is_understood_as_fully_as_one(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database, prepared: bool
+):
+    """40 paraphrases arriving at once, with a budget of one meaning pass a second for a
+    question ranked on its own: prepared together before each batch's transaction (one model
+    call off the event loop), every one that words alone do not settle is ranked by meaning and
+    none is shed. Without preparing (max_wait_seconds = 0) the budget sheds most of them: what
+    the burst used to get."""
+    wait = 5.0 if prepared else 0.0  # a bound for a slow machine, not a speed claim
+    app = await start_app(faq={"semantic": {"max_per_second": 1, "max_wait_seconds": wait}})
+    questions = _shop_paraphrases(40)
+    await asyncio.gather(
+        *(fake_tg.deliver(fake_tg.message_update(7100 + n, q)) for n, q in enumerate(questions))
+    )
+    await app.drain()
+    registry = app.services.metrics.registry
+
+    def outcome(name: str) -> float:
+        value = registry.get_sample_value("otklik_faq_dense_total", {"outcome": name})
+        return value or 0.0
+
+    print(f"\nran {outcome('ran')}, shed {outcome('over_budget')}, sure {outcome('words_sure')}")
+    assert outcome("ran") + outcome("over_budget") + outcome("words_sure") == len(questions)
+    if prepared:
+        assert outcome("over_budget") == 0 and outcome("ran") >= 20
+    else:
+        assert outcome("over_budget") >= 15

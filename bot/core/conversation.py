@@ -144,6 +144,13 @@ class Conversation:
     def now(self) -> datetime:
         return self._clock()
 
+    async def prepare(self, texts: list[str]) -> None:
+        """Before a batch's transaction: the meaning of its questions that words alone will
+        not settle, computed together (bot.core.understanding.faq_ranking.FaqMatcher.prepare)."""
+        questions = [t.strip() for t in texts if t.strip() and not t.startswith("/")]
+        if questions:
+            await self._faq.current.prepare(questions)
+
     async def handle(self, session: AsyncSession, message: InboundMessage) -> Outcome:
         customers = CustomerRepository(session)
         if message.button is None and message.command is None and not message.edited:

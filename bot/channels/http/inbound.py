@@ -33,8 +33,19 @@ def source(channel: HttpChannel, conversation: Conversation) -> MessageSource:
         except BadMessage:
             return None
 
+    def text_of(payload: dict[str, Any]) -> str | None:
+        try:
+            return message_from(payload, channel.name, channel.max_message_chars)[1].text
+        except BadMessage:
+            return None
+
     return MessageSource(
-        f"http:{channel.name}", channel.name, prepare, conversation, chat_of=chat_of
+        f"http:{channel.name}",
+        channel.name,
+        prepare,
+        conversation,
+        chat_of=chat_of,
+        text_of=text_of,
     )
 
 

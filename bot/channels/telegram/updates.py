@@ -65,6 +65,14 @@ class TelegramUpdates(Source):
         thread = message.get("message_thread_id") if isinstance(message, dict) else None
         return f"{chat['id']}" if thread is None else f"{chat['id']}/{thread}"
 
+    def text_of(self, payload: Payload) -> str | None:
+        """A private chat's text (a group's are staff talk, not questions)."""
+        message = payload.get("message")
+        if not isinstance(message, dict) or customer_chat_of(payload) is None:
+            return None
+        text = message.get("text")
+        return text if isinstance(text, str) else None
+
     def must_ask_first(self, payload: Payload) -> bool:
         if self._staff is None:
             return False

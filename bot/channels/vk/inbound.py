@@ -56,7 +56,11 @@ def source(channel: VkChannel, conversation: Conversation) -> MessageSource:
         parsed = parse(event)
         return None if parsed is None else parsed.message.external_id
 
-    return MessageSource(CHANNEL, CHANNEL, prepare, conversation, after_commit, chat_of)
+    def text_of(event: dict[str, Any]) -> str | None:
+        parsed = parse(event)
+        return None if parsed is None else parsed.message.text
+
+    return MessageSource(CHANNEL, CHANNEL, prepare, conversation, after_commit, chat_of, text_of)
 
 
 async def receive(channel: VkChannel, core: CoreServices, request: web.Request) -> web.Response:

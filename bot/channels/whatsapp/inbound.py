@@ -154,7 +154,13 @@ def source(channel: WhatsAppChannel, core: CoreServices) -> MessageSource:
         sender = raw.get("from") if isinstance(raw, dict) else None
         return sender[:32] if isinstance(sender, str) else None
 
-    return MessageSource(CHANNEL, CHANNEL, prepare, core.conversation, chat_of=chat_of)
+    def text_of(payload: dict[str, Any]) -> str | None:
+        message = _message(payload.get("raw"), {})
+        return None if message is None else message.text
+
+    return MessageSource(
+        CHANNEL, CHANNEL, prepare, core.conversation, chat_of=chat_of, text_of=text_of
+    )
 
 
 # Meta posts statuses in no set order: a status only moves forward (sent < delivered < read);

@@ -70,6 +70,11 @@ class Source:
         stored, by one instance at a time (None: no order to keep)."""
         return None
 
+    def text_of(self, payload: Payload) -> str | None:
+        """What the customer typed, if anything: its meaning is prepared before the batch's
+        transaction (`Conversation.prepare`)."""
+        return None
+
     async def ask_first(self, payloads: Sequence[Payload]) -> None:
         """Network questions the handler needs, asked before the transaction begins (a slow
         platform must never hold the database)."""
@@ -99,6 +104,7 @@ class MessageSource(Source):
         conversation: Conversation,
         after_commit: AfterCommit | None = None,
         chat_of: Callable[[Payload], str | None] | None = None,
+        text_of: Callable[[Payload], str | None] | None = None,
     ) -> None:
         self.name = name
         self.label = label
@@ -106,9 +112,13 @@ class MessageSource(Source):
         self._conversation = conversation
         self._after_commit = after_commit
         self._chat_of = chat_of
+        self._text_of = text_of
 
     def chat_of(self, payload: Payload) -> str | None:
         return None if self._chat_of is None else self._chat_of(payload)
+
+    def text_of(self, payload: Payload) -> str | None:
+        return None if self._text_of is None else self._text_of(payload)
 
     async def handle(self, session: AsyncSession, payloads: Sequence[Payload]) -> list[ReplyBuffer]:
         messages = [await self._prepare(session, payload) for payload in payloads]
@@ -166,6 +176,8 @@ class InboundQueue:
         lease_seconds: float = 30.0,
         sole: bool = False,
         alone: Callable[[], bool] | None = None,
+        prepare: Callable[[list[str]], Awaitable[None]] | None = None,
+        prepare_seconds: float = 2.0,
     ) -> None:
         # Events this instance stores or claims are leased to it (renewed every third of the
         # lease while it lives); another instance's recovery takes them only once the lease
@@ -175,6 +187,10 @@ class InboundQueue:
         self._sole = sole
         # No other instance runs now (bot.peers): no chat order to keep with anyone.
         self._alone = alone or (lambda: sole)
+        # What a batch's questions mean, worked out before its transaction, waited for at most
+        # `prepare_seconds` (what is not ready by then is ranked in the transaction as before).
+        self._prepare = prepare
+        self._prepare_seconds = prepare_seconds
         self._free_at: datetime | None = None  # when events another instance holds come free
         self._renewal: asyncio.Task[None] | None = None
         self._pool = session_pool
@@ -304,6 +320,7 @@ class InboundQueue:
             by_source.setdefault(item.source.name, []).append(item)
         for items in by_source.values():
             await items[0].source.ask_first([item.payload for item in items])
+        await self._prepare_questions(batch)
         handled: list[tuple[_Ready, list[QueuedReply]]] = []
         # Several instances: this batch's chats' order is kept with theirs.
         ordered = not self._sole and not self._alone() and any(i.chat for i in batch)
@@ -346,6 +363,23 @@ class InboundQueue:
                 await self._process_one(item)
             return
         self._after(handled, time.perf_counter() - started, ahead)
+
+    async def _prepare_questions(self, batch: list[_Ready]) -> None:
+        """The batch's questions' meaning, in one model call off the event loop, bounded: a
+        burst is understood as fully as a quiet hour, and waits a little longer instead."""
+        if self._prepare is None or self._prepare_seconds <= 0:
+            return  # 0: not prepared; each question ranked on its own in the transaction
+        texts = [text for item in batch if (text := item.source.text_of(item.payload))]
+        if not texts:
+            return
+        try:
+            # The model's thread runs on past the bound: its vectors serve the next asks.
+            await asyncio.wait_for(asyncio.shield(self._prepare(texts)), self._prepare_seconds)
+        except TimeoutError:
+            self._metrics.faq_prepare_late.inc()
+            log.warning("a batch's questions were not understood within %ss", self._prepare_seconds)
+        except Exception:
+            log.exception("preparing a batch's questions failed; ranking them one by one")
 
     async def _in_turn(
         self,

@@ -2,7 +2,8 @@
 counted in a shared Redis bucket (pyrate-limiter's sliding-window log, checked and recorded in
 one Lua call), and a 429's retry_after seen by one instance pauses all of them (a key that
 expires with it). The in-process RateLimiter still spaces sends and keeps replies first; this
-is the cap they share.
+is the cap they share. Without Redis, on PostgreSQL, the same log is kept in a row per lane
+(`PostgresSharedRate`), consulted only while other instances run.
 
 Times are this host's clock (pyrate-limiter's choice): instances on several hosts need their
 clocks in step (NTP keeps them within milliseconds; the window has a 50 ms margin)."""
@@ -19,6 +20,10 @@ from typing import Any, Protocol
 
 from pyrate_limiter import Rate, RateItem
 from pyrate_limiter.buckets.redis_bucket import RedisBucket
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.db import one_statement
+from storage.repositories import rate_windows
 
 log = logging.getLogger(__name__)
 LEAK_EVERY = 200  # grants between clearing the entries older than the window
@@ -105,3 +110,45 @@ class RedisSharedRate:
 async def _awaited(value: Any) -> Any:
     """pyrate-limiter's buckets answer sync or async by their client; the Redis one is async."""
     return await value if inspect.isawaitable(value) else value
+
+
+class PostgresSharedRate:
+    """The shared rate without Redis: a sliding-window log in `rate_windows` (one UPDATE a
+    grant, storage.repositories.rate_windows). Consulted only while other instances run
+    (`alone`, bot.peers): one instance alone paces itself as well, without the round trip."""
+
+    def __init__(
+        self,
+        pool: async_sessionmaker[AsyncSession],
+        key: str,
+        lanes: dict[str, float],
+        window: float,
+        alone: Callable[[], bool],
+    ) -> None:
+        self._pool = pool
+        self._key = key
+        self._lanes = lanes
+        self._window = window
+        self._alone = alone
+        self._ready: set[str] = set()
+
+    async def take(self, lane: str) -> float:
+        if self._lanes.get(lane, 0) <= 0 or self._alone():
+            return 0.0
+        async with one_statement(self._pool) as session:
+            if lane not in self._ready:
+                await rate_windows.ensure(session, self._key, lane)
+                self._ready.add(lane)
+            limit = max(int(self._lanes[lane]), 1)
+            return await rate_windows.take(session, self._key, lane, limit, self._window)
+
+    async def pause(self, seconds: float) -> None:
+        if self._alone():
+            return  # this instance's own limiter pauses itself
+        async with one_statement(self._pool) as session:
+            await rate_windows.pause(session, self._key, seconds)
+
+    async def paused_for(self) -> float:
+        """0: `take` refuses during a pause and says how long is left (one round trip a
+        send, not two)."""
+        return 0.0

@@ -74,6 +74,12 @@ class FaqCatalog:
         self._monotonic = monotonic
         self._lock = asyncio.Lock()
 
+    @property
+    def current(self) -> FaqMatcher:
+        """The matcher as last built, without asking SQL whether the FAQ changed (a question
+        prepared with it keeps its vector for the next one: they share `RecentQuestions`)."""
+        return self._matcher
+
     def invalidate(self) -> None:
         """This process changed the FAQ: look at SQL again at the next question."""
         self._checked_at = float("-inf")

@@ -172,8 +172,9 @@ class FaqMatcher:
             if is_sure(lexical_scores, semantic.shortcut_score, semantic.shortcut_margin)
             else None
         )
+        fresh = False
         if skipped is None:
-            known = self._recent.get(model, text)
+            known, fresh = self._recent.get(model, text)
             if known is None and not self._gate.take():
                 skipped = OVER_BUDGET
         if skipped is not None or self.dense is None:
@@ -212,8 +213,40 @@ class FaqMatcher:
             semantic.confident_score,
             semantic.confident_margin,
         ) and self._explained(text, entries, language)
-        ran = DENSE_RAN if known is None else RECALLED
+        ran = DENSE_RAN if known is None or fresh else RECALLED
         return Ranking(entries, sure, HYBRID, semantic.suggest_score, query, ran)
+
+    def needs_meaning(self, text: str) -> bool:
+        """Whether `text` would take the dense pass (words alone not sure, in any language)
+        and its vector is not known yet."""
+        if self.dense is None or not text or len(text) > MAX_DENSE_CHARS:
+            return False
+        if self._recent.has(self.dense.embedder.model, text):
+            return False
+        semantic = self._config.semantic
+        best: dict[str, float] = {}
+        for match in self.index.search(text, None, limit=len(self.index.documents) or 1):
+            slug = self.index.documents[self.index.position(match.entry_id)].slug
+            key = slug or str(match.entry_id)
+            best[key] = max(best.get(key, 0.0), match.score)
+        scores = sorted(best.values(), reverse=True)
+        return not is_sure(scores, semantic.shortcut_score, semantic.shortcut_margin)
+
+    async def prepare(self, texts: list[str]) -> int:
+        """Before the handling transaction: the vectors of the questions among `texts` that
+        will need the dense pass, in one model call off the event loop, so that in the
+        transaction each is ranked by meaning without waiting or spending the budget. Returns
+        how many were computed."""
+        if self.dense is None:
+            return 0
+        wanted = list(dict.fromkeys(t for t in texts if self.needs_meaning(t)))
+        if not wanted:
+            return 0
+        vectors = await asyncio.to_thread(self.dense.query_vectors, wanted)
+        model = self.dense.embedder.model
+        for text, vector in zip(wanted, vectors, strict=True):
+            self._recent.put(model, text, vector, fresh=True)
+        return len(wanted)
 
     def _explained(self, text: str, entries: list[RankedEntry], language: str | None) -> bool:
         """The best entry shares a word the question is about (FaqIndex.explains_subject).

@@ -22,25 +22,39 @@ class RecentQuestions:
     def __init__(self, limit: int = LIMIT) -> None:
         self._limit = limit
         self._vectors: OrderedDict[bytes, Vector] = OrderedDict()
+        self._fresh: set[bytes] = set()  # computed ahead (FaqMatcher.prepare), not yet asked
         self._lock = threading.Lock()  # filled from the thread the model runs in
 
     @staticmethod
     def _key(model: str, text: str) -> bytes:
         return hashlib.blake2b(f"{model}\n{text}".encode(), digest_size=16).digest()
 
-    def get(self, model: str, text: str) -> Vector | None:
+    def get(self, model: str, text: str) -> tuple[Vector | None, bool]:
+        """The question's vector if remembered, and whether it was computed ahead for this
+        very question (the first ask after `put(fresh=True)`) rather than an earlier one."""
         key = self._key(model, text)
         with self._lock:
             vector = self._vectors.get(key)
-            if vector is not None:
-                self._vectors.move_to_end(key)
-            return vector
+            if vector is None:
+                return None, False
+            self._vectors.move_to_end(key)
+            fresh = key in self._fresh
+            self._fresh.discard(key)
+            return vector, fresh
 
-    def put(self, model: str, text: str, vector: Vector) -> None:
+    def has(self, model: str, text: str) -> bool:
         with self._lock:
-            self._vectors[self._key(model, text)] = vector
+            return self._key(model, text) in self._vectors
+
+    def put(self, model: str, text: str, vector: Vector, *, fresh: bool = False) -> None:
+        key = self._key(model, text)
+        with self._lock:
+            self._vectors[key] = vector
+            if fresh:
+                self._fresh.add(key)
             while len(self._vectors) > self._limit:
-                self._vectors.popitem(last=False)
+                old, _ = self._vectors.popitem(last=False)
+                self._fresh.discard(old)
 
     def __len__(self) -> int:
         return len(self._vectors)

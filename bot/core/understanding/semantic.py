@@ -162,6 +162,11 @@ class DenseIndex:
         vector: Vector = self._embedder.embed([question], QUERY, remember=False)[0]
         return vector
 
+    def query_vectors(self, questions: Sequence[str]) -> Vector:
+        """Several questions' vectors in one model call (blocking): a batch costs the model
+        less per question than one call each."""
+        return self._embedder.embed(list(questions), QUERY, remember=False)
+
     def similarities_to(self, query: Vector, documents: int) -> Vector:
         """Cosine similarity of a question's vector to each document (by position)."""
         best = np.full(documents, -1.0, dtype=np.float32)
