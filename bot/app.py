@@ -110,7 +110,9 @@ def create_services(
     metrics = Metrics()
     instance = this_instance()
     sole = engine.dialect.name == "sqlite"  # one process per file (bot/startup_claims.py)
-    peers = Peers(pool, instance, settings.outbox.lease_seconds, sole=sole)
+    # A beat a second (faster with a short lease): a new instance waits two before handling.
+    lease = settings.outbox.lease_seconds
+    peers = Peers(pool, instance, lease, every=min(1.0, lease / 6), sole=sole)
     rates = shared_rates(settings, None if sole else pool, peers)
     hours = parse_schedule(settings.hours)
     tickets = TicketService(hours, settings.tickets, clock)

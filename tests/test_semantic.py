@@ -299,6 +299,8 @@ async def test_a_burst_of_questions_is_understood_as_fully_as_one(
     call off the event loop), every one that words alone do not settle is ranked by meaning and
     none is shed. Without preparing (max_wait_seconds = 0) the budget sheds most of them: what
     the burst used to get."""
+    if faq_loaded.url.startswith("postgresql"):
+        pytest.skip("understanding does not depend on the database: run on SQLite")
     wait = 5.0 if prepared else 0.0  # a bound for a slow machine, not a speed claim
     app = await start_app(faq={"semantic": {"max_per_second": 1, "max_wait_seconds": wait}})
     questions = _shop_paraphrases(40)
