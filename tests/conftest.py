@@ -236,6 +236,10 @@ def spawn_bot(
     overrides.setdefault("OTKLIK__SCHEDULER__LEASE_SECONDS", "3")
     overrides.setdefault("OTKLIK__OUTBOX__LEASE_SECONDS", "3")
     overrides.setdefault("OTKLIK__TELEGRAM__TOKEN", TOKEN)
+    # These tests are about processes (kills, restarts, several instances); understanding is
+    # tested in-process. Without the model a process starts without seconds of embedding the
+    # intents' phrasings, on a machine the three suites share.
+    overrides.setdefault("OTKLIK__FAQ__SEMANTIC__MODE", "off")
     env = cli_env(
         database,
         OTKLIK__HTTP__PORT=str(port),
