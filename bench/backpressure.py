@@ -35,6 +35,7 @@ from bench.webhook import (  # noqa: E402
     TOKEN,
     drive,
     drive_fresh,
+    otklik_env,
     questions,
     start_process,
     wait_listening,
@@ -135,19 +136,15 @@ async def run(
 ) -> tuple[float, float, Overload]:
     """One bot process: warm up, measure capacity closed-loop, then the open-loop overload."""
     port = free_port()
-    env = {
-        "OTKLIK__DATABASE__URL": database_url,
-        "OTKLIK__DATABASE__SCHEMA": schema,
-        "OTKLIK__HTTP__PORT": str(port),
-        "OTKLIK__TELEGRAM__TOKEN": TOKEN,
-        "OTKLIK__TELEGRAM__MODE": "webhook",
-        "OTKLIK__TELEGRAM__API_BASE": fake.base_url,
-        "OTKLIK__TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram/webhook",
-        "OTKLIK__TELEGRAM__WEBHOOK_SECRET": SECRET,
-        "OTKLIK__TELEGRAM__SENDS_PER_SECOND": "100000",
-        "OTKLIK__TELEGRAM__MAX_BACKLOG": str(backlog_limit),
-        "OTKLIK__LOGGING__LEVEL": "ERROR",
-    }
+    env = otklik_env(
+        database_url,
+        port,
+        fake.base_url,
+        OTKLIK__DATABASE__SCHEMA=schema,
+        OTKLIK__TELEGRAM__SENDS_PER_SECOND="100000",
+        OTKLIK__TELEGRAM__MAX_BACKLOG=str(backlog_limit),
+        OTKLIK__LOGGING__LEVEL="ERROR",
+    )
     faq = [sys.executable, "-m", "bot", "faq", "import", str(ROOT / "faq.example.yaml")]
     await asyncio.to_thread(
         subprocess.run, faq, cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True

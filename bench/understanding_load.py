@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.understanding import FAQS, REPORT, Case, load_cases  # noqa: E402
-from bench.webhook import SECRET, TOKEN, start_process, wait_listening  # noqa: E402
+from bench.webhook import SECRET, otklik_env, start_process, wait_listening  # noqa: E402
 from bot.core.understanding.faq_file import load_faq  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fake_telegram import Call, FakeTelegram  # noqa: E402
@@ -78,16 +78,7 @@ async def run_business(
     port = free_port()
     results: dict[str, tuple[list[Outcome], dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            "OTKLIK__DATABASE__URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
-            "OTKLIK__HTTP__PORT": str(port),
-            "OTKLIK__TELEGRAM__TOKEN": TOKEN,
-            "OTKLIK__TELEGRAM__MODE": "webhook",
-            "OTKLIK__TELEGRAM__API_BASE": fake.base_url,
-            "OTKLIK__TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram/webhook",
-            "OTKLIK__TELEGRAM__WEBHOOK_SECRET": SECRET,
-            "OTKLIK__LOGGING__LEVEL": "WARNING",
-        }
+        env = otklik_env(f"sqlite+aiosqlite:///{tmp}/bench.db", port, fake.base_url)
         faq = [sys.executable, "-m", "bot", "faq", "import", str(FAQS[business])]
         done = await asyncio.to_thread(
             subprocess.run, faq, cwd=ROOT, env={**os.environ, **env}, capture_output=True

@@ -183,6 +183,21 @@ async def run_echo(fake: FakeTelegram, texts: list[str], n: int, c: int) -> Resu
         process.communicate(timeout=10)
 
 
+def otklik_env(database_url: str, port: int, api_base: str, **more: str) -> dict[str, str]:
+    """The settings of one `otklik run` in webhook mode against the fake (every bench's)."""
+    return {
+        "OTKLIK__DATABASE__URL": database_url,
+        "OTKLIK__HTTP__PORT": str(port),
+        "OTKLIK__TELEGRAM__TOKEN": TOKEN,
+        "OTKLIK__TELEGRAM__MODE": "webhook",
+        "OTKLIK__TELEGRAM__API_BASE": api_base,
+        "OTKLIK__TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram/webhook",
+        "OTKLIK__TELEGRAM__WEBHOOK_SECRET": SECRET,
+        "OTKLIK__LOGGING__LEVEL": "WARNING",
+        **more,
+    }
+
+
 async def warm_question_vectors(fake: FakeTelegram, port: int, texts: list[str]) -> None:
     """Each distinct question once, at 8 a second (under the dense budget of 10): a bot that
     has run a while knows the vectors of the wordings it keeps hearing (RecentQuestions), so
@@ -216,20 +231,15 @@ async def run_otklik(
     warm_vectors: bool = True,
 ) -> Result:
     port = free_port()
-    env = {
-        "OTKLIK__DATABASE__URL": database_url,
-        "OTKLIK__DATABASE__SCHEMA": schema,
-        "OTKLIK__HTTP__PORT": str(port),
-        "OTKLIK__TELEGRAM__TOKEN": TOKEN,
-        "OTKLIK__TELEGRAM__MODE": "webhook",
-        "OTKLIK__TELEGRAM__API_BASE": fake.base_url,
-        "OTKLIK__TELEGRAM__WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram/webhook",
-        "OTKLIK__TELEGRAM__WEBHOOK_SECRET": SECRET,
-        "OTKLIK__LOGGING__LEVEL": "WARNING",
-        # The fake answers every send, and the echo bot paces nothing: the bot's own pacing
-        # (Telegram's ~30 sends a second per token) is lifted to measure handling alone.
-        "OTKLIK__TELEGRAM__SENDS_PER_SECOND": "100000",
-    }
+    # The fake answers every send, and the echo bot paces nothing: the bot's own pacing
+    # (Telegram's ~30 sends a second per token) is lifted to measure handling alone.
+    env = otklik_env(
+        database_url,
+        port,
+        fake.base_url,
+        OTKLIK__DATABASE__SCHEMA=schema,
+        OTKLIK__TELEGRAM__SENDS_PER_SECOND="100000",
+    )
     faq = [sys.executable, "-m", "bot", "faq", "import", str(ROOT / "faq.example.yaml")]
     await asyncio.to_thread(
         subprocess.run, faq, cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True
