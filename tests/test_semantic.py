@@ -299,8 +299,6 @@ async def test_a_burst_of_questions_is_understood_as_fully_as_one(
     call off the event loop), every one that words alone do not settle is ranked by meaning and
     none is shed. Without preparing (max_wait_seconds = 0) the budget sheds most of them: what
     the burst used to get."""
-    if faq_loaded.url.startswith("postgresql"):
-        pytest.skip("understanding does not depend on the database: run on SQLite")
     wait = 5.0 if prepared else 0.0  # a bound for a slow machine, not a speed claim
     app = await start_app(faq={"semantic": {"max_per_second": 1, "max_wait_seconds": wait}})
     questions = _shop_paraphrases(40)
@@ -320,3 +318,23 @@ async def test_a_burst_of_questions_is_understood_as_fully_as_one(
         assert outcome("over_budget") == 0 and outcome("ran") >= 20
     else:
         assert outcome("over_budget") >= 15
+
+
+async def test_a_batch_whose_questions_are_not_understood_in_time_is_answered_anyway(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    """The wait for the meaning of a batch's questions is bounded: past it the batch is handled
+    (its questions ranked one by one, within the budget) and the late batch is counted."""
+    app = await start_app(faq={"semantic": {"max_wait_seconds": 0.001}})
+    questions = _shop_paraphrases(12)
+    chats = [7300 + n for n in range(len(questions))]
+    await asyncio.gather(
+        *(
+            fake_tg.deliver(fake_tg.message_update(c, q))
+            for c, q in zip(chats, questions, strict=True)
+        )
+    )
+    await app.drain()
+    late = app.services.metrics.registry.get_sample_value("otklik_faq_prepare_late_total")
+    assert late is not None and late >= 1
+    assert all(fake_tg.sent_texts(chat) for chat in chats)  # every question got its answer

@@ -39,7 +39,7 @@ from bot.core.messages import InboundMessage
 from bot.metrics import Metrics
 from storage.db import DB_ERRORS, short_statements
 from storage.models import utcnow
-from storage.recovery import periodic, recovery_loop
+from storage.recovery import LogThrottle, periodic, recovery_loop
 from storage.repositories.conversation import ConversationLog
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.events import InboundEventRepository
@@ -191,6 +191,7 @@ class InboundQueue:
         # `prepare_seconds` (what is not ready by then is ranked in the transaction as before).
         self._prepare = prepare
         self._prepare_seconds = prepare_seconds
+        self._throttle = LogThrottle(log)  # an overload would otherwise log every batch
         self._free_at: datetime | None = None  # when events another instance holds come free
         self._renewal: asyncio.Task[None] | None = None
         self._pool = session_pool
@@ -377,9 +378,17 @@ class InboundQueue:
             await asyncio.wait_for(asyncio.shield(self._prepare(texts)), self._prepare_seconds)
         except TimeoutError:
             self._metrics.faq_prepare_late.inc()
-            log.warning("a batch's questions were not understood within %ss", self._prepare_seconds)
+            self._throttle.warning(
+                "prepare late",
+                "a batch's questions were not understood within %ss",
+                self._prepare_seconds,
+            )
         except Exception:
-            log.exception("preparing a batch's questions failed; ranking them one by one")
+            self._throttle.warning(
+                "prepare failed",
+                "preparing a batch's questions failed; ranking them one by one",
+                exc_info=True,
+            )
 
     async def _in_turn(
         self,
