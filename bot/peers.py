@@ -13,7 +13,6 @@ always, no row.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import DB_ERRORS, one_statement
 from storage.models import Lease, utcnow
+from storage.recovery import periodic
 from storage.repositories import leases
 
 log = logging.getLogger(__name__)
@@ -90,18 +90,13 @@ class Peers:
         if not await self.beat() and not self._sole:
             await asyncio.sleep(2 * self.every)
 
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.every)
-            if not self._stopping.is_set():
-                await self.beat()
-
     def start(self) -> None:
         if self._sole:
             return
         self._stopping = asyncio.Event()
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(
+            periodic(self.beat, lambda: self.every, "instance beat", log, stop=self._stopping)
+        )
 
     async def stop(self) -> None:
         """Stop beating and remove the row: the others go back to the quick path at once."""

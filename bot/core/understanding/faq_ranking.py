@@ -148,16 +148,22 @@ class FaqMatcher:
                 self._ranked.popitem(last=False)
         return ranking
 
-    async def _rank(self, text: str, language: str | None, limit: int) -> Ranking:
-        config = self._config
+    def _lexical(self, text: str, language: str | None) -> dict[str, tuple[float, int]]:
+        """Each entry (by slug: its languages count as one) with its best lexical score and
+        that version's position."""
         documents = self.index.documents
-        found = self.index.search(text, language, limit=len(documents) or 1)
-        lexical: dict[str, tuple[float, int]] = {}  # entry (slug) -> best score, position
-        for match in found:
+        lexical: dict[str, tuple[float, int]] = {}
+        for match in self.index.search(text, language, limit=len(documents) or 1):
             position = self.index.position(match.entry_id)
             key = documents[position].slug or str(match.entry_id)
             if key not in lexical or match.score > lexical[key][0]:
                 lexical[key] = (match.score, position)
+        return lexical
+
+    async def _rank(self, text: str, language: str | None, limit: int) -> Ranking:
+        config = self._config
+        documents = self.index.documents
+        lexical = self._lexical(text, language)
         ordered = sorted(lexical.items(), key=lambda item: -item[1][0])
         lexical_scores = [score for _, (score, _) in ordered]
         semantic = config.semantic
@@ -224,12 +230,7 @@ class FaqMatcher:
         if self._recent.has(self.dense.embedder.model, text):
             return False
         semantic = self._config.semantic
-        best: dict[str, float] = {}
-        for match in self.index.search(text, None, limit=len(self.index.documents) or 1):
-            slug = self.index.documents[self.index.position(match.entry_id)].slug
-            key = slug or str(match.entry_id)
-            best[key] = max(best.get(key, 0.0), match.score)
-        scores = sorted(best.values(), reverse=True)
+        scores = sorted((score for score, _ in self._lexical(text, None).values()), reverse=True)
         return not is_sure(scores, semantic.shortcut_score, semantic.shortcut_margin)
 
     async def prepare(self, texts: list[str]) -> int:
