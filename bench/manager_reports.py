@@ -259,6 +259,60 @@ async def measure(url: str, schema: str, repeats: int) -> None:
     await engine.dispose()
 
 
+async def write_cost(url: str, schema: str, revision: str, changes: int) -> tuple[float, float]:
+    """Milliseconds a ticket's opening and a reply to it take, each its own transaction, at a
+    revision: "0039" (no roll-ups) or "head" (the roll-up triggers of revision 0040)."""
+    engine = create_engine(url, schema=schema)
+    await migrate.upgrade(engine, revision)
+    pool = create_session_pool(engine)
+    async with pool() as session, session.begin():
+        session.add(Customer(id=1, display_name="c", created_at=START))
+    opened = time.perf_counter()
+    for i in range(1, changes + 1):
+        async with pool() as session, session.begin():
+            at = START + timedelta(minutes=i)
+            session.add(
+                Ticket(
+                    id=i,
+                    customer_id=1,
+                    channel="telegram",
+                    category="delivery",
+                    assignee_name="Anna",
+                    due_at=at + timedelta(hours=2),
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+    replied = time.perf_counter()
+    for i in range(1, changes + 1):
+        async with pool() as session, session.begin():
+            ticket = await session.get(Ticket, i)
+            assert ticket is not None
+            ticket.first_response_at = ticket.created_at + timedelta(minutes=30)
+            ticket.first_response_seconds = ticket.first_response_work_seconds = 1800.0
+            ticket.status = "open"
+    done = time.perf_counter()
+    await engine.dispose()
+    return (replied - opened) * 1000 / changes, (done - replied) * 1000 / changes
+
+
+async def print_write_cost(url: str, changes: int) -> None:
+    """The roll-ups' price: what opening and answering a ticket costs without and with them."""
+    print(f"  ticket writes, one per transaction ({changes:,} each), ms:")
+    for label, revision in (("without roll-ups (0039)", "0039"), ("with roll-ups", "head")):
+        if url.startswith("sqlite"):
+            with tempfile.TemporaryDirectory() as tmp:
+                cost = await write_cost(f"sqlite+aiosqlite:///{tmp}/w.db", "", revision, changes)
+        else:
+            schema = await fresh_schema(url, f"{SCHEMA}_writes")
+            assert schema is not None
+            try:
+                cost = await write_cost(url, schema, revision, changes)
+            finally:
+                await drop_schema(url, schema)
+        print(f"    {label:24} open {cost[0]:5.2f}  reply {cost[1]:5.2f}", flush=True)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=50_000)
@@ -268,6 +322,12 @@ async def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--pg-url", default=PG_DEFAULT)
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--writes",
+        type=int,
+        default=1000,
+        help="tickets opened and answered to time the roll-ups' cost to writes (0: skip)",
+    )
     parser.add_argument(
         "--keep",
         type=Path,
@@ -296,11 +356,15 @@ async def main() -> None:
             else:
                 print(f"  reusing {kept}")
             await measure(url, "", args.repeats)
+            if args.writes:
+                await print_write_cost(url, args.writes)
     if args.only != "sqlite":
         schema = SCHEMA if args.keep and await _loaded(args.pg_url) else None
         if schema is not None:
             print(f"PostgreSQL:\n  reusing schema {SCHEMA}")
             await measure(args.pg_url, schema, args.repeats)
+            if args.writes:
+                await print_write_cost(args.pg_url, args.writes)
         elif (schema := await fresh_schema(args.pg_url, SCHEMA)) is None:
             print("PostgreSQL: not reachable, skipped")
         else:
@@ -308,6 +372,8 @@ async def main() -> None:
             try:
                 await load(args.pg_url, schema, rows())
                 await measure(args.pg_url, schema, args.repeats)
+                if args.writes:
+                    await print_write_cost(args.pg_url, args.writes)
             finally:
                 if not args.keep:
                     await drop_schema(args.pg_url, schema)

@@ -405,6 +405,10 @@ class OutboxMessage(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
+_UNMERGED = sql_text("merged_into_id IS NULL")
+_UNANSWERED = sql_text("first_response_at IS NULL AND merged_into_id IS NULL")
+
+
 class Ticket(Base):
     """A customer's problem in the human inbox. Times are UTC; `due_at` is the first-response
     target counted in working hours; `alerts_sent` remembers which SLA alerts went out."""
@@ -416,6 +420,42 @@ class Ticket(Base):
         # Tickets by status, then by time: the backlog on a past day reads the open ones only
         # (on status alone SQLite's planner, seeing two statuses, took created_at instead).
         Index("ix_tickets_status_created", "status", "created_at"),
+        # Each kept time in order, for a percentile read exactly from one bucket's tickets
+        # (revision 0040: the roll-ups below say which bucket and how far into it).
+        *(
+            Index(name, *columns, sqlite_where=_UNMERGED, postgresql_where=_UNMERGED)
+            for name, columns in (
+                (
+                    "ix_tickets_first_wall",
+                    ("first_response_seconds", "created_at", "first_response_work_seconds"),
+                ),
+                (
+                    "ix_tickets_first_work",
+                    (
+                        "first_response_work_seconds",
+                        "created_at",
+                        "assignee_name",
+                        "first_response_seconds",
+                    ),
+                ),
+                (
+                    "ix_tickets_resolve_wall",
+                    ("resolution_seconds", "created_at", "resolution_work_seconds"),
+                ),
+                (
+                    "ix_tickets_resolve_work",
+                    ("resolution_work_seconds", "created_at", "resolution_seconds"),
+                ),
+            )
+        ),
+        # Unanswered tickets by time: the ones past due are counted when the report is read.
+        Index(
+            "ix_tickets_unanswered",
+            "created_at",
+            "due_at",
+            sqlite_where=_UNANSWERED,
+            postgresql_where=_UNANSWERED,
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -639,6 +679,53 @@ class SurveyScoreDay(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     score: Mapped[int] = mapped_column(Integer, primary_key=True)
     answers: Mapped[int] = mapped_column(Integer)
+
+
+class TicketDayCount(Base):
+    """The counts of the ticket report for the tickets opened on one UTC day with one value of
+    one dimension (category, channel, priority, rule id, assignee). Kept by database triggers
+    on `tickets` (revision 0040), so every writer keeps it right; merged tickets left out."""
+
+    __tablename__ = "ticket_day_counts"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tickets: Mapped[int] = mapped_column(Integer, server_default="0")
+    answered: Mapped[int] = mapped_column(Integer, server_default="0")
+    resolved: Mapped[int] = mapped_column(Integer, server_default="0")
+    answered_due: Mapped[int] = mapped_column(Integer, server_default="0")
+    on_time: Mapped[int] = mapped_column(Integer, server_default="0")
+    late_answer: Mapped[int] = mapped_column(Integer, server_default="0")
+    resolved_ever: Mapped[int] = mapped_column(Integer, server_default="0")
+    reopened: Mapped[int] = mapped_column(Integer, server_default="0")
+    rated: Mapped[int] = mapped_column(Integer, server_default="0")
+    satisfied: Mapped[int] = mapped_column(Integer, server_default="0")
+    unmeasured: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class TicketTimeDay(Base):
+    """How many tickets opened on one UTC day kept a time (metric) in one bucket, and the sum
+    of those times; the working first reply per assignee, other metrics with assignee "".
+    Kept by the same triggers as `ticket_day_counts`."""
+
+    __tablename__ = "ticket_time_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    assignee: Mapped[str] = mapped_column(String(128), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float)
+
+
+class TicketTimeBound(Base):
+    """The lower bound in seconds of each bucket of `ticket_time_days` (written once)."""
+
+    __tablename__ = "ticket_time_bounds"
+
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lo: Mapped[float] = mapped_column(Float, unique=True)
 
 
 class Survey(Base):

@@ -134,7 +134,7 @@ async def ticket_rows(
         found = replace(found, since=bounds[0][0], until=bounds[0][1])
     else:
         found = replace(found, since=span.since, until=span.until)
-    return tickets.ticket_list(await read_rows(session, found, now), now)
+    return tickets.ticket_list(await read_rows(session, found, now))
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ Definitions (printed with the report, README "Reports"):
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -23,23 +23,36 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.hours import WorkingHours
 from bot.core.work_clock import working_seconds
-from bot.reports.figures import Figure, median, minutes, share
+from bot.reports.figures import Figure, share
 from bot.reports.periods import Window, spans
 from storage.repositories import ticket_report
 from storage.repositories.ticket_report import (
     DIMENSIONS,
-    KeptTimes,
-    TicketGroup,
     TicketRow,
     backlog_by_age,
     breaches,
-    kept_times,
-    ticket_groups,
+    rule_names,
+)
+from storage.repositories.ticket_rollups import (
+    BY_ASSIGNEE,
+    Counts,
+    Durations,
+    Marginals,
+    Series,
+    durations,
+    overdue_unanswered,
+    ticket_counts,
     tickets_per_span,
 )
 
 AGES = (("under 1 day", 1), ("1-3 days", 3), ("3-7 days", 7), ("7-30 days", 30), ("30+ days", None))
 BREACHES_LISTED = 50
+OVERALL: tuple[Series, ...] = (
+    ("first_wall", None),
+    ("first_work", None),
+    ("resolve_wall", None),
+    ("resolve_work", None),
+)
 
 
 def age_slug(age: str) -> str:
@@ -47,24 +60,52 @@ def age_slug(age: str) -> str:
     return "_".join("".join(c if c.isalnum() else " " for c in age).split())
 
 
-def _summary(groups: list[TicketGroup], times: KeptTimes) -> dict[str, Any]:
-    def total(name: str) -> int:
-        return sum(int(getattr(g, name)) for g in groups)
+@dataclass
+class Period:
+    """What one window's figures are computed from."""
+
+    counts: Marginals
+    overdue: int  # unanswered and past due now: within no target, a breach
+    times: dict[Series, Durations]
+
+    @property
+    def total(self) -> Counts:
+        found = Counts()
+        for counts in self.counts["category"].values():
+            found.add(counts)
+        return found
+
+
+def _minutes(times: Durations) -> dict[str, float | None]:
+    """Median, p90 and mean in minutes with one decimal."""
+
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value / 60, 1)
 
     return {
-        "tickets": total("tickets"),
-        "answered": total("answered"),
-        "resolved": total("resolved"),
-        "within_target_percent": share(total("on_time"), total("targeted")),
-        "reopen_rate_percent": share(total("reopened"), total("resolved_ever")),
-        "csat_percent": share(total("satisfied"), total("rated")),
+        "n": times.n,
+        "median": rounded(times.median),
+        "p90": rounded(times.p90),
+        "mean": rounded(times.mean),
+    }
+
+
+def _summary(period: Period) -> dict[str, Any]:
+    total = period.total
+    return {
+        "tickets": total.tickets,
+        "answered": total.answered,
+        "resolved": total.resolved,
+        "within_target_percent": share(total.on_time, total.answered_due + period.overdue),
+        "reopen_rate_percent": share(total.reopened, total.resolved_ever),
+        "csat_percent": share(total.satisfied, total.rated),
         "first_response": {
-            "wall": minutes(times.first_wall),
-            "working": minutes(times.first_work),
+            "wall": _minutes(period.times[("first_wall", None)]),
+            "working": _minutes(period.times[("first_work", None)]),
         },
         "resolution": {
-            "wall": minutes(times.resolve_wall),
-            "working": minutes(times.resolve_work),
+            "wall": _minutes(period.times[("resolve_wall", None)]),
+            "working": _minutes(period.times[("resolve_work", None)]),
         },
     }
 
@@ -80,45 +121,57 @@ def _compare(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _tickets_by(groups: Iterable[TicketGroup], dimension: str) -> Counter[str]:
-    found: Counter[str] = Counter()
-    for g in groups:
-        found[str(getattr(g, dimension)) or "—"] += g.tickets
-    return found
+def _by(now: Period, before: Period, dimension: str) -> list[dict[str, Any]]:
+    def tickets(period: Period) -> dict[str, int]:
+        return {k or "—": c.tickets for k, c in period.counts[dimension].items() if c.tickets}
+
+    this, that = tickets(now), tickets(before)
+    keys = sorted(set(this) | set(that), key=lambda k: (-this.get(k, 0), -that.get(k, 0), k))
+    return [{"key": k, **Figure(this.get(k, 0), that.get(k, 0)).as_dict()} for k in keys]
 
 
-def _by(
-    groups: list[TicketGroup], earlier: list[TicketGroup], dimension: str
-) -> list[dict[str, Any]]:
-    now, before = _tickets_by(groups, dimension), _tickets_by(earlier, dimension)
-    keys = sorted(set(now) | set(before), key=lambda k: (-now[k], -before[k], k))
-    return [{"key": k, **Figure(now[k], before[k]).as_dict()} for k in keys]
-
-
-def _staff(groups: list[TicketGroup], times: KeptTimes) -> list[dict[str, Any]]:
-    by_name: dict[str, list[TicketGroup]] = defaultdict(list)
-    for g in groups:
-        if g.assignee:
-            by_name[g.assignee].append(g)
+def _staff(period: Period) -> list[dict[str, Any]]:
+    handled = {name: c for name, c in period.counts["assignee"].items() if name and c.tickets}
     staff = []
-    for name, handled in sorted(
-        by_name.items(), key=lambda item: (-sum(g.tickets for g in item[1]), item[0])
-    ):
-        firsts = times.first_work_by_assignee.get(name, [])
-        rated = sum(g.rated for g in handled)
+    for name, counts in sorted(handled.items(), key=lambda item: (-item[1].tickets, item[0])):
+        firsts = period.times[(BY_ASSIGNEE, name)]
         staff.append(
             {
                 "name": name,
-                "tickets": sum(g.tickets for g in handled),
-                "resolved": sum(g.resolved for g in handled),
+                "tickets": counts.tickets,
+                "resolved": counts.resolved,
                 "first_response_working_median_minutes": None
-                if not firsts
-                else round((median(firsts) or 0) / 60, 1),
-                "csat_n": rated,
-                "csat_percent": share(sum(g.satisfied for g in handled), rated),
+                if firsts.median is None
+                else round(firsts.median / 60, 1),
+                "csat_n": counts.rated,
+                "csat_percent": share(counts.satisfied, counts.rated),
             }
         )
     return staff
+
+
+async def _period(
+    session: AsyncSession, hours: WorkingHours, window: Window, now: datetime
+) -> Period:
+    counts = await ticket_counts(session, window.since, window.until)
+    if any(c.unmeasured for c in counts["category"].values()):
+        measure = partial(working_seconds, hours)
+        await ticket_report.fill_missing_times(session, window.since, window.until, measure)
+    counts["rule"] = _named_rules(counts["rule"], await rule_names(session))
+    staff = [(BY_ASSIGNEE, name) for name, c in counts["assignee"].items() if name and c.tickets]
+    return Period(
+        counts,
+        await overdue_unanswered(session, window.since, window.until, now),
+        await durations(session, window.since, window.until, [*OVERALL, *staff]),
+    )
+
+
+def _named_rules(by_id: dict[str, Counts], names: dict[int, str]) -> dict[str, Counts]:
+    """Rules by name; a rule since deleted counts with the tickets no rule matched."""
+    found: dict[str, Counts] = defaultdict(Counts)
+    for rule_id, counts in by_id.items():
+        found[names.get(int(rule_id), "") if rule_id else ""].add(counts)
+    return dict(found)
 
 
 async def _backlog(session: AsyncSession, as_of: datetime) -> dict[str, Any]:
@@ -143,28 +196,22 @@ async def build(
     of the window's end (or `as_of`), never later than now."""
     previous = window.previous()
     backlog_at = min(as_of or window.until, now)
-    groups = await ticket_groups(session, window.since, window.until, now)
-    earlier = await ticket_groups(session, previous.since, previous.until, now)
-    for span, found in ((window, groups), (previous, earlier)):
-        if any(g.unmeasured for g in found):
-            measure = partial(working_seconds, hours)
-            await ticket_report.fill_missing_times(session, span.since, span.until, measure)
-    times = await kept_times(session, window.since, window.until)
-    before = await kept_times(session, previous.since, previous.until)
+    this = await _period(session, hours, window, now)
+    before = await _period(session, hours, previous, now)
     volume = await tickets_per_span(session, spans(window, by))
     late = await breaches(session, window.since, window.until, now, BREACHES_LISTED)
     return {
         "report": "tickets",
         "window": window.as_dict(),
         "previous_window": previous.as_dict(),
-        "summary": _compare(_summary(groups, times), _summary(earlier, before)),
+        "summary": _compare(_summary(this), _summary(before)),
         "by_period": {
             "by": by,
             "rows": [{"period": p, "tickets": volume[p]} for p in sorted(volume)],
         },
-        **{f"by_{d}": _by(groups, earlier, d) for d in DIMENSIONS},
+        **{f"by_{d}": _by(this, before, d) for d in DIMENSIONS},
         "breaches": {
-            "count": sum(g.breached for g in groups),
+            "count": this.total.late_answer + this.overdue,
             "tickets": [
                 {
                     "ticket": b.ticket,
@@ -178,11 +225,11 @@ async def build(
             ],
         },
         "backlog": await _backlog(session, backlog_at),
-        "staff": _staff(groups, times),
+        "staff": _staff(this),
     }
 
 
-def ticket_list(rows: list[TicketRow], now: datetime) -> list[dict[str, Any]]:
+def ticket_list(rows: list[TicketRow]) -> list[dict[str, Any]]:
     """One row per ticket: what a number in the report is made of (the CSV export)."""
     return [
         {
@@ -199,22 +246,13 @@ def ticket_list(rows: list[TicketRow], now: datetime) -> list[dict[str, Any]]:
             "first_response_working_minutes": _mins(r.first_work),
             "resolution_minutes": _mins(r.resolve_wall),
             "resolution_working_minutes": _mins(r.resolve_work),
-            "breached": _breached(r, now),
+            "breached": r.breached,
             "reopened": r.reopened,
             "csat": r.csat_score,
             "subject": r.subject,
         }
         for r in rows
     ]
-
-
-def _breached(row: TicketRow, now: datetime) -> bool:
-    """As `ticket_report.breached` says it in SQL."""
-    if row.due_at is None:
-        return False
-    if row.first_response_at is None:
-        return row.due_at < now
-    return row.first_response_at > row.due_at
 
 
 def _mins(seconds: float | None) -> float | None:
