@@ -43,6 +43,7 @@ from bot.core.delivery.shared_rate import (
 from bot.core.delivery.webhooks import WebhookSender
 from bot.core.hours import WorkingHours, parse_schedule
 from bot.core.instance import this_instance
+from bot.core.live_hours import LiveHours
 from bot.core.tickets.routing import seed_rules
 from bot.core.tickets.service import STAFF, TicketService
 from bot.core.tickets.sla import SlaWatch
@@ -96,6 +97,7 @@ class Services:
     channels: list[ChannelPackage] = field(default_factory=list)
     webhooks: WebhookSender | None = None
     hours: WorkingHours | None = None
+    live_hours: LiveHours | None = None  # the hours as edited in the console, kept applied
     clock: Callable[[], datetime] = utcnow
 
 
@@ -219,6 +221,7 @@ def create_services(
         ),
         channels=channels,
         hours=hours,
+        live_hours=LiveHours(pool, settings.hours, hours),
         clock=clock,
         peers=peers,
     )
@@ -249,7 +252,12 @@ def create_app(services: Services) -> web.Application:
     app[keys.API_LIMITER] = RequestLimiter(settings.api.requests_per_minute, settings.api.burst)
     app.on_response_prepare.append(_nosniff)
     app[keys.STATUS] = services.status
-    app[keys.HOURS] = services.hours or parse_schedule(settings.hours)
+    if services.live_hours is None:
+        services.live_hours = LiveHours(
+            services.session_pool, settings.hours, services.hours or parse_schedule(settings.hours)
+        )
+    app[keys.LIVE_HOURS] = services.live_hours
+    app[keys.HOURS] = services.live_hours.hours
     app[keys.CLOCK] = services.clock
     app.add_routes(health.routes)
     app.add_routes(api.routes())
@@ -337,6 +345,9 @@ async def start(services: Services) -> None:
     if services.settings.tickets.rules:
         async with services.session_pool() as session, session.begin():
             await seed_rules(session, services.settings.tickets.rules)
+    if services.live_hours is not None:  # the console's edits, before anything is answered
+        await services.live_hours.refresh()
+        services.live_hours.start()
     await _measure_ticket_times(services)
     await _warm_faq(services)
     if isinstance(services.webchat_hub.relay, NotifyRelay):
@@ -472,6 +483,8 @@ async def stop(services: Services) -> None:
         await channel.stop()
     if services.peers is not None:
         await services.peers.stop()
+    if services.live_hours is not None:
+        await services.live_hours.stop()
     await services.engine.dispose()
 
 

@@ -728,6 +728,19 @@ class TicketTimeBound(Base):
     lo: Mapped[float] = mapped_column(Float, unique=True)
 
 
+class HoursSetting(Base):
+    """Working hours and holidays as edited in the console (JSON of the edited `[hours]`
+    keys), over the config file's. One row (id 1); `version` rises with every save."""
+
+    __tablename__ = "hours_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edits: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[str] = mapped_column(String(128), server_default="")
+
+
 class Survey(Base):
     __tablename__ = "surveys"
 

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.core import customer_import
 from bot.core.delivery.outbox import ReplyBuffer, hand_over
 from bot.core.hours import parse_schedule
+from bot.core.live_hours import config_in_effect
 from bot.core.tickets.linking import Linking
 from bot.core.tickets.service import TicketService
 from bot.database import command_database
@@ -113,7 +114,9 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             raise CommandError("source and target are the same customer")
         if source.merged_into is not None:
             raise CommandError(f"customer {source.id} was already merged into {source.merged_into}")
-        tickets = TicketService(parse_schedule(settings.hours), settings.tickets)
+        tickets = TicketService(
+            parse_schedule(await config_in_effect(session, settings.hours)), settings.tickets
+        )
         effects = await Linking(tickets, lambda: datetime.now(UTC)).merge(
             session, source, target, args.by
         )

@@ -16,6 +16,7 @@ from bot.cli.arguments import day
 from bot.cli.group import CommandGroup
 from bot.config import Settings
 from bot.core.hours import WorkingHours, parse_schedule
+from bot.core.live_hours import config_in_effect
 from bot.database import command_database
 from bot.reports import manager, render, themes
 from bot.reports.periods import PERIODS, WindowError
@@ -154,6 +155,7 @@ async def _manager_report(settings: Settings, args: argparse.Namespace) -> int:
         print(f"--from/--to: {exc}", file=sys.stderr)
         return 2
     async with command_database(settings.database) as pool, pool() as session:
+        hours = parse_schedule(await config_in_effect(session, settings.hours))
         if args.rows:
             try:
                 listed = await _rows(session, args, ask, hours, now, settings)

@@ -9,6 +9,7 @@ from bot.cli.group import CommandError, CommandGroup
 from bot.config import PRIORITIES, Settings
 from bot.core.delivery.outbox import ReplyBuffer, hand_over
 from bot.core.hours import parse_schedule
+from bot.core.live_hours import config_in_effect
 from bot.core.tickets.routing import rule_problem
 from bot.core.tickets.service import STAFF, TicketService
 from bot.database import command_database
@@ -129,7 +130,9 @@ async def _tickets(
             )
         print(f"{len(rows)} tickets")
         return
-    service = TicketService(parse_schedule(settings.hours), settings.tickets)
+    service = TicketService(
+        parse_schedule(await config_in_effect(session, settings.hours)), settings.tickets
+    )
     if args.action == "merge":
         duplicate, target = await tickets.get(args.duplicate), await tickets.get(args.target)
         if duplicate is None or target is None:

@@ -71,12 +71,15 @@ def parse_schedule(config: HoursConfig) -> WorkingHours:
             weekly.append([_parse_interval(item) for item in intervals])
         except ValueError as exc:
             raise ValueError(f"weekly.{name}: {exc}") from None
-    extra: set[date] = set()
+    extra: dict[date, str] = {}
     for item in config.extra_holidays:
+        day_text, _, name = item.strip().partition(" ")
         try:
-            extra.add(date.fromisoformat(item))
+            extra[date.fromisoformat(day_text)] = name.strip()[:80]
         except ValueError:
-            raise ValueError(f"extra_holidays: bad date {item!r}, expected YYYY-MM-DD") from None
+            raise ValueError(
+                f"extra_holidays: bad date {item!r}, expected YYYY-MM-DD and a name if wanted"
+            ) from None
     calendars: dict[str, holidays_lib.HolidayBase] = {}
     if config.country:
         try:
@@ -85,6 +88,13 @@ def parse_schedule(config: HoursConfig) -> WorkingHours:
                     config.country, subdiv=config.subdivision or None, language=wanted
                 )
         except NotImplementedError:
+            if (
+                config.subdivision
+                and config.country.upper() in holidays_lib.list_supported_countries()
+            ):
+                raise ValueError(
+                    f"subdivision: {config.subdivision!r} is not a region of {config.country}"
+                ) from None
             raise ValueError(f"country: unknown country code {config.country!r}") from None
     return WorkingHours(zone, weekly, calendars, extra, config.reply_target_minutes)
 
@@ -95,7 +105,7 @@ class WorkingHours:
         zone: ZoneInfo,
         weekly: list[list[LocalInterval]],
         calendars: dict[str, holidays_lib.HolidayBase],
-        extra_holidays: set[date],
+        extra_holidays: dict[date, str],  # day -> its name ("" for none given)
         reply_target_minutes: int,
     ) -> None:
         self.zone = zone
@@ -104,9 +114,20 @@ class WorkingHours:
         self._extra = extra_holidays
         self.reply_target = timedelta(minutes=reply_target_minutes)
 
+    def adopt(self, other: WorkingHours) -> None:
+        """Take `other`'s week, holidays and reply target in place: everything holding this
+        object (the conversation, tickets, SLA watch, pages) answers by them from now on. The
+        zone stays: it is the file's, and what was computed in it must keep meaning the same."""
+        if other.zone != self.zone:
+            raise ValueError("timezone: set in the config file's [hours], not changed live")
+        self._weekly = other._weekly
+        self._calendars = other._calendars
+        self._extra = other._extra
+        self.reply_target = other.reply_target
+
     def holiday_name(self, day: date, language: str = "en") -> str | None:
         if day in self._extra:
-            return "праздник" if language == "ru" else "holiday"
+            return self._extra[day] or ("праздник" if language == "ru" else "holiday")
         # Not `or`: a calendar is a dict, empty (falsy) until it lazily loads a year.
         calendar = self._calendars.get(language, self._calendars.get("en"))
         if calendar is not None and day in calendar:

@@ -13,6 +13,7 @@ from bot.config import Settings
 from bot.core.conversation import Conversation
 from bot.core.delivery.outbox import Outbox
 from bot.core.hours import WorkingHours
+from bot.core.live_hours import LiveHours
 from bot.core.tickets.service import TicketService
 from bot.metrics import Metrics
 from bot.status import StatusBoard
@@ -36,4 +37,5 @@ API_LIMITER = web.AppKey("api_limiter", RequestLimiter)
 SIGN_IN_LIMITER = web.AppKey("sign_in_limiter", RequestLimiter)
 INBOX_LIVE: web.AppKey[InboxLive] = web.AppKey("inbox_live")
 HOURS = web.AppKey("hours", WorkingHours)
+LIVE_HOURS = web.AppKey("live_hours", LiveHours)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
