@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager, asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, func, text
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
@@ -141,6 +141,23 @@ def _sqlite_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
         dbapi_connection.rollback()
 
 
+FOLD = "otklik_fold"
+
+
+def _fold(value: object) -> object:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def contains_folded(column: Any, words: str, dialect: str) -> Any:
+    """`column` contains `words`, case folded in every script (LIKE wildcards typed are
+    taken literally): ILIKE on PostgreSQL, the registered fold on SQLite."""
+    escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if dialect == "postgresql":
+        return column.ilike(f"%{escaped}%", escape="\\")
+    folded = escaped.casefold()
+    return getattr(func, FOLD)(column).like(f"%{folded}%", escape="\\")
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -148,6 +165,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    # SQLite's lower() and LIKE fold ASCII only: searches fold Cyrillic through this instead.
+    dbapi_connection.create_function(FOLD, 1, _fold, deterministic=True)
     # Let SQLAlchemy, not the driver, decide when a transaction begins (see _sqlite_begin).
     dbapi_connection.isolation_level = None
 

@@ -379,12 +379,15 @@ async def test_the_queue_pages_past_a_hundred_tickets(start_app: AppFactory, faq
         )
     async with browser_session() as http:
         assert await _sign_in(http, app) == 303
-        async with http.get(app.url + "/inbox", params={"channel": "webchat"}) as resp:
+        async with http.get(
+            app.url + "/inbox", params={"channel": "webchat", "sort": "created"}
+        ) as resp:
             first = await resp.text()
         shown = re.findall(r'href="/inbox/tickets/(\d+)">#', first)
         assert len(shown) == 100 and shown[0] == "150" and shown[-1] == "51"
         older = re.search(r'href="(/inbox\?[^"]+)" id="older"', first)
         assert older is not None and "channel=webchat" in older.group(1)
+        assert "sort=created" in older.group(1)
         async with http.get(app.url + older.group(1).replace("&amp;", "&")) as resp:
             second = await resp.text()
         shown = re.findall(r'href="/inbox/tickets/(\d+)">#', second)

@@ -5,6 +5,7 @@ every customer string is escaped by the templates."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from importlib import resources
@@ -13,19 +14,21 @@ from urllib.parse import quote, urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 
 from bot.config import PRIORITIES
 from bot.core.delivery.outbox import ReplyBuffer
-from bot.core.texts import words
+from bot.core.texts import channel_word, words
 from bot.core.tickets.service import STAFF, Effects, TicketRefused
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
+from bot.inbox.events import event_text
 from bot.inbox.texts import language_of
 from bot.web import two_factor
 from bot.web.files import download
 from bot.web.flood import RequestLimiter, client_address, retry_after
 from bot.web.keys import (
+    ENGINE,
     HOURS,
     INBOX_LIVE,
     OUTBOX,
@@ -34,7 +37,15 @@ from bot.web.keys import (
     SIGN_IN_LIMITER,
     TICKETS,
 )
-from storage.models import ConversationMessage, Customer, StaffAccount, Ticket, utcnow
+from storage.db import contains_folded
+from storage.models import (
+    ConversationMessage,
+    Customer,
+    StaffAccount,
+    Ticket,
+    TicketMessage,
+    utcnow,
+)
 from storage.repositories.api import AuditLog
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.files import file_with_bytes, files_of
@@ -42,6 +53,24 @@ from storage.repositories.staff_accounts import AccountRepository, SessionReposi
 from storage.repositories.tickets import OPEN_STATUSES, CannedRepository, TicketRepository
 
 routes = web.RouteTableDef()
+# ?done= after an action -> the text that confirms it (or says why nothing happened)
+DONE = {
+    "sent": "sent",
+    "no_channel": "no_channel",
+    "empty": "empty",
+    "merged": "merged",
+    "not_merged": "not_merged",
+    "via": "via_saved",
+    "via_unknown": "via_unknown",
+    "noted": "done_noted",
+    "taken": "done_taken",
+    "assigned": "done_assigned",
+    "not_assigned": "done_not_assigned",
+    "resolved": "done_resolved",
+    "reopened": "done_reopened",
+    "priority_set": "done_priority",
+}
+FLASH_ERRORS = ("no_channel", "empty", "not_merged", "via_unknown", "done_not_assigned")
 QUEUE_PAGE = 100
 VIEWS = ("all_open", "mine", "unassigned", "urgent", "overdue", "resolved")
 CHANNELS = ("telegram", "webchat", "whatsapp", "vk")
@@ -94,7 +123,12 @@ def signed_in_only(
     return guarded
 
 
-_STATIC = {"inbox.css": "text/css", "live.js": "text/javascript", "progress.js": "text/javascript"}
+_STATIC = {
+    "inbox.css": "text/css",
+    "live.js": "text/javascript",
+    "keys.js": "text/javascript",
+    "progress.js": "text/javascript",
+}
 
 
 @routes.get("/inbox/static/{name}")
@@ -211,42 +245,94 @@ def _when(value: datetime | None, zone: Any) -> str:
     return value.astimezone(zone).strftime("%d.%m %H:%M") if value else "—"
 
 
+def _view_condition(view: str, signed: auth.Signed, now: datetime) -> Any:
+    """Which tickets a view of the queue holds."""
+    if view == "resolved":
+        return Ticket.status.in_(("resolved", "closed"))
+    condition = Ticket.status.in_(OPEN_STATUSES)
+    if view == "mine":
+        return and_(condition, Ticket.assignee_name == signed.name)
+    if view == "unassigned":
+        return and_(condition, Ticket.assignee_name == "")
+    if view == "urgent":
+        return and_(condition, or_(Ticket.priority == "urgent", Ticket.priority == "high"))
+    if view == "overdue":
+        return and_(condition, Ticket.first_response_at.is_(None), Ticket.due_at < now)
+    return condition
+
+
+def _search_condition(query: str, dialect: str) -> Any:
+    """A ticket number ("#12" or "12"), or words in the customer's name, the subject or any
+    message of the ticket, in any case and script."""
+    number = query.lstrip("#")
+    if number.isascii() and number.isdigit() and len(number) < 10:
+        return Ticket.id == int(number)
+    in_messages = (
+        select(TicketMessage.id)
+        .where(
+            TicketMessage.ticket_id == Ticket.id,
+            contains_folded(TicketMessage.text, query, dialect),
+        )
+        .exists()
+    )
+    return or_(
+        contains_folded(Customer.display_name, query, dialect),
+        contains_folded(Ticket.subject, query, dialect),
+        in_messages,
+    )
+
+
+SORTS = {
+    # due first: the one to answer next on top (no due time last), then the oldest
+    "due": (Ticket.due_at.is_(None), Ticket.due_at, Ticket.id),
+    "last": (Ticket.updated_at.desc(), Ticket.id.desc()),
+    "created": (Ticket.id.desc(),),
+}
+
+
 async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
     view = request.query.get("view", "all_open")
     view = view if view in VIEWS else "all_open"
     channel = request.query.get("channel", "")
     channel = channel if channel in CHANNELS else ""
+    sort = request.query.get("sort", "due")
+    sort = sort if sort in SORTS else "due"
+    query = " ".join(request.query.get("q", "").split())[:100]
     now = utcnow()
-    statement = select(Ticket, Customer.display_name).join(
-        Customer, Customer.id == Ticket.customer_id
-    )
-    if view == "resolved":
-        statement = statement.where(Ticket.status.in_(("resolved", "closed")))
-    else:
-        statement = statement.where(Ticket.status.in_(OPEN_STATUSES))
-    if view == "mine":
-        statement = statement.where(Ticket.assignee_name == signed.name)
-    elif view == "unassigned":
-        statement = statement.where(Ticket.assignee_name == "")
-    elif view == "urgent":
-        statement = statement.where(or_(Ticket.priority == "urgent", Ticket.priority == "high"))
-    elif view == "overdue":
-        statement = statement.where(Ticket.first_response_at.is_(None), Ticket.due_at < now)
+    narrowing = []
     if channel:
-        statement = statement.where(Ticket.channel == channel)
-    before = parse_id(request.query.get("before", ""))
-    if before is not None:
-        statement = statement.where(Ticket.id < before)
-    statement = statement.order_by(Ticket.id.desc()).limit(QUEUE_PAGE + 1)
+        narrowing.append(Ticket.channel == channel)
+    if query:
+        narrowing.append(_search_condition(query, request.app[ENGINE].dialect.name))
+    statement = (
+        select(Ticket, Customer.display_name)
+        .join(Customer, Customer.id == Ticket.customer_id)
+        .where(_view_condition(view, signed, now), *narrowing)
+    )
+    page_number = max(1, min(parse_id(request.query.get("page", "")) or 1, 1000))
+    statement = (
+        statement.order_by(*SORTS[sort])
+        .offset((page_number - 1) * QUEUE_PAGE)
+        .limit(QUEUE_PAGE + 1)
+    )
+    counting = (
+        select(*(func.count().filter(_view_condition(v, signed, now)) for v in VIEWS))
+        .select_from(Ticket)
+        .join(Customer, Customer.id == Ticket.customer_id)
+        .where(*narrowing)
+    )
     zone = _zone(request)
     async with request.app[SESSION_POOL]() as session:
         found = (await session.execute(statement)).all()
-    older = found[QUEUE_PAGE - 1][0].id if len(found) > QUEUE_PAGE else None
+        counts = dict(zip(VIEWS, (await session.execute(counting)).one(), strict=True))
+    more = len(found) > QUEUE_PAGE
     found = found[:QUEUE_PAGE]
+    language = language_of(request)
     rows = [
         {
             "ticket": ticket,
             "customer": name or f"#{ticket.customer_id}",
+            "channel": channel_word(ticket.channel, language),
             "due": _when(ticket.due_at, zone),
             "overdue": ticket.first_response_at is None
             and ticket.due_at is not None
@@ -255,6 +341,7 @@ async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamRespons
         }
         for ticket, name in found
     ]
+    keep = {"view": view, "channel": channel, "sort": sort, "q": query}
     return page(
         request,
         "queue.html",
@@ -264,11 +351,14 @@ async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamRespons
             "tickets": rows,
             "views": VIEWS,
             "view": view,
-            "channels": CHANNELS,
+            "counts": counts,
+            "channels": [(c, channel_word(c, language)) for c in CHANNELS],
             "channel": channel,
-            "older": urlencode({"view": view, "channel": channel, "before": older})
-            if older
-            else "",
+            "sort": sort,
+            "sorts": tuple(SORTS),
+            "query": query,
+            "keep": urlencode({k: v for k, v in keep.items() if k != "view" and v}),
+            "older": urlencode({**keep, "page": page_number + 1}) if more else "",
             "flash": "",
         },
     )
@@ -289,12 +379,15 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
         customer = await session.get(Customer, ticket.customer_id)
         rows = await TicketRepository(session).messages(ticket.id)
         files = await files_of(session, [m.id for m in rows])
+        language_code = language_of(request)
         messages = [
             {
                 "kind": m.kind,
                 "author": m.author,
-                "channel": m.channel,
-                "text": m.text or f"[{m.attachment_kind or 'attachment'}]",
+                "channel": channel_word(m.channel, language_code) if m.channel else "",
+                "text": event_text(m.text, language_code)
+                if m.kind == "system"
+                else m.text or f"[{m.attachment_kind or 'attachment'}]",
                 "at": _when(m.created_at, zone),
                 "files": [
                     {"id": f.id, "name": f.name, "size": f"{f.size // 1024 + 1} KB"}
@@ -314,13 +407,14 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
         history = [
             {
                 "direction": m.direction,
-                "channel": m.channel,
+                "channel": channel_word(m.channel, language_code),
                 "text": m.text,
                 "at": _when(m.created_at, zone),
             }
             for m in reversed(list(log))
         ]
         canned = list(await CannedRepository(session).all())
+        staff = [a.name for a in await AccountRepository(session).all() if a.disabled_at is None]
         channels = await CustomerRepository(session).channels(ticket.customer_id)
         siblings = (
             await session.execute(
@@ -334,16 +428,8 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
                 .limit(20)
             )
         ).all()
-    flash = {
-        "sent": "sent",
-        "no_channel": "no_channel",
-        "empty": "empty",
-        "merged": "merged",
-        "not_merged": "not_merged",
-        "via": "via_saved",
-        "via_unknown": "via_unknown",
-    }.get(request.query.get("done", ""), "")
-    language = words(language_of(request))
+    flash = DONE.get(request.query.get("done", ""), "")
+    language = words(language_code)
     return page(
         request,
         "ticket.html",
@@ -356,15 +442,24 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
             or f"#{ticket.customer_id}",
             "due": _when(ticket.due_at, zone),
             "reply_channel": ticket.reply_channel,
+            "reply_channel_word": channel_word(ticket.reply_channel, language_code)
+            if ticket.reply_channel
+            else "",
+            "channel_word": channel_word(ticket.channel, language_code),
+            "staff": staff,
+            # Inside <script type="application/json">: no "<" may end it early.
+            "canned_json": json.dumps(
+                [{"name": c.name, "text": c.text} for c in canned], ensure_ascii=False
+            ).replace("<", "\\u003c"),
             "messages": messages,
             "history": history,
             "priorities": PRIORITIES,
             "canned": canned,
-            "channels": channels,
+            "channels": [(c, channel_word(c, language_code)) for c in channels],
             "siblings": siblings,
             "merged_into": ticket.merged_into_id,
             "flash": language[flash] if flash else "",
-            "flash_error": flash in ("no_channel", "empty", "not_merged", "via_unknown"),
+            "flash_error": flash in FLASH_ERRORS,
         },
     )
 
@@ -390,18 +485,27 @@ async def _act(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
                 reached = any(channel != STAFF for channel, _, _ in effects.posts)
                 done = "sent" if reached else "no_channel"
         elif action == "note":
+            done = "noted" if text else "empty"
             if text:
                 await service.note(session, ticket, signed.name, text)
                 effects.staff(ticket, _note_copy(signed.name, text))
-        elif action == "take":
-            effects = await service.assign(session, ticket, 0, signed.name)
-            ticket.assignee_id = None
+        elif action in ("take", "assign"):
+            name = signed.name if action == "take" else str(form.get("to", ""))[:128]
+            if action == "assign" and not await _is_staff(session, name):
+                done = "not_assigned"
+            else:
+                effects = await service.assign(session, ticket, 0, name)
+                ticket.assignee_id = None
+                done = "taken" if name == signed.name else "assigned"
         elif action == "resolve":
             effects = await service.resolve(session, ticket, signed.name)
+            done = "resolved"
         elif action == "reopen":
             effects = await service.reopen(session, ticket, signed.name)
+            done = "reopened"
         elif action == "priority":
             priority = str(form.get("priority", ""))
+            done = "priority_set" if priority in PRIORITIES else "empty"
             if priority in PRIORITIES:
                 effects = await service.set_priority(session, ticket, priority, signed.name)
         elif action == "via":
@@ -430,6 +534,13 @@ async def _act(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
     if done == "merged":  # go on where the conversation now lives
         raise see_other(f"/inbox/tickets/{ticket.merged_into_id}?done=merged")
     raise see_other(f"/inbox/tickets/{ticket.id}{suffix}")
+
+
+async def _is_staff(session: Any, name: str) -> bool:
+    """An active account of that name: work is assigned to people who can open it."""
+    return any(
+        a.name == name and a.disabled_at is None for a in await AccountRepository(session).all()
+    )
 
 
 def _note_copy(author: str, text: str) -> Any:

@@ -1,22 +1,53 @@
-// Live inbox: the server says which tickets changed; the queue refreshes its table, a ticket
-// page reloads when its own ticket changed and nothing is being typed. Pages work without it.
+// Live inbox: the server says which tickets changed. The queue refreshes its table; a ticket
+// page replaces only the parts that changed (messages, status line, actions, rating), never
+// a form being typed in, and marks messages that arrived while the agent was typing.
+// Pages work without it.
 (function () {
   var scheme = location.protocol === "https:" ? "wss://" : "ws://";
   var ticket = document.body.getAttribute("data-ticket");
   var retry = 1000;
+  var PARTS = ["messages", "ticket-meta", "actions", "csat"];
   function typing() {
     var boxes = document.querySelectorAll("textarea");
-    for (var i = 0; i < boxes.length; i++) if (boxes[i].value.trim()) return true;
+    for (var i = 0; i < boxes.length; i++) if (boxes[i].value.trim() || document.activeElement === boxes[i]) return true;
     return false;
   }
-  function refreshQueue() {
-    fetch(location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); })
-      .then(function (html) {
-        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("queue");
-        var here = document.getElementById("queue");
-        if (fresh && here) here.replaceWith(fresh);
-      });
+  function fetchPage() {
+    return fetch(location.pathname + location.search.replace(/([?&])done=[^&]*&?/, "$1"), { credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (html) { return new DOMParser().parseFromString(html, "text/html"); });
   }
+  function refreshQueue() {
+    fetchPage().then(function (fresh) {
+      var table = fresh.getElementById("queue");
+      var here = document.getElementById("queue");
+      if (table && here) here.replaceWith(table);
+      var counts = fresh.getElementById("views");
+      var ours = document.getElementById("views");
+      if (counts && ours) ours.replaceWith(counts);
+      document.title = fresh.title;
+      document.dispatchEvent(new Event("otklik:queue"));
+    });
+  }
+  function refreshTicket() {
+    var before = document.querySelectorAll("#messages .msg").length;
+    var busy = typing();
+    fetchPage().then(function (fresh) {
+      PARTS.forEach(function (id) {
+        var part = fresh.getElementById(id);
+        var here = document.getElementById(id);
+        if (part && here) here.replaceWith(part);
+      });
+      var all = document.querySelectorAll("#messages .msg");
+      if (busy && all.length > before) {
+        for (var i = before; i < all.length; i++) all[i].classList.add("new");
+        var mark = document.getElementById("new-mark");
+        if (mark) mark.hidden = false;
+      }
+    });
+  }
+  var mark = document.getElementById("new-mark");
+  if (mark) mark.addEventListener("click", function () { mark.hidden = true; });
   function connect() {
     var socket = new WebSocket(scheme + location.host + "/inbox/live");
     socket.onopen = function () { retry = 1000; };
@@ -24,7 +55,7 @@
       var frame = JSON.parse(event.data);
       if (frame.type !== "tickets") return;
       if (ticket === null) refreshQueue();
-      else if (frame.ids.indexOf(Number(ticket)) >= 0 && !typing()) location.reload();
+      else if (frame.ids.indexOf(Number(ticket)) >= 0) refreshTicket();
     };
     socket.onclose = function () { setTimeout(connect, retry); retry = Math.min(retry * 2, 30000); };
   }

@@ -1,0 +1,225 @@
+"""An agent works a ticket from the queue to resolved with the keyboard only, in chromium, at a
+desktop and a phone size, in Russian and English: j and Enter open it, t takes it, / opens the
+canned replies and one is edited before Ctrl+Enter sends it, e resolves it, ? lists the keys;
+each action says what it did. A customer's message arriving while the agent types appears
+marked as new and leaves the draft alone; the queue searches, counts and sorts by due time."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from storage.db import create_session_pool
+from storage.repositories.tickets import CannedRepository
+from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.conftest import AppFactory, Database, RunningApp
+from tests.fake_telegram import FakeTelegram
+from tests.staff import PASSWORD, add_staff
+
+STAFF_CHAT = -100777
+CUSTOMER = 5151
+CANNED = "Курьер уже в пути и будет до 15:00."
+SAID = {
+    "ru": {
+        "taken": "Обращение ваше.",
+        "sent": "Отправлено.",
+        "resolved": "Обращение решено",
+        "new": "Новое сообщение",
+        "keys": "Клавиши",
+    },
+    "en": {
+        "taken": "The ticket is yours.",
+        "sent": "Sent.",
+        "resolved": "Ticket resolved",
+        "new": "New message",
+        "keys": "Keyboard shortcuts",
+    },
+}
+
+
+async def _complaint(fake_tg: FakeTelegram, app: RunningApp, customer: int, text: str) -> None:
+    for message in ("/complaint", text):
+        await fake_tg.deliver(fake_tg.message_update(customer, message))
+        await app.drain()
+
+
+async def _status(page: object) -> str:
+    status = page.locator(".flash")  # type: ignore[attr-defined]
+    await status.wait_for()
+    return str(await status.inner_text())
+
+
+@needs_chromium
+@pytest.mark.parametrize(
+    ("width", "height", "language"), [(1366, 850, "ru"), (390, 844, "en")], ids=["desktop", "phone"]
+)
+async def test_an_agent_works_a_ticket_with_the_keyboard_only(
+    start_app: AppFactory,
+    fake_tg: FakeTelegram,
+    faq_loaded: Database,
+    tmp_path: Path,
+    width: int,
+    height: int,
+    language: str,
+):
+    from playwright.async_api import async_playwright
+
+    fake_tg.members[8] = "member"
+    app = await start_app(
+        telegram={"staff_chat_id": STAFF_CHAT},
+        scheduler={"enabled": False},
+        clock=lambda: datetime.now(UTC),
+    )
+    await add_staff(faq_loaded, "olga", "agent", name="Ольга")
+    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
+        await CannedRepository(session).add("delivery", CANNED)
+        await CannedRepository(session).add("thanks", "Спасибо, что написали!")
+    await _complaint(fake_tg, app, CUSTOMER, "Курьер не привёз заказ 1187")
+    await _complaint(fake_tg, app, CUSTOMER + 1, "Списали деньги дважды")
+    said = SAID[language]
+    shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
+    size = "desktop" if width > 800 else "phone"
+    async with browser_turn(), async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(
+                locale="ru-RU" if language == "ru" else "en-US",
+                viewport={"width": width, "height": height},
+            )
+            await page.goto(app.url + "/inbox")
+            await page.fill("#login", "olga")
+            await page.fill("#password", PASSWORD)
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(re.compile(r"/inbox$"))
+            # The queue counts its views; the tab says how many are open.
+            assert "2" in await page.locator("#views a.on .count").inner_text()
+            assert (await page.title()).startswith("(2)")
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+            await screenshot(page, str(shots / f"inbox-queue-{size}.png"), full_page=True)
+
+            await page.keyboard.press("j")
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(re.compile(r"/inbox/tickets/\d+$"))
+            ticket = int(page.url.rsplit("/", 1)[1])
+            async with page.expect_navigation():
+                await page.keyboard.press("t")
+            assert await _status(page) == said["taken"]
+
+            await page.keyboard.press("r")
+            await page.keyboard.type("/deliv")
+            option = page.locator("#canned-picker [role=option]")
+            await option.first.wait_for()
+            assert await option.count() == 1
+            await page.keyboard.press("Enter")
+            assert await page.input_value("#reply") == CANNED
+            await page.keyboard.type(" Номер заказа 1187.")
+            async with page.expect_navigation():
+                await page.keyboard.press("Control+Enter")
+            assert await _status(page) == said["sent"]
+            assert await page.input_value("#reply") == ""  # sent: the kept draft is dropped
+
+            # The customer writes while the agent types: the message appears, marked, and the
+            # draft stays as it was, on the same page (no reload).
+            await page.evaluate("window.__same_page = true")
+            await page.keyboard.press("r")
+            await page.keyboard.type("Черновик: уточняю у курьера")
+            customer = CUSTOMER if ticket == 1 else CUSTOMER + 1
+            await fake_tg.deliver(fake_tg.message_update(customer, "А можно побыстрее?"))
+            await app.drain()
+            await page.locator("#messages .msg.new").wait_for(timeout=10_000)
+            assert "побыстрее" in await page.locator("#messages .msg.new").last.inner_text()
+            assert said["new"] in await page.locator("#new-mark").inner_text()
+            assert await page.input_value("#reply") == "Черновик: уточняю у курьера"
+            assert await page.evaluate("window.__same_page === true")
+            # ... and survives a reload of the page.
+            await page.reload()
+            assert await page.input_value("#reply") == "Черновик: уточняю у курьера"
+            await screenshot(page, str(shots / f"inbox-ticket-{size}.png"), full_page=True)
+
+            await page.keyboard.press("r")
+            await page.keyboard.press("Escape")  # out of the reply box, still on the ticket
+            assert re.search(r"/inbox/tickets/\d+$", page.url)
+            await page.keyboard.press("?")
+            await page.locator("#shortcuts").wait_for()
+            assert said["keys"] in await page.locator("#shortcuts").inner_text()
+            await page.keyboard.press("Escape")
+            assert await page.locator("#shortcuts").is_hidden()
+            async with page.expect_navigation():
+                await page.keyboard.press("e")
+            assert (await _status(page)).startswith(said["resolved"])
+            assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        finally:
+            await browser.close()
+    sent = fake_tg.sent_texts(CUSTOMER if ticket == 1 else CUSTOMER + 1)
+    assert any(text.endswith(CANNED + " Номер заказа 1187.") for text in sent), sent
+
+
+async def test_the_queue_searches_counts_and_puts_the_first_due_on_top(
+    start_app: AppFactory, faq_loaded: Database
+):
+    from datetime import timedelta
+
+    from storage.models import Ticket, TicketMessage
+    from storage.repositories.customers import CustomerRepository
+    from tests.staff import browser_session
+
+    app = await start_app(telegram_mode=None, scheduler={"enabled": False})
+    await add_staff(faq_loaded, "olga", "agent", name="Ольга")
+    now = datetime.now(UTC)
+    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
+        customers = CustomerRepository(session)
+        yan = await customers.get_or_create("webchat", "s-1", "Ян Петров", "ru")
+        eva = await customers.get_or_create("webchat", "s-2", "Eva", "en")
+        for n, (who, subject, due, priority) in enumerate(
+            [
+                (yan, "Вопрос по оплате", now + timedelta(hours=5), "normal"),
+                (eva, "Refund please", now + timedelta(minutes=20), "urgent"),  # due first
+                (yan, "Доставка", None, "normal"),
+                (eva, "Wrong size", now + timedelta(hours=1), "normal"),
+            ],
+            start=1,
+        ):
+            session.add(
+                Ticket(
+                    id=n,
+                    customer_id=who.id,
+                    channel="webchat",
+                    status="open",
+                    subject=subject,
+                    due_at=due,
+                    priority=priority,
+                    created_at=now - timedelta(hours=n),
+                )
+            )
+        await session.flush()
+        session.add(TicketMessage(ticket_id=3, kind="customer", text="КУРЬЕР опоздал на час"))
+
+    def shown(html: str) -> list[str]:
+        return re.findall(r'<td data-label="#"><a href="/inbox/tickets/(\d+)">', html)
+
+    async with browser_session() as http:
+        async with http.post(
+            app.url + "/inbox/login", data={"login": "olga", "password": PASSWORD}
+        ) as resp:
+            assert resp.status == 200
+        async with http.get(app.url + "/inbox") as resp:
+            html = await resp.text()
+        assert shown(html) == ["2", "4", "1", "3"]  # by due time; none last
+        assert re.search(
+            r"Open <span class=\"count\">4</span>|Открытые <span class=\"count\">4</span>", html
+        )
+        assert re.search(r">(Urgent|Срочные) <span class=\"count\">1</span>", html)
+        for query, expected in (
+            ("курьер", ["3"]),  # a message's words, in another case (Cyrillic on SQLite too)
+            ("ян петров", ["1", "3"]),  # the customer's name
+            ("#4", ["4"]),  # a number
+            ("50%", []),  # a LIKE wildcard is a character
+        ):
+            async with http.get(app.url + "/inbox", params={"q": query}) as resp:
+                assert shown(await resp.text()) == expected, query
+        async with http.get(app.url + "/inbox", params={"sort": "created"}) as resp:
+            assert shown(await resp.text()) == ["4", "3", "2", "1"]
