@@ -208,9 +208,10 @@ async def test_console_pages_people_tokens_and_audit_over_http(
 
         async with admin.get(app.url + "/admin/audit") as resp:
             audit = await resp.text()
-        for action in ("staff.add", "token.create", "token.revoke"):
+        # Codes as words, in the page's language; the actor by login.
+        for action in ("added a staff member", "created an API token", "revoked an API token"):
             assert f"<td>{action}</td>" in audit
-        assert "staff:boss" in audit
+        assert "<td>boss</td>" in audit and "staff.add" not in audit
 
 
 @needs_chromium
@@ -246,6 +247,13 @@ async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
             assert "Получат сейчас: 30" in await page.locator("#preview").inner_text()
             assert await page.input_value("#c-name") == "Декабрьский NPS"  # the form is kept
             await page.get_by_role("button", name="Создать").first.click()
+            # Sending now to everyone is asked first, with how many (in the right plural).
+            await page.locator("#confirm-send").wait_for()
+            assert (
+                "Опрос уйдёт 30 клиентам сейчас" in await page.locator("#confirm-send").inner_text()
+            )
+            assert await page.input_value("#c-name") == "Декабрьский NPS"
+            await page.get_by_role("button", name="Да, отправить 30 клиентам").click()
             await page.wait_for_url(re.compile(r"/admin/campaigns/\d+$"))
 
             # The page follows the sending by itself: the bar and counts move without a reload.

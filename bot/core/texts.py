@@ -63,3 +63,31 @@ def channel_word(channel: str, language: str) -> str:
 
 def weekday_name(weekday: int, language: str) -> str:
     return t(f"weekday_{weekday}", language)
+
+
+def plural(n: int, language: str, forms: tuple[str, str, str] | tuple[str, str]) -> str:
+    """`n` with the word's form for it. Russian takes three (one, few, many: 1 клиент,
+    2 клиента, 5 клиентов; 11-14 take many); English two (1 customer, 2 customers)."""
+    if language == "ru" and len(forms) == 3:
+        tens, ones = n % 100, n % 10
+        if ones == 1 and tens != 11:
+            word = forms[0]
+        elif 2 <= ones <= 4 and not 12 <= tens <= 14:
+            word = forms[1]
+        else:
+            word = forms[2]
+    else:
+        word = forms[0] if n == 1 else forms[-1]
+    return f"{n} {word}"
+
+
+def people(n: int, language: str, case: str = "dative") -> str:
+    """How many customers, as the catalog's sentences need them ("to 5 customers")."""
+    if language == "ru":
+        forms = (
+            ("клиенту", "клиентам", "клиентам")
+            if case == "dative"
+            else ("клиент", "клиента", "клиентов")
+        )
+        return plural(n, "ru", forms)
+    return plural(n, "en", ("customer", "customers"))

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns import service
 from bot.campaigns.audience import SKIP_REASONS, preview, skipped_of
-from bot.core.texts import words
+from bot.core.texts import people, words
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import CHANNELS, page, routes, see_other, signed_in_only
@@ -96,6 +96,7 @@ async def _render(
     signed: auth.Signed,
     form: dict[str, str],
     previewed: dict[str, Any] | None,
+    confirm: int | None = None,
 ) -> web.StreamResponse:
     rows: list[dict[str, Any]] = []
     async with request.app[SESSION_POOL]() as session:
@@ -123,6 +124,7 @@ async def _render(
             "channels": CHANNELS,
             "form": form,
             "previewed": previewed,
+            "confirm_people": None if confirm is None else people(confirm, language_of(request)),
             "flash": request.query.get("error", "")[:300],
             "flash_error": bool(request.query.get("error")),
         },
@@ -133,6 +135,8 @@ async def _create(request: web.Request, signed: auth.Signed) -> web.StreamRespon
     form = await request.post()
     now = request.app[CLOCK]()
     when = str(form.get("when", "now"))
+    if when == "now" and form.get("confirmed") != "yes":
+        return await _ask_first(request, signed, form)
     try:
         run_at = _local_moment(str(form.get("run_at", "")), request) if when == "at" else None
         async with request.app[SESSION_POOL]() as session, session.begin():
@@ -158,6 +162,21 @@ async def _create(request: web.Request, signed: auth.Signed) -> web.StreamRespon
     except service.CampaignError as exc:
         raise see_other(_with_error("/admin/campaigns", str(exc))) from None
     raise see_other(f"/admin/campaigns/{campaign.id}")
+
+
+async def _ask_first(
+    request: web.Request, signed: auth.Signed, form: MultiMapping[Any]
+) -> web.StreamResponse:
+    """Sending now to everyone the audience holds is asked first, with how many that is."""
+    async with request.app[SESSION_POOL]() as session:
+        asked, _ = await preview(
+            session,
+            json.dumps(_audience(form)),
+            _number(form, "throttle_days", 30),
+            request.app[CLOCK](),
+        )
+    kept = {k: str(v) for k, v in form.items() if k not in ("csrf", "confirmed")}
+    return await _render(request, signed, kept, None, confirm=asked)
 
 
 def _local_moment(text: str, request: web.Request) -> datetime:
@@ -203,6 +222,11 @@ async def _campaign(request: web.Request, signed: auth.Signed) -> web.StreamResp
         campaign = await _campaign_or_404(session, request)
         survey = await session.get(Survey, campaign.survey_id)
         state = await service.status(session, campaign)
+        reach = None
+        if campaign.status in ("draft", "scheduled", "paused"):
+            reach, _ = await preview(
+                session, campaign.audience or "{}", campaign.throttle_days, request.app[CLOCK]()
+            )
     language = words(language_of(request))
     skipped = skipped_of(campaign)
     return page(
@@ -216,6 +240,7 @@ async def _campaign(request: web.Request, signed: auth.Signed) -> web.StreamResp
             "audience": json.loads(campaign.audience or "{}"),
             "progress": progress_of(state),
             "actions": OFFERED.get(campaign.status, ()),
+            "reach": None if reach is None else people(reach, language_of(request)),
             "skipped": [(language[f"skip_{r}"], skipped[r]) for r in SKIP_REASONS if r in skipped],
             "flash": request.query.get("error", "")[:300],
             "flash_error": bool(request.query.get("error")),

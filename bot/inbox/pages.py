@@ -83,7 +83,13 @@ SECURITY_HEADERS = {
 
 def page(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
     language = language_of(request)
-    defaults = {"account": None, "csrf": "", "flash": "", "flash_error": False}
+    defaults = {
+        "account": None,
+        "csrf": "",
+        "flash": "",
+        "flash_error": False,
+        "path": request.path,
+    }
     response = aiohttp_jinja2.render_template(
         template, request, {**defaults, "lang": language, "t": words(language), **context}
     )

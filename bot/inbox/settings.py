@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from bot.core.texts import t
+from bot.core.texts import has, t
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, see_other, signed_in_only
@@ -94,13 +94,28 @@ async def _audit(request: web.Request, signed: auth.Signed) -> web.StreamRespons
         rows = list(await AuditLog(session).page(AUDIT_PAGE + 1, before))
     more = len(rows) > AUDIT_PAGE
     rows = rows[:AUDIT_PAGE]
+    zone, language = request.app[LIVE_HOURS].hours.zone, language_of(request)
+    shown = [
+        {
+            "id": r.id,
+            "when": r.created_at.astimezone(zone),
+            "actor": r.actor.removeprefix("staff:"),
+            "action": t(f"audit_{r.action.replace('.', '_')}", language)
+            if has(f"audit_{r.action.replace('.', '_')}")
+            else r.action,
+            "target": r.target,
+            "details": r.details if r.details != "{}" else "",
+        }
+        for r in rows
+    ]
     return page(
         request,
         "admin_audit.html",
         {
             "account": signed,
             "csrf": signed.csrf,
-            "rows": rows,
+            "rows": shown,
+            "zone": str(zone),
             "older": rows[-1].id if more and rows else None,
         },
     )

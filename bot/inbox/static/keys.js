@@ -24,6 +24,24 @@
     document.getElementById("shortcuts-close").addEventListener("click", function () { help(false); });
   }
 
+  // -- on a phone the console's navigation folds behind a menu button ------------------------
+  var menu = document.getElementById("menu-button");
+  if (menu) {
+    document.documentElement.classList.add("has-menu");
+    menu.addEventListener("click", function () {
+      var open = menu.getAttribute("aria-expanded") !== "true";
+      menu.setAttribute("aria-expanded", open ? "true" : "false");
+      document.getElementById("site-nav").classList.toggle("open", open);
+    });
+  }
+
+  // -- destructive and mass actions ask first: a form (or its button) with data-confirm ------
+  document.addEventListener("submit", function (event) {
+    var ask = event.target.getAttribute("data-confirm");
+    if (event.submitter && event.submitter.getAttribute("data-confirm")) ask = event.submitter.getAttribute("data-confirm");
+    if (ask && !window.confirm(ask)) event.preventDefault();
+  }, true);
+
   // -- the queue: j/k choose a row, o or Enter opens it, t takes it, e resolves it -----------
   function rows() { return Array.prototype.slice.call(document.querySelectorAll("#queue tbody tr")); }
   function choose(index) {
