@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns import service
 from bot.campaigns.audience import SKIP_REASONS, preview, skipped_of
-from bot.core.texts import people, words
+from bot.core.texts import channel_word, people, words
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import CHANNELS, page, routes, see_other, signed_in_only
@@ -121,7 +121,7 @@ async def _render(
             "csrf": signed.csrf,
             "rows": rows,
             "surveys": surveys,
-            "channels": CHANNELS,
+            "channels": [(c, channel_word(c, language_of(request))) for c in CHANNELS],
             "form": form,
             "previewed": previewed,
             "confirm_people": None if confirm is None else people(confirm, language_of(request)),

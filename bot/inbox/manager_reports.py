@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from bot.core.days import parse_day
+from bot.core.texts import channel_word, has, t
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, signed_in_only
 from bot.inbox.texts import language_of
@@ -117,6 +118,7 @@ async def _report(request: web.Request, signed: auth.Signed) -> web.StreamRespon
             "link": lambda **more: _query(ask, **more),
             "bar_link": bar_link if bars else None,
             "age_key": lambda age: "rw_age_" + tickets.age_slug(age),
+            "word": lambda dimension, key: _dimension_word(dimension, key, language_of(request)),
             "since": ask.first.isoformat() if ask.first else found["window"]["from"],
             "until": ask.last.isoformat() if ask.last else found["window"]["to"],
         },
@@ -237,3 +239,12 @@ routes.get("/admin/reports/customers/answers")(signed_in_only(_churn_answers, ro
 routes.get("/admin/reports/{kind:tickets|faq|customers|themes}")(
     signed_in_only(_report, role="admin")
 )
+
+
+def _dimension_word(dimension: str, key: str, language: str) -> str:
+    """A priority or channel as a word; categories, rules and names as they were given."""
+    if dimension == "priority" and has(f"pr_{key}"):
+        return t(f"pr_{key}", language)
+    if dimension == "channel":
+        return channel_word(key, language)
+    return key

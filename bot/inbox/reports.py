@@ -10,8 +10,10 @@ from typing import Any
 from aiohttp import web
 
 from bot.core.days import parse_day
+from bot.core.texts import t
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, signed_in_only
+from bot.inbox.texts import language_of
 from bot.reports.charts import trend_png
 from bot.reports.surveys import rate_rows, rows_for
 from bot.web.keys import CLOCK, SESSION_POOL
@@ -83,9 +85,18 @@ async def _chart(request: web.Request, _signed: auth.Signed) -> web.StreamRespon
         raise web.HTTPNotFound(text="no such chart")
     since, until, by = _window(request)
     rows = await _rows(request, metric, since, until, by)
-    title = f"{metric.upper()} by {by}, {since.isoformat()} to {until.isoformat()}"
+    language = language_of(request)
+    title = t(
+        "chart_trend_title",
+        language,
+        metric=metric.upper(),
+        by=t(f"chart_by_{by}", language),
+        since=since.strftime("%d.%m.%Y"),
+        until=until.strftime("%d.%m.%Y"),
+    )
+    phone = request.query.get("size") == "phone"
     return web.Response(
-        body=trend_png(metric, rows, title),
+        body=trend_png(metric, rows, title, t("chart_no_answers", language), phone=phone),
         content_type="image/png",
         headers={"Cache-Control": "private, max-age=60"},
     )

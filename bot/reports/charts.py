@@ -74,7 +74,12 @@ class Box:
 
 
 def _trend(
-    draw: ImageDraw.ImageDraw, box: Box, metric: str, rows: list[dict[str, Any]], empty: str
+    draw: ImageDraw.ImageDraw,
+    box: Box,
+    metric: str,
+    rows: list[dict[str, Any]],
+    empty: str,
+    text_size: int = 13,
 ) -> None:
     low, high = RANGES[metric]
     key = VALUE_KEY[metric]
@@ -86,10 +91,10 @@ def _trend(
         value = low + (high - low) * step / 4
         y = y_of(value)
         draw.line([(box.left, y), (box.right, y)], fill=GRID)
-        draw.text((box.left - 50, y - 7), f"{value:g}", fill=TEXT, font=font())
+        draw.text((box.left - 50, y - 7), f"{value:g}", fill=TEXT, font=font(text_size))
     shown = [r for r in rows if r[key] is not None]
     if not shown:
-        draw.text((box.left + 10, box.top + box.height / 2), empty, fill=TEXT, font=font())
+        draw.text((box.left + 10, box.top + box.height / 2), empty, fill=TEXT, font=font(text_size))
         return
     step_x = box.width / max(len(shown) - 1, 1)
     xy = [(box.left + i * step_x, y_of(float(r[key]))) for i, r in enumerate(shown)]
@@ -104,22 +109,41 @@ def _trend(
             draw.line([(x, top), (x, bottom)], fill=MARGIN, width=2)
             draw.line([(x - 5, top), (x + 5, top)], fill=MARGIN, width=2)
             draw.line([(x - 5, bottom), (x + 5, bottom)], fill=MARGIN, width=2)
-    label_every = max(1, len(shown) // 8)
+    label_every = max(1, len(shown) // (8 if box.width > 500 else 4))
     for i, (row, (x, y)) in enumerate(zip(shown, xy, strict=True)):
         weak = row.get("low_confidence", False)
         draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=LOW if weak else LINE)
         if i % label_every == 0 or i == len(shown) - 1:
             left = min(max(x - 25, 0), box.right - 45)  # keep the label inside the image
-            draw.text((left, box.bottom + 8), str(row["period"])[:10], fill=TEXT, font=font(11))
+            label = str(row["period"])[:10]
+            draw.text((left, box.bottom + 8), label, fill=TEXT, font=font(text_size - 2))
 
 
-def trend_png(metric: str, rows: list[dict[str, Any]], title: str) -> bytes:
-    """One point per period; low-confidence NPS points are drawn in red."""
-    image = Image.new("RGB", (WIDTH, HEIGHT), "white")
+PHONE_WIDTH, PHONE_HEIGHT = 480, 360  # shown about 350 px wide: text stays ~11 px and more
+
+
+def trend_png(
+    metric: str,
+    rows: list[dict[str, Any]],
+    title: str,
+    empty: str = "no answers",
+    phone: bool = False,
+) -> bytes:
+    """One point per period; low-confidence NPS points are drawn in red. `phone`: a narrower
+    image with larger text, for a screen that shows it at half its width."""
+    width, height = (PHONE_WIDTH, PHONE_HEIGHT) if phone else (WIDTH, HEIGHT)
+    image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    draw.text((MARGIN_LEFT, 12), title, fill=TEXT, font=font(15))
-    box = Box(MARGIN_LEFT, MARGIN_TOP, WIDTH - MARGIN_RIGHT, HEIGHT - MARGIN_BOTTOM)
-    _trend(draw, box, metric, rows, "no answers")
+    draw.text(
+        (MARGIN_LEFT, 12),
+        _fit(title, 44) if phone else title,
+        fill=TEXT,
+        font=font(17 if phone else 15),
+    )
+    box = Box(
+        MARGIN_LEFT, MARGIN_TOP + (6 if phone else 0), width - MARGIN_RIGHT, height - MARGIN_BOTTOM
+    )
+    _trend(draw, box, metric, rows, empty, text_size=16 if phone else 13)
     return _png(image)
 
 
