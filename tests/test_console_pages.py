@@ -173,6 +173,13 @@ async def test_every_page_is_russian_and_fits_a_phone(
                 headers={"Accept-Language": "ru", "Cookie": await _cookie(phone)},
             ) as resp:
                 assert resp.status == 200 and resp.content_type == "image/png"
+            # A dark theme when the system asks for one.
+            dark = await browser.new_page(color_scheme="dark", locale="ru-RU")
+            await dark.context.add_cookies(await desktop.context.cookies())
+            await dark.goto(app.url + "/inbox/tickets/1")
+            background = await dark.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert background == "rgb(15, 20, 27)", background
+            await screenshot(dark, str(shots / "page-inbox-tickets-1-dark.png"), full_page=True)
             # The menu button opens the folded navigation; the current page is marked.
             await phone.goto(app.url + "/admin/hours")
             await phone.get_by_role("button", name="Меню").click()

@@ -223,3 +223,46 @@ async def test_the_queue_searches_counts_and_puts_the_first_due_on_top(
                 assert shown(await resp.text()) == expected, query
         async with http.get(app.url + "/inbox", params={"sort": "created"}) as resp:
             assert shown(await resp.text()) == ["4", "3", "2", "1"]
+
+
+async def test_the_ticket_shows_the_customer_across_channels_with_their_answers(
+    start_app: AppFactory, faq_loaded: Database
+):
+    from storage.models import ChannelIdentity, SurveyResponse, Ticket
+    from storage.repositories.customers import CustomerRepository
+    from storage.repositories.reports import add_response
+    from tests.staff import browser_session
+
+    app = await start_app(telegram_mode=None, scheduler={"enabled": False})
+    await add_staff(faq_loaded, "olga", "agent", name="Ольга")
+    async with create_session_pool(faq_loaded.engine)() as session, session.begin():
+        customers = CustomerRepository(session)
+        yan = await customers.get_or_create("telegram", "7001", "Ян", "ru")
+        session.add(
+            ChannelIdentity(channel="email", external_id="yan@example.com", customer_id=yan.id)
+        )
+        for n, subject in ((1, "Сломался замок"), (2, "Вернуть деньги")):
+            session.add(
+                Ticket(id=n, customer_id=yan.id, channel="telegram", status="open", subject=subject)
+            )
+        await session.flush()
+        await add_response(
+            session,
+            SurveyResponse(kind="nps", customer_id=yan.id, score=3, comment="Долго ждал ответа"),
+        )
+        await add_response(  # anonymous: linked to nobody, so shown on nobody's ticket
+            session, SurveyResponse(kind="nps", customer_id=None, score=10, comment="Аноним")
+        )
+    async with browser_session() as http:
+        async with http.post(
+            app.url + "/inbox/login", data={"login": "olga", "password": PASSWORD}
+        ) as resp:
+            assert resp.status == 200
+        async with http.get(app.url + "/inbox/tickets/1") as resp:
+            html = await resp.text()
+    panel = html[html.index('id="customer-panel"') : html.index("/inbox/tickets/1/via")]
+    assert "yan@example.com" in panel and "Telegram" in panel
+    assert 'href="/inbox/tickets/2">#2</a>' in panel and "Вернуть деньги" in panel
+    assert 'href="/inbox/tickets/1">' not in panel  # not itself
+    assert "NPS <strong>3</strong>" in panel and "Долго ждал ответа" in panel
+    assert "Аноним" not in html

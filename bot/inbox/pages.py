@@ -41,7 +41,9 @@ from storage.db import contains_folded
 from storage.models import (
     ConversationMessage,
     Customer,
+    CustomerMerge,
     StaffAccount,
+    SurveyResponse,
     Ticket,
     TicketMessage,
     utcnow,
@@ -420,6 +422,7 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
             for m in reversed(list(log))
         ]
         canned = list(await CannedRepository(session).all())
+        panel = await _customer_panel(session, ticket.customer_id, zone, language_code)
         staff = [a.name for a in await AccountRepository(session).all() if a.disabled_at is None]
         channels = await CustomerRepository(session).channels(ticket.customer_id)
         siblings = (
@@ -463,6 +466,7 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
             "canned": canned,
             "channels": [(c, channel_word(c, language_code)) for c in channels],
             "siblings": siblings,
+            "panel": panel,
             "merged_into": ticket.merged_into_id,
             "flash": language[flash] if flash else "",
             "flash_error": flash in FLASH_ERRORS,
@@ -540,6 +544,48 @@ async def _act(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
     if done == "merged":  # go on where the conversation now lives
         raise see_other(f"/inbox/tickets/{ticket.merged_into_id}?done=merged")
     raise see_other(f"/inbox/tickets/{ticket.id}{suffix}")
+
+
+async def _customer_panel(
+    session: Any, customer_id: int, zone: Any, language: str
+) -> dict[str, Any]:
+    """Who the customer is across channels: their addresses as staff see them, their other
+    tickets, their survey answers (anonymous ones are linked to nobody, so never here) and
+    the customers merged into them."""
+    card = await CustomerRepository(session).card(customer_id)
+    answers = (
+        await session.execute(
+            select(SurveyResponse)
+            .where(SurveyResponse.customer_id == customer_id, SurveyResponse.score.is_not(None))
+            .order_by(SurveyResponse.id.desc())
+            .limit(10)
+        )
+    ).scalars()
+    merges = (
+        await session.execute(
+            select(CustomerMerge)
+            .where(CustomerMerge.target_id == customer_id)
+            .order_by(CustomerMerge.id.desc())
+            .limit(10)
+        )
+    ).scalars()
+    return {
+        "identities": [
+            (channel_word(channel, language), shown)
+            for channel, shown in (card.identities if card else [])
+        ],
+        "tickets": card.tickets[::-1][:20] if card else [],
+        "answers": [
+            {
+                "kind": a.kind.upper(),
+                "score": a.score,
+                "comment": a.comment or "",
+                "at": _when(a.created_at, zone),
+            }
+            for a in answers
+        ],
+        "merges": [(m.source_id, m.by, _when(m.created_at, zone)) for m in merges],
+    }
 
 
 async def _is_staff(session: Any, name: str) -> bool:
