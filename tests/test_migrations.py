@@ -13,13 +13,13 @@ from tests.conftest import Database
 
 async def test_stairway(database: Database):
     engine = database.engine
-    assert await migrate.current_revision(engine) == "0041"
+    assert await migrate.current_revision(engine) == migrate.head_revision() >= "0041"
     await migrate.downgrade(engine, "base")
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
     assert set(tables) <= {"alembic_version"}
     await migrate.upgrade(engine)
-    assert await migrate.current_revision(engine) == "0041"
+    assert await migrate.current_revision(engine) == migrate.head_revision() >= "0041"
 
 
 async def test_models_and_migrations_agree(database: Database):
