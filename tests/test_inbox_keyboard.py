@@ -266,3 +266,65 @@ async def test_the_ticket_shows_the_customer_across_channels_with_their_answers(
     assert 'href="/inbox/tickets/1">' not in panel  # not itself
     assert "NPS <strong>3</strong>" in panel and "Долго ждал ответа" in panel
     assert "Аноним" not in html
+
+
+# The edge of the world: the operating system's notifications and speakers are recorded.
+RECORD_ALERTS = """
+window.__notes = [];
+window.__beeps = 0;
+window.Notification = class {
+  constructor(title) { window.__notes.push(title); }
+  static get permission() { return "granted"; }
+  static requestPermission() { return Promise.resolve("granted"); }
+};
+window.AudioContext = class {
+  constructor() { this.currentTime = 0; this.destination = {}; }
+  createOscillator() {
+    return { frequency: {}, connect() {}, start() { window.__beeps += 1; }, stop() {} };
+  }
+  createGain() { return { gain: {}, connect() {} }; }
+};
+"""
+
+
+@needs_chromium
+async def test_a_new_complaint_sounds_and_notifies_when_asked(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    from playwright.async_api import async_playwright
+
+    fake_tg.members[8] = "member"
+    app = await start_app(
+        telegram={"staff_chat_id": STAFF_CHAT},
+        scheduler={"enabled": False},
+        clock=lambda: datetime.now(UTC),
+    )
+    await add_staff(faq_loaded, "olga", "agent", name="Ольга")
+    await _complaint(fake_tg, app, CUSTOMER, "Курьер не привёз заказ 1187")
+    async with browser_turn(), async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(locale="ru-RU")
+            await page.add_init_script(RECORD_ALERTS)
+            await page.goto(app.url + "/inbox")
+            await page.fill("#login", "olga")
+            await page.fill("#password", PASSWORD)
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(re.compile(r"/inbox$"))
+            # Off until asked for: a complaint arrives, nothing sounds.
+            await _complaint(fake_tg, app, CUSTOMER + 1, "Списали деньги дважды")
+            await page.get_by_role("link", name="Списали деньги дважды").wait_for()
+            assert await page.evaluate("[window.__beeps, window.__notes.length]") == [0, 0]
+            await page.get_by_label("Звук при новом или просроченном обращении").check()
+            await page.get_by_label("Уведомления на рабочем столе").check()
+            await _complaint(fake_tg, app, CUSTOMER + 2, "Не тот размер")
+            await page.get_by_role("link", name="Не тот размер").wait_for()
+            await page.wait_for_function("window.__notes.length > 0")
+            assert await page.evaluate("window.__notes") == ["Новое обращение"]
+            assert await page.evaluate("window.__beeps") == 1
+            assert (await page.title()).startswith("(3)")
+            # The choice is kept for the next visit.
+            await page.reload()
+            assert await page.get_by_label("Уведомления на рабочем столе").is_checked()
+        finally:
+            await browser.close()
