@@ -252,6 +252,7 @@ class RuleConfig:
     category: str = ""
     priority: str = ""
     assignee_id: int = 0
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -569,6 +569,19 @@ class RoutingRule(Base):
     set_category: Mapped[str] = mapped_column(String(64), default="")
     set_priority: Mapped[str] = mapped_column(String(16), default="")
     set_assignee_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    set_labels: Mapped[str] = mapped_column(Text, default="", server_default="")  # one per line
+
+
+class TicketLabel(Base):
+    """A word staff (or a routing rule) put on a ticket to find and group it."""
+
+    __tablename__ = "ticket_labels"
+    __table_args__ = (Index("ix_ticket_labels_label", "label", "ticket_id"),)
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(40), primary_key=True)
 
 
 class CannedReply(Base):

@@ -209,10 +209,8 @@ async def test_the_queue_searches_counts_and_puts_the_first_due_on_top(
         async with http.get(app.url + "/inbox") as resp:
             html = await resp.text()
         assert shown(html) == ["2", "4", "1", "3"]  # by due time; none last
-        assert re.search(
-            r"Open <span class=\"count\">4</span>|Открытые <span class=\"count\">4</span>", html
-        )
-        assert re.search(r">(Urgent|Срочные) <span class=\"count\">1</span>", html)
+        assert re.search(r">(Open|Открытые) <span class=\"count\" data-view=\"all_open\">4<", html)
+        assert re.search(r">(Urgent|Срочные) <span class=\"count\" data-view=\"urgent\">1<", html)
         for query, expected in (
             ("курьер", ["3"]),  # a message's words, in another case (Cyrillic on SQLite too)
             ("ян петров", ["1", "3"]),  # the customer's name
@@ -328,3 +326,59 @@ async def test_a_new_complaint_sounds_and_notifies_when_asked(
             assert await page.get_by_label("Уведомления на рабочем столе").is_checked()
         finally:
             await browser.close()
+
+
+async def test_labels_from_a_rule_the_inbox_and_the_api_filter_the_queue(
+    start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
+):
+    from tests.api_client import make_token
+    from tests.staff import browser_session
+
+    fake_tg.members[8] = "member"
+    app = await start_app(
+        telegram={"staff_chat_id": STAFF_CHAT},
+        scheduler={"enabled": False},
+        tickets={"rules": [{"name": "money", "keywords": ["деньги"], "labels": ["Billing"]}]},
+    )
+    await add_staff(faq_loaded, "olga", "agent", name="Ольга")
+    await _complaint(fake_tg, app, CUSTOMER, "Списали деньги дважды")  # the rule labels it
+    await _complaint(fake_tg, app, CUSTOMER + 1, "Курьер опоздал")
+    token = await make_token(faq_loaded, "crm", "agent")
+    api = {"Authorization": f"Bearer {token}"}
+    async with app.http.get(app.url + "/api/v1/tickets/1", headers=api) as resp:
+        assert (await resp.json())["labels"] == ["billing"]
+
+    def shown(html: str) -> list[str]:
+        return re.findall(r'<td data-label="#"><a href="/inbox/tickets/(\d+)">', html)
+
+    async with browser_session() as http:
+        async with http.post(
+            app.url + "/inbox/login", data={"login": "olga", "password": PASSWORD}
+        ) as resp:
+            assert resp.status == 200
+        async with http.get(app.url + "/inbox/tickets/2") as resp:
+            page = await resp.text()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        async with http.post(
+            app.url + "/inbox/tickets/2/labels",
+            data={"csrf": csrf.group(1), "labels": "VIP, опоздание,  vip "},
+        ) as resp:
+            assert resp.url.query.get("done") == "labelled"
+            labelled = await resp.text()
+        assert 'href="/inbox?label=vip"' in labelled and "labels: vip, опоздание" in labelled
+        async with http.get(app.url + "/inbox", params={"label": "vip"}) as resp:
+            assert shown(await resp.text()) == ["2"]
+        async with http.get(app.url + "/inbox", params={"label": "billing"}) as resp:
+            assert shown(await resp.text()) == ["1"]
+    async with app.http.get(app.url + "/api/v1/tickets/2", headers=api) as resp:
+        etag = resp.headers["ETag"]
+        assert (await resp.json())["labels"] == ["vip", "опоздание"]
+    async with app.http.patch(
+        app.url + "/api/v1/tickets/2",
+        json={"labels": []},
+        headers={**api, "If-Match": etag},
+    ) as resp:
+        assert resp.status == 200
+    async with app.http.get(app.url + "/api/v1/tickets/2", headers=api) as resp:
+        assert (await resp.json())["labels"] == []

@@ -84,8 +84,9 @@ async def change_hours(call: Call) -> HoursOut:
         } | {k: v for k, v in edits["weekly"].items() if k not in DAYS}
     try:
         await call.request.app[LIVE_HOURS].save(edits, call.caller.actor)
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from None
+    except ValueError as exc:  # named as every other invalid field is: a 422 with the key
+        key = str(exc).split(":", 1)[0].split(".", 1)[0]
+        raise ApiError(422, str(exc), key if key in HoursIn.model_fields else None) from None
     return await working_hours(call)
 
 
@@ -105,6 +106,5 @@ OPERATIONS = [
         HoursOut,
         roles=("admin",),
         body=HoursIn,
-        errors=(400,),
     ),
 ]

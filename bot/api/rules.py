@@ -1,15 +1,17 @@
 """Routing rules over the API: the first rule matching a new ticket sets its category,
-priority and assignee (`bot.core.tickets.routing`). Every token reads them; admins change them."""
+priority, assignee and labels (`bot.core.tickets.routing`). Every token reads them; admins
+change them."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from sqlalchemy import delete
 
 from bot.api.operations import ApiError, Call, Operation
 from bot.api.schemas import Model, Removed, Whole
+from bot.core.tickets.labels import parse_labels
 from bot.core.tickets.routing import rule_problem
 from bot.web.keys import SESSION_POOL
 from storage.models import RoutingRule
@@ -30,6 +32,9 @@ class RuleIn(Model):
     set_priority: Literal["", "low", "normal", "high", "urgent"] = ""
     set_assignee_id: Whole | None = Field(
         default=None, ge=1, le=2**63 - 1, description="A Telegram user id"
+    )
+    set_labels: list[Annotated[str, Field(max_length=40)]] = Field(
+        default_factory=list, max_length=10, description="Put on the new ticket"
     )
 
 
@@ -53,6 +58,7 @@ def _out(rule: RoutingRule) -> RuleOut:
         set_category=rule.set_category,
         set_priority=rule.set_priority,  # type: ignore[arg-type]
         set_assignee_id=rule.set_assignee_id,
+        set_labels=[label for label in rule.set_labels.splitlines() if label],
     )
 
 
@@ -64,8 +70,9 @@ async def list_rules(call: Call) -> RuleList:
 async def add_rule(call: Call) -> RuleOut:
     body: RuleIn = call.body
     rule = RoutingRule(
-        **body.model_dump(exclude={"keywords"}),
+        **body.model_dump(exclude={"keywords", "set_labels"}),
         keywords="\n".join(k.strip() for k in body.keywords if k.strip()),
+        set_labels="\n".join(parse_labels(body.set_labels)),
     )
     problem = rule_problem(rule)
     if problem is not None:

@@ -114,6 +114,7 @@ class TicketMessage(Model):
 class TicketDetail(TicketSummary):
     csat_score: int | None
     csat_comment: str | None
+    labels: list[str] = Field(default_factory=list, description="Alphabetically")
     messages: list[TicketMessage]
 
 
@@ -131,6 +132,11 @@ class TicketPatch(Model):
         default=None,
         max_length=32,
         description='Where staff replies go: a channel the customer has used, or "" for the last',
+    )
+    labels: list[Annotated[str, Field(max_length=40)]] | None = Field(
+        default=None,
+        max_length=10,
+        description="The ticket's labels afterwards (lower-cased, repeats dropped); [] for none",
     )
 
 

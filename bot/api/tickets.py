@@ -86,6 +86,8 @@ async def update_ticket(call: Call) -> schemas.TicketSummary:
             ).posts
             ticket.assignee_id = None
             ticket.assignee_name = patch.assignee_name
+        if patch.labels is not None:
+            effects.posts += (await service.set_labels(session, ticket, patch.labels, author)).posts
         if patch.status == "resolved" and ticket.status not in ("resolved", "closed"):
             effects.posts += (await service.resolve(session, ticket, author)).posts
         elif patch.status == "open" and ticket.status in ("resolved", "closed"):
@@ -128,9 +130,14 @@ async def show_ticket(call: Call) -> schemas.TicketDetail:
             for m in rows
         ]
         summary = _summary(ticket).model_dump()
+        labels = (await tickets.labels_of([ticket.id])).get(ticket.id, [])
         call.headers["ETag"] = etag(ticket)
     return schemas.TicketDetail(
-        **summary, csat_score=ticket.csat_score, csat_comment=ticket.csat_comment, messages=messages
+        **summary,
+        csat_score=ticket.csat_score,
+        csat_comment=ticket.csat_comment,
+        labels=labels,
+        messages=messages,
     )
 
 

@@ -10,6 +10,7 @@ from bot.config import PRIORITIES, Settings
 from bot.core.delivery.outbox import ReplyBuffer, hand_over
 from bot.core.hours import parse_schedule
 from bot.core.live_hours import config_in_effect
+from bot.core.tickets.labels import parse_labels
 from bot.core.tickets.routing import rule_problem
 from bot.core.tickets.service import STAFF, TicketService
 from bot.database import command_database
@@ -87,6 +88,9 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     add.add_argument("--category", default="")
     add.add_argument("--priority", default="", choices=["", *PRIORITIES])
     add.add_argument("--assignee", type=int, default=0, help="Telegram user id")
+    add.add_argument(
+        "--labels", default="", help="labels put on the new ticket, comma-separated (vip,refund)"
+    )
     add.add_argument("--position", type=int, default=100)
     actions.add_parser("list", parents=[common], help="list rules in evaluation order")
     remove = actions.add_parser("remove", parents=[common], help="remove a rule by name")
@@ -218,6 +222,7 @@ async def _rules(session: Any, args: argparse.Namespace) -> None:
             set_category=args.category,
             set_priority=args.priority,
             set_assignee_id=args.assignee or None,
+            set_labels="\n".join(parse_labels(args.labels)),
         )
         _check_rule(rule)
         await rules.add(rule)
@@ -241,6 +246,7 @@ async def _rules(session: Any, args: argparse.Namespace) -> None:
                     f"category={rule.set_category}" if rule.set_category else "",
                     f"priority={rule.set_priority}" if rule.set_priority else "",
                     f"assignee={rule.set_assignee_id}" if rule.set_assignee_id else "",
+                    f"labels={rule.set_labels.replace(chr(10), ',')}" if rule.set_labels else "",
                 )
                 if part
             )

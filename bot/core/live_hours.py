@@ -54,7 +54,9 @@ def edited(config: HoursConfig, edits: Mapping[str, Any]) -> HoursConfig:
         holidays = edits["extra_holidays"]
         if not isinstance(holidays, list) or len(holidays) > MAX_HOLIDAYS:
             raise ValueError(f"extra_holidays: at most {MAX_HOLIDAYS} days")
-        changes["extra_holidays"] = sorted(str(item).strip() for item in holidays)
+        changes["extra_holidays"] = sorted(
+            str(item).strip() for item in holidays if str(item).strip()
+        )
     if "reply_target_minutes" in edits:
         target = edits["reply_target_minutes"]
         if not isinstance(target, int) or not 1 <= target <= MAX_TARGET_MINUTES:

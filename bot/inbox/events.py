@@ -15,6 +15,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"replies go to (?P<channel>\S+)"), "ev_via"),
     (re.compile(r"merged into #(?P<id>\d+)"), "ev_merged_into"),
     (re.compile(r"#(?P<id>\d+) merged here"), "ev_merged_here"),
+    (re.compile(r"labels (?P<labels>.+)"), "ev_labels"),
     (re.compile(r"resolved"), "ev_resolved"),
     (re.compile(r"reopened"), "ev_reopened"),
     (re.compile(r"closed"), "ev_closed"),

@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_, select
 from bot.config import PRIORITIES
 from bot.core.delivery.outbox import ReplyBuffer
 from bot.core.texts import channel_word, words
+from bot.core.tickets.labels import parse_labels
 from bot.core.tickets.service import STAFF, Effects, TicketRefused
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
@@ -45,6 +46,7 @@ from storage.models import (
     StaffAccount,
     SurveyResponse,
     Ticket,
+    TicketLabel,
     TicketMessage,
     utcnow,
 )
@@ -71,6 +73,7 @@ DONE = {
     "resolved": "done_resolved",
     "reopened": "done_reopened",
     "priority_set": "done_priority",
+    "labelled": "done_labels",
 }
 FLASH_ERRORS = ("no_channel", "empty", "not_merged", "via_unknown", "done_not_assigned")
 QUEUE_PAGE = 100
@@ -306,10 +309,17 @@ async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamRespons
     sort = request.query.get("sort", "due")
     sort = sort if sort in SORTS else "due"
     query = " ".join(request.query.get("q", "").split())[:100]
+    label = (parse_labels(request.query.get("label", "")[:100]) or [""])[0]
     now = utcnow()
     narrowing = []
     if channel:
         narrowing.append(Ticket.channel == channel)
+    if label:
+        narrowing.append(
+            select(TicketLabel.ticket_id)
+            .where(TicketLabel.ticket_id == Ticket.id, TicketLabel.label == label)
+            .exists()
+        )
     if query:
         narrowing.append(_search_condition(query, request.app[ENGINE].dialect.name))
     statement = (
@@ -333,6 +343,9 @@ async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamRespons
     async with request.app[SESSION_POOL]() as session:
         found = (await session.execute(statement)).all()
         counts = dict(zip(VIEWS, (await session.execute(counting)).one(), strict=True))
+        repository = TicketRepository(session)
+        labels_of = await repository.labels_of([ticket.id for ticket, _ in found[:QUEUE_PAGE]])
+        known_labels = await repository.all_labels()
     more = len(found) > QUEUE_PAGE
     found = found[:QUEUE_PAGE]
     language = language_of(request)
@@ -341,6 +354,7 @@ async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamRespons
             "ticket": ticket,
             "customer": name or f"#{ticket.customer_id}",
             "channel": channel_word(ticket.channel, language),
+            "labels": labels_of.get(ticket.id, []),
             "due": _when(ticket.due_at, zone),
             "overdue": ticket.first_response_at is None
             and ticket.due_at is not None
@@ -349,7 +363,7 @@ async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamRespons
         }
         for ticket, name in found
     ]
-    keep = {"view": view, "channel": channel, "sort": sort, "q": query}
+    keep = {"view": view, "channel": channel, "sort": sort, "q": query, "label": label}
     return page(
         request,
         "queue.html",
@@ -365,6 +379,8 @@ async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamRespons
             "sort": sort,
             "sorts": tuple(SORTS),
             "query": query,
+            "label": label,
+            "known_labels": known_labels,
             "keep": urlencode({k: v for k, v in keep.items() if k != "view" and v}),
             "older": urlencode({**keep, "page": page_number + 1}) if more else "",
             "flash": "",
@@ -423,6 +439,9 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
         ]
         canned = list(await CannedRepository(session).all())
         panel = await _customer_panel(session, ticket.customer_id, zone, language_code)
+        repository = TicketRepository(session)
+        labels = (await repository.labels_of([ticket.id])).get(ticket.id, [])
+        known_labels = await repository.all_labels()
         staff = [a.name for a in await AccountRepository(session).all() if a.disabled_at is None]
         channels = await CustomerRepository(session).channels(ticket.customer_id)
         siblings = (
@@ -467,6 +486,8 @@ async def _ticket(request: web.Request, signed: auth.Signed) -> web.StreamRespon
             "channels": [(c, channel_word(c, language_code)) for c in channels],
             "siblings": siblings,
             "panel": panel,
+            "labels": labels,
+            "known_labels": known_labels,
             "merged_into": ticket.merged_into_id,
             "flash": language[flash] if flash else "",
             "flash_error": flash in FLASH_ERRORS,
@@ -507,6 +528,11 @@ async def _act(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
                 effects = await service.assign(session, ticket, 0, name)
                 ticket.assignee_id = None
                 done = "taken" if name == signed.name else "assigned"
+        elif action == "labels":
+            effects = await service.set_labels(
+                session, ticket, parse_labels(str(form.get("labels", ""))[:1000]), signed.name
+            )
+            done = "labelled"
         elif action == "resolve":
             effects = await service.resolve(session, ticket, signed.name)
             done = "resolved"

@@ -4,7 +4,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, ScalarSelect, Select, bindparam, delete, event, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Select,
+    bindparam,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, QueryableAttribute, Session, object_session
 
@@ -14,6 +24,7 @@ from storage.models import (
     StaffPost,
     Ticket,
     TicketFile,
+    TicketLabel,
     TicketMessage,
     utcnow,
 )
@@ -97,6 +108,36 @@ def _tickets_written(state: ORMExecuteState) -> None:
 class TicketRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+
+    async def labels_of(self, ticket_ids: Sequence[int]) -> dict[int, list[str]]:
+        """Each ticket's labels, alphabetically."""
+        if not ticket_ids:
+            return {}
+        statement = (
+            select(TicketLabel.ticket_id, TicketLabel.label)
+            .where(TicketLabel.ticket_id.in_(list(ticket_ids)))
+            .order_by(TicketLabel.label)
+        )
+        found: dict[int, list[str]] = {}
+        for ticket_id, label in (await self._session.execute(statement)).all():
+            found.setdefault(int(ticket_id), []).append(str(label))
+        return found
+
+    async def set_labels(self, ticket_id: int, labels: Sequence[str]) -> None:
+        """The ticket's labels are exactly `labels` afterwards."""
+        await self._session.execute(delete(TicketLabel).where(TicketLabel.ticket_id == ticket_id))
+        self._session.add_all(TicketLabel(ticket_id=ticket_id, label=label) for label in labels)
+        await self._session.flush()
+
+    async def all_labels(self, limit: int = 200) -> list[str]:
+        """Labels in use, most used first: what the inbox offers to pick from."""
+        statement = (
+            select(TicketLabel.label)
+            .group_by(TicketLabel.label)
+            .order_by(func.count().desc(), TicketLabel.label)
+            .limit(limit)
+        )
+        return [str(label) for label in (await self._session.execute(statement)).scalars()]
 
     async def get(self, ticket_id: int) -> Ticket | None:
         return await self._session.get(Ticket, ticket_id)

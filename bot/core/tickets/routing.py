@@ -1,16 +1,17 @@
-"""Routing rules: the first rule that matches a new ticket sets its category, priority and
-assignee; urgent words raise the priority whatever the rules say."""
+"""Routing rules: the first rule that matches a new ticket sets its category, priority,
+assignee and labels; urgent words raise the priority whatever the rules say."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import regex
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import RuleConfig
+from bot.core.tickets.labels import parse_labels
 from bot.core.understanding.faq_matcher import tokenize
 from storage.models import RoutingRule
 from storage.repositories.tickets import RuleRepository
@@ -22,8 +23,8 @@ def rule_problem(rule: RoutingRule) -> str | None:
     """What makes a rule unusable (named by the CLI's option), or None for a good one."""
     if not (rule.keywords or rule.pattern or rule.channel or rule.language):
         return "give at least one of --keywords, --pattern, --channel, --language"
-    if not (rule.set_category or rule.set_priority or rule.set_assignee_id):
-        return "give at least one of --category, --priority, --assignee"
+    if not (rule.set_category or rule.set_priority or rule.set_assignee_id or rule.set_labels):
+        return "give at least one of --category, --priority, --assignee, --labels"
     if rule.pattern:
         try:
             compiled = regex.compile(rule.pattern, regex.IGNORECASE)
@@ -59,6 +60,7 @@ class Routing:
     priority: str = "normal"
     assignee_id: int | None = None
     rule_id: int | None = None
+    labels: tuple[str, ...] = ()
 
 
 def _matches(rule: RoutingRule, text: str, stems: set[str], channel: str, language: str) -> bool:
@@ -98,11 +100,12 @@ def route(
                 priority=rule.set_priority or result.priority,
                 assignee_id=rule.set_assignee_id or None,
                 rule_id=rule.id,
+                labels=tuple(parse_labels(rule.set_labels or "")),
             )
             break
     urgent = {stem for word in urgent_words for stem in tokenize(word)}
     if stems & urgent:
-        result = Routing(result.category, "urgent", result.assignee_id, result.rule_id)
+        result = replace(result, priority="urgent")
     return result
 
 
@@ -117,6 +120,7 @@ def rule_from_config(rule: RuleConfig, position: int) -> RoutingRule:
         set_category=rule.category,
         set_priority=rule.priority,
         set_assignee_id=rule.assignee_id or None,
+        set_labels="\n".join(parse_labels(rule.labels)),
     )
 
 

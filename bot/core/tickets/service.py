@@ -20,6 +20,7 @@ from bot.core.hours import WorkingHours
 from bot.core.hours_text import expectation
 from bot.core.messages import Attachment, Button, KeptFile, Reply
 from bot.core.texts import t
+from bot.core.tickets.labels import parse_labels
 from bot.core.tickets.routing import route
 from bot.core.work_clock import working_seconds
 from storage.models import Customer, SurveyResponse, Ticket, TicketMessage, utcnow
@@ -128,6 +129,8 @@ class TicketService:
         )
         tickets = TicketRepository(session)
         await tickets.add(ticket)
+        if routing.labels:
+            await tickets.set_labels(ticket.id, routing.labels)
         await webhooks.emit(session, "ticket.created", _event(ticket))
         await tickets.add_message(
             ticket,
@@ -409,6 +412,21 @@ class TicketService:
             f"priority {priority}",
             author,
             f"Priority of #{ticket.id} is now {priority} ({author}).",
+        )
+
+    async def set_labels(
+        self, session: AsyncSession, ticket: Ticket, labels: Sequence[str], author: str
+    ) -> Effects:
+        """The ticket's labels become exactly `labels` (as parse_labels gives them)."""
+        chosen = parse_labels(labels)
+        await TicketRepository(session).set_labels(ticket.id, chosen)
+        shown = ", ".join(chosen) or "—"
+        return await self._system_event(
+            session,
+            ticket,
+            f"labels {shown}",
+            author,
+            f"🏷 Labels of #{ticket.id}: {shown} ({author}).",
         )
 
     async def merge(
