@@ -106,5 +106,6 @@ OPERATIONS = [
         HoursOut,
         roles=("admin",),
         body=HoursIn,
+        errors=(400,),  # a body that is not JSON
     ),
 ]
