@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns import service
 from bot.campaigns.audience import SKIP_REASONS, preview, skipped_of
-from bot.core.texts import channel_word, people, words
+from bot.core.texts import channel_word, people, t, words
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import CHANNELS, page, routes, see_other, signed_in_only
@@ -125,10 +125,20 @@ async def _render(
             "form": form,
             "previewed": previewed,
             "confirm_people": None if confirm is None else people(confirm, language_of(request)),
-            "flash": request.query.get("error", "")[:300],
+            "flash": request.query.get("error", "")[:300] or _done(request),
             "flash_error": bool(request.query.get("error")),
         },
     )
+
+
+DONE = {"created": "done_campaign_created", "survey_created": "done_survey_created"}
+DONE_ACTIONS = {action: f"done_campaign_{action}" for action in ACTIONS}
+
+
+def _done(request: web.Request) -> str:
+    """What the action that led here did, in the page's language."""
+    key = {**DONE, **DONE_ACTIONS}.get(request.query.get("done", ""))
+    return t(key, language_of(request)) if key else ""
 
 
 async def _create(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
@@ -161,7 +171,7 @@ async def _create(request: web.Request, signed: auth.Signed) -> web.StreamRespon
             )
     except service.CampaignError as exc:
         raise see_other(_with_error("/admin/campaigns", str(exc))) from None
-    raise see_other(f"/admin/campaigns/{campaign.id}")
+    raise see_other(f"/admin/campaigns/{campaign.id}?done=created")
 
 
 async def _ask_first(
@@ -206,7 +216,7 @@ async def _create_survey(request: web.Request, signed: auth.Signed) -> web.Strea
             AuditLog(session).add(f"staff:{signed.login}", "survey.create", f"survey:{survey.id}")
     except service.CampaignError as exc:
         raise see_other(_with_error("/admin/campaigns", str(exc))) from None
-    raise see_other("/admin/campaigns")
+    raise see_other("/admin/campaigns?done=survey_created")
 
 
 async def _campaign_or_404(session: AsyncSession, request: web.Request) -> Campaign:
@@ -242,7 +252,7 @@ async def _campaign(request: web.Request, signed: auth.Signed) -> web.StreamResp
             "actions": OFFERED.get(campaign.status, ()),
             "reach": None if reach is None else people(reach, language_of(request)),
             "skipped": [(language[f"skip_{r}"], skipped[r]) for r in SKIP_REASONS if r in skipped],
-            "flash": request.query.get("error", "")[:300],
+            "flash": request.query.get("error", "")[:300] or _done(request),
             "flash_error": bool(request.query.get("error")),
         },
     )
@@ -274,7 +284,7 @@ async def _act(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
             )
     except service.CampaignError as exc:
         raise see_other(_with_error(back, str(exc))) from None
-    raise see_other(back)
+    raise see_other(f"{back}?done={action}")
 
 
 routes.get("/admin/campaigns")(signed_in_only(_list, role="admin"))

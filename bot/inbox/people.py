@@ -12,16 +12,30 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core import customer_import
+from bot.core.texts import plural, t
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
 from bot.inbox.pages import page, routes, see_other, signed_in_only
-from bot.web.keys import SESSION_POOL, SETTINGS
+from bot.inbox.texts import language_of
+from bot.web.keys import HOURS, SESSION_POOL, SETTINGS
 from bot.web.passwords import LOGIN, hash_password, password_problem
 from storage.models import ApiToken, StaffAccount, utcnow
 from storage.repositories.api import TOKEN_NAME, AuditLog, TokenRepository
 from storage.repositories.staff_accounts import AccountRepository, SessionRepository
 
 ROLES = ("agent", "admin")
+
+
+Forms = tuple[str, str, str] | tuple[str, str]
+TOKEN_FORMS: dict[str, Forms] = {"ru": ("токен", "токена", "токенов"), "en": ("token", "tokens")}
+CUSTOMER_FORMS: dict[str, Forms] = {
+    "ru": ("клиент", "клиента", "клиентов"),
+    "en": ("customer", "customers"),
+}
+
+
+def _say(request: web.Request, key: str, **values: object) -> str:
+    return t(key, language_of(request), **values)
 
 
 def _back(**query: str) -> web.HTTPSeeOther:
@@ -43,6 +57,7 @@ async def _render(
         {
             "account": signed,
             "csrf": signed.csrf,
+            "zone": request.app[HOURS].zone,
             "accounts": await AccountRepository(session).all(),
             "tokens": await TokenRepository(session).all(),
             "made_token": made_token,
@@ -59,19 +74,19 @@ async def _add_account(request: web.Request, signed: auth.Signed) -> web.StreamR
     role = str(form.get("role", ""))
     password = str(form.get("password", ""))
     if not LOGIN.fullmatch(login) or not name or role not in ROLES:
-        raise _back(error="login: 2-64 of a-z, 0-9, _ . -; name and role are required")
+        raise _back(error=_say(request, "people_bad_login"))
     if (problem := password_problem(password, login=login, name=name)) is not None:
-        raise _back(error=f"password: {problem}")
+        raise _back(error=_say(request, "people_bad_password", problem=problem))
     password_hash = await asyncio.to_thread(hash_password, password)  # argon2: ~50 ms of CPU
     async with request.app[SESSION_POOL]() as session, session.begin():
         accounts = AccountRepository(session)
         if await accounts.by_login(login) is not None:
-            raise _back(error=f"login: an account {login!r} exists")
+            raise _back(error=_say(request, "people_login_taken", login=login))
         await accounts.add(login, name, role, password_hash, utcnow())
         AuditLog(session).add(
             f"staff:{signed.login}", "staff.add", f"staff:{login}", {"role": role}
         )
-    raise _back(done=f"{login} added")
+    raise _back(done=_say(request, "people_added", login=login))
 
 
 async def _disable_account(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
@@ -81,13 +96,20 @@ async def _disable_account(request: web.Request, signed: auth.Signed) -> web.Str
         if found is None:
             raise web.HTTPNotFound(text="no such account")
         if found.login == signed.login:
-            raise _back(error="you cannot disable your own account")
+            raise _back(error=_say(request, "people_not_yourself"))
         found.disabled_at = found.disabled_at or utcnow()
         await SessionRepository(session).end_all(found.id)
         revoked = await TokenRepository(session).revoke_owned(found.id, utcnow())
         AuditLog(session).add(f"staff:{signed.login}", "staff.disable", f"staff:{found.login}")
         login = found.login
-    raise _back(done=f"{login} disabled; its sessions ended, {revoked} of its tokens revoked")
+    raise _back(
+        done=_say(
+            request,
+            "people_disabled",
+            login=login,
+            tokens=plural(revoked, language_of(request), TOKEN_FORMS[language_of(request)]),
+        )
+    )
 
 
 async def _create_token(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
@@ -95,11 +117,11 @@ async def _create_token(request: web.Request, signed: auth.Signed) -> web.Stream
     name = str(form.get("name", "")).strip()
     role = str(form.get("role", ""))
     if not TOKEN_NAME.fullmatch(name) or role not in ROLES:
-        raise _back(error="token name: 1-64 of A-Z, a-z, 0-9, _ . -; a role is required")
+        raise _back(error=_say(request, "people_bad_token_name"))
     async with request.app[SESSION_POOL]() as session, session.begin():
         tokens = TokenRepository(session)
         if await tokens.named(name) is not None:
-            raise _back(error=f"name: a token {name!r} exists (revoke it, or pick another name)")
+            raise _back(error=_say(request, "people_token_taken", name=name))
         _, token = await tokens.create(name, role, owner_id=signed.account_id)
         AuditLog(session).add(f"staff:{signed.login}", "token.create", f"token:{name}")
         # Shown on this one answer and never again: not in a redirect's URL, not stored.
@@ -116,7 +138,7 @@ async def _revoke_token(request: web.Request, signed: auth.Signed) -> web.Stream
             found.revoked_at = utcnow()
             AuditLog(session).add(f"staff:{signed.login}", "token.revoke", f"token:{found.name}")
         name = found.name
-    raise _back(done=f"token {name} revoked")
+    raise _back(done=_say(request, "people_revoked", name=name))
 
 
 async def _import_customers(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
@@ -135,9 +157,16 @@ async def _import_customers(request: web.Request, signed: auth.Signed) -> web.St
         detail = {"created": result.created, "updated": result.updated, "bad": len(bad)}
         AuditLog(session).add(f"staff:{signed.login}", "customer.import", "csv", detail)
     consented = sum(row.consent for row in rows)
+    language = language_of(request)
     raise _back(
-        done=f"{result.created} customers added, {result.updated} updated, {len(bad)} rows "
-        f"skipped; {consented} may be emailed surveys"
+        done=_say(
+            request,
+            "people_imported",
+            added=plural(result.created, language, CUSTOMER_FORMS[language]),
+            updated=result.updated,
+            skipped=len(bad),
+            consented=consented,
+        )
     )
 
 

@@ -35,6 +35,16 @@
     });
   }
 
+  // -- what an action did is said once: a reload neither repeats it nor drops a draft --------
+  var query = new URLSearchParams(location.search);
+  var done = query.get("done");  // read before it leaves the address
+  if ((query.has("done") || query.has("error")) && history.replaceState) {
+    query.delete("done");
+    query.delete("error");
+    var rest = query.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : ""));
+  }
+
   // -- destructive and mass actions ask first: a form (or its button) with data-confirm ------
   document.addEventListener("submit", function (event) {
     var ask = event.target.getAttribute("data-confirm");
@@ -142,7 +152,6 @@
     } catch (e) { /* storage refused: the box still holds the text */ }
   }
   if (ticket) {
-    var done = new URLSearchParams(location.search).get("done");
     ["reply", "note"].forEach(function (id) {
       var box = document.getElementById(id);
       if (!box) return;
@@ -153,9 +162,7 @@
       } catch (e) { /* no storage: nothing kept */ }
       box.addEventListener("input", function () { keep(box); });
     });
-    if (done && history.replaceState) {  // said once: a reload neither repeats it nor drops a draft
-      history.replaceState(null, "", location.pathname);
-    }
+
     if (reply) {
       if (picker) picker.setAttribute("data-none", reply.getAttribute("data-none") || "—");
       reply.addEventListener("input", updatePicker);
