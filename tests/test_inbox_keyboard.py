@@ -54,9 +54,8 @@ async def _status(page: object) -> str:
 
 
 @needs_chromium
-@pytest.mark.parametrize(
-    ("width", "height", "language"), [(1366, 850, "ru"), (390, 844, "en")], ids=["desktop", "phone"]
-)
+@pytest.mark.parametrize("language", ["ru", "en"])
+@pytest.mark.parametrize(("width", "height"), [(1366, 850), (390, 844)], ids=["desktop", "phone"])
 async def test_an_agent_works_a_ticket_with_the_keyboard_only(
     start_app: AppFactory,
     fake_tg: FakeTelegram,
@@ -99,7 +98,9 @@ async def test_an_agent_works_a_ticket_with_the_keyboard_only(
             assert "2" in await page.locator("#views a.on .count").inner_text()
             assert (await page.title()).startswith("(2)")
             assert await page.evaluate("document.documentElement.scrollWidth") <= width
-            await screenshot(page, str(shots / f"inbox-queue-{size}.png"), full_page=True)
+            await screenshot(
+                page, str(shots / f"inbox-queue-{size}-{language}.png"), full_page=True
+            )
 
             await page.keyboard.press("j")
             await page.keyboard.press("Enter")
@@ -138,7 +139,9 @@ async def test_an_agent_works_a_ticket_with_the_keyboard_only(
             # ... and survives a reload of the page.
             await page.reload()
             assert await page.input_value("#reply") == "Черновик: уточняю у курьера"
-            await screenshot(page, str(shots / f"inbox-ticket-{size}.png"), full_page=True)
+            await screenshot(
+                page, str(shots / f"inbox-ticket-{size}-{language}.png"), full_page=True
+            )
 
             await page.keyboard.press("r")
             await page.keyboard.press("Escape")  # out of the reply box, still on the ticket
