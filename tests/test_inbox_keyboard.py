@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from storage.db import create_session_pool
@@ -18,7 +21,7 @@ from storage.repositories.tickets import CannedRepository
 from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
-from tests.staff import PASSWORD, add_staff
+from tests.staff import PASSWORD, add_staff, browser_session
 
 STAFF_CHAT = -100777
 CUSTOMER = 5151
@@ -45,6 +48,22 @@ async def _complaint(fake_tg: FakeTelegram, app: RunningApp, customer: int, text
     for message in ("/complaint", text):
         await fake_tg.deliver(fake_tg.message_update(customer, message))
         await app.drain()
+
+
+def _shown(html: str) -> list[str]:
+    """The ticket numbers a queue page lists, in order."""
+    return re.findall(r'<td data-label="#"><a href="/inbox/tickets/(\d+)">', html)
+
+
+@asynccontextmanager
+async def _signed_in(app: RunningApp) -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client signed in as the agent olga (added by the test)."""
+    async with browser_session() as http:
+        async with http.post(
+            app.url + "/inbox/login", data={"login": "olga", "password": PASSWORD}
+        ) as resp:
+            assert resp.status == 200
+        yield http
 
 
 async def _status(page: object) -> str:
@@ -168,7 +187,6 @@ async def test_the_queue_searches_counts_and_puts_the_first_due_on_top(
 
     from storage.models import Ticket, TicketMessage
     from storage.repositories.customers import CustomerRepository
-    from tests.staff import browser_session
 
     app = await start_app(telegram_mode=None, scheduler={"enabled": False})
     await add_staff(faq_loaded, "olga", "agent", name="Ольга")
@@ -201,17 +219,10 @@ async def test_the_queue_searches_counts_and_puts_the_first_due_on_top(
         await session.flush()
         session.add(TicketMessage(ticket_id=3, kind="customer", text="КУРЬЕР опоздал на час"))
 
-    def shown(html: str) -> list[str]:
-        return re.findall(r'<td data-label="#"><a href="/inbox/tickets/(\d+)">', html)
-
-    async with browser_session() as http:
-        async with http.post(
-            app.url + "/inbox/login", data={"login": "olga", "password": PASSWORD}
-        ) as resp:
-            assert resp.status == 200
+    async with _signed_in(app) as http:
         async with http.get(app.url + "/inbox") as resp:
             html = await resp.text()
-        assert shown(html) == ["2", "4", "1", "3"]  # by due time; none last
+        assert _shown(html) == ["2", "4", "1", "3"]  # by due time; none last
         assert re.search(r">(Open|Открытые) <span class=\"count\" data-view=\"all_open\">4<", html)
         assert re.search(r">(Urgent|Срочные) <span class=\"count\" data-view=\"urgent\">1<", html)
         for query, expected in (
@@ -221,9 +232,9 @@ async def test_the_queue_searches_counts_and_puts_the_first_due_on_top(
             ("50%", []),  # a LIKE wildcard is a character
         ):
             async with http.get(app.url + "/inbox", params={"q": query}) as resp:
-                assert shown(await resp.text()) == expected, query
+                assert _shown(await resp.text()) == expected, query
         async with http.get(app.url + "/inbox", params={"sort": "created"}) as resp:
-            assert shown(await resp.text()) == ["4", "3", "2", "1"]
+            assert _shown(await resp.text()) == ["4", "3", "2", "1"]
 
 
 async def test_the_ticket_shows_the_customer_across_channels_with_their_answers(
@@ -232,7 +243,6 @@ async def test_the_ticket_shows_the_customer_across_channels_with_their_answers(
     from storage.models import ChannelIdentity, SurveyResponse, Ticket
     from storage.repositories.customers import CustomerRepository
     from storage.repositories.reports import add_response
-    from tests.staff import browser_session
 
     app = await start_app(telegram_mode=None, scheduler={"enabled": False})
     await add_staff(faq_loaded, "olga", "agent", name="Ольга")
@@ -254,13 +264,8 @@ async def test_the_ticket_shows_the_customer_across_channels_with_their_answers(
         await add_response(  # anonymous: linked to nobody, so shown on nobody's ticket
             session, SurveyResponse(kind="nps", customer_id=None, score=10, comment="Аноним")
         )
-    async with browser_session() as http:
-        async with http.post(
-            app.url + "/inbox/login", data={"login": "olga", "password": PASSWORD}
-        ) as resp:
-            assert resp.status == 200
-        async with http.get(app.url + "/inbox/tickets/1") as resp:
-            html = await resp.text()
+    async with _signed_in(app) as http, http.get(app.url + "/inbox/tickets/1") as resp:
+        html = await resp.text()
     panel = html[html.index('id="customer-panel"') : html.index("/inbox/tickets/1/via")]
     assert "yan@example.com" in panel and "Telegram" in panel
     assert 'href="/inbox/tickets/2">#2</a>' in panel and "Вернуть деньги" in panel
@@ -335,7 +340,6 @@ async def test_labels_from_a_rule_the_inbox_and_the_api_filter_the_queue(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
 ):
     from tests.api_client import make_token
-    from tests.staff import browser_session
 
     fake_tg.members[8] = "member"
     app = await start_app(
@@ -351,14 +355,7 @@ async def test_labels_from_a_rule_the_inbox_and_the_api_filter_the_queue(
     async with app.http.get(app.url + "/api/v1/tickets/1", headers=api) as resp:
         assert (await resp.json())["labels"] == ["billing"]
 
-    def shown(html: str) -> list[str]:
-        return re.findall(r'<td data-label="#"><a href="/inbox/tickets/(\d+)">', html)
-
-    async with browser_session() as http:
-        async with http.post(
-            app.url + "/inbox/login", data={"login": "olga", "password": PASSWORD}
-        ) as resp:
-            assert resp.status == 200
+    async with _signed_in(app) as http:
         async with http.get(app.url + "/inbox/tickets/2") as resp:
             page = await resp.text()
         csrf = re.search(r'name="csrf" value="([^"]+)"', page)
@@ -371,9 +368,9 @@ async def test_labels_from_a_rule_the_inbox_and_the_api_filter_the_queue(
             labelled = await resp.text()
         assert 'href="/inbox?label=vip"' in labelled and "labels: vip, опоздание" in labelled
         async with http.get(app.url + "/inbox", params={"label": "vip"}) as resp:
-            assert shown(await resp.text()) == ["2"]
+            assert _shown(await resp.text()) == ["2"]
         async with http.get(app.url + "/inbox", params={"label": "billing"}) as resp:
-            assert shown(await resp.text()) == ["1"]
+            assert _shown(await resp.text()) == ["1"]
     async with app.http.get(app.url + "/api/v1/tickets/2", headers=api) as resp:
         etag = resp.headers["ETag"]
         assert (await resp.json())["labels"] == ["vip", "опоздание"]

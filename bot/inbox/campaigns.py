@@ -76,16 +76,21 @@ async def _list(request: web.Request, signed: auth.Signed) -> web.StreamResponse
     return await _render(request, signed, {}, None)
 
 
-async def _preview(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
-    """The new-campaign form counted against today's audience, and shown again as filled."""
-    form = await request.post()
+async def _counted(request: web.Request, form: MultiMapping[Any]) -> tuple[int, dict[str, int]]:
+    """How many customers the form's audience reaches today, and how many it skips, why."""
     async with request.app[SESSION_POOL]() as session:
-        asked, skipped = await preview(
+        return await preview(
             session,
             json.dumps(_audience(form)),
             _number(form, "throttle_days", 30),
             request.app[CLOCK](),
         )
+
+
+async def _preview(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
+    """The new-campaign form counted against today's audience, and shown again as filled."""
+    form = await request.post()
+    asked, skipped = await _counted(request, form)
     previewed = {"asked": asked, "skipped": [(r, skipped[r]) for r in SKIP_REASONS if r in skipped]}
     kept = {k: str(v) for k, v in form.items() if k != "csrf"}
     return await _render(request, signed, kept, previewed)
@@ -178,13 +183,7 @@ async def _ask_first(
     request: web.Request, signed: auth.Signed, form: MultiMapping[Any]
 ) -> web.StreamResponse:
     """Sending now to everyone the audience holds is asked first, with how many that is."""
-    async with request.app[SESSION_POOL]() as session:
-        asked, _ = await preview(
-            session,
-            json.dumps(_audience(form)),
-            _number(form, "throttle_days", 30),
-            request.app[CLOCK](),
-        )
+    asked, _ = await _counted(request, form)
     kept = {k: str(v) for k, v in form.items() if k not in ("csrf", "confirmed")}
     return await _render(request, signed, kept, None, confirm=asked)
 
