@@ -52,7 +52,12 @@ from bot.core.understanding.semantic import (  # noqa: E402
 from storage.repositories.faq import FaqRecord  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
-FAQS = {"shop": ROOT / "faq.example.yaml", "gym": DATA / "faq_gym.yaml"}
+# The clinic is in set B only: a business the thresholds (chosen on set A) never saw.
+FAQS = {
+    "shop": ROOT / "faq.example.yaml",
+    "gym": DATA / "faq_gym.yaml",
+    "clinic": DATA / "faq_clinic.yaml",
+}
 TUNE = DATA / "understanding_tune.txt"
 REPORT = DATA / "understanding_report.txt"
 INTENTS_TUNE = DATA / "intents_tune.txt"
@@ -608,6 +613,17 @@ def main() -> None:
             if args.show_wrong:
                 for note in result.wrong:
                     print("     ", note)
+        businesses = sorted({item.case.business for item in items})
+        for business in businesses if len(businesses) > 1 else []:
+            mine = [item for item in items if item.case.business == business]
+            for matcher in matchers:
+                result = judge(mine, matcher, chosen[matcher])
+                print(
+                    f"  {business:6} {matcher:8} n={len(mine):3d} top-1 {result.top1:6.1%} "
+                    f"top-3 {result.top3:6.1%} conf.ok {result.confident_right:6.1%} "
+                    f"1-tap {result.one_tap:6.1%} wrong {result.confident_wrong:2d} "
+                    f"oos ans {result.out_answered:6.1%} oos sugg {result.out_offered:6.1%}"
+                )
     print_intents(dense, load_embedder("auto") if dense else None, args.show_wrong)
     if args.learn_clicks and dense is not None:
         print_learning(sets["A (thresholds)"], sets["B (reported)"], chosen["hybrid"], args.model)

@@ -109,7 +109,9 @@ def test_understanding_sets_are_honest_and_the_lexical_numbers_are_printed():
 
     tune, report = load_cases(TUNE), load_cases(REPORT)
     assert len(tune) + len(report) >= 300
-    assert {c.business for c in tune} == {c.business for c in report} == {"shop", "gym"}
+    assert {c.business for c in tune} == {"shop", "gym"}
+    # The clinic is reported only: the thresholds chosen on set A never saw it (issue 32).
+    assert {c.business for c in report} == {"shop", "gym", "clinic"}
     for cases in (tune, report):
         assert sum(c.slug == "-" for c in cases) >= 0.15 * len(cases)
         assert {c.language for c in cases} == {"ru", "en"}
