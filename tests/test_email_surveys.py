@@ -292,7 +292,7 @@ async def test_customers_import_on_the_console(
             await form.locator("textarea").fill(_csv(1) + "Кто-то,not-an-address,ru,,,yes\n")
             async with page.expect_navigation():
                 await form.get_by_role("button").click()
-            assert "line 4: not an email address" in await page.inner_text(".flash")
+            assert "строка 4: не адрес почты" in await page.inner_text(".flash")  # in Russian
             await form.locator("textarea").fill(_csv(3))
             async with page.expect_navigation():
                 await form.get_by_role("button").click()

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.texts import t
 from storage.models import ChannelIdentity, Customer
 
 EMAIL = "email"
@@ -41,8 +42,23 @@ class ImportRow:
 
 @dataclass(frozen=True)
 class BadRow:
+    """A line that cannot be imported: why, as a catalog key and its values, so each adapter
+    says it in its own language (the CLI and the API in English, the console in the page's)."""
+
     line: int
-    reason: str
+    key: str
+    values: tuple[tuple[str, object], ...] = ()
+
+    def said(self, language: str) -> str:
+        return t(self.key, language, **dict(self.values))
+
+    @property
+    def reason(self) -> str:
+        return self.said("en")
+
+
+def _bad(line: int, key: str, **values: object) -> BadRow:
+    return BadRow(line, f"import_{key}", tuple(values.items()))
 
 
 @dataclass(frozen=True)
@@ -56,11 +72,11 @@ def parse(text: str, default_language: str) -> tuple[list[ImportRow], list[BadRo
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [(name or "").strip().lower() for name in reader.fieldnames or []]
     if "email" not in header:
-        return [], [BadRow(1, f"the header needs an email column ({', '.join(COLUMNS)})")]
+        return [], [_bad(1, "no_email_column", columns=", ".join(COLUMNS))]
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
         return [], [
-            BadRow(1, f"unknown columns: {', '.join(unknown)} (known: {', '.join(COLUMNS)})")
+            _bad(1, "unknown_columns", unknown=", ".join(unknown), columns=", ".join(COLUMNS))
         ]
     reader.fieldnames = header
     rows: list[ImportRow] = []
@@ -69,13 +85,13 @@ def parse(text: str, default_language: str) -> tuple[list[ImportRow], list[BadRo
     for record in reader:
         line = reader.line_num
         if len(rows) + len(bad) >= MAX_ROWS:
-            bad.append(BadRow(line, f"more than {MAX_ROWS} rows: split the file"))
+            bad.append(_bad(line, "too_many_rows", rows=MAX_ROWS))
             break
         found = _row(line, record, default_language)
         if isinstance(found, BadRow):
             bad.append(found)
         elif found.email in seen:
-            bad.append(BadRow(line, f"{found.email} is on line {seen[found.email]} already"))
+            bad.append(_bad(line, "repeated", email=found.email, first=seen[found.email]))
         else:
             seen[found.email] = line
             rows.append(found)
@@ -86,7 +102,7 @@ def _row(
     line: int, record: dict[str | None, str | list[str] | None], default: str
 ) -> ImportRow | BadRow:
     if None in record:
-        return BadRow(line, "more values than columns")
+        return _bad(line, "extra_values")
 
     def value(name: str) -> str:
         raw = record.get(name)
@@ -94,19 +110,19 @@ def _row(
 
     email = value("email").lower()
     if not _ADDRESS.fullmatch(email) or len(email) > 128:
-        return BadRow(line, f"not an email address: {email[:80]!r}")
+        return _bad(line, "bad_email", email=repr(email[:80]))
     language = value("language").lower() or default
     if language not in ("ru", "en"):
-        return BadRow(line, f"language: ru or en, not {language[:20]!r}")
+        return _bad(line, "bad_language", language=repr(language[:20]))
     timezone = value("timezone")
     if timezone:
         try:
             ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            return BadRow(line, f"timezone: not a zone name like Europe/Moscow: {timezone[:40]!r}")
+            return _bad(line, "bad_timezone", timezone=repr(timezone[:40]))
     consent = value("consent").lower()
     if consent not in _YES | _NO:
-        return BadRow(line, f"consent: yes or no, not {consent[:20]!r}")
+        return _bad(line, "bad_consent", consent=repr(consent[:20]))
     tags = tuple(t.strip() for t in re.split(r"[;,|]", value("tags")) if t.strip())
     return ImportRow(line, value("name")[:256], email, language, tags, timezone, consent in _YES)
 

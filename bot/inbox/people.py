@@ -149,9 +149,12 @@ async def _import_customers(request: web.Request, signed: auth.Signed) -> web.St
         str(form.get("csv", "")), request.app[SETTINGS].bot.default_language
     )
     if bad and not (form.get("skip_bad") and rows):
-        listed = "; ".join(f"line {row.line}: {row.reason}" for row in bad[:5])
-        more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
-        raise _back(error=f"{len(bad)} bad rows, nothing imported: {listed}{more}")
+        language = language_of(request)
+        listed = "; ".join(
+            t("import_line", language, line=row.line, reason=row.said(language)) for row in bad[:5]
+        )
+        more = t("import_more", language, n=len(bad) - 5) if len(bad) > 5 else ""
+        raise _back(error=_say(request, "import_refused", bad=len(bad), listed=listed, more=more))
     async with request.app[SESSION_POOL]() as session, session.begin():
         result = await customer_import.apply(session, rows)
         detail = {"created": result.created, "updated": result.updated, "bad": len(bad)}
