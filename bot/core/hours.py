@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
 
+from bot.core.texts import t
+
 if TYPE_CHECKING:
     from bot.config import HoursConfig
 
@@ -47,15 +49,41 @@ class HoursStatus:
     holiday_name: str | None
 
 
-def _parse_interval(text: str) -> LocalInterval:
+class HoursProblem(ValueError):
+    """A bad `[hours]` value. Its text (str) is English and names the config key, for the file
+    and the API; `said` gives it in an admin's language for the console."""
+
+    def __init__(self, english: str, key: str, **values: str) -> None:
+        super().__init__(english)
+        self.key = key
+        self.values = values
+
+    def said(self, language: str) -> str:
+        values = dict(self.values)
+        if "day" in values:
+            values["day"] = t(f"day_{values['day']}", language)
+        return t(self.key, language, **values)
+
+
+def _parse_interval(text: str, day: str) -> LocalInterval:
     try:
         start_text, end_text = (part.strip() for part in text.split("-"))
         start = time.fromisoformat(start_text)
         end = time(0, 0) if end_text == "24:00" else time.fromisoformat(end_text)
     except ValueError:
-        raise ValueError(f"bad interval {text!r}: expected 'HH:MM-HH:MM'") from None
+        raise HoursProblem(
+            f"weekly.{day}: bad interval {text!r}: expected 'HH:MM-HH:MM'",
+            "hours_bad_interval",
+            day=day,
+            interval=text[:40],
+        ) from None
     if start == end and end_text != "24:00":
-        raise ValueError(f"bad interval {text!r}: start equals end")
+        raise HoursProblem(
+            f"weekly.{day}: bad interval {text!r}: start equals end",
+            "hours_empty_interval",
+            day=day,
+            interval=text[:40],
+        )
     return LocalInterval(start, end)
 
 
@@ -67,18 +95,17 @@ def parse_schedule(config: HoursConfig) -> WorkingHours:
     days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     weekly: list[list[LocalInterval]] = []
     for name, intervals in zip(days, config.weekly.by_weekday(), strict=True):
-        try:
-            weekly.append([_parse_interval(item) for item in intervals])
-        except ValueError as exc:
-            raise ValueError(f"weekly.{name}: {exc}") from None
+        weekly.append([_parse_interval(item, name) for item in intervals])
     extra: dict[date, str] = {}
     for item in config.extra_holidays:
         day_text, _, name = item.strip().partition(" ")
         try:
             extra[date.fromisoformat(day_text)] = name.strip()[:80]
         except ValueError:
-            raise ValueError(
-                f"extra_holidays: bad date {item!r}, expected YYYY-MM-DD and a name if wanted"
+            raise HoursProblem(
+                f"extra_holidays: bad date {item!r}, expected YYYY-MM-DD and a name if wanted",
+                "hours_bad_holiday",
+                holiday=item[:60],
             ) from None
     calendars: dict[str, holidays_lib.HolidayBase] = {}
     if config.country:
@@ -92,10 +119,17 @@ def parse_schedule(config: HoursConfig) -> WorkingHours:
                 config.subdivision
                 and config.country.upper() in holidays_lib.list_supported_countries()
             ):
-                raise ValueError(
-                    f"subdivision: {config.subdivision!r} is not a region of {config.country}"
+                raise HoursProblem(
+                    f"subdivision: {config.subdivision!r} is not a region of {config.country}",
+                    "hours_bad_subdivision",
+                    subdivision=config.subdivision,
+                    country=config.country,
                 ) from None
-            raise ValueError(f"country: unknown country code {config.country!r}") from None
+            raise HoursProblem(
+                f"country: unknown country code {config.country!r}",
+                "hours_bad_country",
+                country=config.country,
+            ) from None
     return WorkingHours(zone, weekly, calendars, extra, config.reply_target_minutes)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import HoursConfig, WeeklySchedule
-from bot.core.hours import WorkingHours, parse_schedule
+from bot.core.hours import HoursProblem, WorkingHours, parse_schedule
 from storage.models import utcnow
 from storage.recovery import periodic
 from storage.repositories import hours_settings
@@ -42,25 +42,40 @@ def edited(config: HoursConfig, edits: Mapping[str, Any]) -> HoursConfig:
     if "weekly" in edits:
         week = edits["weekly"]
         if not isinstance(week, Mapping) or set(week) - set(DAYS):
-            raise ValueError("weekly: one list of intervals per day, mon to sun")
+            raise HoursProblem(
+                "weekly: one list of intervals per day, mon to sun", "hours_bad_week"
+            )
         days = {}
         for day in DAYS:
             intervals = week.get(day, [])
             if not isinstance(intervals, list) or len(intervals) > MAX_INTERVALS:
-                raise ValueError(f"weekly.{day}: at most {MAX_INTERVALS} intervals")
+                raise HoursProblem(
+                    f"weekly.{day}: at most {MAX_INTERVALS} intervals",
+                    "hours_too_many_intervals",
+                    day=day,
+                    n=str(MAX_INTERVALS),
+                )
             days[day] = [str(item).strip() for item in intervals]
         changes["weekly"] = WeeklySchedule(**days)
     if "extra_holidays" in edits:
         holidays = edits["extra_holidays"]
         if not isinstance(holidays, list) or len(holidays) > MAX_HOLIDAYS:
-            raise ValueError(f"extra_holidays: at most {MAX_HOLIDAYS} days")
+            raise HoursProblem(
+                f"extra_holidays: at most {MAX_HOLIDAYS} days",
+                "hours_too_many_holidays",
+                n=str(MAX_HOLIDAYS),
+            )
         changes["extra_holidays"] = sorted(
             str(item).strip() for item in holidays if str(item).strip()
         )
     if "reply_target_minutes" in edits:
         target = edits["reply_target_minutes"]
         if not isinstance(target, int) or not 1 <= target <= MAX_TARGET_MINUTES:
-            raise ValueError(f"reply_target_minutes: 1 to {MAX_TARGET_MINUTES}")
+            raise HoursProblem(
+                f"reply_target_minutes: 1 to {MAX_TARGET_MINUTES}",
+                "hours_bad_target",
+                n=str(MAX_TARGET_MINUTES),
+            )
         changes["reply_target_minutes"] = target
     for key in ("country", "subdivision"):
         if key in edits:

@@ -75,7 +75,8 @@ async def _add_account(request: web.Request, signed: auth.Signed) -> web.StreamR
     password = str(form.get("password", ""))
     if not LOGIN.fullmatch(login) or not name or role not in ROLES:
         raise _back(error=_say(request, "people_bad_login"))
-    if (problem := password_problem(password, login=login, name=name)) is not None:
+    problem = password_problem(password, login=login, name=name, language=language_of(request))
+    if problem is not None:
         raise _back(error=_say(request, "people_bad_password", problem=problem))
     password_hash = await asyncio.to_thread(hash_password, password)  # argon2: ~50 ms of CPU
     async with request.app[SESSION_POOL]() as session, session.begin():

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from bot.core.hours import HoursProblem
 from bot.core.texts import has, t
 from bot.core.untrusted import parse_id
 from bot.inbox import auth
@@ -84,7 +85,8 @@ async def _save_hours(request: web.Request, signed: auth.Signed) -> web.StreamRe
     try:
         await request.app[LIVE_HOURS].save(edits, f"staff:{signed.login}")
     except ValueError as exc:
-        raise see_other("/admin/hours?" + urlencode({"error": str(exc)})) from None
+        said = exc.said(language_of(request)) if isinstance(exc, HoursProblem) else str(exc)
+        raise see_other("/admin/hours?" + urlencode({"error": said})) from None
     raise see_other("/admin/hours?" + urlencode({"done": t("hours_saved", language_of(request))}))
 
 

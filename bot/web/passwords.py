@@ -13,6 +13,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
+from bot.core.texts import t
+
 _hasher = PasswordHasher()
 LOGIN = re.compile(r"[a-z0-9_.-]{2,64}")  # what an account's login may be
 MIN_PASSWORD = 10
@@ -24,19 +26,22 @@ _JUDGED = 72  # zxcvbn's own bound on what it reads (its cost grows with the len
 _RUSSIAN_COMMON = ("пароль", "йцукен", "привет", "админ", "любовь", "солнышко", "qwerty")
 
 
-def password_problem(password: str, *, login: str = "", name: str = "") -> str | None:
-    """Why a new password will not do, in a sentence for the person choosing it; None if fine."""
+def password_problem(
+    password: str, *, login: str = "", name: str = "", language: str = "en"
+) -> str | None:
+    """Why a new password will not do, in a sentence for the person choosing it, in their
+    language; None if fine. zxcvbn's own hint is English: given in English only."""
     if len(password) < MIN_PASSWORD:
-        return f"at least {MIN_PASSWORD} characters"
+        return t("password_too_short", language, n=MIN_PASSWORD)
     if len(password) > MAX_PASSWORD:
-        return f"at most {MAX_PASSWORD} characters"
+        return t("password_too_long", language, n=MAX_PASSWORD)
     known = [w for w in (login, name, *name.split(), *_RUSSIAN_COMMON) if len(w) >= 3]
     verdict = zxcvbn(password[:_JUDGED], user_inputs=known)
     if verdict["score"] >= MIN_STRENGTH:
         return None
     warning = str(verdict["feedback"].get("warning") or "").rstrip(".")
-    why = f" ({warning})" if warning else ""
-    return f"too easy to guess{why}; try a few unrelated words"
+    why = f" ({warning})" if warning and language == "en" else ""
+    return t("password_guessable", language, why=why)
 
 
 @cache
