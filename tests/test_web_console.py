@@ -194,7 +194,8 @@ async def test_console_pages_people_tokens_and_audit_over_http(
             ) as resp:
                 made[extra.get("cron", when)] = (await resp.text()) if resp.url.query else ""
                 assert resp.status == 200
-        assert "cron: " in made["every day"]  # refused, with the reason on the page
+        # Refused, with the reason on the page, in its language.
+        assert "Repeat: &#39;every day&#39; is not a cron schedule" in made["every day"]
         async with create_session_pool(database.engine)() as session:
             rows = (await session.execute(select(Campaign).order_by(Campaign.id))).scalars().all()
             schedules = [

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns.audience import parse_audience
 from bot.campaigns.cron import crontab_trigger
+from bot.core.texts import has, t
 from storage.models import Campaign, Delivery, Survey
 
 KINDS = ("nps", "csat", "ces", "custom")
@@ -23,7 +24,21 @@ TRANSITIONS = {
 
 
 class CampaignError(ValueError):
-    """Names the field or state that is wrong."""
+    """Names the field or state that is wrong: in English (str) for the CLI and the API, and
+    through a catalog key in an admin's language for the console (`said`)."""
+
+    def __init__(self, english: str, key: str = "", **values: str) -> None:
+        super().__init__(english)
+        self.key = key
+        self.values = values
+
+    def said(self, language: str) -> str:
+        if not self.key:
+            return str(self)
+        values = dict(self.values)
+        if "status" in values and has(f"cs_{values['status']}"):
+            values["status"] = t(f"cs_{values['status']}", language)
+        return t(self.key, language, **values)
 
 
 @dataclass(frozen=True)
@@ -47,7 +62,9 @@ async def create_survey(
     session: AsyncSession, name: str, kind: str, anonymous: bool, texts: str
 ) -> Survey:
     if kind not in KINDS:
-        raise CampaignError(f"kind: must be one of {', '.join(KINDS)}")
+        raise CampaignError(
+            f"kind: must be one of {', '.join(KINDS)}", "campaign_bad_kind", kinds=", ".join(KINDS)
+        )
     try:
         data = json.loads(texts or "{}")
     except ValueError:
@@ -57,7 +74,9 @@ async def create_survey(
     if kind == "custom" and not data.get("options"):
         raise CampaignError("texts.options: a custom survey needs a list of options")
     if (await session.execute(select(Survey).where(Survey.name == name))).scalar_one_or_none():
-        raise CampaignError(f"name: a survey named {name!r} exists")
+        raise CampaignError(
+            f"name: a survey named {name!r} exists", "campaign_survey_exists", name=name
+        )
     survey = Survey(
         name=name, kind=kind, anonymous=anonymous, texts=json.dumps(data, ensure_ascii=False)
     )
@@ -100,16 +119,20 @@ async def create_campaign(
         await session.execute(select(Survey).where(Survey.name == survey_name))
     ).scalar_one_or_none()
     if survey is None:
-        raise CampaignError(f"survey: no survey named {survey_name!r} (otklik survey list)")
+        raise CampaignError(
+            f"survey: no survey named {survey_name!r} (otklik survey list)",
+            "campaign_no_survey",
+            name=survey_name,
+        )
     if sum(bool(x) for x in (run_at, cron, trigger)) > 1:
         raise CampaignError("schedule: give one of --at, --cron, --trigger")
     if cron:
         try:
             crontab_trigger(cron)
         except ValueError as exc:
-            raise CampaignError(f"cron: {exc}") from None
+            raise CampaignError(f"cron: {exc}", "campaign_bad_cron", cron=cron[:64]) from None
     if trigger and trigger not in ("first_contact", "ticket_resolved"):
-        raise CampaignError("trigger: first_contact or ticket_resolved")
+        raise CampaignError("trigger: first_contact or ticket_resolved", "campaign_bad_trigger")
     try:
         parse_audience(audience)
     except ValueError as exc:
@@ -120,14 +143,16 @@ async def create_campaign(
             datetime.strptime(start, "%H:%M")
             datetime.strptime(end, "%H:%M")
     except ValueError:
-        raise CampaignError("quiet: expected HH:MM-HH:MM or off") from None
+        raise CampaignError(
+            "quiet: expected HH:MM-HH:MM or off", "campaign_bad_quiet", quiet=quiet[:20]
+        ) from None
     for field, value in (
         ("throttle_days", throttle_days),
         ("expire_hours", expire_hours),
         ("reminder_hours", reminder_hours),
     ):
         if value < 0:
-            raise CampaignError(f"{field}: must not be negative")
+            raise CampaignError(f"{field}: must not be negative", "campaign_negative", field=field)
     campaign = Campaign(
         name=name,
         survey_id=survey.id,
@@ -152,7 +177,11 @@ async def create_campaign(
 async def change_state(session: AsyncSession, campaign: Campaign, action: str) -> None:
     allowed, target = TRANSITIONS[action]
     if campaign.status not in allowed:
-        raise CampaignError(f"status: cannot {action} a campaign that is {campaign.status}")
+        raise CampaignError(
+            f"status: cannot {action} a campaign that is {campaign.status}",
+            "campaign_bad_state",
+            status=campaign.status,
+        )
     if action == "resume" and campaign.started_at is None:
         target = "scheduled"
     campaign.status = target
@@ -161,7 +190,11 @@ async def change_state(session: AsyncSession, campaign: Campaign, action: str) -
 def start_now(campaign: Campaign, now: datetime) -> None:
     """A draft or scheduled campaign goes out at the next scheduler tick, on any instance."""
     if campaign.status not in ("draft", "scheduled"):
-        raise CampaignError(f"status: cannot start a campaign that is {campaign.status}")
+        raise CampaignError(
+            f"status: cannot start a campaign that is {campaign.status}",
+            "campaign_bad_state",
+            status=campaign.status,
+        )
     campaign.run_at = now
     campaign.status = "scheduled"
     campaign.schedule = "once"

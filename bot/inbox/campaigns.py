@@ -175,7 +175,7 @@ async def _create(request: web.Request, signed: auth.Signed) -> web.StreamRespon
                 f"staff:{signed.login}", "campaign.create", f"campaign:{campaign.id}"
             )
     except service.CampaignError as exc:
-        raise see_other(_with_error("/admin/campaigns", str(exc))) from None
+        raise see_other(_with_error("/admin/campaigns", exc.said(language_of(request)))) from None
     raise see_other(f"/admin/campaigns/{campaign.id}?done=created")
 
 
@@ -214,7 +214,7 @@ async def _create_survey(request: web.Request, signed: auth.Signed) -> web.Strea
             )
             AuditLog(session).add(f"staff:{signed.login}", "survey.create", f"survey:{survey.id}")
     except service.CampaignError as exc:
-        raise see_other(_with_error("/admin/campaigns", str(exc))) from None
+        raise see_other(_with_error("/admin/campaigns", exc.said(language_of(request)))) from None
     raise see_other("/admin/campaigns?done=survey_created")
 
 
@@ -282,7 +282,7 @@ async def _act(request: web.Request, signed: auth.Signed) -> web.StreamResponse:
                 f"staff:{signed.login}", f"campaign.{action}", f"campaign:{campaign.id}"
             )
     except service.CampaignError as exc:
-        raise see_other(_with_error(back, str(exc))) from None
+        raise see_other(_with_error(back, exc.said(language_of(request)))) from None
     raise see_other(f"{back}?done={action}")
 
 
