@@ -31,7 +31,7 @@ Working = Callable[[datetime, datetime], float]
 # -- conditions, each defined once for the counts, the lists and the filters ------------------
 
 
-def _answered() -> ColumnElement[bool]:
+def answered() -> ColumnElement[bool]:
     return Ticket.first_response_at.is_not(None)
 
 
@@ -46,16 +46,12 @@ def breached(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _targeted(now: datetime) -> ColumnElement[bool]:
-    """Has a due time that has been met or missed by now."""
-    return and_(Ticket.due_at.is_not(None), or_(_answered(), Ticket.due_at < now))
-
-
-def _on_time() -> ColumnElement[bool]:
+def on_time() -> ColumnElement[bool]:
     return and_(Ticket.due_at.is_not(None), Ticket.first_response_at <= Ticket.due_at)
 
 
-def _opened(since: datetime, until: datetime) -> ColumnElement[bool]:
+def opened(since: datetime, until: datetime) -> ColumnElement[bool]:
+    """Opened in [since, until), merged ones left out (they live on in their target)."""
     return and_(
         Ticket.created_at >= since, Ticket.created_at < until, Ticket.merged_into_id.is_(None)
     )
@@ -83,16 +79,12 @@ def _open_at(moment: datetime) -> list[ColumnElement[bool]]:
     ]
 
 
-def _unmeasured() -> ColumnElement[bool]:
+def unmeasured() -> ColumnElement[bool]:
+    """Answered or resolved with no kept times (see fill_missing_times)."""
     return or_(
-        and_(Ticket.first_response_at.is_not(None), Ticket.first_response_seconds.is_(None)),
+        and_(answered(), Ticket.first_response_seconds.is_(None)),
         and_(Ticket.resolved_at.is_not(None), Ticket.resolution_seconds.is_(None)),
     )
-
-
-def _count(condition: ColumnElement[bool]) -> Any:
-    """count(*) FILTER (WHERE condition): PostgreSQL and SQLite (3.30+) both have it."""
-    return func.count().filter(condition)
 
 
 _RULE = func.coalesce(RoutingRule.name, "")
@@ -124,7 +116,7 @@ async def breaches(
     created_at index: by id, PostgreSQL walked every older ticket's id first)."""
     statement = (
         select(Ticket.id, Ticket.subject, Ticket.due_at, Ticket.first_response_at)
-        .where(_opened(since, until), breached(now))
+        .where(opened(since, until), breached(now))
         .order_by(Ticket.created_at, Ticket.id)
         .limit(limit)
     )
@@ -162,7 +154,7 @@ async def fill_missing_times(
     those at start). Written in the caller's transaction; the number filled is returned."""
     statement = select(
         Ticket.id, Ticket.created_at, Ticket.first_response_at, Ticket.resolved_at
-    ).where(Ticket.created_at >= since, Ticket.created_at < until, _unmeasured())
+    ).where(Ticket.created_at >= since, Ticket.created_at < until, unmeasured())
     rows = (await session.execute(statement)).all()
     if not rows:
         return 0
@@ -271,7 +263,7 @@ async def ticket_rows(session: AsyncSession, keep: RowFilter, now: datetime) -> 
         wheres = _open_at(keep.open_at)
     else:
         assert keep.since is not None and keep.until is not None
-        wheres = [_opened(keep.since, keep.until)]
+        wheres = [opened(keep.since, keep.until)]
     found: list[TicketRow] = []
     for where in wheres:
         found += [_row(tuple(r)) for r in (await session.execute(statement.where(where))).all()]

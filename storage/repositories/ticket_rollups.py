@@ -27,6 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from storage.db import dialect_name
 from storage.models import Ticket, TicketDayCount, TicketTimeBound, TicketTimeDay, UtcDateTime
 from storage.repositories.spans import Span, count_per_span
+from storage.repositories.ticket_report import answered, on_time, opened, unmeasured
 
 DIMENSIONS = ("category", "channel", "priority", "rule", "assignee")
 
@@ -63,17 +64,16 @@ def _conditions() -> dict[str, ColumnElement[bool]]:
     """Each count's condition on a ticket, as the triggers of revision 0040 write it."""
     first, due = Ticket.first_response_at, Ticket.due_at
     return {
-        "answered": first.is_not(None),
+        "answered": answered(),
         "resolved": Ticket.resolved_at.is_not(None),
-        "answered_due": and_(due.is_not(None), first.is_not(None)),
-        "on_time": and_(due.is_not(None), first <= due),
+        "answered_due": and_(due.is_not(None), answered()),
+        "on_time": on_time(),
         "late_answer": and_(due.is_not(None), first > due),
         "resolved_ever": (Ticket.resolved_at.is_not(None)) | (Ticket.reopens > 0),
         "reopened": Ticket.reopens > 0,
         "rated": Ticket.csat_score.is_not(None),
         "satisfied": Ticket.csat_score >= 4,
-        "unmeasured": (first.is_not(None) & Ticket.first_response_seconds.is_(None))
-        | (Ticket.resolved_at.is_not(None) & Ticket.resolution_seconds.is_(None)),
+        "unmeasured": unmeasured(),
     }
 
 
@@ -99,12 +99,6 @@ def split(since: datetime, until: datetime) -> Parts:
         (a, b) for a, b in ((since, midnight(first_day)), (midnight(end_day), until)) if a < b
     )
     return Parts(first_day, end_day, edges)
-
-
-def _opened(since: datetime, until: datetime) -> ColumnElement[bool]:
-    return and_(
-        Ticket.created_at >= since, Ticket.created_at < until, Ticket.merged_into_id.is_(None)
-    )
 
 
 async def ticket_counts(session: AsyncSession, since: datetime, until: datetime) -> Marginals:
@@ -139,7 +133,7 @@ async def ticket_counts(session: AsyncSession, since: datetime, until: datetime)
                 func.count(),
                 *(func.count().filter(conditions[name]) for name in COUNT_NAMES[1:]),
             )
-            .where(_opened(edge_since, edge_until))
+            .where(opened(edge_since, edge_until))
             .group_by(*keys)
         )
         for found_row in (await session.execute(statement)).all():
@@ -156,7 +150,7 @@ async def overdue_unanswered(
 ) -> int:
     """Tickets of the window with no reply yet and past their due time at `now`."""
     statement = select(func.count()).where(
-        _opened(since, until),
+        opened(since, until),
         Ticket.first_response_at.is_(None),
         Ticket.due_at.is_not(None),
         Ticket.due_at < now,
@@ -218,7 +212,7 @@ async def _histogram(session: AsyncSession, parts: Parts, bounds: Sequence[float
             cell[1] += float(total or 0)
     for edge_since, edge_until in parts.edges:
         statement = select(Ticket.assignee_name, *(column for column, _ in METRICS.values())).where(
-            _opened(edge_since, edge_until)
+            opened(edge_since, edge_until)
         )
         for assignee, *times in (await session.execute(statement)).all():
             values: list[Any] = times
