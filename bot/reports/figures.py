@@ -68,16 +68,19 @@ def share(part: int, whole: int) -> float | None:
 
 def minutes(seconds: Sequence[float]) -> dict[str, float | None]:
     """Median, p90 and mean of durations, in minutes with one decimal."""
+    return in_minutes(len(seconds), median(seconds), percentile(seconds, 0.9), mean(seconds))
+
+
+def in_minutes(
+    n: int, median_s: float | None, p90_s: float | None, mean_s: float | None
+) -> dict[str, float | None]:
+    """How every report shows a count and its median, p90 and mean seconds: minutes, one
+    decimal."""
 
     def rounded(value: float | None) -> float | None:
         return None if value is None else round(value / 60, 1)
 
-    return {
-        "n": len(seconds),
-        "median": rounded(median(seconds)),
-        "p90": rounded(percentile(seconds, 0.9)),
-        "mean": rounded(mean(seconds)),
-    }
+    return {"n": n, "median": rounded(median_s), "p90": rounded(p90_s), "mean": rounded(mean_s)}
 
 
 @dataclass(frozen=True)

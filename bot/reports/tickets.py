@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.hours import WorkingHours
 from bot.core.work_clock import working_seconds
-from bot.reports.figures import Figure, share
+from bot.reports.figures import Figure, in_minutes, share
 from bot.reports.periods import Window, spans
 from storage.repositories import ticket_report
 from storage.repositories.ticket_report import (
@@ -77,17 +77,7 @@ class Period:
 
 
 def _minutes(times: Durations) -> dict[str, float | None]:
-    """Median, p90 and mean in minutes with one decimal."""
-
-    def rounded(value: float | None) -> float | None:
-        return None if value is None else round(value / 60, 1)
-
-    return {
-        "n": times.n,
-        "median": rounded(times.median),
-        "p90": rounded(times.p90),
-        "mean": rounded(times.mean),
-    }
+    return in_minutes(times.n, times.median, times.p90, times.mean)
 
 
 def _summary(period: Period) -> dict[str, Any]:
