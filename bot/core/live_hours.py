@@ -26,6 +26,7 @@ from storage.models import utcnow
 from storage.recovery import periodic
 from storage.repositories import hours_settings
 from storage.repositories.api import AuditLog
+from storage.repositories.hours_settings import HoursEdits
 
 log = logging.getLogger(__name__)
 EDITABLE = ("weekly", "extra_holidays", "reply_target_minutes", "country", "subdivision")
@@ -91,16 +92,21 @@ def edits_of(config: HoursConfig) -> dict[str, Any]:
     return {key: values[key] for key in EDITABLE}
 
 
-async def config_in_effect(session: AsyncSession, file_config: HoursConfig) -> HoursConfig:
-    """The file's `[hours]` with the console's stored edits (for one-off commands)."""
-    stored = await hours_settings.read(session)
-    if stored is None:
-        return file_config
+def _stored_config(file_config: HoursConfig, stored: HoursEdits) -> HoursConfig | None:
+    """The file's `[hours]` with stored edits, or None (logged) if they no longer check, e.g.
+    a country this version's calendar does not know."""
     try:
         return edited(file_config, stored.edits)
     except ValueError as exc:
         log.warning("stored working hours not applied: %s", exc)
-        return file_config
+        return None
+
+
+async def config_in_effect(session: AsyncSession, file_config: HoursConfig) -> HoursConfig:
+    """The file's `[hours]` with the console's stored edits (for one-off commands)."""
+    stored = await hours_settings.read(session)
+    found = None if stored is None else _stored_config(file_config, stored)
+    return found or file_config
 
 
 class LiveHours:
@@ -133,11 +139,9 @@ class LiveHours:
             stored = await hours_settings.read(session)
         if stored is None:
             return False
-        try:
-            config = edited(self.file_config, stored.edits)
-        except ValueError as exc:  # e.g. a country this version's calendar does not know
-            log.warning("stored working hours not applied: %s", exc)
-            self.version = stored.version
+        config = _stored_config(self.file_config, stored)
+        if config is None:
+            self.version = stored.version  # said once, not every few seconds
             return False
         self._apply(config, stored.version, stored.updated_at, stored.updated_by)
         return True
