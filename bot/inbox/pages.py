@@ -293,6 +293,34 @@ def _search_condition(query: str, dialect: str) -> Any:
     )
 
 
+async def _view_counts(
+    session: Any, signed: auth.Signed, now: datetime, narrowing: list[Any], searching: bool
+) -> dict[str, int]:
+    """How many tickets each view holds, under the same narrowing. Read on every queue load
+    and live refresh: the open views are counted among the open tickets only and the resolved
+    ones alone, each on the status index (one count over every ticket ever took 0.3 s at
+    200,000 tickets); customers are joined only when a search needs their names."""
+
+    def counted(statement: Any) -> Any:
+        statement = statement.select_from(Ticket).where(*narrowing)
+        if searching:
+            statement = statement.join(Customer, Customer.id == Ticket.customer_id)
+        return statement
+
+    open_views = [v for v in VIEWS if v != "resolved"]
+    open_counts = (
+        await session.execute(
+            counted(
+                select(*(func.count().filter(_view_condition(v, signed, now)) for v in open_views))
+            ).where(Ticket.status.in_(OPEN_STATUSES))
+        )
+    ).one()
+    resolved = await session.scalar(
+        counted(select(func.count())).where(_view_condition("resolved", signed, now))
+    )
+    return {**dict(zip(open_views, open_counts, strict=True)), "resolved": int(resolved or 0)}
+
+
 SORTS = {
     # due first: the one to answer next on top (no due time last), then the oldest
     "due": (Ticket.due_at.is_(None), Ticket.due_at, Ticket.id),
@@ -333,16 +361,10 @@ async def _queue(request: web.Request, signed: auth.Signed) -> web.StreamRespons
         .offset((page_number - 1) * QUEUE_PAGE)
         .limit(QUEUE_PAGE + 1)
     )
-    counting = (
-        select(*(func.count().filter(_view_condition(v, signed, now)) for v in VIEWS))
-        .select_from(Ticket)
-        .join(Customer, Customer.id == Ticket.customer_id)
-        .where(*narrowing)
-    )
     zone = _zone(request)
     async with request.app[SESSION_POOL]() as session:
         found = (await session.execute(statement)).all()
-        counts = dict(zip(VIEWS, (await session.execute(counting)).one(), strict=True))
+        counts = await _view_counts(session, signed, now, narrowing, searching=bool(query))
         repository = TicketRepository(session)
         labels_of = await repository.labels_of([ticket.id for ticket, _ in found[:QUEUE_PAGE]])
         known_labels = await repository.all_labels()
