@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -66,6 +67,15 @@ async def _signed_in(app: RunningApp) -> AsyncIterator[aiohttp.ClientSession]:
         yield http
 
 
+async def _sign_in_by_keyboard(page: Any, app: RunningApp) -> None:
+    """The agent olga signs in at the queue's address, Enter submitting the form."""
+    await page.goto(app.url + "/inbox")
+    await page.fill("#login", "olga")
+    await page.fill("#password", PASSWORD)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(re.compile(r"/inbox$"))
+
+
 async def _status(page: object) -> str:
     status = page.locator(".flash")  # type: ignore[attr-defined]
     await status.wait_for()
@@ -108,11 +118,7 @@ async def test_an_agent_works_a_ticket_with_the_keyboard_only(
                 locale="ru-RU" if language == "ru" else "en-US",
                 viewport={"width": width, "height": height},
             )
-            await page.goto(app.url + "/inbox")
-            await page.fill("#login", "olga")
-            await page.fill("#password", PASSWORD)
-            await page.keyboard.press("Enter")
-            await page.wait_for_url(re.compile(r"/inbox$"))
+            await _sign_in_by_keyboard(page, app)
             # The queue counts its views; the tab says how many are open.
             assert "2" in await page.locator("#views a.on .count").inner_text()
             assert (await page.title()).startswith("(2)")
@@ -312,11 +318,7 @@ async def test_a_new_complaint_sounds_and_notifies_when_asked(
         try:
             page = await browser.new_page(locale="ru-RU")
             await page.add_init_script(RECORD_ALERTS)
-            await page.goto(app.url + "/inbox")
-            await page.fill("#login", "olga")
-            await page.fill("#password", PASSWORD)
-            await page.keyboard.press("Enter")
-            await page.wait_for_url(re.compile(r"/inbox$"))
+            await _sign_in_by_keyboard(page, app)
             # Off until asked for: a complaint arrives, nothing sounds.
             await _complaint(fake_tg, app, CUSTOMER + 1, "Списали деньги дважды")
             await page.get_by_role("link", name="Списали деньги дважды").wait_for()
