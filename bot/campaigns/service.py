@@ -6,13 +6,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.campaigns.audience import parse_audience
 from bot.campaigns.cron import crontab_trigger
-from bot.core.texts import has, t
+from bot.core.texts import Refusal
 from storage.models import Campaign, Delivery, Survey
 
 KINDS = ("nps", "csat", "ces", "custom")
@@ -23,22 +24,10 @@ TRANSITIONS = {
 }
 
 
-class CampaignError(ValueError):
-    """Names the field or state that is wrong: in English (str) for the CLI and the API, and
-    through a catalog key in an admin's language for the console (`said`)."""
+class CampaignError(Refusal):
+    """Names the field or state that is wrong; a campaign's state is said as a word."""
 
-    def __init__(self, english: str, key: str = "", **values: str) -> None:
-        super().__init__(english)
-        self.key = key
-        self.values = values
-
-    def said(self, language: str) -> str:
-        if not self.key:
-            return str(self)
-        values = dict(self.values)
-        if "status" in values and has(f"cs_{values['status']}"):
-            values["status"] = t(f"cs_{values['status']}", language)
-        return t(self.key, language, **values)
+    WORDS: ClassVar[dict[str, str]] = {"status": "cs_"}
 
 
 @dataclass(frozen=True)

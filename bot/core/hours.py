@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays as holidays_lib
 
-from bot.core.texts import t
+from bot.core.texts import Refusal
 
 if TYPE_CHECKING:
     from bot.config import HoursConfig
@@ -49,20 +49,11 @@ class HoursStatus:
     holiday_name: str | None
 
 
-class HoursProblem(ValueError):
-    """A bad `[hours]` value. Its text (str) is English and names the config key, for the file
-    and the API; `said` gives it in an admin's language for the console."""
+class HoursProblem(Refusal):
+    """A bad `[hours]` value: the English text names the config key; a weekday is said as its
+    name."""
 
-    def __init__(self, english: str, key: str, **values: str) -> None:
-        super().__init__(english)
-        self.key = key
-        self.values = values
-
-    def said(self, language: str) -> str:
-        values = dict(self.values)
-        if "day" in values:
-            values["day"] = t(f"day_{values['day']}", language)
-        return t(self.key, language, **values)
+    WORDS: ClassVar[dict[str, str]] = {"day": "day_"}
 
 
 def _parse_interval(text: str, day: str) -> LocalInterval:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
-from typing import Final
+from typing import ClassVar, Final
 
 LANGUAGES: Final = ("ru", "en")
 FALLBACK: Final = "en"
@@ -91,3 +91,27 @@ def people(n: int, language: str, case: str = "dative") -> str:
         )
         return plural(n, "ru", forms)
     return plural(n, "en", ("customer", "customers"))
+
+
+class Refusal(ValueError):
+    """Something refused, said twice: in English (str) for the config file, the CLI and the
+    API, and in a person's language through a catalog key (`said`) for the console. A value
+    named in WORDS is a code said as a word: the catalog's text `WORDS[name] + value`."""
+
+    WORDS: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, english: str, key: str = "", **values: str) -> None:
+        super().__init__(english)
+        self.key = key
+        self.values = values
+
+    def said(self, language: str) -> str:
+        if not self.key:
+            return str(self)
+        shown = {
+            name: t(self.WORDS[name] + value, language)
+            if name in self.WORDS and has(self.WORDS[name] + value)
+            else value
+            for name, value in self.values.items()
+        }
+        return t(self.key, language, **shown)

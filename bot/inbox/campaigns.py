@@ -136,13 +136,17 @@ async def _render(
     )
 
 
-DONE = {"created": "done_campaign_created", "survey_created": "done_survey_created"}
-DONE_ACTIONS = {action: f"done_campaign_{action}" for action in ACTIONS}
+# ?done= after an action -> the text that says what it did
+DONE = {
+    "created": "done_campaign_created",
+    "survey_created": "done_survey_created",
+    **{action: f"done_campaign_{action}" for action in ACTIONS},
+}
 
 
 def _done(request: web.Request) -> str:
     """What the action that led here did, in the page's language."""
-    key = {**DONE, **DONE_ACTIONS}.get(request.query.get("done", ""))
+    key = DONE.get(request.query.get("done", ""))
     return t(key, language_of(request)) if key else ""
 
 
