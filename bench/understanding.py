@@ -268,11 +268,19 @@ def _scorer(embedder: Embedder, learned: Learned | None = None) -> DenseScorer:
 class Thresholds:
     score: float
     margin: float
-    suggest: float = 1.0
+    suggest: float = 1.0  # entries scoring this are offered (lexical, dense)
     shortcut: tuple[float, float] = (2.0, 2.0)  # hybrid: lexical this sure skips the dense pass
+    # hybrid: the question is in scope (its best three offered) from the first score, or from
+    # the second when one of them shares a word it is about (FaqMatcher._in_scope)
+    scope: tuple[float, float] | None = None
 
     def __str__(self) -> str:
-        text = f"{self.score:.2f}/{self.margin:.2f} s{self.suggest:.2f}"
+        offer = (
+            f"s{self.suggest:.2f}"
+            if self.scope is None
+            else "scope {:.2f}/{:.2f}".format(*self.scope)
+        )
+        text = f"{self.score:.2f}/{self.margin:.2f} {offer}"
         return text + (
             f" lex{self.shortcut[0]:.2f}/{self.shortcut[1]:.2f}" if self.shortcut[0] <= 1 else ""
         )
@@ -310,10 +318,30 @@ def rank(item: Scored, matcher: str, th: Thresholds) -> tuple[list[tuple[str, fl
         used = True
         sure = is_sure([s for _, s in ranking], th.score, th.margin)
     if sure and ranking:
-        top = ranking[0][0]
-        cross_lingual = item.case.language not in LANGUAGES[item.case.business][top]
-        sure = cross_lingual or not item.unexplained(top)
+        sure = grounds(item, ranking[0][0])
     return ranking, sure, used
+
+
+def grounds(item: Scored, slug: str) -> bool:
+    """The entry shares a word the question is about, or has no version in its language."""
+    cross_lingual = item.case.language not in LANGUAGES[item.case.business][slug]
+    return cross_lingual or not item.unexplained(slug)
+
+
+Ranked = tuple[list[tuple[str, float]], bool, bool]  # what `rank` returns
+
+
+def offered(item: Scored, ranked: Ranked, th: Thresholds, limit: int = 3) -> list[str]:
+    """The entries offered as suggestions, as the bot decides (Ranking.suggestions)."""
+    ranking, _sure, used = ranked
+    best = ranking[:limit]
+    if th.scope is None or not used:
+        return [slug for slug, score in best if score >= th.suggest]
+    top = best[0][1] if best else 0.0
+    in_scope = top >= th.scope[0] or (
+        top >= th.scope[1] and any(grounds(item, slug) for slug, _ in best)
+    )
+    return [slug for slug, _ in best] if in_scope else []
 
 
 def clicked(items: list[Scored], th: Thresholds, limit: int = 3) -> Learned:
@@ -321,9 +349,8 @@ def clicked(items: list[Scored], th: Thresholds, limit: int = 3) -> Learned:
     surely, the right entry among the suggestions offered."""
     learned: Learned = {}
     for item in items:
-        ranking, sure, _ = rank(item, "hybrid", th)
-        offered = [slug for slug, score in ranking[:limit] if score >= th.suggest]
-        if not sure and item.case.slug in offered:
+        ranked = rank(item, "hybrid", th)
+        if not ranked[1] and item.case.slug in offered(item, ranked, th, limit):
             key = (item.case.business, item.case.slug, item.case.language)
             learned.setdefault(key, []).append(item.case.text)
     return learned
@@ -366,26 +393,31 @@ class Result:
     one_tap: float = 0.0  # ... that the bot answers or offers (up to three suggestions)
 
 
-def judge(items: list[Scored], matcher: str, th: Thresholds) -> Result:
+def judge(
+    items: list[Scored], matcher: str, th: Thresholds, ranks: list[Ranked] | None = None
+) -> Result:
+    """Every figure of one matcher on a set; `ranks` (each item's `rank`, which the
+    suggestion thresholds do not change) saves recomputing them in a search."""
     in_scope = top1 = sure_count = right = wrong = out = out_answered = out_offered = 0
     dense_used = top3 = one_tap = 0
     notes = []
-    for item in items:
-        ranking, sure, used = rank(item, matcher, th)
-        top, best = ranking[0] if ranking else (None, 0.0)
+    for i, item in enumerate(items):
+        ranked = ranks[i] if ranks is not None else rank(item, matcher, th)
+        ranking, sure, used = ranked
+        top = ranking[0][0] if ranking else None
+        offers = offered(item, ranked, th)
         dense_used += used
         if item.case.slug == "-":
             out += 1
             out_answered += sure
-            out_offered += sure or best >= th.suggest
+            out_offered += sure or bool(offers)
             if sure:
                 notes.append(f"out of scope answered: {item.case.text!r} -> {top}")
             continue
         in_scope += 1
         top1 += top == item.case.slug
         top3 += item.case.slug in [slug for slug, _ in ranking[:3]]
-        offered = [slug for slug, score in ranking[:3] if score >= th.suggest]
-        one_tap += (sure and top == item.case.slug) or (not sure and item.case.slug in offered)
+        one_tap += (sure and top == item.case.slug) or (not sure and item.case.slug in offers)
         sure_count += sure
         if sure and top == item.case.slug:
             right += 1
@@ -409,8 +441,10 @@ def judge(items: list[Scored], matcher: str, th: Thresholds) -> Result:
 def choose_thresholds(items: list[Scored], matcher: str) -> Thresholds:
     """On set A only: the most confident-and-correct answers with none wrong and at most 5 %
     of the out-of-scope questions answered (ties keep the stricter shortcut and the lower
-    thresholds); then the lowest suggestion score that offers entries to at most 5 % of the
-    out-of-scope questions. Never confident if nothing qualifies."""
+    thresholds); then what is offered when not sure, answering or offering entries to at most
+    5 % of the out-of-scope questions: for the hybrid the scope pair that puts the most right
+    entries one tap away (ties keep the stricter pair), else the lowest suggestion score.
+    Never confident if nothing qualifies."""
     best: tuple[float, Thresholds] = (-1.0, Thresholds(1.0, 1.0))
     thresholds = [t / 100 for t in range(20, 100, 2)]
     margins = [m / 100 for m in (0, 2, 4, 6, 8, 10, 12, 15, 20)]
@@ -422,10 +456,28 @@ def choose_thresholds(items: list[Scored], matcher: str) -> Thresholds:
         if allowed and result.confident_right > best[0]:
             best = (result.confident_right, th)
     chosen = best[1]
+    if matcher == "hybrid":
+        return choose_scope(items, chosen)
     for suggest in (s / 100 for s in range(10, 101, 2)):
         if judge(items, matcher, replace(chosen, suggest=suggest)).out_offered <= 0.05:
             return replace(chosen, suggest=suggest)
     return chosen
+
+
+def choose_scope(items: list[Scored], chosen: Thresholds) -> Thresholds:
+    """The hybrid's scope pair (FaqMatcher._in_scope) on set A, on a 0.01 grid."""
+    ranks = [rank(item, "hybrid", chosen) for item in items]
+    grid = [s / 100 for s in range(20, 91)]
+    best: tuple[float, float, float] | None = None
+    for plain, grounded in itertools.product(grid, grid):
+        if grounded > plain:
+            continue
+        result = judge(items, "hybrid", replace(chosen, scope=(plain, grounded)), ranks)
+        if result.out_offered <= 0.05 and (
+            best is None or (result.one_tap, plain, grounded) > best
+        ):
+            best = (result.one_tap, plain, grounded)
+    return chosen if best is None else replace(chosen, scope=(best[1], best[2]))
 
 
 def shipped(matcher: str) -> Thresholds:
@@ -434,8 +486,8 @@ def shipped(matcher: str) -> Thresholds:
         return Thresholds(
             SEMANTIC.confident_score,
             SEMANTIC.confident_margin,
-            SEMANTIC.suggest_score,
-            (SEMANTIC.shortcut_score, SEMANTIC.shortcut_margin),
+            shortcut=(SEMANTIC.shortcut_score, SEMANTIC.shortcut_margin),
+            scope=(SEMANTIC.scope_score, SEMANTIC.grounded_scope_score),
         )
     faq = FaqConfig()
     return Thresholds(faq.confident_score, faq.confident_margin, faq.suggest_score)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import os
 import re
 import tomllib
@@ -190,7 +191,12 @@ class SemanticConfig:
     ceiling: float = 0.95
     confident_score: float = 0.2
     confident_margin: float = 0.15
-    suggest_score: float = 0.48
+    # Below confident, the question is taken to be about the business, and its best entries
+    # are offered, when the best scores at least scope_score, or at least grounded_scope_score
+    # when one of those entries shares a word the question is about; otherwise the bot says
+    # it does not know and offers a person.
+    scope_score: float = 0.71
+    grounded_scope_score: float = 0.39
     # A message the FAQ cannot answer is a built-in intent when its best phrasing's cosine is
     # this high and this far ahead of another intent's ("хочу поговорить с живым человеком").
     intent_score: float = 0.92
@@ -212,6 +218,8 @@ class SemanticConfig:
             yield "[faq.semantic] max_wait_seconds: must be 0 or more"
         if not 0 <= self.weight <= 1 or self.floor >= self.ceiling:
             yield "[faq.semantic] weight must be within 0..1 and floor below ceiling"
+        if self.grounded_scope_score > self.scope_score:
+            yield "[faq.semantic] grounded_scope_score: must not be above scope_score"
 
 
 @dataclass(frozen=True)
@@ -552,6 +560,15 @@ def _parse_env_value(value: str) -> Any:
         return value
 
 
+log = logging.getLogger(__name__)
+
+# Keys an earlier release documented that no longer mean anything: a file copied from that
+# release still loads (the key is skipped with a warning) rather than refusing to start.
+RETIRED_KEYS = {
+    "faq.semantic.suggest_score": "suggestions now follow scope_score and grounded_scope_score",
+}
+
+
 def _build(
     cls: type[Any],
     raw: Any,
@@ -568,6 +585,15 @@ def _build(
         raise ConfigError(f"{source}: {where}: expected a table")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    for name in [name for name in raw if f"{prefix}.{name}" in RETIRED_KEYS]:
+        log.warning(
+            "%s: [%s] %s is no longer used (%s)",
+            source,
+            prefix,
+            name,
+            RETIRED_KEYS[f"{prefix}.{name}"],
+        )
+        raw = {key: value for key, value in raw.items() if key != name}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         known = ", ".join(sorted(fields))

@@ -51,6 +51,23 @@ def test_example_config_is_valid_and_documents_every_key():
         assert f"\n{name} =" in example or f"\n# {name} =" in example, key
 
 
+def test_a_retired_key_is_skipped_with_a_warning_not_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """A file copied from an earlier release still starts the bot: its key that no longer
+    means anything is named in a warning; a misspelt key is still refused."""
+    path = write(tmp_path, "[faq.semantic]\nsuggest_score = 0.5\nscope_score = 0.8\n")
+    with caplog.at_level("WARNING", logger="bot.config"):
+        settings = load_settings(path, environ={})
+    assert settings.faq.semantic.scope_score == 0.8
+    assert "[faq.semantic] suggest_score is no longer used" in caplog.text
+    assert str(path) in caplog.text
+    with pytest.raises(ConfigError, match="unknown key 'sugest_score'"):
+        load_settings(write(tmp_path, "[faq.semantic]\nsugest_score = 0.5\n"), environ={})
+    with pytest.raises(ConfigError, match="grounded_scope_score: must not be above"):
+        load_settings(write(tmp_path, "[faq.semantic]\ngrounded_scope_score = 0.9\n"), environ={})
+
+
 def test_environment_overrides_file(tmp_path: Path):
     path = write(tmp_path, "[http]\nport = 9000\n")
     settings = load_settings(

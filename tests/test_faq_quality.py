@@ -197,10 +197,10 @@ def test_intent_sets_are_honest_and_the_meaning_thresholds_are_set_on_a():
 
 async def test_the_bench_decides_as_the_bot_does():
     """bench/understanding.py re-states the bot's cascade (words, the shortcut, the blend,
-    the thresholds) to search thresholds fast; on every question of set B its answer and
-    confidence must be the bot's own FaqMatcher's, or the reported numbers would describe
-    another matcher."""
-    from bench.understanding import FAQS, REPORT, decide, dense_scorer, load_cases, score_all
+    the thresholds, what is offered) to search thresholds fast; on every question of set B its
+    answer, confidence and suggestions must be the bot's own FaqMatcher's, or the reported
+    numbers would describe another matcher."""
+    from bench.understanding import FAQS, REPORT, dense_scorer, load_cases, offered, rank, score_all
     from bench.understanding import shipped as shipped_thresholds
     from bot.core.understanding.faq_ranking import FaqMatcher
     from bot.core.understanding.semantic import DenseIndex, entry_texts, load_embedder
@@ -225,11 +225,22 @@ async def test_the_bench_decides_as_the_bot_does():
         matchers[business] = FaqMatcher(FaqIndex(documents), dense_index, unlimited)
         slugs[business] = {i: r.slug for i, r in enumerate(records)}
     differ = []
+    kinds = {"sure": 0, "offered": 0, "nothing": 0}
+    th = shipped_thresholds("hybrid")
     for item in score_all(load_cases(REPORT), dense):
         case = item.case
-        top, sure, _, _ = decide(item, "hybrid", shipped_thresholds("hybrid"))
+        ranked = rank(item, "hybrid", th)
+        top = ranked[0][0][0] if ranked[0] else None
+        bench = (top, ranked[1], [] if ranked[1] else offered(item, ranked, th))
         ranking = await matchers[case.business].rank(case.text, case.language)
-        bot_top = slugs[case.business][ranking.entries[0].entry_id] if ranking.entries else None
-        if (bot_top, ranking.confident) != (top, sure):
-            differ.append((case.text, (top, sure), (bot_top, ranking.confident)))
+        named = slugs[case.business]
+        bot = (
+            named[ranking.entries[0].entry_id] if ranking.entries else None,
+            ranking.confident,
+            [] if ranking.confident else [named[e.entry_id] for e in ranking.suggestions],
+        )
+        if bot != bench:
+            differ.append((case.text, bench, bot))
+        kinds["sure" if bot[1] else "offered" if bot[2] else "nothing"] += 1
     assert differ == [], differ
+    assert min(kinds.values()) >= 20, kinds  # each way of deciding is compared

@@ -106,6 +106,25 @@ async def test_english_questions_find_russian_only_entries_and_strangers_get_a_p
         assert any("person" in b or "человеку" in b for b in _buttons(fake_tg, chat)), text
 
 
+async def test_an_unsure_question_about_the_business_gets_its_best_entries_a_stranger_a_person(
+    start_app: AppFactory, fake_tg: FakeTelegram, database: Database
+):
+    """Issue 32: below "sure", a question that is about the business (its nearest entries
+    share a word it is about) is offered the three best entries, one tap away; one that only
+    looks like the business's questions gets "I don't know" and a person, no entries."""
+    await _load(database, (ROOT / "tests" / "data" / "faq_gym.yaml").read_text(encoding="utf-8"))
+    app = await start_app(scheduler={"enabled": False})
+    said = await _say(fake_tg, app, 9701, "пауза абонемента")
+    assert said.startswith("Я не уверен, что понял"), said
+    offered = _buttons(fake_tg, 9701)
+    assert "Можно ли заморозить абонемент?" in offered[:3], offered
+    assert offered[3:] == ["✉️ Передать человеку"], offered
+    for chat, text in ((9702, "продаете ли вы протеин оптом"), (9703, "do you sell bicycles")):
+        said = await _say(fake_tg, app, chat, text)
+        assert said.startswith(("Я не нашёл", "I could not find")), (text, said)
+        assert all("?" not in b for b in _buttons(fake_tg, chat)), text  # no entry offered
+
+
 async def test_paraphrases_are_answered_by_meaning_and_not_without_it(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
 ):

@@ -52,13 +52,11 @@ class Ranking:
     entries: list[RankedEntry]
     confident: bool  # the first entry is answered outright
     method: str  # LEXICAL or HYBRID: which thresholds decided
-    suggest_score: float  # entries scoring this or more are worth offering
+    # Offered as buttons when the first is not answered outright; none when the question
+    # does not seem to be about the business at all (then: "I don't know" and a person).
+    suggestions: list[RankedEntry]
     query: Vector | None = None  # the question's vector, when the dense pass ran
     dense: str = DENSE_OFF  # DENSE_RAN, or why it did not run
-
-    @property
-    def suggestions(self) -> list[RankedEntry]:
-        return [e for e in self.entries if e.score >= self.suggest_score]
 
 
 def is_sure(scores: list[float], score: float, margin: float) -> bool:
@@ -190,7 +188,10 @@ class FaqMatcher:
             ]
             sure = is_sure(lexical_scores, config.confident_score, config.confident_margin)
             sure = sure and self._explained(text, entries, language)
-            return Ranking(entries, sure, LEXICAL, config.suggest_score, None, skipped or DENSE_OFF)
+            offered = [
+                e for e in entries[: config.max_suggestions] if e.score >= config.suggest_score
+            ]
+            return Ranking(entries, sure, LEXICAL, offered, None, skipped or DENSE_OFF)
         query = known
         if query is None:
             query = await asyncio.to_thread(self.dense.query_vector, text)
@@ -220,7 +221,10 @@ class FaqMatcher:
             semantic.confident_margin,
         ) and self._explained(text, entries, language)
         ran = DENSE_RAN if known is None or fresh else RECALLED
-        return Ranking(entries, sure, HYBRID, semantic.suggest_score, query, ran)
+        offered = entries[: config.max_suggestions]
+        if not self._in_scope(text, offered, language):
+            offered = []
+        return Ranking(entries, sure, HYBRID, offered, query, ran)
 
     def needs_meaning(self, text: str) -> bool:
         """Whether `text` would take the dense pass (words alone not sure, in any language)
@@ -250,15 +254,34 @@ class FaqMatcher:
         return len(wanted)
 
     def _explained(self, text: str, entries: list[RankedEntry], language: str | None) -> bool:
-        """The best entry shares a word the question is about (FaqIndex.explains_subject).
-        An entry with no version in the question's language cannot share words with it: its
+        """The best entry shares a word the question is about."""
+        return bool(entries) and self._grounds(text, entries[0], language)
+
+    def _grounds(self, text: str, entry: RankedEntry, language: str | None) -> bool:
+        """The entry shares a word the question is about (FaqIndex.explains_subject). An
+        entry with no version in the question's language cannot share words with it: its
         meaning alone decided, as in `blend`."""
-        if not entries:
-            return False
-        best = self.index.get(entries[0].entry_id)
-        if best is not None and language is not None and best.language != language:
+        doc = self.index.get(entry.entry_id)
+        if doc is not None and language is not None and doc.language != language:
             return True
-        return self.index.explains_subject(text, entries[0].entry_id)
+        return self.index.explains_subject(text, entry.entry_id)
+
+    def _in_scope(self, text: str, offered: list[RankedEntry], language: str | None) -> bool:
+        """Whether a question the bot is not sure of is still about this business, so that
+        its best entries are worth a tap: the best scores high, or fairly high while one of
+        them shares a word the question is about. "пауза абонемента" at a gym is offered the
+        freeze entry among three; "сколько стоит пластика носа" at a dental clinic, which
+        shares only "сколько стоит" with it, is not. Set on labelled set A
+        (bench/understanding.py)."""
+        if not offered:
+            return False
+        semantic = self._config.semantic
+        best = offered[0].score
+        if best >= semantic.scope_score:
+            return True
+        return best >= semantic.grounded_scope_score and any(
+            self._grounds(text, entry, language) for entry in offered
+        )
 
     def _entry(
         self, position: int, language: str | None, score: float, lexical: float, dense: float | None

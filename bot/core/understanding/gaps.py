@@ -113,7 +113,7 @@ async def find_gaps(matcher: FaqMatcher, misses: list[Miss], min_count: int = 1)
     gaps.sort(key=lambda g: (-g.count, g.examples[0]))
     for gap in gaps:
         # Only an entry close enough to be offered as a suggestion is worth a keyword.
-        ranking = await matcher.rank(gap.examples[0], None, limit=1)
+        ranking = await matcher.rank(gap.examples[0], None)
         gap.nearest = ranking.suggestions[0] if ranking.suggestions else None
         gap.entry = matcher.index.get(gap.nearest.entry_id) if gap.nearest else None
     return gaps
