@@ -40,7 +40,7 @@ from bot.config import FaqConfig  # noqa: E402
 from bot.core.understanding.faq_file import load_faq  # noqa: E402
 from bot.core.understanding.faq_matcher import FaqDocument, FaqIndex  # noqa: E402
 from bot.core.understanding.faq_ranking import blend, is_sure  # noqa: E402
-from bot.core.understanding.intents import IntentMatcher, load_phrasings  # noqa: E402
+from bot.core.understanding.intents import IntentMatcher, load_phrasings, means  # noqa: E402
 from bot.core.understanding.semantic import (  # noqa: E402
     QUERY,
     DenseIndex,
@@ -518,6 +518,7 @@ class IntentCase:
     words: str | None
     faq_sure: bool
     meaning: tuple[str, float, float] | None
+    faq_closest: float | None = None  # the nearest FAQ entry's cosine
 
 
 def intent_cases(
@@ -537,19 +538,32 @@ def intent_cases(
                 match, lead = closest
                 meaning = (match.intent, match.score, lead)
         faq_sure = dense is not None and decide(item, "hybrid", shipped("hybrid"))[1]
-        found.append(IntentCase(item.case, words.intent if words else None, faq_sure, meaning))
+        closest = max(item.dense.values()) if item.dense else None
+        found.append(
+            IntentCase(item.case, words.intent if words else None, faq_sure, meaning, closest)
+        )
     return found
 
 
-def heard(item: IntentCase, score: float, margin: float) -> str | None:
+IntentThresholds = tuple[float, float, float, float]  # score, margin, near score, FAQ lead
+
+
+def heard(item: IntentCase, th: IntentThresholds) -> str | None:
     """The intent the conversation acts on: the words', else (when the FAQ cannot answer)
-    the meaning's above the thresholds."""
+    the meaning's, as the bot decides it (bot.core.understanding.intents.means)."""
     if item.words is not None:
         return item.words
     if item.faq_sure or item.meaning is None:
         return None
     intent, cosine, lead = item.meaning
-    return intent if cosine >= score and lead >= margin else None
+    semantic = replace(
+        SEMANTIC,
+        intent_score=th[0],
+        intent_margin=th[1],
+        intent_near_score=th[2],
+        intent_faq_lead=th[3],
+    )
+    return intent if means(cosine, lead, item.faq_closest, semantic) else None
 
 
 @dataclass(frozen=True)
@@ -560,11 +574,11 @@ class IntentResult:
     notes: tuple[str, ...]
 
 
-def judge_intents(items: list[IntentCase], score: float, margin: float) -> IntentResult:
+def judge_intents(items: list[IntentCase], th: IntentThresholds) -> IntentResult:
     asked = right = words = wrong = 0
     notes = []
     for item in items:
-        intent = heard(item, score, margin)
+        intent = heard(item, th)
         if item.case.slug != "-":
             asked += 1
             right += intent == item.case.slug
@@ -575,20 +589,33 @@ def judge_intents(items: list[IntentCase], score: float, margin: float) -> Inten
     return IntentResult(right / max(asked, 1), words / max(asked, 1), wrong, tuple(notes))
 
 
-def choose_intent_thresholds(items: list[IntentCase]) -> tuple[float, float]:
+def choose_intent_thresholds(items: list[IntentCase]) -> IntentThresholds:
     """On set A only: the most intent messages heard with nothing taken for a wrong intent;
-    among equals the strictest (a wrong intent costs more than an FAQ suggestion)."""
-    best: tuple[float, tuple[float, float]] = (-1.0, (1.0, 1.0))
+    among equals the strictest (a wrong intent costs more than an FAQ suggestion). First the
+    cosine and lead over the next intent, then, with those, how near a phrasing that is
+    clearly nearer than any FAQ entry must be and by how much."""
+    best: tuple[float, IntentThresholds] = (-1.0, (1.0, 1.0, 1.0, 1.0))
     for score, margin in itertools.product(range(85, 100), range(0, 16)):
-        pair = (score / 100, margin / 100)
-        result = judge_intents(items, *pair)
+        th = (score / 100, margin / 100, 1.0, 1.0)
+        result = judge_intents(items, th)
         if result.wrong == 0 and result.heard >= best[0]:
-            best = (result.heard, pair)
+            best = (result.heard, th)
+    first = best[1]
+    for near, lead in itertools.product(range(85, 100), range(0, 16)):
+        th = (first[0], first[1], near / 100, lead / 100)
+        result = judge_intents(items, th)
+        if result.wrong == 0 and result.heard >= best[0]:
+            best = (result.heard, th)
     return best[1]
 
 
-def shipped_intents() -> tuple[float, float]:
-    return SEMANTIC.intent_score, SEMANTIC.intent_margin
+def shipped_intents() -> IntentThresholds:
+    return (
+        SEMANTIC.intent_score,
+        SEMANTIC.intent_margin,
+        SEMANTIC.intent_near_score,
+        SEMANTIC.intent_faq_lead,
+    )
 
 
 def print_intents(dense: DenseScorer | None, embedder: Embedder | None, show: bool) -> None:
@@ -596,17 +623,16 @@ def print_intents(dense: DenseScorer | None, embedder: Embedder | None, show: bo
         "A (thresholds)": intent_cases(INTENTS_TUNE, TUNE, dense, embedder),
         "B (reported)": intent_cases(INTENTS_REPORT, REPORT, dense, embedder),
     }
-    chosen = choose_intent_thresholds(sets["A (thresholds)"]) if embedder else (2.0, 2.0)
+    chosen = choose_intent_thresholds(sets["A (thresholds)"]) if embedder else (2.0, 2.0, 2.0, 2.0)
     note = "" if chosen == shipped_intents() else "  <- "
-    print(
-        f"\nintents by meaning: thresholds chosen on set A {chosen[0]:.2f}/{chosen[1]:.2f}", end=""
-    )
-    print(f" (the bot ships {shipped_intents()[0]:.2f}/{shipped_intents()[1]:.2f}){note}")
+    said = "{:.2f}/{:.2f}, or {:.2f} and {:.2f} nearer than the FAQ"
+    print(f"\nintents by meaning: thresholds chosen on set A {said.format(*chosen)}", end="")
+    print(f" (the bot ships {said.format(*shipped_intents())}){note}")
     print(
         f"{'set':15} {'asked':>5} {'words':>6} {'heard':>6} {'wrong':>5}  (others: FAQ questions)"
     )
     for name, items in sets.items():
-        result = judge_intents(items, *chosen)
+        result = judge_intents(items, chosen)
         asked = sum(item.case.slug != "-" for item in items)
         print(
             f"{name:15} {asked:5d} {result.by_words:6.1%} {result.heard:6.1%} {result.wrong:5d}"

@@ -201,6 +201,11 @@ class SemanticConfig:
     # this high and this far ahead of another intent's ("хочу поговорить с живым человеком").
     intent_score: float = 0.92
     intent_margin: float = 0.02
+    # ...or when it is at least intent_near_score and this much closer to the intent's phrasing
+    # than to any FAQ entry: "can I speak to a real person" (0.914) is nearer "talk to a
+    # person" than to anything the FAQ says.
+    intent_near_score: float = 0.9
+    intent_faq_lead: float = 0.06
     # A batch's questions are understood together before it is handled, off the event loop;
     # the batch waits at most this long for them (a burst waits, rather than being answered
     # by words alone). What is not ready by then falls to the per-question pass below.

@@ -183,12 +183,12 @@ def test_intent_sets_are_honest_and_the_meaning_thresholds_are_set_on_a():
     scored_tune = intent_cases(INTENTS_TUNE, TUNE, dense, embedder)
     chosen = choose_intent_thresholds(scored_tune)
     assert chosen == shipped_intents(), (chosen, shipped_intents())
-    assert judge_intents(scored_tune, *chosen).wrong == 0
+    assert judge_intents(scored_tune, chosen).wrong == 0
     for name, items in (
         ("A", scored_tune),
         ("B", intent_cases(INTENTS_REPORT, REPORT, dense, embedder)),
     ):
-        result = judge_intents(items, *chosen)
+        result = judge_intents(items, chosen)
         print(
             f"\nintents on set {name}: heard {result.heard:.1%} (by words alone "
             f"{result.by_words:.1%}), wrong {result.wrong}: {list(result.notes)}"

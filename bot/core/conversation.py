@@ -480,7 +480,7 @@ class Conversation:
             await self._answer_entry(turn, ranking.entries[0].entry_id)
             return
         if ranking.query is not None and self._intents is not None:
-            meant = await self._intents.match_meaning(ranking.query)
+            meant = await self._intents.match_meaning(ranking.query, ranking.closest)
             if meant is not None:
                 await self._on_intent(turn, meant.intent, text)
                 return

@@ -57,6 +57,7 @@ class Ranking:
     suggestions: list[RankedEntry]
     query: Vector | None = None  # the question's vector, when the dense pass ran
     dense: str = DENSE_OFF  # DENSE_RAN, or why it did not run
+    closest: float | None = None  # the nearest entry's cosine, when the dense pass ran
 
 
 def is_sure(scores: list[float], score: float, margin: float) -> bool:
@@ -224,7 +225,8 @@ class FaqMatcher:
         offered = entries[: config.max_suggestions]
         if not self._in_scope(text, offered, language):
             offered = []
-        return Ranking(entries, sure, HYBRID, offered, query, ran)
+        closest = max((cosine for _, _, cosine in blended.values()), default=None)
+        return Ranking(entries, sure, HYBRID, offered, query, ran, closest)
 
     def needs_meaning(self, text: str) -> bool:
         """Whether `text` would take the dense pass (words alone not sure, in any language)

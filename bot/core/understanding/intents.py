@@ -219,9 +219,12 @@ class IntentMatcher:
         phrasing = self._phrasings[number]
         return IntentMatch(phrasing.intent, round(top, 4), phrasing.text), lead
 
-    async def match_meaning(self, query: Vector) -> IntentMatch | None:
-        """The intent a question's vector means, or None: its best phrasing close enough, and
-        clearly closer than any other intent's."""
+    async def match_meaning(
+        self, query: Vector, faq_closest: float | None = None
+    ) -> IntentMatch | None:
+        """The intent a question's vector means, or None: its best phrasing close enough and
+        clearly closer than any other intent's, or nearly as close while clearly closer than
+        the FAQ's nearest entry (`faq_closest`, that entry's cosine)."""
         if self._embedder is None:
             return None
         if self._vectors is None:
@@ -230,9 +233,7 @@ class IntentMatcher:
         if found is None:
             return None
         match, lead = found
-        if match.score < self._semantic.intent_score or lead < self._semantic.intent_margin:
-            return None
-        return match
+        return match if means(match.score, lead, faq_closest, self._semantic) else None
 
     def competing(self, questions: dict[Any, str]) -> list[tuple[Any, IntentMatch]]:
         """FAQ entries whose own question reads as an intent: the intent would answer it."""
@@ -242,6 +243,20 @@ class IntentMatcher:
             if match is not None:
                 found.append((key, match))
         return found
+
+
+def means(cosine: float, lead: float, faq_closest: float | None, semantic: SemanticConfig) -> bool:
+    """Whether an intent whose best phrasing is at `cosine` from a message, `lead` ahead of
+    the next intent's, is what the message means. The thresholds were chosen on
+    tests/data/intents_tune.txt by bench/understanding.py."""
+    if cosine >= semantic.intent_score and lead >= semantic.intent_margin:
+        return True
+    return (
+        faq_closest is not None
+        and lead > 0
+        and cosine >= semantic.intent_near_score
+        and cosine - faq_closest >= semantic.intent_faq_lead
+    )
 
 
 def matcher_for(config: FaqConfig, embedder: Embedder | None = None) -> IntentMatcher:
