@@ -43,6 +43,16 @@ from tests.fake_telegram import FakeTelegram
         ("hi there", "greeting"),
         ("спасибо большое", "thanks"),
         ("ок спс", "thanks"),
+        # Two things in one message: one part is wholly an intent (issue 32).
+        ("сейчас можно к вам подъехать, вы работаете?", "hours"),
+        ("can I come now, are you open?", "hours"),
+        ("заказ не пришел, хочу пожаловаться", "complaint"),
+        ("the app is broken. let me talk to someone", "human"),
+        ("привет, позовите оператора", "human"),
+        ("хочу пожаловаться, позовите оператора", "complaint"),  # a person, asked twice
+        # ...but not two different requests, nor a greeting or thanks beside a question.
+        ("вы сейчас открыты? мои обращения", None),
+        ("привет, где мой заказ", None),
         # Not intents: a question for the FAQ, even with a "thanks" or a greeting in it.
         ("спасибо, а когда доставка?", None),
         ("здравствуйте, сколько стоит доставка", None),
@@ -97,6 +107,9 @@ async def test_intents_in_a_conversation(
     # A question is still the FAQ's, a thanks in it or not.
     answer = await _say(fake_tg, app, 8105, "спасибо, а сколько стоит доставка?")
     assert "300 ₽" in answer
+    # A part of the message that is wholly an intent is acted on.
+    hours = await _say(fake_tg, app, 8107, "сейчас можно к вам подъехать, вы работаете?")
+    assert "09:00" in hours and "18:00" in hours
 
 
 async def test_an_admin_adds_phrasings_and_is_told_of_competing_entries(

@@ -47,6 +47,11 @@ FILLER = frozenset(
 )
 MAX_COVER_WORDS = 6
 _WORD = re.compile(r"[^\W_]+")
+# A message of several parts ("зуб болит, вы сегодня работаете?") is an intent when one part
+# is wholly that intent. Greetings and thanks open or close a question rather than ask.
+_PARTS = re.compile(r"[,.;:!?]+")
+_SOCIAL = frozenset({"greeting", "thanks"})
+_FOR_A_PERSON = frozenset({"human", "complaint"})  # both ask for a person: one request
 
 
 def words(text: str) -> list[str]:
@@ -156,7 +161,24 @@ class IntentMatcher:
         }
 
     def match(self, text: str, language: str | None = None) -> IntentMatch | None:
-        """The intent the whole message asks for, or None."""
+        """The intent the whole message asks for, or that one of its parts asks for (when
+        no other part asks for another), or None."""
+        found = self._match_whole(text, language)
+        if found is not None:
+            return found
+        parts = [part for part in _PARTS.split(text[:400]) if words(part)]
+        if len(parts) < 2:
+            return None
+        heard = [
+            match
+            for part in parts
+            if (match := self._match_whole(part, language)) is not None
+            and match.intent not in _SOCIAL
+        ]
+        intents = {match.intent for match in heard}
+        return heard[0] if len(intents) == 1 or intents == _FOR_A_PERSON else None
+
+    def _match_whole(self, text: str, language: str | None) -> IntentMatch | None:
         # Which day is asked about is the hours intent's parameter, not part of its phrasing:
         # "во сколько вы работаете в субботу" is matched as "во сколько вы работаете в".
         all_words = words(text[:400])
