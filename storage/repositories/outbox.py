@@ -176,9 +176,13 @@ class OutboxRepository:
             found.setdefault((channel, recipient), []).append(int(row_id))
         return found
 
-    async def still_pending(self, ids: Sequence[int]) -> set[int]:
+    async def held_pending(self, ids: Sequence[int], now: datetime) -> set[int]:
+        """Those of these rows not sent yet that an instance holds under a live lease (one
+        it keeps renewing while it runs): what is worth waiting for."""
         statement = select(OutboxMessage.id).where(
-            OutboxMessage.id.in_(list(ids)), OutboxMessage.status == "pending"
+            OutboxMessage.id.in_(list(ids)),
+            OutboxMessage.status == "pending",
+            OutboxMessage.lease_until > now,
         )
         return {int(i) for i in (await self._session.execute(statement)).scalars()}
 

@@ -30,6 +30,10 @@ from storage.repositories.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
 MARKED_MEMORY = 300.0  # seconds a sent mark is remembered (see Outbox._marked)
+# A reply waits for another instance's earlier rows to the same chat while they are leased,
+# but never longer than this many leases (an instance stuck yet renewing must not hold a
+# chat forever).
+MAX_WAIT_LEASES = 10
 WRITES = "database_writes"  # the StatusBoard part a failing sent-mark reports
 
 
@@ -237,17 +241,20 @@ class Outbox:
 
     async def wait_sent(self, ids: list[int]) -> None:
         """Until another instance has sent these rows (it marks them within its flush
-        interval), at most one lease: past that its holder may be dead, its rows are
-        recovery's, and ours go anyway."""
+        interval), for as long as it holds them: a live instance renews its leases, so a
+        slow one is waited for however slow; a dead one's run out, its rows are recovery's,
+        and ours go then. MAX_WAIT_LEASES leases at most, whatever happens."""
         waiting = set(ids)
-        deadline = time.monotonic() + self._lease.total_seconds()
+        deadline = time.monotonic() + MAX_WAIT_LEASES * self._lease.total_seconds()
         pause = self._flush_interval
         while waiting and self._sending and time.monotonic() < deadline:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.25)  # a chat's turn comes within its sends; never long
             try:
                 async with self._pool() as session:
-                    waiting = await OutboxRepository(session).still_pending(list(waiting))
+                    waiting = await OutboxRepository(session).held_pending(
+                        list(waiting), utcnow()
+                    )
             except DB_ERRORS:
                 return
 
