@@ -252,9 +252,7 @@ class Outbox:
             pause = min(pause * 2, 0.25)  # a chat's turn comes within its sends; never long
             try:
                 async with self._pool() as session:
-                    waiting = await OutboxRepository(session).held_pending(
-                        list(waiting), utcnow()
-                    )
+                    waiting = await OutboxRepository(session).held_pending(list(waiting), utcnow())
             except DB_ERRORS:
                 return
 
