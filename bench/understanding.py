@@ -29,7 +29,7 @@ import itertools
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +101,7 @@ class Scored:
     # slug -> whether that entry leaves a word the question is about unexplained (the bot
     # never answers such an entry outright: FaqIndex.unexplained)
     unexplained: Callable[[str], bool] = lambda _slug: False
+    grounded: dict[str, bool] = field(default_factory=dict)  # `grounds`, remembered
 
 
 def _by_slug(scores: list[tuple[str, float]]) -> dict[str, float]:
@@ -342,8 +343,11 @@ def rank(item: Scored, matcher: str, th: Thresholds) -> tuple[list[tuple[str, fl
 
 def grounds(item: Scored, slug: str) -> bool:
     """The entry shares a word the question is about, or has no version in its language."""
-    cross_lingual = item.case.language not in LANGUAGES[item.case.business][slug]
-    return cross_lingual or not item.unexplained(slug)
+    known = item.grounded.get(slug)
+    if known is None:
+        cross_lingual = item.case.language not in LANGUAGES[item.case.business][slug]
+        known = item.grounded[slug] = cross_lingual or not item.unexplained(slug)
+    return known
 
 
 Ranked = tuple[list[tuple[str, float]], bool, bool]  # what `rank` returns
