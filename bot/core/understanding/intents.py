@@ -1,10 +1,12 @@
 """Built-in intents in plain words: "во сколько вы открываетесь?", "позовите оператора",
 "спасибо". Their phrasings live in data files (`data/intents.yaml` beside this module, plus an
 admin's own file) and are matched by the FAQ's own lexical ranking, so typos and word forms are
-forgiven the same way. An intent wins only when it explains the whole message: "спасибо, а
-когда доставка?" is still a question for the FAQ. With the dense model, a message the FAQ
-cannot answer is also compared by meaning with the phrasings ("хочу поговорить с живым
-человеком" ~ "позовите оператора"), using the vector the FAQ pass already made."""
+forgiven the same way. An intent wins only when it explains the whole message, or one part of
+it ("зуб болит, вы сегодня работаете?"): "спасибо, а когда доставка?" is still a question for
+the FAQ. With the dense model, a message the FAQ cannot answer is also compared by meaning with
+the phrasings ("хочу поговорить с живым человеком" ~ "позовите оператора"), using the vector
+the FAQ pass already made, and taken for the intent when it is close to a phrasing and clearly
+closer to it than to any FAQ entry."""
 
 from __future__ import annotations
 
