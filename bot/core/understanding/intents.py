@@ -5,8 +5,8 @@ forgiven the same way. An intent wins only when it explains the whole message, o
 it ("зуб болит, вы сегодня работаете?"): "спасибо, а когда доставка?" is still a question for
 the FAQ. With the dense model, a message the FAQ cannot answer is also compared by meaning with
 the phrasings ("хочу поговорить с живым человеком" ~ "позовите оператора"), using the vector
-the FAQ pass already made, and taken for the intent when it is close to a phrasing and clearly
-closer to it than to any FAQ entry."""
+the FAQ pass already made: it is the intent when it is close to a phrasing and clearly closer
+to it than to another intent's, or nearly as close and clearly closer than to any FAQ entry."""
 
 from __future__ import annotations
 
