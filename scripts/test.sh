@@ -25,7 +25,9 @@ pg_status=0
 date_status=0
 # The schema fuzzing (tests/test_api_fuzz.py, a minute and more) runs once: on PostgreSQL when
 # it answers (its integer and text types are the stricter), else on SQLite; never under the
-# moved clock, which changes nothing it checks.
+# moved clock, which changes nothing it checks. Likewise the understanding figures
+# (tests/test_faq_quality.py: neither database nor clock) run in the SQLite run only
+# (OTKLIK_ONCE=0 in the others).
 fuzz_here() { [ "$1" = "$fuzz_in" ] && echo 1 || echo 0; }
 run_sqlite() {
     echo "=== test suite on SQLite ==="
@@ -34,7 +36,7 @@ run_sqlite() {
 }
 run_pg() {
     echo "=== test suite on PostgreSQL ($PG_URL) ==="
-    OTKLIK_TEST_DATABASE_URL="$PG_URL" OTKLIK_FUZZ="$(fuzz_here pg)" OTKLIK_TEST_BROWSER=0 \
+    OTKLIK_TEST_DATABASE_URL="$PG_URL" OTKLIK_FUZZ="$(fuzz_here pg)" OTKLIK_TEST_BROWSER=0 OTKLIK_ONCE=0 \
         "$PY" -m pytest -q --durations=10 --basetemp="$logs/pg-tmp" "$@"
 }
 run_date_guard() {
@@ -44,7 +46,7 @@ run_date_guard() {
     # minute into the run would live a minute in the past of the test that started it.
     offset=$(( $(date -u -d "$moved" +%s) - $(date -u +%s) ))
     echo "=== date guard: test suite on SQLite with the clock at $moved (faketime +${offset}s) ==="
-    env -u OTKLIK_TEST_DATABASE_URL OTKLIK_FUZZ=0 OTKLIK_TEST_BROWSER=0 faketime -f "+${offset}" \
+    env -u OTKLIK_TEST_DATABASE_URL OTKLIK_FUZZ=0 OTKLIK_TEST_BROWSER=0 OTKLIK_ONCE=0 faketime -f "+${offset}" \
         "$PY" -m pytest -q --durations=10 --basetemp="$logs/date-tmp" "$@"
 }
 
