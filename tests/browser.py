@@ -38,6 +38,20 @@ async def browser_turn() -> AsyncIterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """Debian's chromium driven by Playwright for one test: its turn at the one browser taken
+    first (browser_turn), closed however the test ends."""
+    from playwright.async_api import async_playwright
+
+    async with browser_turn(), async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
 async def screenshot(page: Any, path: str, full_page: bool = False) -> None:
     """A screenshot of a page that may reload itself (live updates reload a ticket page when
     its ticket changes, our own reply included): a shot taken across the reload hangs, so it

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from storage.db import create_session_pool
 from storage.repositories.tickets import CannedRepository
-from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
 from tests.staff import add_staff, sign_in_page
@@ -120,7 +120,6 @@ def _english(text: str) -> set[str]:
 async def test_every_page_is_russian_and_fits_a_phone(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database, tmp_path: Path
 ):
-    from playwright.async_api import async_playwright
 
     fake_tg.members[8] = "member"
     app = await start_app(
@@ -135,59 +134,53 @@ async def test_every_page_is_russian_and_fits_a_phone(
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
     found: dict[str, set[str]] = {}
     wide: dict[str, int] = {}
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            desktop = await browser.new_page(
-                locale="ru-RU", viewport={"width": 1366, "height": 850}
-            )
-            await desktop.goto(app.url + "/inbox")
-            await sign_in_page(desktop)
-            await desktop.wait_for_url(re.compile(r"/inbox$"))
-            phone = await browser.new_page(
-                locale="ru-RU", viewport={"width": 390, "height": 844}, is_mobile=True
-            )
-            await phone.context.add_cookies(await desktop.context.cookies())
-            for path in PAGES:
-                name = path.strip("/").replace("/", "-")
-                await desktop.goto(app.url + path)
-                await screenshot(desktop, str(shots / f"page-{name}.png"), full_page=True)
-                text = await desktop.evaluate(SHOWN_TEXT)
-                title = await desktop.title()
-                if english := _english(text + " " + title):
-                    found[path] = english
-                await phone.goto(app.url + path)
-                width = await phone.evaluate("document.documentElement.scrollWidth")
-                if width > 390:
-                    wide[path] = width
-                await screenshot(phone, str(shots / f"page-{name}-phone.png"), full_page=True)
-            # Charts: on a phone a narrower image with larger text, titled in Russian.
-            await phone.goto(app.url + "/admin/reports")
-            chart = phone.locator("img.chart").first
-            await chart.wait_for()
-            await phone.wait_for_function("document.querySelector('img.chart').complete")
-            assert await chart.evaluate("i => i.naturalWidth") == 480
-            assert "size=phone" in await chart.evaluate("i => i.currentSrc")
-            async with app.http.get(
-                app.url + "/admin/reports/nps.png?size=phone",
-                headers={"Accept-Language": "ru", "Cookie": await _cookie(phone)},
-            ) as resp:
-                assert resp.status == 200 and resp.content_type == "image/png"
-            # A dark theme when the system asks for one.
-            dark = await browser.new_page(color_scheme="dark", locale="ru-RU")
-            await dark.context.add_cookies(await desktop.context.cookies())
-            await dark.goto(app.url + "/inbox/tickets/1")
-            background = await dark.evaluate("getComputedStyle(document.body).backgroundColor")
-            assert background == "rgb(15, 20, 27)", background
-            await screenshot(dark, str(shots / "page-inbox-tickets-1-dark.png"), full_page=True)
-            # The menu button opens the folded navigation; the current page is marked.
-            await phone.goto(app.url + "/admin/hours")
-            await phone.get_by_role("button", name="Меню").click()
-            current = phone.locator("#site-nav a[aria-current=page]")
-            assert await current.inner_text() == "Часы работы"
-            assert await current.is_visible()
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        desktop = await browser.new_page(locale="ru-RU", viewport={"width": 1366, "height": 850})
+        await desktop.goto(app.url + "/inbox")
+        await sign_in_page(desktop)
+        await desktop.wait_for_url(re.compile(r"/inbox$"))
+        phone = await browser.new_page(
+            locale="ru-RU", viewport={"width": 390, "height": 844}, is_mobile=True
+        )
+        await phone.context.add_cookies(await desktop.context.cookies())
+        for path in PAGES:
+            name = path.strip("/").replace("/", "-")
+            await desktop.goto(app.url + path)
+            await screenshot(desktop, str(shots / f"page-{name}.png"), full_page=True)
+            text = await desktop.evaluate(SHOWN_TEXT)
+            title = await desktop.title()
+            if english := _english(text + " " + title):
+                found[path] = english
+            await phone.goto(app.url + path)
+            width = await phone.evaluate("document.documentElement.scrollWidth")
+            if width > 390:
+                wide[path] = width
+            await screenshot(phone, str(shots / f"page-{name}-phone.png"), full_page=True)
+        # Charts: on a phone a narrower image with larger text, titled in Russian.
+        await phone.goto(app.url + "/admin/reports")
+        chart = phone.locator("img.chart").first
+        await chart.wait_for()
+        await phone.wait_for_function("document.querySelector('img.chart').complete")
+        assert await chart.evaluate("i => i.naturalWidth") == 480
+        assert "size=phone" in await chart.evaluate("i => i.currentSrc")
+        async with app.http.get(
+            app.url + "/admin/reports/nps.png?size=phone",
+            headers={"Accept-Language": "ru", "Cookie": await _cookie(phone)},
+        ) as resp:
+            assert resp.status == 200 and resp.content_type == "image/png"
+        # A dark theme when the system asks for one.
+        dark = await browser.new_page(color_scheme="dark", locale="ru-RU")
+        await dark.context.add_cookies(await desktop.context.cookies())
+        await dark.goto(app.url + "/inbox/tickets/1")
+        background = await dark.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == "rgb(15, 20, 27)", background
+        await screenshot(dark, str(shots / "page-inbox-tickets-1-dark.png"), full_page=True)
+        # The menu button opens the folded navigation; the current page is marked.
+        await phone.goto(app.url + "/admin/hours")
+        await phone.get_by_role("button", name="Меню").click()
+        current = phone.locator("#site-nav a[aria-current=page]")
+        assert await current.inner_text() == "Часы работы"
+        assert await current.is_visible()
     for path, words in found.items():
         print(path, sorted(words))
     print("wide", wide)

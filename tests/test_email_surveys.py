@@ -22,7 +22,7 @@ from bot.channels.email.render import Envelope, SurveyLinks, render
 from storage.db import create_session_pool
 from storage.models import ChannelIdentity, Customer, Delivery, SurveyResponse
 from storage.repositories.reports import ReportFilter, flagged_count, score_counts
-from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.smtp_server import smtp_server
 from tests.test_survey_links import FORM, STEP
@@ -219,7 +219,6 @@ async def test_bad_rows_are_reported_by_line_and_nothing_is_imported(
 async def test_the_survey_email_in_a_browser(tmp_path: Path):
     """The HTML part as a mail app shows it: the question, eleven score links that fit a
     phone, the way out."""
-    from playwright.async_api import async_playwright
 
     links = SurveyLinks(
         page=lambda d: f"https://bot.example/s/d.{d}.x.sig",
@@ -232,19 +231,15 @@ async def test_the_survey_email_in_a_browser(tmp_path: Path):
     message = render(reply, envelope, links)
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            phone = await browser.new_page(viewport={"width": 390, "height": 500})
-            await phone.set_content(html)
-            hrefs = await phone.eval_on_selector_all("a", "els => els.map(e => e.href)")
-            assert hrefs[:11] == [f"https://bot.example/s/d.42.x.sig?score={n}" for n in range(11)]
-            assert hrefs[11].endswith("/unsubscribe")
-            width = await phone.evaluate("document.documentElement.scrollWidth")
-            assert width <= 390  # no sideways scrolling on a phone
-            await screenshot(phone, str(shots / "email-survey-phone.png"))
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        phone = await browser.new_page(viewport={"width": 390, "height": 500})
+        await phone.set_content(html)
+        hrefs = await phone.eval_on_selector_all("a", "els => els.map(e => e.href)")
+        assert hrefs[:11] == [f"https://bot.example/s/d.42.x.sig?score={n}" for n in range(11)]
+        assert hrefs[11].endswith("/unsubscribe")
+        width = await phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390  # no sideways scrolling on a phone
+        await screenshot(phone, str(shots / "email-survey-phone.png"))
 
 
 async def test_customers_import_through_the_api(start_app: AppFactory, database: Database):
@@ -272,7 +267,6 @@ async def test_customers_import_through_the_api(start_app: AppFactory, database:
 async def test_customers_import_on_the_console(
     start_app: AppFactory, database: Database, tmp_path: Path
 ):
-    from playwright.async_api import async_playwright
 
     from tests.staff import add_staff, sign_in_page
 
@@ -281,30 +275,25 @@ async def test_customers_import_on_the_console(
     )
     await add_staff(database, "boss", "admin")
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = await browser.new_page(locale="ru-RU", viewport={"width": 390, "height": 900})
-            await page.goto(app.url + "/admin/people")
-            await sign_in_page(page)
-            await page.wait_for_url(re.compile(r"/admin/people$"))
-            form = page.locator("#import")
-            await form.locator("textarea").fill(_csv(1) + "Кто-то,not-an-address,ru,,,yes\n")
-            async with page.expect_navigation():
-                await form.get_by_role("button").click()
-            assert "строка 4: не адрес почты" in await page.inner_text(".flash")  # in Russian
-            await form.locator("textarea").fill(_csv(3))
-            async with page.expect_navigation():
-                await form.get_by_role("button").click()
-            flash = await page.inner_text(".flash")
-            assert flash == (  # in the page's language, the count in its plural form
-                "Добавлено: 4 клиента; обновлено: 0; строк пропущено: 0; "
-                "можно опрашивать по почте: 3."
-            )
-            await form.scroll_into_view_if_needed()
-            await screenshot(page, str(shots / "admin-import-phone.png"))
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page(locale="ru-RU", viewport={"width": 390, "height": 900})
+        await page.goto(app.url + "/admin/people")
+        await sign_in_page(page)
+        await page.wait_for_url(re.compile(r"/admin/people$"))
+        form = page.locator("#import")
+        await form.locator("textarea").fill(_csv(1) + "Кто-то,not-an-address,ru,,,yes\n")
+        async with page.expect_navigation():
+            await form.get_by_role("button").click()
+        assert "строка 4: не адрес почты" in await page.inner_text(".flash")  # in Russian
+        await form.locator("textarea").fill(_csv(3))
+        async with page.expect_navigation():
+            await form.get_by_role("button").click()
+        flash = await page.inner_text(".flash")
+        assert flash == (  # in the page's language, the count in its plural form
+            "Добавлено: 4 клиента; обновлено: 0; строк пропущено: 0; можно опрашивать по почте: 3."
+        )
+        await form.scroll_into_view_if_needed()
+        await screenshot(page, str(shots / "admin-import-phone.png"))
     async with create_session_pool(database.engine)() as session:
         emails = await session.execute(
             select(func.count()).where(ChannelIdentity.channel == "email")

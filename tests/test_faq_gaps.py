@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bot.core.understanding.gaps import find_gaps, group_by_words
 from storage.db import create_session_pool
 from storage.models import FaqEntry, FaqMiss
-from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
 from tests.staff import browser_session, sign_in_page
@@ -201,7 +201,6 @@ async def test_the_console_shows_gaps_and_closes_one_in_a_click(
 async def test_an_admin_closes_a_gap_in_the_browser(
     start_app: AppFactory, faq_loaded: Database, tmp_path: Path
 ):
-    from playwright.async_api import async_playwright
 
     from tests.test_web_console import _staff
 
@@ -221,22 +220,18 @@ async def test_an_admin_closes_a_gap_in_the_browser(
         )
         assert status == 200
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})
-            await page.goto(app.url + "/admin/gaps")
-            await sign_in_page(page)
-            await page.wait_for_url(re.compile(r"/admin/gaps$"))
-            summary = await page.locator("#gaps-summary").inner_text()
-            assert summary.startswith("Вопросов без ответа: 4, групп одного смысла: 2"), summary
-            await screenshot(page, str(shots / "admin-gaps.png"))
-            first = page.locator(".gap").first
-            await first.locator("button").click()
-            await page.get_by_role("status").wait_for()
-            assert (await page.get_by_role("status").inner_text()).startswith("Добавлено")
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})
+        await page.goto(app.url + "/admin/gaps")
+        await sign_in_page(page)
+        await page.wait_for_url(re.compile(r"/admin/gaps$"))
+        summary = await page.locator("#gaps-summary").inner_text()
+        assert summary.startswith("Вопросов без ответа: 4, групп одного смысла: 2"), summary
+        await screenshot(page, str(shots / "admin-gaps.png"))
+        first = page.locator(".gap").first
+        await first.locator("button").click()
+        await page.get_by_role("status").wait_for()
+        assert (await page.get_by_role("status").inner_text()).startswith("Добавлено")
 
 
 async def test_a_batch_with_misses_is_handled_as_one_batch(

@@ -16,7 +16,7 @@ from bot.core.live_hours import LiveHours
 from storage.db import create_session_pool
 from storage.models import AuditEntry
 from tests.api_client import make_token
-from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database
 from tests.staff import add_staff, sign_in_page
 
@@ -39,47 +39,42 @@ async def _ask_hours(app: object, session: str) -> str:
 async def test_an_admin_changes_the_hours_and_the_chat_answers_by_them(
     start_app: AppFactory, database: Database, tmp_path: Path
 ):
-    from playwright.async_api import async_playwright
 
     app = await start_app(telegram_mode=None, hours=CLOSED_WEEK)
     await add_staff(database, "boss", "admin")
     assert "Сейчас закрыто" in await _ask_hours(app, "web-hours-0001")
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = await browser.new_page(locale="ru-RU", viewport={"width": 1366, "height": 850})
-            await page.goto(app.url + "/admin/hours")
-            await sign_in_page(page)
-            await page.wait_for_url(re.compile(r"/admin/hours$"))
-            # A mistake is refused with the reason, and nothing changes.
-            await page.fill("input[name=day_mon]", "9-18")
-            async with page.expect_navigation():
-                await page.get_by_role("button", name="Сохранить часы").click()
-            refused = await page.locator(".flash.error").inner_text()
-            assert refused.startswith("Понедельник: «9-18» — не интервал"), refused
-            assert "Сейчас закрыто" in await _ask_hours(app, "web-hours-0002")
+    async with chromium() as browser:
+        page = await browser.new_page(locale="ru-RU", viewport={"width": 1366, "height": 850})
+        await page.goto(app.url + "/admin/hours")
+        await sign_in_page(page)
+        await page.wait_for_url(re.compile(r"/admin/hours$"))
+        # A mistake is refused with the reason, and nothing changes.
+        await page.fill("input[name=day_mon]", "9-18")
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Сохранить часы").click()
+        refused = await page.locator(".flash.error").inner_text()
+        assert refused.startswith("Понедельник: «9-18» — не интервал"), refused
+        assert "Сейчас закрыто" in await _ask_hours(app, "web-hours-0002")
 
-            for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
-                await page.fill(f"input[name=day_{day}]", ALWAYS)
-            await page.fill("textarea[name=extra_holidays]", "2031-01-02 Корпоратив")
-            async with page.expect_navigation():
-                await page.get_by_role("button", name="Сохранить часы").click()
-            assert "уже действуют" in await page.locator(".flash").inner_text()
-            assert ALWAYS in await page.locator("#week").inner_text()
-            assert await page.input_value("input[name=day_sun]") == ALWAYS
-            await screenshot(page, str(shots / "admin-hours.png"), full_page=True)
+        for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
+            await page.fill(f"input[name=day_{day}]", ALWAYS)
+        await page.fill("textarea[name=extra_holidays]", "2031-01-02 Корпоратив")
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Сохранить часы").click()
+        assert "уже действуют" in await page.locator(".flash").inner_text()
+        assert ALWAYS in await page.locator("#week").inner_text()
+        assert await page.input_value("input[name=day_sun]") == ALWAYS
+        await screenshot(page, str(shots / "admin-hours.png"), full_page=True)
 
-            phone = await browser.new_page(
-                locale="en-US", viewport={"width": 390, "height": 844}, is_mobile=True
-            )
-            await phone.context.add_cookies(await page.context.cookies())
-            await phone.goto(app.url + "/admin/hours")
-            assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
-            assert "Save hours" in await phone.locator("#edit-hours").inner_text()
-            await screenshot(phone, str(shots / "admin-hours-phone.png"), full_page=True)
-        finally:
-            await browser.close()
+        phone = await browser.new_page(
+            locale="en-US", viewport={"width": 390, "height": 844}, is_mobile=True
+        )
+        await phone.context.add_cookies(await page.context.cookies())
+        await phone.goto(app.url + "/admin/hours")
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+        assert "Save hours" in await phone.locator("#edit-hours").inner_text()
+        await screenshot(phone, str(shots / "admin-hours-phone.png"), full_page=True)
 
     answer = await _ask_hours(app, "web-hours-0003")  # no restart
     assert "Сейчас открыто" in answer, answer

@@ -19,7 +19,7 @@ import pytest
 
 from storage.db import create_session_pool
 from storage.repositories.tickets import CannedRepository
-from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp
 from tests.fake_telegram import FakeTelegram
 from tests.staff import PASSWORD, add_staff, browser_session
@@ -94,7 +94,6 @@ async def test_an_agent_works_a_ticket_with_the_keyboard_only(
     height: int,
     language: str,
 ):
-    from playwright.async_api import async_playwright
 
     fake_tg.members[8] = "member"
     app = await start_app(
@@ -111,77 +110,69 @@ async def test_an_agent_works_a_ticket_with_the_keyboard_only(
     said = SAID[language]
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
     size = "desktop" if width > 800 else "phone"
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = await browser.new_page(
-                locale="ru-RU" if language == "ru" else "en-US",
-                viewport={"width": width, "height": height},
-            )
-            await _sign_in_by_keyboard(page, app)
-            # The queue counts its views; the tab says how many are open.
-            assert "2" in await page.locator("#views a.on .count").inner_text()
-            assert (await page.title()).startswith("(2)")
-            assert await page.evaluate("document.documentElement.scrollWidth") <= width
-            await screenshot(
-                page, str(shots / f"inbox-queue-{size}-{language}.png"), full_page=True
-            )
+    async with chromium() as browser:
+        page = await browser.new_page(
+            locale="ru-RU" if language == "ru" else "en-US",
+            viewport={"width": width, "height": height},
+        )
+        await _sign_in_by_keyboard(page, app)
+        # The queue counts its views; the tab says how many are open.
+        assert "2" in await page.locator("#views a.on .count").inner_text()
+        assert (await page.title()).startswith("(2)")
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
+        await screenshot(page, str(shots / f"inbox-queue-{size}-{language}.png"), full_page=True)
 
-            await page.keyboard.press("j")
-            await page.keyboard.press("Enter")
-            await page.wait_for_url(re.compile(r"/inbox/tickets/\d+$"))
-            ticket = int(page.url.rsplit("/", 1)[1])
-            async with page.expect_navigation():
-                await page.keyboard.press("t")
-            assert await _status(page) == said["taken"]
+        await page.keyboard.press("j")
+        await page.keyboard.press("Enter")
+        await page.wait_for_url(re.compile(r"/inbox/tickets/\d+$"))
+        ticket = int(page.url.rsplit("/", 1)[1])
+        async with page.expect_navigation():
+            await page.keyboard.press("t")
+        assert await _status(page) == said["taken"]
 
-            await page.keyboard.press("r")
-            await page.keyboard.type("/deliv")
-            option = page.locator("#canned-picker [role=option]")
-            await option.first.wait_for()
-            assert await option.count() == 1
-            await page.keyboard.press("Enter")
-            assert await page.input_value("#reply") == CANNED
-            await page.keyboard.type(" Номер заказа 1187.")
-            async with page.expect_navigation():
-                await page.keyboard.press("Control+Enter")
-            assert await _status(page) == said["sent"]
-            assert await page.input_value("#reply") == ""  # sent: the kept draft is dropped
+        await page.keyboard.press("r")
+        await page.keyboard.type("/deliv")
+        option = page.locator("#canned-picker [role=option]")
+        await option.first.wait_for()
+        assert await option.count() == 1
+        await page.keyboard.press("Enter")
+        assert await page.input_value("#reply") == CANNED
+        await page.keyboard.type(" Номер заказа 1187.")
+        async with page.expect_navigation():
+            await page.keyboard.press("Control+Enter")
+        assert await _status(page) == said["sent"]
+        assert await page.input_value("#reply") == ""  # sent: the kept draft is dropped
 
-            # The customer writes while the agent types: the message appears, marked, and the
-            # draft stays as it was, on the same page (no reload).
-            await page.evaluate("window.__same_page = true")
-            await page.keyboard.press("r")
-            await page.keyboard.type("Черновик: уточняю у курьера")
-            customer = CUSTOMER if ticket == 1 else CUSTOMER + 1
-            await fake_tg.deliver(fake_tg.message_update(customer, "А можно побыстрее?"))
-            await app.drain()
-            await page.locator("#messages .msg.new").wait_for(timeout=10_000)
-            assert "побыстрее" in await page.locator("#messages .msg.new").last.inner_text()
-            assert said["new"] in await page.locator("#new-mark").inner_text()
-            assert await page.input_value("#reply") == "Черновик: уточняю у курьера"
-            assert await page.evaluate("window.__same_page === true")
-            # ... and survives a reload of the page.
-            await page.reload()
-            assert await page.input_value("#reply") == "Черновик: уточняю у курьера"
-            await screenshot(
-                page, str(shots / f"inbox-ticket-{size}-{language}.png"), full_page=True
-            )
+        # The customer writes while the agent types: the message appears, marked, and the
+        # draft stays as it was, on the same page (no reload).
+        await page.evaluate("window.__same_page = true")
+        await page.keyboard.press("r")
+        await page.keyboard.type("Черновик: уточняю у курьера")
+        customer = CUSTOMER if ticket == 1 else CUSTOMER + 1
+        await fake_tg.deliver(fake_tg.message_update(customer, "А можно побыстрее?"))
+        await app.drain()
+        await page.locator("#messages .msg.new").wait_for(timeout=10_000)
+        assert "побыстрее" in await page.locator("#messages .msg.new").last.inner_text()
+        assert said["new"] in await page.locator("#new-mark").inner_text()
+        assert await page.input_value("#reply") == "Черновик: уточняю у курьера"
+        assert await page.evaluate("window.__same_page === true")
+        # ... and survives a reload of the page.
+        await page.reload()
+        assert await page.input_value("#reply") == "Черновик: уточняю у курьера"
+        await screenshot(page, str(shots / f"inbox-ticket-{size}-{language}.png"), full_page=True)
 
-            await page.keyboard.press("r")
-            await page.keyboard.press("Escape")  # out of the reply box, still on the ticket
-            assert re.search(r"/inbox/tickets/\d+$", page.url)
-            await page.keyboard.press("?")
-            await page.locator("#shortcuts").wait_for()
-            assert said["keys"] in await page.locator("#shortcuts").inner_text()
-            await page.keyboard.press("Escape")
-            assert await page.locator("#shortcuts").is_hidden()
-            async with page.expect_navigation():
-                await page.keyboard.press("e")
-            assert (await _status(page)).startswith(said["resolved"])
-            assert await page.evaluate("document.documentElement.scrollWidth") <= width
-        finally:
-            await browser.close()
+        await page.keyboard.press("r")
+        await page.keyboard.press("Escape")  # out of the reply box, still on the ticket
+        assert re.search(r"/inbox/tickets/\d+$", page.url)
+        await page.keyboard.press("?")
+        await page.locator("#shortcuts").wait_for()
+        assert said["keys"] in await page.locator("#shortcuts").inner_text()
+        await page.keyboard.press("Escape")
+        assert await page.locator("#shortcuts").is_hidden()
+        async with page.expect_navigation():
+            await page.keyboard.press("e")
+        assert (await _status(page)).startswith(said["resolved"])
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width
     sent = fake_tg.sent_texts(CUSTOMER if ticket == 1 else CUSTOMER + 1)
     assert any(text.endswith(CANNED + " Номер заказа 1187.") for text in sent), sent
 
@@ -303,7 +294,6 @@ window.AudioContext = class {
 async def test_a_new_complaint_sounds_and_notifies_when_asked(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database
 ):
-    from playwright.async_api import async_playwright
 
     fake_tg.members[8] = "member"
     app = await start_app(
@@ -313,29 +303,25 @@ async def test_a_new_complaint_sounds_and_notifies_when_asked(
     )
     await add_staff(faq_loaded, "olga", "agent", name="Ольга")
     await _complaint(fake_tg, app, CUSTOMER, "Курьер не привёз заказ 1187")
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = await browser.new_page(locale="ru-RU")
-            await page.add_init_script(RECORD_ALERTS)
-            await _sign_in_by_keyboard(page, app)
-            # Off until asked for: a complaint arrives, nothing sounds.
-            await _complaint(fake_tg, app, CUSTOMER + 1, "Списали деньги дважды")
-            await page.get_by_role("link", name="Списали деньги дважды").wait_for()
-            assert await page.evaluate("[window.__beeps, window.__notes.length]") == [0, 0]
-            await page.get_by_label("Звук при новом или просроченном обращении").check()
-            await page.get_by_label("Уведомления на рабочем столе").check()
-            await _complaint(fake_tg, app, CUSTOMER + 2, "Не тот размер")
-            await page.get_by_role("link", name="Не тот размер").wait_for()
-            await page.wait_for_function("window.__notes.length > 0")
-            assert await page.evaluate("window.__notes") == ["Новое обращение"]
-            assert await page.evaluate("window.__beeps") == 1
-            assert (await page.title()).startswith("(3)")
-            # The choice is kept for the next visit.
-            await page.reload()
-            assert await page.get_by_label("Уведомления на рабочем столе").is_checked()
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page(locale="ru-RU")
+        await page.add_init_script(RECORD_ALERTS)
+        await _sign_in_by_keyboard(page, app)
+        # Off until asked for: a complaint arrives, nothing sounds.
+        await _complaint(fake_tg, app, CUSTOMER + 1, "Списали деньги дважды")
+        await page.get_by_role("link", name="Списали деньги дважды").wait_for()
+        assert await page.evaluate("[window.__beeps, window.__notes.length]") == [0, 0]
+        await page.get_by_label("Звук при новом или просроченном обращении").check()
+        await page.get_by_label("Уведомления на рабочем столе").check()
+        await _complaint(fake_tg, app, CUSTOMER + 2, "Не тот размер")
+        await page.get_by_role("link", name="Не тот размер").wait_for()
+        await page.wait_for_function("window.__notes.length > 0")
+        assert await page.evaluate("window.__notes") == ["Новое обращение"]
+        assert await page.evaluate("window.__beeps") == 1
+        assert (await page.title()).startswith("(3)")
+        # The choice is kept for the next visit.
+        await page.reload()
+        assert await page.get_by_label("Уведомления на рабочем столе").is_checked()
 
 
 async def test_labels_from_a_rule_the_inbox_and_the_api_filter_the_queue(

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from bot.inbox import manager_reports
-from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp
 from tests.staff import add_staff, browser_session, sign_in_agent, sign_in_page
 from tests.test_report_tickets import NOW, _seed
@@ -100,31 +100,26 @@ async def test_numbers_link_to_their_tickets_and_every_list_is_csv(
 async def test_the_ticket_report_in_a_browser_on_a_desktop_and_a_phone(
     start_app: AppFactory, database: Database, tmp_path: Path
 ):
-    from playwright.async_api import async_playwright
 
     app = await _start(start_app, database)
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            for name, viewport, locale in (
-                ("desktop", {"width": 1366, "height": 850}, "ru-RU"),
-                ("phone", {"width": 390, "height": 844}, "en-US"),
-            ):
-                page = await browser.new_page(locale=locale, viewport=viewport)
-                await page.goto(f"{app.url}/admin/reports/tickets?{WINDOW}")
-                await sign_in_page(page)
-                await page.wait_for_url(re.compile(r"/admin/reports/tickets"))
-                await screenshot(page, str(shots / f"report-tickets-{name}.png"), full_page=True)
-                # Nothing wider than the screen.
-                width = await page.evaluate("document.documentElement.scrollWidth")
-                assert width <= viewport["width"], (name, width)
-                # A bar of the chart opens the tickets of its week.
-                await page.click(".bar >> nth=0")
-                await page.wait_for_url(re.compile(r"/admin/reports/tickets/rows"))
-                assert await page.locator("a[href^='/inbox/tickets/']").count() == 2
-                if name == "phone":
-                    await screenshot(page, str(shots / "report-rows-phone.png"))
-                await page.close()
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        for name, viewport, locale in (
+            ("desktop", {"width": 1366, "height": 850}, "ru-RU"),
+            ("phone", {"width": 390, "height": 844}, "en-US"),
+        ):
+            page = await browser.new_page(locale=locale, viewport=viewport)
+            await page.goto(f"{app.url}/admin/reports/tickets?{WINDOW}")
+            await sign_in_page(page)
+            await page.wait_for_url(re.compile(r"/admin/reports/tickets"))
+            await screenshot(page, str(shots / f"report-tickets-{name}.png"), full_page=True)
+            # Nothing wider than the screen.
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= viewport["width"], (name, width)
+            # A bar of the chart opens the tickets of its week.
+            await page.click(".bar >> nth=0")
+            await page.wait_for_url(re.compile(r"/admin/reports/tickets/rows"))
+            assert await page.locator("a[href^='/inbox/tickets/']").count() == 2
+            if name == "phone":
+                await screenshot(page, str(shots / "report-rows-phone.png"))
+            await page.close()

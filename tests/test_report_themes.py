@@ -20,7 +20,7 @@ from storage.db import create_session_pool
 from storage.models import Customer, SurveyResponse, Ticket
 from storage.repositories.reports import add_response
 from tests.api_client import make_token, open_api
-from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, run_otklik
 from tests.staff import add_staff, browser_session, sign_in_page
 from tests.test_web_console import _sign_in
@@ -225,33 +225,28 @@ async def test_the_themes_report_groups_by_score_and_judges_the_nps_change(
 async def test_the_themes_and_a_themes_texts_in_a_browser_on_a_desktop_and_a_phone(
     start_app: AppFactory, database: Database, tmp_path: Path
 ):
-    from playwright.async_api import async_playwright
 
     await _seed_themes(database)
     await add_staff(database, "boss", "admin")
     app = await start_app()
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            for name, viewport, locale in (
-                ("desktop", {"width": 1366, "height": 850}, "ru-RU"),
-                ("phone", {"width": 390, "height": 844}, "ru-RU"),
-            ):
-                page = await browser.new_page(locale=locale, viewport=viewport)
-                await page.goto(f"{app.url}/admin/reports/themes?from=2026-11-01&to=2026-11-30")
-                await sign_in_page(page)
-                await page.wait_for_url(re.compile(r"/admin/reports/themes"))
-                width = await page.evaluate("document.documentElement.scrollWidth")
-                assert width <= viewport["width"], (name, width)
-                # The detractors' first theme's count opens its three answers.
-                await page.click("#themes-detractors td.num a >> nth=0")
-                await page.wait_for_url(re.compile(r"/admin/reports/themes/rows"))
-                assert await page.locator("td.quote").count() == 3
-                width = await page.evaluate("document.documentElement.scrollWidth")
-                assert width <= viewport["width"], (name, "rows", width)
-                if name == "phone":
-                    await screenshot(page, str(shots / "report-theme-texts-phone.png"))
-                await page.close()
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        for name, viewport, locale in (
+            ("desktop", {"width": 1366, "height": 850}, "ru-RU"),
+            ("phone", {"width": 390, "height": 844}, "ru-RU"),
+        ):
+            page = await browser.new_page(locale=locale, viewport=viewport)
+            await page.goto(f"{app.url}/admin/reports/themes?from=2026-11-01&to=2026-11-30")
+            await sign_in_page(page)
+            await page.wait_for_url(re.compile(r"/admin/reports/themes"))
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= viewport["width"], (name, width)
+            # The detractors' first theme's count opens its three answers.
+            await page.click("#themes-detractors td.num a >> nth=0")
+            await page.wait_for_url(re.compile(r"/admin/reports/themes/rows"))
+            assert await page.locator("td.quote").count() == 3
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= viewport["width"], (name, "rows", width)
+            if name == "phone":
+                await screenshot(page, str(shots / "report-theme-texts-phone.png"))
+            await page.close()

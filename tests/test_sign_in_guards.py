@@ -16,7 +16,7 @@ import pyotp
 from sqlalchemy import select
 
 from storage.models import AuditEntry
-from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.staff import PASSWORD, SECRET, add_staff, browser_session, code_for
 
@@ -139,46 +139,41 @@ async def test_common_and_trivial_passwords_are_refused(database: Database, tmp_
 async def test_setting_up_the_second_factor_in_a_browser(
     start_app: AppFactory, database: Database, tmp_path: Path
 ):
-    from playwright.async_api import async_playwright
 
     app = await start_app(telegram_mode=None)
     await add_staff(database, "mira", "admin", "Мира", two_factor=False)
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            secret = ""
-            for name, viewport in (("", (1100, 800)), ("-phone", (390, 844))):
-                page = await browser.new_page(
-                    locale="ru-RU", viewport={"width": viewport[0], "height": viewport[1]}
-                )
-                await page.goto(app.url + "/admin/reports")
-                await page.fill("#login", "mira")
+    async with chromium() as browser:
+        secret = ""
+        for name, viewport in (("", (1100, 800)), ("-phone", (390, 844))):
+            page = await browser.new_page(
+                locale="ru-RU", viewport={"width": viewport[0], "height": viewport[1]}
+            )
+            await page.goto(app.url + "/admin/reports")
+            await page.fill("#login", "mira")
+            await page.fill("#password", PASSWORD)
+            await page.click("button[type=submit]")
+            if name:  # set up on the desktop already: the code is asked
+                assert "/inbox/login" in page.url
                 await page.fill("#password", PASSWORD)
+                # The next step's code: this step's was taken when it was set up.
+                await page.fill("#code", pyotp.TOTP(secret).at(int(time.time()) + 30))
                 await page.click("button[type=submit]")
-                if name:  # set up on the desktop already: the code is asked
-                    assert "/inbox/login" in page.url
-                    await page.fill("#password", PASSWORD)
-                    # The next step's code: this step's was taken when it was set up.
-                    await page.fill("#code", pyotp.TOTP(secret).at(int(time.time()) + 30))
-                    await page.click("button[type=submit]")
-                    await page.wait_for_url(re.compile(r"/admin/reports$"))
-                    continue
-                await page.wait_for_url(re.compile(r"/inbox/two-factor"))
-                assert "Двухэтапный вход" in await page.locator("h1").inner_text()
-                qr = await page.locator(".qr svg").bounding_box()
-                assert qr is not None and qr["width"] >= 150
-                secret = await page.locator("#secret").inner_text()
-                await screenshot(page, str(shots / "two-factor.png"), full_page=True)
-                await page.fill("#code", pyotp.TOTP(secret).now())
-                await page.click("form[action='/inbox/two-factor'] button")
                 await page.wait_for_url(re.compile(r"/admin/reports$"))
-                await page.close()
-            phone = await browser.new_page(locale="ru-RU", viewport={"width": 390, "height": 844})
-            await phone.goto(app.url + "/inbox/login")
-            width = await phone.evaluate("document.documentElement.scrollWidth")
-            assert width <= 390, width
-            await screenshot(phone, str(shots / "sign-in-phone.png"))
-        finally:
-            await browser.close()
+                continue
+            await page.wait_for_url(re.compile(r"/inbox/two-factor"))
+            assert "Двухэтапный вход" in await page.locator("h1").inner_text()
+            qr = await page.locator(".qr svg").bounding_box()
+            assert qr is not None and qr["width"] >= 150
+            secret = await page.locator("#secret").inner_text()
+            await screenshot(page, str(shots / "two-factor.png"), full_page=True)
+            await page.fill("#code", pyotp.TOTP(secret).now())
+            await page.click("form[action='/inbox/two-factor'] button")
+            await page.wait_for_url(re.compile(r"/admin/reports$"))
+            await page.close()
+        phone = await browser.new_page(locale="ru-RU", viewport={"width": 390, "height": 844})
+        await phone.goto(app.url + "/inbox/login")
+        width = await phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, width
+        await screenshot(phone, str(shots / "sign-in-phone.png"))
     assert secret != SECRET  # each account gets its own

@@ -20,7 +20,7 @@ from bot.links.tokens import LinkSigner
 from storage.db import create_session_pool
 from storage.models import Campaign, Customer, Delivery, SurveyResponse
 from storage.repositories.reports import ReportFilter, flagged_count, score_counts
-from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 
 
@@ -257,7 +257,6 @@ async def test_the_survey_link_command(tmp_path: Path, database: Database):
 async def test_the_page_in_a_browser_with_and_without_script(
     start_app: AppFactory, database: Database, tmp_path: Path
 ):
-    from playwright.async_api import async_playwright
 
     clock = Clock()
     app = await start_app(telegram_mode=None, scheduler={"enabled": False}, clock=clock)
@@ -266,34 +265,30 @@ async def test_the_page_in_a_browser_with_and_without_script(
     emailed = await _emailed(database, signer, survey_id, clock, timedelta(hours=1))
     counter = "/s/" + signer.sign("s", (survey_id,), clock() + timedelta(days=1))
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            # A phone opens an email's "9": the page sends it once it has been seen.
-            phone = await browser.new_page(locale="ru-RU", viewport={"width": 390, "height": 760})
-            await phone.goto(app.url + emailed + "?score=9")
-            assert await phone.is_visible("[data-anonymous]")
-            await screenshot(phone, str(shots / "survey-phone.png"))
-            await phone.wait_for_url(re.compile(r".*/comment\?r="), timeout=15_000)
-            await phone.fill("#comment", "Всё пришло вовремя")
-            await screenshot(phone, str(shots / "survey-comment-phone.png"))
-            await phone.click("button.send")
-            await phone.wait_for_url(re.compile(r".*/thanks$"))
-            # A desktop without script: the visitor picks and the button sends.
-            context = await browser.new_context(
-                java_script_enabled=False, locale="en-US", viewport={"width": 1100, "height": 700}
-            )
-            desk = await context.new_page()
-            await desk.goto(app.url + counter)
-            await screenshot(desk, str(shots / "survey-desktop.png"))
-            await desk.click("button[value='7']")
-            await desk.wait_for_url(re.compile(r".*/comment\?r="))
-            assert "main reason" in (await desk.inner_text("label"))
-            await desk.click("button.skip")
-            await desk.wait_for_url(re.compile(r".*/thanks$"))
-            await context.close()
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        # A phone opens an email's "9": the page sends it once it has been seen.
+        phone = await browser.new_page(locale="ru-RU", viewport={"width": 390, "height": 760})
+        await phone.goto(app.url + emailed + "?score=9")
+        assert await phone.is_visible("[data-anonymous]")
+        await screenshot(phone, str(shots / "survey-phone.png"))
+        await phone.wait_for_url(re.compile(r".*/comment\?r="), timeout=15_000)
+        await phone.fill("#comment", "Всё пришло вовремя")
+        await screenshot(phone, str(shots / "survey-comment-phone.png"))
+        await phone.click("button.send")
+        await phone.wait_for_url(re.compile(r".*/thanks$"))
+        # A desktop without script: the visitor picks and the button sends.
+        context = await browser.new_context(
+            java_script_enabled=False, locale="en-US", viewport={"width": 1100, "height": 700}
+        )
+        desk = await context.new_page()
+        await desk.goto(app.url + counter)
+        await screenshot(desk, str(shots / "survey-desktop.png"))
+        await desk.click("button[value='7']")
+        await desk.wait_for_url(re.compile(r".*/comment\?r="))
+        assert "main reason" in (await desk.inner_text("label"))
+        await desk.click("button.skip")
+        await desk.wait_for_url(re.compile(r".*/thanks$"))
+        await context.close()
     scores = sorted(r.score for r in await _responses(database) if r.score is not None)
     assert scores == [7, 9]
     async with create_session_pool(database.engine)() as session:

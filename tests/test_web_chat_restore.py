@@ -20,7 +20,7 @@ from storage.db import create_session_pool
 from storage.models import Campaign, Delivery, OutboxMessage
 from storage.repositories.customers import CustomerRepository
 from tests.api_client import make_token
-from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp
 
 VISITOR = "visitor-restore-1"
@@ -192,50 +192,45 @@ async def test_the_page_restores_the_conversation_after_a_reload(
 ):
     """In chromium: a complaint, the page closed, staff reply and resolve; the reopened page
     shows the replies under "Новые сообщения" and the CSAT scale in view."""
-    from playwright.async_api import async_playwright
 
     app = await start_app(telegram_mode=None)
     token = await make_token(faq_loaded, "desk", "admin")
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            context = await browser.new_context(
-                locale="ru-RU", viewport={"width": size[0], "height": size[1]}
-            )
-            page = await context.new_page()
-            await page.goto(app.url + "/chat")
-            await page.locator(".msg.bot").first.wait_for()  # the greeting
-            for text in ("/complaint", "Чайник пришёл разбитым, заказ 512"):
-                await page.fill("#text", text)
-                await page.press("#text", "Enter")
-                await page.locator(".msg.bot").nth(1 if text == "/complaint" else 2).wait_for()
-            await page.close()  # the visitor leaves
+    async with chromium() as browser:
+        context = await browser.new_context(
+            locale="ru-RU", viewport={"width": size[0], "height": size[1]}
+        )
+        page = await context.new_page()
+        await page.goto(app.url + "/chat")
+        await page.locator(".msg.bot").first.wait_for()  # the greeting
+        for text in ("/complaint", "Чайник пришёл разбитым, заказ 512"):
+            await page.fill("#text", text)
+            await page.press("#text", "Enter")
+            await page.locator(".msg.bot").nth(1 if text == "/complaint" else 2).wait_for()
+        await page.close()  # the visitor leaves
 
-            await _staff(app, token, "POST", "/api/v1/tickets/1/reply", {"text": "Заменим чайник"})
-            await _staff(app, token, "PATCH", "/api/v1/tickets/1", {"status": "resolved"})
-            await _settled(app)
+        await _staff(app, token, "POST", "/api/v1/tickets/1/reply", {"text": "Заменим чайник"})
+        await _staff(app, token, "PATCH", "/api/v1/tickets/1", {"status": "resolved"})
+        await _settled(app)
 
-            page = await context.new_page()
-            await page.goto(app.url + "/chat")
-            await page.locator(".divider").wait_for()
-            assert await page.locator(".divider").inner_text() == "Новые сообщения"
-            assert "Заменим чайник" in await page.locator(".msg.new").first.inner_text()
-            assert await page.locator(".msg.me").count() == 2  # what the visitor said, kept
-            scale = page.locator(".msg.new .buttons button")
-            assert await scale.count() == 5
-            box = await scale.last.bounding_box()
-            assert box is not None and box["y"] + box["height"] <= size[1]  # in view
-            assert await page.locator("#status").inner_text() == ""  # no "online"
-            shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-            await screenshot(page, str(shots / shot))
-            # Shown: a reload now has nothing new.
-            await page.wait_for_timeout(300)
-            await page.reload()
-            await page.locator(".msg.me").nth(1).wait_for()
-            assert await page.locator(".divider").count() == 0
-            await _press_and_check_csat(page)
-        finally:
-            await browser.close()
+        page = await context.new_page()
+        await page.goto(app.url + "/chat")
+        await page.locator(".divider").wait_for()
+        assert await page.locator(".divider").inner_text() == "Новые сообщения"
+        assert "Заменим чайник" in await page.locator(".msg.new").first.inner_text()
+        assert await page.locator(".msg.me").count() == 2  # what the visitor said, kept
+        scale = page.locator(".msg.new .buttons button")
+        assert await scale.count() == 5
+        box = await scale.last.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= size[1]  # in view
+        assert await page.locator("#status").inner_text() == ""  # no "online"
+        shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
+        await screenshot(page, str(shots / shot))
+        # Shown: a reload now has nothing new.
+        await page.wait_for_timeout(300)
+        await page.reload()
+        await page.locator(".msg.me").nth(1).wait_for()
+        assert await page.locator(".divider").count() == 0
+        await _press_and_check_csat(page)
 
 
 async def _press_and_check_csat(page: Any) -> None:

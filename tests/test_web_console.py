@@ -21,7 +21,7 @@ from storage.repositories.api import TokenRepository
 from storage.repositories.customers import CustomerRepository
 from storage.repositories.reports import add_response
 from tests.api_client import make_token
-from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
 from tests.staff import PASSWORD, add_staff, browser_session, code_for, sign_in_page
@@ -220,7 +220,6 @@ async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
     start_app: AppFactory, fake_tg: FakeTelegram, database: Database, tmp_path: Path
 ):
     from playwright.async_api import Error as PlaywrightError
-    from playwright.async_api import async_playwright
 
     # The real scheduler and the real clock: the campaign is launched by the scheduler's job
     # and paced by the limiter, as in production; 40 customers at 8/s take about 5 s.
@@ -229,74 +228,68 @@ async def test_an_admin_starts_a_campaign_and_watches_it_go_out(
     await _customers(database, CUSTOMERS)
     await _answers(database, datetime.now(UTC))
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})
-            await page.goto(app.url + "/admin/campaigns")
-            await sign_in_page(page)
-            await page.wait_for_url(re.compile(r"/admin/campaigns$"))
-            await page.fill("#s-name", "nps-december")
-            await page.get_by_role("button", name="Создать").last.click()
-            await page.wait_for_url(re.compile(r"/admin/campaigns$"))
+    async with chromium() as browser:
+        page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})
+        await page.goto(app.url + "/admin/campaigns")
+        await sign_in_page(page)
+        await page.wait_for_url(re.compile(r"/admin/campaigns$"))
+        await page.fill("#s-name", "nps-december")
+        await page.get_by_role("button", name="Создать").last.click()
+        await page.wait_for_url(re.compile(r"/admin/campaigns$"))
 
-            await page.fill("#c-name", "Декабрьский NPS")
-            await page.select_option("select[name=language]", "ru")
-            await page.fill("input[name=quiet]", "off")  # any hour of the day the test runs
-            await page.get_by_role("button", name="Посчитать аудиторию").click()
-            await page.locator("#preview").wait_for()
-            assert "Получат сейчас: 30" in await page.locator("#preview").inner_text()
-            assert await page.input_value("#c-name") == "Декабрьский NPS"  # the form is kept
-            await page.get_by_role("button", name="Создать").first.click()
-            # Sending now to everyone is asked first, with how many (in the right plural).
-            await page.locator("#confirm-send").wait_for()
-            assert (
-                "Опрос уйдёт 30 клиентам сейчас" in await page.locator("#confirm-send").inner_text()
-            )
-            assert await page.input_value("#c-name") == "Декабрьский NPS"
-            async with page.expect_navigation():
-                await page.get_by_role("button", name="Да, отправить 30 клиентам").click()
-            # Said once: the address loses ?done= so a reload does not repeat it.
-            assert re.search(r"/admin/campaigns/\d+$", page.url)
-            assert await page.locator(".flash").first.inner_text() == "Рассылка создана."
+        await page.fill("#c-name", "Декабрьский NPS")
+        await page.select_option("select[name=language]", "ru")
+        await page.fill("input[name=quiet]", "off")  # any hour of the day the test runs
+        await page.get_by_role("button", name="Посчитать аудиторию").click()
+        await page.locator("#preview").wait_for()
+        assert "Получат сейчас: 30" in await page.locator("#preview").inner_text()
+        assert await page.input_value("#c-name") == "Декабрьский NPS"  # the form is kept
+        await page.get_by_role("button", name="Создать").first.click()
+        # Sending now to everyone is asked first, with how many (in the right plural).
+        await page.locator("#confirm-send").wait_for()
+        assert "Опрос уйдёт 30 клиентам сейчас" in await page.locator("#confirm-send").inner_text()
+        assert await page.input_value("#c-name") == "Декабрьский NPS"
+        async with page.expect_navigation():
+            await page.get_by_role("button", name="Да, отправить 30 клиентам").click()
+        # Said once: the address loses ?done= so a reload does not repeat it.
+        assert re.search(r"/admin/campaigns/\d+$", page.url)
+        assert await page.locator(".flash").first.inner_text() == "Рассылка создана."
 
-            # The page follows the sending by itself: the bar and counts move without a reload.
-            await page.evaluate("window.__same_page = true")
-            bar = page.locator("#campaign-progress progress")
-            seen: list[int] = []
-            for _ in range(300):
-                try:
-                    value = int(await bar.evaluate("b => b.value", timeout=2000))
-                except PlaywrightError:  # the page reloads itself when the state changes
-                    await page.wait_for_timeout(100)
-                    continue
-                if not seen or value != seen[-1]:
-                    seen.append(value)
-                if value and value < 30 and len(seen) == 2:
-                    await screenshot(page, str(shots / "admin-campaign.png"))
-                if value == 30:
-                    break
+        # The page follows the sending by itself: the bar and counts move without a reload.
+        await page.evaluate("window.__same_page = true")
+        bar = page.locator("#campaign-progress progress")
+        seen: list[int] = []
+        for _ in range(300):
+            try:
+                value = int(await bar.evaluate("b => b.value", timeout=2000))
+            except PlaywrightError:  # the page reloads itself when the state changes
                 await page.wait_for_timeout(100)
-            assert seen[-1] == 30, seen
-            assert any(0 < v < 30 for v in seen), seen  # watched in progress, not only at the end
-            await page.get_by_text("завершена").wait_for(timeout=10_000)  # reloaded when done
-            sent = await page.locator('[data-count="sent"]').inner_text()
-            assert sent == "30"
+                continue
+            if not seen or value != seen[-1]:
+                seen.append(value)
+            if value and value < 30 and len(seen) == 2:
+                await screenshot(page, str(shots / "admin-campaign.png"))
+            if value == 30:
+                break
+            await page.wait_for_timeout(100)
+        assert seen[-1] == 30, seen
+        assert any(0 < v < 30 for v in seen), seen  # watched in progress, not only at the end
+        await page.get_by_text("завершена").wait_for(timeout=10_000)  # reloaded when done
+        sent = await page.locator('[data-count="sent"]').inner_text()
+        assert sent == "30"
 
-            await page.goto(app.url + "/admin/reports?by=week")
-            await page.locator("#report-nps img").wait_for()
-            loaded = await page.locator("#report-nps img").evaluate("i => i.naturalWidth")
-            assert loaded == 800
-            await screenshot(page, str(shots / "admin-reports.png"), full_page=True)
-            # On a phone the console still fits: no sideways scrolling.
-            phone = await browser.new_page(viewport={"width": 390, "height": 800})
-            await phone.context.add_cookies(await page.context.cookies())
-            for path in ("/admin/campaigns", "/admin/reports", "/admin/people", "/admin/hours"):
-                await phone.goto(app.url + path)
-                width = await phone.evaluate("document.documentElement.scrollWidth")
-                assert width <= 390, (path, width)
-        finally:
-            await browser.close()
+        await page.goto(app.url + "/admin/reports?by=week")
+        await page.locator("#report-nps img").wait_for()
+        loaded = await page.locator("#report-nps img").evaluate("i => i.naturalWidth")
+        assert loaded == 800
+        await screenshot(page, str(shots / "admin-reports.png"), full_page=True)
+        # On a phone the console still fits: no sideways scrolling.
+        phone = await browser.new_page(viewport={"width": 390, "height": 800})
+        await phone.context.add_cookies(await page.context.cookies())
+        for path in ("/admin/campaigns", "/admin/reports", "/admin/people", "/admin/hours"):
+            await phone.goto(app.url + path)
+            width = await phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (path, width)
     asked = {int(c.params["chat_id"]) for c in fake_tg.calls_of("sendMessage")}
     russian = {7100 + n for n in range(CUSTOMERS) if n % 4}
     assert russian <= asked and not asked & {7100 + n for n in range(0, CUSTOMERS, 4)}

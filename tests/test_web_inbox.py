@@ -20,7 +20,7 @@ from storage.repositories.customers import CustomerRepository
 from storage.repositories.staff_accounts import AccountRepository
 from storage.repositories.tickets import CannedRepository
 from tests.api_client import make_token
-from tests.browser import CHROMIUM, browser_turn, needs_chromium, screenshot
+from tests.browser import chromium, needs_chromium, screenshot
 from tests.conftest import AppFactory, Database, RunningApp, run_otklik
 from tests.fake_telegram import FakeTelegram
 from tests.staff import add_staff, browser_session, code_for, sign_in_page
@@ -132,7 +132,6 @@ async def test_sign_in_attempts_are_limited(start_app: AppFactory, faq_loaded: D
 async def test_a_staff_member_answers_a_telegram_customer_in_the_browser(
     start_app: AppFactory, fake_tg: FakeTelegram, faq_loaded: Database, tmp_path: Path
 ):
-    from playwright.async_api import async_playwright
 
     fake_tg.members[8] = "member"
     app = await start_app(  # the real clock only: times on the pages agree with each other
@@ -143,41 +142,37 @@ async def test_a_staff_member_answers_a_telegram_customer_in_the_browser(
     await _account(faq_loaded, "olga", "Ольга")
     await _complaint(fake_tg, app, "Курьер не привёз заказ 1187, жду с утра")
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 700})
-            await page.goto(app.url + "/inbox")
-            assert "/inbox/login" in page.url
-            await page.fill("#login", "olga")
-            await page.fill("#password", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_url(re.compile(r"/inbox$"))
-            row = page.get_by_role("link", name="Курьер не привёз заказ 1187, жду с утра")
-            await row.wait_for()
-            # A new complaint shows up in the open queue by itself (WebSocket, no reload).
-            await page.evaluate("window.__same_page = true")
-            for text in ("/complaint", "Списали деньги дважды"):
-                await fake_tg.deliver(fake_tg.message_update(CUSTOMER + 1, text))
-                await app.drain()
-            await page.get_by_role("link", name="Списали деньги дважды").wait_for(timeout=5000)
-            assert await page.evaluate("window.__same_page === true")
-            await screenshot(page, str(shots / "inbox-queue.png"), full_page=True)
-            await row.click()
-            await page.wait_for_url(re.compile(r"/inbox/tickets/1$"))
-            await page.fill("#reply", "Ольга на связи: курьер будет до 15:00.")
-            await page.get_by_role("button", name="Отправить").click()
-            await page.get_by_role("status").wait_for()
-            assert (await page.get_by_role("status").inner_text()) == "Отправлено."
-            await screenshot(page, str(shots / "inbox-ticket.png"), full_page=True)
-            # On a phone the queue still works: one column, no sideways scrolling.
-            phone = await browser.new_page(viewport={"width": 390, "height": 800})
-            await phone.context.add_cookies(await page.context.cookies())
-            await phone.goto(app.url + "/inbox")
-            width = await phone.evaluate("document.documentElement.scrollWidth")
-            assert width <= 390, width
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 700})
+        await page.goto(app.url + "/inbox")
+        assert "/inbox/login" in page.url
+        await page.fill("#login", "olga")
+        await page.fill("#password", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(re.compile(r"/inbox$"))
+        row = page.get_by_role("link", name="Курьер не привёз заказ 1187, жду с утра")
+        await row.wait_for()
+        # A new complaint shows up in the open queue by itself (WebSocket, no reload).
+        await page.evaluate("window.__same_page = true")
+        for text in ("/complaint", "Списали деньги дважды"):
+            await fake_tg.deliver(fake_tg.message_update(CUSTOMER + 1, text))
+            await app.drain()
+        await page.get_by_role("link", name="Списали деньги дважды").wait_for(timeout=5000)
+        assert await page.evaluate("window.__same_page === true")
+        await screenshot(page, str(shots / "inbox-queue.png"), full_page=True)
+        await row.click()
+        await page.wait_for_url(re.compile(r"/inbox/tickets/1$"))
+        await page.fill("#reply", "Ольга на связи: курьер будет до 15:00.")
+        await page.get_by_role("button", name="Отправить").click()
+        await page.get_by_role("status").wait_for()
+        assert (await page.get_by_role("status").inner_text()) == "Отправлено."
+        await screenshot(page, str(shots / "inbox-ticket.png"), full_page=True)
+        # On a phone the queue still works: one column, no sideways scrolling.
+        phone = await browser.new_page(viewport={"width": 390, "height": 800})
+        await phone.context.add_cookies(await page.context.cookies())
+        await phone.goto(app.url + "/inbox")
+        width = await phone.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, width
     assert (
         fake_tg.sent_texts(CUSTOMER)[-1]
         == "Поддержка (Ольга):\nОльга на связи: курьер будет до 15:00."
@@ -238,32 +233,27 @@ async def test_the_console_is_for_admins_and_edits_cannot_overwrite_unseen(
 async def test_an_admin_edits_an_faq_answer_and_the_web_chat_says_it(
     start_app: AppFactory, faq_loaded: Database, tmp_path: Path
 ):
-    from playwright.async_api import async_playwright
 
     app = await start_app(telegram_mode=None, scheduler={"enabled": False})
     await add_staff(faq_loaded, "boss", "admin", "Борис")  # with the tests' authenticator
     shots = Path(os.environ.get("OTKLIK_SCREENSHOTS", tmp_path))
     new_answer = "До конца года доставка бесплатная по всей России."
-    async with browser_turn(), async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})
-            await page.goto(app.url + "/admin")
-            await sign_in_page(page)
-            await page.wait_for_url(re.compile(r"/admin/faq$"))
-            await page.fill("#try", "скока стоит доставить заказ")
-            await page.get_by_role("button", name="Ранжировать").click()
-            top = page.locator("#ranking tbody tr").first
-            await top.wait_for()
-            assert "Сколько стоит доставка?" in await top.inner_text()
-            await screenshot(page, str(shots / "admin-faq.png"))
-            await top.get_by_role("link").click()
-            await page.fill("#answer", new_answer)
-            await page.get_by_role("button", name="Сохранить").click()
-            await page.get_by_role("status").wait_for()
-            assert (await page.get_by_role("status").inner_text()).startswith("Сохранено")
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page(locale="ru-RU", viewport={"width": 1100, "height": 800})
+        await page.goto(app.url + "/admin")
+        await sign_in_page(page)
+        await page.wait_for_url(re.compile(r"/admin/faq$"))
+        await page.fill("#try", "скока стоит доставить заказ")
+        await page.get_by_role("button", name="Ранжировать").click()
+        top = page.locator("#ranking tbody tr").first
+        await top.wait_for()
+        assert "Сколько стоит доставка?" in await top.inner_text()
+        await screenshot(page, str(shots / "admin-faq.png"))
+        await top.get_by_role("link").click()
+        await page.fill("#answer", new_answer)
+        await page.get_by_role("button", name="Сохранить").click()
+        await page.get_by_role("status").wait_for()
+        assert (await page.get_by_role("status").inner_text()).startswith("Сохранено")
     for _ in range(50):  # the FAQ index rereads SQL every 2 s
         status, body = await app.post_json(
             "/api/v1/chat/messages",
