@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from bench.webhook import (  # noqa: E402
     TOKEN,
     drive,
     drive_fresh,
+    import_faq,
     otklik_env,
     questions,
     start_process,
@@ -145,10 +145,7 @@ async def run(
         OTKLIK__TELEGRAM__MAX_BACKLOG=str(backlog_limit),
         OTKLIK__LOGGING__LEVEL="ERROR",
     )
-    faq = [sys.executable, "-m", "bot", "faq", "import", str(ROOT / "faq.example.yaml")]
-    await asyncio.to_thread(
-        subprocess.run, faq, cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True
-    )
+    await import_faq(env)
     process = start_process([sys.executable, "-m", "bot", "run"], env)
     try:
         await wait_listening(port, process)

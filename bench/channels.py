@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,14 @@ from aiohttp.test_utils import TestServer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.webhook import PG_DEFAULT, cpu_seconds, questions, start_process, wait_listening  # noqa: E402
+from bench.webhook import (  # noqa: E402
+    PG_DEFAULT,
+    cpu_seconds,
+    import_faq,
+    questions,
+    start_process,
+    wait_listening,
+)
 from examples.http_channel_receiver import Receiver, sign  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fake_telegram import Call, FakeTelegram  # noqa: E402
@@ -179,15 +185,7 @@ async def main() -> None:
             "OTKLIK__CHANNELS__WHATSAPP__API_BASE": wa.base_url,
             "OTKLIK__CHANNELS__WHATSAPP__SENDS_PER_SECOND": "100000",
         }  # measured is handling, not pacing: every channel's own limit is lifted
-        faq = [sys.executable, "-m", "bot", "faq", "import", str(ROOT / "faq.example.yaml")]
-        await asyncio.to_thread(
-            subprocess.run,
-            faq,
-            cwd=ROOT,
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-        )
+        await import_faq(env)
         process = start_process([sys.executable, "-m", "bot", "run"], env)
         base = f"http://127.0.0.1:{port}"
         callbacks = VkCallbacks(f"{base}/vk/callback", VK_GROUP, VK_SECRET)

@@ -49,6 +49,7 @@ from bench.webhook import (  # noqa: E402
     drive,
     drive_fresh,
     drive_paced,
+    import_faq,
     questions,
     start_process,
     wait_listening,
@@ -115,11 +116,7 @@ class Instances:
         self.ports: list[int] = []
 
     async def faq_import(self) -> None:
-        faq = [sys.executable, "-m", "bot", "faq", "import", str(ROOT / "faq.example.yaml")]
-        env = {**os.environ, **self.env}
-        done = await asyncio.to_thread(subprocess.run, faq, cwd=ROOT, env=env, capture_output=True)
-        if done.returncode != 0:
-            raise SystemExit(f"faq import failed: {done.stderr.decode()[-800:]}")
+        await import_faq(self.env)
 
     async def start(self, count: int) -> None:
         for number in range(count):

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.understanding import FAQS, REPORT, Case, load_cases  # noqa: E402
-from bench.webhook import SECRET, otklik_env, start_process, wait_listening  # noqa: E402
+from bench.webhook import (  # noqa: E402
+    SECRET,
+    import_faq,
+    otklik_env,
+    start_process,
+    wait_listening,
+)
 from bot.core.understanding.faq_file import load_faq  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.fake_telegram import Call, FakeTelegram  # noqa: E402
@@ -79,12 +84,7 @@ async def run_business(
     results: dict[str, tuple[list[Outcome], dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = otklik_env(f"sqlite+aiosqlite:///{tmp}/bench.db", port, fake.base_url)
-        faq = [sys.executable, "-m", "bot", "faq", "import", str(FAQS[business])]
-        done = await asyncio.to_thread(
-            subprocess.run, faq, cwd=ROOT, env={**os.environ, **env}, capture_output=True
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"faq import failed: {done.stderr.decode()[-800:]}")
+        await import_faq(env, FAQS[business])
         questions = slugs_by_question(business)
         for number, pace in enumerate(PACES):
             # A process per pace: what it remembers of earlier questions (their vectors and

@@ -161,6 +161,17 @@ async def drive(
     return Result(name, n, elapsed, latencies)
 
 
+async def import_faq(env: dict[str, str], path: Path = ROOT / "faq.example.yaml") -> None:
+    """An FAQ into the database `env` names, through the bot's own CLI as an owner does it;
+    a failure stops the bench with the command's own words."""
+    command = [sys.executable, "-m", "bot", "faq", "import", str(path)]
+    done = await asyncio.to_thread(
+        subprocess.run, command, cwd=ROOT, env={**os.environ, **env}, capture_output=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"faq import failed: {done.stderr.decode()[-800:]}")
+
+
 def start_process(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         args, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -240,10 +251,7 @@ async def run_otklik(
         OTKLIK__DATABASE__SCHEMA=schema,
         OTKLIK__TELEGRAM__SENDS_PER_SECOND="100000",
     )
-    faq = [sys.executable, "-m", "bot", "faq", "import", str(ROOT / "faq.example.yaml")]
-    await asyncio.to_thread(
-        subprocess.run, faq, cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True
-    )
+    await import_faq(env)
     process = start_process([sys.executable, "-m", "bot", "run"], env)
     try:
         await wait_listening(port, process)
