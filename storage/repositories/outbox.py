@@ -176,15 +176,15 @@ class OutboxRepository:
             found.setdefault((channel, recipient), []).append(int(row_id))
         return found
 
-    async def held_pending(self, ids: Sequence[int], now: datetime) -> set[int]:
-        """Those of these rows not sent yet that an instance holds under a live lease (one
-        it keeps renewing while it runs): what is worth waiting for."""
-        statement = select(OutboxMessage.id).where(
-            OutboxMessage.id.in_(list(ids)),
-            OutboxMessage.status == "pending",
-            OutboxMessage.lease_until > now,
+    async def still_pending(self, ids: Sequence[int], now: datetime) -> tuple[set[int], bool]:
+        """Those of these rows not sent yet, and whether an instance holds any of them under a
+        live lease (one it keeps renewing while it runs)."""
+        statement = select(OutboxMessage.id, OutboxMessage.lease_until).where(
+            OutboxMessage.id.in_(list(ids)), OutboxMessage.status == "pending"
         )
-        return {int(i) for i in (await self._session.execute(statement)).scalars()}
+        rows = (await self._session.execute(statement)).all()
+        held = any(until is not None and until > now for _, until in rows)
+        return {int(row_id) for row_id, _ in rows}, held
 
     async def mark_sent(self, ids: Sequence[int], external: dict[int, str] | None = None) -> None:
         """Sent; with `external`, each row's platform id too (one more statement, only when

@@ -241,20 +241,26 @@ class Outbox:
 
     async def wait_sent(self, ids: list[int]) -> None:
         """Until another instance has sent these rows (it marks them within its flush
-        interval), for as long as it holds them: a live instance renews its leases, so a
-        slow one is waited for however slow; a dead one's run out, its rows are recovery's,
-        and ours go then. MAX_WAIT_LEASES leases at most, whatever happens."""
+        interval), for as long as it holds them and one lease after: a live instance renews its
+        leases, so a slow one is waited for however slow; a dead one's run out, its rows are
+        recovery's within a lease, and ours go then at the latest. MAX_WAIT_LEASES at most."""
         waiting = set(ids)
-        deadline = time.monotonic() + MAX_WAIT_LEASES * self._lease.total_seconds()
+        lease = self._lease.total_seconds()
+        started = time.monotonic()
+        deadline, cap = started + lease, started + MAX_WAIT_LEASES * lease
         pause = self._flush_interval
         while waiting and self._sending and time.monotonic() < deadline:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.25)  # a chat's turn comes within its sends; never long
             try:
                 async with self._pool() as session:
-                    waiting = await OutboxRepository(session).held_pending(list(waiting), utcnow())
+                    waiting, held = await OutboxRepository(session).still_pending(
+                        list(waiting), utcnow()
+                    )
             except DB_ERRORS:
                 return
+            if held:
+                deadline = min(cap, time.monotonic() + lease)
 
     async def renew_leases(self) -> None:
         """Extend this instance's hold on its pending rows (every third of the lease, and
